@@ -1,0 +1,470 @@
+"""The platform config file: one YAML file describing the accounts and the model projects.
+
+Typed with pydantic; loading turns every error into one ``ConfigError`` line naming the YAML path
+(``models[0].stages.prod.deployment.canary_size: ...``). Field names mirror the construct properties, so a
+rule enforced by a construct reports the same path. Import-light: no aws_cdk, no boto3 (the operations
+command reads this file too).
+
+``python -m constructs_lib.config --schema`` prints the JSON Schema for editors (also kept in
+``config/platform.schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, check_sagemaker_name
+from .rollout import RolloutSpec, TrafficSize
+
+APPROVED = "approved"
+"""Model source meaning "the approved model version being released" (resolved by the pipeline)."""
+
+_ACCOUNT_ID = r"^\d{12}$"
+_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+_INSTANCE_TYPE = r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$"
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(([^ ]+ ){5}[^ ]+\))$")
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------- accounts
+class AccountConfig(_Strict):
+    """An AWS account and region a stage deploys to."""
+
+    account_id: str = Field(pattern=_ACCOUNT_ID, description="12-digit AWS account id")
+    region: str = Field(pattern=_REGION, description="AWS region, for example eu-west-1")
+
+
+class Accounts(_Strict):
+    """The three accounts: dev (registry, build, delivery pipeline), test and prod (endpoints)."""
+
+    dev: AccountConfig
+    test: AccountConfig
+    prod: AccountConfig
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Accounts":
+        if len({self.dev.account_id, self.test.account_id, self.prod.account_id}) < 3:
+            raise ValueError("dev, test and prod must be three different account ids (account isolation is "
+                             "what keeps an untested model out of prod)")
+        return self
+
+
+# --------------------------------------------------------------------------------------------- models
+class PackageSource(_Strict):
+    """A pinned, versioned model package from the registry."""
+
+    model_package_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]{1,63}/\d+$",
+        description="Versioned model package ARN: arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION",
+    )
+
+
+class ImageSource(_Strict):
+    """A container image with optional model data (bypasses the registry; for baselines and tests)."""
+
+    image: str = Field(description="ECR image URI")
+    model_data_url: str | None = Field(default=None, pattern=r"^s3://.+", description="s3:// URI of model.tar.gz")
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+def _model_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "approved"
+    if isinstance(value, dict):
+        return "image" if "image" in value else "package"
+    return "image" if isinstance(value, ImageSource) else "package"
+
+
+ModelRef = Annotated[
+    Union[
+        Annotated[Literal["approved"], Tag("approved")],
+        Annotated[PackageSource, Tag("package")],
+        Annotated[ImageSource, Tag("image")],
+    ],
+    Discriminator(_model_kind),
+    Field(description="'approved' (the version being released), {model_package_arn}, or {image, model_data_url}"),
+]
+
+
+class AutoscalingConfig(_Strict):
+    """Target tracking on invocations per instance for one instance variant."""
+
+    min_capacity: int = Field(default=1, ge=1)
+    max_capacity: int = Field(ge=1)
+    target_invocations_per_instance: int = Field(ge=1, description="SageMakerVariantInvocationsPerInstance target")
+    scale_in_cooldown: int = Field(default=300, ge=0, description="seconds")
+    scale_out_cooldown: int = Field(default=60, ge=0, description="seconds")
+
+
+class VariantConfig(_Strict):
+    """A production variant: instance-based (instance_type) or serverless (serverless_memory_mb)."""
+
+    name: str
+    model: ModelRef = APPROVED
+    weight: float = 1.0
+    instance_type: str | None = Field(default=None, description="ml.* instance type; omit for serverless")
+    initial_instance_count: int = 1
+    volume_size_gb: int | None = None
+    startup_health_check_timeout: int | None = Field(default=None, description="seconds")
+    model_data_download_timeout: int | None = Field(default=None, description="seconds")
+    serverless_memory_mb: int | None = Field(default=None, description="1024-6144 in steps of 1024")
+    serverless_max_concurrency: int | None = None
+    serverless_provisioned_concurrency: int | None = None
+    autoscaling: AutoscalingConfig | None = None
+
+
+class ShadowConfig(VariantConfig):
+    """The shadow variant: receives a copy of ``sampling_percentage`` % of requests; its responses are dropped."""
+
+    sampling_percentage: float = 100.0
+
+
+class DataCaptureConfig(_Strict):
+    """Request/response capture to a KMS-encrypted, TLS-only bucket (created unless ``bucket_name`` given)."""
+
+    sampling_percentage: float = 100.0
+    capture_mode: Literal["input", "output", "both"] = "both"
+    csv_content_types: list[str] = Field(default_factory=lambda: ["text/csv"])
+    json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
+    bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
+    prefix: str = "datacapture"
+
+
+class DeploymentConfig(_Strict):
+    """The deployment guardrail. ``type`` picks the policy; sizes are percent of a variant's capacity by
+    default (``size_unit: instances`` for counts); times are seconds."""
+
+    type: Literal["all_at_once", "canary", "linear", "rolling"]
+    canary_size: int | None = None
+    step_size: int | None = None
+    batch_size: int | None = None
+    rollback_batch_size: int | None = None
+    size_unit: Literal["percent", "instances"] = "percent"
+    wait: int = 0
+    bake_time: int = 0
+    max_execution_timeout: int | None = None
+
+    def to_spec(self) -> RolloutSpec:
+        """The validated rollout spec (raises ConfigError with a ``deployment.*`` path)."""
+        sizes = {"canary": self.canary_size, "linear": self.step_size, "rolling": self.batch_size}
+        for strategy, field_name in (("canary", "canary_size"), ("linear", "step_size"), ("rolling", "batch_size")):
+            if getattr(self, field_name) is not None and self.type != strategy:
+                raise ConfigError(f"deployment.{field_name}", f"applies only to a {strategy} policy, "
+                                  f"not {self.type}")
+        size = sizes.get(self.type)
+        return RolloutSpec(
+            strategy=self.type,
+            size=TrafficSize(self.size_unit, size) if size is not None else None,
+            wait_seconds=self.wait,
+            bake_seconds=self.bake_time,
+            rollback_size=TrafficSize(self.size_unit, self.rollback_batch_size)
+            if self.rollback_batch_size is not None else None,
+            max_execution_timeout_seconds=self.max_execution_timeout,
+        )
+
+
+class AlarmsConfig(_Strict):
+    """Thresholds of the auto-rollback alarms created per production variant."""
+
+    max_5xx_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    max_model_latency_ms: float = Field(default=1000.0, gt=0)
+    latency_statistic: str = Field(default="p99", pattern=r"^(Average|Maximum|p\d{1,2}(\.\d+)?)$")
+    max_model_errors: int = Field(default=5, ge=1, description="model errors per evaluation period")
+    period_seconds: Literal[10, 30, 60, 300] = 60
+    evaluation_periods: int = Field(default=3, ge=1, le=10)
+    datapoints_to_alarm: int = Field(default=2, ge=1, le=10)
+
+
+class VpcConfig(_Strict):
+    """Subnets and security groups for the model containers."""
+
+    subnet_ids: list[str] = Field(min_length=1)
+    security_group_ids: list[str] = Field(min_length=1)
+
+
+class ChecksConfig(_Strict):
+    """Post-deploy checks of a stage: smoke (sample payloads succeed) and latency (p95 over N calls)."""
+
+    invocations: int = Field(default=20, ge=1, le=1000)
+    latency_p95_ms: float = Field(default=1000.0, gt=0)
+    content_type: str = "application/json"
+
+
+class StageConfig(_Strict):
+    """One model's endpoint in one stage (test or prod)."""
+
+    endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
+    variants: list[VariantConfig]
+    shadow_variant: ShadowConfig | None = None
+    data_capture: DataCaptureConfig | None = None
+    deployment: DeploymentConfig
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    network_isolation: bool = True
+    vpc: VpcConfig | None = None
+    checks: ChecksConfig | None = None
+
+
+def _test_stage() -> StageConfig:
+    return StageConfig(
+        variants=[VariantConfig(name="main", instance_type="ml.m5.large")],
+        deployment=DeploymentConfig(type="all_at_once", wait=300),
+        checks=ChecksConfig(),
+    )
+
+
+def _prod_stage() -> StageConfig:
+    return StageConfig(
+        variants=[VariantConfig(name="main", instance_type="ml.m5.large", initial_instance_count=2)],
+        deployment=DeploymentConfig(type="canary", canary_size=10, wait=600, bake_time=600),
+        data_capture=DataCaptureConfig(sampling_percentage=20),
+    )
+
+
+class Stages(_Strict):
+    """The endpoint stages. Defaults: test = one ml.m5.large, all-at-once; prod = two instances, canary 10%."""
+
+    test: StageConfig = Field(default_factory=_test_stage)
+    prod: StageConfig = Field(default_factory=_prod_stage)
+
+
+class RegistryConfig(_Strict):
+    """The model package group in the dev account, shared with test and prod."""
+
+    group_name: str | None = Field(default=None, description="default: the model name")
+    description: str = ""
+
+
+class BuildConfig(_Strict):
+    """The SageMaker model-build pipeline (dev account)."""
+
+    approval: Literal["manual", "automatic"] = "manual"
+    schedule: str | None = Field(default=None, description="EventBridge schedule: cron(...) or rate(...)")
+    input_data: str = Field(default="s3://sagemaker-sample-files/datasets/tabular/synthetic/churn.txt",
+                            pattern=r"^s3://.+")
+    metric: str = Field(default="accuracy", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                        description="evaluation report metric the condition step compares")
+    threshold: float = Field(default=0.7, ge=0, le=1)
+    processing_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
+    training_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
+    inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"])
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None and not _SCHEDULE.match(value):
+            raise ValueError("must be an EventBridge schedule: 'rate(N minutes|hours|days)' or 'cron(m h dom mon "
+                             f"dow year)' with six fields, got {value!r}")
+        return value
+
+    @field_validator("inference_instance_types")
+    @classmethod
+    def _inference_types(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(_INSTANCE_TYPE, value):
+                raise ValueError(f"must be ml.* instance types, got {value!r}")
+        return values
+
+
+class ModelConfig(_Strict):
+    """One model project."""
+
+    name: str = Field(description="model name: SageMaker-safe, at most 40 characters")
+    project_dir: str | None = Field(default=None, description="model folder (scripts, sample payloads); "
+                                    "default: models/<name>")
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    build: BuildConfig = Field(default_factory=BuildConfig)
+    stages: Stages = Field(default_factory=Stages)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            check_sagemaker_name("", value, max_length=40)
+        except ConfigError as error:
+            raise ValueError(error.message) from None
+        return value
+
+    @property
+    def group_name(self) -> str:
+        return self.registry.group_name or self.name
+
+    @property
+    def folder(self) -> str:
+        return self.project_dir or f"models/{self.name}"
+
+
+# --------------------------------------------------------------------------------------------- pipeline
+class CodeConnectionsSource(_Strict):
+    """A GitHub/GitLab/Bitbucket repository through an AWS CodeConnections connection."""
+
+    type: Literal["codeconnections"]
+    connection_arn: str = Field(pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):.+")
+    repository: str = Field(pattern=r"^[^/\s]+/[^/\s]+$", description="owner/name")
+    branch: str = "main"
+
+
+class CodeCommitSource(_Strict):
+    """A CodeCommit repository in the dev account."""
+
+    type: Literal["codecommit"]
+    repository: str
+    branch: str = "main"
+
+
+class S3Source(_Strict):
+    """A zipped copy of this repository in a versioned S3 bucket."""
+
+    type: Literal["s3"]
+    bucket_name: str
+    object_key: str = "source.zip"
+
+
+Source = Annotated[Union[CodeConnectionsSource, CodeCommitSource, S3Source], Field(discriminator="type")]
+
+
+class PipelineConfig(_Strict):
+    """The delivery pipeline (CDK Pipelines) in the dev account."""
+
+    source: Source
+    second_approver_group: str | None = Field(
+        default=None, description="IAM group whose members must also approve before prod (two approvals)")
+    notification_emails: list[str] = Field(default_factory=list)
+
+
+class PlatformConfig(_Strict):
+    """The whole config file."""
+
+    project: str = Field(default="mlops", pattern=r"^[a-z][a-z0-9-]{1,19}$",
+                         description="prefix for stack and resource names")
+    accounts: Accounts
+    pipeline: PipelineConfig
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PlatformConfig":
+        seen: set[str] = set()
+        for model in self.models:
+            if model.name in seen:
+                raise ValueError(f"model names must be unique, got {model.name!r} twice")
+            seen.add(model.name)
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise ConfigError("models", f"no model named {name!r}; known: {', '.join(m.name for m in self.models)}")
+
+    def check(self) -> "PlatformConfig":
+        """Cross-field rules with construct semantics that need no CDK (deployment policies). Returns self."""
+        for i, model in enumerate(self.models):
+            for stage_name in ("test", "prod"):
+                stage: StageConfig = getattr(model.stages, stage_name)
+                try:
+                    stage.deployment.to_spec()
+                except ConfigError as error:
+                    raise error.under(f"models[{i}].stages.{stage_name}") from None
+        return self
+
+
+# --------------------------------------------------------------------------------------------- loading
+def format_validation_error(error: ValidationError, root: str = "") -> ConfigError:
+    """The first pydantic error as one ``ConfigError`` line with the YAML path."""
+    first = error.errors(include_url=False)[0]
+    path = root
+    for part in first["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif str(part) in ("approved", "package", "image") and path.endswith(".model"):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    given = first.get("input")
+    if first["type"] == "missing":
+        return ConfigError(path, "is required")
+    if first["type"] == "extra_forbidden":
+        return ConfigError(path, "is not a known setting (check the spelling; see config/platform.schema.json)")
+    if first["type"] in ("literal_error", "union_tag_invalid"):
+        return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {given!r}")
+    if "got" in message:
+        return ConfigError(path, message)
+    return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {given!r}")
+
+
+def parse_config(data: Any) -> PlatformConfig:
+    """Validate a parsed YAML/JSON document; raises ``ConfigError`` naming the path."""
+    if not isinstance(data, dict):
+        raise ConfigError("", f"the config must be a mapping with accounts, pipeline and models, got {type(data).__name__}")
+    try:
+        return PlatformConfig.model_validate(data).check()
+    except ValidationError as error:
+        raise format_validation_error(error) from None
+
+
+def load_config(path: str | Path) -> PlatformConfig:
+    """Read and validate the YAML config file at ``path``."""
+    import yaml
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(str(file), f"cannot read the config file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(file), f"is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    try:
+        return parse_config(data)
+    except ConfigError as error:
+        raise ConfigError(f"{file}: {error.path}" if error.path else str(file), error.message) from None
+
+
+def json_schema() -> dict:
+    """The config file's JSON Schema (for editor completion and validation)."""
+    schema = PlatformConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "SageMaker safe-release platform config"
+    return schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m constructs_lib.config --schema [FILE]`` writes the JSON Schema; ``--check FILE`` validates."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--schema"]:
+        text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+        if len(args) > 1:
+            Path(args[1]).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args[:1] == ["--check"] and len(args) == 2:
+        try:
+            config = load_config(args[1])
+        except ConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"{args[1]}: ok ({len(config.models)} model(s))")
+        return 0
+    print("usage: python -m constructs_lib.config --schema [FILE] | --check FILE", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

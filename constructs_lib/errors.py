@@ -1,0 +1,60 @@
+"""The library's single error type for bad input.
+
+Every rule SageMaker or CloudFormation would enforce only at deploy time is checked at synth and raised as a
+``ConfigError`` whose message is one line: ``<path>: <rule>, got <value>``. The path is a construct property
+(``production_variants[1].weight``) or, when the input came from the YAML config, the config path
+(``models[0].stages.prod.deployment.canary_size``).
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """Bad input, found at synth before any template is written.
+
+    ``path`` names the property or config path, ``message`` the rule and the value received.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def under(self, prefix: str) -> "ConfigError":
+        """The same error with its path placed under ``prefix`` (a config path)."""
+        if not prefix:
+            return self
+        joined = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
+        return ConfigError(joined, self.message)
+
+
+def check_range(path: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """Raise ``ConfigError`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        suffix = f" {unit}" if unit else ""
+        raise ConfigError(path, f"must be between {_fmt(low)} and {_fmt(high)}{suffix}, got {_fmt(value)}")
+
+
+def check_choice(path: str, value: object, allowed: "list[str] | tuple[str, ...]") -> None:
+    """Raise ``ConfigError`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ConfigError(path, f"must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+_SAGEMAKER_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+
+
+def check_sagemaker_name(path: str, value: str, max_length: int = 63) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a valid SageMaker resource name (endpoints, variants, groups)."""
+    import re
+
+    if not isinstance(value, str) or len(value) > max_length or not re.fullmatch(_SAGEMAKER_NAME, value):
+        raise ConfigError(
+            path,
+            f"must be 1-{max_length} characters of letters, digits and single or repeated hyphens, "
+            f"starting and ending with a letter or digit ({_SAGEMAKER_NAME}), got {value!r}",
+        )

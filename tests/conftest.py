@@ -1,0 +1,15 @@
+"""Session setup shared by every test: jsii on the bundled Node 24, and no real AWS account reachable."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import constructs_lib  # noqa: E402,F401  (selects the bundled Node 24 for jsii before aws_cdk loads)
+
+# Tests never talk to a real account: fake credentials for moto, and no instance-metadata lookups.
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -1,0 +1,159 @@
+"""The AWS side of every ``mlops`` subcommand: one lazily built session, role assumption, retries, error translation.
+
+Clients honour ``AWS_ENDPOINT_URL`` (boto3's own setting), which is how the tests point them at a moto server.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from constructs_lib.ops.base import (
+    EXIT_ACCESS,
+    EXIT_AWS,
+    EXIT_NOT_FOUND,
+    EXIT_THROTTLED,
+    EXIT_USAGE,
+    OpsError,
+)
+
+#: Throttling is retried with exponential backoff and jitter (botocore's "standard" mode) before it reaches the
+#: user; 8 attempts ride out a burst of a few seconds. The timeouts bound a hung connection.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=10,
+    read_timeout=70,
+    user_agent_extra="mlops-cli",
+)
+
+_NOT_FOUND_CODES = {
+    "ResourceNotFound", "ResourceNotFoundException", "NotFoundException", "NoSuchEntity",
+    "PipelineNotFoundException", "StackNotFoundException",
+}
+_ACCESS_CODES = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException",
+    "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
+    "RequestExpired", "SignatureDoesNotMatch", "InvalidSignatureException", "MissingAuthenticationToken",
+    "IncompleteSignature",
+}
+_THROTTLING_CODES = {
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "RequestThrottled", "SlowDown", "BandwidthLimitExceeded",
+}
+_VALIDATION_CODES = {
+    "ValidationException", "ValidationError", "InvalidParameterValue", "InvalidParameterValueException",
+    "InvalidParameterCombination", "InvalidParameterException", "MissingParameter", "ConflictException",
+}
+# SageMaker and CloudFormation report a missing resource as a validation error; only the message tells.
+_NOT_FOUND_MESSAGE = re.compile(r"could not find|not found|does not exist|cannot find", re.IGNORECASE)
+
+
+class Context:
+    """Where a command acts: profile, region and optionally a role to assume in another account.
+
+    The boto3 session is built on the first ``client()`` call, so ``--help`` and argument errors never touch
+    credentials. With ``role_arn`` the caller's credentials assume that role through STS (session name
+    ``mlops-<user>``, visible in CloudTrail) and every client acts as the role.
+    """
+
+    def __init__(self, profile: str | None = None, region: str | None = None, role_arn: str | None = None) -> None:
+        self.profile = profile
+        self.region = region
+        self.role_arn = role_arn
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def session(self) -> boto3.Session:
+        """The boto3 session (the assumed role's when ``role_arn`` is set), built once."""
+        if self._session is None:
+            base = boto3.Session(profile_name=self.profile, region_name=self.region)
+            if self.role_arn:
+                base = self._assume_role(base)
+            self._session = base
+        return self._session
+
+    def _assume_role(self, base: boto3.Session) -> boto3.Session:
+        sts = base.client("sts", config=CLIENT_CONFIG)
+        response = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=session_name())
+        credentials = response["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=base.region_name,
+        )
+
+    def client(self, service_name: str) -> Any:
+        """A boto3 client for ``service_name`` (cached), with retries on throttling."""
+        if service_name not in self._clients:
+            if not self.session.region_name:
+                raise OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
+            self._clients[service_name] = self.session.client(service_name, config=CLIENT_CONFIG)
+        return self._clients[service_name]
+
+
+def session_name() -> str:
+    """``mlops-<local user>``, trimmed to STS's allowed characters and length, so CloudTrail shows who acted."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers; the prefix alone still identifies the tool
+        user = "user"
+    return ("mlops-" + re.sub(r"[^\w+=,.@-]", "-", user))[:64]
+
+
+def error_code(error: botocore.exceptions.ClientError) -> str:
+    """The AWS error code of a ClientError ('' when absent)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def translate(error: Exception) -> OpsError:
+    """Turn a botocore/boto3 exception into a one-line ``OpsError`` with an exit code per cause.
+
+    Not found -> EXIT_NOT_FOUND; access denied, expired or missing credentials -> EXIT_ACCESS; throttling
+    still failing after the retries -> EXIT_THROTTLED; validation errors -> EXIT_USAGE; anything else EXIT_AWS.
+    """
+    if isinstance(error, OpsError):
+        return error
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = error_code(error)
+        message = str(error.response.get("Error", {}).get("Message", "")).strip() or code
+        operation = getattr(error, "operation_name", "") or "request"
+        where = f"{operation}: {code}: {message}"
+        if code in _NOT_FOUND_CODES or (code in _VALIDATION_CODES and _NOT_FOUND_MESSAGE.search(message)):
+            return OpsError(f"not found: {where}", EXIT_NOT_FOUND)
+        if code in _ACCESS_CODES or code.startswith("AccessDenied"):
+            hint = ("credentials expired: refresh them (aws sso login / new session)"
+                    if "Expired" in code else "access denied: check --profile/--role-arn and the role's policy")
+            return OpsError(f"{hint}: {where}", EXIT_ACCESS)
+        if code in _THROTTLING_CODES:
+            return OpsError(f"throttled by AWS after {CLIENT_CONFIG.retries['max_attempts']} attempts, "
+                            f"try again later: {where}", EXIT_THROTTLED)
+        if code in _VALIDATION_CODES:
+            return OpsError(f"rejected by AWS: {where}", EXIT_USAGE)
+        return OpsError(f"AWS error: {where}", EXIT_AWS)
+    if isinstance(error, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return OpsError("no AWS credentials found: pass --profile, run aws configure/sso login, "
+                        "or set AWS_ACCESS_KEY_ID", EXIT_ACCESS)
+    if isinstance(error, (botocore.exceptions.TokenRetrievalError, botocore.exceptions.SSOError,
+                          botocore.exceptions.CredentialRetrievalError)):
+        return OpsError(f"credentials could not be refreshed (expired SSO session?): {error}", EXIT_ACCESS)
+    if isinstance(error, botocore.exceptions.ProfileNotFound):
+        return OpsError(f"{error}: check --profile", EXIT_USAGE)
+    if isinstance(error, botocore.exceptions.NoRegionError):
+        return OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
+    if isinstance(error, botocore.exceptions.ParamValidationError):
+        return OpsError(f"invalid request: {' '.join(str(error).split())}", EXIT_USAGE)
+    if isinstance(error, botocore.exceptions.BotoCoreError):
+        return OpsError(f"AWS request failed: {' '.join(str(error).split())}", EXIT_AWS)
+    raise TypeError(f"not an AWS error: {error!r}")
+
+
+#: The exceptions ``translate`` understands (what the CLI catches around a handler).
+AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)

@@ -1,0 +1,117 @@
+"""``mlops smoke ENDPOINT --payloads DIR``: invoke an endpoint with sample payloads and check latency.
+
+The delivery pipeline runs this in the test account after each deploy. Latency is measured client-side
+around each InvokeEndpoint call (what a caller sees, network included).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from constructs_lib.ops import output
+from constructs_lib.ops.aws import translate
+from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+
+_CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
+                  ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                  ".png": "image/png"}
+
+
+def load_payloads(directory: str | Path) -> list[Path]:
+    """The payload files of ``directory`` (not hidden, sorted by name); refuses a missing or empty folder."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise OpsError(f"--payloads: {folder} is not a directory", EXIT_USAGE)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise OpsError(f"--payloads: {folder} holds no payload files", EXIT_USAGE)
+    return files
+
+
+def percentile(values: list[float], percent: float) -> float:
+    """Nearest-rank percentile (the smallest value with at least ``percent``% of values at or below it)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
+def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], invocations: int,
+               content_type: str | None) -> dict[str, Any]:
+    """Invoke ``endpoint_name`` ``invocations`` times, cycling through ``payloads``; latency stats in ms.
+
+    A failed invocation (model error, 5XX) is counted, not raised; not-found and access-denied errors stop the
+    test at once, since every further call would fail the same way.
+    """
+    bodies = [(p, p.read_bytes(), content_type or _CONTENT_TYPES.get(p.suffix.lower(), "application/octet-stream"))
+              for p in payloads]
+    latencies: list[float] = []
+    failures: list[dict[str, str]] = []
+    for call in range(invocations):
+        path, body, mime = bodies[call % len(bodies)]
+        started = time.perf_counter()
+        try:
+            response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime)
+            response["Body"].read()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+            translated = translate(error)
+            if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
+                raise translated from None
+            failures.append({"payload": path.name, "error": str(translated)})
+            continue
+        latencies.append((time.perf_counter() - started) * 1000)
+    stats = {
+        "calls": invocations, "failures": len(failures),
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+        "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+    return {"endpoint": endpoint_name, "payloads": [p.name for p in payloads], **stats,
+            "errors": failures[:5]}
+
+
+def run(args, ctx) -> Output:
+    """Handler of ``mlops smoke``."""
+    if args.invocations < 1:
+        raise OpsError(f"--invocations must be at least 1, got {args.invocations}", EXIT_USAGE)
+    if args.p95_ms is not None and args.p95_ms <= 0:
+        raise OpsError(f"--p95-ms must be positive, got {args.p95_ms:g}", EXIT_USAGE)
+    payloads = load_payloads(args.payloads)
+    endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=args.endpoint)
+    if endpoint["EndpointStatus"] != "InService":
+        raise OpsError(f"endpoint {args.endpoint} is {endpoint['EndpointStatus']}, not InService", EXIT_FAILED)
+    data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
+                      args.content_type)
+    data["p95_budget_ms"] = args.p95_ms
+    problems = []
+    if data["failures"]:
+        problems.append(f"{data['failures']} of {data['calls']} invocations failed "
+                        f"(first: {data['errors'][0]['payload']}: {data['errors'][0]['error']})")
+    if args.p95_ms is not None and data["p95_ms"] is not None and data["p95_ms"] > args.p95_ms:
+        problems.append(f"p95 latency {data['p95_ms']:g} ms is above the budget of {args.p95_ms:g} ms")
+    data["passed"] = not problems
+    text = output.table(["calls", "failures", "p50 ms", "p95 ms", "max ms", "p95 budget ms", "result"],
+                        [[data["calls"], data["failures"], data["p50_ms"], data["p95_ms"], data["max_ms"],
+                          args.p95_ms, "pass" if data["passed"] else "FAIL"]])
+    if problems:
+        text += "\n" + "\n".join(f"FAIL: {p}" for p in problems)
+    return Output(data=data, text=text, exit_code=EXIT_FAILED if problems else 0)
+
+
+def register(subparsers) -> None:
+    """Add ``smoke`` to the ``mlops`` command."""
+    parser = subparsers.add_parser(
+        "smoke", help="invoke an endpoint with sample payloads; check success and p95 latency",
+        description="Invoke the endpoint N times with the payload files of DIR (round-robin, content type from "
+                    "the file extension unless --content-type), fail (exit 1) if any call fails or the p95 "
+                    "latency, measured client-side, is above --p95-ms.",
+        epilog="example:\n  mlops smoke churn-test --payloads model/sample_payloads --invocations 50 --p95-ms 300")
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
+    parser.add_argument("--invocations", type=int, default=20, metavar="N", help="number of calls (default: 20)")
+    parser.add_argument("--p95-ms", type=float, metavar="X", help="latency budget for the p95, in milliseconds")
+    parser.add_argument("--content-type", metavar="T", help="ContentType for every call (default: by extension)")
+    parser.set_defaults(handler=run)

@@ -1,0 +1,217 @@
+"""``mlops status ENDPOINT``: what an endpoint runs, what was last requested, and whether SageMaker rolled back.
+
+The facts gathered here (requested config from the owning CloudFormation stack, rollback alarms, the
+deployment outcome) are shared with ``mlops verify``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.exceptions
+
+from constructs_lib.ops import output
+from constructs_lib.ops.aws import error_code
+from constructs_lib.ops.base import Output
+
+#: The tag CloudFormation puts on every resource it creates.
+STACK_TAG = "aws:cloudformation:stack-name"
+#: Endpoint stacks emit these outputs (optionally with a common prefix when a stack holds several endpoints).
+ENDPOINT_OUTPUT = "EndpointName"
+CONFIG_OUTPUT = "EndpointConfigName"
+#: Statuses in which the endpoint is still moving; anything else is final.
+TRANSITIONAL = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+
+
+def requested_config(ctx, endpoint: dict[str, Any], stack: str | None = None) -> tuple[str | None, str | None, str]:
+    """The endpoint config last requested for ``endpoint`` by its CloudFormation stack.
+
+    Returns ``(stack name, config name, note)``; the names are None (and the note says why) when the stack
+    cannot be found. The stack is ``stack`` or the one named by the endpoint's ``aws:cloudformation:stack-name``
+    tag; its outputs ``EndpointName``/``EndpointConfigName`` (or ``<Prefix>EndpointName``/
+    ``<Prefix>EndpointConfigName`` when the stack has several endpoints) name the config just deployed.
+    """
+    if stack is None:
+        stack = _stack_tag(ctx.client("sagemaker"), endpoint["EndpointArn"])
+        if stack is None:
+            return None, None, f"endpoint has no {STACK_TAG} tag: pass --stack NAME to compare with the last release"
+    try:
+        stacks = ctx.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) == "ValidationError" and "does not exist" in str(error):
+            return stack, None, f"stack {stack} does not exist"
+        raise
+    outputs = {o["OutputKey"]: o.get("OutputValue") for o in stacks[0].get("Outputs", [])}
+    for key, value in outputs.items():
+        if key.endswith(ENDPOINT_OUTPUT) and value == endpoint["EndpointName"]:
+            prefix = key[: -len(ENDPOINT_OUTPUT)]
+            if prefix + CONFIG_OUTPUT in outputs:
+                return stack, outputs[prefix + CONFIG_OUTPUT], ""
+    if CONFIG_OUTPUT in outputs:
+        return stack, outputs[CONFIG_OUTPUT], ""
+    return stack, None, f"stack {stack} has no {CONFIG_OUTPUT} output for endpoint {endpoint['EndpointName']}"
+
+
+def _stack_tag(sagemaker_client: Any, endpoint_arn: str) -> str | None:
+    for page in sagemaker_client.get_paginator("list_tags").paginate(ResourceArn=endpoint_arn):
+        for tag in page.get("Tags", []):
+            if tag["Key"] == STACK_TAG:
+                return tag["Value"]
+    return None
+
+
+def rollback_alarms(ctx, endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The endpoint's rollback alarms with their states: name, state, reason, updated.
+
+    These are the alarms named in the endpoint's last DeploymentConfig (AutoRollbackConfiguration) plus every
+    metric alarm with the dimension ``EndpointName=<endpoint>`` (directly or inside a metric-math query).
+    """
+    cloudwatch = ctx.client("cloudwatch")
+    named = [a["AlarmName"] for a in
+             (endpoint.get("LastDeploymentConfig") or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])]
+    found: dict[str, dict[str, Any]] = {}
+    if named:
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=named):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                found[alarm["AlarmName"]] = alarm
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"]):
+        for alarm in page.get("MetricAlarms", []):
+            if _watches(alarm, endpoint["EndpointName"]):
+                found.setdefault(alarm["AlarmName"], alarm)
+    return [
+        {"name": name, "state": alarm.get("StateValue"), "reason": alarm.get("StateReason"),
+         "updated": alarm.get("StateUpdatedTimestamp")}
+        for name, alarm in sorted(found.items())
+    ]
+
+
+def _watches(alarm: dict[str, Any], endpoint_name: str) -> bool:
+    dimension_lists = [alarm.get("Dimensions", [])] + [
+        query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []) for query in alarm.get("Metrics", [])
+    ]
+    return any(d.get("Name") == "EndpointName" and d.get("Value") == endpoint_name
+               for dimensions in dimension_lists for d in dimensions)
+
+
+def deployment_outcome(endpoint: dict[str, Any], requested: str | None) -> tuple[str, str]:
+    """``(outcome, explanation)`` of the last deployment: in_progress, failed, rolled_back, succeeded or unknown.
+
+    A silent rollback is an endpoint that is InService on another config than the one last requested.
+    """
+    status = endpoint.get("EndpointStatus")
+    current = endpoint.get("EndpointConfigName")
+    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if status in TRANSITIONAL:
+        target = f" to {pending}" if pending else ""
+        return "in_progress", f"{status}{target}"
+    if status in {"Failed", "UpdateRollbackFailed", "OutOfService"}:
+        return "failed", f"{status}: {endpoint.get('FailureReason') or 'no failure reason given'}"
+    if requested is None:
+        return "unknown", f"{status} on {current}; the last requested config is unknown"
+    if requested != current:
+        reason = endpoint.get("FailureReason")
+        return "rolled_back", (f"SageMaker rolled the release back: {requested} was requested, the endpoint "
+                               f"still runs {current}" + (f" ({reason})" if reason else ""))
+    return "succeeded", f"{status} on the requested config {current}"
+
+
+def variant_rows(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """Production and shadow variants: weight, share of traffic (or shadow sampling), instance counts."""
+    production = endpoint.get("ProductionVariants", [])
+    total = sum(v.get("CurrentWeight") or 0 for v in production)
+    rows = []
+    for variant in production:
+        weight = variant.get("CurrentWeight")
+        rows.append({"variant": variant["VariantName"], "role": "production", "weight": weight,
+                     "desired_weight": variant.get("DesiredWeight"),
+                     "traffic_percent": round(100 * weight / total, 1) if total and weight is not None else None,
+                     "instances": variant.get("CurrentInstanceCount"),
+                     "desired_instances": variant.get("DesiredInstanceCount")})
+    for variant in endpoint.get("ShadowProductionVariants", []):
+        weight = variant.get("CurrentWeight")
+        # A shadow variant receives a copy of this share of the production requests (its weight relative to
+        # the production weights), capped at every request.
+        sampling = min(100.0, round(100 * weight / total, 1)) if total and weight is not None else None
+        rows.append({"variant": variant["VariantName"], "role": "shadow", "weight": weight,
+                     "desired_weight": variant.get("DesiredWeight"), "traffic_percent": sampling,
+                     "instances": variant.get("CurrentInstanceCount"),
+                     "desired_instances": variant.get("DesiredInstanceCount")})
+    return rows
+
+
+def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
+    """Everything ``mlops status`` reports, as data."""
+    endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
+    stack_name, requested, note = requested_config(ctx, endpoint, stack)
+    outcome, explanation = deployment_outcome(endpoint, requested)
+    deployment = endpoint.get("LastDeploymentConfig") or {}
+    return {
+        "endpoint": endpoint_name,
+        "status": endpoint.get("EndpointStatus"),
+        "failure_reason": endpoint.get("FailureReason"),
+        "current_config": endpoint.get("EndpointConfigName"),
+        "pending_config": (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName"),
+        "requested_config": requested,
+        "stack": stack_name,
+        "stack_note": note,
+        "last_modified": endpoint.get("LastModifiedTime"),
+        "deployment_policy": _policy_name(deployment),
+        "outcome": outcome,
+        "outcome_detail": explanation,
+        "variants": variant_rows(endpoint),
+        "alarms": rollback_alarms(ctx, endpoint),
+    }
+
+
+def _policy_name(deployment: dict[str, Any]) -> str | None:
+    if "RollingUpdatePolicy" in deployment:
+        return "rolling"
+    routing = (deployment.get("BlueGreenUpdatePolicy") or {}).get("TrafficRoutingConfiguration", {}).get("Type")
+    return f"blue/green {routing.lower().replace('_', '-')}" if routing else None
+
+
+def run(args, ctx) -> Output:
+    """Handler of ``mlops status``."""
+    data = endpoint_status(ctx, args.endpoint, args.stack)
+    head = output.fields([
+        ("endpoint", data["endpoint"]),
+        ("status", data["status"]),
+        ("current config", data["current_config"]),
+        ("requested config", f"{data['requested_config'] or '-'}" + (f" (stack {data['stack']})" if data["stack"]
+                                                                       else "")),
+        ("pending config", data["pending_config"]),
+        ("deployment policy", data["deployment_policy"]),
+        ("last deployment", f"{data['outcome'].upper().replace('_', ' ')}: {data['outcome_detail']}"),
+    ])
+    variants = output.table(
+        ["variant", "role", "weight", "traffic %", "instances", "desired"],
+        [[v["variant"], v["role"], v["weight"], v["traffic_percent"], v["instances"], v["desired_instances"]]
+         for v in data["variants"]])
+    alarms = (output.table(["alarm", "state", "since"],
+                           [[a["name"], a["state"], a["updated"]] for a in data["alarms"]])
+              if data["alarms"] else "no rollback alarms found for this endpoint")
+    warnings = [data["stack_note"]] if data["stack_note"] else []
+    if data["outcome"] == "rolled_back":
+        firing = [a["name"] for a in data["alarms"] if a["state"] == "ALARM"]
+        warnings.append("silent rollback: " + data["outcome_detail"]
+                        + (f"; alarms in ALARM: {', '.join(firing)}" if firing else ""))
+    if any(v["role"] == "shadow" for v in data["variants"]):
+        variants += "\n(traffic % of a shadow variant: the share of production requests copied to it)"
+    text = f"{head}\n\n{variants}\n\n{alarms}"
+    return Output(data=data, text=text, warnings=warnings)
+
+
+def register(subparsers) -> None:
+    """Add ``status`` to the ``mlops`` command."""
+    parser = subparsers.add_parser(
+        "status", help="endpoint status, variants, last deployment outcome (rollbacks), alarms",
+        description="Show an endpoint's status, current and requested endpoint configs, variants with weights "
+                    "and instance counts, shadow sampling, rollback alarm states, and the last deployment's "
+                    "outcome. A release is ROLLED BACK when the endpoint runs another config than the one its "
+                    "CloudFormation stack last deployed (output EndpointConfigName).",
+        epilog="example:\n  mlops status churn-prod\n  mlops status churn-prod --stack Prod-ChurnEndpoint --json")
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    parser.add_argument("--stack", metavar="NAME",
+                        help="the CloudFormation stack that deploys the endpoint (default: from its "
+                             f"{STACK_TAG} tag)")
+    parser.set_defaults(handler=run)

@@ -1,0 +1,96 @@
+"""``mlops verify ENDPOINT``: the delivery pipeline's post-deploy check that a release really landed.
+
+SageMaker rolls a guarded deployment back *silently*: the endpoint returns to InService on the old config and
+CloudFormation may still report success. This check waits for a final status and fails unless the endpoint
+runs exactly the config just deployed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from constructs_lib.ops import output
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.status import TRANSITIONAL, requested_config, rollback_alarms
+
+
+def wait_final(sagemaker_client: Any, endpoint_name: str, timeout: float, interval: float) -> dict[str, Any]:
+    """Poll DescribeEndpoint until the endpoint leaves its transitional statuses; return that description.
+
+    Raises ``OpsError(EXIT_FAILED)`` when it is still moving after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoint = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)
+        status = endpoint["EndpointStatus"]
+        if status not in TRANSITIONAL:
+            return endpoint
+        if time.monotonic() + interval > deadline:
+            raise OpsError(f"endpoint {endpoint_name} is still {status} after {timeout:g} s; "
+                           "raise --timeout or look at it with `mlops status`", EXIT_FAILED)
+        time.sleep(interval)
+
+
+def verify(ctx, endpoint_name: str, expected: str | None, timeout: float, interval: float,
+           stack: str | None = None) -> dict[str, Any]:
+    """Wait for the endpoint, then check it runs ``expected`` (default: its stack's EndpointConfigName output).
+
+    Returns the facts on success; raises ``OpsError`` with EXIT_FAILED (failed endpoint, timeout) or
+    EXIT_ROLLED_BACK (InService on another config, naming the rollback alarms in ALARM).
+    """
+    sagemaker_client = ctx.client("sagemaker")
+    endpoint = wait_final(sagemaker_client, endpoint_name, timeout, interval)
+    if expected is None:
+        _, expected, note = requested_config(ctx, endpoint, stack)
+        if expected is None:
+            raise OpsError(f"cannot tell which config was deployed ({note}); pass --expected-config NAME",
+                           EXIT_USAGE)
+    status = endpoint["EndpointStatus"]
+    current = endpoint.get("EndpointConfigName")
+    if status != "InService":
+        raise OpsError(f"endpoint {endpoint_name} is {status}: {endpoint.get('FailureReason') or 'no reason given'}",
+                       EXIT_FAILED)
+    if current != expected:
+        alarms = rollback_alarms(ctx, endpoint)
+        firing = [a["name"] for a in alarms if a["state"] == "ALARM"]
+        cause = (f"alarm(s) in ALARM: {', '.join(firing)}" if firing
+                 else "no rollback alarm is in ALARM now (it may have recovered, or the update failed)")
+        reason = endpoint.get("FailureReason")
+        raise OpsError(
+            f"SageMaker rolled the release back: endpoint {endpoint_name} runs {current}, not the deployed "
+            f"{expected}; {cause}" + (f"; reason: {reason}" if reason else ""), EXIT_ROLLED_BACK)
+    return {"endpoint": endpoint_name, "status": status, "config": current, "expected_config": expected,
+            "verified": True}
+
+
+def run(args, ctx) -> Output:
+    """Handler of ``mlops verify``."""
+    if args.timeout <= 0 or args.poll_interval <= 0:
+        raise OpsError(f"--timeout and --poll-interval must be positive, got {args.timeout:g} and "
+                       f"{args.poll_interval:g}", EXIT_USAGE)
+    data = verify(ctx, args.endpoint, args.expected_config, args.timeout, args.poll_interval, args.stack)
+    text = output.fields([("endpoint", data["endpoint"]), ("status", data["status"]),
+                          ("config", data["config"]), ("verified", "the deployed config is live")])
+    return Output(data=data, text=text)
+
+
+def register(subparsers) -> None:
+    """Add ``verify`` to the ``mlops`` command."""
+    parser = subparsers.add_parser(
+        "verify", help="fail unless the endpoint is InService on the config just deployed",
+        description="Wait until the endpoint is no longer Creating/Updating/RollingBack, then check that it is "
+                    "InService on the expected endpoint config. Exit 6 when SageMaker rolled the release back "
+                    "(naming the rollback alarms in ALARM), 1 when the endpoint failed or the wait timed out.",
+        epilog="example (pipeline step, config name from the stack output):\n"
+               "  mlops verify churn-prod --expected-config \"$ENDPOINT_CONFIG_NAME\" --timeout 3600")
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    parser.add_argument("--expected-config", metavar="NAME",
+                        help="the endpoint config just deployed (default: the EndpointConfigName output of the "
+                             "endpoint's CloudFormation stack)")
+    parser.add_argument("--stack", metavar="NAME", help="stack to read the expected config from (default: tag)")
+    parser.add_argument("--timeout", type=float, default=3600, metavar="S",
+                        help="seconds to wait for a final status (default: 3600, a full guarded rollout)")
+    parser.add_argument("--poll-interval", type=float, default=30, metavar="S",
+                        help="seconds between checks (default: 30)")
+    parser.set_defaults(handler=run)

@@ -22,10 +22,12 @@ from constructs_lib.ops.base import (
     OpsError,
 )
 
+#: Attempts per call (the first one included) before throttling or a transient error reaches the user.
+MAX_ATTEMPTS = 8
 #: Throttling is retried with exponential backoff and jitter (botocore's "standard" mode) before it reaches the
 #: user; 8 attempts ride out a burst of a few seconds. The timeouts bound a hung connection.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=10,
     read_timeout=70,
     user_agent_extra="mlops-cli",
@@ -133,7 +135,7 @@ def translate(error: Exception) -> OpsError:
                     if "Expired" in code else "access denied: check --profile/--role-arn and the role's policy")
             return OpsError(f"{hint}: {where}", EXIT_ACCESS)
         if code in _THROTTLING_CODES:
-            return OpsError(f"throttled by AWS after {CLIENT_CONFIG.retries['max_attempts']} attempts, "
+            return OpsError(f"throttled by AWS after {MAX_ATTEMPTS} attempts, "
                             f"try again later: {where}", EXIT_THROTTLED)
         if code in _VALIDATION_CODES:
             return OpsError(f"rejected by AWS: {where}", EXIT_USAGE)

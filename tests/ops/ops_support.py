@@ -1,0 +1,75 @@
+"""Builders for the ``mlops`` tests: real resources in the moto server, and DescribeEndpoint shapes for Stubber."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn:1"
+ENDPOINT = "churn-prod"
+STACK = "Prod-ChurnEndpoint"
+OLD_CONFIG = "churn-prod-config-0a1b2c3d"
+NEW_CONFIG = "churn-prod-config-9f8e7d6c"
+STACK_TAG = "aws:cloudformation:stack-name"
+
+
+def create_versions(sagemaker, group: str, statuses: list[str]) -> list[str]:
+    """A model package group (created if missing) with one version per status, oldest first; their ARNs."""
+    try:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    except sagemaker.exceptions.ClientError:
+        pass
+    return [
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus=status,
+            InferenceSpecification={"Containers": [{"Image": IMAGE}], "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+        for status in statuses
+    ]
+
+
+def create_endpoint(sagemaker, cloudformation=None, *, running: str = OLD_CONFIG, requested: str | None = None,
+                    tag_stack: bool = True) -> None:
+    """An A/B endpoint (champion 90 / challenger 10) running ``running``; with ``cloudformation``, its stack whose
+    EndpointConfigName output is ``requested`` (a different name = a release SageMaker rolled back)."""
+    sagemaker.create_model(ModelName="churn-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    for name in {running, requested or running}:
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "champion", "ModelName": "churn-model", "InitialInstanceCount": 2,
+             "InstanceType": "ml.m5.large", "InitialVariantWeight": 90},
+            {"VariantName": "challenger", "ModelName": "churn-model", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large", "InitialVariantWeight": 10}])
+    tags = [{"Key": STACK_TAG, "Value": STACK}] if tag_stack else []
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=running, Tags=tags)
+    if cloudformation is not None:
+        create_stack(cloudformation, STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": requested or running})
+
+
+def create_stack(cloudformation, name: str, outputs: dict[str, str]) -> None:
+    """A stack with the given outputs (the endpoint stacks' EndpointName / EndpointConfigName contract)."""
+    template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+
+def create_alarm(cloudwatch, name: str, state: str, endpoint: str = ENDPOINT) -> None:
+    """A metric alarm on the endpoint's 5XX errors, forced into ``state``."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "champion"}])
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"test: {state}")
+
+
+def endpoint_description(status: str = "InService", config: str = OLD_CONFIG, **extra) -> dict:
+    """A DescribeEndpoint response for Stubber (the fields moto cannot produce go in ``extra``)."""
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return {"EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+            "EndpointConfigName": config, "EndpointStatus": status, "CreationTime": now, "LastModifiedTime": now,
+            "ProductionVariants": [
+                {"VariantName": "champion", "CurrentWeight": 90.0, "DesiredWeight": 90.0,
+                 "CurrentInstanceCount": 2, "DesiredInstanceCount": 2},
+                {"VariantName": "challenger", "CurrentWeight": 10.0, "DesiredWeight": 10.0,
+                 "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}],
+            **extra}

@@ -1,0 +1,125 @@
+"""AWS context and error translation: retries on throttling, one-line errors with distinct exit codes."""
+
+import botocore.exceptions
+import botocore.retries.standard
+import pytest
+from botocore.awsrequest import AWSResponse
+from ops_support import create_versions
+
+from constructs_lib.ops.aws import Context, translate
+from constructs_lib.ops.base import (
+    EXIT_ACCESS,
+    EXIT_AWS,
+    EXIT_NOT_FOUND,
+    EXIT_THROTTLED,
+    EXIT_USAGE,
+)
+
+GROUP = "churn-models"
+
+
+def test_clients_retry_throttling_with_backoff(moto_server):
+    retries = Context().client("sagemaker").meta.config.retries
+    assert retries["mode"] == "standard"
+    assert retries["total_max_attempts"] == 8
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def stream(self, **_):
+        yield self._data
+
+
+def test_a_throttled_call_is_retried_and_succeeds(mlops, aws_client, monkeypatch):
+    [arn] = create_versions(aws_client("sagemaker"), GROUP, ["Approved"])
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
+    sent = []
+
+    # The first two ListModelPackages requests get a real throttling response at the HTTP layer; botocore's
+    # retry logic then sends the request again, and the moto server answers it.
+    def throttle(request, **_):
+        sent.append(request.url)
+        if len(sent) <= 2:
+            return AWSResponse(request.url, 400, {"x-amzn-requestid": "r", "content-type": "application/x-amz-json-1.1"},
+                               _Body(b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'))
+        return None
+
+    original = Context.client
+
+    def client(self, name):
+        made = original(self, name)
+        made.meta.events.register("before-send.sagemaker.ListModelPackages", throttle)
+        return made
+
+    monkeypatch.setattr(Context, "client", client)
+    result = mlops("resolve", GROUP)
+    assert (result.code, result.out.strip(), len(sent)) == (0, arn, 3)
+
+
+@pytest.mark.parametrize("code, message, exit_code, line", [
+    ("AccessDeniedException", "User: arn:aws:sts::1:assumed-role/x is not authorized to perform: "
+     "sagemaker:ListModelPackages", EXIT_ACCESS,
+     "error: access denied: check --profile/--role-arn and the role's policy: ListModelPackages: "
+     "AccessDeniedException: User: arn:aws:sts::1:assumed-role/x is not authorized to perform: "
+     "sagemaker:ListModelPackages\n"),
+    ("ExpiredTokenException", "The security token included in the request is expired", EXIT_ACCESS,
+     "error: credentials expired: refresh them (aws sso login / new session): ListModelPackages: "
+     "ExpiredTokenException: The security token included in the request is expired\n"),
+    ("ThrottlingException", "Rate exceeded", EXIT_THROTTLED,
+     "error: throttled by AWS after 8 attempts, try again later: ListModelPackages: ThrottlingException: "
+     "Rate exceeded\n"),
+    ("ValidationException", "1 validation error detected: Value 'x y' at 'modelPackageGroupName' failed",
+     EXIT_USAGE, "error: rejected by AWS: ListModelPackages: ValidationException: 1 validation error detected: "
+     "Value 'x y' at 'modelPackageGroupName' failed\n"),
+    ("ResourceNotFound", "Group missing", EXIT_NOT_FOUND,
+     "error: not found: ListModelPackages: ResourceNotFound: Group missing\n"),
+    ("InternalFailure", "oops", EXIT_AWS, "error: AWS error: ListModelPackages: InternalFailure: oops\n"),
+])
+def test_service_errors_become_one_line_and_an_exit_code(mlops, stub_client, code, message, exit_code, line):
+    # Stubber: moto cannot deny access, expire tokens or throttle. (Stubbed errors skip botocore's retries:
+    # the throttling case is the error still left after them.)
+    stubber = stub_client("sagemaker")
+    stubber.add_client_error("list_model_packages", service_error_code=code, service_message=message,
+                             http_status_code=400)
+    result = mlops("resolve", GROUP)
+    assert (result.code, result.out, result.err) == (exit_code, "", line)
+
+
+def test_missing_credentials(mlops, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = mlops("resolve", GROUP)
+    assert (result.code, result.err) == (
+        EXIT_ACCESS, "error: no AWS credentials found: pass --profile, run aws configure/sso login, or set "
+                     "AWS_ACCESS_KEY_ID\n")
+
+
+def test_unknown_profile(mlops):
+    result = mlops("resolve", GROUP, "--profile", "nope")
+    assert (result.code, result.err) == (EXIT_USAGE, "error: The config profile (nope) could not be found: "
+                                                     "check --profile\n")
+
+
+def test_no_region(mlops, monkeypatch):
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    result = mlops("resolve", GROUP)
+    assert (result.code, result.err) == (
+        EXIT_USAGE, "error: no AWS region: pass --region or set AWS_REGION / a profile region\n")
+
+
+def test_role_assumption_uses_a_named_session(moto_server, aws_client):
+    context = Context(role_arn="arn:aws:iam::222222222222:role/ops")
+    identity = context.client("sts").get_caller_identity()
+    assert identity["Account"] == "222222222222"
+    assert identity["Arn"].startswith("arn:aws:sts::222222222222:assumed-role/ops/mlops-")
+
+
+def test_translate_leaves_other_exceptions_alone():
+    with pytest.raises(TypeError):
+        translate(ValueError("not AWS"))
+    error = translate(botocore.exceptions.EndpointConnectionError(endpoint_url="https://x"))
+    assert (error.exit_code, str(error)) == (EXIT_AWS, 'AWS request failed: Could not connect to the endpoint URL: '
+                                                       '"https://x"')

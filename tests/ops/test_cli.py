@@ -1,0 +1,121 @@
+"""The ``mlops`` program itself: help, global options, printing, error lines, the installed console script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ops_support import create_versions
+
+from constructs_lib.ops import cli
+from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
+
+MINE = ["status", "approve", "reject", "resolve", "shift", "rollback", "verify", "smoke"]
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", MINE)
+def test_every_subcommand_has_help_with_the_global_options(capsys, command):
+    code, out, err = run(capsys, command, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"usage: mlops {command} ")
+    for option in ("--profile", "--region", "--role-arn", "--json"):
+        assert option in out
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in MINE:
+        assert f"\n    {command} " in out
+
+
+def test_no_command_prints_usage_and_fails(capsys):
+    code, out, err = run(capsys)
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.startswith("usage: mlops")
+
+
+def test_bad_arguments_exit_2_without_traceback(capsys):
+    code, _, err = run(capsys, "reject", "arn:x")
+    assert code == 2
+    assert "the following arguments are required: --reason" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--region", "eu-central-1", "--json", "probe", "x"],
+    ["probe", "x", "--region", "eu-central-1", "--json"],
+    ["--json", "probe", "--region", "eu-central-1", "x"],
+])
+def test_global_options_before_or_after_the_command(monkeypatch, capsys, argv):
+    seen = {}
+
+    def probe(args, ctx):
+        seen.update(region=ctx.region, profile=ctx.profile, role=ctx.role_arn, value=args.value)
+        return Output(data={"value": args.value}, text="table", warnings=["careful"])
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", cli.COMMAND_MODULES + ["_probe"])
+    monkeypatch.setitem(sys.modules, "constructs_lib.ops._probe", _module(probe))
+    code, out, err = run(capsys, *argv)
+    assert (code, json.loads(out), err) == (0, {"value": "x"}, "warning: careful\n")
+    assert seen == {"region": "eu-central-1", "profile": None, "role": None, "value": "x"}
+
+
+def test_ops_error_is_one_line_with_its_code(monkeypatch, capsys):
+    def probe(args, ctx):
+        raise OpsError("endpoint x is Failed:\n  capacity error", 6)
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["_probe"])
+    monkeypatch.setitem(sys.modules, "constructs_lib.ops._probe", _module(probe))
+    assert run(capsys, "probe", "v") == (6, "", "error: endpoint x is Failed: capacity error\n")
+
+
+def test_a_missing_command_module_is_skipped_but_a_broken_one_is_not(monkeypatch, capsys, tmp_path):
+    import constructs_lib.ops
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["not_written_yet", "resolve"])
+    assert run(capsys, "resolve", "--help")[0] == 0
+    # A command module that exists but imports a missing dependency is a bug to surface, not to hide.
+    (tmp_path / "_broken.py").write_text("import no_such_dependency_for_mlops\n")
+    monkeypatch.setattr(constructs_lib.ops, "__path__", [*constructs_lib.ops.__path__, str(tmp_path)])
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["_broken"])
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_for_mlops"):
+        cli.build_parser()
+
+
+def test_installed_console_script_against_the_moto_server(aws_client, moto_server):
+    arns = create_versions(aws_client("sagemaker"), "churn-models", ["Approved", "Approved", "Rejected"])
+    script = Path(sys.executable).with_name("mlops")
+    assert script.exists() or shutil.which("mlops")
+    result = subprocess.run([str(script), "resolve", "churn-models", "--json"], capture_output=True, text=True,
+                            env=dict(os.environ), timeout=30)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {"group": "churn-models", "version_arn": arns[1]}
+
+
+def test_ops_imports_no_aws_cdk():
+    code = ("import sys, constructs_lib.ops.cli as c; c.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('aws_cdk', 'jsii'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "[]\n"), result.stderr
+
+
+def _module(handler):
+    module = type(sys)("constructs_lib.ops._probe")
+
+    def register(subparsers):
+        parser = subparsers.add_parser("probe", help="test command")
+        parser.add_argument("value")
+        parser.set_defaults(handler=handler)
+
+    module.register = register
+    return module

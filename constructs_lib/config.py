@@ -218,7 +218,7 @@ class StageConfig(_Strict):
 def _test_stage() -> StageConfig:
     return StageConfig(
         variants=[VariantConfig(name="main", instance_type="ml.m5.large")],
-        deployment=DeploymentConfig(type="all_at_once", wait=300),
+        deployment=DeploymentConfig(type="all_at_once", bake_time=300),
         checks=ChecksConfig(),
     )
 

@@ -35,10 +35,10 @@ def check_range(path: str, value: float, low: float, high: float, unit: str = ""
         raise ConfigError(path, f"must be between {_fmt(low)} and {_fmt(high)}{suffix}, got {_fmt(value)}")
 
 
-def check_choice(path: str, value: object, allowed: "list[str] | tuple[str, ...]") -> None:
+def check_choice(path: str, value: object, allowed: "list | tuple") -> None:
     """Raise ``ConfigError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
-        raise ConfigError(path, f"must be one of {', '.join(allowed)}, got {value!r}")
+        raise ConfigError(path, f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
 
 
 def _fmt(number: float) -> str:

@@ -7,11 +7,11 @@ operations command (``mlops plan``) all share it.
 
 Timing model (SageMaker deployment guardrails):
 
-* ``wait``: ``WaitIntervalInSeconds``, the baking period after each traffic step. For all-at-once it is the
-  only baking period; for canary it follows the canary step; for linear it follows every step; for rolling it
-  follows every batch.
-* ``bake_time``: ``TerminationWaitInSeconds``, the final wait with all traffic on the new fleet before the old
-  fleet is terminated (blue/green only).
+* ``wait``: ``WaitIntervalInSeconds``, the baking period after each traffic step: after the canary, after
+  every linear step, after every rolling batch. Not used by all-at-once (it has one step).
+* ``bake_time``: the final baking period with all traffic on the new fleet, before the old fleet is
+  terminated (blue/green only). For all-at-once it is SageMaker's baking period (``WaitIntervalInSeconds``);
+  for canary and linear it is ``TerminationWaitInSeconds``.
 * ``max_execution_timeout``: ``MaximumExecutionTimeoutInSeconds``, 600-28800 s, longer than the waits; when not
   given it is computed as the waits plus a provisioning allowance per fleet or batch.
 """
@@ -103,6 +103,9 @@ class RolloutSpec:
             _check_size("deployment.rollback_batch_size", self.rollback_size, 5, 100)
         check_range("deployment.wait", self.wait_seconds, 0, MAX_WAIT_SECONDS, "seconds")
         check_range("deployment.bake_time", self.bake_seconds, 0, MAX_WAIT_SECONDS, "seconds")
+        if self.strategy == "all_at_once" and self.wait_seconds:
+            raise ConfigError("deployment.wait", "does not apply to an all-at-once policy (it has one step; use "
+                              f"bake_time), got {self.wait_seconds}")
         if self.strategy == "rolling" and self.bake_seconds:
             raise ConfigError("deployment.bake_time", "does not apply to a rolling policy (use wait), got "
                               f"{self.bake_seconds}")
@@ -151,9 +154,7 @@ class RolloutSpec:
 
     def total_wait_seconds(self, capacity: int) -> int:
         """Seconds the policy waits by design (baking periods and the final bake), excluding provisioning."""
-        if self.strategy == "all_at_once":
-            return self.wait_seconds + self.bake_seconds
-        if self.strategy == "canary":
+        if self.strategy in ("all_at_once", "canary"):
             return self.wait_seconds + self.bake_seconds
         if self.strategy == "linear":
             return self.steps_count(capacity) * self.wait_seconds + self.bake_seconds
@@ -188,7 +189,11 @@ class RolloutSpec:
                 rolling["RollbackMaximumBatchSize"] = self.rollback_size.to_api()
             config["RollingUpdatePolicy"] = rolling
         else:
-            routing: dict = {"Type": self.strategy.upper(), "WaitIntervalInSeconds": self.wait_seconds}
+            all_at_once = self.strategy == "all_at_once"
+            routing: dict = {
+                "Type": self.strategy.upper(),
+                "WaitIntervalInSeconds": self.bake_seconds if all_at_once else self.wait_seconds,
+            }
             if self.strategy == "canary":
                 assert self.size is not None
                 routing["CanarySize"] = self.size.to_api()
@@ -197,7 +202,7 @@ class RolloutSpec:
                 routing["LinearStepSize"] = self.size.to_api()
             config["BlueGreenUpdatePolicy"] = {
                 "TrafficRoutingConfiguration": routing,
-                "TerminationWaitInSeconds": self.bake_seconds,
+                "TerminationWaitInSeconds": 0 if all_at_once else self.bake_seconds,
                 "MaximumExecutionTimeoutInSeconds": timeout,
             }
         if alarm_names:
@@ -211,7 +216,6 @@ class RolloutSpec:
         steps = [Step(0, 0.0, "provision new fleet" if self.is_blue_green else "provision first batch")]
         if self.strategy == "all_at_once":
             steps.append(Step(t, 100.0, "shift all traffic; bake"))
-            t += self.wait_seconds
         elif self.strategy == "canary":
             assert self.size is not None
             share = self.size.percent_of(capacity)
@@ -243,7 +247,8 @@ class RolloutSpec:
         parts = [self.strategy.replace("_", "-")]
         if self.size is not None:
             parts.append(self.size.describe())
-        parts.append(f"wait {self.wait_seconds}s")
+        if self.strategy != "all_at_once":
+            parts.append(f"wait {self.wait_seconds}s")
         if self.is_blue_green:
             parts.append(f"bake {self.bake_seconds}s")
         return ", ".join(parts)

@@ -49,20 +49,11 @@ def synth_checked(app) -> "object":
 
 
 def assembly_templates(assembly) -> dict[str, tuple[dict, str]]:
-    """Every stack template in the assembly, nested stage assemblies included: {artifact id: (template, region)}."""
+    """Every stack template in the assembly, stage assemblies included: {hierarchical id: (template, region)}."""
     out: dict[str, tuple[dict, str]] = {}
-
-    def walk(asm) -> None:
-        for stack in asm.stacks:
-            region = stack.environment.region
-            out[stack.artifact_id if asm is assembly else f"{Path(asm.directory).name}/{stack.artifact_id}"] = (
-                stack.template, region if region and "unknown" not in region else "us-east-1")
-        for artifact in asm.artifacts:
-            nested = getattr(artifact, "nested_assembly", None)
-            if nested is not None:
-                walk(nested)
-
-    walk(assembly)
+    for stack in assembly.stacks_recursively:
+        region = stack.environment.region
+        out[stack.hierarchical_id] = (stack.template, region if region and "unknown" not in region else "us-east-1")
     return out
 
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""The CDK app: ``cdk synth`` (or ``python app.py``) builds every stack described by the config file.
+
+Context (cdk.json, or ``-c key=value``): ``config`` (default config/platform.yaml), ``approved_versions``
+(default config/approved-versions.json), ``only_model`` (one model's stacks), ``nag`` (cdk-nag AwsSolutions
+checks on every synth, default true).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import constructs_lib  # noqa: F401  (first: runs jsii on the bundled Node 24)
+from constructs_lib.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    import aws_cdk as cdk
+
+    # Without the CDK CLI (python app.py), read cdk.json's context so both paths synthesise the same thing.
+    context, outdir = None, None
+    if "CDK_CONTEXT_JSON" not in os.environ and "CDK_OUTDIR" not in os.environ:
+        context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
+        outdir = str(ROOT / "cdk.out")
+    app = cdk.App(context=context, outdir=outdir)
+    if str(app.node.try_get_context("nag")).lower() != "false":
+        from cdk_nag import AwsSolutionsChecks
+
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
+
+    from stacks.app import build_app
+
+    try:
+        build_app(app, ROOT)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Synth time of the example app as a ratio to an empty CDK app's, on the same Node, measured in one run.
+
+Each app runs as its own process (`python app.py`, as the CDK CLI runs it, cdk-nag included), alternating,
+``--runs`` times; the medians are compared. Budget: example app <= 2.0x. ``--config`` and ``--budget``
+measure other configs (the 50-model platform: budget 6.0x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EMPTY_APP = """
+import constructs_lib  # same Node (bundled Node 24) as the real app
+import aws_cdk as cdk
+app = cdk.App()
+cdk.Stack(app, "Empty")
+app.synth()
+"""
+
+
+def run(args: list[str], context: dict) -> float:
+    env = dict(os.environ, CDK_OUTDIR=tempfile.mkdtemp(prefix="bench-"), CDK_CONTEXT_JSON=json.dumps(context))
+    start = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--config", default="config/platform.yaml")
+    parser.add_argument("--versions", default="config/approved-versions.json")
+    parser.add_argument("--budget", type=float, default=2.0)
+    args = parser.parse_args()
+    context = json.loads((ROOT / "cdk.json").read_text())["context"] | {
+        "config": args.config, "approved_versions": args.versions}
+    empty, example = [], []
+    run([sys.executable, "-c", EMPTY_APP], {})  # warm the file cache and .pyc files once
+    run([sys.executable, "app.py"], context)
+    for _ in range(args.runs):
+        empty.append(run([sys.executable, "-c", EMPTY_APP], {}))
+        example.append(run([sys.executable, "app.py"], context))
+    ratio = statistics.median(example) / statistics.median(empty)
+    print(f"empty app:   median {statistics.median(empty):.2f} s  ({', '.join(f'{t:.2f}' for t in empty)})")
+    print(f"{args.config}: median {statistics.median(example):.2f} s  ({', '.join(f'{t:.2f}' for t in example)})")
+    print(f"ratio: {ratio:.2f}x (budget {args.budget:.1f}x) {'OK' if ratio <= args.budget else 'OVER BUDGET'}")
+    return 0 if ratio <= args.budget else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

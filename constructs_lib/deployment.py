@@ -1,0 +1,114 @@
+"""Deployment policies: how SageMaker moves traffic to a new endpoint configuration, and when it rolls back.
+
+A closed set of choices, built with factories in the style of ``aws_codedeploy.TrafficRouting``::
+
+    DeploymentPolicy.all_at_once(bake_time=Duration.minutes(10))
+    DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.minutes(10), bake_time=Duration.minutes(10))
+    DeploymentPolicy.linear(CapacitySize.percent(25), wait=Duration.minutes(5))
+    DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(5))
+
+Every policy is watched by the endpoint's auto-rollback alarms. The rules and arithmetic live in
+``rollout.RolloutSpec`` (plain Python, shared with the config loader and ``mlops plan``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+
+from .rollout import RolloutSpec, TrafficSize
+
+
+class CapacitySize:
+    """The size of a traffic step: a percentage of a variant's instances, or a number of instances."""
+
+    @staticmethod
+    def percent(value: int) -> TrafficSize:
+        """``value`` percent of each instance variant's capacity (SageMaker ``CAPACITY_PERCENT``)."""
+        return TrafficSize("percent", value)
+
+    @staticmethod
+    def instances(count: int) -> TrafficSize:
+        """``count`` instances of each instance variant (SageMaker ``INSTANCE_COUNT``)."""
+        return TrafficSize("instances", count)
+
+
+def _seconds(duration: Duration | None) -> int | None:
+    return None if duration is None else int(duration.to_seconds())
+
+
+class DeploymentPolicy:
+    """A deployment guardrail for an endpoint update. Create it with one of the factory methods."""
+
+    def __init__(self, spec: RolloutSpec) -> None:
+        self.spec = spec
+
+    @classmethod
+    def from_spec(cls, spec: RolloutSpec) -> "DeploymentPolicy":
+        """A policy from a validated ``RolloutSpec`` (used by the config loader)."""
+        return cls(spec)
+
+    @classmethod
+    def all_at_once(
+        cls, *, bake_time: Duration | None = None, max_execution_timeout: Duration | None = None
+    ) -> "DeploymentPolicy":
+        """Blue/green: all traffic moves to the new fleet at once, which is watched for ``bake_time``
+        (default 10 minutes, 0-3600 s) before the old fleet is terminated."""
+        return cls(RolloutSpec("all_at_once", wait_seconds=0,
+                               bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               max_execution_timeout_seconds=_seconds(max_execution_timeout)))
+
+    @classmethod
+    def canary(
+        cls,
+        size: TrafficSize,
+        *,
+        wait: Duration | None = None,
+        bake_time: Duration | None = None,
+        max_execution_timeout: Duration | None = None,
+    ) -> "DeploymentPolicy":
+        """Blue/green canary: ``size`` (at most 50% of a variant's capacity) takes traffic first and is watched
+        for ``wait`` (default 10 minutes); then all traffic moves and the final ``bake_time`` (default 10
+        minutes) runs before the old fleet is terminated."""
+        return cls(RolloutSpec("canary", size=size, wait_seconds=_seconds(wait) if wait is not None else 600,
+                               bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               max_execution_timeout_seconds=_seconds(max_execution_timeout)))
+
+    @classmethod
+    def linear(
+        cls,
+        step_size: TrafficSize,
+        *,
+        wait: Duration | None = None,
+        bake_time: Duration | None = None,
+        max_execution_timeout: Duration | None = None,
+    ) -> "DeploymentPolicy":
+        """Blue/green linear: traffic moves in steps of ``step_size`` (10-50% of capacity), each watched for
+        ``wait`` (default 5 minutes), then the final ``bake_time`` (default 10 minutes)."""
+        return cls(RolloutSpec("linear", size=step_size, wait_seconds=_seconds(wait) if wait is not None else 300,
+                               bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               max_execution_timeout_seconds=_seconds(max_execution_timeout)))
+
+    @classmethod
+    def rolling(
+        cls,
+        batch_size: TrafficSize,
+        *,
+        wait: Duration | None = None,
+        rollback_batch_size: TrafficSize | None = None,
+        max_execution_timeout: Duration | None = None,
+    ) -> "DeploymentPolicy":
+        """Rolling update: the fleet is replaced in batches of ``batch_size`` (5-50% of capacity), each watched
+        for ``wait`` (default 5 minutes); no second fleet, so it costs at most one extra batch. A rollback
+        restores ``rollback_batch_size`` instances at a time (default: all at once). Instance variants only,
+        one production variant."""
+        return cls(RolloutSpec("rolling", size=batch_size, wait_seconds=_seconds(wait) if wait is not None else 300,
+                               rollback_size=rollback_batch_size,
+                               max_execution_timeout_seconds=_seconds(max_execution_timeout)))
+
+    @property
+    def strategy(self) -> str:
+        """``all_at_once``, ``canary``, ``linear`` or ``rolling``."""
+        return self.spec.strategy
+
+    def __repr__(self) -> str:
+        return f"DeploymentPolicy({self.spec.describe()})"

@@ -1,0 +1,514 @@
+"""``ModelEndpoint``: a SageMaker real-time endpoint released behind a deployment guardrail.
+
+What it builds (SageMaker L1 resources, assembled from validated value objects):
+
+* one ``AWS::SageMaker::Model`` per distinct model source, with network isolation by default;
+* an ``AWS::SageMaker::EndpointConfig`` whose name derives from its content (endpoint configs are immutable;
+  a fixed name makes the second release fail with "Cannot create already existing endpoint configuration");
+* CloudWatch alarms per production variant wired into the endpoint's auto-rollback configuration;
+* the ``AWS::SageMaker::Endpoint`` with the deployment policy (blue/green all-at-once, canary, linear, or
+  rolling);
+* optionally data capture to a KMS-encrypted, TLS-only bucket, and autoscaling per instance variant.
+
+Synth-time validation covers every rule SageMaker otherwise enforces only at deploy time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Sequence
+
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from .deployment import CapacitySize, DeploymentPolicy
+from .errors import ConfigError, check_range, check_sagemaker_name
+from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
+from .nag import acknowledge, acknowledge_wildcards
+from .variants import (
+    CaptureMode,
+    DataCapture,
+    ModelSource,
+    ProductionVariant,
+    RollbackAlarms,
+    ShadowVariant,
+)
+
+__all__ = [
+    "CapacitySize",
+    "CaptureMode",
+    "DataCapture",
+    "DeploymentPolicy",
+    "ModelEndpoint",
+    "ModelSource",
+    "ProductionVariant",
+    "RollbackAlarms",
+    "ShadowVariant",
+]
+
+MAX_PRODUCTION_VARIANTS = 10
+MAX_ROLLBACK_ALARMS = 10
+NAMESPACE = "AWS/SageMaker"
+
+
+class ModelEndpoint(Construct):
+    """A SageMaker real-time endpoint with A/B production variants, an optional shadow variant, data capture,
+    a deployment guardrail and auto-rollback alarms.
+
+    :param variants: 1-10 production variants; traffic is split by weight (at least one weight above 0).
+    :param endpoint_name: default: ``<stack name>-<id>`` (at most 63 characters, letters, digits, hyphens).
+      The name is fixed because the rollback alarms' dimensions must name the endpoint before it exists.
+    :param shadow_variant: a shadow variant (needs exactly one production variant).
+    :param data_capture: request/response capture (not on serverless endpoints).
+    :param deployment: the guardrail for updates; default all-at-once blue/green with a 10-minute bake.
+    :param rollback_alarms: thresholds of the alarms created per production variant (``RollbackAlarms()``).
+    :param extra_rollback_alarms: more alarms that roll a deployment back (at most 10 alarms in all).
+    :param role: the SageMaker execution role; default: a least-privilege role created here.
+    :param network_isolation: no network access for the model containers (default ``True``).
+    :param vpc_subnets: subnets for the containers; needs ``security_groups`` (not on serverless endpoints).
+    :param security_groups: security groups for the containers.
+    :param encryption_key: KMS key for the instances' storage volumes and captured data; default: created
+      (rotation on, retained).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        variants: Sequence[ProductionVariant],
+        endpoint_name: str | None = None,
+        shadow_variant: ShadowVariant | None = None,
+        data_capture: DataCapture | None = None,
+        deployment: DeploymentPolicy | None = None,
+        rollback_alarms: RollbackAlarms | None = None,
+        extra_rollback_alarms: Sequence[cloudwatch.IAlarm] = (),
+        role: iam.IRole | None = None,
+        network_isolation: bool = True,
+        vpc_subnets: Sequence[ec2.ISubnet] = (),
+        security_groups: Sequence[ec2.ISecurityGroup] = (),
+        encryption_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.endpoint_name = endpoint_name or _default_name(stack.stack_name, id)
+        self.variants = list(variants)
+        self.shadow_variant = shadow_variant
+        self.deployment = deployment or DeploymentPolicy.all_at_once()
+        alarms = rollback_alarms or RollbackAlarms()
+        _validate(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment, alarms,
+                  list(extra_rollback_alarms), network_isolation, list(vpc_subnets), list(security_groups))
+        serverless = self.variants[0].is_serverless
+        if self.deployment.strategy in ("canary", "linear") and any(
+            v.instance_type and family(v.instance_type) in NO_TRAFFIC_SHIFTING_FAMILIES for v in self._all_variants()
+        ):
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:inf1-traffic-shifting",
+                f"{self.deployment.strategy} policy on ml.inf1 instances: SageMaker falls back to all-at-once "
+                "without baking there; use all_at_once with a bake_time or another instance family",
+            )
+
+        # ------------------------------------------------------------------ key, role
+        local_storage = any(v.has_local_storage for v in self._all_variants())
+        needs_key = (not serverless and not local_storage) or data_capture is not None
+        self.encryption_key: kms.IKey | None = encryption_key
+        if self.encryption_key is None and needs_key:
+            self.encryption_key = kms.Key(
+                self, "Key", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+                description=f"SageMaker endpoint {self.endpoint_name}: storage volumes and captured data",
+            )
+        self.role: iam.IRole = role or self._create_role(list(vpc_subnets))
+
+        # ------------------------------------------------------------------ models (one per distinct source)
+        models: dict[str, sagemaker.CfnModel] = {}
+        vpc_config = (
+            {"Subnets": [s.subnet_id for s in vpc_subnets], "SecurityGroupIds": [g.security_group_id for g in security_groups]}
+            if vpc_subnets else None
+        )
+        for variant in self._all_variants():
+            key = json.dumps(variant.model.container, sort_keys=True)
+            if key not in models:
+                model = sagemaker.CfnModel(
+                    self, f"Model{_logical(variant.name)}",
+                    execution_role_arn=self.role.role_arn,
+                    primary_container=_to_props(variant.model.container),
+                    enable_network_isolation=network_isolation,
+                    vpc_config=_to_props(vpc_config),
+                )
+                model.node.add_dependency(self.role)
+                models[key] = model
+                if not vpc_subnets and network_isolation:
+                    acknowledge(model, "SM1", "The container runs with network isolation (no network access at "
+                                 "all), so placing it in a VPC would add no protection.")
+
+        def model_name(variant: ProductionVariant) -> str:
+            return models[json.dumps(variant.model.container, sort_keys=True)].attr_model_name
+
+        # ------------------------------------------------------------------ data capture bucket
+        self.data_capture_bucket: s3.IBucket | None = None
+        if data_capture is not None:
+            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket()
+            objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+            if self.encryption_key is not None:
+                self.role.add_to_principal_policy(iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.encryption_key.key_arn]))
+            if role is None:
+                acknowledge_wildcards(self.role, {objects: "SageMaker names the captured objects by date and hour "
+                                                          "under the capture prefix."})
+
+        # ------------------------------------------------------------------ endpoint config (content-named)
+        production = [v.to_cfn(model_name(v), v.weight) for v in self.variants]
+        config_props: dict = {"production_variants": production}
+        content: dict = {"variants": [v.to_cfn(v.model.description, v.weight) for v in self.variants],
+                         "isolation": network_isolation, "vpc": vpc_config}
+        if shadow_variant is not None:
+            # SageMaker copies (shadow weight / production weight) of the requests to the shadow.
+            weight = self.variants[0].weight * shadow_variant.sampling_percentage / 100
+            config_props["shadow_production_variants"] = [shadow_variant.variant.to_cfn(
+                model_name(shadow_variant.variant), weight)]
+            content["shadow"] = shadow_variant.variant.to_cfn(shadow_variant.variant.model.description, weight)
+        if self.encryption_key is not None and not serverless and not local_storage:
+            config_props["kms_key_id"] = self.encryption_key.key_arn
+        if data_capture is not None:
+            assert self.data_capture_bucket is not None
+            config_props["data_capture_config"] = _capture_config(data_capture, self.data_capture_bucket,
+                                                                  self.encryption_key)
+        content.update({k: v for k, v in config_props.items() if k not in ("production_variants",
+                                                                           "shadow_production_variants")})
+        self.endpoint_config_name = self._content_name(content)
+        self._config = sagemaker.CfnEndpointConfig(
+            self, "EndpointConfig", endpoint_config_name=self.endpoint_config_name,
+            **{prop: _to_props(value) for prop, value in config_props.items()})
+        if "kms_key_id" not in config_props:
+            acknowledge(self._config, "SM2", "SageMaker rejects KmsKeyId here: serverless variants have no storage "
+                         "volume, and instances with local NVMe storage encrypt it in hardware.")
+
+        # ------------------------------------------------------------------ rollback alarms, endpoint
+        self.rollback_alarms: list[cloudwatch.IAlarm] = []
+        if alarms.enabled:
+            for variant in self.variants:
+                self.rollback_alarms.extend(self._variant_alarms(variant.name, alarms))
+        self.rollback_alarms.extend(extra_rollback_alarms)
+        capacity = min((v.initial_instance_count for v in self.variants if not v.is_serverless), default=1)
+        self._endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=self._config.attr_endpoint_config_name,
+            deployment_config=_to_props(self.deployment.spec.to_deployment_config(
+                capacity, [a.alarm_name for a in self.rollback_alarms])),
+        )
+        self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint",
+                                             resource_name=self.endpoint_name.lower())
+        self._scaled: dict[str, appscaling.ScalableTarget] = {}
+
+    # ---------------------------------------------------------------------------------------------- API
+    def auto_scale_variant(
+        self,
+        variant_name: str,
+        *,
+        min_capacity: int = 1,
+        max_capacity: int,
+        target_invocations_per_instance: int,
+        scale_in_cooldown: Duration | None = None,
+        scale_out_cooldown: Duration | None = None,
+    ) -> appscaling.ScalableTarget:
+        """Target-tracking autoscaling of an instance variant on ``SageMakerVariantInvocationsPerInstance``.
+
+        The endpoint then retains the variants' instance counts across updates (``RetainAllVariantProperties``
+        with weights and data capture excluded), so a release does not reset what autoscaling scaled to.
+        Cooldowns default to 300 s (in) and 60 s (out).
+        """
+        path = f"variants[{variant_name}].autoscaling"
+        variant = next((v for v in self.variants if v.name == variant_name), None)
+        if variant is None:
+            raise ConfigError(path, f"no production variant named {variant_name!r}; known: "
+                              f"{', '.join(v.name for v in self.variants)}")
+        if variant.is_serverless:
+            raise ConfigError(path, "autoscaling applies to instance variants only; serverless variants scale "
+                              "by max concurrency")
+        if variant_name in self._scaled:
+            raise ConfigError(path, "is already configured for this variant")
+        check_range(f"{path}.min_capacity", min_capacity, 1, variant.initial_instance_count,
+                    f"(at most initial_instance_count {variant.initial_instance_count})")
+        check_range(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count), 10000,
+                    "(at least min_capacity and initial_instance_count)")
+        check_range(f"{path}.target_invocations_per_instance", target_invocations_per_instance, 1, 1_000_000)
+        target = appscaling.ScalableTarget(
+            self, f"Scaling{_logical(variant_name)}",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=min_capacity, max_capacity=max_capacity,
+        )
+        target.node.add_dependency(self._endpoint)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=target_invocations_per_instance,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_in_cooldown=scale_in_cooldown or Duration.seconds(300),
+            scale_out_cooldown=scale_out_cooldown or Duration.seconds(60),
+        )
+        self._endpoint.retain_all_variant_properties = True
+        self._endpoint.exclude_retained_variant_properties = [
+            {"variantPropertyType": "DesiredWeight"}, {"variantPropertyType": "DataCaptureConfig"}]
+        self._scaled[variant_name] = target
+        return target
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call ``InvokeEndpoint`` (any variant, including ``TargetVariant``) on this endpoint."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
+                                          resource_arns=[self.endpoint_arn])
+
+    def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum",
+               period: Duration | None = None) -> cloudwatch.Metric:
+        """An ``AWS/SageMaker`` metric of one variant (dimensions ``EndpointName`` and ``VariantName``)."""
+        return cloudwatch.Metric(
+            namespace=NAMESPACE, metric_name=metric_name, statistic=statistic,
+            period=period or Duration.minutes(1),
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
+        )
+
+    def metric_invocations(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests sent to the variant (Sum)."""
+        return self.metric("Invocations", variant_name, **kwargs)
+
+    def metric_5xx_error_rate(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Share of requests answered with a 5XX (``Invocation5XXErrors`` Average, 0-1)."""
+        return self.metric("Invocation5XXErrors", variant_name, statistic="Average", **kwargs)
+
+    def metric_model_latency(self, variant_name: str, *, statistic: str = "p99", **kwargs) -> cloudwatch.Metric:
+        """Model latency in microseconds (``ModelLatency``), p99 by default."""
+        return self.metric("ModelLatency", variant_name, statistic=statistic, **kwargs)
+
+    def metric_model_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests the model container did not answer with a 2XX (``InvocationModelErrors`` Sum)."""
+        return self.metric("InvocationModelErrors", variant_name, **kwargs)
+
+    @property
+    def cfn_endpoint(self) -> sagemaker.CfnEndpoint:
+        """The L1 endpoint (escape hatch)."""
+        return self._endpoint
+
+    @property
+    def cfn_endpoint_config(self) -> sagemaker.CfnEndpointConfig:
+        """The L1 endpoint config (escape hatch)."""
+        return self._config
+
+    # ---------------------------------------------------------------------------------------------- internals
+    def _all_variants(self) -> list[ProductionVariant]:
+        return self.variants + ([self.shadow_variant.variant] if self.shadow_variant else [])
+
+    def _content_name(self, content: dict) -> str:
+        text = json.dumps(content, sort_keys=True, default=str)
+        if "${Token[" in text:
+            # References (keys, buckets) are hashed by what they resolve to (logical IDs), so that pointing the
+            # config at another resource also renames it.
+            text = json.dumps(Stack.of(self).resolve(content), sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
+
+    def _create_role(self, vpc_subnets: list) -> iam.Role:
+        stack = Stack.of(self)
+        role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description=f"SageMaker execution role of endpoint {self.endpoint_name}")
+        repositories = sorted({
+            f"arn:{stack.partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:repository/"
+            f"{v.model.ecr_repository[2]}"
+            for v in self._all_variants() if v.model.ecr_repository
+        })
+        if any(v.model.ecr_repository is None for v in self._all_variants()):
+            repositories = [f"arn:{stack.partition}:ecr:{stack.region}:*:repository/*"]
+        log_group = (f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+                     f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
+        statements = [
+            iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchCheckLayerAvailability"], resources=repositories),
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resources=[log_group]),
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group}:*"]),
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
+        ]
+        model_objects = sorted({f"arn:{stack.partition}:s3:::{b}/{k}" for v in self._all_variants()
+                                if v.model.model_data for b, k in [v.model.model_data]})
+        if model_objects:
+            statements.append(iam.PolicyStatement(actions=["s3:GetObject"], resources=model_objects))
+        if vpc_subnets:
+            statements.append(iam.PolicyStatement(
+                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                         "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                         "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], resources=["*"]))
+        for statement in statements:
+            role.add_to_policy(statement)
+        wildcards = {
+            "*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to SageMaker namespaces by condition)"
+                 + (" and the VPC network-interface actions" if vpc_subnets else "")
+                 + " support no resource-level permissions.",
+            f"{log_group}:*": "SageMaker creates one log stream per instance under the endpoint's own log group.",
+        }
+        if "*:repository/*" in repositories[0]:
+            wildcards[repositories[0]] = ("A registered model package's image is known only at deploy time; pulls "
+                                          "are limited to ECR repositories in this region.")
+        acknowledge_wildcards(role, wildcards)
+        return role
+
+    def _create_capture_bucket(self) -> s3.Bucket:
+        logs = s3.Bucket(
+            self, "DataCaptureAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        )
+        acknowledge(logs, "S1", "This is the server access log bucket of the data capture bucket; logging it to "
+                     "itself would loop.")
+        return s3.Bucket(
+            self, "DataCaptureBucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
+            bucket_key_enabled=True, enforce_ssl=True, versioned=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
+            server_access_logs_bucket=logs, server_access_logs_prefix="datacapture/",
+        )
+
+    def _variant_alarms(self, variant_name: str, alarms: RollbackAlarms) -> list[cloudwatch.Alarm]:
+        period = Duration.seconds(alarms.period_seconds)
+        common = dict(evaluation_periods=alarms.evaluation_periods, datapoints_to_alarm=alarms.datapoints_to_alarm,
+                      treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        logical = _logical(variant_name)
+        prefix = f"{self.endpoint_name}-{variant_name}"
+        return [
+            cloudwatch.Alarm(
+                self, f"Alarm5xx{logical}", alarm_name=f"{prefix}-5xx-rate",
+                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} answers more than "
+                                  f"{alarms.max_5xx_error_rate_percent}% of requests with 5XX",
+                metric=self.metric_5xx_error_rate(variant_name, period=period),
+                threshold=alarms.max_5xx_error_rate_percent / 100,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common),
+            cloudwatch.Alarm(
+                self, f"AlarmLatency{logical}", alarm_name=f"{prefix}-latency",
+                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} model latency "
+                                  f"{alarms.latency_statistic} above {alarms.max_model_latency_ms} ms",
+                metric=self.metric_model_latency(variant_name, statistic=alarms.latency_statistic, period=period),
+                threshold=alarms.max_model_latency_ms * 1000,  # ModelLatency is in microseconds
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common),
+            cloudwatch.Alarm(
+                self, f"AlarmModelErrors{logical}", alarm_name=f"{prefix}-model-errors",
+                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} model errors reach "
+                                  f"{alarms.max_model_errors} per {alarms.period_seconds} s",
+                metric=self.metric_model_errors(variant_name, period=period),
+                threshold=alarms.max_model_errors,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, **common),
+        ]
+
+
+# -------------------------------------------------------------------------------------------------- helpers
+def _validate(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,
+              capture: DataCapture | None, deployment: DeploymentPolicy, alarms: RollbackAlarms,
+              extra_alarms: list, network_isolation: bool, subnets: list, security_groups: list) -> None:
+    """Every rule of the endpoint as a whole (each value object checks itself)."""
+    if "${Token[" not in endpoint_name:
+        check_sagemaker_name("endpoint_name", endpoint_name)
+    if not 1 <= len(variants) <= MAX_PRODUCTION_VARIANTS:
+        raise ConfigError("variants", f"must hold 1 to {MAX_PRODUCTION_VARIANTS} production variants, got "
+                          f"{len(variants)}")
+    for i, variant in enumerate(variants):
+        variant.validate(f"variants[{i}]")
+    if all(v.weight == 0 for v in variants):
+        raise ConfigError("variants", "at least one production variant needs a weight above 0, got all 0")
+    names = [v.name for v in variants] + ([shadow.variant.name] if shadow else [])
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError("variants", f"variant names must be unique (shadow included), got {duplicates[0]!r} twice")
+    if shadow is not None:
+        shadow.validate("shadow_variant")
+        if len(variants) != 1:
+            raise ConfigError("shadow_variant", f"needs exactly one production variant, got {len(variants)}")
+        if variants[0].weight == 0:
+            raise ConfigError("variants[0].weight", "must be above 0 when a shadow variant samples its traffic, got 0")
+    if capture is not None:
+        capture.validate("data_capture")
+    if (subnets and not security_groups) or (security_groups and not subnets):
+        raise ConfigError("vpc_subnets", "subnets and security groups go together; got "
+                          f"{len(subnets)} subnet(s) and {len(security_groups)} security group(s)")
+    serverless = [v for v in variants if v.is_serverless]
+    if serverless:
+        if len(variants) != 1:
+            raise ConfigError("variants", f"a serverless endpoint has exactly one production variant, got "
+                              f"{len(variants)}")
+        for prop, present in (("shadow_variant", shadow is not None), ("data_capture", capture is not None),
+                              ("vpc_subnets", bool(subnets)), ("network_isolation", network_isolation)):
+            if present:
+                raise ConfigError(prop, f"is not supported on a serverless endpoint, got "
+                                  f"{'True' if prop == 'network_isolation' else 'a value'}")
+        if deployment.strategy != "all_at_once":
+            raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
+                              f"{deployment.strategy!r}")
+    if deployment.strategy == "rolling" and len(variants) > 1:
+        raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
+                          f"{len(variants)}; use canary or linear for A/B endpoints")
+    capacity = min((v.initial_instance_count for v in variants if not v.is_serverless), default=0)
+    deployment.spec.check_capacity(capacity)
+    alarms.validate("rollback_alarms")
+    total = alarms.per_variant * len(variants) + len(extra_alarms)
+    if total > MAX_ROLLBACK_ALARMS:
+        raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
+                          f"(SageMaker's limit), got {total} ({alarms.per_variant} per production variant x "
+                          f"{len(variants)} + {len(extra_alarms)} extra); use fewer variants or give your own")
+
+
+def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | None) -> dict:
+    modes = {"input": ["Input"], "output": ["Output"], "both": ["Input", "Output"]}[capture.capture_mode]
+    header = {}
+    if capture.csv_content_types:
+        header["CsvContentTypes"] = list(capture.csv_content_types)
+    if capture.json_content_types:
+        header["JsonContentTypes"] = list(capture.json_content_types)
+    config: dict = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": int(capture.sampling_percentage),
+        "DestinationS3Uri": f"s3://{bucket.bucket_name}/{capture.prefix}",
+        "CaptureOptions": [{"CaptureMode": mode} for mode in modes],
+        "CaptureContentTypeHeader": header,
+    }
+    if key is not None:
+        config["KmsKeyId"] = key.key_arn
+    return config
+
+
+def _to_props(api):
+    """SageMaker API casing (``BlueGreenUpdatePolicy``) to CDK L1 struct keys (``blueGreenUpdatePolicy``).
+
+    jsii passes dicts through as they are, and L1 mappers read camelCase struct keys. User-named maps
+    (container ``Environment``) keep their keys.
+    """
+    if isinstance(api, dict):
+        return {_camel(k): (v if k == "Environment" else _to_props(v)) for k, v in api.items()}
+    if isinstance(api, list):
+        return [_to_props(v) for v in api]
+    return api
+
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+")
+
+
+def _camel(name: str) -> str:
+    """CloudFormation name to jsii struct key, acronyms folded: ``MemorySizeInMB`` -> ``memorySizeInMb``."""
+    words = _WORD.findall(name)
+    return words[0].lower() + "".join(w[0].upper() + w[1:].lower() for w in words[1:])
+
+
+def _logical(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def _default_name(stack_name: str, id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9]+", "-", f"{stack_name}-{id}").strip("-")
+    return name[:63].rstrip("-")

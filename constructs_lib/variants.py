@@ -1,0 +1,283 @@
+"""Value objects for an endpoint: model sources, production and shadow variants, data capture, rollback alarms.
+
+Plain Python (aws_cdk only for ``Duration`` and the interfaces in type hints): each object validates itself
+eagerly and raises ``ConfigError`` naming the property, so bad input fails before any template is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
+
+from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
+from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aws_cdk import Duration
+    from aws_cdk import aws_s3 as s3
+
+_MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/\d+$"
+)
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([^:@]+)")
+_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
+_SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def _is_token(value: str) -> bool:
+    return "${Token[" in value
+
+
+class ModelSource:
+    """Where a variant's model comes from: a versioned model package (the registry path) or an image."""
+
+    def __init__(self, container: dict, description: str, ecr_repository: tuple[str, str, str] | None,
+                 model_data: tuple[str, str] | None) -> None:
+        self.container = container
+        self.description = description
+        #: (account, region, repository) of the image when known at synth.
+        self.ecr_repository = ecr_repository
+        #: (bucket, key) of the model data when known at synth.
+        self.model_data = model_data
+
+    @classmethod
+    def from_model_package(cls, model_package_arn: str) -> "ModelSource":
+        """A versioned model package: ``arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION``.
+
+        Only versioned ARNs are accepted: a group ARN would let the deployed model change without a
+        template change. The package may live in another account when its group's policy shares it.
+        """
+        if not _is_token(model_package_arn) and not _MODEL_PACKAGE_ARN.match(model_package_arn):
+            raise ConfigError("model_package_arn", "must be a versioned model package ARN "
+                              "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION), "
+                              f"got {model_package_arn!r}")
+        return cls({"ModelPackageName": model_package_arn}, model_package_arn, None, None)
+
+    @classmethod
+    def from_image(cls, image_uri: str, *, model_data_url: str | None = None,
+                   environment: dict[str, str] | None = None) -> "ModelSource":
+        """A container image with optional ``s3://`` model data and environment variables."""
+        if not image_uri:
+            raise ConfigError("image", "must be a container image URI, got ''")
+        container: dict = {"Image": image_uri}
+        model_data = None
+        if model_data_url is not None:
+            match = _S3_URI.match(model_data_url)
+            if not match and not _is_token(model_data_url):
+                raise ConfigError("model_data_url", f"must be an s3://bucket/key URI, got {model_data_url!r}")
+            container["ModelDataUrl"] = model_data_url
+            model_data = (match.group(1), match.group(2)) if match else None
+        if environment:
+            container["Environment"] = dict(sorted(environment.items()))
+        ecr = _ECR_IMAGE.match(image_uri)
+        repository = (ecr.group(1), ecr.group(2), ecr.group(4)) if ecr else None
+        return cls(container, f"{image_uri} {model_data_url or ''}".strip(), repository, model_data)
+
+    @property
+    def is_model_package(self) -> bool:
+        return "ModelPackageName" in self.container
+
+
+class ProductionVariant:
+    """A production variant: a model on instances or serverless, with a traffic weight.
+
+    Requests are split between production variants by weight; a client can also pin a request to one
+    variant with ``InvokeEndpoint(..., TargetVariant="<name>")`` (A/B tests with sticky assignment).
+    """
+
+    def __init__(self, name: str, model: ModelSource, *, weight: float = 1.0, instance_type: str | None = None,
+                 initial_instance_count: int = 1, volume_size_gb: int | None = None,
+                 startup_health_check_timeout: "Duration | None" = None,
+                 model_data_download_timeout: "Duration | None" = None,
+                 serverless_memory_mb: int | None = None, serverless_max_concurrency: int | None = None,
+                 serverless_provisioned_concurrency: int | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.weight = weight
+        self.instance_type = instance_type
+        self.initial_instance_count = initial_instance_count
+        self.volume_size_gb = volume_size_gb
+        self.startup_health_check_timeout_seconds = (
+            None if startup_health_check_timeout is None else int(startup_health_check_timeout.to_seconds()))
+        self.model_data_download_timeout_seconds = (
+            None if model_data_download_timeout is None else int(model_data_download_timeout.to_seconds()))
+        self.serverless_memory_mb = serverless_memory_mb
+        self.serverless_max_concurrency = serverless_max_concurrency
+        self.serverless_provisioned_concurrency = serverless_provisioned_concurrency
+
+    @classmethod
+    def instance(cls, name: str, model: ModelSource, *, instance_type: str, initial_instance_count: int = 1,
+                 weight: float = 1.0, volume_size_gb: int | None = None,
+                 startup_health_check_timeout: "Duration | None" = None,
+                 model_data_download_timeout: "Duration | None" = None) -> "ProductionVariant":
+        """An instance-based variant. ``volume_size_gb`` 1-512 (not on instances with local NVMe storage);
+        timeouts 60-3600 s."""
+        return cls(name, model, weight=weight, instance_type=instance_type,
+                   initial_instance_count=initial_instance_count, volume_size_gb=volume_size_gb,
+                   startup_health_check_timeout=startup_health_check_timeout,
+                   model_data_download_timeout=model_data_download_timeout)
+
+    @classmethod
+    def serverless(cls, name: str, model: ModelSource, *, memory_size_mb: int = 2048, max_concurrency: int = 5,
+                   provisioned_concurrency: int | None = None, weight: float = 1.0) -> "ProductionVariant":
+        """A serverless variant: memory 1024-6144 MB in steps of 1024, max concurrency 1-200, provisioned
+        concurrency at most max concurrency. A serverless endpoint has exactly this one variant."""
+        return cls(name, model, weight=weight, serverless_memory_mb=memory_size_mb,
+                   serverless_max_concurrency=max_concurrency,
+                   serverless_provisioned_concurrency=provisioned_concurrency)
+
+    @property
+    def is_serverless(self) -> bool:
+        return self.serverless_memory_mb is not None
+
+    @property
+    def has_local_storage(self) -> bool:
+        return self.instance_type is not None and family(self.instance_type) in LOCAL_STORAGE_FAMILIES
+
+    def validate(self, path: str) -> None:
+        """Raise ``ConfigError`` (under ``path``) for anything SageMaker would reject at deploy time."""
+        check_sagemaker_name(f"{path}.name", self.name)
+        if self.weight < 0:
+            raise ConfigError(f"{path}.weight", f"must be 0 or more, got {self.weight}")
+        if self.is_serverless:
+            if self.instance_type is not None:
+                raise ConfigError(f"{path}.instance_type", "must not be set on a serverless variant "
+                                  f"(serverless_memory_mb is set), got {self.instance_type!r}")
+            if self.serverless_memory_mb not in _SERVERLESS_MEMORY:
+                raise ConfigError(f"{path}.serverless_memory_mb", "must be one of "
+                                  f"{', '.join(map(str, _SERVERLESS_MEMORY))}, got {self.serverless_memory_mb}")
+            check_range(f"{path}.serverless_max_concurrency", self.serverless_max_concurrency or 0, 1, 200)
+            if self.serverless_provisioned_concurrency is not None:
+                check_range(f"{path}.serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,
+                            1, self.serverless_max_concurrency or 0, "(at most serverless_max_concurrency)")
+            return
+        if self.instance_type is None:
+            raise ConfigError(f"{path}.instance_type", "is required (or serverless_memory_mb for a serverless "
+                              "variant)")
+        if self.instance_type not in INFERENCE_INSTANCE_TYPES:
+            raise ConfigError(f"{path}.instance_type", "must be a SageMaker real-time inference instance type "
+                              f"from the ml. families (for example ml.m5.large), got {self.instance_type!r}")
+        if self.initial_instance_count < 1:
+            raise ConfigError(f"{path}.initial_instance_count", f"must be at least 1, got "
+                              f"{self.initial_instance_count}")
+        if self.volume_size_gb is not None:
+            if self.has_local_storage:
+                raise ConfigError(f"{path}.volume_size_gb", f"must not be set on {self.instance_type} (it has local "
+                                  f"NVMe instance storage; SageMaker rejects VolumeSizeInGB), got {self.volume_size_gb}")
+            check_range(f"{path}.volume_size_gb", self.volume_size_gb, 1, 512, "GB")
+        for name, value in (("startup_health_check_timeout", self.startup_health_check_timeout_seconds),
+                            ("model_data_download_timeout", self.model_data_download_timeout_seconds)):
+            if value is not None:
+                check_range(f"{path}.{name}", value, 60, 3600, "seconds")
+
+    def to_cfn(self, model_name: str, weight: float) -> dict:
+        """The ``ProductionVariant`` structure (CloudFormation casing)."""
+        variant: dict = {"VariantName": self.name, "ModelName": model_name, "InitialVariantWeight": weight}
+        if self.is_serverless:
+            serverless = {"MemorySizeInMB": self.serverless_memory_mb, "MaxConcurrency": self.serverless_max_concurrency}
+            if self.serverless_provisioned_concurrency is not None:
+                serverless["ProvisionedConcurrency"] = self.serverless_provisioned_concurrency
+            variant["ServerlessConfig"] = serverless
+            return variant
+        variant["InstanceType"] = self.instance_type
+        variant["InitialInstanceCount"] = self.initial_instance_count
+        if self.volume_size_gb is not None:
+            variant["VolumeSizeInGB"] = self.volume_size_gb
+        if self.startup_health_check_timeout_seconds is not None:
+            variant["ContainerStartupHealthCheckTimeoutInSeconds"] = self.startup_health_check_timeout_seconds
+        if self.model_data_download_timeout_seconds is not None:
+            variant["ModelDataDownloadTimeoutInSeconds"] = self.model_data_download_timeout_seconds
+        return variant
+
+
+class ShadowVariant:
+    """A shadow variant: receives a copy of ``sampling_percentage`` % (0-100) of the production variant's
+    requests; its responses are logged (data capture) but never returned to callers."""
+
+    def __init__(self, variant: ProductionVariant, *, sampling_percentage: float = 100.0) -> None:
+        self.variant = variant
+        self.sampling_percentage = sampling_percentage
+
+    def validate(self, path: str) -> None:
+        self.variant.validate(path)
+        check_range(f"{path}.sampling_percentage", self.sampling_percentage, 0, 100, "percent")
+        if self.variant.is_serverless:
+            raise ConfigError(f"{path}.serverless_memory_mb", "a shadow variant must be instance-based, got "
+                              f"{self.variant.serverless_memory_mb}")
+
+
+CAPTURE_MODES = ("input", "output", "both")
+
+
+class CaptureMode:
+    """What data capture records: requests, responses, or both."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    BOTH = "both"
+
+
+@dataclass
+class DataCapture:
+    """Request/response capture to S3. The bucket is created (KMS-encrypted with the endpoint's key,
+    TLS-only, versioned, retained, with server access logs) unless ``bucket`` is given."""
+
+    sampling_percentage: int = 100
+    capture_mode: str = CaptureMode.BOTH
+    bucket: "s3.IBucket | None" = None
+    prefix: str = "datacapture"
+    csv_content_types: Sequence[str] = ("text/csv",)
+    json_content_types: Sequence[str] = ("application/json",)
+
+    def validate(self, path: str) -> None:
+        check_range(f"{path}.sampling_percentage", self.sampling_percentage, 0, 100, "percent")
+        if int(self.sampling_percentage) != self.sampling_percentage:
+            raise ConfigError(f"{path}.sampling_percentage", "must be a whole percentage (SageMaker's "
+                              f"InitialSamplingPercentage is an integer), got {self.sampling_percentage}")
+        check_choice(f"{path}.capture_mode", self.capture_mode, CAPTURE_MODES)
+        if not self.csv_content_types and not self.json_content_types:
+            raise ConfigError(f"{path}.json_content_types", "at least one content type must be captured, got none")
+        if self.prefix.startswith("/") or not self.prefix:
+            raise ConfigError(f"{path}.prefix", f"must be a non-empty key prefix without a leading '/', got "
+                              f"{self.prefix!r}")
+
+
+@dataclass
+class RollbackAlarms:
+    """Thresholds of the auto-rollback alarms created for every production variant (on ``AWS/SageMaker``
+    metrics with ``EndpointName`` and ``VariantName`` dimensions):
+
+    * 5XX error rate: ``Invocation5XXErrors`` Average (the share of requests) above ``max_5xx_error_rate_percent``;
+    * model latency: ``ModelLatency`` (microseconds) at ``latency_statistic`` above ``max_model_latency_ms``;
+    * model errors: ``InvocationModelErrors`` Sum at or above ``max_model_errors`` per period.
+
+    Missing data (no traffic) is not breaching. ``enabled=False`` creates none (give your own alarms).
+    """
+
+    max_5xx_error_rate_percent: float = 1.0
+    max_model_latency_ms: float = 1000.0
+    latency_statistic: str = "p99"
+    max_model_errors: int = 5
+    period_seconds: int = 60
+    evaluation_periods: int = 3
+    datapoints_to_alarm: int = 2
+    enabled: bool = True
+    _kinds: tuple[str, ...] = field(default=("5xx-rate", "latency", "model-errors"), repr=False)
+
+    def validate(self, path: str) -> None:
+        check_range(f"{path}.max_5xx_error_rate_percent", self.max_5xx_error_rate_percent, 0.01, 100, "percent")
+        if self.max_model_latency_ms <= 0:
+            raise ConfigError(f"{path}.max_model_latency_ms", f"must be more than 0, got {self.max_model_latency_ms}")
+        if not re.fullmatch(r"Average|Maximum|p\d{1,2}(\.\d+)?", self.latency_statistic):
+            raise ConfigError(f"{path}.latency_statistic", "must be Average, Maximum or a percentile like p99, got "
+                              f"{self.latency_statistic!r}")
+        check_range(f"{path}.max_model_errors", self.max_model_errors, 1, 1_000_000)
+        check_choice(f"{path}.period_seconds", self.period_seconds, (10, 30, 60, 300))
+        check_range(f"{path}.evaluation_periods", self.evaluation_periods, 1, 10)
+        check_range(f"{path}.datapoints_to_alarm", self.datapoints_to_alarm, 1, self.evaluation_periods,
+                    "(at most evaluation_periods)")
+
+    @property
+    def per_variant(self) -> int:
+        return len(self._kinds) if self.enabled else 0

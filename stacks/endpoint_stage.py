@@ -1,0 +1,136 @@
+"""One model's endpoint in one account: the config section turned into a ``ModelEndpoint``.
+
+``EndpointStack`` builds the endpoint from a ``StageConfig``; ``EndpointStage`` wraps it in a CDK Stage for the
+test or prod account (what the delivery pipeline deploys). Config errors are re-raised under the config path
+(``models[0].stages.prod.variants[1].weight``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from constructs_lib.config import APPROVED, ImageSource, ModelConfig, PackageSource, PlatformConfig, StageConfig
+from constructs_lib.deployment import DeploymentPolicy
+from constructs_lib.endpoint import ModelEndpoint
+from constructs_lib.errors import ConfigError
+from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
+
+
+def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
+    if ref == APPROVED:
+        if approved_arn is None:
+            raise ConfigError(path, "is 'approved' but no approved model version is known for this model")
+        return ModelSource.from_model_package(approved_arn)
+    if isinstance(ref, PackageSource):
+        return ModelSource.from_model_package(ref.model_package_arn)
+    assert isinstance(ref, ImageSource)
+    return ModelSource.from_image(ref.image, model_data_url=ref.model_data_url, environment=ref.environment)
+
+
+def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
+    model = _source(cfg.model, approved_arn, f"{path}.model")
+    if cfg.serverless_memory_mb is not None:
+        return ProductionVariant.serverless(
+            cfg.name, model, memory_size_mb=cfg.serverless_memory_mb,
+            max_concurrency=cfg.serverless_max_concurrency or 5,
+            provisioned_concurrency=cfg.serverless_provisioned_concurrency, weight=cfg.weight)
+    return ProductionVariant(
+        cfg.name, model, weight=cfg.weight, instance_type=cfg.instance_type,
+        initial_instance_count=cfg.initial_instance_count, volume_size_gb=cfg.volume_size_gb,
+        startup_health_check_timeout=None if cfg.startup_health_check_timeout is None
+        else Duration.seconds(cfg.startup_health_check_timeout),
+        model_data_download_timeout=None if cfg.model_data_download_timeout is None
+        else Duration.seconds(cfg.model_data_download_timeout))
+
+
+class EndpointStack(Stack):
+    """The endpoint of one model in one stage, with outputs the pipeline's checks read.
+
+    Outputs: ``EndpointName`` and ``EndpointConfigName`` (the content-derived name of the config this
+    deployment requests: if the endpoint runs another one afterwards, SageMaker rolled the release back).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                 approved_version_arn: str | None, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        index = config.models.index(model)
+        stage: StageConfig = getattr(model.stages, stage_name)
+        try:
+            self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
+        except ConfigError as error:
+            raise error.under(f"models[{index}].stages.{stage_name}") from None
+        self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
+        self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
+                                                     value=self.endpoint.endpoint_config_name)
+
+    def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,
+                  approved: str | None) -> ModelEndpoint:
+        variants = [_variant(v, approved, f"variants[{i}]") for i, v in enumerate(stage.variants)]
+        shadow = None
+        if stage.shadow_variant is not None:
+            shadow = ShadowVariant(_variant(stage.shadow_variant, approved, "shadow_variant"),
+                                   sampling_percentage=stage.shadow_variant.sampling_percentage)
+        capture = None
+        if stage.data_capture is not None:
+            c = stage.data_capture
+            from aws_cdk import aws_s3 as s3
+
+            capture = DataCapture(
+                sampling_percentage=c.sampling_percentage, capture_mode=c.capture_mode, prefix=c.prefix,
+                csv_content_types=c.csv_content_types, json_content_types=c.json_content_types,
+                bucket=s3.Bucket.from_bucket_name(self, "CaptureBucket", c.bucket_name) if c.bucket_name else None)
+        a = stage.alarms
+        alarms = RollbackAlarms(
+            max_5xx_error_rate_percent=a.max_5xx_error_rate_percent, max_model_latency_ms=a.max_model_latency_ms,
+            latency_statistic=a.latency_statistic, max_model_errors=a.max_model_errors,
+            period_seconds=a.period_seconds, evaluation_periods=a.evaluation_periods,
+            datapoints_to_alarm=a.datapoints_to_alarm)
+        subnets, groups = [], []
+        if stage.vpc is not None:
+            subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(stage.vpc.subnet_ids)]
+            groups = [ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", g, mutable=False)
+                      for i, g in enumerate(stage.vpc.security_group_ids)]
+        endpoint = ModelEndpoint(
+            self, "Endpoint",
+            endpoint_name=stage.endpoint_name or f"{model.name}-{stage_name}",
+            variants=variants, shadow_variant=shadow, data_capture=capture,
+            deployment=DeploymentPolicy.from_spec(stage.deployment.to_spec()),
+            rollback_alarms=alarms, network_isolation=stage.network_isolation,
+            vpc_subnets=subnets, security_groups=groups,
+        )
+        for i, v in enumerate(stage.variants):
+            if v.autoscaling is not None:
+                try:
+                    endpoint.auto_scale_variant(
+                        v.name, min_capacity=v.autoscaling.min_capacity, max_capacity=v.autoscaling.max_capacity,
+                        target_invocations_per_instance=v.autoscaling.target_invocations_per_instance,
+                        scale_in_cooldown=Duration.seconds(v.autoscaling.scale_in_cooldown),
+                        scale_out_cooldown=Duration.seconds(v.autoscaling.scale_out_cooldown))
+                except ConfigError as error:
+                    raise ConfigError(f"variants[{i}].autoscaling.{error.path.rsplit('.', 1)[-1]}",
+                                      error.message) from None
+        self._grant_registry(config, model, endpoint)
+        return endpoint
+
+    def _grant_registry(self, config: PlatformConfig, model: ModelConfig, endpoint: ModelEndpoint) -> None:
+        """Let the endpoint's role read the dev account's registry artifacts (models from the registry)."""
+        try:
+            from constructs_lib.registry import RegistryRef
+        except ModuleNotFoundError:  # registry module lands with the dev-account work
+            return
+        RegistryRef.from_config(config, model).grant_consumer_read(endpoint.role)
+
+
+class EndpointStage(Stage):
+    """A model's endpoint deployed to the test or prod account (one stack: ``Endpoint``)."""
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                 approved_version_arn: str | None, **kwargs) -> None:
+        account = getattr(config.accounts, stage_name)
+        super().__init__(scope, id, env=Environment(account=account.account_id, region=account.region), **kwargs)
+        self.stack = EndpointStack(
+            self, "Endpoint", stack_name=f"{config.project}-{model.name}-{stage_name}-endpoint",
+            config=config, model=model, stage_name=stage_name, approved_version_arn=approved_version_arn,
+            description=f"SageMaker endpoint of model {model.name} ({stage_name})")

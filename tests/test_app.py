@@ -1,0 +1,67 @@
+"""The example app as a user runs it: hermetic synth, every template linted and nag-checked, clean errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+
+from stacks.app import build_app
+from support import check_assembly, nag_app, no_aws_calls, synth_checked
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def templates():
+    with no_aws_calls() as calls:
+        app = nag_app(**{"config": "config/platform.yaml", "approved_versions": "config/approved-versions.json"})
+        build_app(app, ROOT)
+        assembly = synth_checked(app)
+    assert calls == []
+    return check_assembly(assembly)
+
+
+def test_example_app_has_test_and_prod_endpoint_stacks(templates):
+    endpoints = {name: t for name, t in templates.items() if name.endswith("/Endpoint")}
+    assert sorted(endpoints) == ["churn-predictor-prod/Endpoint", "churn-predictor-test/Endpoint"]
+    prod = endpoints["churn-predictor-prod/Endpoint"]
+    endpoint = next(r for r in prod["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint")
+    policy = endpoint["Properties"]["DeploymentConfig"]
+    assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    alarm_ids = {a["AlarmName"]["Ref"] for a in policy["AutoRollbackConfiguration"]["Alarms"]}
+    assert alarm_ids and alarm_ids <= set(prod["Resources"])  # the alarms live in the same template
+    assert set(prod["Outputs"]) >= {"EndpointName", "EndpointConfigName"}
+
+
+def test_synth_is_deterministic():
+    def synth() -> dict:
+        app = cdk.App(context={"nag": "false"})
+        build_app(app, ROOT)
+        return {s.stack_name: s.template for s in app.synth().stacks_recursively}
+
+    assert synth() == synth()
+
+
+def run_app(*context: str):
+    """``python app.py`` as the CDK CLI runs it (context as JSON, output folder given), without AWS credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["CDK_CONTEXT_JSON"] = json.dumps(dict(c.split("=", 1) for c in context))
+    env["CDK_OUTDIR"] = tempfile.mkdtemp(prefix="cdk-app-")
+    return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "platform.yaml").read_text().replace("canary_size: 50", "canary_size: 70"))
+    result = run_app(f"config={bad}", "nag=false")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: models[0].stages.prod.deployment.canary_size: must be between 1 and 50 percent of capacity, got 70"]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,79 @@
+"""The config file: the example loads, errors name the YAML path, and the JSON Schema file is current."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from constructs_lib.config import json_schema, load_config, parse_config
+from constructs_lib.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
+
+
+def test_example_config_loads():
+    config = load_config(ROOT / "config" / "platform.yaml")
+    prod = config.models[0].stages.prod
+    assert [v.name for v in prod.variants] == ["champion", "challenger"]
+    assert prod.deployment.to_spec().strategy == "canary"
+
+
+def mutate(path: str, value):
+    data = copy.deepcopy(EXAMPLE)
+    *parents, last = path.split(".")
+    node = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+CASES = [
+    ("models.0.stages.prod.deployment.canary_size", 70,
+     "models[0].stages.prod.deployment.canary_size: must be between 1 and 50 percent of capacity, got 70"),
+    ("models.0.stages.prod.deployment.type", "blue",
+     "models[0].stages.prod.deployment.type: input should be 'all_at_once', 'canary', 'linear' or 'rolling', got 'blue'"),
+    ("models.0.stages.test.deployment.wait", 60,
+     "models[0].stages.test.deployment.wait: does not apply to an all-at-once policy (it has one step; use bake_time), got 60"),
+    ("models.0.stages.prod.variants.0.weigth", 3,
+     "models[0].stages.prod.variants[0].weigth: is not a known setting"),
+    ("models.0.stages.prod.variants.0.model", {"model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/x"},
+     "models[0].stages.prod.variants[0].model.model_package_arn: string should match pattern"),
+    ("models.0.build.schedule", "cron(0 3 * *)",
+     "models[0].build.schedule: must be an EventBridge schedule"),
+    ("models.0.build.threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
+    ("models.0.build.training_instance_type", "m5.large",
+     "models[0].build.training_instance_type: string should match pattern"),
+    ("accounts.prod.account_id", "111111111111",
+     "accounts: dev, test and prod must be three different account ids"),
+    ("models.0.name", "churn_predictor", "models[0].name: must be 1-40 characters"),
+    ("models", [], "models: list should have at least 1 item after validation, not 0"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", CASES, ids=[c[0] for c in CASES])
+def test_errors_name_the_yaml_path(path, value, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(path, value))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_load_config_names_the_file_and_yaml_syntax_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: is not valid YAML at line \d+, column \d+"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_schema_file_is_current():
+    committed = json.loads((ROOT / "config" / "platform.schema.json").read_text())
+    assert committed == json.loads(json.dumps(json_schema(), sort_keys=True)), (
+        "config/platform.schema.json is stale: run python -m constructs_lib.config --schema config/platform.schema.json")

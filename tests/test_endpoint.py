@@ -1,0 +1,357 @@
+"""ModelEndpoint: every feature asserted on one synthesised template per scenario, and every rule's message."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import Duration, Environment, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Annotations, Match, Template
+
+from constructs_lib.deployment import CapacitySize, DeploymentPolicy
+from constructs_lib.endpoint import ModelEndpoint
+from constructs_lib.errors import ConfigError
+from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
+from support import check_assembly, nag_app, synth_checked
+
+ENV = Environment(account="333333333333", region="eu-west-1")
+V1 = ModelSource.from_model_package("arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/1")
+V2 = ModelSource.from_model_package("arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/2")
+IMAGE = ModelSource.from_image("123456789012.dkr.ecr.eu-west-1.amazonaws.com/baseline:1",
+                               model_data_url="s3://models-bucket/baseline/model.tar.gz",
+                               environment={"SAGEMAKER_PROGRAM": "serve.py"})
+
+
+def instance(name="main", model=V1, **kw):
+    kw.setdefault("instance_type", "ml.m5.large")
+    return ProductionVariant.instance(name, model, **kw)
+
+
+@pytest.fixture(scope="module")
+def scenarios():
+    """All scenarios in one app: one synth, nag-checked and linted."""
+    app = nag_app()
+    ab = Stack(app, "AB", env=ENV)
+    endpoint = ModelEndpoint(
+        ab, "Endpoint", endpoint_name="churn-prod",
+        variants=[instance("champion", V1, initial_instance_count=2, weight=90),
+                  instance("challenger", V2, initial_instance_count=2, weight=10,
+                           startup_health_check_timeout=Duration.minutes(10),
+                           model_data_download_timeout=Duration.minutes(15), volume_size_gb=30)],
+        data_capture=DataCapture(sampling_percentage=20, capture_mode="input"),
+        deployment=DeploymentPolicy.canary(CapacitySize.percent(50), wait=Duration.minutes(5),
+                                           bake_time=Duration.minutes(10)),
+        rollback_alarms=RollbackAlarms(max_model_latency_ms=250, latency_statistic="p95"),
+    )
+    endpoint.auto_scale_variant("champion", min_capacity=2, max_capacity=6, target_invocations_per_instance=800)
+    invoker = iam.Role(ab, "Invoker", assumed_by=iam.AccountRootPrincipal())
+    endpoint.grant_invoke(invoker)
+
+    shadow = Stack(app, "Shadow", env=ENV)
+    extra = cloudwatch.Alarm(shadow, "BusinessKpi", metric=cloudwatch.Metric(namespace="App", metric_name="Conv"),
+                             threshold=1, evaluation_periods=1)
+    ModelEndpoint(shadow, "Endpoint", endpoint_name="churn-shadow",
+                  variants=[instance("prod", V1, initial_instance_count=4)],
+                  shadow_variant=ShadowVariant(instance("shadow", V2), sampling_percentage=25),
+                  deployment=DeploymentPolicy.linear(CapacitySize.percent(25), wait=Duration.minutes(2)),
+                  extra_rollback_alarms=[extra])
+
+    rolling = Stack(app, "Rolling", env=ENV)
+    ModelEndpoint(rolling, "Endpoint", endpoint_name="churn-rolling",
+                  variants=[instance("main", IMAGE, initial_instance_count=4, instance_type="ml.g5.xlarge")],
+                  deployment=DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(3),
+                                                      rollback_batch_size=CapacitySize.percent(50)))
+
+    serverless = Stack(app, "Serverless", env=ENV)
+    ModelEndpoint(serverless, "Endpoint", endpoint_name="churn-serverless", network_isolation=False,
+                  variants=[ProductionVariant.serverless("main", V1, memory_size_mb=3072, max_concurrency=20,
+                                                         provisioned_concurrency=2)])
+    # Serverless models may not use network isolation, and have no VPC: SM1 is a real, reviewed trade-off here.
+    from constructs_lib.nag import acknowledge
+    acknowledge(serverless, "SM1", "Test scenario: a serverless endpoint supports neither VPC nor network isolation.")
+    templates = check_assembly(synth_checked(app))
+    return {name: Template.from_json(t) for name, t in templates.items()}, templates
+
+
+def resources(template: Template, type_: str) -> dict:
+    return template.find_resources(type_)
+
+
+def only(template: Template, type_: str) -> dict:
+    found = list(resources(template, type_).values())
+    assert len(found) == 1, f"{len(found)} {type_}"
+    return found[0]["Properties"]
+
+
+def test_ab_variants_split_traffic_by_weight(scenarios):
+    config = only(scenarios[0]["AB"], "AWS::SageMaker::EndpointConfig")
+    variants = {v["VariantName"]: v for v in config["ProductionVariants"]}
+    assert {n: v["InitialVariantWeight"] for n, v in variants.items()} == {"champion": 90, "challenger": 10}
+    assert variants["challenger"]["ContainerStartupHealthCheckTimeoutInSeconds"] == 600
+    assert variants["challenger"]["ModelDataDownloadTimeoutInSeconds"] == 900
+    assert variants["challenger"]["VolumeSizeInGB"] == 30
+    models = resources(scenarios[0]["AB"], "AWS::SageMaker::Model")
+    packages = sorted(m["Properties"]["PrimaryContainer"]["ModelPackageName"] for m in models.values())
+    assert packages == [V1.container["ModelPackageName"], V2.container["ModelPackageName"]]
+    assert all(m["Properties"]["EnableNetworkIsolation"] is True for m in models.values())
+
+
+def test_endpoint_config_name_derives_from_content(scenarios):
+    config = only(scenarios[0]["AB"], "AWS::SageMaker::EndpointConfig")
+    assert config["EndpointConfigName"].startswith("churn-prod-") and len(config["EndpointConfigName"]) == 23
+    endpoint = only(scenarios[0]["AB"], "AWS::SageMaker::Endpoint")
+    assert endpoint["EndpointConfigName"] == {"Fn::GetAtt": [Match.any_value(), "EndpointConfigName"]} or \
+        "Fn::GetAtt" in endpoint["EndpointConfigName"]
+
+
+def _config_name(**changes) -> str:
+    """The content name of a one-variant endpoint, with ``changes`` applied to its variant."""
+    stack = Stack(None, "Names", env=ENV)
+    kw = {"initial_instance_count": 1, "weight": 1.0} | changes
+    return ModelEndpoint(stack, "E", endpoint_name="names", variants=[instance("main", **kw)]).endpoint_config_name
+
+
+def test_endpoint_config_name_changes_with_content_and_only_then():
+    base = _config_name()
+    assert _config_name() == base  # deterministic
+    assert _config_name(model=V2) != base  # a new model version gets a new config name
+    assert _config_name(initial_instance_count=2) != base
+    assert _config_name(weight=2.0) != base
+
+
+def test_canary_policy_with_rollback_alarms_on_exact_metrics(scenarios):
+    template = scenarios[0]["AB"]
+    endpoint = only(template, "AWS::SageMaker::Endpoint")
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}, "WaitIntervalInSeconds": 300}
+    assert policy["TerminationWaitInSeconds"] == 600
+    # computed: waits (300 + 600) + one provisioning allowance (1800)
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 2700
+    alarm_refs = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert sorted(alarm_refs) == sorted(alarms)
+    by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in alarms.values()}
+    assert sorted(by_name) == sorted(f"churn-prod-{v}-{k}" for v in ("champion", "challenger")
+                                     for k in ("5xx-rate", "latency", "model-errors"))
+    for name, alarm in by_name.items():
+        variant = name.split("-")[2]
+        assert alarm["Namespace"] == "AWS/SageMaker"
+        assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == [
+            {"Name": "EndpointName", "Value": "churn-prod"}, {"Name": "VariantName", "Value": variant}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+    assert by_name["churn-prod-champion-5xx-rate"]["MetricName"] == "Invocation5XXErrors"
+    assert by_name["churn-prod-champion-5xx-rate"]["Statistic"] == "Average"
+    assert by_name["churn-prod-champion-5xx-rate"]["Threshold"] == 0.01
+    latency = by_name["churn-prod-champion-latency"]
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == ("ModelLatency", "p95", 250000)
+    assert by_name["churn-prod-challenger-model-errors"]["MetricName"] == "InvocationModelErrors"
+
+
+def test_data_capture_to_encrypted_tls_only_bucket(scenarios):
+    template = scenarios[0]["AB"]
+    capture = only(template, "AWS::SageMaker::EndpointConfig")["DataCaptureConfig"]
+    assert capture["InitialSamplingPercentage"] == 20
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}]
+    assert capture["KmsKeyId"] == {"Fn::GetAtt": [Match.any_value(), "Arn"]} or "Fn::GetAtt" in capture["KmsKeyId"]
+    buckets = resources(template, "AWS::S3::Bucket")
+    capture_bucket = next(b for k, b in buckets.items() if "DataCaptureBucket" in k)
+    encryption = capture_bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert capture_bucket["DeletionPolicy"] == "Retain"
+    policies = resources(template, "AWS::S3::BucketPolicy")
+    assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} and s["Effect"] == "Deny"
+               for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"])
+    key = only(template, "AWS::KMS::Key")
+    assert key["EnableKeyRotation"] is True
+
+
+def test_autoscaling_retains_instance_counts_across_releases(scenarios):
+    template = scenarios[0]["AB"]
+    target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["ResourceId"] == "endpoint/churn-prod/variant/champion"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
+    policy = only(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 800
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    endpoint = only(template, "AWS::SageMaker::Endpoint")
+    assert endpoint["RetainAllVariantProperties"] is True
+    assert endpoint["ExcludeRetainedVariantProperties"] == [
+        {"VariantPropertyType": "DesiredWeight"}, {"VariantPropertyType": "DataCaptureConfig"}]
+
+
+def test_grant_invoke_and_least_privilege_role(scenarios):
+    template = scenarios[0]["AB"]
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    invoke = [s for s in statements if s["Action"] == "sagemaker:InvokeEndpoint"]
+    assert len(invoke) == 1 and "endpoint/churn-prod" in str(invoke[0]["Resource"])
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.endswith("*") for a in actions), actions  # no wildcard actions anywhere
+    assert "s3:PutObject" in actions and "ecr:BatchGetImage" in actions
+
+
+def test_shadow_variant_samples_by_weight_and_linear_policy(scenarios):
+    template = scenarios[0]["Shadow"]
+    config = only(template, "AWS::SageMaker::EndpointConfig")
+    assert config["ShadowProductionVariants"][0]["VariantName"] == "shadow"
+    assert config["ShadowProductionVariants"][0]["InitialVariantWeight"] == 0.25
+    routing = only(template, "AWS::SageMaker::Endpoint")["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert routing["TrafficRoutingConfiguration"]["Type"] == "LINEAR"
+    assert routing["TrafficRoutingConfiguration"]["LinearStepSize"] == {"Type": "CAPACITY_PERCENT", "Value": 25}
+    alarms = only(template, "AWS::SageMaker::Endpoint")["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert len(alarms) == 4  # 3 for the production variant (none for the shadow) + the user's alarm
+
+
+def test_rolling_policy_image_model_and_local_storage_instances(scenarios):
+    template = scenarios[0]["Rolling"]
+    rolling = only(template, "AWS::SageMaker::Endpoint")["DeploymentConfig"]["RollingUpdatePolicy"]
+    assert rolling["MaximumBatchSize"] == {"Type": "INSTANCE_COUNT", "Value": 1}
+    assert rolling["RollbackMaximumBatchSize"] == {"Type": "CAPACITY_PERCENT", "Value": 50}
+    assert rolling["WaitIntervalInSeconds"] == 180
+    assert rolling["MaximumExecutionTimeoutInSeconds"] == 7920  # 4 batches x (180 s wait + 1800 s provisioning)
+    config = only(template, "AWS::SageMaker::EndpointConfig")
+    assert "KmsKeyId" not in config  # g5 has local NVMe storage: SageMaker rejects KmsKeyId
+    model = only(template, "AWS::SageMaker::Model")
+    assert model["PrimaryContainer"]["Environment"] == {"SAGEMAKER_PROGRAM": "serve.py"}
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    resources_ = str([s["Resource"] for s in statements])
+    assert "repository/baseline" in resources_ and "models-bucket/baseline/model.tar.gz" in resources_
+
+
+def test_serverless_variant(scenarios):
+    config = only(scenarios[0]["Serverless"], "AWS::SageMaker::EndpointConfig")
+    assert config["ProductionVariants"][0]["ServerlessConfig"] == {
+        "MemorySizeInMB": 3072, "MaxConcurrency": 20, "ProvisionedConcurrency": 2}
+    assert "KmsKeyId" not in config
+
+
+# ------------------------------------------------------------------------------------------- validation rules
+def many(n):
+    return [instance(f"v{i}") for i in range(n)]
+
+
+def serverless(name="main", **kw):
+    return ProductionVariant.serverless(name, V1, **kw)
+
+
+NO_ISOLATION = {"network_isolation": False}
+RULES = [
+    ({"variants": []}, "variants: must hold 1 to 10 production variants, got 0"),
+    ({"variants": many(11)}, "variants: must hold 1 to 10 production variants, got 11"),
+    ({"variants": many(2), "shadow_variant": ShadowVariant(instance("s"))},
+     "shadow_variant: needs exactly one production variant, got 2"),
+    ({"variants": [instance("main")], "shadow_variant": ShadowVariant(instance("main"))},
+     "variants: variant names must be unique (shadow included), got 'main' twice"),
+    ({"endpoint_name": "x" * 64}, "endpoint_name: must be 1-63 characters"),
+    ({"endpoint_name": "bad_name"}, "endpoint_name: must be 1-63 characters"),
+    ({"variants": [instance("-lead")]}, "variants[0].name: must be 1-63 characters"),
+    ({"variants": [instance("a", weight=-1)]}, "variants[0].weight: must be 0 or more, got -1"),
+    ({"variants": [instance("a", weight=0), instance("b", weight=0)]},
+     "variants: at least one production variant needs a weight above 0, got all 0"),
+    ({"variants": [instance("a", initial_instance_count=0)]}, "variants[0].initial_instance_count: must be at least 1, got 0"),
+    ({"variants": [instance("a", instance_type="m5.large")]},
+     "variants[0].instance_type: must be a SageMaker real-time inference instance type from the ml. families "
+     "(for example ml.m5.large), got 'm5.large'"),
+    ({"variants": [instance("a", instance_type="ml.g5.xlarge", volume_size_gb=50)]},
+     "variants[0].volume_size_gb: must not be set on ml.g5.xlarge"),
+    ({"variants": [instance("a", volume_size_gb=600)]}, "variants[0].volume_size_gb: must be between 1 and 512 GB, got 600"),
+    ({"variants": [instance("a", startup_health_check_timeout=Duration.seconds(30))]},
+     "variants[0].startup_health_check_timeout: must be between 60 and 3600 seconds, got 30"),
+    ({"variants": [serverless(memory_size_mb=1500)], **NO_ISOLATION},
+     "variants[0].serverless_memory_mb: must be one of 1024, 2048, 3072, 4096, 5120, 6144, got 1500"),
+    ({"variants": [serverless(max_concurrency=201)], **NO_ISOLATION},
+     "variants[0].serverless_max_concurrency: must be between 1 and 200, got 201"),
+    ({"variants": [serverless(max_concurrency=5, provisioned_concurrency=6)], **NO_ISOLATION},
+     "variants[0].serverless_provisioned_concurrency: must be between 1 and 5 (at most serverless_max_concurrency), got 6"),
+    ({"deployment": DeploymentPolicy.canary(CapacitySize.instances(2)), "variants": [instance(initial_instance_count=3)]},
+     "deployment.canary_size: must be at most 50% of the smallest instance variant (3 instances, so at most 1), got 2"),
+    ({"variants": [instance(initial_instance_count=100)],
+      "deployment": DeploymentPolicy.linear(CapacitySize.instances(10), wait=Duration.hours(1))},
+     "deployment.wait: the policy's waits add up to 36600 s over 10 steps, more than the 28800 s"),
+    ({"deployment": DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.minutes(30),
+                                            max_execution_timeout=Duration.minutes(35))},
+     "deployment.max_execution_timeout: must be longer than the policy's waits (2400 s), got 2100"),
+    ({"shadow_variant": ShadowVariant(instance("s"), sampling_percentage=101)},
+     "shadow_variant.sampling_percentage: must be between 0 and 100 percent, got 101"),
+    ({"data_capture": DataCapture(sampling_percentage=101)},
+     "data_capture.sampling_percentage: must be between 0 and 100 percent, got 101"),
+    ({"data_capture": DataCapture(capture_mode="everything")},
+     "data_capture.capture_mode: must be one of input, output, both, got 'everything'"),
+    ({"variants": many(4)}, "rollback_alarms: at most 10 alarms can roll a deployment back (SageMaker's limit), got 12"),
+    ({"variants": [serverless("a"), serverless("b")], **NO_ISOLATION},
+     "variants: a serverless endpoint has exactly one production variant, got 2"),
+    ({"variants": [serverless()], "data_capture": DataCapture(), **NO_ISOLATION},
+     "data_capture: is not supported on a serverless endpoint"),
+    ({"variants": [serverless()]}, "network_isolation: is not supported on a serverless endpoint, got True"),
+    ({"variants": [serverless()], "deployment": DeploymentPolicy.rolling(CapacitySize.percent(10)), **NO_ISOLATION},
+     "deployment.type: a serverless endpoint supports only all_at_once, got 'rolling'"),
+    ({"variants": many(2), "deployment": DeploymentPolicy.rolling(CapacitySize.percent(10))},
+     "deployment.type: a rolling update needs exactly one production variant, got 2"),
+    ({"rollback_alarms": RollbackAlarms(latency_statistic="median")},
+     "rollback_alarms.latency_statistic: must be Average, Maximum or a percentile like p99, got 'median'"),
+]
+
+
+@pytest.mark.parametrize("props, message", RULES, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in enumerate(RULES)])
+def test_endpoint_rules(props, message):
+    stack = Stack(None, "Bad", env=ENV)
+    kw = {"endpoint_name": "bad", "variants": [instance()]} | props
+    with pytest.raises(ConfigError) as error:
+        ModelEndpoint(stack, "Endpoint", **kw)
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+POLICY_RULES = [
+    (lambda: DeploymentPolicy.canary(CapacitySize.percent(70)),
+     "deployment.canary_size: must be between 1 and 50 percent of capacity, got 70"),
+    (lambda: DeploymentPolicy.linear(CapacitySize.percent(5)),
+     "deployment.step_size: must be between 10 and 50 percent of capacity, got 5"),
+    (lambda: DeploymentPolicy.linear(CapacitySize.percent(60)),
+     "deployment.step_size: must be between 10 and 50 percent of capacity, got 60"),
+    (lambda: DeploymentPolicy.rolling(CapacitySize.percent(4)),
+     "deployment.batch_size: must be between 5 and 50 percent of capacity, got 4"),
+    (lambda: DeploymentPolicy.rolling(CapacitySize.percent(55)),
+     "deployment.batch_size: must be between 5 and 50 percent of capacity, got 55"),
+    (lambda: DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.seconds(3601)),
+     "deployment.wait: must be between 0 and 3600 seconds, got 3601"),
+    (lambda: DeploymentPolicy.all_at_once(bake_time=Duration.hours(2)),
+     "deployment.bake_time: must be between 0 and 3600 seconds, got 7200"),
+    (lambda: DeploymentPolicy.all_at_once(max_execution_timeout=Duration.seconds(500)),
+     "deployment.max_execution_timeout: must be between 600 and 28800 seconds, got 500"),
+    (lambda: DeploymentPolicy.all_at_once(max_execution_timeout=Duration.hours(9)),
+     "deployment.max_execution_timeout: must be between 600 and 28800 seconds, got 32400"),
+    (lambda: DeploymentPolicy.canary(CapacitySize.instances(0)), "deployment.canary_size: must be at least 1 instance, got 0"),
+]
+
+
+@pytest.mark.parametrize("make, message", POLICY_RULES, ids=[m.split(",")[0][:40] for _, m in POLICY_RULES])
+def test_policy_rules(make, message):
+    with pytest.raises(ConfigError) as error:
+        make()
+    assert str(error.value) == message
+
+
+def test_model_package_must_be_versioned():
+    with pytest.raises(ConfigError, match=r"^model_package_arn: must be a versioned model package ARN"):
+        ModelSource.from_model_package("arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/churn")
+
+
+def test_autoscaling_rules():
+    stack = Stack(None, "Scale", env=ENV)
+    endpoint = ModelEndpoint(stack, "E", endpoint_name="scale", variants=[instance("main", initial_instance_count=2)])
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.max_capacity: must be between 2 and "):
+        endpoint.auto_scale_variant("main", min_capacity=1, max_capacity=1, target_invocations_per_instance=10)
+    with pytest.raises(ConfigError, match=r"^variants\[nope\]\.autoscaling: no production variant named 'nope'"):
+        endpoint.auto_scale_variant("nope", max_capacity=3, target_invocations_per_instance=10)
+
+
+def test_canary_on_inf1_is_warned():
+    stack = Stack(None, "Inf", env=ENV)
+    ModelEndpoint(stack, "E", endpoint_name="inf", variants=[instance("main", instance_type="ml.inf1.xlarge",
+                                                                      initial_instance_count=2)],
+                  deployment=DeploymentPolicy.canary(CapacitySize.percent(50)))
+    Annotations.from_stack(stack).has_warning("/Inf/E", Match.string_like_regexp("falls back to all-at-once"))

@@ -1,0 +1,261 @@
+"""``mlops plan``: what each stage's deployment policy will do, before it does it.
+
+Reads the platform config (no AWS calls) and, per model and stage, turns the policy into numbers with
+``constructs_lib.rollout`` (timeline, waits, maximum execution timeout): the rollout timeline, how long a
+broken model runs before its alarms fire, how much traffic it sees by then, the extra instance-hours, and the
+classic strategy comparison. ``--chart FILE`` draws the share of traffic on the new fleet over time.
+
+Assumptions beyond rollout.py (pure functions below, so they are testable and visible):
+
+* Alarm detection: a model broken from its first request breaches every period, so an M-out-of-N alarm fires
+  after ``period * datapoints_to_alarm`` plus the delay before SageMaker's one-minute metrics reach
+  CloudWatch (``METRIC_DELIVERY_DELAY_SECONDS``).
+* Rollback of a blue/green deployment shifts traffic back to the old fleet, which is still running
+  (``BLUE_GREEN_ROLLBACK_SECONDS``); a rolling update re-provisions the replaced batches
+  (``rollout.TYPICAL_PROVISIONING_SECONDS`` each), all at once unless ``rollback_batch_size`` is set.
+* Extra cost: blue/green runs a full second fleet (every instance variant and the shadow) for the whole
+  rollout; rolling runs one extra batch per variant.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from constructs_lib.config import StageConfig, load_config
+from constructs_lib.errors import ConfigError
+from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.output import table
+from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
+
+STAGES = ("test", "prod")
+#: Typical delay before an endpoint's one-minute metrics are visible to CloudWatch alarms.
+METRIC_DELIVERY_DELAY_SECONDS = 120
+#: Time to route traffic back to the old (still running) blue fleet.
+BLUE_GREEN_ROLLBACK_SECONDS = 60
+
+_EPILOG = """examples:
+  mlops plan config/platform.yaml
+  mlops plan config/platform.yaml --model churn-predictor --stage prod --chart rollout.png
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``plan`` subcommand."""
+    parser = subparsers.add_parser(
+        "plan",
+        help="rollout timeline, alarm detection time, exposure and extra cost of each stage's policy",
+        description=(
+            "Explain each stage's deployment policy from the config file (no AWS calls): the rollout timeline "
+            "(share of traffic on the new fleet over time, waits, bake), the expected and maximum duration, "
+            "the worst-case time for a broken model to trip its alarms (alarm period x datapoints_to_alarm + "
+            f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery delay), the share of traffic exposed before "
+            "rollback, the extra instance-hours during the rollout, and the classic comparison columns (no "
+            "downtime, condition-based, rollback time, additional cost). Timelines assume "
+            f"{TYPICAL_PROVISIONING_SECONDS} s to provision a fleet or batch."
+        ),
+        epilog=_EPILOG,
+    )
+    parser.add_argument("config", metavar="CONFIG", help="the platform config file (YAML)")
+    parser.add_argument("--model", metavar="NAME", help="only this model (default: every model)")
+    parser.add_argument("--stage", choices=STAGES, help="only this stage (default: test and prod)")
+    parser.add_argument("--chart", metavar="FILE", help="also write a PNG chart of traffic on the new fleet")
+    parser.set_defaults(handler=run)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """The numbers ``mlops plan`` reports for one model's stage."""
+
+    model: str
+    stage: str
+    endpoint: str
+    policy: str
+    strategy: str
+    capacity: int
+    instances: int
+    steps: int
+    expected_seconds: int
+    max_seconds: int
+    detection_seconds: int
+    exposed_percent: float
+    alarm_after_rollout: bool
+    extra_instance_hours: float
+    rollback_seconds: int
+    no_downtime: bool
+    condition_based: str
+    additional_cost: str
+    timeline: list[Step]
+
+    def as_dict(self) -> dict:
+        """Plain dict for ``--json``."""
+        data = asdict(self)
+        data["timeline"] = [asdict(step) for step in self.timeline]
+        return data
+
+
+def run(args: Any, ctx: Any = None) -> Output:
+    """Handler: plan every selected stage; ``ctx`` is unused (no AWS calls)."""
+    try:
+        config = load_config(args.config)
+        models = [config.model(args.model)] if args.model else list(config.models)
+    except ConfigError as error:
+        raise OpsError(str(error), EXIT_USAGE) from None
+    stages = [args.stage] if args.stage else list(STAGES)
+    plans = []
+    for model in models:
+        for stage_name in stages:
+            try:
+                plans.append(plan_stage(model.name, stage_name, getattr(model.stages, stage_name)))
+            except ConfigError as error:
+                raise OpsError(f"{args.config}: model {model.name}, stage {stage_name}: {error}", EXIT_USAGE) from None
+    text = render(plans)
+    data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans]}
+    if args.chart:
+        write_chart(plans, args.chart)
+        data["chart"] = str(args.chart)
+        text += f"\n\nchart written to {args.chart}"
+    return Output(data=data, text=text)
+
+
+# --------------------------------------------------------------------------------------------- arithmetic
+def detection_seconds(period_seconds: int, datapoints_to_alarm: int,
+                      delay_seconds: int = METRIC_DELIVERY_DELAY_SECONDS) -> int:
+    """Worst-case seconds from a broken model's first request until its alarm fires."""
+    return period_seconds * datapoints_to_alarm + delay_seconds
+
+
+def share_at(timeline: list[Step], seconds: float) -> float:
+    """Share of traffic (percent) on the new fleet ``seconds`` after the rollout started (a step function)."""
+    share = 0.0
+    for step in timeline:
+        if step.at_seconds <= seconds:
+            share = step.new_traffic_percent
+    return share
+
+
+def first_traffic_seconds(timeline: list[Step]) -> int:
+    """When the new fleet receives its first request (the clock a broken model's alarm starts on)."""
+    return next((s.at_seconds for s in timeline if s.new_traffic_percent > 0), timeline[-1].at_seconds)
+
+
+def stage_capacity(stage: StageConfig) -> tuple[int, int, list[int]]:
+    """(smallest instance variant's count, instances of the whole endpoint, per-variant counts incl. shadow).
+
+    The smallest variant is what SageMaker's percent sizes apply to (as in ``RolloutSpec.check_capacity``);
+    serverless variants count as one unit of capacity and no instances.
+    """
+    variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
+    counts = [v.initial_instance_count for v in variants if v.instance_type]
+    production = [v.initial_instance_count for v in stage.variants if v.instance_type]
+    return (min(production) if production else 1), sum(counts), counts
+
+
+def rollback_seconds(spec: RolloutSpec, capacity: int, share_percent: float) -> int:
+    """Time to restore the old model once the alarm fires, with ``share_percent`` of capacity replaced."""
+    if spec.is_blue_green:
+        return BLUE_GREEN_ROLLBACK_SECONDS
+    replaced = math.ceil(capacity * share_percent / 100)
+    if replaced == 0:
+        return 0
+    per_batch = spec.rollback_size.instances_of(capacity) if spec.rollback_size else capacity
+    return math.ceil(replaced / per_batch) * TYPICAL_PROVISIONING_SECONDS
+
+
+def extra_instance_hours(spec: RolloutSpec, counts: list[int], duration_seconds: int) -> float:
+    """Instance-hours on top of the running fleet during a rollout of ``duration_seconds``."""
+    if spec.is_blue_green:
+        extra = sum(counts)
+    else:
+        assert spec.size is not None
+        extra = sum(spec.size.instances_of(count) for count in counts)
+    return round(extra * duration_seconds / 3600, 2)
+
+
+def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
+    """Every number of one stage's plan, from its deployment policy and alarm settings."""
+    spec = stage.deployment.to_spec()
+    capacity, instances, counts = stage_capacity(stage)
+    spec.check_capacity(capacity, f"stages.{stage_name}.deployment")
+    timeline = spec.timeline(capacity)
+    end = timeline[-1].at_seconds
+    detect = detection_seconds(stage.alarms.period_seconds, stage.alarms.datapoints_to_alarm)
+    alarm_at = first_traffic_seconds(timeline) + detect
+    exposed = share_at(timeline, alarm_at)
+    if spec.strategy == "all_at_once":
+        condition = "no: one shift, alarms only roll back"
+    elif spec.strategy == "rolling":
+        condition = f"yes: alarms gate each of {spec.steps_count(capacity)} batches"
+    else:
+        condition = f"yes: alarms gate each of {spec.steps_count(capacity)} steps"
+    extra_hours = extra_instance_hours(spec, counts, end)
+    cost = ("+100% of the fleet during the rollout" if spec.is_blue_green
+            else "+1 batch per variant during the rollout")
+    return StagePlan(
+        model=model, stage=stage_name, endpoint=stage.endpoint_name or f"{model}-{stage_name}",
+        policy=spec.describe(), strategy=spec.strategy, capacity=capacity, instances=instances,
+        steps=spec.steps_count(capacity), expected_seconds=end, max_seconds=spec.max_execution_timeout(capacity),
+        detection_seconds=detect, exposed_percent=exposed, alarm_after_rollout=alarm_at > end,
+        extra_instance_hours=extra_hours, rollback_seconds=rollback_seconds(spec, capacity, exposed),
+        no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
+    )
+
+
+# --------------------------------------------------------------------------------------------- output
+def _minutes(seconds: int) -> str:
+    return f"{seconds / 60:.0f} min" if seconds % 60 == 0 or seconds >= 600 else f"{seconds / 60:.1f} min"
+
+
+def render(plans: list[StagePlan]) -> str:
+    """The human report: a rollout table, a comparison table and each stage's timeline."""
+    rollout = table(
+        ["model", "stage", "policy", "capacity", "steps", "expected", "max", "alarm after", "exposed",
+         "extra inst-h"],
+        [[p.model, p.stage, p.policy, p.capacity, p.steps, _minutes(p.expected_seconds), _minutes(p.max_seconds),
+          _minutes(p.detection_seconds),
+          f"{p.exposed_percent:g}%" + (" (after rollout!)" if p.alarm_after_rollout else ""),
+          p.extra_instance_hours] for p in plans],
+    )
+    comparison = table(
+        ["model", "stage", "no downtime", "condition-based", "rollback time", "additional cost"],
+        [[p.model, p.stage, p.no_downtime, p.condition_based, _minutes(p.rollback_seconds), p.additional_cost]
+         for p in plans],
+    )
+    parts = [rollout, "", comparison]
+    for p in plans:
+        parts.append("")
+        parts.append(f"{p.model} / {p.stage} ({p.endpoint}): {p.policy}")
+        parts.append(table(["at", "new fleet", "what"],
+                           [[_minutes(s.at_seconds), f"{s.new_traffic_percent:g}%", s.what] for s in p.timeline]))
+        if p.alarm_after_rollout:
+            parts.append(f"warning: the alarms need {_minutes(p.detection_seconds)} but the rollout ends first; "
+                         "a broken model would be fully deployed before they fire (lengthen wait or bake_time)")
+    return "\n".join(parts)
+
+
+def write_chart(plans: list[StagePlan], path: str) -> None:
+    """PNG: share of traffic on the new fleet over time, one line per stage, the alarm time marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on CodeBuild or over SSH
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(9, 5), dpi=100)
+    try:
+        for p in plans:
+            times = [s.at_seconds / 60 for s in p.timeline]
+            shares = [s.new_traffic_percent for s in p.timeline]
+            (line,) = axes.step(times, shares, where="post", linewidth=2, label=f"{p.model}/{p.stage}: {p.policy}")
+            alarm_minutes = (first_traffic_seconds(p.timeline) + p.detection_seconds) / 60
+            axes.axvline(alarm_minutes, color=line.get_color(), linestyle=":", linewidth=1)
+        axes.set_xlabel("minutes since the deployment started")
+        axes.set_ylabel("traffic on the new fleet (%)")
+        axes.set_ylim(-2, 105)
+        axes.set_title("Rollout plan (dotted: worst-case alarm time)")
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="lower right", fontsize=8)
+        figure.tight_layout()
+        figure.savefig(path, format="png")
+    finally:
+        plt.close(figure)

@@ -1,0 +1,218 @@
+"""``mlops shadow-report``: does the shadow variant behave as well as production, on the same live requests?
+
+From CloudWatch (``AWS/SageMaker``, dimensions EndpointName and VariantName, both variants publish them):
+Invocations, ModelLatency p50/p99 (published in microseconds, shown in ms), and the Invocation4XXErrors,
+Invocation5XXErrors and InvocationModelErrors rates. The verdict fails (exit 1) when the shadow's latency
+exceeds production's by more than ``--max-latency-increase-pct`` percent, when one of its error rates exceeds
+production's by more than ``--max-error-rate-increase-pct`` percentage points, or when the shadow has fewer than
+``--min-invocations`` requests in the window (not enough evidence to pass).
+
+Latency percentiles come from GetMetricStatistics with a single period spanning the window; if CloudWatch
+splits the window into several datapoints the report takes the largest percentile (an upper bound).
+
+With data capture on, prediction agreement is computed from the capture files (see ``capture.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from constructs_lib.ops import capture, stats
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output
+from constructs_lib.ops.output import table
+from constructs_lib.ops.reports import (
+    SAGEMAKER_NAMESPACE,
+    describe_endpoint,
+    dimensions,
+    get_metric_data,
+    metric_query,
+    parse_duration,
+    period_for,
+    window,
+)
+
+ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}
+PERCENTILES = ("p50", "p99")
+
+_EPILOG = """examples:
+  mlops shadow-report churn-predictor-prod
+  mlops shadow-report churn-predictor-prod --since 6h --max-latency-increase-pct 20 --json
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``shadow-report`` subcommand."""
+    parser = subparsers.add_parser(
+        "shadow-report",
+        help="production vs shadow: latency, error rates, prediction agreement, and a verdict",
+        description=(
+            "Compare the shadow variant with the production variant it copies requests from: invocations, "
+            "ModelLatency p50/p99 (ms), 4XX/5XX/model error rates from CloudWatch, and, when data capture is on, "
+            "how often their predictions agree (capture records paired by inferenceId, eventId or identical "
+            "request body). Exit 1 when the shadow is worse than production beyond the thresholds or has too few "
+            "invocations to judge; exit 0 when it passes."
+        ),
+        epilog=_EPILOG,
+    )
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    parser.add_argument("--since", default="24h", metavar="DURATION", help="window ending now (default 24h)")
+    parser.add_argument("--max-latency-increase-pct", type=float, default=10.0, metavar="PCT",
+                        help="fail when shadow p50 or p99 latency exceeds production's by more (default 10%%)")
+    parser.add_argument("--max-error-rate-increase-pct", type=float, default=0.5, metavar="POINTS",
+                        help="fail when a shadow error rate exceeds production's by more percentage points "
+                             "(default 0.5)")
+    parser.add_argument("--min-invocations", type=int, default=100, metavar="N",
+                        help="the shadow needs at least N invocations in the window to pass (default 100)")
+    parser.add_argument("--production-variant", metavar="NAME",
+                        help="production variant (default: the endpoint's first production variant)")
+    parser.add_argument("--shadow-variant", metavar="NAME",
+                        help="shadow variant (default: the endpoint's shadow variant; any variant may be named)")
+    parser.add_argument("--agreement-tolerance", type=float, default=1e-6, metavar="X",
+                        help="numeric predictions agree when every value differs by at most X (default 1e-6)")
+    parser.add_argument("--max-capture-records", type=int, default=capture.DEFAULT_MAX_RECORDS, metavar="N",
+                        help=f"capture records read per variant (default {capture.DEFAULT_MAX_RECORDS})")
+    parser.add_argument("--no-capture", action="store_true", help="skip prediction agreement (no S3 reads)")
+    parser.set_defaults(handler=run)
+
+
+def _variants(args: Any, endpoint: dict) -> tuple[str, str]:
+    production = [v["VariantName"] for v in endpoint.get("ProductionVariants", [])]
+    shadows = [v["VariantName"] for v in endpoint.get("ShadowProductionVariants", [])]
+    known = production + shadows
+    for option, name in (("--production-variant", args.production_variant), ("--shadow-variant", args.shadow_variant)):
+        if name and name not in known:
+            raise OpsError(f"{option}: no variant {name!r} on endpoint {args.endpoint}; variants: "
+                           f"{', '.join(known) or 'none'}", EXIT_NOT_FOUND)
+    prod = args.production_variant or (production[0] if production else None)
+    shadow = args.shadow_variant or (shadows[0] if shadows else None)
+    if shadow is None:
+        raise OpsError(f"endpoint {args.endpoint} has no shadow variant (production: {', '.join(production)}); "
+                       "name a variant to compare with --shadow-variant", EXIT_NOT_FOUND)
+    if prod is None or prod == shadow:
+        raise OpsError(f"endpoint {args.endpoint}: need a production variant other than {shadow}", EXIT_NOT_FOUND)
+    return prod, shadow
+
+
+def _latency(cloudwatch: Any, endpoint: str, variant: str, start: Any, end: Any, seconds: int) -> dict:
+    response = cloudwatch.get_metric_statistics(
+        Namespace=SAGEMAKER_NAMESPACE, MetricName="ModelLatency", Dimensions=dimensions(endpoint, variant),
+        StartTime=start, EndTime=end, Period=math.ceil(seconds / 60) * 60, ExtendedStatistics=list(PERCENTILES))
+    result: dict[str, float | None] = {}
+    for percentile in PERCENTILES:
+        found = [p["ExtendedStatistics"][percentile] for p in response.get("Datapoints", [])
+                 if percentile in (p.get("ExtendedStatistics") or {})]
+        result[f"{percentile}_ms"] = max(found) / 1000 if found else None  # CloudWatch has microseconds
+    return result
+
+
+def run(args: Any, ctx: Any) -> Output:
+    """Handler of ``shadow-report``."""
+    seconds = parse_duration(args.since)
+    endpoint = describe_endpoint(ctx.client("sagemaker"), args.endpoint)
+    prod, shadow = _variants(args, endpoint)
+    start, end = window(seconds)
+    period = period_for(seconds)
+    cloudwatch = ctx.client("cloudwatch")
+    queries = [metric_query(f"{key}{i}", SAGEMAKER_NAMESPACE, name, dimensions(args.endpoint, variant), "Sum", period)
+               for i, variant in enumerate((prod, shadow))
+               for key, name in (("inv", "Invocations"), *ERROR_METRICS.items())]
+    values = get_metric_data(cloudwatch, queries, start, end)
+    sides = []
+    for i, (role, variant) in enumerate((("production", prod), ("shadow", shadow))):
+        side: dict[str, Any] = {"role": role, "variant": variant, "invocations": int(sum(values[f"inv{i}"]))}
+        side.update(_latency(cloudwatch, args.endpoint, variant, start, end, seconds))
+        for key in ERROR_METRICS:
+            side[f"{key}_errors"] = int(sum(values[f"{key}{i}"]))
+            side[f"{key}_rate_pct"] = (100 * side[f"{key}_errors"] / side["invocations"]
+                                       if side["invocations"] else None)
+        sides.append(side)
+    checks = _checks(args, *sides)
+    failed = [c for c in checks if c["status"] == "fail"]
+    verdict = "FAIL" if failed else "PASS"
+    if sides[1]["invocations"] < args.min_invocations:
+        verdict = "INSUFFICIENT DATA"
+    data: dict[str, Any] = {
+        "endpoint": args.endpoint, "window": {"start": start.isoformat(), "end": end.isoformat(), "seconds": seconds},
+        "production": sides[0], "shadow": sides[1], "checks": checks, "verdict": verdict,
+        "thresholds": {"max_latency_increase_pct": args.max_latency_increase_pct,
+                       "max_error_rate_increase_points": args.max_error_rate_increase_pct,
+                       "min_invocations": args.min_invocations},
+        "agreement": None, "agreement_note": None,
+    }
+    if args.no_capture:
+        data["agreement_note"] = "skipped (--no-capture)"
+    else:
+        data["agreement"], data["agreement_note"] = _agreement(args, ctx, endpoint, prod, shadow, start, end)
+    exit_code = EXIT_OK if verdict == "PASS" else EXIT_FAILED
+    return Output(data=data, text=_render(data), exit_code=exit_code)
+
+
+def _checks(args: Any, production: dict, shadow: dict) -> list[dict]:
+    checks = []
+    for percentile in PERCENTILES:
+        key = f"{percentile}_ms"
+        base, new = production[key], shadow[key]
+        if base is None or new is None or base == 0:
+            checks.append({"check": f"latency {percentile}", "status": "no data", "detail": "no ModelLatency data"})
+            continue
+        increase = 100 * (new - base) / base
+        checks.append({"check": f"latency {percentile}", "value": round(increase, 2),
+                       "status": "fail" if increase > args.max_latency_increase_pct else "ok",
+                       "detail": f"{increase:+.1f}% (limit +{args.max_latency_increase_pct:g}%)"})
+    for key, metric in ERROR_METRICS.items():
+        if not production["invocations"] or not shadow["invocations"]:
+            checks.append({"check": f"{key} error rate", "status": "no data", "detail": "no invocations"})
+            continue
+        increase = shadow[f"{key}_rate_pct"] - production[f"{key}_rate_pct"]
+        test = stats.two_proportion_test(production[f"{key}_errors"], production["invocations"],
+                                         shadow[f"{key}_errors"], shadow["invocations"])
+        checks.append({"check": f"{key} error rate", "value": round(increase, 3), "p_value": test.p_value,
+                       "status": "fail" if increase > args.max_error_rate_increase_pct else "ok",
+                       "detail": f"{increase:+.2f} points (limit +{args.max_error_rate_increase_pct:g}; "
+                                 f"p = {test.p_value:.3g}) [{metric}]"})
+    return checks
+
+
+def _agreement(args: Any, ctx: Any, endpoint: dict, prod: str, shadow: str, start: Any,
+               end: Any) -> tuple[dict | None, str]:
+    config = endpoint.get("DataCaptureConfig") or {}
+    if not config.get("EnableCapture") or not config.get("DestinationS3Uri"):
+        return None, "data capture is off on this endpoint: no prediction agreement"
+    s3 = ctx.client("s3")
+    uri = config["DestinationS3Uri"]
+    records = {variant: capture.read_records(s3, uri, args.endpoint, variant, start, end, args.max_capture_records)
+               for variant in (prod, shadow)}
+    if not records[shadow]:
+        return None, (f"no capture files for {shadow} under {uri} in the window: the shadow's responses are not "
+                      "captured (capture disabled when the shadow was added, or no sampled traffic yet)")
+    result = capture.agreement(records[prod], records[shadow], args.agreement_tolerance)
+    return result, capture.describe_agreement(result)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def _render(data: dict) -> str:
+    production, shadow = data["production"], data["shadow"]
+    rows = [["invocations", production["invocations"], shadow["invocations"]],
+            ["latency p50 (ms)", _ms(production["p50_ms"]), _ms(shadow["p50_ms"])],
+            ["latency p99 (ms)", _ms(production["p99_ms"]), _ms(shadow["p99_ms"])]]
+    rows += [[f"{key} error rate", _rate(production[f"{key}_rate_pct"]), _rate(shadow[f"{key}_rate_pct"])]
+             for key in ERROR_METRICS]
+    lines = [f"{data['endpoint']}: production {production['variant']} vs shadow {shadow['variant']}, "
+             f"{data['window']['start']} to {data['window']['end']}", "",
+             table(["", f"production ({production['variant']})", f"shadow ({shadow['variant']})"], rows), "",
+             table(["check", "status", "detail"], [[c["check"], c["status"], c["detail"]] for c in data["checks"]]),
+             "", f"prediction agreement: {data['agreement_note']}"]
+    verdict = data["verdict"]
+    if verdict == "INSUFFICIENT DATA":
+        verdict += (f" (shadow has {shadow['invocations']} invocations, fewer than "
+                    f"{data['thresholds']['min_invocations']})")
+    lines.append(f"verdict: {verdict}")
+    return "\n".join(lines)

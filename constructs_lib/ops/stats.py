@@ -1,0 +1,187 @@
+"""Significance tests and sample sizes for A/B and shadow reports, in plain functions (no boto3, no AWS).
+
+Conventions: group ``a`` is the champion (baseline), group ``b`` the challenger; every difference is
+``b - a`` and the relative lift is ``(b - a) / a``. Tests are two-sided. Distributions come from scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_POWER = 0.8
+
+
+def _scipy() -> Any:
+    # Imported on first use: scipy.stats takes ~0.6 s to load and most mlops commands never need it.
+    from scipy import stats
+
+    return stats
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of a two-sample comparison.
+
+    ``difference`` is ``estimate_b - estimate_a`` with its ``1 - alpha`` confidence interval
+    (``ci_low``, ``ci_high``); ``relative_lift`` is the difference over the baseline (None when the baseline
+    is 0) with the interval scaled the same way (the baseline is treated as known, an approximation);
+    ``statistic`` is z or t; ``df`` is None for a z-test.
+    """
+
+    test: str
+    estimate_a: float
+    estimate_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    relative_lift: float | None
+    lift_ci_low: float | None
+    lift_ci_high: float | None
+    statistic: float
+    p_value: float
+    alpha: float
+    df: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        """True when the p-value is below ``alpha``."""
+        return self.p_value < self.alpha
+
+    def as_dict(self) -> dict:
+        """Plain dict (for ``--json``), including ``significant``."""
+        return {**asdict(self), "significant": self.significant}
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+
+
+def _lift(difference: float, low: float, high: float, baseline: float) -> tuple[float | None, ...]:
+    if baseline == 0:
+        return None, None, None
+    return difference / baseline, low / abs(baseline), high / abs(baseline)
+
+
+def two_proportion_test(successes_a: int, n_a: int, successes_b: int, n_b: int,
+                        alpha: float = 0.05) -> TestResult:
+    """Two-proportion z-test of ``successes_b / n_b`` against ``successes_a / n_a``.
+
+    The statistic uses the pooled proportion (the null hypothesis says both rates are equal); the confidence
+    interval of the difference uses the unpooled (Wald) standard error, as textbooks do.
+    """
+    _check_alpha(alpha)
+    for name, successes, n in (("a", successes_a, n_a), ("b", successes_b, n_b)):
+        if n <= 0:
+            raise ValueError(f"group {name} needs at least one trial, got {n}")
+        if not 0 <= successes <= n:
+            raise ValueError(f"group {name}: successes must be between 0 and {n} trials, got {successes}")
+    p_a, p_b = successes_a / n_a, successes_b / n_b
+    difference = p_b - p_a
+    pooled = (successes_a + successes_b) / (n_a + n_b)
+    se_null = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se_null == 0:
+        z, p_value = 0.0, 1.0  # both rates 0% or both 100%: no evidence of a difference
+    else:
+        z = difference / se_null
+        p_value = float(2 * _scipy().norm.sf(abs(z)))
+    se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
+    margin = float(_scipy().norm.ppf(1 - alpha / 2)) * se
+    low, high = difference - margin, difference + margin
+    lift, lift_low, lift_high = _lift(difference, low, high, p_a)
+    return TestResult("two-proportion z-test", p_a, p_b, difference, low, high, lift, lift_low, lift_high,
+                      z, p_value, alpha)
+
+
+def welch_t_test(mean_a: float, var_a: float, n_a: float, mean_b: float, var_b: float, n_b: float,
+                 alpha: float = 0.05, df_a: float | None = None, df_b: float | None = None) -> TestResult:
+    """Welch's unequal-variance t-test from summary statistics, with Welch-Satterthwaite degrees of freedom.
+
+    ``var_*`` are sample variances (n - 1 denominators). ``df_*`` are the degrees of freedom of each variance
+    estimate; they default to ``n - 1`` and are smaller when the variance comes from batch means
+    (see :func:`batch_means`).
+    """
+    _check_alpha(alpha)
+    df_a = n_a - 1 if df_a is None else df_a
+    df_b = n_b - 1 if df_b is None else df_b
+    if df_a < 1 or df_b < 1:
+        raise ValueError(f"each group needs at least 2 observations (1 degree of freedom), got {df_a} and {df_b}")
+    if var_a < 0 or var_b < 0:
+        raise ValueError(f"variances cannot be negative, got {var_a} and {var_b}")
+    w_a, w_b = var_a / n_a, var_b / n_b
+    se = math.sqrt(w_a + w_b)
+    difference = mean_b - mean_a
+    if se == 0:
+        raise ValueError("both groups have zero variance: the t-test is undefined")
+    df = (w_a + w_b) ** 2 / (w_a ** 2 / df_a + w_b ** 2 / df_b)
+    t = difference / se
+    p_value = float(2 * _scipy().t.sf(abs(t), df))
+    margin = float(_scipy().t.ppf(1 - alpha / 2, df)) * se
+    low, high = difference - margin, difference + margin
+    lift, lift_low, lift_high = _lift(difference, low, high, mean_a)
+    return TestResult("Welch's t-test", mean_a, mean_b, difference, low, high, lift, lift_low, lift_high,
+                      t, p_value, alpha, df)
+
+
+@dataclass(frozen=True)
+class BatchMeans:
+    """Mean and per-observation variance of a metric known only through per-period counts and sums."""
+
+    n: float
+    mean: float
+    variance: float
+    df: int
+
+
+def batch_means(counts: list[float], sums: list[float]) -> BatchMeans:
+    """Estimate a metric's mean and per-observation variance from per-period ``SampleCount`` and ``Sum``.
+
+    CloudWatch keeps no sum of squares, so the variance comes from how the period means scatter around the
+    overall mean (the method of batch means): with ``m_i`` observations and mean ``x_i`` in period ``i``,
+    ``sigma^2 = sum(m_i (x_i - x)^2) / (k - 1)`` is unbiased for i.i.d. observations, with ``k - 1`` degrees
+    of freedom. Differences between periods (time of day) inflate it, which makes the test conservative.
+    """
+    pairs = [(float(c), float(s)) for c, s in zip(counts, sums) if c and c > 0]
+    if len(pairs) < 2:
+        raise ValueError(f"need at least 2 periods with data to estimate a variance, got {len(pairs)}")
+    n = sum(c for c, _ in pairs)
+    mean = sum(s for _, s in pairs) / n
+    variance = sum(c * (s / c - mean) ** 2 for c, s in pairs) / (len(pairs) - 1)
+    return BatchMeans(n=n, mean=mean, variance=variance, df=len(pairs) - 1)
+
+
+def required_sample_size_proportions(p_a: float, p_b: float, alpha: float = 0.05,
+                                     power: float = DEFAULT_POWER) -> int | None:
+    """Observations per group for a two-sided two-proportion test to detect ``p_a`` vs ``p_b`` with ``power``.
+
+    Fleiss' formula without continuity correction (Fleiss, *Statistical Methods for Rates and Proportions*,
+    2nd ed., 1981, chapter 3). None when the rates are equal (no difference to detect).
+    """
+    _check_alpha(alpha)
+    if p_a == p_b:
+        return None
+    z_a = float(_scipy().norm.ppf(1 - alpha / 2))
+    z_b = float(_scipy().norm.ppf(power))
+    p_bar = (p_a + p_b) / 2
+    root = z_a * math.sqrt(2 * p_bar * (1 - p_bar)) + z_b * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))
+    return math.ceil(root ** 2 / (p_b - p_a) ** 2)
+
+
+def required_sample_size_means(difference: float, sd_a: float, sd_b: float | None = None, alpha: float = 0.05,
+                               power: float = DEFAULT_POWER) -> int | None:
+    """Observations per group for a two-sided two-sample t-test to detect ``difference`` with ``power``.
+
+    Normal approximation ``(z_a + z_b)^2 (sd_a^2 + sd_b^2) / difference^2`` plus Guenther's ``z_a^2 / 4``
+    correction for estimating the variance (which reproduces the t-based tables, e.g. Cohen's 64 per group
+    for d = 0.5). None when the difference is 0.
+    """
+    _check_alpha(alpha)
+    if difference == 0:
+        return None
+    sd_b = sd_a if sd_b is None else sd_b
+    z_a = float(_scipy().norm.ppf(1 - alpha / 2))
+    z_b = float(_scipy().norm.ppf(power))
+    n = (z_a + z_b) ** 2 * (sd_a ** 2 + sd_b ** 2) / difference ** 2 + z_a ** 2 / 4
+    return math.ceil(n)

@@ -1,0 +1,106 @@
+"""``mlops plan`` on the example config: table, numbers from rollout.py, and a real PNG chart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from constructs_lib.config import load_config
+from constructs_lib.ops import plan
+from constructs_lib.ops.cli import main
+from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step, TrafficSize
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config" / "platform.yaml"
+
+
+def with_policies(tmp_path, test_policy, prod_policy):
+    """The example config with the test and prod deployment policies replaced (in that order in the file)."""
+    text = EXAMPLE.read_text()
+    lines = iter([test_policy, prod_policy])
+    text = re.sub(r"deployment: \{[^}]*\}", lambda _: f"deployment: {next(lines)}", text, count=2)
+    path = tmp_path / "platform.yaml"
+    path.write_text(text)
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_plan_prints_the_table_and_writes_the_chart(tmp_path, capsys):
+    chart = tmp_path / "rollout.png"
+    code, out, err = run(capsys, "plan", str(EXAMPLE), "--chart", str(chart))
+    assert code == 0, err
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any(line.startswith("churn-predictor prod ") for line in lines), out
+    assert any(line.startswith("churn-predictor test ") and " yes " in line for line in lines), out
+    assert f"chart written to {chart}" in out
+    image = matplotlib.image.imread(chart)
+    assert image.shape[:2] == (500, 900)  # figsize 9 x 5 inches at 100 dpi
+    assert image[..., :3].std() > 0.05  # lines and text on the white background, not a blank canvas
+    assert (image[..., :3] < 0.5).mean() > 0.005
+
+
+def test_plan_numbers_come_from_the_rollout_spec(tmp_path, capsys):
+    config = with_policies(tmp_path, "{type: all_at_once, bake_time: 300}",
+                           "{type: canary, canary_size: 50, wait: 600, bake_time: 600}")
+    code, out, _ = run(capsys, "--json", "plan", str(config), "--stage", "prod")
+    assert code == 0
+    (prod,) = json.loads(out)["stages"]
+    stage = load_config(config).models[0].stages.prod
+    spec = stage.deployment.to_spec()
+    timeline = spec.timeline(2)
+    assert prod["expected_seconds"] == timeline[-1].at_seconds == TYPICAL_PROVISIONING_SECONDS + 600 + 600
+    assert prod["max_seconds"] == spec.max_execution_timeout(2)
+    assert prod["detection_seconds"] == 60 * 2 + plan.METRIC_DELIVERY_DELAY_SECONDS  # period x datapoints + delay
+    assert prod["exposed_percent"] == 50.0  # the alarm fires during the 50% canary step
+    assert prod["extra_instance_hours"] == round(4 * 1680 / 3600, 2)  # champion 2 + challenger 2, 28 minutes
+    text = run(capsys, "plan", str(config), "--stage", "prod")[1]
+    assert "canary, 50%, wait 600s, bake 600s 2 2 28 min" in " ".join(text.split())
+    assert [s["new_traffic_percent"] for s in prod["timeline"]] == [0.0, 50.0, 100.0, 100.0]
+
+
+def test_plan_warns_when_the_rollout_ends_before_the_alarms_can_fire(tmp_path, capsys):
+    config = with_policies(tmp_path, "{type: all_at_once, bake_time: 60}", "{type: canary, canary_size: 50, wait: 600}")
+    code, out, _ = run(capsys, "plan", str(config), "--stage", "test")
+    assert code == 0
+    assert "100% (after rollout!)" in out
+    assert "warning: the alarms need 4 min but the rollout ends first" in out
+
+
+def test_rolling_policy_costs_one_batch_and_rolls_back_by_reprovisioning():
+    spec = RolloutSpec("rolling", size=TrafficSize("percent", 25), wait_seconds=300)
+    assert plan.extra_instance_hours(spec, [4, 8], 3600) == 1 + 2  # one batch of each variant for an hour
+    assert plan.rollback_seconds(spec, 4, 50.0) == TYPICAL_PROVISIONING_SECONDS  # 2 instances, all at once
+    batched = RolloutSpec("rolling", size=TrafficSize("percent", 25), wait_seconds=300,
+                          rollback_size=TrafficSize("instances", 1))
+    assert plan.rollback_seconds(batched, 4, 50.0) == 2 * TYPICAL_PROVISIONING_SECONDS
+    assert plan.rollback_seconds(RolloutSpec("canary", size=TrafficSize("percent", 10), wait_seconds=60), 4,
+                                 10.0) == plan.BLUE_GREEN_ROLLBACK_SECONDS
+
+
+def test_share_at_is_a_step_function():
+    timeline = [Step(0, 0.0, "provision"), Step(480, 10.0, "canary"), Step(1080, 100.0, "all")]
+    assert [plan.share_at(timeline, t) for t in (0, 479, 480, 1079, 5000)] == [0.0, 0.0, 10.0, 10.0, 100.0]
+    assert plan.first_traffic_seconds(timeline) == 480
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "ghost"], "no model named 'ghost'"),
+    (["--stage", "dev"], "invalid choice: 'dev'"),
+])
+def test_plan_bad_arguments(capsys, argv, message):
+    code, _, err = run(capsys, "plan", str(EXAMPLE), *argv)
+    assert code == 2 and message in err
+
+
+def test_plan_missing_config_file(tmp_path, capsys):
+    code, _, err = run(capsys, "plan", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "cannot read the config file" in err

@@ -1,0 +1,124 @@
+"""``mlops promote``: the config file changes (diff first, --write to apply), comments survive, AWS does not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from constructs_lib.config import load_config
+from constructs_lib.ops.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
+
+SHADOW_PROD = """      prod:
+        # One production variant plus a shadow candidate (SageMaker allows one production variant with a shadow).
+        variants:
+          - name: main   # the champion
+            model: {model_package_arn: "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/1"}
+            instance_type: ml.m5.large
+            initial_instance_count: 3
+            weight: 1
+            autoscaling: {min_capacity: 3, max_capacity: 6, target_invocations_per_instance: 1000}
+        shadow_variant:
+          name: candidate
+          model: approved
+          instance_type: ml.c5.xlarge
+          initial_instance_count: 1
+          sampling_percentage: 50   # a copy of half of the requests
+        data_capture: {sampling_percentage: 20, capture_mode: both}
+        deployment: {type: canary, canary_size: 50, wait: 600, bake_time: 600}
+"""
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def ab_config(tmp_path):
+    path = tmp_path / "platform.yaml"
+    path.write_text(EXAMPLE.read_text())
+    return path
+
+
+@pytest.fixture
+def shadow_config(tmp_path):
+    text = EXAMPLE.read_text()
+    start = text.index("      prod:\n")
+    end = text.index("        alarms:")
+    path = tmp_path / "shadow.yaml"
+    path.write_text(text[:start] + SHADOW_PROD + text[end:])
+    load_config(path)  # the fixture itself is a valid config
+    return path
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(shadow_config, capsys):
+    before = shadow_config.read_text()
+    code, out, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(shadow_config))
+    assert code == 0, err
+    assert "candidate becomes the production variant in place of main" in out
+    assert "would write (dry run: pass --write)" in out
+    assert "-        shadow_variant:\n" in out and "+          - name: candidate\n" in out
+    assert "Nothing was changed in AWS" in out
+    assert shadow_config.read_text() == before
+    assert "uses model: approved" in err  # the promoted variant follows every new approval from now on
+
+
+def test_write_promotes_the_shadow_with_the_champions_capacity(shadow_config, capsys):
+    before = shadow_config.read_text()
+    code, _, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(shadow_config), "--write")
+    assert code == 0, err
+    after = shadow_config.read_text()
+    prod = load_config(shadow_config).models[0].stages.prod
+    assert prod.shadow_variant is None
+    (variant,) = prod.variants
+    assert (variant.name, variant.model, variant.instance_type) == ("candidate", "approved", "ml.c5.xlarge")
+    assert (variant.initial_instance_count, variant.weight, variant.autoscaling.max_capacity) == (3, 1.0, 6)
+    # Untouched lines stay byte for byte (including the two spaces after "dev:"), comments survive.
+    kept = [line for line in before.splitlines() if "  dev:  {" in line or line.lstrip().startswith("#")]
+    removed = {"          sampling_percentage: 50   # a copy of half of the requests"}
+    assert all(line in after.splitlines() for line in kept if line not in removed)
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ["          - name: candidate", "            model: approved",
+                       "            instance_type: ml.c5.xlarge"]
+
+
+def test_promote_a_winning_challenger_json(ab_config, capsys):
+    code, out, err = run(capsys, "--json", "promote", "churn-predictor-prod", "--config", str(ab_config),
+                         "--from", "challenger", "--write")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["promoted"], data["replaced"], data["written"]) == ("challenger", "champion", True)
+    assert data["diff"].startswith(f"--- {ab_config}\n+++ {ab_config} (promoted)\n")
+    (variant,) = yaml.safe_load(ab_config.read_text())["models"][0]["stages"]["prod"]["variants"]
+    assert variant["name"] == "challenger" and variant["weight"] == 90
+    assert variant["autoscaling"] == {"min_capacity": 2, "max_capacity": 6, "target_invocations_per_instance": 1000}
+    assert "# Champion/challenger A/B test" in ab_config.read_text()
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["ghost-prod"], 3, "endpoint 'ghost-prod' is not in"),
+    (["churn-predictor-prod", "--stage", "test"], 3, "endpoint 'churn-predictor-prod' is not in"),
+    (["churn-predictor-prod"], 3, "models[0].stages.prod has no shadow_variant to promote"),
+    (["churn-predictor-prod", "--from", "ghost"], 3, "no variant named 'ghost' to promote"),
+    (["churn-predictor-prod", "--from", "champion"], 2, "champion is already the champion"),
+    (["churn-predictor-prod", "--from", "challenger", "--champion", "ghost"], 3,
+     "no variant named 'ghost' to replace"),
+])
+def test_promote_refuses(ab_config, capsys, argv, code, message):
+    before = ab_config.read_text()
+    result, _, err = run(capsys, "promote", *argv[:1], "--config", str(ab_config), *argv[1:], "--write")
+    assert (result, message in err) == (code, True), err
+    assert ab_config.read_text() == before
+
+
+def test_promote_refuses_an_invalid_config(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("type: canary", "type: blue"))
+    code, _, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(bad))
+    assert code == 2 and "deployment.type" in err

@@ -7,15 +7,25 @@ test or prod account (what the delivery pipeline deploys). Config errors are re-
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
+import hashlib
+
+from aws_cdk import ArnFormat, CfnOutput, Duration, Environment, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib.config import APPROVED, ImageSource, ModelConfig, PackageSource, PlatformConfig, StageConfig
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
+from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
+
+
+def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_name: str) -> str:
+    """The IAM role the delivery pipeline assumes in a stage's account to check the endpoint (<= 64 chars)."""
+    name = f"{config.project}-{model.name}-{stage_name}-checks"
+    return name if len(name) <= 64 else f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
@@ -64,6 +74,31 @@ class EndpointStack(Stack):
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)
+        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
+
+    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
+        """The role the delivery pipeline's post-deploy steps assume: trusts only the pipeline (dev) account;
+        may describe this endpoint and its rollback alarms (deployment verification) and, where the stage has
+        smoke/latency checks, invoke it."""
+        endpoint = self.endpoint
+        role = iam.Role(
+            self, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
+            assumed_by=iam.AccountPrincipal(config.accounts.dev.account_id),
+            description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
+            max_session_duration=Duration.hours(1),
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"],
+                                               resources=[endpoint.endpoint_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
+            self.format_arn(service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        if invoke:
+            endpoint.grant_invoke(role)
+        acknowledge_wildcards(role, {self.format_arn(
+            service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME): "Verification reads the states of this endpoint's own "
+            "rollback alarms, which are all named after the endpoint."})
+        return role
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,
                   approved: str | None) -> ModelEndpoint:

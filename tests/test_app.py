@@ -65,3 +65,20 @@ def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {bad}: models[0].stages.prod.deployment.canary_size: must be between 1 and 50 percent of capacity, got 70"]
     assert "Traceback" not in result.stderr
+
+
+def test_release_check_role_trusts_only_the_pipeline_account(templates):
+    for stage, may_invoke in (("test", True), ("prod", False)):
+        template = templates[f"churn-predictor-{stage}/Endpoint"]
+        roles = {k: r for k, r in template["Resources"].items()
+                 if r["Type"] == "AWS::IAM::Role" and "ReleaseCheckRole" in k}
+        (role_id, role), = roles.items()
+        assert role["Properties"]["RoleName"] == f"mlops-churn-predictor-{stage}-checks"
+        (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert "111111111111" in str(trust["Principal"]) and "222222222222" not in str(trust["Principal"])
+        actions = sorted(
+            s["Action"] for p in template["Resources"].values() if p["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"])
+        expected = ["cloudwatch:DescribeAlarms", "sagemaker:DescribeEndpoint"] + (
+            ["sagemaker:InvokeEndpoint"] if may_invoke else [])
+        assert actions == expected

@@ -1,0 +1,237 @@
+"""``ModelBuildPipeline``: the SageMaker model-build pipeline of one model, in the dev account.
+
+preprocess (processing) -> train (built-in XGBoost) -> evaluate (processing, writes ``evaluation.json``)
+-> condition (``metrics.<metric>.value`` >= the ``Threshold`` parameter) -> register a model package in the
+group (``PendingManualApproval``, or ``Approved`` with ``approval="automatic"``), else fail with a message.
+
+The definition is produced by the sagemaker Python SDK (3.x) at synth time and emitted as
+``AWS::SageMaker::Pipeline`` ``PipelineDefinitionBody``. The model folder's scripts are CDK assets referenced
+by ``s3://`` URIs. The SDK is imported lazily, on the first pipeline constructed (it costs ~2 s), and run
+offline: see ``build_pipeline_sdk.py`` for how every AWS call it would make is avoided.
+
+The approval status is fixed in the definition, not a pipeline parameter: a parameter would let anyone who
+can start an execution register an already-approved version, skipping the manual approval.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from aws_cdk import ArnFormat, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
+from .nag import acknowledge_wildcards
+from .registry import MODELS_PREFIX, PIPELINES_PREFIX, grant_key_through_s3
+
+__all__ = ["ModelBuildPipeline", "DEFAULT_HYPERPARAMETERS", "REQUIRED_SCRIPTS"]
+
+#: Scripts a model folder must hold (the example lives in constructs_lib/project_template/).
+REQUIRED_SCRIPTS = ("preprocess.py", "evaluate.py")
+
+#: Built-in XGBoost hyperparameters for a binary classifier (the example churn model).
+DEFAULT_HYPERPARAMETERS: Mapping[str, str] = {
+    "objective": "binary:logistic", "eval_metric": "auc", "num_round": "100", "max_depth": "5", "eta": "0.2",
+    "subsample": "0.8", "min_child_weight": "1",
+}
+
+_INSTANCE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$")
+_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_APPROVAL_STATUS = {"manual": "PendingManualApproval", "automatic": "Approved"}
+
+
+class ModelBuildPipeline(Construct):
+    """The model-build pipeline of one model (see the module docstring for its steps).
+
+    :param pipeline_name: the SageMaker pipeline name (1-256 letters, digits, hyphens).
+    :param model_package_group_name: the registry group new versions are registered in.
+    :param artifacts_bucket: the artifacts bucket: intermediate data goes to ``pipelines/<group>/``, trained
+        models to ``models/<group>/`` (the prefix the test and prod accounts can read).
+    :param encryption_key: the bucket's key; every job output is encrypted with it (without it SageMaker uses
+        the account's ``aws/s3`` key, which other accounts can never use).
+    :param project_dir: the model folder; must hold ``preprocess.py`` and ``evaluate.py``.
+    :param input_data: ``s3://`` URI of the raw data (the ``InputData`` parameter's default). The execution role
+        may read only this location.
+    :param metric: the metric of ``evaluation.json`` the condition compares (``metrics.<metric>.value``).
+    :param threshold: the ``Threshold`` parameter's default, 0-1; a version registers when metric >= threshold.
+    :param processing_instance_type: default of the ``ProcessingInstanceType`` parameter.
+    :param training_instance_type: default of the ``TrainingInstanceType`` parameter.
+    :param inference_instance_types: instance types the registered version declares for real-time inference.
+    :param approval: ``"manual"`` (default: versions wait as PendingManualApproval) or ``"automatic"``.
+    :param hyperparameters: built-in XGBoost hyperparameters; default ``DEFAULT_HYPERPARAMETERS``.
+    :param role: the pipeline's execution role; default: a least-privilege role is created. A given role gets
+        the same statements added.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, pipeline_name: str, model_package_group_name: str,
+                 artifacts_bucket: s3.IBucket, encryption_key: kms.IKey, project_dir: Path | str, input_data: str,
+                 metric: str = "accuracy", threshold: float = 0.7, processing_instance_type: str = "ml.m5.large",
+                 training_instance_type: str = "ml.m5.large",
+                 inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = "manual",
+                 hyperparameters: Mapping[str, str] | None = None, role: iam.IRole | None = None) -> None:
+        super().__init__(scope, id)
+        if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
+            raise ConfigError("pipeline_name", f"must be 1-256 letters, digits and hyphens, starting and ending "
+                              f"with a letter or digit, got {pipeline_name!r}")
+        check_sagemaker_name("model_package_group_name", model_package_group_name)
+        check_choice("approval", approval, tuple(_APPROVAL_STATUS))
+        check_range("threshold", threshold, 0, 1)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", metric or ""):
+            raise ConfigError("metric", f"must be an identifier (a key of evaluation.json's metrics), got {metric!r}")
+        match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", input_data or "")
+        if not match:
+            raise ConfigError("input_data", f"must be an s3:// URI (s3://bucket/key), got {input_data!r}")
+        for name, value in (("processing_instance_type", processing_instance_type),
+                            ("training_instance_type", training_instance_type)):
+            if not isinstance(value, str) or not _INSTANCE.match(value):
+                raise ConfigError(name, f"must be an ml.* instance type, got {value!r}")
+        if isinstance(inference_instance_types, str) or not inference_instance_types:
+            raise ConfigError("inference_instance_types", f"must be a non-empty list of ml.* instance types, "
+                              f"got {inference_instance_types!r}")
+        for i, value in enumerate(inference_instance_types):
+            if not isinstance(value, str) or not _INSTANCE.match(value):
+                raise ConfigError(f"inference_instance_types[{i}]", f"must be an ml.* instance type, got {value!r}")
+        folder = Path(project_dir)
+        missing = [name for name in REQUIRED_SCRIPTS if not (folder / name).is_file()]
+        if missing:
+            raise ConfigError("project_dir", f"must be a model folder holding {' and '.join(REQUIRED_SCRIPTS)} "
+                              f"(missing {', '.join(missing)}), got {str(folder)!r}")
+        stack = Stack.of(self)
+        if Token.is_unresolved(stack.region) or Token.is_unresolved(stack.account):
+            raise ConfigError("env", "the build pipeline needs a stack with an explicit account and region "
+                              "(they pick the SageMaker images and name its resources), got an "
+                              "environment-agnostic stack")
+
+        self.pipeline_name = pipeline_name
+        self.model_package_group_name = model_package_group_name
+        self.pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline",
+                                             resource_name=pipeline_name.lower())
+        """The pipeline's ARN (SageMaker lowercases pipeline names in ARNs)."""
+        self.role: iam.IRole = role or iam.Role(
+            self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Runs the {pipeline_name} model-build pipeline and its jobs")
+
+        scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
+                                         path=str(folder / name)) for name in REQUIRED_SCRIPTS}
+        from .build_pipeline_sdk import DefinitionSpec, build_definition
+
+        bucket_name = artifacts_bucket.bucket_name
+        spec = DefinitionSpec(
+            pipeline_name=pipeline_name, region=stack.region, role_arn=self.role.role_arn,
+            group_name=model_package_group_name, bucket=bucket_name,
+            data_prefix=f"{PIPELINES_PREFIX}/{model_package_group_name}",
+            models_prefix=f"{MODELS_PREFIX}/{model_package_group_name}",
+            kms_key=encryption_key.key_arn,
+            preprocess_uri=scripts["preprocess.py"].s3_object_url,
+            evaluate_uri=scripts["evaluate.py"].s3_object_url,
+            input_data=input_data, metric=metric, threshold=float(threshold),
+            processing_instance_type=processing_instance_type, training_instance_type=training_instance_type,
+            inference_instance_types=tuple(inference_instance_types),
+            approval_status=_APPROVAL_STATUS[approval],
+            hyperparameters=tuple(sorted((hyperparameters or DEFAULT_HYPERPARAMETERS).items())),
+        )
+        built = build_definition(spec)
+        self.definition: dict = json.loads(built.text)
+        """The pipeline definition (tokens unresolved), for inspection."""
+        self.images = built.images
+
+        self.pipeline = sagemaker.CfnPipeline(
+            self, "Pipeline", pipeline_name=pipeline_name, role_arn=self.role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": built.text},
+            pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
+        )
+        self._grant_execution(stack, artifacts_bucket, encryption_key, scripts, match.group(1),
+                              (match.group(2) or "/").lstrip("/"), built.images)
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to start executions of this pipeline (and nothing else)."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:StartPipelineExecution"],
+                                          resource_arns=[self.pipeline_arn])
+
+    # ----------------------------------------------------------------------------------------- permissions
+    def _grant_execution(self, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
+                         scripts: Mapping[str, s3_assets.Asset], input_bucket: str, input_key: str,
+                         images: Sequence[str]) -> None:
+        """Least privilege for the pipeline and its jobs (one role: the pipeline passes it to its jobs)."""
+        role, group = self.role, self.model_package_group_name
+        jobs = [stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
+                for kind in ("processing-job", "training-job")]
+        versions = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)
+        data = bucket.arn_for_objects(f"{PIPELINES_PREFIX}/{group}/*")
+        models = bucket.arn_for_objects(f"{MODELS_PREFIX}/{group}/*")
+        partition = stack.partition
+        input_objects = f"arn:{partition}:s3:::{input_bucket}/{input_key}*"
+        log_groups = [stack.format_arn(service="logs", resource="log-group", resource_name=f"/aws/sagemaker/{kind}:*",
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME) for kind in ("ProcessingJobs", "TrainingJobs")]
+        repositories = sorted({_repository_arn(partition, image) for image in images})
+        statements = [
+            iam.PolicyStatement(actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                                         "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob",
+                                         "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                                         "sagemaker:AddTags"], resources=jobs),
+            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                                         "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
+                                resources=[group_arn, versions]),
+            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                                resources=[data, models]),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn], conditions={
+                "StringLike": {"s3:prefix": [f"{PIPELINES_PREFIX}/{group}/*", f"{MODELS_PREFIX}/{group}/*"]}}),
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[input_objects]),
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[f"arn:{partition}:s3:::{input_bucket}"],
+                                conditions={"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[
+                f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}" for asset in scripts.values()]),
+            iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchCheckLayerAvailability"], resources=repositories),
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                         "logs:DescribeLogStreams"], resources=log_groups),
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        grant_key_through_s3(role, key, ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"])
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[
+            key.key_arn if getattr(key, "alias_name", None) is None
+            else stack.format_arn(service="kms", resource="key", resource_name="*")]))
+
+        job_reason = ("SageMaker Pipelines names its jobs pipelines-<execution id>-<step>-<suffix> at run time; "
+                      "the pattern is limited to pipeline jobs of this account and region.")
+        wildcards = {arn: job_reason for arn in jobs}
+        wildcards.update({
+            versions: "Model package versions are numbered by SageMaker at registration; limited to this group.",
+            data: "Processing jobs write their outputs under the execution's id below this model's prefix.",
+            models: "Training jobs write model.tar.gz under their generated job name below this model's prefix.",
+            input_objects: "The input data location from the config (a prefix: a dataset may span objects).",
+            "*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permission; "
+                 "metrics are limited to the /aws/sagemaker/* namespaces by condition.",
+        })
+        wildcards.update({arn: "SageMaker names job log streams per job and instance in these log groups."
+                          for arn in log_groups})
+        if getattr(key, "alias_name", None) is not None:
+            wildcards[stack.format_arn(service="kms", resource="key", resource_name="*")] = (
+                "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
+                "S3 in this region by the kms:ViaService condition.")
+        acknowledge_wildcards(role, wildcards)
+
+
+
+def _repository_arn(partition: str, image: str) -> str:
+    """``123.dkr.ecr.region.amazonaws.com/repo:tag`` -> the repository's ARN."""
+    host, _, path = image.partition("/")
+    account, _, rest = host.partition(".dkr.ecr.")
+    region = rest.split(".")[0]
+    repository = path.split(":")[0].split("@")[0]
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"

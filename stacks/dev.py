@@ -1,0 +1,150 @@
+"""The dev account's stacks: the platform's shared artifacts (once), and one stack per model.
+
+``<project>-platform``
+    ``PlatformArtifacts`` under deterministic names: the artifacts bucket
+    ``<project>-model-artifacts-<dev account>-<region>`` and its key ``alias/<project>-model-artifacts``.
+``<project>-<model>-dev`` (one per model, independent of the other models)
+    the model's registry group (shared with test and prod), its build pipeline, its retraining schedule (when
+    ``build.schedule`` is set) and, when a target is given, its approval trigger.
+
+A model stack references the artifacts by name (no cross-stack exports), so it depends on the platform stack
+for deployment order only, and the endpoint stacks in test/prod compute the same names (``RegistryRef``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from aws_cdk import Environment, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from constructs_lib.approval import ApprovalTrigger, RetrainingSchedule
+from constructs_lib.build_pipeline import ModelBuildPipeline
+from constructs_lib.config import ModelConfig, PlatformConfig
+from constructs_lib.errors import ConfigError
+from constructs_lib.registry import ModelRegistry, PlatformArtifacts, artifacts_bucket_name, artifacts_key_alias
+
+__all__ = ["ModelDevStack", "PlatformStack", "add_dev_stacks", "model_dev_stack_name", "pipeline_name",
+           "platform_stack_name"]
+
+#: Construct property -> config path below ``models[i]``, so that construct errors name the YAML path.
+_CONFIG_PATHS = {
+    "project_dir": "project_dir", "group_name": "registry.group_name", "model_package_group_name":
+    "registry.group_name", "description": "registry.description", "input_data": "build.input_data",
+    "metric": "build.metric", "threshold": "build.threshold", "schedule": "build.schedule",
+    "processing_instance_type": "build.processing_instance_type",
+    "training_instance_type": "build.training_instance_type",
+    "inference_instance_types": "build.inference_instance_types", "approval": "build.approval",
+}
+
+
+def platform_stack_name(config: PlatformConfig) -> str:
+    """``<project>-platform``."""
+    return f"{config.project}-platform"
+
+
+def model_dev_stack_name(config: PlatformConfig, model: ModelConfig) -> str:
+    """``<project>-<model>-dev``."""
+    return f"{config.project}-{model.name}-dev"
+
+
+def pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
+    """``<project>-<model>-build``: the model-build pipeline's name (for the on-demand command)."""
+    return f"{config.project}-{model.name}-build"
+
+
+def _dev_env(config: PlatformConfig, env: Environment | None) -> Environment:
+    dev = config.accounts.dev
+    if env is None:
+        return Environment(account=dev.account_id, region=dev.region)
+    if env.account != dev.account_id or env.region != dev.region:
+        raise ConfigError("accounts.dev", f"the dev stacks deploy to the dev account and region "
+                          f"({dev.account_id}/{dev.region}), got env {env.account}/{env.region}")
+    return env
+
+
+class PlatformStack(Stack):
+    """``<project>-platform``: the model artifacts bucket and key shared by every model (dev account).
+
+    :param config: the platform config (project prefix, accounts).
+    :param env: the dev account and region; default: ``accounts.dev`` of the config (anything else is an error).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, env: Environment | None = None,
+                 **kwargs) -> None:
+        env = _dev_env(config, env)
+        super().__init__(scope, id, env=env, **kwargs)
+        dev = config.accounts.dev
+        self.artifacts = PlatformArtifacts(
+            self, "Artifacts",
+            consumer_accounts=[config.accounts.test.account_id, config.accounts.prod.account_id],
+            bucket_name=artifacts_bucket_name(config.project, dev.account_id, dev.region),
+            key_alias=artifacts_key_alias(config.project),
+        )
+
+
+class ModelDevStack(Stack):
+    """``<project>-<model>-dev``: one model's registry group, build pipeline, schedule and approval trigger.
+
+    :param config: the platform config.
+    :param model: the model's section of ``config``.
+    :param config_dir: the config file's folder; the model folder (``project_dir``, default
+        ``models/<name>``) is resolved relative to it.
+    :param artifacts: the platform stack (or its ``PlatformArtifacts``), only to order deployments; the
+        artifacts are always referenced by their deterministic names. Default: no ordering.
+    :param approval_target: what an approval starts (the delivery pipeline); default: no approval trigger.
+    :param env: the dev account and region; default: ``accounts.dev`` of the config.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig,
+                 config_dir: Path | str, artifacts: "PlatformStack | PlatformArtifacts | None" = None,
+                 approval_target: events.IRuleTarget | None = None, env: Environment | None = None,
+                 **kwargs) -> None:
+        env = _dev_env(config, env)
+        super().__init__(scope, id, env=env, **kwargs)
+        index = next(i for i, m in enumerate(config.models) if m.name == model.name)
+        dev, build = config.accounts.dev, model.build
+        if artifacts is not None:
+            self.add_stack_dependency(artifacts if isinstance(artifacts, Stack) else Stack.of(artifacts))
+        bucket = s3.Bucket.from_bucket_name(
+            self, "ArtifactsBucket", artifacts_bucket_name(config.project, dev.account_id, dev.region))
+        key = kms.Alias.from_alias_name(self, "ArtifactsKey", artifacts_key_alias(config.project))
+        try:
+            self.registry = ModelRegistry(
+                self, "Registry", group_name=model.group_name, description=model.registry.description,
+                consumer_accounts=[config.accounts.test.account_id, config.accounts.prod.account_id],
+                artifacts_bucket=bucket, encryption_key=key)
+            self.build_pipeline = ModelBuildPipeline(
+                self, "BuildPipeline", pipeline_name=pipeline_name(config, model),
+                model_package_group_name=model.group_name, artifacts_bucket=bucket, encryption_key=key,
+                project_dir=Path(config_dir) / model.folder, input_data=build.input_data, metric=build.metric,
+                threshold=build.threshold, processing_instance_type=build.processing_instance_type,
+                training_instance_type=build.training_instance_type,
+                inference_instance_types=build.inference_instance_types, approval=build.approval)
+            self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
+                                                 schedule=build.schedule) if build.schedule else None
+            self.approval_trigger = ApprovalTrigger(
+                self, "ApprovalTrigger", model_package_group_name=model.group_name,
+                target=approval_target) if approval_target is not None else None
+        except ConfigError as error:
+            path = _CONFIG_PATHS.get(error.path.split("[")[0], error.path)
+            raise ConfigError(f"models[{index}].{path}{error.path[len(error.path.split('[')[0]):]}",
+                              error.message) from None
+
+
+def add_dev_stacks(scope: Construct, config: PlatformConfig, config_dir: Path | str,
+                   approval_targets: Mapping[str, events.IRuleTarget] | None = None,
+                   ) -> tuple[PlatformStack, dict[str, ModelDevStack]]:
+    """The platform stack and one dev stack per model of ``config`` ({model name: stack})."""
+    platform = PlatformStack(scope, platform_stack_name(config), config=config)
+    stacks = {
+        model.name: ModelDevStack(scope, model_dev_stack_name(config, model), config=config, model=model,
+                                  config_dir=config_dir, artifacts=platform,
+                                  approval_target=(approval_targets or {}).get(model.name))
+        for model in config.models
+    }
+    return platform, stacks

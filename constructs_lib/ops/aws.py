@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from constructs_lib.ops.base import (
@@ -75,7 +77,7 @@ class Context:
     def session(self) -> boto3.Session:
         """The boto3 session (the assumed role's when ``role_arn`` is set), built once."""
         if self._session is None:
-            base = boto3.Session(profile_name=self.profile, region_name=self.region)
+            base = _session(profile_name=self.profile, region_name=self.region)
             if self.role_arn:
                 base = self._assume_role(base)
             self._session = base
@@ -85,7 +87,7 @@ class Context:
         sts = base.client("sts", config=CLIENT_CONFIG)
         response = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=session_name())
         credentials = response["Credentials"]
-        return boto3.Session(
+        return _session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
@@ -99,6 +101,20 @@ class Context:
                 raise OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
             self._clients[service_name] = self.session.client(service_name, config=CLIENT_CONFIG)
         return self._clients[service_name]
+
+
+_LOADER: botocore.loaders.Loader | None = None
+
+
+def _session(**kwargs: Any) -> boto3.Session:
+    # Service models are large JSON files; one loader per process parses each once, however many contexts
+    # (commands run in one process, assumed roles) ask for clients.
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kwargs)
 
 
 def session_name() -> str:

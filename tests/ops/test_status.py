@@ -1,0 +1,100 @@
+"""``mlops status``: endpoint facts, the last deployment's outcome (silent rollbacks) and rollback alarms."""
+
+import json
+
+from ops_support import (
+    ENDPOINT, NEW_CONFIG, OLD_CONFIG, STACK, STACK_TAG, create_alarm, create_endpoint, create_stack,
+    endpoint_description,
+)
+
+from constructs_lib.ops.base import EXIT_NOT_FOUND
+
+
+def test_silent_rollback_is_reported_with_the_firing_alarm(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), aws_client("cloudformation"), running=OLD_CONFIG, requested=NEW_CONFIG)
+    cloudwatch = aws_client("cloudwatch")
+    create_alarm(cloudwatch, "churn-prod-5xx", "ALARM")
+    create_alarm(cloudwatch, "churn-prod-latency", "OK")
+    create_alarm(cloudwatch, "other-endpoint-5xx", "ALARM", endpoint="other")
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[:7] == [
+        f"endpoint:          {ENDPOINT}",
+        "status:            InService",
+        f"current config:    {OLD_CONFIG}",
+        f"requested config:  {NEW_CONFIG} (stack {STACK})",
+        "pending config:    -",
+        "deployment policy: -",
+        f"last deployment:   ROLLED BACK: SageMaker rolled the release back: {NEW_CONFIG} was requested, the "
+        f"endpoint still runs {OLD_CONFIG}",
+    ]
+    assert lines[8:12] == [
+        "variant     role        weight  traffic %  instances  desired",
+        "----------  ----------  ------  ---------  ---------  -------",
+        "champion    production      90         90          2        2",
+        "challenger  production      10         10          1        1",
+    ]
+    assert [line.split()[:2] for line in lines[13:]] == [
+        ["alarm", "state"], ["------------------", "-----"], ["churn-prod-5xx", "ALARM"], ["churn-prod-latency", "OK"]]
+    assert result.err == (f"warning: silent rollback: SageMaker rolled the release back: {NEW_CONFIG} was "
+                          f"requested, the endpoint still runs {OLD_CONFIG}; alarms in ALARM: churn-prod-5xx\n")
+
+
+def test_json_output_of_a_successful_release(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), aws_client("cloudformation"), running=NEW_CONFIG, requested=NEW_CONFIG)
+    result = mlops("status", ENDPOINT, "--json")
+    data = json.loads(result.out)
+    assert (result.code, result.err) == (0, "")
+    assert (data["outcome"], data["current_config"], data["requested_config"], data["stack"]) == (
+        "succeeded", NEW_CONFIG, NEW_CONFIG, STACK)
+    assert data["variants"][1] == {"variant": "challenger", "role": "production", "weight": 10.0,
+                                   "desired_weight": 10.0, "traffic_percent": 10.0, "instances": 1,
+                                   "desired_instances": 1}
+    assert data["alarms"] == []
+
+
+def test_untagged_endpoint_needs_the_stack(mlops, aws_client):
+    sagemaker, cloudformation = aws_client("sagemaker"), aws_client("cloudformation")
+    create_endpoint(sagemaker, tag_stack=False)
+    # A stack holding two endpoints prefixes its outputs per endpoint.
+    create_stack(cloudformation, "Shared", {"ChurnEndpointName": ENDPOINT, "ChurnEndpointConfigName": NEW_CONFIG,
+                                            "FraudEndpointName": "fraud", "FraudEndpointConfigName": "fraud-cfg"})
+    result = mlops("status", ENDPOINT, "--json")
+    assert json.loads(result.out)["outcome"] == "unknown"
+    assert result.err == (f"warning: endpoint has no {STACK_TAG} tag: pass --stack NAME to compare with the last "
+                          "release\n")
+    data = json.loads(mlops("status", ENDPOINT, "--stack", "Shared", "--json").out)
+    assert (data["requested_config"], data["outcome"]) == (NEW_CONFIG, "rolled_back")
+
+
+def test_shadow_sampling_deployment_policy_and_alarms_from_the_deployment_config(mlops, stub_client, aws_client):
+    # moto drops shadow variants and DeploymentConfig: DescribeEndpoint comes from Stubber, alarms from moto.
+    create_alarm(aws_client("cloudwatch"), "churn-prod-rollback-latency", "ALARM", endpoint="renamed")
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG})
+    stubber = stub_client("sagemaker")
+    described = endpoint_description(
+        status="Updating", config=OLD_CONFIG,
+        PendingDeploymentSummary={"EndpointConfigName": NEW_CONFIG},
+        ShadowProductionVariants=[{"VariantName": "shadow", "CurrentWeight": 50.0, "DesiredWeight": 50.0,
+                                   "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}],
+        LastDeploymentConfig={
+            "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 600}},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "churn-prod-rollback-latency"}]}})
+    stubber.add_response("describe_endpoint", described)
+    stubber.add_response("list_tags", {"Tags": [{"Key": STACK_TAG, "Value": STACK}]})
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0
+    assert "pending config:    " + NEW_CONFIG in result.out
+    assert "deployment policy: blue/green canary" in result.out
+    assert f"last deployment:   IN PROGRESS: Updating to {NEW_CONFIG}" in result.out
+    assert "shadow      shadow          50         50          1        1" in result.out
+    assert "churn-prod-rollback-latency  ALARM" in result.out
+    stubber.assert_no_pending_responses()
+
+
+def test_unknown_endpoint(mlops):
+    result = mlops("status", "nope")
+    assert result.code == EXIT_NOT_FOUND
+    assert result.err == ("error: not found: DescribeEndpoint: ValidationException: Could not find endpoint "
+                          "'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/nope'.\n")

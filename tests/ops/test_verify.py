@@ -1,0 +1,87 @@
+"""``mlops verify``: the pipeline's deployment verification; a silent rollback must never pass."""
+
+import pytest
+from ops_support import (
+    ENDPOINT, NEW_CONFIG, OLD_CONFIG, STACK, STACK_TAG, create_alarm, create_endpoint, endpoint_description,
+)
+
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_ROLLED_BACK, EXIT_USAGE
+
+
+def test_release_that_landed_passes(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG)
+    assert (result.code, result.err) == (0, "")
+    assert result.out == (f"endpoint: {ENDPOINT}\nstatus:   InService\nconfig:   {NEW_CONFIG}\n"
+                          "verified: the deployed config is live\n")
+
+
+def test_silent_rollback_fails_and_names_the_alarm(mlops, aws_client):
+    # Honest rollback in moto: the endpoint runs the old config while the new one was deployed (expected).
+    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG, requested=NEW_CONFIG)
+    create_alarm(aws_client("cloudwatch"), "churn-prod-5xx", "ALARM")
+    create_alarm(aws_client("cloudwatch"), "churn-prod-latency", "OK")
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG)
+    assert (result.code, result.out) == (EXIT_ROLLED_BACK, "")
+    assert result.err == (f"error: SageMaker rolled the release back: endpoint {ENDPOINT} runs {OLD_CONFIG}, not "
+                          f"the deployed {NEW_CONFIG}; alarm(s) in ALARM: churn-prod-5xx\n")
+
+
+def test_silent_rollback_without_a_firing_alarm_still_fails(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), aws_client("cloudformation"), running=OLD_CONFIG, requested=NEW_CONFIG)
+    result = mlops("verify", ENDPOINT)  # expected config read from the endpoint's stack output
+    assert result.code == EXIT_ROLLED_BACK
+    assert "no rollback alarm is in ALARM now" in result.err
+
+
+def test_waits_through_the_rollout_and_catches_the_rollback(mlops, stub_client):
+    # moto has no Updating/RollingBack phases: Stubber plays SageMaker's sequence during a guarded deployment.
+    stubber = stub_client("sagemaker")
+    pending = {"PendingDeploymentSummary": {"EndpointConfigName": NEW_CONFIG}}
+    stubber.add_response("describe_endpoint", endpoint_description("Updating", OLD_CONFIG, **pending))
+    stubber.add_response("describe_endpoint", endpoint_description("RollingBack", OLD_CONFIG, **pending))
+    stubber.add_response("describe_endpoint", endpoint_description(
+        "InService", OLD_CONFIG, FailureReason="Deployment rolled back: alarm churn-prod-latency in ALARM",
+        LastDeploymentConfig={"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "churn-prod-latency"}]}}))
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG, "--poll-interval", "0.01")
+    assert result.code == EXIT_ROLLED_BACK
+    assert result.err.endswith("reason: Deployment rolled back: alarm churn-prod-latency in ALARM\n")
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("status, line", [
+    ("Failed", "error: endpoint churn-prod is Failed: CannotStartContainerError\n"),
+    ("UpdateRollbackFailed", "error: endpoint churn-prod is UpdateRollbackFailed: CannotStartContainerError\n"),
+])
+def test_failed_endpoint(mlops, stub_client, status, line):
+    stubber = stub_client("sagemaker")
+    stubber.add_response("describe_endpoint", endpoint_description(status, NEW_CONFIG,
+                                                                   FailureReason="CannotStartContainerError"))
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG)
+    assert (result.code, result.err) == (EXIT_FAILED, line)
+
+
+def test_timeout(mlops, stub_client):
+    stubber = stub_client("sagemaker")
+    for _ in range(3):
+        stubber.add_response("describe_endpoint", endpoint_description("Updating"))
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG, "--timeout", "0.05", "--poll-interval", "0.02")
+    assert (result.code, result.err) == (
+        EXIT_FAILED, f"error: endpoint {ENDPOINT} is still Updating after 0.05 s; raise --timeout or look at it "
+                     "with `mlops status`\n")
+
+
+def test_expected_config_unknown(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG, tag_stack=False)
+    result = mlops("verify", ENDPOINT)
+    assert (result.code, result.err) == (
+        EXIT_USAGE, f"error: cannot tell which config was deployed (endpoint has no {STACK_TAG} tag: pass --stack "
+                    "NAME to compare with the last release); pass --expected-config NAME\n")
+    result = mlops("verify", ENDPOINT, "--stack", STACK)
+    assert (result.code, result.err) == (
+        EXIT_USAGE, f"error: cannot tell which config was deployed (stack {STACK} does not exist); pass "
+                    "--expected-config NAME\n")
+
+
+def test_unknown_endpoint(mlops):
+    assert mlops("verify", "nope", "--expected-config", NEW_CONFIG).code == EXIT_NOT_FOUND

@@ -55,12 +55,14 @@ def register(subparsers: Any) -> None:
             "--kind mean: one metric value per observation. CloudWatch keeps no sum of squares, so the variance "
             "is estimated from how the per-period means (SampleCount and Sum per hour, or per window/24 for "
             "windows under a day) scatter (method of batch means), and Welch's t-test uses the number of "
-            "periods for its degrees of freedom. Assumes independent observations; drifts over the day make "
-            "the test more cautious, not less.\n\n"
+            "periods for its degrees of freedom. The application may publish single values or StatisticSets "
+            "(only SampleCount and Sum per period are used). Assumes independent observations; drifts over the "
+            "day make the test more cautious, not less.\n\n"
             "With more than two variants each challenger is compared with the first (champion) at alpha divided "
             "by the number of challengers (Bonferroni), unless --variants picks two. When no difference is "
             "significant the report gives the samples per variant needed for 80% power at the observed effect "
-            "and the time that takes at the current traffic."
+            "(equal-group formula, conservative when the champion gets more traffic) and the time that takes "
+            "at the current traffic."
         ),
         epilog=_EPILOG,
     )

@@ -131,13 +131,9 @@ def test_rate_names_the_significant_winner(ab_endpoint, mlops):
     result = mlops("ab-report", ENDPOINT, "--metric", f"{APP}/Retained", "--since", "7d")
     assert result.code == 0, result.err
     assert "winner: challenger (significant at alpha 0.05)" in result.out
-    assert "+5.00 pp" in result.out
-    data = json.loads(mlops("ab-report", ENDPOINT, "--metric", f"{APP}/Retained", "--json").out)
-    comparison = data["comparisons"][0]
-    assert [g["invocations"] for g in data["variants"]] == [1000, 1000]
-    assert comparison["result"]["statistic"] == pytest.approx(3.381, abs=1e-3)
-    assert comparison["result"]["p_value"] == pytest.approx(0.00072, abs=2e-5)
-    assert comparison["winner"] == "challenger"
+    assert "+5.00 pp" in result.out and "z = 3.38, p = 0.00072" in result.out
+    rows = [" ".join(line.split()) for line in result.out.splitlines()]
+    assert "champion 50 1000 100 10.00%" in rows and "challenger 50 1000 150 15.00%" in rows
 
 
 def test_rate_not_significant_says_how_much_traffic_is_needed(ab_endpoint, mlops):
@@ -174,6 +170,21 @@ def test_mean_uses_batch_means_and_welch(ab_endpoint, mlops):
     assert r["difference"] == pytest.approx(5.8333, abs=1e-4)
     assert r["df"] == pytest.approx(9.96, abs=0.05)  # Welch-Satterthwaite on 5 + 5 batch degrees of freedom
     assert data["comparisons"][0]["winner"] == "challenger"
+
+
+def test_more_than_two_variants_split_alpha_and_flag_missing_data(aws, mlops):
+    create_endpoint(aws, [("champion", 80), ("challenger", 10), ("newcomer", 10)])
+    for variant, successes in (("champion", 10), ("challenger", 15)):
+        put_counts(aws, "AWS/SageMaker", "Invocations", variant, [100] * 10)
+        put_counts(aws, APP, "Retained", variant, [successes] * 10)
+    result = mlops("ab-report", ENDPOINT, "--metric", f"{APP}/Retained", "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["alpha_per_comparison"] == 0.025  # Bonferroni over two challengers
+    first, second = data["comparisons"]
+    assert (first["challenger"], first["winner"], first["result"]["alpha"]) == ("challenger", "challenger", 0.025)
+    assert (second["challenger"], second["result"]) == ("newcomer", None)
+    assert second["insufficient_data"] == "group b needs at least one trial, got 0"
 
 
 @pytest.mark.parametrize("argv, code, message", [
@@ -321,3 +332,27 @@ def test_ab_and_shadow_help_explain_the_assumptions(mlops):
     assert ab.code == 0 and "batch means" in " ".join(ab.out.split())
     shadow = mlops("shadow-report", "--help")
     assert shadow.code == 0 and "inferenceId" in shadow.out
+
+
+def test_capture_pairs_by_request_body_and_compares_decoded_outputs():
+    import base64
+
+    from constructs_lib.ops import capture
+
+    def record(body, output, encoding="CSV", event=None):
+        data = base64.b64encode(output.encode()).decode() if encoding == "BASE64" else output
+        return {"captureData": {"endpointInput": {"data": body, "encoding": "CSV"},
+                                "endpointOutput": {"data": data, "encoding": encoding}},
+                "eventMetadata": {"eventId": event} if event else {}}
+
+    production = [record("1,2", "0.5"), record("3,4", "cat"), record("1,2", "0.7"), record("9,9", "0.1")]
+    shadow = [record("1,2", "0.5000001", "BASE64"), record("3,4", "dog"), record("1,2", "0.9")]
+    result = capture.agreement(production, shadow, tolerance=1e-3)
+    assert (result["pairs"], result["compared"], result["agreeing"]) == (3, 3, 1)
+    assert result["joined_by"] == {"request body": 3}
+    assert result["max_abs_difference"] == pytest.approx(0.2)
+    assert capture.describe_agreement(result).startswith("33.33% of 3 paired predictions agree")
+    no_outputs = capture.agreement([{"captureData": {"endpointInput": {"data": "1"}}}],
+                                   [{"captureData": {"endpointInput": {"data": "1"}}}])
+    assert "hold no outputs" in capture.describe_agreement(no_outputs)
+    assert capture.split_s3_uri("s3://bucket/a/b/") == ("bucket", "a/b")

@@ -11,7 +11,7 @@ from typing import Any
 import botocore.exceptions
 
 from constructs_lib.ops import output
-from constructs_lib.ops.aws import error_code
+from constructs_lib.ops.aws import error_code, translate
 from constructs_lib.ops.base import Output
 
 #: The tag CloudFormation puts on every resource it creates.
@@ -60,28 +60,37 @@ def _stack_tag(sagemaker_client: Any, endpoint_arn: str) -> str | None:
     return None
 
 
-def rollback_alarms(ctx, endpoint: dict[str, Any]) -> list[dict[str, Any]]:
+def rollback_alarms(ctx, endpoint: dict[str, Any], scan_all: bool = True) -> list[dict[str, Any]]:
     """The endpoint's rollback alarms with their states: name, state, reason, updated.
 
-    These are the alarms named in the endpoint's last DeploymentConfig (AutoRollbackConfiguration) plus every
-    metric alarm with the dimension ``EndpointName=<endpoint>`` (directly or inside a metric-math query).
+    Found three ways, cheapest and narrowest first: the alarms named in the endpoint's last DeploymentConfig
+    (AutoRollbackConfiguration); alarms whose name starts with the endpoint's name (the library's naming, which
+    the pipeline's check role may read); and, with ``scan_all``, every metric alarm of the account that has the
+    dimension ``EndpointName=<endpoint>`` (directly or inside a metric-math query).
     """
     cloudwatch = ctx.client("cloudwatch")
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    name = endpoint["EndpointName"]
     named = [a["AlarmName"] for a in
              (endpoint.get("LastDeploymentConfig") or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])]
     found: dict[str, dict[str, Any]] = {}
-    if named:
-        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=named):
+    # DescribeAlarms accepts at most 100 names per call.
+    for start in range(0, len(named), 100):
+        for page in paginator.paginate(AlarmNames=named[start:start + 100]):
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 found[alarm["AlarmName"]] = alarm
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"]):
-        for alarm in page.get("MetricAlarms", []):
-            if _watches(alarm, endpoint["EndpointName"]):
-                found.setdefault(alarm["AlarmName"], alarm)
+    queries = [{"AlarmNamePrefix": name, "AlarmTypes": ["MetricAlarm"]}]
+    if scan_all:
+        queries.append({"AlarmTypes": ["MetricAlarm"]})
+    for query in queries:
+        for page in paginator.paginate(**query):
+            for alarm in page.get("MetricAlarms", []):
+                if _watches(alarm, name):
+                    found.setdefault(alarm["AlarmName"], alarm)
     return [
-        {"name": name, "state": alarm.get("StateValue"), "reason": alarm.get("StateReason"),
+        {"name": alarm_name, "state": alarm.get("StateValue"), "reason": alarm.get("StateReason"),
          "updated": alarm.get("StateUpdatedTimestamp")}
-        for name, alarm in sorted(found.items())
+        for alarm_name, alarm in sorted(found.items())
     ]
 
 
@@ -145,6 +154,11 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
     stack_name, requested, note = requested_config(ctx, endpoint, stack)
     outcome, explanation = deployment_outcome(endpoint, requested)
     deployment = endpoint.get("LastDeploymentConfig") or {}
+    try:
+        alarms, alarms_note = rollback_alarms(ctx, endpoint), ""
+    except botocore.exceptions.ClientError as error:
+        # The status is still worth showing when only the alarms cannot be read.
+        alarms, alarms_note = [], f"alarm states unavailable: {translate(error)}"
     return {
         "endpoint": endpoint_name,
         "status": endpoint.get("EndpointStatus"),
@@ -159,7 +173,8 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "outcome": outcome,
         "outcome_detail": explanation,
         "variants": variant_rows(endpoint),
-        "alarms": rollback_alarms(ctx, endpoint),
+        "alarms": alarms,
+        "alarms_note": alarms_note,
     }
 
 
@@ -190,7 +205,7 @@ def run(args, ctx) -> Output:
     alarms = (output.table(["alarm", "state", "since"],
                            [[a["name"], a["state"], a["updated"]] for a in data["alarms"]])
               if data["alarms"] else "no rollback alarms found for this endpoint")
-    warnings = [data["stack_note"]] if data["stack_note"] else []
+    warnings = [note for note in (data["stack_note"], data["alarms_note"]) if note]
     if data["outcome"] == "rolled_back":
         firing = [a["name"] for a in data["alarms"] if a["state"] == "ALARM"]
         warnings.append("silent rollback: " + data["outcome_detail"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import botocore.exceptions
+
 from constructs_lib.ops import output
+from constructs_lib.ops.aws import translate
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output
 from constructs_lib.ops.status import TRANSITIONAL, requested_config, rollback_alarms
 
@@ -52,10 +55,14 @@ def verify(ctx, endpoint_name: str, expected: str | None, timeout: float, interv
         raise OpsError(f"endpoint {endpoint_name} is {status}: {endpoint.get('FailureReason') or 'no reason given'}",
                        EXIT_FAILED)
     if current != expected:
-        alarms = rollback_alarms(ctx, endpoint)
-        firing = [a["name"] for a in alarms if a["state"] == "ALARM"]
-        cause = (f"alarm(s) in ALARM: {', '.join(firing)}" if firing
-                 else "no rollback alarm is in ALARM now (it may have recovered, or the update failed)")
+        try:
+            # Narrow lookups only: the pipeline's check role may read just this endpoint's alarms.
+            firing = [a["name"] for a in rollback_alarms(ctx, endpoint, scan_all=False) if a["state"] == "ALARM"]
+            cause = (f"alarm(s) in ALARM: {', '.join(firing)}" if firing
+                     else "no rollback alarm is in ALARM now (it may have recovered, or the update failed)")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+            # The rollback is the verdict; unreadable alarms must not turn it into an access error.
+            cause = f"alarm states unavailable ({translate(error)})"
         reason = endpoint.get("FailureReason")
         raise OpsError(
             f"SageMaker rolled the release back: endpoint {endpoint_name} runs {current}, not the deployed "

@@ -16,6 +16,7 @@ def test_silent_rollback_is_reported_with_the_firing_alarm(mlops, aws_client):
     create_alarm(cloudwatch, "churn-prod-5xx", "ALARM")
     create_alarm(cloudwatch, "churn-prod-latency", "OK")
     create_alarm(cloudwatch, "other-endpoint-5xx", "ALARM", endpoint="other")
+    create_alarm(cloudwatch, "legacy-errors", "INSUFFICIENT_DATA")  # not named after the endpoint: found by scan
     result = mlops("status", ENDPOINT)
     assert result.code == 0
     lines = result.out.splitlines()
@@ -36,7 +37,8 @@ def test_silent_rollback_is_reported_with_the_firing_alarm(mlops, aws_client):
         "challenger  production      10         10          1        1",
     ]
     assert [line.split()[:2] for line in lines[13:]] == [
-        ["alarm", "state"], ["------------------", "-----"], ["churn-prod-5xx", "ALARM"], ["churn-prod-latency", "OK"]]
+        ["alarm", "state"], ["------------------", "-----------------"], ["churn-prod-5xx", "ALARM"],
+        ["churn-prod-latency", "OK"], ["legacy-errors", "INSUFFICIENT_DATA"]]
     assert result.err == (f"warning: silent rollback: SageMaker rolled the release back: {NEW_CONFIG} was "
                           f"requested, the endpoint still runs {OLD_CONFIG}; alarms in ALARM: churn-prod-5xx\n")
 
@@ -98,3 +100,14 @@ def test_unknown_endpoint(mlops):
     assert result.code == EXIT_NOT_FOUND
     assert result.err == ("error: not found: DescribeEndpoint: ValidationException: Could not find endpoint "
                           "'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/nope'.\n")
+
+
+def test_unreadable_alarms_are_a_warning(mlops, aws_client, stub_client):
+    create_endpoint(aws_client("sagemaker"), aws_client("cloudformation"), running=NEW_CONFIG, requested=NEW_CONFIG)
+    stubber = stub_client("cloudwatch")  # moto cannot deny access
+    stubber.add_client_error("describe_alarms", "AccessDenied", "not authorized")
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0
+    assert "last deployment:   SUCCEEDED: InService on the requested config" in result.out
+    assert result.err == ("warning: alarm states unavailable: access denied: check --profile/--role-arn and the "
+                          "role's policy: DescribeAlarms: AccessDenied: not authorized\n")

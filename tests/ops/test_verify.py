@@ -85,3 +85,16 @@ def test_expected_config_unknown(mlops, aws_client):
 
 def test_unknown_endpoint(mlops):
     assert mlops("verify", "nope", "--expected-config", NEW_CONFIG).code == EXIT_NOT_FOUND
+
+
+def test_unreadable_alarms_do_not_hide_the_rollback(mlops, aws_client, stub_client):
+    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)
+    # The check role may be denied DescribeAlarms; moto cannot deny, so CloudWatch is stubbed.
+    stubber = stub_client("cloudwatch")
+    stubber.add_client_error("describe_alarms", "AccessDenied", "not authorized to perform: cloudwatch:DescribeAlarms")
+    result = mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG)
+    assert result.code == EXIT_ROLLED_BACK
+    assert result.err == (f"error: SageMaker rolled the release back: endpoint {ENDPOINT} runs {OLD_CONFIG}, not "
+                          f"the deployed {NEW_CONFIG}; alarm states unavailable (access denied: check "
+                          "--profile/--role-arn and the role's policy: DescribeAlarms: AccessDenied: not authorized "
+                          "to perform: cloudwatch:DescribeAlarms)\n")

@@ -10,6 +10,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import constructs_lib  # noqa: E402,F401  (selects the bundled Node 24 for jsii before aws_cdk loads)
 
+# Every template the tests synthesise is linted with cfn-lint (tests/support.py), which fails on errors; CDK's
+# built-in validator only warns and doubles the synth time, so it is off here as it is in app.py.
+os.environ.setdefault("CDK_VALIDATION", "false")
+
 # Tests never talk to a real account: fake credentials for moto, and no instance-metadata lookups.
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -15,11 +15,11 @@ import textwrap
 from collections.abc import Sequence
 
 from constructs_lib.ops.aws import AWS_ERRORS, Context, translate
-from constructs_lib.ops.base import EXIT_OK, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
 COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "verify", "smoke", "reports", "plan",
-                   "promote"]
+                   "promote", "newmodel"]
 
 _DESCRIPTION = ("Operate safe SageMaker model releases: endpoint status and rollbacks, approvals, A/B weights, "
                 "reports, rollout plans.")

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from ops_support import create_versions
 
+from constructs_lib.ops.aws import Context
 from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError
 from constructs_lib.ops.resolve import approved_versions, latest_approved_version, write_version
 
@@ -33,7 +34,6 @@ def test_reads_every_page_and_picks_the_newest(aws_client):
 def test_newest_by_creation_time_whatever_the_service_order(stub_client):
     # The service's sort is not trusted: pages arrive out of order here (moto always sorts, hence Stubber).
     stubber = stub_client("sagemaker")
-    from constructs_lib.ops.aws import Context
 
     def summary(version, day):
         return {"ModelPackageGroupName": GROUP, "ModelPackageVersion": version, "ModelPackageStatus": "Completed",

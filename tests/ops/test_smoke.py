@@ -1,8 +1,10 @@
 """``mlops smoke``: sample payloads through the endpoint, success and p95 latency budget."""
 
+import io
 import json
 
 import pytest
+from botocore.response import StreamingBody
 from ops_support import ENDPOINT, create_endpoint, endpoint_description
 
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE
@@ -47,8 +49,6 @@ def test_a_failing_invocation_fails_the_test(mlops, stub_client, payloads):
     runtime = stub_client("sagemaker-runtime")
     runtime.add_client_error("invoke_endpoint", "ModelError", "Received server error (500) from primary",
                              http_status_code=424)
-    from botocore.response import StreamingBody
-    import io
     runtime.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"0.7"), 3)},
                          {"EndpointName": ENDPOINT, "Body": b"1,2,3\n", "ContentType": "text/csv"})
     result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "2")

@@ -312,8 +312,15 @@ class ModelRegistry(Construct):
         """Key prefix of this group's model artifacts: ``models/<group>/``."""
         return f"{MODELS_PREFIX}/{self.group_name}/"
 
+    def _acknowledge_versions(self, grantee: "iam.IGrantable") -> None:
+        if isinstance(grantee, Construct):
+            acknowledge_wildcards(grantee, {arn: "Model package versions are numbered by SageMaker at "
+                                            "registration; the pattern is limited to this group's versions."
+                                            for arn in self.versions_arns})
+
     def grant_read(self, grantee: "iam.IGrantable") -> "iam.Grant":
         """Describe/list the group and its versions, read its model artifacts and decrypt them."""
+        self._acknowledge_versions(grantee)
         grant = iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
                                       "sagemaker:ListModelPackages"],
@@ -324,6 +331,7 @@ class ModelRegistry(Construct):
 
     def grant_register(self, grantee: "iam.IGrantable") -> "iam.Grant":
         """Register new versions in the group (CreateModelPackage), pending approval or approved."""
+        self._acknowledge_versions(grantee)
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup",
                                       "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
@@ -331,6 +339,7 @@ class ModelRegistry(Construct):
 
     def grant_approve(self, grantee: "iam.IGrantable") -> "iam.Grant":
         """Approve or reject the group's versions (UpdateModelPackage): what a release approver needs."""
+        self._acknowledge_versions(grantee)
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage",
                                       "sagemaker:ListModelPackages"],

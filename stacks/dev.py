@@ -96,7 +96,8 @@ class ModelDevStack(Stack):
         ``models/<name>``) is resolved relative to it.
     :param artifacts: the platform stack (or its ``PlatformArtifacts``), only to order deployments; the
         artifacts are always referenced by their deterministic names. Default: no ordering.
-    :param approval_target: what an approval starts (the delivery pipeline); default: no approval trigger.
+    :param approval_target: what an approval starts (the delivery pipeline); default: none yet (add one later
+        with ``add_approval_trigger``).
     :param env: the dev account and region; default: ``accounts.dev`` of the config.
     """
 
@@ -127,13 +128,23 @@ class ModelDevStack(Stack):
                 inference_instance_types=build.inference_instance_types, approval=build.approval)
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
-            self.approval_trigger = ApprovalTrigger(
-                self, "ApprovalTrigger", model_package_group_name=model.group_name,
-                target=approval_target) if approval_target is not None else None
         except ConfigError as error:
             path = _CONFIG_PATHS.get(error.path.split("[")[0], error.path)
             raise ConfigError(f"models[{index}].{path}{error.path[len(error.path.split('[')[0]):]}",
                               error.message) from None
+        self.approval_trigger: ApprovalTrigger | None = None
+        if approval_target is not None:
+            self.add_approval_trigger(approval_target)
+
+    def add_approval_trigger(self, target: events.IRuleTarget) -> ApprovalTrigger:
+        """Start ``target`` (the delivery pipeline) when a version of this model is approved. Create the
+        target in this stack's scope (for example ``targets.CodePipeline(Pipeline.from_pipeline_arn(stack,
+        ...))``) to keep the stack self-contained. At most one per stack."""
+        if self.approval_trigger is not None:
+            raise ConfigError("approval_target", "this model stack already has an approval trigger")
+        self.approval_trigger = ApprovalTrigger(self, "ApprovalTrigger",
+                                                model_package_group_name=self.registry.group_name, target=target)
+        return self.approval_trigger
 
 
 def add_dev_stacks(scope: Construct, config: PlatformConfig, config_dir: Path | str,

@@ -1,0 +1,177 @@
+"""The dev account's stacks from the example config: synthesised offline (no AWS call, no network, no
+telemetry), deterministically, holding the registry, build pipeline, schedule and approval rule."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+from pathlib import Path
+from unittest import mock
+
+import aws_cdk as cdk
+import pytest
+import yaml
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_events_targets as targets
+
+from build_support import pipeline_definition, steps_by_name
+from constructs_lib.config import load_config, parse_config
+from constructs_lib.errors import ConfigError
+from stacks.dev import ModelDevStack, PlatformStack, add_dev_stacks
+from support import check_assembly, nag_app, no_aws_calls, synth_checked
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "platform.yaml"
+DEV, TEST, PROD, REGION = "111111111111", "222222222222", "333333333333", "eu-west-1"
+DELIVERY_ARN = f"arn:aws:codepipeline:{REGION}:{DEV}:mlops-churn-predictor-delivery"
+PLATFORM, MODEL = "mlops-platform", "mlops-churn-predictor-dev"
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    """What the app does for the dev account, with a stand-in delivery pipeline as the approval target."""
+    _, stacks = add_dev_stacks(app, load_config(CONFIG), CONFIG.parent)
+    for stack in stacks.values():
+        stack.add_approval_trigger(targets.CodePipeline(
+            codepipeline.Pipeline.from_pipeline_arn(stack, "Delivery", DELIVERY_ARN)))
+    return app
+
+
+@pytest.fixture(scope="module")
+def synthesised():
+    """Credentials, region and every non-local connection removed; AWS calls, connections and telemetry
+    requests are recorded (and fail) instead of happening."""
+    import sagemaker.core.telemetry.telemetry_logging as telemetry_logging
+
+    region = {k: os.environ.pop(k) for k in ("AWS_DEFAULT_REGION", "AWS_REGION") if k in os.environ}
+    telemetry, connections = [], []
+    connect = socket.socket.connect
+
+    def local_only(sock, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+            connections.append(address)
+            raise AssertionError(f"network connection attempted during synth: {address}")
+        return connect(sock, address)
+
+    try:
+        with no_aws_calls() as calls, mock.patch.object(socket.socket, "connect", local_only), \
+                mock.patch.object(telemetry_logging, "_send_telemetry_request",
+                                  lambda *args, **kwargs: telemetry.append(args)):
+            assembly = synth_checked(build_app(nag_app()))
+        assert "AWS_DEFAULT_REGION" not in os.environ, "the construct restores the environment it changes"
+    finally:
+        os.environ.update(region)
+    return {"calls": calls, "telemetry": telemetry, "connections": connections, "assembly": assembly,
+            "templates": check_assembly(assembly)}
+
+
+def _resources(synthesised, stack: str, kind: str) -> list[dict]:
+    return [r for r in synthesised["templates"][stack]["Resources"].values() if r["Type"] == kind]
+
+
+def test_synth_makes_no_aws_call_connection_or_telemetry_request(synthesised):
+    assert synthesised["calls"] == []
+    assert synthesised["connections"] == []
+    assert synthesised["telemetry"] == []
+
+
+def test_two_synths_give_byte_identical_templates(synthesised, tmp_path):
+    again = build_app(cdk.App(outdir=str(tmp_path))).synth()
+    for name in (PLATFORM, MODEL):
+        first = Path(synthesised["assembly"].directory, f"{name}.template.json").read_bytes()
+        assert Path(again.directory, f"{name}.template.json").read_bytes() == first
+
+
+def test_stack_names_and_independence(synthesised):
+    assert set(synthesised["templates"]) == {PLATFORM, MODEL}
+    model = synthesised["assembly"].get_stack_by_name(MODEL)
+    assert [d.id for d in model.dependencies if d.id == PLATFORM] == [PLATFORM]
+    text = json.dumps(synthesised["templates"][MODEL])
+    assert "Fn::ImportValue" not in text, "model stacks reference the artifacts by name, not by export"
+    assert model.environment.account == DEV and model.environment.region == REGION
+
+
+def test_platform_stack_holds_the_deterministic_artifacts(synthesised):
+    [bucket] = [b for b in _resources(synthesised, PLATFORM, "AWS::S3::Bucket") if "BucketName" in b["Properties"]]
+    assert bucket["Properties"]["BucketName"] == f"mlops-model-artifacts-{DEV}-{REGION}"
+    [alias] = _resources(synthesised, PLATFORM, "AWS::KMS::Alias")
+    assert alias["Properties"]["AliasName"] == "alias/mlops-model-artifacts"
+
+
+def test_registry_group_policy_names_the_test_and_prod_accounts(synthesised):
+    [group] = _resources(synthesised, MODEL, "AWS::SageMaker::ModelPackageGroup")
+    assert group["Properties"]["ModelPackageGroupName"] == "churn-predictor"
+    assert group["DeletionPolicy"] == "Retain"
+    assert "RegistryGroupF9A457C4" in synthesised["templates"][MODEL]["Resources"]
+    for statement in group["Properties"]["ModelPackageGroupPolicy"]["Statement"]:
+        principals = json.dumps(statement["Principal"])
+        assert TEST in principals and PROD in principals and DEV not in principals
+
+
+def test_build_pipeline_definition_holds_every_step_and_the_threshold(synthesised):
+    [resource] = _resources(synthesised, MODEL, "AWS::SageMaker::Pipeline")
+    assert resource["Properties"]["PipelineName"] == "mlops-churn-predictor-build"
+    definition = pipeline_definition(resource)
+    types = {name: step["Type"] for name, step in steps_by_name(definition).items()}
+    assert types == {"Preprocess": "Processing", "Train": "Training", "Evaluate": "Processing",
+                     "CheckMetric": "Condition", "Register": "RegisterModel", "MetricBelowThreshold": "Fail"}
+    assert {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.8} in definition["Parameters"]
+    register = steps_by_name(definition)["Register"]["Arguments"]
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_schedule_and_its_role(synthesised):
+    [schedule] = _resources(synthesised, MODEL, "AWS::Scheduler::Schedule")
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 3 ? * MON *)"
+    assert ":sagemaker:eu-west-1:111111111111:pipeline/mlops-churn-predictor-build" in json.dumps(
+        schedule["Properties"]["Target"]["Arn"])
+    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    policies = [p for p in _resources(synthesised, MODEL, "AWS::IAM::Policy")
+                if p["Properties"]["Roles"] == [{"Ref": role_id}]]
+    [statement] = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sagemaker:StartPipelineExecution"
+
+
+def test_approval_rule_has_exactly_the_approved_pattern(synthesised):
+    [rule] = _resources(synthesised, MODEL, "AWS::Events::Rule")
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["churn-predictor"], "ModelApprovalStatus": ["Approved"]}}
+    assert rule["Properties"]["Targets"][0]["Arn"] == DELIVERY_ARN
+
+
+def test_a_missing_model_folder_names_the_config_path(tmp_path):
+    config = load_config(CONFIG)
+    app = cdk.App()
+    with pytest.raises(ConfigError) as caught:
+        ModelDevStack(app, "S", config=config, model=config.models[0], config_dir=tmp_path)
+    assert str(caught.value) == (
+        f"models[0].project_dir: must be a model folder holding preprocess.py and evaluate.py (missing "
+        f"preprocess.py, evaluate.py), got '{tmp_path / 'models' / 'churn-predictor'}'")
+
+
+def test_the_dev_stacks_refuse_another_account():
+    config = load_config(CONFIG)
+    with pytest.raises(ConfigError) as caught:
+        PlatformStack(cdk.App(), "P", config=config, env=cdk.Environment(account=PROD, region=REGION))
+    assert str(caught.value) == ("accounts.dev: the dev stacks deploy to the dev account and region "
+                                 "(111111111111/eu-west-1), got env 333333333333/eu-west-1")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("schedule", "cron(0 3 * *)",
+     "models[0].build.schedule: must be an EventBridge schedule: 'rate(N minutes|hours|days)' or 'cron(m h dom mon "
+     "dow year)' with six fields, got 'cron(0 3 * *)'"),
+    ("threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
+    ("inference_instance_types", ["ml.m5.large", "ml.m5.huge"],
+     "models[0].build.inference_instance_types: must be SageMaker real-time inference instance types, got "
+     "'ml.m5.huge'"),
+])
+def test_config_errors_of_the_build_section(field, value, message):
+    data = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
+    data["models"][0]["build"][field] = value
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert str(caught.value) == message

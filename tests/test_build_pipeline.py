@@ -1,0 +1,184 @@
+"""ModelBuildPipeline: the SDK-built definition, its parameters and steps, and a least-privilege role."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Template
+
+from build_support import pipeline_definition, steps_by_name
+from constructs_lib.build_pipeline import ModelBuildPipeline
+from constructs_lib.errors import ConfigError
+from support import check_assembly, nag_app, synth_checked
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = ROOT / "constructs_lib" / "project_template"
+DEV, REGION = "111111111111", "eu-west-1"
+BUCKET = f"mlops-model-artifacts-{DEV}-{REGION}"
+INPUT = "s3://example-data/churn/2026/"
+
+
+def _props(**overrides):
+    props = dict(pipeline_name="mlops-fraud-build", model_package_group_name="fraud", project_dir=TEMPLATE_DIR,
+                 input_data=INPUT, metric="auc", threshold=0.85, processing_instance_type="ml.c5.xlarge",
+                 training_instance_type="ml.m5.2xlarge", inference_instance_types=["ml.m5.large", "ml.c5.large"],
+                 approval="automatic")
+    props.update(overrides)
+    return props
+
+
+def _artifacts(stack):
+    return dict(artifacts_bucket=s3.Bucket.from_bucket_name(stack, "Bucket", BUCKET),
+                encryption_key=kms.Alias.from_alias_name(stack, "Key", "alias/mlops-model-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def synthesised():
+    app = nag_app()
+    stack = cdk.Stack(app, "Build", env=cdk.Environment(account=DEV, region=REGION))
+    construct = ModelBuildPipeline(stack, "Pipeline", **_props(), **_artifacts(stack))
+    template = Template.from_json(check_assembly(synth_checked(app))["Build"])
+    resource = next(iter(template.find_resources("AWS::SageMaker::Pipeline").values()))
+    return template, resource, pipeline_definition(resource), construct
+
+
+def test_definition_has_preprocess_train_evaluate_condition_register_and_fail(synthesised):
+    _, _, definition, _ = synthesised
+    assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
+        ("Preprocess", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"), ("CheckMetric", "Condition")]
+    steps = steps_by_name(definition)
+    assert steps["Register"]["Type"] == "RegisterModel" and steps["MetricBelowThreshold"]["Type"] == "Fail"
+    condition = steps["CheckMetric"]["Arguments"]
+    assert [s["Name"] for s in condition["IfSteps"]] == ["Register"]
+    assert [s["Name"] for s in condition["ElseSteps"]] == ["MetricBelowThreshold"]
+    assert condition["Conditions"] == [{
+        "Type": "GreaterThanOrEqualTo",
+        "LeftValue": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                                      "Path": "metrics.auc.value"}},
+        "RightValue": {"Get": "Parameters.Threshold"}}]
+    assert steps["Evaluate"]["PropertyFiles"] == [
+        {"FilePath": "evaluation.json", "OutputName": "evaluation", "PropertyFileName": "EvaluationReport"}]
+
+
+def test_parameters_carry_the_configured_defaults(synthesised):
+    _, _, definition, _ = synthesised
+    assert definition["Parameters"] == [
+        {"Name": "InputData", "Type": "String", "DefaultValue": INPUT},
+        {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.85},
+        {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.c5.xlarge"},
+        {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.2xlarge"},
+    ]
+
+
+def test_registration_declares_approval_and_inference_contract(synthesised):
+    _, _, definition, _ = synthesised
+    register = steps_by_name(definition)["Register"]["Arguments"]
+    assert register["ModelPackageGroupName"] == "fraud"
+    assert register["ModelApprovalStatus"] == "Approved"
+    spec = register["InferenceSpecification"]
+    assert spec["SupportedContentTypes"] == spec["SupportedResponseMIMETypes"] == ["text/csv"]
+    assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large", "ml.c5.large"]
+    container = spec["Containers"][0]
+    assert container["Image"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_outputs_are_encrypted_and_kept_in_the_model_prefixes(synthesised):
+    _, _, definition, _ = synthesised
+    steps = steps_by_name(definition)
+    key = f"arn:aws:kms:{REGION}:{DEV}:alias/mlops-model-artifacts"
+    train = steps["Train"]["Arguments"]
+    assert train["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/models/fraud", "KmsKeyId": key,
+                                         "CompressionType": "GZIP"}
+    assert train["HyperParameters"]["objective"] == "binary:logistic"
+    for name in ("Preprocess", "Evaluate"):
+        outputs = steps[name]["Arguments"]["ProcessingOutputConfig"]
+        assert outputs["KmsKeyId"] == key
+        for output in outputs["Outputs"]:
+            uri = output["S3Output"]["S3Uri"]["Std:Join"]["Values"]
+            assert uri[:2] == [f"s3://{BUCKET}/pipelines/fraud", {"Get": "Execution.PipelineExecutionId"}]
+
+
+def test_scripts_are_cdk_assets_referenced_by_s3_uri(synthesised):
+    _, _, definition, _ = synthesised
+    steps = steps_by_name(definition)
+    for name in ("Preprocess", "Evaluate"):
+        code = next(i for i in steps[name]["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["S3Uri"].startswith(f"s3://cdk-hnb659fds-assets-{DEV}-{REGION}/")
+        entrypoint = steps[name]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+        assert entrypoint[0] == "python3" and entrypoint[1].endswith(".py")
+    assert "zzcdktoken" not in json.dumps(definition)
+
+
+def test_pipeline_resource_and_role(synthesised):
+    template, resource, definition, construct = synthesised
+    assert resource["Properties"]["PipelineName"] == "mlops-fraud-build"
+    role_id = resource["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    assert steps_by_name(definition)["Train"]["Arguments"]["RoleArn"] == f"<{role_id}.Arn>"
+    assert construct.pipeline_arn.endswith(":pipeline/mlops-fraud-build")
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    rendered = json.dumps(statements)
+    assert "processing-job/pipelines-*" in rendered and "training-job/pipelines-*" in rendered
+    assert ":s3:::example-data/churn/2026/*" in rendered
+    assert f"{BUCKET}/pipelines/fraud/*" in rendered and f"{BUCKET}/models/fraud/*" in rendered
+    assert "repository/sagemaker-xgboost" in rendered and "repository/sagemaker-scikit-learn" in rendered
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.endswith("*") for a in actions), "no wildcard actions"
+    wildcard_resources = [s for s in statements if s["Resource"] == "*"]
+    assert sorted(s["Action"] for s in wildcard_resources) == ["cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"]
+
+
+def test_importing_the_construct_module_does_not_load_the_sdk():
+    code = ("import constructs_lib, sys; import constructs_lib.build_pipeline, stacks.dev; "
+            "assert 'sagemaker' not in sys.modules and 'sagemaker.core' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"pipeline_name": "bad name"}, "pipeline_name: must be 1-256 letters, digits and hyphens, starting and ending "
+                                    "with a letter or digit, got 'bad name'"),
+    ({"threshold": 1.5}, "threshold: must be between 0 and 1, got 1.5"),
+    ({"approval": "maybe"}, "approval: must be one of manual, automatic, got 'maybe'"),
+    ({"input_data": "https://example.com/data.csv"},
+     "input_data: must be an s3:// URI (s3://bucket/key), got 'https://example.com/data.csv'"),
+    ({"metric": "f1-score"}, "metric: must be an identifier (a key of evaluation.json's metrics), got 'f1-score'"),
+    ({"training_instance_type": "m5.large"}, "training_instance_type: must be an ml.* instance type, got 'm5.large'"),
+    ({"inference_instance_types": ["ml.m5.large", "c5"]},
+     "inference_instance_types[1]: must be an ml.* instance type, got 'c5'"),
+    ({"project_dir": ROOT / "config"}, f"project_dir: must be a model folder holding preprocess.py and evaluate.py "
+                                       f"(missing preprocess.py, evaluate.py), got '{ROOT / 'config'}'"),
+])
+def test_bad_input_fails_with_one_line(overrides, message):
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account=DEV, region=REGION))
+    with pytest.raises(ConfigError) as caught:
+        ModelBuildPipeline(stack, "P", **_props(**overrides), **_artifacts(stack))
+    assert str(caught.value) == message
+
+
+def test_an_environment_agnostic_stack_is_refused():
+    stack = cdk.Stack(cdk.App(), "S")
+    with pytest.raises(ConfigError, match=r"^env: the build pipeline needs a stack with an explicit account and "
+                                          r"region .*got an environment-agnostic stack$"):
+        ModelBuildPipeline(stack, "P", **_props(), **_artifacts(stack))
+
+
+def test_template_evaluation_metrics():
+    sys.path.insert(0, str(TEMPLATE_DIR))
+    try:
+        from evaluate import compute_metrics
+        from preprocess import FEATURES
+    finally:
+        sys.path.remove(str(TEMPLATE_DIR))
+    metrics = compute_metrics([1, 0, 1, 0], [0.9, 0.2, 0.4, 0.6])
+    assert {k: v["value"] for k, v in metrics.items()} == {
+        "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "auc": 0.75}
+    for payload in (TEMPLATE_DIR / "sample_payloads").glob("*.csv"):
+        assert len(payload.read_text().strip().split(",")) == len(FEATURES)

@@ -1,0 +1,378 @@
+"""The delivery pipeline: CDK Pipelines that take each approved model version through test, then prod.
+
+``DeliveryPipeline`` lives in the dev (tooling) account. Its synth step asks the registry for the newest
+*Approved* version of one model package group (``mlops resolve``) and synthesises the app with it; nothing
+else reads the registry at synth. ``add_release`` then adds, in this order:
+
+1. the test stage's endpoint stacks, followed by deployment verification (``mlops verify``: the endpoint is
+   InService on the endpoint config just deployed; SageMaker rolls a guarded deployment back *silently*, so
+   this is what notices) and the smoke/latency check (``mlops smoke``);
+2. a manual approval (and, optionally, a second one that only an IAM group may give);
+3. the prod stage's endpoint stacks, followed by the same verification (and a smoke check if configured).
+
+The check steps act in the stage account only through the stage's release check role (``check_role``),
+which the endpoint stack creates; the pipeline's CodeBuild role may assume exactly that role.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import jsii
+from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, IAspect, RemovalPolicy, Stack, Stage
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codestarnotifications as notifications
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import pipelines
+from constructs import Construct
+
+from .errors import ConfigError, check_range, check_sagemaker_name
+from .nag import acknowledge, acknowledge_wildcards
+
+__all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE"]
+
+#: The CDK CLI the synth step runs (the 2.x line: CLI 3.x refuses aws-cdk-lib 2.x's cloud assembly).
+CDK_CLI_VERSION = "2.1148.1"
+
+#: Where the synth step writes the resolved version, fresh on every run, for the app (context ``approved_versions``).
+#: Not the committed config/approved-versions.json: a stale entry there must never be deployed by the pipeline.
+VERSIONS_FILE = ".release/approved-versions.json"
+
+#: ``mlops resolve`` exit code when the group has no approved version (or does not exist yet).
+_EXIT_NOT_FOUND = 3
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+_RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    """A post-deploy smoke and latency check: ``invocations`` calls cycling through the sample payloads in
+    ``payloads_dir`` (a folder of the source repository); every call must succeed and, when ``latency_p95``
+    is given, the p95 of the client-side latencies must stay within it.
+
+    :param payloads_dir: folder of sample request bodies, relative to the repository root.
+    :param invocations: number of calls, 1-1000; default 20.
+    :param latency_p95: latency budget of the p95; default: none (success only).
+    :param content_type: ContentType of every call; default: from each file's extension.
+    """
+
+    payloads_dir: str
+    invocations: int = 20
+    latency_p95: Duration | None = None
+    content_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.payloads_dir, str) or not _RELATIVE_PATH.match(self.payloads_dir):
+            raise ConfigError("payloads_dir", "must be a folder relative to the repository root (no '..', not "
+                              f"absolute), got {self.payloads_dir!r}")
+        check_range("invocations", self.invocations, 1, 1000)
+        if self.latency_p95 is not None and self.latency_p95.to_milliseconds() <= 0:
+            raise ConfigError("latency_p95", f"must be positive, got {self.latency_p95.to_milliseconds()} ms")
+
+    def command(self) -> str:
+        """The ``mlops smoke`` arguments after the endpoint name."""
+        args = ["--payloads", self.payloads_dir, "--invocations", str(self.invocations)]
+        if self.latency_p95 is not None:
+            args += ["--p95-ms", f"{self.latency_p95.to_milliseconds():g}"]
+        if self.content_type:
+            args += ["--content-type", self.content_type]
+        return " ".join(shlex.quote(a) for a in args)
+
+
+@dataclass(frozen=True)
+class ReleaseStage:
+    """One account's endpoint deployment as the pipeline releases it.
+
+    :param stage: the CDK Stage holding the endpoint stack(s), with its account and region set.
+    :param endpoint_name: the stack output naming the endpoint.
+    :param endpoint_config_name: the stack output naming the endpoint config this deployment requests
+        (content-derived: if the endpoint runs another one after the deploy, SageMaker rolled it back).
+    :param check_role: the role in the stage account the checks assume (trusting the pipeline account; may
+        describe the endpoint and its alarms, and invoke it for a smoke test). Usually
+        ``iam.Role.from_role_arn(...)`` of a deterministic name, since it lives in another account.
+    :param smoke_test: the smoke/latency check after verification; default none.
+    :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
+        1-60 minutes (the check role's session lasts one hour); default 30 minutes.
+    """
+
+    stage: Stage
+    endpoint_name: CfnOutput
+    endpoint_config_name: CfnOutput
+    check_role: iam.IRole
+    smoke_test: SmokeTest | None = None
+    verify_timeout: Duration = Duration.minutes(30)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stage, Stage) or not self.stage.account or not self.stage.region:
+            raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
+        check_range("verify_timeout", self.verify_timeout.to_minutes(), 1, 60, "minutes")
+
+
+class DeliveryPipeline(Construct):
+    """A CDK Pipelines ``CodePipeline`` that releases one model (its ``model_package_group_name``).
+
+    :param pipeline_name: the CodePipeline name (what the approval rule starts), 1-100 of ``A-Za-z0-9.@_-``.
+    :param source: the repository: a ``pipelines.CodePipelineSource`` (CodeConnections, CodeCommit, S3).
+    :param model_package_group_name: the registry group (in this stack's account and region) whose newest
+        Approved version the synth step resolves. The synth role may only list and describe that group's
+        versions.
+    :param app_context: extra ``cdk synth -c key=value`` context (for example ``{"only_model": NAME}``).
+    :param install_commands: how a CodeBuild step installs the app and the ``mlops`` command from the
+        repository; default ``pip install -r requirements.txt``.
+    :param cdk_cli_version: the npm ``aws-cdk`` version the synth step runs; default ``CDK_CLI_VERSION``.
+    :param second_approver_group: an IAM group whose members give a second approval before prod; default none
+        (one approval). The group gets ``codepipeline:PutApprovalResult`` on that approval action only.
+    :param notification_emails: addresses subscribed to pipeline failures and pending approvals (an SNS topic
+        encrypted with its own KMS key, TLS only); default none (no topic).
+
+    Safe defaults: cross-account KMS keys with rotation for the artifacts, self-mutation on, no privileged
+    (Docker) builds. Stateful pieces (artifact bucket, keys) are retained on delete.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, pipeline_name: str, source: pipelines.IFileSetProducer,
+                 model_package_group_name: str, app_context: Mapping[str, str] | None = None,
+                 install_commands: Sequence[str] = ("pip install -r requirements.txt",),
+                 cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
+                 notification_emails: Sequence[str] = ()) -> None:
+        super().__init__(scope, id)
+        if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
+            raise ConfigError("pipeline_name", "must be 1-100 characters of A-Z a-z 0-9 . @ _ -, got "
+                              f"{pipeline_name!r}")
+        check_sagemaker_name("model_package_group_name", model_package_group_name)
+        if not re.match(r"^2\.\d+\.\d+$", str(cdk_cli_version)):
+            raise ConfigError("cdk_cli_version", "must be a 2.x CDK CLI version like 2.1148.1 (CLI 3.x refuses "
+                              f"aws-cdk-lib 2.x assemblies), got {cdk_cli_version!r}")
+        for i, email in enumerate(notification_emails):
+            if not _EMAIL.match(email):
+                raise ConfigError(f"notification_emails[{i}]", f"must be an e-mail address, got {email!r}")
+        if not install_commands:
+            raise ConfigError("install_commands", "must hold at least one command, got []")
+        self.pipeline_name = pipeline_name
+        self.source = source
+        self.model_package_group_name = model_package_group_name
+        self.second_approver_group = second_approver_group
+        self._install = list(install_commands)
+        self._released = False
+        stack = Stack.of(self)
+        self._group_arn = stack.format_arn(service="sagemaker", resource="model-package-group",
+                                           resource_name=model_package_group_name)
+        self._versions_arn = stack.format_arn(service="sagemaker", resource="model-package",
+                                              resource_name=f"{model_package_group_name}/*")
+
+        self.synth_step = pipelines.CodeBuildStep(
+            "Synth", input=source, install_commands=self._install, commands=self.synth_commands(
+                model_package_group_name, app_context or {}, cdk_cli_version),
+            primary_output_directory="cdk.out",
+            role_policy_statements=[
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
+                                    resources=[self._group_arn]),
+                iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[self._versions_arn]),
+            ],
+        )
+        environment = codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                                                 compute_type=codebuild.ComputeType.SMALL, privileged=False)
+        self.cdk_pipeline = pipelines.CodePipeline(
+            self, "Pipeline", pipeline_name=pipeline_name, synth=self.synth_step,
+            cross_account_keys=True, enable_key_rotation=True, self_mutation=True,
+            docker_enabled_for_synth=False, docker_enabled_for_self_mutation=False,
+            pipeline_type=codepipeline.PipelineType.V2,
+            cli_version=cdk_cli_version,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=environment, timeout=Duration.minutes(60),
+                partial_build_spec=codebuild.BuildSpec.from_object(
+                    {"phases": {"install": {"runtime-versions": {"python": "3.11"}}}})),
+            synth_code_build_defaults=pipelines.CodeBuildOptions(build_environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0, compute_type=codebuild.ComputeType.MEDIUM)),
+        )
+        self.topic: sns.ITopic | None = None
+        if notification_emails:
+            self.topic = self._notifications(list(notification_emails))
+        self._acknowledge()
+
+    # ------------------------------------------------------------------------------------------- synth
+    @staticmethod
+    def synth_commands(model_package_group_name: str, app_context: Mapping[str, str],
+                       cdk_cli_version: str = CDK_CLI_VERSION) -> list[str]:
+        """The synth step's commands: resolve the newest Approved version into a fresh file, then synthesise.
+
+        ``mlops resolve`` exiting with 3 (nothing approved yet, or the group not deployed yet) is not a
+        failure: the app then leaves the endpoint stages out (it warns), the pipeline self-mutates to no
+        stages and deploys nothing. Any other failure (access, throttling) fails the build.
+        """
+        context = {**app_context, "approved_versions": VERSIONS_FILE}
+        flags = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in context.items())
+        return [
+            f"rm -f {VERSIONS_FILE}",
+            f"mlops resolve {shlex.quote(model_package_group_name)} --write {VERSIONS_FILE} "
+            f"|| test $? -eq {_EXIT_NOT_FOUND}",
+            f"npx --yes aws-cdk@{cdk_cli_version} synth {flags}",
+        ]
+
+    # ------------------------------------------------------------------------------------------- release
+    def add_release(self, *, test: ReleaseStage, prod: ReleaseStage, approval_comment: str | None = None) -> None:
+        """Add the release path: ``test`` (deploy, verify, smoke), the manual approval(s), then ``prod``
+        (deploy, verify). Can be called once; the approval steps run before any prod deploy action."""
+        if self._released:
+            raise ConfigError("add_release", "can be called once per pipeline (one release path), got a second call")
+        if (test.stage.account, test.stage.region) == (prod.stage.account, prod.stage.region):
+            raise ConfigError("prod.stage", "must deploy to another account or region than the test stage, got "
+                              f"{prod.stage.account}/{prod.stage.region} for both")
+        self._released = True
+        self.cdk_pipeline.add_stage(test.stage, post=self._checks(test, "test"))
+        approval = pipelines.ManualApprovalStep(
+            "PromoteToProd", comment=approval_comment or
+            f"Release to prod ({prod.stage.account}, {prod.stage.region}): the test endpoint passed verification"
+            " and its checks. Approve to deploy the same version to prod.")
+        pre: list[pipelines.Step] = [approval]
+        if self.second_approver_group is not None:
+            second = pipelines.ManualApprovalStep(
+                "SecondApproval", comment="Second approval before prod (members of the approver group only).")
+            second.add_step_dependency(approval)
+            pre.append(second)
+            self._grant_second_approval(prod.stage.stage_name, second.id)
+        self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod, "prod"))
+
+    def _checks(self, release: ReleaseStage, label: str) -> list[pipelines.Step]:
+        env = {"CHECK_ROLE_ARN": release.check_role.role_arn, "ENDPOINT_REGION": release.stage.region}
+        outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
+        assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[release.check_role.role_arn])]
+        timeout = release.verify_timeout
+        verify = pipelines.CodeBuildStep(
+            "VerifyDeployment", input=self.source, install_commands=self._install, env=env,
+            env_from_cfn_outputs=outputs, role_policy_statements=assume,
+            timeout=timeout.plus(Duration.minutes(20)),
+            commands=[self.verify_command(timeout)])
+        steps: list[pipelines.Step] = [verify]
+        if release.smoke_test is not None:
+            smoke = pipelines.CodeBuildStep(
+                "SmokeTest", input=self.source, install_commands=self._install, env=env,
+                env_from_cfn_outputs=outputs, role_policy_statements=assume, timeout=Duration.minutes(30),
+                commands=[self.smoke_command(release.smoke_test)])
+            smoke.add_step_dependency(verify)
+            steps.append(smoke)
+        return steps
+
+    @staticmethod
+    def verify_command(timeout: Duration = Duration.minutes(30)) -> str:
+        """The verification step's command (exit 6 when SageMaker rolled the release back)."""
+        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
+                f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout.to_seconds():g} --poll-interval 30')
+
+    @staticmethod
+    def smoke_command(smoke_test: SmokeTest) -> str:
+        """The smoke step's command."""
+        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" smoke "$ENDPOINT_NAME" '
+                + smoke_test.command())
+
+    def _grant_second_approval(self, stage_name: str, action_name: str) -> None:
+        # An imported group cannot take inline statements (add_to_principal_policy is a no-op on it), so the
+        # policy is its own resource attached to the group by name.
+        stack = Stack.of(self)
+        action_arn = stack.format_arn(service="codepipeline", resource=self.pipeline_name,
+                                      resource_name=f"{stage_name}/{action_name}")
+        self.second_approval_policy = iam.Policy(
+            self, "SecondApproverPolicy", groups=[self.second_approver_group], statements=[
+                iam.PolicyStatement(actions=["codepipeline:PutApprovalResult"], resources=[action_arn])])
+
+    # ------------------------------------------------------------------------------------------- notifications
+    def _notifications(self, emails: list[str]) -> sns.Topic:
+        key = kms.Key(self, "NotificationsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+                      description=f"Encrypts the {self.pipeline_name} pipeline notifications")
+        # CodeStar Notifications publishes to the encrypted topic, so it must be able to use the key.
+        key.grant(iam.ServicePrincipal("codestar-notifications.amazonaws.com"), "kms:GenerateDataKey*",
+                  "kms:Decrypt")
+        topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True,
+                          display_name=f"{self.pipeline_name} releases")
+        for email in emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        # The rule names the pipeline by ARN (it is built just in time, after this constructor) and is created
+        # after it: CodeStar Notifications refuses a rule on a pipeline that does not exist yet.
+        stack = Stack.of(self)
+        source = codepipeline.Pipeline.from_pipeline_arn(
+            self, "NotifiedPipeline", stack.format_arn(service="codepipeline", resource=self.pipeline_name))
+        rule = source.notify_on(
+            "NotificationRule", topic, detail_type=notifications.DetailType.FULL,
+            events=[codepipeline.PipelineNotificationEvents.PIPELINE_EXECUTION_FAILED,
+                    codepipeline.PipelineNotificationEvents.MANUAL_APPROVAL_NEEDED])
+        rule.node.add_dependency(self.cdk_pipeline)
+        return topic
+
+    # ------------------------------------------------------------------------------------------- nag
+    def _acknowledge(self) -> None:
+        acknowledge_wildcards(self, {
+            self._versions_arn: "The synth step resolves the newest Approved version of this one group: it must "
+            "describe the group's versions, whose ARNs end in their version number.",
+        })
+        # CDK Pipelines builds the CodePipeline just in time (an aspect at synthesis, after every add_stage);
+        # its generated roles exist only then, so an aspect builds it and acknowledges them at that point.
+        Aspects.of(self).add(_AfterBuild(self), priority=AspectPriority.MUTATING)
+
+    def _acknowledge_generated(self) -> None:
+        """Build the pipeline (if CDK Pipelines has not yet) and acknowledge, one wildcard at a time, what CDK
+        Pipelines grants its own generated roles."""
+        try:
+            self.cdk_pipeline.pipeline
+        except RuntimeError:  # not built yet: building here is what CDK Pipelines' own aspect would do next
+            self.cdk_pipeline.build_pipeline()
+        pipeline = self.cdk_pipeline.pipeline
+        stack = Stack.of(self)
+        acknowledge(pipeline.artifact_bucket, "S1", "The artifact bucket holds only transient pipeline "
+                    "artifacts, KMS-encrypted and reachable only by the pipeline's roles; its API access is in "
+                    "CloudTrail.")
+        resources = {f"{pipeline.artifact_bucket.bucket_arn}/*": "CDK Pipelines' roles read and write pipeline "
+                     "artifacts, whose object keys are generated per execution, in the pipeline's own bucket."}
+        for project in self.node.find_all():
+            if isinstance(project, codebuild.CfnProject):
+                prefix = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
+                resources[f"{prefix}{project.ref}:*"] = ("A CodeBuild project writes its own log group's log "
+                                                          "streams, named per build.")
+                resources[f"arn:{stack.partition}:codebuild:{stack.region}:{stack.account}:report-group/"
+                          f"{project.ref}-*"] = "A CodeBuild project's own test report groups (CodeBuild default)."
+        for region, support in sorted(pipeline.cross_region_support.items()):
+            bucket = support.replication_bucket
+            acknowledge(bucket, "S1", f"Replication bucket of the pipeline's artifacts in {region} (CDK Pipelines' "
+                        "cross-region support stack): transient, KMS-encrypted, pipeline roles only.")
+            resources[f"{bucket.bucket_arn}/*"] = (f"Pipeline artifacts replicated to {region} for the "
+                                                   "deployments there, object keys generated per execution.")
+            acknowledge_wildcards(pipeline.role, {"*": "kms actions only, on the key of the cross-region "
+                                  "replication bucket: it lives in a support stack of another region whose key ARN "
+                                  "this stack cannot reference; that key's policy limits its use."})
+        acknowledge_wildcards(self, resources, actions={
+            "s3:GetObject*": "Read pipeline artifacts (object versions and tags included) in the artifact bucket.",
+            "s3:GetBucket*": "Locate and read the configuration of the artifact bucket only.",
+            "s3:List*": "List the artifact bucket only.",
+            "s3:DeleteObject*": "Replace pipeline artifacts in the artifact bucket only.",
+            "s3:Abort*": "Abort multipart uploads of pipeline artifacts in the artifact bucket only.",
+            "kms:ReEncrypt*": "Re-encrypt pipeline artifacts under the pipeline's own artifact key only.",
+            "kms:GenerateDataKey*": "Encrypt pipeline artifacts under the pipeline's own artifact key only.",
+        })
+        mutation_role = self.cdk_pipeline.self_mutation_project.role
+        acknowledge_wildcards(mutation_role, {
+            "*": "Self-mutation (cdk deploy of the pipeline stack) reads stack status (cloudformation:DescribeStacks) "
+                 "and locates the bootstrap bucket (s3:ListBucket); neither names its resource up front.",
+            f"arn:*:iam::{stack.account}:role/*": "Self-mutation assumes only the CDK bootstrap roles of this "
+            "account (condition iam:ResourceTag/aws-cdk:bootstrap-role), whose names carry the bootstrap qualifier.",
+        })
+
+
+@jsii.implements(IAspect)
+class _AfterBuild:
+    """Runs ``DeliveryPipeline._acknowledge_generated`` once, when synthesis starts (no stage can be added then)."""
+
+    def __init__(self, owner: DeliveryPipeline) -> None:
+        self._owner = owner
+        self._done = False
+
+    def visit(self, node) -> None:
+        if not self._done and node.node.path == self._owner.node.path:
+            self._done = True
+            self._owner._acknowledge_generated()

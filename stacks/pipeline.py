@@ -1,0 +1,149 @@
+"""One model's delivery pipeline stack (dev account): ``<project>-<model>-pipeline``.
+
+It holds the model's ``DeliveryPipeline`` (CodePipeline ``<project>-<model>-delivery``, what the model's
+approval rule starts by name) and, as CDK Pipelines stages, the model's test and prod ``EndpointStage``s.
+When no approved version is known yet and a stage deploys ``model: approved``, the pipeline has no stages:
+its first run after an approval resolves the version, synthesises the stages and self-mutates to add them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Annotations, Arn, ArnComponents, Duration, Environment, Stack
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import pipelines
+from constructs import Construct
+
+from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSource, ModelConfig, PlatformConfig,
+                                   S3Source, StageConfig)
+from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
+from constructs_lib.errors import ConfigError
+
+from .endpoint_stage import EndpointStage, release_check_role_name
+
+__all__ = ["ModelPipelineStack", "delivery_pipeline_name", "needs_approved_version", "pipeline_stack_name"]
+
+STAGES = ("test", "prod")
+
+
+def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
+    """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
+    return f"{config.project}-{model.name}-delivery"
+
+
+def pipeline_stack_name(config: PlatformConfig, model: ModelConfig) -> str:
+    """``<project>-<model>-pipeline``: the stack holding the delivery pipeline (dev account)."""
+    return f"{config.project}-{model.name}-pipeline"
+
+
+def needs_approved_version(model: ModelConfig) -> bool:
+    """Whether a test or prod variant (or shadow) deploys ``model: approved`` (the version being released)."""
+    for stage_name in STAGES:
+        stage: StageConfig = getattr(model.stages, stage_name)
+        variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
+        if any(v.model == APPROVED for v in variants):
+            return True
+    return False
+
+
+def pipeline_source(scope: Construct, config: PlatformConfig) -> pipelines.CodePipelineSource:
+    """The pipeline's source action from ``pipeline.source`` (CodeConnections, CodeCommit or S3)."""
+    source = config.pipeline.source
+    if isinstance(source, CodeConnectionsSource):
+        return pipelines.CodePipelineSource.connection(source.repository, source.branch,
+                                                       connection_arn=source.connection_arn, trigger_on_push=True)
+    if isinstance(source, CodeCommitSource):
+        repository = codecommit.Repository.from_repository_name(scope, "SourceRepository", source.repository)
+        return pipelines.CodePipelineSource.code_commit(repository, source.branch)
+    assert isinstance(source, S3Source)
+    bucket = s3.Bucket.from_bucket_name(scope, "SourceBucket", source.bucket_name)
+    # EVENTS (an EventBridge rule on the CloudTrail PutObject event) rather than polling, which AWS is retiring.
+    return pipelines.CodePipelineSource.s3(bucket, source.object_key, trigger=actions.S3Trigger.EVENTS)
+
+
+class ModelPipelineStack(Stack):
+    """``<project>-<model>-pipeline`` in the dev account: the model's delivery pipeline and its stages.
+
+    :param config: the platform config.
+    :param model: the model's section of ``config``.
+    :param approved_version_arn: the versioned model package ARN to release (from ``mlops resolve``); None
+        when none is known yet: then, if a stage deploys ``model: approved``, the pipeline has no stages (a
+        warning says so) until its first run after an approval.
+    :param config_dir: the config file's folder; the model folder (``project_dir``) is relative to it, and
+        the smoke test's payloads are ``<model folder>/sample_payloads``.
+    :param repo_root: the root of the repository the pipeline builds from (the config must be inside it);
+        default: the current directory (where ``cdk synth`` runs).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig,
+                 approved_version_arn: str | None, config_dir: Path | str, repo_root: Path | str | None = None,
+                 **kwargs) -> None:
+        dev = config.accounts.dev
+        kwargs.setdefault("stack_name", pipeline_stack_name(config, model))
+        kwargs.setdefault("description", f"Delivery pipeline of model {model.name} (test, approval, prod)")
+        super().__init__(scope, id, env=Environment(account=dev.account_id, region=dev.region), **kwargs)
+        self.index = next(i for i, m in enumerate(config.models) if m.name == model.name)
+        self.config, self.model = config, model
+        self.payloads_dir = self._payloads_dir(Path(config_dir), Path(repo_root or Path.cwd()))
+        group = config.pipeline.second_approver_group
+        self.delivery = DeliveryPipeline(
+            self, "Delivery", pipeline_name=delivery_pipeline_name(config, model),
+            source=pipeline_source(self, config), model_package_group_name=model.group_name,
+            app_context={"only_model": model.name},
+            second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
+            notification_emails=config.pipeline.notification_emails)
+        self.stages: dict[str, EndpointStage] = {}
+        if approved_version_arn is None and needs_approved_version(model):
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:pipeline-without-stages",
+                f"model {model.name}: no approved version of group {model.group_name} is known, so the delivery "
+                "pipeline has no test/prod stages yet; its first run after an approval adds them (self-mutation)")
+            return
+        for stage_name in STAGES:
+            self.stages[stage_name] = EndpointStage(
+                self, f"{model.name}-{stage_name}", config=config, model=model, stage_name=stage_name,
+                approved_version_arn=approved_version_arn)
+        self.delivery.add_release(test=self._release("test"), prod=self._release("prod"),
+                                  approval_comment=f"Release model {model.name} "
+                                  f"({approved_version_arn or 'pinned versions'}) to prod?")
+
+    def _release(self, stage_name: str) -> ReleaseStage:
+        stage = self.stages[stage_name]
+        account = getattr(self.config.accounts, stage_name)
+        role_arn = Arn.format(ArnComponents(
+            service="iam", region="", account=account.account_id, resource="role",
+            resource_name=release_check_role_name(self.config, self.model, stage_name)), self)
+        checks = getattr(self.model.stages, stage_name).checks
+        smoke = None
+        if checks is not None:
+            if not float(checks.latency_p95_ms).is_integer():
+                raise ConfigError(f"models[{self.index}].stages.{stage_name}.checks.latency_p95_ms",
+                                  f"must be a whole number of milliseconds, got {checks.latency_p95_ms:g}")
+            smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
+                              latency_p95=Duration.millis(int(checks.latency_p95_ms)),
+                              content_type=checks.content_type)
+        return ReleaseStage(
+            stage, endpoint_name=stage.stack.endpoint_name_output,
+            endpoint_config_name=stage.stack.endpoint_config_name_output,
+            check_role=iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False),
+            smoke_test=smoke)
+
+    def _payloads_dir(self, config_dir: Path, repo_root: Path) -> str:
+        """``<model folder>/sample_payloads`` relative to the repository root; checked now when a stage has
+        smoke checks, since the pipeline would only find it missing after deploying to test."""
+        folder = (config_dir / self.model.folder / "sample_payloads").resolve()
+        path = f"models[{self.index}].project_dir"
+        try:
+            relative = folder.relative_to(repo_root.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(path, f"the model folder must be inside the repository the pipeline builds from "
+                              f"({repo_root}), got {folder.parent}") from None
+        has_checks = any(getattr(self.model.stages, s).checks is not None for s in STAGES)
+        if has_checks and not (folder.is_dir() and any(p.is_file() and not p.name.startswith(".")
+                                                       for p in folder.iterdir())):
+            raise ConfigError(path, f"the smoke checks need sample payload files in {relative}/, found none")
+        return relative

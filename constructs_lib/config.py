@@ -270,9 +270,13 @@ class BuildConfig(_Strict):
     @field_validator("inference_instance_types")
     @classmethod
     def _inference_types(cls, values: list[str]) -> list[str]:
+        from .instance_types import INFERENCE_INSTANCE_TYPES
+
+        if not values:
+            raise ValueError("must list at least one instance type the registered versions can be served on, got []")
         for value in values:
-            if not re.match(_INSTANCE_TYPE, value):
-                raise ValueError(f"must be ml.* instance types, got {value!r}")
+            if value not in INFERENCE_INSTANCE_TYPES:
+                raise ValueError(f"must be SageMaker real-time inference instance types, got {value!r}")
         return values
 
 

@@ -325,6 +325,9 @@ class DeliveryPipeline(Construct):
             self.cdk_pipeline.build_pipeline()
         pipeline = self.cdk_pipeline.pipeline
         stack = Stack.of(self)
+        # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
+        # unreadable, so the key is kept too (stateful resources are retained).
+        pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
         acknowledge(pipeline.artifact_bucket, "S1", "The artifact bucket holds only transient pipeline "
                     "artifacts, KMS-encrypted and reachable only by the pipeline's roles; its API access is in "
                     "CloudTrail.")

@@ -14,8 +14,10 @@ parameter, built with the same rules as those constructs:
 * the model package group ``ModelName`` with the registry's cross-account policy (test and prod accounts may
   describe, list and create models from its versions; ``registry.CONSUMER_*_ACTIONS``), RETAINed, tagged with
   the SageMaker project so Studio shows it under the project;
-* when a release pipeline is given, the approval trigger: an EventBridge rule matching ONLY ``Approved``
-  versions of this group (``approval.approval_event_pattern``) that starts that pipeline.
+* when a release pipeline name is given, the approval trigger: an EventBridge rule matching ONLY ``Approved``
+  versions of this group (``approval.approval_event_pattern``) that starts that CodePipeline. The name may
+  hold ``{model}`` (the launch-time model name), so each launched project targets its own model's delivery
+  pipeline (``<project>-<model>-delivery``), which exists once the model is added to the platform config.
 
 ``ApprovalMode`` (manual/automatic) is recorded on the group (tag ``mlops:approval-mode``) and as an output: it
 is the ``build.approval`` the model's build pipeline uses when the model joins the platform config
@@ -32,7 +34,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from aws_cdk import CfnOutput, CfnParameter, CfnTag, Fn, RemovalPolicy, Stack, Tags, Token
+from aws_cdk import CfnOutput, CfnParameter, CfnTag, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -46,7 +48,8 @@ from .errors import ConfigError
 from .nag import acknowledge_wildcards
 from .registry import CONSUMER_GROUP_ACTIONS, CONSUMER_VERSION_ACTIONS
 
-__all__ = ["ModelProjectProduct", "ModelProjectTemplate", "STUDIO_VISIBILITY_TAG", "APPROVAL_MODES"]
+__all__ = ["ModelProjectProduct", "ModelProjectTemplate", "STUDIO_VISIBILITY_TAG", "APPROVAL_MODES",
+           "MODEL_PLACEHOLDER", "check_pipeline_name", "studio_role"]
 
 STUDIO_VISIBILITY_TAG = "sagemaker:studio-visibility"
 """Product tag that makes SageMaker Studio list a Service Catalog product as a project template."""
@@ -59,7 +62,11 @@ MODEL_NAME_PATTERN = r"^[a-z](-*[a-z0-9]){0,39}$"
 #: role of such a stack <stack name>-<logical id>-<suffix>. The launch role is confined to those names.
 PROVISIONED_PREFIX = "SC-"
 
+MODEL_PLACEHOLDER = "{model}"
+"""Stands for the launch-time model name in ``release_pipeline_name``."""
+
 _ACCOUNT = re.compile(r"^\d{12}$")
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
@@ -67,14 +74,17 @@ class ModelProjectProduct(servicecatalog.ProductStack):
     """The template a launch provisions: one model's registry group and approval trigger (see module docstring).
 
     :param consumer_accounts: the test and prod accounts the group is shared with (read and CreateModel only).
-    :param release_pipeline: the pipeline an approval starts; default: no approval rule (the group only).
+    :param release_pipeline_name: name of the dev-account CodePipeline an approval starts; ``{model}`` in it
+        is replaced by the ``ModelName`` parameter. Default: no approval rule (the group only).
 
     Parameters at launch: ``SageMakerProjectName`` and ``SageMakerProjectId`` (filled in by Studio),
     ``ModelName`` (lowercase, 1-40 characters; the group's name) and ``ApprovalMode`` (manual|automatic).
     """
 
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
-                 release_pipeline: codepipeline.IPipeline | None = None) -> None:
+                 release_pipeline_name: str | None = None) -> None:
+        if release_pipeline_name is not None:
+            check_pipeline_name(release_pipeline_name)
         super().__init__(scope, id, description="SageMaker model project: registry group shared with test and "
                                                 "prod, and its approval trigger")
         accounts = _check_accounts("consumer_accounts", consumer_accounts)
@@ -124,13 +134,11 @@ class ModelProjectProduct(servicecatalog.ProductStack):
 
         self.approval_rule: events.Rule | None = None
         """The approval trigger (only with a release pipeline)."""
-        if release_pipeline is not None:
-            arn = release_pipeline.pipeline_arn
-            if Token.is_unresolved(arn):
-                raise ConfigError("release_pipeline", "must have a concrete ARN (codepipeline.Pipeline."
-                                  "from_pipeline_arn): a launched product cannot reference another stack's "
-                                  f"resources, got {release_pipeline.node.path}")
-            # Imported again inside the product, so the rule's role is created here, not in the caller's stack.
+        if release_pipeline_name is not None:
+            # Named, not referenced: a launched product is provisioned on its own and cannot import another
+            # stack's outputs; the rule's role is created in the product.
+            arn = Fn.sub("arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:"
+                         + release_pipeline_name.replace(MODEL_PLACEHOLDER, "${ModelName}"))
             pipeline = codepipeline.Pipeline.from_pipeline_arn(self, "ReleasePipeline", arn)
             pattern = approval_event_pattern(name)
             self.approval_rule = events.Rule(
@@ -147,8 +155,9 @@ class ModelProjectTemplate(Construct):
     """A Service Catalog portfolio with the model-project product, visible in SageMaker Studio.
 
     :param consumer_accounts: the test and prod accounts each launched group is shared with.
-    :param release_pipeline: the pipeline an approval in a launched group starts; default: none (launched
-        projects get the group only, and release once the model is in the platform config).
+    :param release_pipeline_name: the dev-account CodePipeline an approval in a launched group starts;
+        ``{model}`` is replaced by the launch-time model name (``mlops-{model}-delivery``). Default: none
+        (launched projects get the group only).
     :param studio_roles: roles given access to the portfolio (typically the SageMaker Studio domain's execution
         role); default: none (share later with ``portfolio.give_access_to_role``).
     :param portfolio_name: the portfolio's display name; default ``SageMaker model projects``.
@@ -160,7 +169,7 @@ class ModelProjectTemplate(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
-                 release_pipeline: codepipeline.IPipeline | None = None, studio_roles: Sequence[iam.IRole] = (),
+                 release_pipeline_name: str | None = None, studio_roles: Sequence[iam.IRole] = (),
                  portfolio_name: str = "SageMaker model projects", provider_name: str = "ML platform team",
                  product_name: str = "Safe-release model project", version_name: str = "v1") -> None:
         super().__init__(scope, id)
@@ -174,7 +183,7 @@ class ModelProjectTemplate(Construct):
             self, "Portfolio", display_name=portfolio_name, provider_name=provider_name,
             description="Model project templates for SageMaker Studio: registry group and release trigger")
         self.product_stack = ModelProjectProduct(self, "ModelProject", consumer_accounts=consumer_accounts,
-                                                 release_pipeline=release_pipeline)
+                                                 release_pipeline_name=release_pipeline_name)
         self.product = servicecatalog.CloudFormationProduct(
             self, "Product", product_name=product_name, owner=provider_name,
             description="A model project: a model package group shared with the test and prod accounts, whose "
@@ -189,7 +198,7 @@ class ModelProjectTemplate(Construct):
             self, "LaunchRole", assumed_by=iam.ServicePrincipal("servicecatalog.amazonaws.com"),
             description="Service Catalog launch constraint of the model-project product: manages only the "
                         "resources that product contains")
-        self._grant_launch(stack, release_pipeline is not None)
+        self._grant_launch(stack, release_pipeline_name is not None)
         self.portfolio.set_launch_role(self.product, self.launch_role,
                                        description="Launch with the product's least-privilege role")
         for role in studio_roles:
@@ -238,6 +247,14 @@ class ModelProjectTemplate(Construct):
             wildcards[roles] = ("CloudFormation names the approval rule's role <SC-... stack>-<id>-<suffix> at "
                                 "launch; limited to roles of provisioned stacks, passed only to EventBridge.")
         acknowledge_wildcards(role, wildcards)
+
+
+def check_pipeline_name(name: str) -> None:
+    """Raise ``ConfigError`` unless ``name`` is a CodePipeline name once ``{model}`` is replaced by a model name."""
+    sample = name.replace(MODEL_PLACEHOLDER, "m" * 40) if isinstance(name, str) else name
+    if not isinstance(sample, str) or not _PIPELINE_NAME.match(sample):
+        raise ConfigError("release_pipeline_name", "must be a CodePipeline name of 1-100 letters, digits, '.', '@', "
+                          f"'_' or '-' once {MODEL_PLACEHOLDER} is replaced by a 40-character model name, got {name!r}")
 
 
 def studio_role(scope: Construct, id: str, role_arn: str) -> iam.IRole:

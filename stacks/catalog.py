@@ -1,25 +1,27 @@
 """``<project>-catalog``: the model-project template for SageMaker Studio (dev account, exists once).
 
 The portfolio is shared with the given Studio execution roles; each launch creates a model package group in the
-dev account shared with the config's test and prod accounts (see ``constructs_lib.catalog``).
+dev account shared with the config's test and prod accounts, and a rule that starts the model's delivery pipeline
+``<project>-<model>-delivery`` (``stacks.pipeline.delivery_pipeline_name``) on each approval. That pipeline exists
+once the model is in the platform config (``mlops new-model``); see ``constructs_lib.catalog``.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 from aws_cdk import Environment, Stack
-from aws_cdk import aws_codepipeline as codepipeline
 from constructs import Construct
 
-from constructs_lib.catalog import ModelProjectTemplate, studio_role
-from constructs_lib.config import PlatformConfig
+from constructs_lib.catalog import MODEL_PLACEHOLDER, ModelProjectTemplate, studio_role
+from constructs_lib.config import ModelConfig, PlatformConfig
 from constructs_lib.errors import ConfigError
+
+from .pipeline import delivery_pipeline_name
 
 __all__ = ["CatalogStack", "catalog_stack_name"]
 
-_PIPELINE_ARN = re.compile(r"^arn:aws[a-z-]*:codepipeline:[a-z0-9-]+:\d{12}:[A-Za-z0-9.@_-]{1,100}$")
+_PLACEHOLDER_MODEL = "MODELNAME"  # uppercase: cannot occur in the (lowercase) project prefix
 
 
 def catalog_stack_name(config: PlatformConfig) -> str:
@@ -33,12 +35,12 @@ class CatalogStack(Stack):
     :param config: the platform config (project prefix, accounts).
     :param env: the dev account and region; default: ``accounts.dev`` of the config (anything else is an error).
     :param studio_role_arns: SageMaker Studio execution role ARNs given access to the portfolio; default: none.
-    :param release_pipeline_arn: ARN of the pipeline an approval in a launched project's group starts (a
-        launched product cannot reference another stack's resources, so it is named by ARN); default: none.
+    :param release_approvals: whether a launched project's approvals start its model's delivery pipeline
+        (``<project>-<model>-delivery``); default True.
     """
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, env: Environment | None = None,
-                 studio_role_arns: Sequence[str] = (), release_pipeline_arn: str | None = None,
+                 studio_role_arns: Sequence[str] = (), release_approvals: bool = True,
                  **kwargs) -> None:
         dev = config.accounts.dev
         if env is None:
@@ -49,13 +51,11 @@ class CatalogStack(Stack):
         kwargs.setdefault("description", "SageMaker Studio project template (Service Catalog portfolio and product)")
         super().__init__(scope, id, env=env, **kwargs)
         roles = [studio_role(self, f"StudioRole{i}", arn) for i, arn in enumerate(studio_role_arns)]
-        if release_pipeline_arn is not None and not _PIPELINE_ARN.match(str(release_pipeline_arn)):
-            raise ConfigError("release_pipeline_arn", "must be a CodePipeline ARN (arn:aws:codepipeline:REGION:"
-                              f"ACCOUNT:NAME), got {release_pipeline_arn!r}")
-        release_pipeline = None if release_pipeline_arn is None else codepipeline.Pipeline.from_pipeline_arn(
-            self, "ReleasePipeline", release_pipeline_arn)
+        # The delivery pipeline's own naming rule, with the launch-time model name in place of a config model's.
+        pipeline_name = delivery_pipeline_name(config, ModelConfig(name=_PLACEHOLDER_MODEL)).replace(
+            _PLACEHOLDER_MODEL, MODEL_PLACEHOLDER)
         self.template = ModelProjectTemplate(
             self, "ModelProjectTemplate",
             consumer_accounts=[config.accounts.test.account_id, config.accounts.prod.account_id],
-            release_pipeline=release_pipeline, studio_roles=roles,
+            release_pipeline_name=pipeline_name if release_approvals else None, studio_roles=roles,
             portfolio_name=f"{config.project} model projects")

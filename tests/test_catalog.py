@@ -14,7 +14,8 @@ import pytest
 from support import check_assembly, lint_errors, nag_app, synth_checked
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_ARN = "arn:aws:codepipeline:eu-west-1:111111111111:mlops-releases"
+PIPELINE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:codepipeline:${AWS::Region}:${AWS::AccountId}:"
+                           "mlops-${ModelName}-delivery"}
 STUDIO_ROLE = "arn:aws:iam::111111111111:role/service-role/AmazonSageMaker-ExecutionRole-1"
 
 
@@ -40,14 +41,14 @@ def _synth(**kwargs) -> dict:
 
 @pytest.fixture(scope="module")
 def full():
-    """A Studio role and a release pipeline: every optional piece present."""
-    return _synth(studio_role_arns=[STUDIO_ROLE], release_pipeline_arn=PIPELINE_ARN)
+    """A Studio role, and approvals start the model's delivery pipeline (default)."""
+    return _synth(studio_role_arns=[STUDIO_ROLE])
 
 
 @pytest.fixture(scope="module")
 def minimal():
-    """Defaults: no Studio role, no release pipeline (launched projects get the group only)."""
-    return _synth()
+    """No Studio role, no approval rule (launched projects get the group only)."""
+    return _synth(release_approvals=False)
 
 
 def _statements(template) -> list[dict]:
@@ -141,6 +142,11 @@ def test_launched_rule_starts_the_release_only_on_approval_of_this_group(full):
         "detail": {"ModelPackageGroupName": [{"Ref": "ModelName"}], "ModelApprovalStatus": ["Approved"]}}
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == PIPELINE_ARN
+    # The product names the pipeline by the delivery pipeline's own naming rule.
+    from constructs_lib.config import ModelConfig
+    from stacks.pipeline import delivery_pipeline_name
+
+    assert delivery_pipeline_name(_config(), ModelConfig(name="fraud")) == "mlops-fraud-delivery"
     (policy,) = full["product_template"].find_resources("AWS::IAM::Policy").values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {"Action": "codepipeline:StartPipelineExecution", "Effect": "Allow", "Resource": PIPELINE_ARN}]
@@ -182,6 +188,12 @@ def test_cdk_nag_checks_resources_inside_product_stacks():
      "portfolio_name: must be 1-100 characters, got ' '"),
     ({"consumer_accounts": ["222222222222"], "provider_name": "x" * 51},
      f"provider_name: must be 1-50 characters, got {'x' * 51!r}"),
+    ({"consumer_accounts": ["222222222222"], "release_pipeline_name": "mlops/{model}"},
+     "release_pipeline_name: must be a CodePipeline name of 1-100 letters, digits, '.', '@', '_' or '-' once "
+     "{model} is replaced by a 40-character model name, got 'mlops/{model}'"),
+    ({"consumer_accounts": ["222222222222"], "release_pipeline_name": "a-" * 31 + "{model}"},
+     "release_pipeline_name: must be a CodePipeline name of 1-100 letters, digits, '.', '@', '_' or '-' once "
+     f"{{model}} is replaced by a 40-character model name, got {'a-' * 31 + '{model}'!r}"),
 ])
 def test_template_rejects_bad_input(kwargs, message):
     import aws_cdk as cdk
@@ -198,9 +210,6 @@ def test_template_rejects_bad_input(kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"studio_role_arns": ["AmazonSageMaker-ExecutionRole"]},
      "studio_roles: must be IAM role ARNs (arn:aws:iam::ACCOUNT:role/NAME), got 'AmazonSageMaker-ExecutionRole'"),
-    ({"release_pipeline_arn": "mlops-releases"},
-     "release_pipeline_arn: must be a CodePipeline ARN (arn:aws:codepipeline:REGION:ACCOUNT:NAME), "
-     "got 'mlops-releases'"),
     ({"env": {"account": "222222222222", "region": "eu-west-1"}},
      "accounts.dev: the catalog stack deploys to the dev account and region (111111111111/eu-west-1), "
      "got env 222222222222/eu-west-1"),
@@ -216,23 +225,3 @@ def test_catalog_stack_rejects_bad_input(kwargs, message):
     with pytest.raises(ConfigError) as error:
         CatalogStack(cdk.App(), "mlops-catalog", config=_config(), **kwargs)
     assert str(error.value) == message
-
-
-def test_release_pipeline_of_another_stack_is_refused_with_a_reason():
-    """A launched product is provisioned on its own: a token ARN would become an import it cannot resolve."""
-    import aws_cdk as cdk
-    from aws_cdk import aws_codepipeline as codepipeline
-
-    from constructs_lib.catalog import ModelProjectTemplate
-    from constructs_lib.errors import ConfigError
-
-    app = cdk.App()
-    env = cdk.Environment(account="111111111111", region="eu-west-1")
-    other = cdk.Stack(app, "Other", env=env)
-    pipeline = codepipeline.Pipeline.from_pipeline_arn(other, "P", cdk.Fn.import_value("ReleasePipelineArn"))
-    with pytest.raises(ConfigError) as error:
-        ModelProjectTemplate(cdk.Stack(app, "S", env=env), "T", consumer_accounts=["222222222222"],
-                             release_pipeline=pipeline)
-    assert str(error.value).startswith("release_pipeline: must have a concrete ARN (codepipeline.Pipeline."
-                                       "from_pipeline_arn): a launched product cannot reference another stack's "
-                                       "resources, got Other/P")

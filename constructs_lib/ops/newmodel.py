@@ -12,9 +12,10 @@ The config file is edited as text: the entry is inserted after the last line of 
 existing line (comments, flow style, spacing) stays byte for byte. The result is validated with
 ``parse_config`` before anything is written.
 
-The new model has no approved version yet, so ``cdk synth`` then produces its dev-account stack and leaves out
-its test and prod endpoint stacks with a warning until a version is approved: deploying an endpoint needs a
-real model version, and the delivery pipeline resolves it on approval.
+The new model has no approved version yet, so ``cdk synth`` then produces its dev-account stacks (registry and
+build pipeline; delivery pipeline) and leaves out its test and prod endpoint stacks with a warning until a
+version is approved: an endpoint needs a real model version, and the delivery pipeline resolves it on the first
+approval and adds those stages (self-mutation).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def register(subparsers: Any) -> None:
             "<config dir>/models/NAME/ from the project template (preprocess.py, evaluate.py, "
             "sample_payloads/, README.md). Existing lines of the config file are kept byte for byte; nothing "
             "is written unless the result is a valid config. No AWS calls.\n\n"
-            "cdk synth then produces the model's dev-account stack; its test and prod endpoint stacks follow "
-            "once a version is approved."
+            "cdk synth then produces the model's dev and delivery-pipeline stacks; its test and prod endpoint "
+            "stacks follow once a version is approved."
         ),
         epilog=_EPILOG,
     )
@@ -132,20 +133,22 @@ def run(args: Any, ctx: Any = None) -> Output:
         raise OpsError(f"{path}: cannot write the config file ({error.strerror}); nothing changed",
                        EXIT_USAGE) from None
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    stacks = [f"{config.project}-{name}-dev"] + [f"{name}-{stage}" for stage in ("test", "prod")]
+    # The stack naming rules of stacks/dev.py, stacks/pipeline.py and stacks/endpoint_stage.py (not imported:
+    # they load aws_cdk, which the ops command must not).
+    stacks = {kind: f"{config.project}-{name}-{kind}" for kind in ("dev", "pipeline")}
+    stacks.update({stage: f"{config.project}-{name}-{stage}-endpoint" for stage in ("test", "prod")})
     text_out = (
         f"added model {name} to {path} (models[{len(config.models)}]) and created {folder}/ from {template}:\n"
         + "".join(f"  {file}\n" for file in files)
         + "next:\n"
         f"  1. edit {folder}/preprocess.py and evaluate.py for your data, and build.input_data in {path}\n"
-        f"  2. cdk synth          # synthesises {stacks[0]} now; the test and prod endpoint stacks follow once a "
-        "version is approved\n"
+        f"  2. cdk synth          # synthesises {stacks['dev']} and {stacks['pipeline']} now; {stacks['test']} and "
+        f"{stacks['prod']} once a version is approved\n"
         f"  3. commit {path} and {folder}/: the delivery pipeline deploys the dev stack, retraining registers "
         f"versions in group {name}, and each approval releases through test to prod"
     )
     data = {"model": name, "config": str(path), "folder": str(folder), "files": files, "template": str(template),
-            "stacks": {"dev": stacks[0], "test": f"{stacks[1]} (after the first approval)",
-                       "prod": f"{stacks[2]} (after the first approval)"}}
+            "stacks": stacks, "stacks_after_first_approval": ["test", "prod"]}
     warnings = [f"model {name} has no approved version yet: cdk synth leaves out its test and prod endpoint "
                 "stacks until one is approved (see 'mlops approvals')"]
     return Output(data=data, text=text_out, warnings=warnings)

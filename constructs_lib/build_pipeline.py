@@ -192,6 +192,10 @@ class ModelBuildPipeline(Construct):
                                 conditions={"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[
                 f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}" for asset in scripts.values()]),
+            # Processing inputs are S3 prefixes: SageMaker lists them before downloading.
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=sorted({
+                f"arn:{partition}:s3:::{asset.s3_bucket_name}" for asset in scripts.values()}), conditions={
+                "StringLike": {"s3:prefix": [asset.s3_object_key for asset in scripts.values()]}}),
             iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
                                          "ecr:BatchCheckLayerAvailability"], resources=repositories),
             iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),

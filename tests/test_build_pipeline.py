@@ -130,6 +130,8 @@ def test_pipeline_resource_and_role(synthesised):
     assert ":s3:::example-data/churn/2026/*" in rendered
     assert f"{BUCKET}/pipelines/fraud/*" in rendered and f"{BUCKET}/models/fraud/*" in rendered
     assert "repository/sagemaker-xgboost" in rendered and "repository/sagemaker-scikit-learn" in rendered
+    listings = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket"]
+    assert [p for p in listings if all(str(k).endswith(".py") for k in p)], "the script prefixes can be listed"
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not any(a.endswith("*") for a in actions), "no wildcard actions"
     wildcard_resources = [s for s in statements if s["Resource"] == "*"]

@@ -16,6 +16,7 @@ from aws_cdk.assertions import Template
 from build_support import pipeline_definition, steps_by_name
 from constructs_lib.build_pipeline import ModelBuildPipeline
 from constructs_lib.errors import ConfigError
+from constructs_lib.registry import ModelRegistry
 from support import check_assembly, nag_app, synth_checked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +45,20 @@ def synthesised():
     app = nag_app()
     stack = cdk.Stack(app, "Build", env=cdk.Environment(account=DEV, region=REGION))
     construct = ModelBuildPipeline(stack, "Pipeline", **_props(), **_artifacts(stack))
-    template = Template.from_json(check_assembly(synth_checked(app))["Build"])
+    # A registry that creates its own bucket and key: their names are tokens when the SDK runs.
+    owned = cdk.Stack(app, "Owned", env=cdk.Environment(account=DEV, region="us-east-1"))
+    registry = ModelRegistry(owned, "Registry", group_name="demo", consumer_accounts=["222222222222"])
+    ModelBuildPipeline(owned, "Pipeline", **_props(pipeline_name="demo-build", model_package_group_name="demo"),
+                       artifacts_bucket=registry.artifacts_bucket, encryption_key=registry.encryption_key)
+    templates = check_assembly(synth_checked(app))
+    template = Template.from_json(templates["Build"])
     resource = next(iter(template.find_resources("AWS::SageMaker::Pipeline").values()))
-    return template, resource, pipeline_definition(resource), construct
+    owned_resource = next(r for r in templates["Owned"]["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline")
+    return template, resource, pipeline_definition(resource), construct, pipeline_definition(owned_resource)
 
 
 def test_definition_has_preprocess_train_evaluate_condition_register_and_fail(synthesised):
-    _, _, definition, _ = synthesised
+    _, _, definition, _, _ = synthesised
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
         ("Preprocess", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"), ("CheckMetric", "Condition")]
     steps = steps_by_name(definition)
@@ -68,7 +76,7 @@ def test_definition_has_preprocess_train_evaluate_condition_register_and_fail(sy
 
 
 def test_parameters_carry_the_configured_defaults(synthesised):
-    _, _, definition, _ = synthesised
+    _, _, definition, _, _ = synthesised
     assert definition["Parameters"] == [
         {"Name": "InputData", "Type": "String", "DefaultValue": INPUT},
         {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.85},
@@ -78,7 +86,7 @@ def test_parameters_carry_the_configured_defaults(synthesised):
 
 
 def test_registration_declares_approval_and_inference_contract(synthesised):
-    _, _, definition, _ = synthesised
+    _, _, definition, _, _ = synthesised
     register = steps_by_name(definition)["Register"]["Arguments"]
     assert register["ModelPackageGroupName"] == "fraud"
     assert register["ModelApprovalStatus"] == "Approved"
@@ -91,7 +99,7 @@ def test_registration_declares_approval_and_inference_contract(synthesised):
 
 
 def test_outputs_are_encrypted_and_kept_in_the_model_prefixes(synthesised):
-    _, _, definition, _ = synthesised
+    _, _, definition, _, _ = synthesised
     steps = steps_by_name(definition)
     key = f"arn:aws:kms:{REGION}:{DEV}:alias/mlops-model-artifacts"
     train = steps["Train"]["Arguments"]
@@ -107,7 +115,7 @@ def test_outputs_are_encrypted_and_kept_in_the_model_prefixes(synthesised):
 
 
 def test_scripts_are_cdk_assets_referenced_by_s3_uri(synthesised):
-    _, _, definition, _ = synthesised
+    _, _, definition, _, _ = synthesised
     steps = steps_by_name(definition)
     for name in ("Preprocess", "Evaluate"):
         code = next(i for i in steps[name]["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
@@ -117,8 +125,16 @@ def test_scripts_are_cdk_assets_referenced_by_s3_uri(synthesised):
     assert "zzcdktoken" not in json.dumps(definition)
 
 
+def test_token_valued_bucket_and_key_are_restored_as_references(synthesised):
+    *_, owned = synthesised
+    train = steps_by_name(owned)["Train"]["Arguments"]["OutputDataConfig"]
+    assert train["S3OutputPath"] == "s3://<RegistryArtifactsBucket4669E93D>/models/demo"
+    assert train["KmsKeyId"] == "<RegistryArtifactsKeyE104699B.Arn>"
+    assert "zzcdktoken" not in json.dumps(owned)
+
+
 def test_pipeline_resource_and_role(synthesised):
-    template, resource, definition, construct = synthesised
+    template, resource, definition, construct, _ = synthesised
     assert resource["Properties"]["PipelineName"] == "mlops-fraud-build"
     role_id = resource["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     assert steps_by_name(definition)["Train"]["Arguments"]["RoleArn"] == f"<{role_id}.Arn>"

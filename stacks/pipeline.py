@@ -123,9 +123,12 @@ class ModelPipelineStack(Stack):
             if not float(checks.latency_p95_ms).is_integer():
                 raise ConfigError(f"models[{self.index}].stages.{stage_name}.checks.latency_p95_ms",
                                   f"must be a whole number of milliseconds, got {checks.latency_p95_ms:g}")
+            # Only an explicit content_type overrides the per-file type: the config's default
+            # (application/json) would mislabel the template's CSV payloads.
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
                               latency_p95=Duration.millis(int(checks.latency_p95_ms)),
-                              content_type=checks.content_type)
+                              content_type=checks.content_type if "content_type" in checks.model_fields_set
+                              else None)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output,

@@ -1,0 +1,259 @@
+"""ModelPipelineStack from the config: the example model's pipeline with its test and prod stages (check roles
+named as the endpoint stacks name them), and pipelines that have no stages yet (CodeCommit and S3 sources)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+import yaml
+
+from constructs_lib.config import load_config, parse_config
+from constructs_lib.delivery import VERSIONS_FILE
+from constructs_lib.errors import ConfigError
+from stacks.pipeline import ModelPipelineStack, delivery_pipeline_name, needs_approved_version, pipeline_stack_name
+from support import check_assembly, nag_app, no_aws_calls, synth_checked
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "platform.yaml"
+DEV, TEST, PROD = "111111111111", "222222222222", "333333333333"
+VERSION = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/churn-predictor/2"
+
+
+def example_data() -> dict:
+    return yaml.safe_load(CONFIG.read_text())
+
+
+def variant_config(project: str, source: dict, **pipeline) -> object:
+    data = example_data()
+    data["project"] = project
+    data["pipeline"] = {"source": source, **pipeline}
+    return parse_config(data)
+
+
+@pytest.fixture(scope="module")
+def assembly():
+    """Three pipeline stacks in one app, synthesised once (cdk-nag as a plugin) and linted."""
+    config = load_config(CONFIG)
+    codecommit = variant_config("cc", {"type": "codecommit", "repository": "ml-platform", "branch": "release"},
+                                second_approver_group="release-approvers", notification_emails=["ml@example.com"])
+    s3 = variant_config("s3p", {"type": "s3", "bucket_name": "ml-platform-source", "object_key": "src/platform.zip"})
+    with no_aws_calls() as calls:
+        app = nag_app()
+        for name, cfg, version in (("example", config, VERSION), ("codecommit", codecommit, None),
+                                   ("s3", s3, None)):
+            ModelPipelineStack(app, name, config=cfg, model=cfg.models[0], approved_version_arn=version,
+                               config_dir=CONFIG.parent, repo_root=ROOT)
+        assembly = synth_checked(app)  # cdk-nag: no unacknowledged finding on any stack, stages included
+    assert calls == []
+    check_assembly(assembly)  # cfn-lint: no errors (IGNORED_LINT_RULES)
+    return assembly
+
+
+@pytest.fixture(scope="module")
+def template(assembly):
+    return assembly.get_stack_by_name("mlops-churn-predictor-pipeline").template
+
+
+def resources(template, type_):
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
+
+
+def stages(template) -> dict[str, list[dict]]:
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
+    return {s["Name"]: sorted(s["Actions"], key=lambda a: a["RunOrder"]) for s in pipeline["Properties"]["Stages"]}
+
+
+def action(template, stage: str, name: str) -> dict:
+    return next(a for a in stages(template)[stage] if a["Name"] == name)
+
+
+def project_of(template, act: dict) -> dict:
+    return template["Resources"][act["Configuration"]["ProjectName"]["Ref"]]["Properties"]
+
+
+def flat(value) -> str:
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join("aws" if p == {"Ref": "AWS::Partition"} else flat(p) for p in value["Fn::Join"][1])
+    return value
+
+
+def test_names_the_approval_rule_and_the_readme_rely_on(assembly, template):
+    config = load_config(CONFIG)
+    model = config.models[0]
+    assert delivery_pipeline_name(config, model) == "mlops-churn-predictor-delivery"
+    assert pipeline_stack_name(config, model) == "mlops-churn-predictor-pipeline"
+    stack = assembly.get_stack_by_name("mlops-churn-predictor-pipeline")
+    assert (stack.environment.account, stack.environment.region) == (DEV, "eu-west-1")
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
+    assert pipeline["Properties"]["Name"] == "mlops-churn-predictor-delivery"
+
+
+def test_stateful_logical_ids_are_pinned(template):
+    retained = {k: r["Type"] for k, r in template["Resources"].items() if r.get("DeletionPolicy") == "Retain"}
+    assert retained == {
+        "DeliveryPipelineArtifactsBucketEncryptionKeyAD3D7038": "AWS::KMS::Key",
+        "DeliveryPipelineArtifactsBucketA07FB7E4": "AWS::S3::Bucket",
+    }
+
+
+def test_stages_in_order_and_approval_before_any_prod_deploy(template):
+    order = stages(template)
+    assert list(order) == ["Source", "Build", "UpdatePipeline", "churn-predictor-test", "churn-predictor-prod"]
+    test, prod = "mlops-churn-predictor-test-endpoint", "mlops-churn-predictor-prod-endpoint"
+    assert [a["Name"] for a in order["churn-predictor-test"]] == [
+        f"{test}.Prepare", f"{test}.Deploy", "VerifyDeployment", "SmokeTest"]
+    assert [a["Name"] for a in order["churn-predictor-prod"]] == [
+        "PromoteToProd", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
+    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 4  # one after the other
+    (source,) = order["Source"]
+    assert source["Configuration"]["FullRepositoryId"] == "example-org/ml-platform"
+    assert source["Configuration"]["BranchName"] == "main"
+
+
+@pytest.mark.parametrize("stage,account", [("test", TEST), ("prod", PROD)])
+def test_deploys_assume_the_stage_accounts_bootstrap_roles_and_deploy_the_endpoint_stack(template, stage, account):
+    for act in stages(template)[f"churn-predictor-{stage}"]:
+        if act["ActionTypeId"]["Category"] == "Deploy":
+            assert flat(act["RoleArn"]) == (
+                f"arn:aws:iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-eu-west-1")
+            assert act["Configuration"]["StackName"] == f"mlops-churn-predictor-{stage}-endpoint"
+            assert "Region" not in act  # same region as the pipeline in the example
+
+
+@pytest.mark.parametrize("stage,steps", [("test", ["VerifyDeployment", "SmokeTest"]), ("prod", ["VerifyDeployment"])])
+def test_check_steps_assume_the_role_the_endpoint_stack_creates(assembly, template, stage, steps):
+    stage_template = next(s.template for s in assembly.stacks_recursively
+                          if s.stack_name == f"mlops-churn-predictor-{stage}-endpoint")
+    (role,) = [r for k, r in resources(stage_template, "AWS::IAM::Role").items() if "ReleaseCheckRole" in k]
+    account = TEST if stage == "test" else PROD
+    expected = f"arn:aws:iam::{account}:role/{role['Properties']['RoleName']}"
+    for step in steps:
+        project = project_of(template, action(template, f"churn-predictor-{stage}", step))
+        env = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+        assert flat(env["CHECK_ROLE_ARN"]) == expected
+        role_id = project["ServiceRole"]["Fn::GetAtt"][0]
+        assumes = [s for p in resources(template, "AWS::IAM::Policy").values()
+                   if {"Ref": role_id} in p["Properties"].get("Roles", [])
+                   for s in p["Properties"]["PolicyDocument"]["Statement"] if "sts:AssumeRole" in str(s["Action"])]
+        assert [(s["Action"], flat(s["Resource"])) for s in assumes] == [("sts:AssumeRole", expected)]
+
+
+def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
+    spec = json.loads(project_of(template, action(template, "churn-predictor-test", "SmokeTest"))["Source"]["BuildSpec"])
+    # content_type is not set in the example, so each payload's type follows its extension (.csv -> text/csv).
+    assert spec["phases"]["build"]["commands"] == [
+        'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" smoke "$ENDPOINT_NAME" '
+        "--payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300"]
+    assert sorted(p.name for p in (ROOT / "config/models/churn-predictor/sample_payloads").iterdir())
+
+
+def test_synth_step_builds_only_this_model_with_the_resolved_version(template):
+    spec = json.loads(project_of(template, action(template, "Build", "Synth"))["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"][1:] == [
+        f"mlops resolve churn-predictor --write {VERSIONS_FILE} || test $? -eq 3",
+        f"npx --yes aws-cdk@2.1148.1 synth -c only_model=churn-predictor -c approved_versions={VERSIONS_FILE}"]
+
+
+@pytest.mark.parametrize("name,source_type", [("cc-churn-predictor-pipeline", "CodeCommit"),
+                                               ("s3p-churn-predictor-pipeline", "S3")])
+def test_without_an_approved_version_the_pipeline_is_valid_and_has_no_stages(assembly, name, source_type):
+    stack = assembly.get_stack_by_name(name)
+    order = stages(stack.template)
+    assert list(order) == ["Source", "Build", "UpdatePipeline"]  # valid: CodePipeline needs two stages or more
+    (source,) = order["Source"]
+    assert source["ActionTypeId"]["Provider"] == source_type
+    warnings = [m.entry.data for m in stack.messages if m.entry.type == "aws:cdk:warning"]
+    assert any("no approved version of group churn-predictor is known" in str(w) for w in warnings)
+
+
+def test_sources_from_the_config(assembly):
+    cc = stages(assembly.get_stack_by_name("cc-churn-predictor-pipeline").template)["Source"][0]["Configuration"]
+    assert (cc["RepositoryName"], cc["BranchName"], cc["PollForSourceChanges"]) == ("ml-platform", "release", False)
+    s3 = assembly.get_stack_by_name("s3p-churn-predictor-pipeline").template
+    configuration = stages(s3)["Source"][0]["Configuration"]
+    assert (configuration["S3Bucket"], configuration["S3ObjectKey"], configuration["PollForSourceChanges"]) == (
+        "ml-platform-source", "src/platform.zip", False)
+    assert resources(s3, "AWS::Events::Rule")  # S3 uploads start it through EventBridge (CloudTrail), no polling
+
+
+def test_notifications_from_the_config(assembly):
+    template = assembly.get_stack_by_name("cc-churn-predictor-pipeline").template
+    (sub,) = resources(template, "AWS::SNS::Subscription").values()
+    assert sub["Properties"]["Endpoint"] == "ml@example.com"
+    assert resources(template, "AWS::CodeStarNotifications::NotificationRule")
+    assert not resources(assembly.get_stack_by_name("s3p-churn-predictor-pipeline").template, "AWS::SNS::Topic")
+
+
+def test_needs_approved_version():
+    config = load_config(CONFIG)
+    assert needs_approved_version(config.models[0]) is True  # the prod challenger is `model: approved`
+    data = example_data()
+    pinned = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/churn-predictor/1"}
+    data["models"][0]["stages"]["test"]["variants"][0]["model"] = pinned
+    data["models"][0]["stages"]["prod"]["variants"][1]["model"] = pinned
+    assert needs_approved_version(parse_config(data).models[0]) is False
+
+
+# --------------------------------------------------------------------------------------------- config errors
+def _stack(config, config_dir: Path, repo_root: Path = ROOT):
+    return ModelPipelineStack(cdk.App(), "p", config=config, model=config.models[0], approved_version_arn=VERSION,
+                              config_dir=config_dir, repo_root=repo_root)
+
+
+def test_missing_sample_payloads_fail_at_synth(tmp_path):
+    shutil.copytree(CONFIG.parent / "models", tmp_path / "config" / "models")
+    for payload in (tmp_path / "config/models/churn-predictor/sample_payloads").iterdir():
+        payload.unlink()
+    with pytest.raises(ConfigError) as error:
+        _stack(load_config(CONFIG), tmp_path / "config", repo_root=tmp_path)
+    assert str(error.value) == ("models[0].project_dir: the smoke checks need sample payload files in "
+                                "config/models/churn-predictor/sample_payloads/, found none")
+
+
+def test_config_outside_the_repository_fails(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        _stack(load_config(CONFIG), CONFIG.parent, repo_root=tmp_path)
+    assert str(error.value) == (f"models[0].project_dir: the model folder must be inside the repository the "
+                                f"pipeline builds from ({tmp_path}), got {CONFIG.parent / 'models/churn-predictor'}")
+
+
+def test_fractional_latency_budget_fails():
+    data = copy.deepcopy(example_data())
+    data["models"][0]["stages"]["test"]["checks"]["latency_p95_ms"] = 250.5
+    with pytest.raises(ConfigError) as error:
+        _stack(parse_config(data), CONFIG.parent)
+    assert str(error.value) == ("models[0].stages.test.checks.latency_p95_ms: must be a whole number of "
+                                "milliseconds, got 250.5")
+
+
+# --------------------------------------------------------------------------------------------- bootstrap policy
+SERVICES = {"SageMaker": "sagemaker", "IAM": "iam", "CloudWatch": "cloudwatch", "KMS": "kms", "S3": "s3",
+            "ApplicationAutoScaling": "application-autoscaling"}
+
+
+def test_cfn_execution_policy_covers_what_the_stage_stacks_create(assembly):
+    """config/cfn-exec-policy.json (the README's --cloudformation-execution-policies for test and prod) allows
+    the services of every resource type the endpoint stacks hold, and the role/bucket names they get."""
+    policy = json.loads((ROOT / "config" / "cfn-exec-policy.json").read_text())
+    statements = policy["Statement"]
+    assert all(s["Effect"] == "Allow" and s["Action"] != "*" for s in statements)
+    allowed = {a.split(":")[0] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                              else s["Action"])}
+    role_names = []
+    for stack in assembly.stacks_recursively:
+        if not stack.stack_name.endswith("-endpoint"):
+            continue
+        for resource in stack.template["Resources"].values():
+            service = resource["Type"].split("::")[1]
+            assert SERVICES[service] in allowed, resource["Type"]
+            if resource["Type"] == "AWS::IAM::Role":
+                # Named roles carry the project prefix; unnamed ones get "<stack name>-..." from CloudFormation.
+                role_names.append(resource["Properties"].get("RoleName", stack.stack_name))
+    assert role_names and all(name.startswith("mlops-") for name in role_names)
+    (roles,) = [s for s in statements if s.get("Sid") == "RolesOfThePlatformStacksOnly"]
+    assert roles["Resource"] == "arn:aws:iam::*:role/mlops-*"

@@ -199,3 +199,13 @@ def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platfo
     names, _ = synth({"fraud-detector": arn})
     assert {"mlops-fraud-detector-test-endpoint", "mlops-fraud-detector-prod-endpoint"} <= set(names)
     assert all("churn-predictor" not in name for name in names)  # only_model: this model's stacks only
+
+
+def test_follows_the_files_list_indentation(tmp_path, capsys):
+    """Lists written flush with their key (`models:` then `- name:` at column 0) get the entry the same way."""
+    path = tmp_path / "platform.yaml"
+    path.write_text(MIDDLE.replace("  - name: churn-predictor\n    registry:", "- name: churn-predictor\n  registry:"))
+    code, _, err = run(capsys, "new-model", "fraud-detector", "--config", str(path))
+    assert code == 0, err
+    assert "\n- name: fraud-detector\n  # Added by `mlops new-model`" in path.read_text()
+    assert [m.name for m in load_config(path).models] == ["churn-predictor", "fraud-detector"]

@@ -306,8 +306,11 @@ def _build(spec: DefinitionSpec) -> BuiltDefinition:
     check = ConditionStep(name="CheckMetric", conditions=[ConditionGreaterThanOrEqualTo(left=score, right=threshold)],
                           if_steps=[register], else_steps=[fail])
 
+    # No experiment tracking: by default the SDK adds it in some regions only, and it needs the role to create
+    # experiments and trials; the model registry already records every version with its metrics' source.
     pipeline = Pipeline(name=spec.pipeline_name, parameters=[input_data, threshold, processing_type, training_type],
-                        steps=[preprocess, train, evaluate, check], sagemaker_session=session)
+                        steps=[preprocess, train, evaluate, check], sagemaker_session=session,
+                        pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
     return BuiltDefinition(text=ph.restore(text), images=(sklearn_image, xgboost_image))

@@ -83,6 +83,7 @@ def test_parameters_carry_the_configured_defaults(synthesised):
         {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.c5.xlarge"},
         {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.2xlarge"},
     ]
+    assert definition["PipelineExperimentConfig"] is None, "no experiments: the role cannot create them"
 
 
 def test_registration_declares_approval_and_inference_contract(synthesised):

@@ -12,7 +12,10 @@ from pathlib import Path
 
 from aws_cdk import Annotations, Arn, ArnComponents, Duration, Environment, Stack
 from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
@@ -25,7 +28,8 @@ from constructs_lib.errors import ConfigError
 
 from .endpoint_stage import EndpointStage, release_check_role_name
 
-__all__ = ["ModelPipelineStack", "delivery_pipeline_name", "needs_approved_version", "pipeline_stack_name"]
+__all__ = ["ModelPipelineStack", "approval_target", "delivery_pipeline_name", "needs_approved_version",
+           "pipeline_stack_name"]
 
 STAGES = ("test", "prod")
 
@@ -33,6 +37,16 @@ STAGES = ("test", "prod")
 def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
     """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
     return f"{config.project}-{model.name}-delivery"
+
+
+def approval_target(stack: Stack, config: PlatformConfig, model: ModelConfig) -> events.IRuleTarget:
+    """The model's delivery pipeline as an EventBridge target, referenced by name from ``stack`` (the model's
+    dev stack: ``ModelDevStack.add_approval_trigger(approval_target(stack, config, model))``), so that the dev
+    stack needs no export from the pipeline stack. The rule's role may only start that pipeline."""
+    dev = config.accounts.dev
+    arn = stack.format_arn(service="codepipeline", account=dev.account_id, region=dev.region,
+                           resource=delivery_pipeline_name(config, model))
+    return targets.CodePipeline(codepipeline.Pipeline.from_pipeline_arn(stack, "DeliveryPipeline", arn))
 
 
 def pipeline_stack_name(config: PlatformConfig, model: ModelConfig) -> str:

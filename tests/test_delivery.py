@@ -23,7 +23,7 @@ from aws_cdk import pipelines
 
 from constructs_lib.delivery import CDK_CLI_VERSION, VERSIONS_FILE, DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
-from support import check_assembly, nag_app, no_aws_calls, synth_checked
+from support import assembly_templates, lint_errors, nag_app, no_aws_calls, synth_checked
 
 DEV, TEST, PROD = "111111111111", "222222222222", "333333333333"
 CONNECTION = f"arn:aws:codeconnections:eu-west-1:{DEV}:connection/0000"
@@ -72,7 +72,11 @@ def templates():
         build(app)
         assembly = synth_checked(app)  # cdk-nag: no unacknowledged finding, support stack included
     assert calls == []
-    return check_assembly(assembly)  # cfn-lint: no errors (IGNORED_LINT_RULES)
+    templates = assembly_templates(assembly)
+    # cfn-lint: no errors (IGNORED_LINT_RULES) in what the construct makes; the TinyStage stacks are scaffolding.
+    for name in ("Pipe", "cross-region-stack-111111111111:eu-central-1"):
+        assert lint_errors(*templates[name]) == [], name
+    return {name: t for name, (t, _) in templates.items()}
 
 
 @pytest.fixture(scope="module")
@@ -373,7 +377,9 @@ def _pipeline(**overrides):
 
 @pytest.mark.parametrize("overrides,message", [
     ({"pipeline_name": "has space"}, "pipeline_name: must be 1-100 characters of A-Z a-z 0-9 . @ _ -, got 'has space'"),
-    ({"model_package_group_name": "bad_name"}, "model_package_group_name: "),
+    ({"model_package_group_name": "bad_name"}, "model_package_group_name: must be 1-63 characters of letters, "
+     "digits and single or repeated hyphens, starting and ending with a letter or digit "
+     "([a-zA-Z0-9](-*[a-zA-Z0-9])*), got 'bad_name'"),
     ({"cdk_cli_version": "3.0.1"}, "cdk_cli_version: must be a 2.x CDK CLI version like 2.1148.1 (CLI 3.x refuses "
                                    "aws-cdk-lib 2.x assemblies), got '3.0.1'"),
     ({"notification_emails": ["ops"]}, "notification_emails[0]: must be an e-mail address, got 'ops'"),
@@ -382,8 +388,7 @@ def _pipeline(**overrides):
 def test_bad_pipeline_props_fail_eagerly(overrides, message):
     with pytest.raises(ConfigError) as error:
         _pipeline(**overrides)
-    assert str(error.value).startswith(message)
-    assert "\n" not in str(error.value)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("kwargs,message", [

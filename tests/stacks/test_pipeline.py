@@ -15,7 +15,8 @@ import yaml
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.delivery import VERSIONS_FILE
 from constructs_lib.errors import ConfigError
-from stacks.pipeline import ModelPipelineStack, delivery_pipeline_name, needs_approved_version, pipeline_stack_name
+from stacks.pipeline import (ModelPipelineStack, approval_target, delivery_pipeline_name, needs_approved_version,
+                             pipeline_stack_name)
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,24 @@ def test_names_the_approval_rule_and_the_readme_rely_on(assembly, template):
     assert (stack.environment.account, stack.environment.region) == (DEV, "eu-west-1")
     (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
     assert pipeline["Properties"]["Name"] == "mlops-churn-predictor-delivery"
+
+
+def test_approval_target_starts_this_pipeline_by_name():
+    from aws_cdk import aws_events as events
+    from aws_cdk.assertions import Template
+
+    config = load_config(CONFIG)
+    stack = cdk.Stack(cdk.App(), "dev", env=cdk.Environment(account=DEV, region="eu-west-1"))
+    events.Rule(stack, "Rule", event_pattern=events.EventPattern(source=["aws.sagemaker"]),
+                targets=[approval_target(stack, config, config.models[0])])
+    template = Template.from_stack(stack).to_json()
+    (rule,) = resources(template, "AWS::Events::Rule").values()
+    (target,) = rule["Properties"]["Targets"]
+    assert flat(target["Arn"]) == f"arn:aws:codepipeline:eu-west-1:{DEV}:mlops-churn-predictor-delivery"
+    (policy,) = resources(template, "AWS::IAM::Policy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Action"], flat(statement["Resource"])) == ("codepipeline:StartPipelineExecution",
+                                                                  flat(target["Arn"]))
 
 
 def test_stateful_logical_ids_are_pinned(template):

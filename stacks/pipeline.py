@@ -111,6 +111,9 @@ class ModelPipelineStack(Stack):
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
             notification_emails=config.pipeline.notification_emails)
         self.stages: dict[str, EndpointStage] = {}
+        """The endpoint stages ({"test": ..., "prod": ...}); empty while no approved version is known."""
+        self.releases: dict[str, ReleaseStage] = {}
+        """What the pipeline releases per stage (endpoint outputs, check role, smoke test); empty likewise."""
         if approved_version_arn is None and needs_approved_version(model):
             Annotations.of(self).add_warning_v2(
                 "@sagemaker-safe-release:pipeline-without-stages",
@@ -121,9 +124,14 @@ class ModelPipelineStack(Stack):
             self.stages[stage_name] = EndpointStage(
                 self, f"{model.name}-{stage_name}", config=config, model=model, stage_name=stage_name,
                 approved_version_arn=approved_version_arn)
-        self.delivery.add_release(test=self._release("test"), prod=self._release("prod"),
-                                  approval_comment=f"Release model {model.name} "
-                                  f"({approved_version_arn or 'pinned versions'}) to prod?")
+        # The comment names no version: the pipeline stack must not change with each release, or every
+        # release would cost an extra self-mutation round (the version is in the Build step's log).
+        self.releases.update({name: self._release(name) for name in STAGES})
+        self.delivery.add_release(
+            test=self.releases["test"], prod=self.releases["prod"],
+            approval_comment=f"Release model {model.name} to prod? The version this execution resolved (Build step "
+            f"log; `mlops status {self.stages['test'].stack.endpoint.endpoint_name}` shows it live) passed "
+            "deployment verification and the smoke checks in test.")
 
     def _release(self, stage_name: str) -> ReleaseStage:
         stage = self.stages[stage_name]

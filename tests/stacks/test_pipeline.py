@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from constructs_lib.config import load_config, parse_config
-from constructs_lib.delivery import VERSIONS_FILE
+from constructs_lib.delivery import VERSIONS_FILE, DeliveryPipeline
 from constructs_lib.errors import ConfigError
 from stacks.pipeline import (ModelPipelineStack, approval_target, delivery_pipeline_name, needs_approved_version,
                              pipeline_stack_name)
@@ -164,10 +164,10 @@ def test_check_steps_assume_the_role_the_endpoint_stack_creates(assembly, templa
 
 def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
     spec = json.loads(project_of(template, action(template, "churn-predictor-test", "SmokeTest"))["Source"]["BuildSpec"])
-    # content_type is not set in the example, so each payload's type follows its extension (.csv -> text/csv).
     assert spec["phases"]["build"]["commands"] == [
         'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" smoke "$ENDPOINT_NAME" '
-        "--payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300"]
+        "--payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300 "
+        "--content-type text/csv"]
     assert sorted(p.name for p in (ROOT / "config/models/churn-predictor/sample_payloads").iterdir())
 
 
@@ -206,6 +206,29 @@ def test_notifications_from_the_config(assembly):
     assert sub["Properties"]["Endpoint"] == "ml@example.com"
     assert resources(template, "AWS::CodeStarNotifications::NotificationRule")
     assert not resources(assembly.get_stack_by_name("s3p-churn-predictor-pipeline").template, "AWS::SNS::Topic")
+
+
+def test_a_new_version_does_not_change_the_pipeline_stack(template):
+    """Only the stage stacks change with the version: the pipeline stack staying identical means a release
+    does not cost a self-mutation round (and an approval comment cannot drift from what is deployed)."""
+    config = load_config(CONFIG)
+    app = cdk.App()
+    ModelPipelineStack(app, "example", config=config, model=config.models[0], config_dir=CONFIG.parent,
+                       approved_version_arn=VERSION.replace("/2", "/3"), repo_root=ROOT)
+    assert app.synth().get_stack_by_name("mlops-churn-predictor-pipeline").template == template
+
+
+def test_an_unset_content_type_leaves_it_to_each_payload_file():
+    """ChecksConfig.content_type defaults to application/json, which would mislabel CSV payloads: only an
+    explicit value is passed to ``mlops smoke`` (which otherwise types each file by its extension)."""
+    data = example_data()
+    del data["models"][0]["stages"]["test"]["checks"]["content_type"]
+    config = parse_config(data)
+    stack = ModelPipelineStack(cdk.App(), "p", config=config, model=config.models[0], approved_version_arn=VERSION,
+                               config_dir=CONFIG.parent, repo_root=ROOT)
+    smoke = stack.releases["test"].smoke_test
+    assert smoke.content_type is None
+    assert DeliveryPipeline.smoke_command(smoke).endswith("--p95-ms 300")
 
 
 def test_needs_approved_version():

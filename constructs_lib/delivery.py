@@ -126,8 +126,10 @@ class DeliveryPipeline(Construct):
         Approved version the synth step resolves. The synth role may only list and describe that group's
         versions.
     :param app_context: extra ``cdk synth -c key=value`` context (for example ``{"only_model": NAME}``).
-    :param install_commands: how a CodeBuild step installs the app and the ``mlops`` command from the
+    :param install_commands: how the synth step installs the app and the ``mlops`` command from the
         repository; default ``pip install -r requirements.txt``.
+    :param check_install_commands: how the check steps install the ``mlops`` command; default: the same as
+        ``install_commands`` (a lighter install saves minutes per check step if the repository offers one).
     :param cdk_cli_version: the npm ``aws-cdk`` version the synth step runs; default ``CDK_CLI_VERSION``.
     :param second_approver_group: an IAM group whose members give a second approval before prod; default none
         (one approval). The group gets ``codepipeline:PutApprovalResult`` on that approval action only.
@@ -141,7 +143,7 @@ class DeliveryPipeline(Construct):
     def __init__(self, scope: Construct, id: str, *, pipeline_name: str, source: pipelines.IFileSetProducer,
                  model_package_group_name: str, app_context: Mapping[str, str] | None = None,
                  install_commands: Sequence[str] = ("pip install -r requirements.txt",),
-                 cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
+                 check_install_commands: Sequence[str] | None = None, cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
                  notification_emails: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
@@ -156,11 +158,15 @@ class DeliveryPipeline(Construct):
                 raise ConfigError(f"notification_emails[{i}]", f"must be an e-mail address, got {email!r}")
         if not install_commands:
             raise ConfigError("install_commands", "must hold at least one command, got []")
+        if check_install_commands is not None and not check_install_commands:
+            raise ConfigError("check_install_commands", "must hold at least one command (or be None), got []")
         self.pipeline_name = pipeline_name
         self.source = source
         self.model_package_group_name = model_package_group_name
         self.second_approver_group = second_approver_group
         self._install = list(install_commands)
+        self._check_install = list(check_install_commands or install_commands)
+        self._approval: tuple[str, str] | None = None
         self._released = False
         stack = Stack.of(self)
         self._group_arn = stack.format_arn(service="sagemaker", resource="model-package-group",
@@ -232,6 +238,7 @@ class DeliveryPipeline(Construct):
             "PromoteToProd", comment=approval_comment or
             f"Release to prod ({prod.stage.account}, {prod.stage.region}): the test endpoint passed verification"
             " and its checks. Approve to deploy the same version to prod.")
+        self._approval = (prod.stage.stage_name, approval.id)
         pre: list[pipelines.Step] = [approval]
         if self.second_approver_group is not None:
             second = pipelines.ManualApprovalStep(
@@ -247,14 +254,14 @@ class DeliveryPipeline(Construct):
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[release.check_role.role_arn])]
         timeout = release.verify_timeout
         verify = pipelines.CodeBuildStep(
-            "VerifyDeployment", input=self.source, install_commands=self._install, env=env,
+            "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
             env_from_cfn_outputs=outputs, role_policy_statements=assume,
             timeout=timeout.plus(Duration.minutes(20)),
             commands=[self.verify_command(timeout)])
         steps: list[pipelines.Step] = [verify]
         if release.smoke_test is not None:
             smoke = pipelines.CodeBuildStep(
-                "SmokeTest", input=self.source, install_commands=self._install, env=env,
+                "SmokeTest", input=self.source, install_commands=self._check_install, env=env,
                 env_from_cfn_outputs=outputs, role_policy_statements=assume, timeout=Duration.minutes(30),
                 commands=[self.smoke_command(release.smoke_test)])
             smoke.add_step_dependency(verify)
@@ -272,6 +279,21 @@ class DeliveryPipeline(Construct):
         """The smoke step's command."""
         return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" smoke "$ENDPOINT_NAME" '
                 + smoke_test.command())
+
+    def grant_prod_approval(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (for example a release managers' role) give the first approval before prod:
+        ``codepipeline:PutApprovalResult`` on that approval action only, and ``codepipeline:GetPipelineState``
+        on this pipeline (where the approval token is read). Call after ``add_release``."""
+        if self._approval is None:
+            raise ConfigError("grant_prod_approval", "needs the prod approval: call add_release first")
+        stack = Stack.of(self)
+        stage_name, action_name = self._approval
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["codepipeline:PutApprovalResult"], resource_arns=[
+            stack.format_arn(service="codepipeline", resource=self.pipeline_name,
+                             resource_name=f"{stage_name}/{action_name}")])
+        iam.Grant.add_to_principal(grantee=grantee, actions=["codepipeline:GetPipelineState"], resource_arns=[
+            stack.format_arn(service="codepipeline", resource=self.pipeline_name)])
+        return grant
 
     def _grant_second_approval(self, stage_name: str, action_name: str) -> None:
         # An imported group cannot take inline statements (add_to_principal_policy is a no-op on it), so the

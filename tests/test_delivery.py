@@ -26,6 +26,7 @@ from support import assembly_templates, lint_errors, nag_app, no_aws_calls, synt
 
 DEV, TEST, PROD = "111111111111", "222222222222", "333333333333"
 CONNECTION = f"arn:aws:codeconnections:eu-west-1:{DEV}:connection/0000"
+CHECK_INSTALL = "pip install -e . -c requirements.txt"  # a lighter install for the check steps
 
 
 class TinyStage(cdk.Stage):
@@ -48,7 +49,7 @@ def build(app, *, second_approver: bool = True, emails=("ops@example.com",)):
     source = pipelines.CodePipelineSource.connection("org/repo", "main", connection_arn=CONNECTION)
     delivery = DeliveryPipeline(
         stack, "Delivery", pipeline_name="mlops-m-delivery", source=source, model_package_group_name="m-group",
-        app_context={"only_model": "m"},
+        app_context={"only_model": "m"}, check_install_commands=[CHECK_INSTALL],
         second_approver_group=iam.Group.from_group_name(stack, "Approvers", "release-approvers")
         if second_approver else None,
         notification_emails=list(emails))
@@ -61,6 +62,8 @@ def build(app, *, second_approver: bool = True, emails=("ops@example.com",)):
                                                latency_p95=cdk.Duration.millis(300), content_type="text/csv")),
         prod=ReleaseStage(prod, endpoint_name=prod.endpoint_name, endpoint_config_name=prod.endpoint_config_name,
                           check_role=check_role(stack, PROD, "m-prod-checks")))
+    managers = iam.Role(stack, "ReleaseManagers", assumed_by=iam.AccountRootPrincipal())
+    delivery.grant_prod_approval(managers)
     return delivery
 
 
@@ -195,7 +198,7 @@ def test_check_steps_assume_exactly_the_stage_check_role(template, stage, step, 
 @pytest.mark.parametrize("stage", ["m-test", "m-prod"])
 def test_verification_runs_mlops_verify_on_the_deployed_config(template, stage):
     spec = buildspec(template, action(template, stage, "VerifyDeployment"))
-    assert spec["phases"]["install"]["commands"] == ["pip install -r requirements.txt"]
+    assert spec["phases"]["install"]["commands"] == [CHECK_INSTALL]
     assert spec["phases"]["build"]["commands"] == [
         'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
         '--expected-config "$ENDPOINT_CONFIG_NAME" --timeout 1800 --poll-interval 30']
@@ -345,6 +348,20 @@ def test_second_approval_is_restricted_to_the_group_on_that_action_only(template
     assert action(template, stage, act)["ActionTypeId"]["Category"] == "Approval"  # names the real action
 
 
+def test_grant_prod_approval_allows_that_approval_only(template):
+    (policy,) = [p for p in resources(template, "AWS::IAM::Policy").values()
+                 if p["Properties"].get("Roles") == [{"Ref": next(k for k in resources(template, "AWS::IAM::Role")
+                                                                  if k.startswith("ReleaseManagers"))}]]
+    granted = [(s["Action"], flat(s["Resource"])) for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    pipeline_arn = f"arn:aws:codepipeline:eu-west-1:{DEV}:mlops-m-delivery"
+    assert granted == [("codepipeline:PutApprovalResult", f"{pipeline_arn}/m-prod/PromoteToProd"),
+                       ("codepipeline:GetPipelineState", pipeline_arn)]
+    assert action(template, "m-prod", "PromoteToProd")["ActionTypeId"]["Category"] == "Approval"
+    with pytest.raises(ConfigError) as error:
+        _pipeline().grant_prod_approval(iam.AccountRootPrincipal())
+    assert str(error.value) == "grant_prod_approval: needs the prod approval: call add_release first"
+
+
 def test_notifications_topic_is_encrypted_tls_only_and_gets_failures_and_approvals(template):
     (topic_id, topic), = resources(template, "AWS::SNS::Topic").items()
     assert "KmsMasterKeyId" in topic["Properties"]
@@ -383,6 +400,7 @@ def _pipeline(**overrides):
                                    "aws-cdk-lib 2.x assemblies), got '3.0.1'"),
     ({"notification_emails": ["ops"]}, "notification_emails[0]: must be an e-mail address, got 'ops'"),
     ({"install_commands": []}, "install_commands: must hold at least one command, got []"),
+    ({"check_install_commands": []}, "check_install_commands: must hold at least one command (or be None), got []"),
 ])
 def test_bad_pipeline_props_fail_eagerly(overrides, message):
     with pytest.raises(ConfigError) as error:

@@ -28,10 +28,15 @@ from constructs_lib.errors import ConfigError
 
 from .endpoint_stage import EndpointStage, release_check_role_name
 
-__all__ = ["ModelPipelineStack", "approval_target", "delivery_pipeline_name", "needs_approved_version",
-           "pipeline_stack_name"]
+__all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
+           "needs_approved_version", "pipeline_stack_name"]
 
 STAGES = ("test", "prod")
+
+#: What the ``mlops`` command needs at run time (the CLI imports nothing heavier at start-up): the check steps
+#: install only these, at the versions requirements.txt pins, instead of the whole synth toolchain (the
+#: sagemaker SDK alone is ~1 GB, minutes per step).
+OPS_RUNTIME_PACKAGES = ("boto3", "pydantic", "PyYAML")
 
 
 def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
@@ -62,6 +67,18 @@ def needs_approved_version(model: ModelConfig) -> bool:
         if any(v.model == APPROVED for v in variants):
             return True
     return False
+
+
+def check_install_commands(repo_root: Path) -> list[str] | None:
+    """``pip install <pinned OPS_RUNTIME_PACKAGES> .`` from the repository's requirements.txt; None (the full
+    install) when a pin is missing."""
+    try:
+        lines = (repo_root / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    pins = {line.split("==")[0].strip().lower(): line.split("#")[0].strip() for line in lines if "==" in line}
+    wanted = [pins.get(name.lower()) for name in OPS_RUNTIME_PACKAGES]
+    return None if None in wanted else [f"pip install {' '.join(wanted)} ."]
 
 
 def pipeline_source(scope: Construct, config: PlatformConfig) -> pipelines.CodePipelineSource:
@@ -102,12 +119,13 @@ class ModelPipelineStack(Stack):
         super().__init__(scope, id, env=Environment(account=dev.account_id, region=dev.region), **kwargs)
         self.index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         self.config, self.model = config, model
-        self.payloads_dir = self._payloads_dir(Path(config_dir), Path(repo_root or Path.cwd()))
+        root = Path(repo_root or Path.cwd())
+        self.payloads_dir = self._payloads_dir(Path(config_dir), root)
         group = config.pipeline.second_approver_group
         self.delivery = DeliveryPipeline(
             self, "Delivery", pipeline_name=delivery_pipeline_name(config, model),
             source=pipeline_source(self, config), model_package_group_name=model.group_name,
-            app_context={"only_model": model.name},
+            app_context={"only_model": model.name}, check_install_commands=check_install_commands(root),
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
             notification_emails=config.pipeline.notification_emails)
         self.stages: dict[str, EndpointStage] = {}

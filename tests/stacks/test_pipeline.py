@@ -3,9 +3,12 @@ named as the endpoint stacks name them), and pipelines that have no stages yet (
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -15,8 +18,8 @@ import yaml
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.delivery import VERSIONS_FILE, DeliveryPipeline
 from constructs_lib.errors import ConfigError
-from stacks.pipeline import (ModelPipelineStack, approval_target, delivery_pipeline_name, needs_approved_version,
-                             pipeline_stack_name)
+from stacks.pipeline import (OPS_RUNTIME_PACKAGES, ModelPipelineStack, approval_target, check_install_commands,
+                             delivery_pipeline_name, needs_approved_version, pipeline_stack_name)
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +172,35 @@ def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
         "--payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300 "
         "--content-type text/csv"]
     assert sorted(p.name for p in (ROOT / "config/models/churn-predictor/sample_payloads").iterdir())
+
+
+def test_check_steps_install_only_what_mlops_needs_at_the_pinned_versions(template):
+    lines = {line.split("==")[0]: line for line in (ROOT / "requirements.txt").read_text().splitlines()}
+    pins = [lines[name] for name in OPS_RUNTIME_PACKAGES]
+    for stage, step in (("test", "VerifyDeployment"), ("test", "SmokeTest"), ("prod", "VerifyDeployment")):
+        spec = json.loads(project_of(template, action(template, f"churn-predictor-{stage}", step))["Source"]["BuildSpec"])
+        assert spec["phases"]["install"]["commands"] == [f"pip install {' '.join(pins)} ."]
+    synth = json.loads(project_of(template, action(template, "Build", "Synth"))["Source"]["BuildSpec"])
+    assert synth["phases"]["install"]["commands"] == ["pip install -r requirements.txt"]
+
+
+def test_mlops_starts_without_the_heavy_synth_packages():
+    """Why that light install suffices: the CLI (every subcommand registered) imports none of them."""
+    code = ("import sys; from constructs_lib.ops.cli import build_parser; build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    loaded = set(ast.literal_eval(result.stdout))
+    assert "botocore" in loaded and "pydantic" in loaded
+    assert loaded.isdisjoint({"sagemaker", "scipy", "matplotlib", "numpy", "pandas", "ruamel", "aws_cdk", "jsii",
+                              "cdk_nag"}), loaded
+
+
+def test_no_pins_means_the_full_install(tmp_path):
+    assert check_install_commands(tmp_path) is None
+    (tmp_path / "requirements.txt").write_text("boto3==1.0\npydantic==2.0\n")
+    assert check_install_commands(tmp_path) is None
+    (tmp_path / "requirements.txt").write_text("boto3==1.0  # why\npydantic==2.0\nPyYAML==6.0\n")
+    assert check_install_commands(tmp_path) == ["pip install boto3==1.0 pydantic==2.0 PyYAML==6.0 ."]
 
 
 def test_synth_step_builds_only_this_model_with_the_resolved_version(template):

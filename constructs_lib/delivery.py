@@ -132,7 +132,8 @@ class DeliveryPipeline(Construct):
         ``install_commands`` (a lighter install saves minutes per check step if the repository offers one).
     :param cdk_cli_version: the npm ``aws-cdk`` version the synth step runs; default ``CDK_CLI_VERSION``.
     :param second_approver_group: an IAM group whose members give a second approval before prod; default none
-        (one approval). The group gets ``codepipeline:PutApprovalResult`` on that approval action only.
+        (one approval). The group gets ``codepipeline:PutApprovalResult`` on that approval action only (and
+        ``codepipeline:GetPipelineState`` on this pipeline, to read the approval token).
     :param notification_emails: addresses subscribed to pipeline failures and pending approvals (an SNS topic
         encrypted with its own KMS key, TLS only); default none (no topic).
 
@@ -233,7 +234,7 @@ class DeliveryPipeline(Construct):
             raise ConfigError("prod.stage", "must deploy to another account or region than the test stage, got "
                               f"{prod.stage.account}/{prod.stage.region} for both")
         self._released = True
-        self.cdk_pipeline.add_stage(test.stage, post=self._checks(test, "test"))
+        self.cdk_pipeline.add_stage(test.stage, post=self._checks(test))
         approval = pipelines.ManualApprovalStep(
             "PromoteToProd", comment=approval_comment or
             f"Release to prod ({prod.stage.account}, {prod.stage.region}): the test endpoint passed verification"
@@ -246,9 +247,9 @@ class DeliveryPipeline(Construct):
             second.add_step_dependency(approval)
             pre.append(second)
             self._grant_second_approval(prod.stage.stage_name, second.id)
-        self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod, "prod"))
+        self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod))
 
-    def _checks(self, release: ReleaseStage, label: str) -> list[pipelines.Step]:
+    def _checks(self, release: ReleaseStage) -> list[pipelines.Step]:
         env = {"CHECK_ROLE_ARN": release.check_role.role_arn, "ENDPOINT_REGION": release.stage.region}
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[release.check_role.role_arn])]
@@ -301,9 +302,12 @@ class DeliveryPipeline(Construct):
         stack = Stack.of(self)
         action_arn = stack.format_arn(service="codepipeline", resource=self.pipeline_name,
                                       resource_name=f"{stage_name}/{action_name}")
+        # GetPipelineState (read-only) is where an approver reads the approval token PutApprovalResult needs.
         self.second_approval_policy = iam.Policy(
             self, "SecondApproverPolicy", groups=[self.second_approver_group], statements=[
-                iam.PolicyStatement(actions=["codepipeline:PutApprovalResult"], resources=[action_arn])])
+                iam.PolicyStatement(actions=["codepipeline:PutApprovalResult"], resources=[action_arn]),
+                iam.PolicyStatement(actions=["codepipeline:GetPipelineState"], resources=[
+                    stack.format_arn(service="codepipeline", resource=self.pipeline_name)])])
 
     # ------------------------------------------------------------------------------------------- notifications
     def _notifications(self, emails: list[str]) -> sns.Topic:

@@ -340,8 +340,10 @@ def test_second_approval_is_restricted_to_the_group_on_that_action_only(template
     (policy,) = [p for p in resources(template, "AWS::IAM::Policy").values()
                  if p["Properties"].get("Groups")]
     assert policy["Properties"]["Groups"] == ["release-approvers"]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statement, read = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "codepipeline:PutApprovalResult"
+    assert (read["Action"], flat(read["Resource"])) == (
+        "codepipeline:GetPipelineState", f"arn:aws:codepipeline:eu-west-1:{DEV}:mlops-m-delivery")
     pipeline_name, stage, act = flat(statement["Resource"]).split(":", 5)[5].split("/")
     assert flat(statement["Resource"]).startswith(f"arn:aws:codepipeline:eu-west-1:{DEV}:")
     assert (pipeline_name, stage, act) == ("mlops-m-delivery", "m-prod", "SecondApproval")

@@ -169,7 +169,7 @@ def test_refuses_unusable_inputs(tmp_path, capsys, setup, message):
     assert not (tmp_path / "models").exists()
 
 
-def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platform, capsys, tmp_path):
+def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platform, capsys, tmp_path, monkeypatch):
     """`new-model` then synth (cdk-nag on, as `cdk synth` runs it): its stacks synthesise; the test and prod
     endpoint stacks are left out with a warning until a version is approved, then appear."""
     import aws_cdk as cdk
@@ -178,14 +178,17 @@ def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platfo
     from stacks.app import build_app
 
     assert run(capsys, "new-model", "fraud-detector", "--config", str(platform))[0] == 0
+    # The copy is the repository here (the delivery pipeline builds from the folder holding the config).
+    monkeypatch.chdir(tmp_path)
     versions = tmp_path / "approved-versions.json"
 
     def synth(approved: dict) -> tuple[list[str], list[str]]:
         versions.write_text(json.dumps(approved))
         app = cdk.App(outdir=str(tmp_path / f"out{len(approved)}"), context={
-            "config": str(platform), "approved_versions": str(versions), "only_model": "fraud-detector"})
+            "config": "config/platform.yaml", "approved_versions": "approved-versions.json",
+            "only_model": "fraud-detector"})
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
-        build_app(app, ROOT)
+        build_app(app, tmp_path)
         assembly = app.synth()
         names = sorted(s.stack_name for s in assembly.stacks_recursively)
         # The app builder puts this warning on the App construct (not on a stack), so read it there.

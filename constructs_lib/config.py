@@ -197,8 +197,8 @@ class ChecksConfig(_Strict):
     """Post-deploy checks of a stage: smoke (sample payloads succeed) and latency (p95 over N calls)."""
 
     invocations: int = Field(default=20, ge=1, le=1000)
-    latency_p95_ms: float = Field(default=1000.0, gt=0)
-    content_type: str = "application/json"
+    latency_p95_ms: int = Field(default=1000, ge=1, description="whole milliseconds")
+    content_type: str | None = Field(default=None, description="default: from each payload file's extension")
 
 
 class StageConfig(_Strict):
@@ -402,9 +402,7 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
         return ConfigError(path, "is required")
     if first["type"] == "extra_forbidden":
         return ConfigError(path, "is not a known setting (check the spelling; see config/platform.schema.json)")
-    if first["type"] in ("literal_error", "union_tag_invalid"):
-        return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {given!r}")
-    if "got" in message:
+    if first["type"] == "value_error":  # our own validators' messages already say what was given
         return ConfigError(path, message)
     return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {given!r}")
 

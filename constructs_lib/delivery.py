@@ -45,6 +45,8 @@ CDK_CLI_VERSION = "2.1148.1"
 #: Not the committed config/approved-versions.json: a stale entry there must never be deployed by the pipeline.
 VERSIONS_FILE = ".release/approved-versions.json"
 
+#: cfn-lint in the synth step: the version the tests use (tests/requirements.txt).
+CFN_LINT_VERSION = "1.58.0"
 #: ``mlops resolve`` exit code when the group has no approved version (or does not exist yet).
 _EXIT_NOT_FOUND = 3
 
@@ -145,7 +147,7 @@ class DeliveryPipeline(Construct):
                  model_package_group_name: str, app_context: Mapping[str, str] | None = None,
                  install_commands: Sequence[str] = ("pip install -r requirements.txt",),
                  check_install_commands: Sequence[str] | None = None, cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
-                 notification_emails: Sequence[str] = ()) -> None:
+                 notification_emails: Sequence[str] = (), lint_regions: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
             raise ConfigError("pipeline_name", "must be 1-100 characters of A-Z a-z 0-9 . @ _ -, got "
@@ -177,7 +179,8 @@ class DeliveryPipeline(Construct):
 
         self.synth_step = pipelines.CodeBuildStep(
             "Synth", input=source, install_commands=self._install, commands=self.synth_commands(
-                model_package_group_name, app_context or {}, cdk_cli_version),
+                model_package_group_name, app_context or {}, cdk_cli_version,
+                lint_regions=list(lint_regions) or [Stack.of(self).region]),
             primary_output_directory="cdk.out",
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
@@ -208,8 +211,11 @@ class DeliveryPipeline(Construct):
     # ------------------------------------------------------------------------------------------- synth
     @staticmethod
     def synth_commands(model_package_group_name: str, app_context: Mapping[str, str],
-                       cdk_cli_version: str = CDK_CLI_VERSION) -> list[str]:
-        """The synth step's commands: resolve the newest Approved version into a fresh file, then synthesise.
+                       cdk_cli_version: str = CDK_CLI_VERSION, lint_regions: Sequence[str] = ("us-east-1",),
+                       ) -> list[str]:
+        """The synth step's commands: resolve the newest Approved version into a fresh file, synthesise (with
+        cdk-nag), then lint every template with cfn-lint, failing on errors (the app leaves CDK's warn-only
+        built-in validator off; this is the gate instead).
 
         ``mlops resolve`` exiting with 3 (nothing approved yet, or the group not deployed yet) is not a
         failure: the app then leaves the endpoint stages out (it warns), the pipeline self-mutates to no
@@ -222,6 +228,10 @@ class DeliveryPipeline(Construct):
             f"mlops resolve {shlex.quote(model_package_group_name)} --write {VERSIONS_FILE} "
             f"|| test $? -eq {_EXIT_NOT_FOUND}",
             f"npx --yes aws-cdk@{cdk_cli_version} synth {flags}",
+            f"pip install cfn-lint=={CFN_LINT_VERSION}",
+            # E3703 is a known false positive on CDK Pipelines' deploy-role ARNs (Fn::Join, empty delimiter).
+            "find cdk.out -name '*.template.json' -print0 | xargs -0 cfn-lint --non-zero-exit-code error "
+            f"--ignore-checks E3703 --regions {' '.join(sorted(set(lint_regions)))} --",
         ]
 
     # ------------------------------------------------------------------------------------------- release

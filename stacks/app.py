@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import Annotations, App
+from aws_cdk import App
 
 from constructs_lib.config import PlatformConfig, load_config
 from constructs_lib.errors import ConfigError
 
-from .endpoint_stage import EndpointStage
-
-STAGES = ("test", "prod")
+from .dev import ModelDevStack, PlatformStack, model_dev_stack_name, platform_stack_name
+from .pipeline import ModelPipelineStack, approval_target, pipeline_stack_name
 
 
 def load_approved_versions(path: Path) -> dict[str, str]:
@@ -34,28 +33,24 @@ def load_approved_versions(path: Path) -> dict[str, str]:
 
 
 def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approved: dict[str, str],
-                   only_model: str | None = None) -> None:
-    """Add every model's stacks to ``app``."""
+                   only_model: str | None = None, repo_root: Path | None = None) -> None:
+    """Add the platform's stacks to ``app``.
+
+    Dev account: ``<project>-platform`` (shared artifacts bucket and key), and per model ``<project>-<model>-dev``
+    (registry group, build pipeline, retraining schedule, and the approval rule that starts the model's delivery
+    pipeline by name). Per model (only ``only_model`` if given): ``<project>-<model>-pipeline``, the delivery
+    pipeline holding the model's test and prod endpoint stages. A model without a known approved version gets
+    a pipeline without stages (its stack warns); the pipeline's first run after an approval adds them.
+    """
     models = [config.model(only_model)] if only_model else config.models
+    platform = PlatformStack(app, platform_stack_name(config), config=config)
     for model in models:
-        version = approved.get(model.group_name)
-        uses_approved = any(v.model == "approved" for stage in STAGES for v in _stage_variants(model, stage))
-        if version is None and uses_approved:
-            Annotations.of(app).add_warning_v2(
-                "@sagemaker-safe-release:no-approved-version",
-                f"model {model.name}: no approved version of group {model.group_name} is known yet, so its test "
-                f"and prod endpoint stacks are left out; approve a version and run 'mlops resolve "
-                f"{model.group_name} --write config/approved-versions.json' (the delivery pipeline does this)",
-            )
-            continue
-        for stage_name in STAGES:
-            EndpointStage(app, f"{model.name}-{stage_name}", config=config, model=model, stage_name=stage_name,
-                          approved_version_arn=version)
-
-
-def _stage_variants(model, stage_name: str) -> list:
-    stage = getattr(model.stages, stage_name)
-    return list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
+        dev = ModelDevStack(app, model_dev_stack_name(config, model), config=config, model=model,
+                            config_dir=config_dir, artifacts=platform)
+        dev.add_approval_trigger(approval_target(dev, config, model))
+        ModelPipelineStack(app, pipeline_stack_name(config, model), config=config, model=model,
+                           approved_version_arn=approved.get(model.group_name), config_dir=config_dir,
+                           repo_root=repo_root)
 
 
 def build_app(app: App, root: Path) -> App:
@@ -65,5 +60,5 @@ def build_app(app: App, root: Path) -> App:
     only_model = app.node.try_get_context("only_model")
     config = load_config(config_path)
     build_platform(app, config, config_dir=config_path.parent, approved=load_approved_versions(versions_path),
-                   only_model=str(only_model) if only_model else None)
+                   only_model=str(only_model) if only_model else None, repo_root=root)
     return app

@@ -127,7 +127,8 @@ class ModelPipelineStack(Stack):
             source=pipeline_source(self, config), model_package_group_name=model.group_name,
             app_context={"only_model": model.name}, check_install_commands=check_install_commands(root),
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
-            notification_emails=config.pipeline.notification_emails)
+            notification_emails=config.pipeline.notification_emails,
+            lint_regions=[getattr(config.accounts, a).region for a in ("dev", "test", "prod")])
         self.stages: dict[str, EndpointStage] = {}
         """The endpoint stages ({"test": ..., "prod": ...}); empty while no approved version is known."""
         self.releases: dict[str, ReleaseStage] = {}
@@ -160,15 +161,8 @@ class ModelPipelineStack(Stack):
         checks = getattr(self.model.stages, stage_name).checks
         smoke = None
         if checks is not None:
-            if not float(checks.latency_p95_ms).is_integer():
-                raise ConfigError(f"models[{self.index}].stages.{stage_name}.checks.latency_p95_ms",
-                                  f"must be a whole number of milliseconds, got {checks.latency_p95_ms:g}")
-            # Only an explicit content_type overrides the per-file type: the config's default
-            # (application/json) would mislabel the template's CSV payloads.
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
-                              latency_p95=Duration.millis(int(checks.latency_p95_ms)),
-                              content_type=checks.content_type if "content_type" in checks.model_fields_set
-                              else None)
+                              latency_p95=Duration.millis(checks.latency_p95_ms), content_type=checks.content_type)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output,

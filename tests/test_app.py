@@ -16,6 +16,13 @@ from stacks.app import build_app
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = "mlops-churn-predictor-pipeline"
+
+
+def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
+    assert sorted(templates) == [
+        "mlops-churn-predictor-dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
+        f"{PIPELINE}/churn-predictor-test/Endpoint", "mlops-platform"]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,8 @@ def templates():
 
 def test_example_app_has_test_and_prod_endpoint_stacks(templates):
     endpoints = {name: t for name, t in templates.items() if name.endswith("/Endpoint")}
-    assert sorted(endpoints) == ["churn-predictor-prod/Endpoint", "churn-predictor-test/Endpoint"]
-    prod = endpoints["churn-predictor-prod/Endpoint"]
+    assert sorted(endpoints) == [f"{PIPELINE}/churn-predictor-prod/Endpoint", f"{PIPELINE}/churn-predictor-test/Endpoint"]
+    prod = endpoints[f"{PIPELINE}/churn-predictor-prod/Endpoint"]
     endpoint = next(r for r in prod["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint")
     policy = endpoint["Properties"]["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
@@ -69,7 +76,7 @@ def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
 
 def test_release_check_role_trusts_only_the_pipeline_account(templates):
     for stage, may_invoke in (("test", True), ("prod", False)):
-        template = templates[f"churn-predictor-{stage}/Endpoint"]
+        template = templates[f"{PIPELINE}/churn-predictor-{stage}/Endpoint"]
         roles = {k: r for k, r in template["Resources"].items()
                  if r["Type"] == "AWS::IAM::Role" and "ReleaseCheckRole" in k}
         (role_id, role), = roles.items()

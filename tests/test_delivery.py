@@ -244,7 +244,7 @@ def test_smoke_step_uses_the_stage_checks(template):
 def test_synth_step_resolves_this_group_then_synthesises_with_the_pinned_cli(template):
     spec = buildspec(template, action(template, "Build", "Synth"))
     assert spec["phases"]["install"]["commands"] == ["pip install -r requirements.txt"]
-    assert spec["phases"]["build"]["commands"] == [
+    assert spec["phases"]["build"]["commands"][:3] == [
         f"rm -f {VERSIONS_FILE}",
         f"mlops resolve m-group --write {VERSIONS_FILE} || test $? -eq 3",
         f"npx --yes aws-cdk@2.1148.1 synth -c only_model=m -c approved_versions={VERSIONS_FILE}"]
@@ -446,3 +446,17 @@ def test_release_rules():
     with pytest.raises(ConfigError) as error:
         delivery.add_release(test=release(a), prod=release(c))
     assert str(error.value) == "add_release: can be called once per pipeline (one release path), got a second call"
+
+
+def test_synth_step_lints_every_template_with_the_tested_cfn_lint():
+    """The pipeline's cfn-lint gate runs the version the tests pin, fails on errors only, in every region."""
+    from pathlib import Path
+
+    from constructs_lib.delivery import CFN_LINT_VERSION
+
+    pins = (Path(__file__).resolve().parents[1] / "tests" / "requirements.txt").read_text()
+    assert f"cfn-lint=={CFN_LINT_VERSION}" in pins
+    commands = DeliveryPipeline.synth_commands("g", {}, lint_regions=["eu-west-1", "us-east-1"])
+    assert commands[-2] == f"pip install cfn-lint=={CFN_LINT_VERSION}"
+    assert commands[-1].endswith("cfn-lint --non-zero-exit-code error --ignore-checks E3703 "
+                                 "--regions eu-west-1 us-east-1 --")

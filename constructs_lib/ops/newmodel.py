@@ -149,8 +149,8 @@ def run(args: Any, ctx: Any = None) -> Output:
     )
     data = {"model": name, "config": str(path), "folder": str(folder), "files": files, "template": str(template),
             "stacks": stacks, "stacks_after_first_approval": ["test", "prod"]}
-    warnings = [f"model {name} has no approved version yet: cdk synth leaves out its test and prod endpoint "
-                "stacks until one is approved (see 'mlops approvals')"]
+    warnings = [f"model {name} has no approved version yet: its delivery pipeline gets its test and prod "
+                "endpoint stages once one is approved ('mlops approve VERSION_ARN')"]
     return Output(data=data, text=text_out, warnings=warnings)
 
 

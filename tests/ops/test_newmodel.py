@@ -77,7 +77,7 @@ def test_adds_the_entry_after_every_existing_line_and_creates_the_folder(platfor
     assert copied["preprocess.py"] == template["preprocess.py"]
     assert "<model>" not in copied["README.md"].decode() and "mlops-fraud-detector-build" in copied["README.md"].decode()
     assert f"added model fraud-detector to {platform} (models[1])" in out
-    assert "test and prod endpoint stacks" in err  # the warning: none until a version is approved
+    assert "test and prod endpoint stages once one is approved" in err  # none until a version is approved
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 

@@ -100,3 +100,36 @@ def no_aws_calls():
         for key in ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(key, None)
         os.environ.update(removed)
+
+
+@contextmanager
+def moto_server_process():
+    """A real moto server process (``python -m moto.server``) on a free 127.0.0.1 port: yields its URL once it
+    answers, and stops it afterwards. The boto3 code under test reaches it through ``AWS_ENDPOINT_URL``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on {url}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        # Nothing to flush in a moto server; SIGKILL skips werkzeug's ~1 s shutdown.
+        process.kill()
+        process.wait(timeout=10)

@@ -22,7 +22,7 @@ from aws_cdk import pipelines
 
 from constructs_lib.delivery import CDK_CLI_VERSION, VERSIONS_FILE, DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
-from support import assembly_templates, lint_errors, nag_app, no_aws_calls, synth_checked
+from support import moto_server_process, assembly_templates, lint_errors, nag_app, no_aws_calls, synth_checked
 
 DEV, TEST, PROD = "111111111111", "222222222222", "333333333333"
 CONNECTION = f"arn:aws:codeconnections:eu-west-1:{DEV}:connection/0000"
@@ -277,29 +277,8 @@ def run_resolve_lines(env: dict, workdir: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def moto_url():
     """A moto server process on 127.0.0.1 (the registry the synth step reads)."""
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto server did not start on {url}") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with moto_server_process() as url:
+        yield url
 
 
 def test_synth_step_writes_the_newest_approved_version_and_tolerates_none_yet(moto_url, tmp_path):

@@ -8,11 +8,7 @@ AWS, with fake credentials and no profile files. ``stub_client`` is for the few 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -21,6 +17,8 @@ from io import StringIO
 import boto3
 import pytest
 from botocore.stub import Stubber
+
+from support import moto_server_process
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -38,29 +36,14 @@ _UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURI
           "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def _moto_process():
-    """Start ``python -m moto.server`` on a free port, wait until it answers, stop it at the end."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto server did not start on {url}") from None
-            time.sleep(0.1)
+    """The session's moto server process, with AWS_ENDPOINT_URL and fake credentials set for the tests."""
+    with moto_server_process() as url:
+        yield from _configured(url)
+
+
+def _configured(url: str):
     # moto loads a service's backend on its first request; CloudFormation's pulls in every resource model
     # (~1.5 s). A read-only request in the background overlaps that with the first tests.
     threading.Thread(target=_warm_up, args=(url,), daemon=True).start()
@@ -76,9 +59,6 @@ def _moto_process():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        # Nothing to flush in a moto server; SIGKILL skips werkzeug's ~1 s shutdown.
-        process.kill()
-        process.wait(timeout=10)
 
 
 def _warm_up(url: str) -> None:

@@ -122,7 +122,9 @@ def run(args: Any, ctx: Any = None) -> Output:
         added = parse_config(yaml.safe_load(text))
     except ConfigError as error:  # a bug in the entry or an unusual file layout: refuse, change nothing
         raise OpsError(f"the new entry would make {path} invalid, nothing written: {error}", EXIT_USAGE) from None
-    if [m.name for m in added.models] != [m.name for m in config.models] + [name]:
+    before, after = yaml.safe_load(original), yaml.safe_load(text)
+    if after.pop("models")[:-1] != before.pop("models") or after != before or added.models[-1].name != name:
+        # A layout the insertion does not understand would change existing settings: refuse instead.
         raise OpsError(f"{path}: could not append to the models list as written (edit it by hand)", EXIT_USAGE)
 
     _copy_template(template, folder, name, config.project, config.accounts.dev.region)
@@ -194,10 +196,15 @@ def insert_model_entry(original: str, entry: str, path: Path | str = "config") -
         raise OpsError(f"{path}: the models list's items must each start on their own '- ' line; add the entry "
                        "by hand", EXIT_USAGE)
     # The list ends where the next top-level key starts (or at the end of the file); comments and blank lines
-    # just before that key belong to the key, so the entry goes after the list's last content line.
+    # just before that key belong to the key, so the entry goes after the list's last content line. That line
+    # is at least the last line of the list's last value: a block scalar may hold lines that look like comments.
     end = pairs[index + 1][0].start_mark.line if index + 1 < len(pairs) else len(lines)
+    node = models.value[-1]
+    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.value and not node.flow_style:
+        node = node.value[-1][1] if isinstance(node, yaml.MappingNode) else node.value[-1]
+    floor = max(first.line, node.end_mark.line - (1 if node.end_mark.column == 0 else 0))
     last = end - 1
-    while last > first.line and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
+    while last > floor and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
         last -= 1
     head = "".join(lines[:last + 1])
     if not head.endswith("\n"):

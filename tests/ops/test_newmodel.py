@@ -215,3 +215,16 @@ def test_follows_the_files_list_indentation(tmp_path, capsys):
     assert code == 0, err
     assert "\n- name: fraud-detector\n  # Added by `mlops new-model`" in path.read_text()
     assert [m.name for m in load_config(path).models] == ["churn-predictor", "fraud-detector"]
+
+
+def test_a_block_scalar_ending_the_list_keeps_its_hash_lines(tmp_path, capsys):
+    """Lines inside a block scalar that look like comments are content: the entry goes after them."""
+    path = tmp_path / "platform.yaml"
+    text = MIDDLE.replace("    registry: {group_name: shared-group}   # keep this comment\n",
+                          "    registry:\n      description: |\n        Churn model.\n        # not a comment\n")
+    path.write_text(text)
+    code, _, err = run(capsys, "new-model", "fraud-detector", "--config", str(path))
+    assert code == 0, err
+    models = load_config(path).models
+    assert models[0].registry.description == "Churn model.\n# not a comment\n"
+    assert [m.name for m in models] == ["churn-predictor", "fraud-detector"]

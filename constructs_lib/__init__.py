@@ -50,7 +50,9 @@ _EXPORTS = {
     "ApprovalTrigger": "approval",
     "RetrainingSchedule": "approval",
     "DeliveryPipeline": "delivery",
-    "ModelProject": "project",
+    "ModelProjectTemplate": "catalog",
+    "ReleaseStage": "delivery",
+    "SmokeTest": "delivery",
 }
 
 __all__ = sorted(_EXPORTS)

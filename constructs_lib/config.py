@@ -297,6 +297,9 @@ class ModelConfig(_Strict):
             check_sagemaker_name("", value, max_length=40)
         except ConfigError as error:
             raise ValueError(error.message) from None
+        if not value[0].isalpha():
+            # It names CDK stages and stacks, which must start with a letter.
+            raise ValueError(f"must start with a letter (it names the model's stacks), got {value!r}")
         return value
 
     @property

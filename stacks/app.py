@@ -15,6 +15,7 @@ from aws_cdk import App
 from constructs_lib.config import PlatformConfig, load_config
 from constructs_lib.errors import ConfigError
 
+from .catalog import CatalogStack, catalog_stack_name
 from .dev import ModelDevStack, PlatformStack, model_dev_stack_name, platform_stack_name
 from .pipeline import ModelPipelineStack, approval_target, pipeline_stack_name
 
@@ -36,7 +37,8 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
                    only_model: str | None = None, repo_root: Path | None = None) -> None:
     """Add the platform's stacks to ``app``.
 
-    Dev account: ``<project>-platform`` (shared artifacts bucket and key), and per model ``<project>-<model>-dev``
+    Dev account: ``<project>-platform`` (shared artifacts bucket and key), ``<project>-catalog`` (the Service
+    Catalog portfolio that makes the model-project template launchable from SageMaker Studio), and per model ``<project>-<model>-dev``
     (registry group, build pipeline, retraining schedule, and the approval rule that starts the model's delivery
     pipeline by name). Per model (only ``only_model`` if given): ``<project>-<model>-pipeline``, the delivery
     pipeline holding the model's test and prod endpoint stages. A model without a known approved version gets
@@ -44,6 +46,7 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
     """
     models = [config.model(only_model)] if only_model else config.models
     platform = PlatformStack(app, platform_stack_name(config), config=config)
+    CatalogStack(app, catalog_stack_name(config), config=config)
     for model in models:
         dev = ModelDevStack(app, model_dev_stack_name(config, model), config=config, model=model,
                             config_dir=config_dir, artifacts=platform)

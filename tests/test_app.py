@@ -21,7 +21,7 @@ PIPELINE = "mlops-churn-predictor-pipeline"
 
 def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
     assert sorted(templates) == [
-        "mlops-churn-predictor-dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
+        "mlops-catalog", "mlops-churn-predictor-dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
         f"{PIPELINE}/churn-predictor-test/Endpoint", "mlops-platform"]
 
 

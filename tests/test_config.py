@@ -52,6 +52,7 @@ CASES = [
     ("accounts.prod.account_id", "111111111111",
      "accounts: dev, test and prod must be three different account ids"),
     ("models.0.name", "churn_predictor", "models[0].name: must be 1-40 characters"),
+    ("models.0.name", "1churn", "models[0].name: must start with a letter (it names the model's stacks), got '1churn'"),
     ("models", [], "models: list should have at least 1 item after validation, not 0"),
 ]
 

@@ -17,11 +17,30 @@ from constructs_lib.errors import ConfigError
 ROOT = Path(__file__).resolve().parent
 
 
+def _dev_region() -> str:
+    """The dev account's region from the config file named in the context, read before aws_cdk loads
+    (the SDK needs a region even to import). Falls back to us-east-1; the config is validated later."""
+    import yaml
+
+    context = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}") or json.loads(
+        (ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
+    try:
+        data = yaml.safe_load((ROOT / str(context.get("config", "config/platform.yaml"))).read_text(encoding="utf-8"))
+        return str(data["accounts"]["dev"]["region"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "us-east-1"
+
+
 def main() -> int:
     # CDK's built-in template validator (warnings only) costs ~2 s per synth and grows with every template;
     # cfn-lint replaces it as a failing gate in the tests and in the delivery pipeline's synth step.
     # CDK_VALIDATION=true turns it back on. Must be set before aws_cdk starts its Node process.
     os.environ.setdefault("CDK_VALIDATION", "false")
+    # The model-build pipelines are defined with the SageMaker SDK (~2-3 s to import): a worker process
+    # imports it and builds the definitions on the other core while aws_cdk loads and the stacks are built.
+    from constructs_lib.build_pipeline_sdk import prewarm
+
+    prewarm(_dev_region())
     import aws_cdk as cdk
 
     # Without the CDK CLI (python app.py), read cdk.json's context so both paths synthesise the same thing.

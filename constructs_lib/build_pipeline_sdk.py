@@ -113,8 +113,40 @@ class _Placeholders:
         return text
 
 
+_WORKER: list = []
+
+
+def prewarm(region: str) -> None:
+    """Import the SDK (~2-3 s) in a worker process while the caller goes on, and build every definition
+    there: the import and the definitions then run on the second core, overlapping the CDK work (a thread
+    would contend for the GIL). The worker is spawned (a fresh interpreter: it inherits no jsii state), so call
+    this before aws_cdk is imported for the full overlap. Definitions are pure functions of their spec (CDK
+    tokens are opaque strings to them), so their text is the same as when built in this process."""
+    if _WORKER:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_import_offline, initargs=(region,))
+    executor.submit(int)  # start the worker (and its SDK import) now, not at the first definition
+    _WORKER.append(executor)
+
+
+def _import_offline(region: str) -> None:
+    with _offline_sdk(region):
+        pass
+
+
 def build_definition(spec: DefinitionSpec) -> BuiltDefinition:
-    """The pipeline definition for ``spec``, produced by the SDK offline (see the module docstring)."""
+    """The pipeline definition for ``spec``, produced by the SDK offline (see the module docstring); in the
+    worker process when ``prewarm`` started one."""
+    if _WORKER:
+        return _WORKER[0].submit(_build_offline, spec).result()
+    return _build_offline(spec)
+
+
+def _build_offline(spec: DefinitionSpec) -> BuiltDefinition:
     with _offline_sdk(spec.region):
         return _build(spec)
 

@@ -48,12 +48,13 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
     platform = PlatformStack(app, platform_stack_name(config), config=config)
     CatalogStack(app, catalog_stack_name(config), config=config)
     for model in models:
-        dev = ModelDevStack(app, model_dev_stack_name(config, model), config=config, model=model,
-                            config_dir=config_dir, artifacts=platform)
-        dev.add_approval_trigger(approval_target(dev, config, model))
         ModelPipelineStack(app, pipeline_stack_name(config, model), config=config, model=model,
                            approved_version_arn=approved.get(model.group_name), config_dir=config_dir,
                            repo_root=repo_root)
+    for model in models:
+        dev = ModelDevStack(app, model_dev_stack_name(config, model), config=config, model=model,
+                            config_dir=config_dir, artifacts=platform)
+        dev.add_approval_trigger(approval_target(dev, config, model))
 
 
 def build_app(app: App, root: Path) -> App:

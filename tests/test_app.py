@@ -56,11 +56,11 @@ def test_synth_is_deterministic():
     assert synth() == synth()
 
 
-def run_app(*context: str):
+def run_app(*context: str, outdir=None):
     """``python app.py`` as the CDK CLI runs it (context as JSON, output folder given), without AWS credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["CDK_CONTEXT_JSON"] = json.dumps(dict(c.split("=", 1) for c in context))
-    env["CDK_OUTDIR"] = tempfile.mkdtemp(prefix="cdk-app-")
+    env["CDK_OUTDIR"] = str(outdir or tempfile.mkdtemp(prefix="cdk-app-"))
     return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -89,3 +89,15 @@ def test_release_check_role_trusts_only_the_pipeline_account(templates):
         expected = ["cloudwatch:DescribeAlarms", "sagemaker:DescribeEndpoint"] + (
             ["sagemaker:InvokeEndpoint"] if may_invoke else [])
         assert actions == expected
+
+
+def test_app_py_builds_definitions_in_a_worker_with_identical_templates(tmp_path):
+    """app.py builds the SageMaker pipeline definitions in a spawned worker process (overlapping the SDK
+    import with the CDK work); its templates must equal an in-process synth's, byte for byte."""
+    result = run_app("nag=false", outdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    worker = {p.name: p.read_text() for p in tmp_path.rglob("*.template.json")}
+    app = cdk.App(context={"nag": "false"}, outdir=tempfile.mkdtemp(prefix="cdk-inproc-"))
+    build_app(app, ROOT)
+    local = {p.name: p.read_text() for p in Path(app.synth().directory).rglob("*.template.json")}
+    assert worker and worker == local

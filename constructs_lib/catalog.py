@@ -44,7 +44,7 @@ from aws_cdk import aws_servicecatalog as servicecatalog
 from constructs import Construct
 
 from .approval import approval_event_pattern
-from .errors import ConfigError
+from .errors import ConfigError, check_account_ids
 from .nag import acknowledge_wildcards
 from .registry import CONSUMER_GROUP_ACTIONS, CONSUMER_VERSION_ACTIONS
 
@@ -65,7 +65,6 @@ PROVISIONED_PREFIX = "SC-"
 MODEL_PLACEHOLDER = "{model}"
 """Stands for the launch-time model name in ``release_pipeline_name``."""
 
-_ACCOUNT = re.compile(r"^\d{12}$")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
@@ -87,7 +86,7 @@ class ModelProjectProduct(servicecatalog.ProductStack):
             check_pipeline_name(release_pipeline_name)
         super().__init__(scope, id, description="SageMaker model project: registry group shared with test and "
                                                 "prod, and its approval trigger")
-        accounts = _check_accounts("consumer_accounts", consumer_accounts)
+        accounts = check_account_ids("consumer_accounts", consumer_accounts)
         project_name = CfnParameter(
             self, "SageMakerProjectName", type="String", min_length=1, max_length=32,
             allowed_pattern=r"^[a-zA-Z](-*[a-zA-Z0-9])*$",
@@ -177,7 +176,7 @@ class ModelProjectTemplate(Construct):
                                    ("product_name", product_name, 8191), ("version_name", version_name, 8192)):
             if not isinstance(value, str) or not value.strip() or len(value) > limit:
                 raise ConfigError(prop, f"must be 1-{limit} characters, got {value!r}")
-        _check_accounts("consumer_accounts", consumer_accounts)
+        check_account_ids("consumer_accounts", consumer_accounts)
         stack = Stack.of(self)
         self.portfolio = servicecatalog.Portfolio(
             self, "Portfolio", display_name=portfolio_name, provider_name=provider_name,
@@ -264,10 +263,3 @@ def studio_role(scope: Construct, id: str, role_arn: str) -> iam.IRole:
     return iam.Role.from_role_arn(scope, id, role_arn, mutable=False)
 
 
-def _check_accounts(path: str, accounts: Sequence[str]) -> list[str]:
-    if isinstance(accounts, str) or not accounts:
-        raise ConfigError(path, f"must be a non-empty list of 12-digit account ids, got {accounts!r}")
-    for i, account in enumerate(accounts):
-        if not isinstance(account, str) or not _ACCOUNT.match(account):
-            raise ConfigError(f"{path}[{i}]", f"must be a 12-digit account id, got {account!r}")
-    return list(accounts)

@@ -58,3 +58,15 @@ def check_sagemaker_name(path: str, value: str, max_length: int = 63) -> None:
             f"must be 1-{max_length} characters of letters, digits and single or repeated hyphens, "
             f"starting and ending with a letter or digit ({_SAGEMAKER_NAME}), got {value!r}",
         )
+
+
+def check_account_ids(path: str, accounts) -> list[str]:
+    """Raise ``ConfigError`` unless ``accounts`` is a non-empty list of 12-digit account ids; returns it."""
+    import re
+
+    if isinstance(accounts, str) or not accounts:
+        raise ConfigError(path, f"must be a non-empty list of 12-digit account ids, got {accounts!r}")
+    for i, account in enumerate(accounts):
+        if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+            raise ConfigError(f"{path}[{i}]", f"must be a 12-digit account id, got {account!r}")
+    return list(accounts)

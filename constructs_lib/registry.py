@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from .errors import ConfigError, check_sagemaker_name
+from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ PIPELINES_PREFIX = "pipelines"
 CONSUMER_GROUP_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
 CONSUMER_VERSION_ACTIONS = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel")
 
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 def partition_of(region: str) -> str:
@@ -92,15 +91,6 @@ def _name_variants(name: str) -> list[str]:
     return [name] if name == name.lower() else [name, name.lower()]
 
 
-def _check_accounts(path: str, accounts: Sequence[str]) -> list[str]:
-    if isinstance(accounts, str) or not accounts:
-        raise ConfigError(path, f"must be a non-empty list of 12-digit account ids, got {accounts!r}")
-    for i, account in enumerate(accounts):
-        if not isinstance(account, str) or not _ACCOUNT.match(account):
-            raise ConfigError(f"{path}[{i}]", f"must be a 12-digit account id, got {account!r}")
-    return list(accounts)
-
-
 # --------------------------------------------------------------------------------------------- consumer side
 @dataclass(frozen=True)
 class RegistryRef:
@@ -116,7 +106,7 @@ class RegistryRef:
     key_alias: str
 
     def __post_init__(self) -> None:
-        _check_accounts("account", [self.account])
+        check_account_ids("account", [self.account])
         check_sagemaker_name("group_name", self.group_name)
         if not self.key_alias.startswith("alias/"):
             raise ConfigError("key_alias", f"must start with 'alias/', got {self.key_alias!r}")
@@ -208,7 +198,7 @@ class PlatformArtifacts(Construct):
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
                  bucket_name: str | None = None, key_alias: str | None = None) -> None:
         super().__init__(scope, id)
-        accounts = _check_accounts("consumer_accounts", consumer_accounts)
+        accounts = check_account_ids("consumer_accounts", consumer_accounts)
         if bucket_name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket_name):
             raise ConfigError("bucket_name", f"must be 3-63 lowercase letters, digits, dots or hyphens, "
                               f"got {bucket_name!r}")
@@ -273,7 +263,7 @@ class ModelRegistry(Construct):
         check_sagemaker_name("group_name", group_name)
         if len(description) > 1024:
             raise ConfigError("description", f"must be at most 1024 characters, got {len(description)}")
-        accounts = _check_accounts("consumer_accounts", consumer_accounts)
+        accounts = check_account_ids("consumer_accounts", consumer_accounts)
         if (artifacts_bucket is None) != (encryption_key is None):
             raise ConfigError("encryption_key", "artifacts_bucket and encryption_key go together (the bucket "
                               "is KMS-encrypted), got only one of them")

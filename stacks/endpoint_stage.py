@@ -19,6 +19,7 @@ from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
+from constructs_lib.registry import RegistryRef
 from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
 
 
@@ -151,10 +152,6 @@ class EndpointStack(Stack):
 
     def _grant_registry(self, config: PlatformConfig, model: ModelConfig, endpoint: ModelEndpoint) -> None:
         """Let the endpoint's role read the dev account's registry artifacts (models from the registry)."""
-        try:
-            from constructs_lib.registry import RegistryRef
-        except ModuleNotFoundError:  # registry module lands with the dev-account work
-            return
         RegistryRef.from_config(config, model).grant_consumer_read(endpoint.role)
 
 

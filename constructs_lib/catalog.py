@@ -46,7 +46,7 @@ from constructs import Construct
 from .approval import approval_event_pattern
 from .errors import ConfigError, check_account_ids
 from .nag import acknowledge_wildcards
-from .registry import CONSUMER_GROUP_ACTIONS, CONSUMER_VERSION_ACTIONS
+from .registry import consumer_group_policy
 
 __all__ = ["ModelProjectProduct", "ModelProjectTemplate", "STUDIO_VISIBILITY_TAG", "APPROVAL_MODES",
            "MODEL_PLACEHOLDER", "check_pipeline_name", "studio_role"]
@@ -112,15 +112,7 @@ class ModelProjectProduct(servicecatalog.ProductStack):
         versions_arn = Fn.sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
                               "model-package/${ModelName}/*")
         principals = [Fn.sub(f"arn:${{AWS::Partition}}:iam::{account}:root") for account in accounts]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ConsumerAccountsDescribeGroup", "Effect": "Allow", "Principal": {"AWS": principals},
-                 "Action": list(CONSUMER_GROUP_ACTIONS), "Resource": group_arn},
-                {"Sid": "ConsumerAccountsUseVersions", "Effect": "Allow", "Principal": {"AWS": principals},
-                 "Action": list(CONSUMER_VERSION_ACTIONS), "Resource": versions_arn},
-            ],
-        }
+        policy = consumer_group_policy(principals, group_arn, versions_arn)
         self.group = sagemaker.CfnModelPackageGroup(
             self, "Group", model_package_group_name=name, model_package_group_policy=policy,
             model_package_group_description=Fn.sub("Model versions of ${ModelName} (SageMaker project "

@@ -86,6 +86,21 @@ def artifacts_key_alias(project: str) -> str:
     return f"alias/{project}-model-artifacts"
 
 
+def consumer_group_policy(principals, group_arns, versions_arns) -> dict:
+    """The model package group's resource policy: the consumer (test, prod) accounts may describe the group and
+    describe, list and create models from its versions, and nothing else (approval stays in dev). Shared by
+    ``ModelRegistry`` and the Service Catalog product, so both grant exactly the same."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ConsumerAccountsDescribeGroup", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": list(CONSUMER_GROUP_ACTIONS), "Resource": group_arns},
+            {"Sid": "ConsumerAccountsUseVersions", "Effect": "Allow", "Principal": {"AWS": principals},
+             "Action": list(CONSUMER_VERSION_ACTIONS), "Resource": versions_arns},
+        ],
+    }
+
+
 def _name_variants(name: str) -> list[str]:
     """SageMaker reports some ARNs with the resource name lowercased; policies name both spellings."""
     return [name] if name == name.lower() else [name, name.lower()]
@@ -282,15 +297,7 @@ class ModelRegistry(Construct):
                                                resource_name=f"{n}/*") for n in _name_variants(group_name)]
         self.group_arn = group_arns[0]
         principals = [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ConsumerAccountsDescribeGroup", "Effect": "Allow", "Principal": {"AWS": principals},
-                 "Action": list(CONSUMER_GROUP_ACTIONS), "Resource": group_arns},
-                {"Sid": "ConsumerAccountsUseVersions", "Effect": "Allow", "Principal": {"AWS": principals},
-                 "Action": list(CONSUMER_VERSION_ACTIONS), "Resource": self.versions_arns},
-            ],
-        }
+        policy = consumer_group_policy(principals, group_arns, self.versions_arns)
         self.group = sagemaker.CfnModelPackageGroup(
             self, "Group", model_package_group_name=group_name,
             model_package_group_description=description or None, model_package_group_policy=policy,

@@ -96,8 +96,8 @@ class RetrainingSchedule(Construct):
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com", conditions={
             "StringEquals": {"aws:SourceAccount": Stack.of(self).account}}),
             description="Starts scheduled retraining of one model-build pipeline")
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"],
-                                                              resources=[pipeline_arn]))
+        iam.Grant.add_to_principal(grantee=self.role, actions=["sagemaker:StartPipelineExecution"],
+                                   resource_arns=[pipeline_arn])
         target: dict[str, Any] = {
             "arn": pipeline_arn, "roleArn": self.role.role_arn,
             "retryPolicy": {"maximumRetryAttempts": retry_attempts, "maximumEventAgeInSeconds": 3600},

@@ -173,43 +173,42 @@ class ModelBuildPipeline(Construct):
         log_groups = [stack.format_arn(service="logs", resource="log-group", resource_name=f"/aws/sagemaker/{kind}:*",
                                        arn_format=ArnFormat.COLON_RESOURCE_NAME) for kind in ("ProcessingJobs", "TrainingJobs")]
         repositories = sorted({_repository_arn(partition, image) for image in images})
+        # Grant.add_to_principal: one jsii round trip per statement (a PolicyStatement object and
+        # add_to_principal_policy cost four), the same statements in the role's default policy.
         statements = [
-            iam.PolicyStatement(actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
-                                         "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob",
-                                         "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-                                         "sagemaker:AddTags"], resources=jobs),
-            iam.PolicyStatement(actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
-                                         "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"],
-                                resources=[group_arn, versions]),
-            iam.PolicyStatement(actions=["iam:PassRole"], resources=[role.role_arn],
-                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                                resources=[data, models]),
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn], conditions={
+            dict(actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                          "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                          "sagemaker:StopTrainingJob", "sagemaker:AddTags"], resource_arns=jobs),
+            dict(actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                          "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"], resource_arns=[group_arn, versions]),
+            dict(actions=["iam:PassRole"], resource_arns=[role.role_arn],
+                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            dict(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], resource_arns=[data, models]),
+            dict(actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn], conditions={
                 "StringLike": {"s3:prefix": [f"{PIPELINES_PREFIX}/{group}/*", f"{MODELS_PREFIX}/{group}/*"]}}),
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[input_objects]),
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[f"arn:{partition}:s3:::{input_bucket}"],
-                                conditions={"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[
+            dict(actions=["s3:GetObject"], resource_arns=[input_objects]),
+            dict(actions=["s3:ListBucket"], resource_arns=[f"arn:{partition}:s3:::{input_bucket}"],
+                 conditions={"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
+            dict(actions=["s3:GetObject"], resource_arns=[
                 f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}" for asset in scripts.values()]),
             # Processing inputs are S3 prefixes: SageMaker lists them before downloading.
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=sorted({
+            dict(actions=["s3:ListBucket"], resource_arns=sorted({
                 f"arn:{partition}:s3:::{asset.s3_bucket_name}" for asset in scripts.values()}), conditions={
                 "StringLike": {"s3:prefix": [asset.s3_object_key for asset in scripts.values()]}}),
-            iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                                         "ecr:BatchCheckLayerAvailability"], resources=repositories),
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                                         "logs:DescribeLogStreams"], resources=log_groups),
-            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            dict(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                 resource_arns=repositories),
+            dict(actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]),
+            dict(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                          "logs:DescribeLogStreams"], resource_arns=log_groups),
+            dict(actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
+                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
         ]
         for statement in statements:
-            role.add_to_principal_policy(statement)
+            iam.Grant.add_to_principal(grantee=role, **statement)
         grant_key_through_s3(role, key, ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"])
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[
+        iam.Grant.add_to_principal(grantee=role, actions=["kms:DescribeKey"], resource_arns=[
             key.key_arn if getattr(key, "alias_name", None) is None
-            else stack.format_arn(service="kms", resource="key", resource_name="*")]))
+            else stack.format_arn(service="kms", resource="key", resource_name="*")])
 
         job_reason = ("SageMaker Pipelines names its jobs pipelines-<execution id>-<step>-<suffix> at run time; "
                       "the pattern is limited to pipeline jobs of this account and region.")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import jsii
-from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, IAspect, RemovalPolicy, Stack, Stage
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
@@ -31,7 +31,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import pipelines
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
@@ -349,8 +349,9 @@ class DeliveryPipeline(Construct):
             "describe the group's versions, whose ARNs end in their version number.",
         })
         # CDK Pipelines builds the CodePipeline just in time (an aspect at synthesis, after every add_stage);
-        # its generated roles exist only then, so an aspect builds it and acknowledges them at that point.
-        Aspects.of(self).add(_AfterBuild(self), priority=AspectPriority.MUTATING)
+        # its generated roles exist only then. Validation runs after the aspects: that is where they are
+        # acknowledged (one callback per pipeline; an aspect here would cost a Python callback per construct).
+        self.node.add_validation(_AfterBuild(self))
 
     def _acknowledge_generated(self) -> None:
         """Build the pipeline (if CDK Pipelines has not yet) and acknowledge, one wildcard at a time, what CDK
@@ -361,6 +362,7 @@ class DeliveryPipeline(Construct):
             self.cdk_pipeline.build_pipeline()
         pipeline = self.cdk_pipeline.pipeline
         stack = Stack.of(self)
+        partition, region, account = stack.partition, stack.region, stack.account
         # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
         # unreadable, so the key is kept too (stateful resources are retained).
         pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
@@ -371,16 +373,16 @@ class DeliveryPipeline(Construct):
                      "artifacts, whose object keys are generated per execution, in the pipeline's own bucket."}
         for project in self.node.find_all():
             if isinstance(project, codebuild.CfnProject):
-                prefix = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
+                prefix = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/codebuild/"
                 resources[f"{prefix}{project.ref}:*"] = ("A CodeBuild project writes its own log group's log "
                                                           "streams, named per build.")
-                resources[f"arn:{stack.partition}:codebuild:{stack.region}:{stack.account}:report-group/"
+                resources[f"arn:{partition}:codebuild:{region}:{account}:report-group/"
                           f"{project.ref}-*"] = "A CodeBuild project's own test report groups (CodeBuild default)."
-        for region, support in sorted(pipeline.cross_region_support.items()):
+        for support_region, support in sorted(pipeline.cross_region_support.items()):
             bucket = support.replication_bucket
-            acknowledge(bucket, "S1", f"Replication bucket of the pipeline's artifacts in {region} (CDK Pipelines' "
-                        "cross-region support stack): transient, KMS-encrypted, pipeline roles only.")
-            resources[f"{bucket.bucket_arn}/*"] = (f"Pipeline artifacts replicated to {region} for the "
+            acknowledge(bucket, "S1", f"Replication bucket of the pipeline's artifacts in {support_region} (CDK "
+                        "Pipelines' cross-region support stack): transient, KMS-encrypted, pipeline roles only.")
+            resources[f"{bucket.bucket_arn}/*"] = (f"Pipeline artifacts replicated to {support_region} for the "
                                                    "deployments there, object keys generated per execution.")
             acknowledge_wildcards(pipeline.role, {"*": "kms actions only, on the key of the cross-region "
                                   "replication bucket: it lives in a support stack of another region whose key ARN "
@@ -403,15 +405,17 @@ class DeliveryPipeline(Construct):
         })
 
 
-@jsii.implements(IAspect)
+@jsii.implements(IValidation)
 class _AfterBuild:
-    """Runs ``DeliveryPipeline._acknowledge_generated`` once, when synthesis starts (no stage can be added then)."""
+    """Runs ``DeliveryPipeline._acknowledge_generated`` once, at validation (after CDK Pipelines' aspect has
+    built the pipeline, before the templates are written and checked)."""
 
     def __init__(self, owner: DeliveryPipeline) -> None:
         self._owner = owner
         self._done = False
 
-    def visit(self, node) -> None:
-        if not self._done and node.node.path == self._owner.node.path:
+    def validate(self) -> list[str]:
+        if not self._done:
             self._done = True
             self._owner._acknowledge_generated()
+        return []

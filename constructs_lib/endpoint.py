@@ -158,10 +158,10 @@ class ModelEndpoint(Construct):
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket()
             objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
-            self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects]))
+            iam.Grant.add_to_principal(grantee=self.role, actions=["s3:PutObject"], resource_arns=[objects])
             if self.encryption_key is not None:
-                self.role.add_to_principal_policy(iam.PolicyStatement(
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self.encryption_key.key_arn]))
+                iam.Grant.add_to_principal(grantee=self.role, actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                                           resource_arns=[self.encryption_key.key_arn])
             if role is None:
                 acknowledge_wildcards(self.role, {objects: "SageMaker names the captured objects by date and hour "
                                                           "under the capture prefix."})
@@ -319,38 +319,39 @@ class ModelEndpoint(Construct):
 
     def _create_role(self, vpc_subnets: list) -> iam.Role:
         stack = Stack.of(self)
+        partition, region, account = stack.partition, stack.region, stack.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
         repositories = sorted({
-            f"arn:{stack.partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:repository/"
+            f"arn:{partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:repository/"
             f"{v.model.ecr_repository[2]}"
             for v in self._all_variants() if v.model.ecr_repository
         })
         if any(v.model.ecr_repository is None for v in self._all_variants()):
-            repositories = [f"arn:{stack.partition}:ecr:{stack.region}:*:repository/*"]
-        log_group = (f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+            repositories = [f"arn:{partition}:ecr:{region}:*:repository/*"]
+        log_group = (f"arn:{partition}:logs:{region}:{account}:log-group:"
                      f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
-        statements = [
-            iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                                         "ecr:BatchCheckLayerAvailability"], resources=repositories),
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resources=[log_group]),
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group}:*"]),
-            iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
-                                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
+        statements = [  # added with Grant.add_to_principal: one jsii round trip each
+            dict(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                 resource_arns=repositories),
+            dict(actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]),
+            dict(actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resource_arns=[log_group]),
+            dict(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resource_arns=[f"{log_group}:*"]),
+            dict(actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
+                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
         ]
-        model_objects = sorted({f"arn:{stack.partition}:s3:::{b}/{k}" for v in self._all_variants()
+        model_objects = sorted({f"arn:{partition}:s3:::{b}/{k}" for v in self._all_variants()
                                 if v.model.model_data for b, k in [v.model.model_data]})
         if model_objects:
-            statements.append(iam.PolicyStatement(actions=["s3:GetObject"], resources=model_objects))
+            statements.append(dict(actions=["s3:GetObject"], resource_arns=model_objects))
         if vpc_subnets:
-            statements.append(iam.PolicyStatement(
+            statements.append(dict(
                 actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
                          "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
                          "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], resources=["*"]))
+                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], resource_arns=["*"]))
         for statement in statements:
-            role.add_to_policy(statement)
+            iam.Grant.add_to_principal(grantee=role, **statement)
         wildcards = {
             "*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to SageMaker namespaces by condition)"
                  + (" and the VPC network-interface actions" if vpc_subnets else "")
@@ -379,34 +380,28 @@ class ModelEndpoint(Construct):
         )
 
     def _variant_alarms(self, variant_name: str, alarms: RollbackAlarms) -> list[cloudwatch.Alarm]:
+        """The variant's three rollback alarms (5XX rate, model latency, model errors)."""
         period = Duration.seconds(alarms.period_seconds)
-        common = dict(evaluation_periods=alarms.evaluation_periods, datapoints_to_alarm=alarms.datapoints_to_alarm,
-                      treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-        logical = _logical(variant_name)
-        prefix = f"{self.endpoint_name}-{variant_name}"
-        return [
-            cloudwatch.Alarm(
-                self, f"Alarm5xx{logical}", alarm_name=f"{prefix}-5xx-rate",
-                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} answers more than "
-                                  f"{alarms.max_5xx_error_rate_percent}% of requests with 5XX",
-                metric=self.metric_5xx_error_rate(variant_name, period=period),
-                threshold=alarms.max_5xx_error_rate_percent / 100,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common),
-            cloudwatch.Alarm(
-                self, f"AlarmLatency{logical}", alarm_name=f"{prefix}-latency",
-                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} model latency "
-                                  f"{alarms.latency_statistic} above {alarms.max_model_latency_ms} ms",
-                metric=self.metric_model_latency(variant_name, statistic=alarms.latency_statistic, period=period),
-                threshold=alarms.max_model_latency_ms * 1000,  # ModelLatency is in microseconds
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, **common),
-            cloudwatch.Alarm(
-                self, f"AlarmModelErrors{logical}", alarm_name=f"{prefix}-model-errors",
-                alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} model errors reach "
-                                  f"{alarms.max_model_errors} per {alarms.period_seconds} s",
-                metric=self.metric_model_errors(variant_name, period=period),
-                threshold=alarms.max_model_errors,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, **common),
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        prefix, logical = f"{self.endpoint_name}-{variant_name}", _logical(variant_name)
+        specs = [  # (id, name suffix, what breaches, metric, threshold, comparison)
+            ("Alarm5xx", "5xx-rate", f"answers more than {alarms.max_5xx_error_rate_percent}% of requests with 5XX",
+             self.metric_5xx_error_rate(variant_name, period=period), alarms.max_5xx_error_rate_percent / 100, above),
+            ("AlarmLatency", "latency",
+             f"model latency {alarms.latency_statistic} above {alarms.max_model_latency_ms} ms",
+             self.metric_model_latency(variant_name, statistic=alarms.latency_statistic, period=period),
+             alarms.max_model_latency_ms * 1000, above),  # ModelLatency is in microseconds
+            ("AlarmModelErrors", "model-errors",
+             f"model errors reach {alarms.max_model_errors} per {alarms.period_seconds} s",
+             self.metric_model_errors(variant_name, period=period), alarms.max_model_errors,
+             cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD),
         ]
+        return [cloudwatch.Alarm(
+            self, f"{id_}{logical}", alarm_name=f"{prefix}-{suffix}", metric=metric, threshold=threshold,
+            alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} {what}", comparison_operator=op,
+            evaluation_periods=alarms.evaluation_periods, datapoints_to_alarm=alarms.datapoints_to_alarm,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            for id_, suffix, what, metric, threshold, op in specs]
 
 
 # -------------------------------------------------------------------------------------------------- helpers

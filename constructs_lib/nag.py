@@ -23,12 +23,16 @@ def acknowledge_wildcards(scope: Construct, resources: Mapping[str, str] | None 
                           actions: Mapping[str, str] | None = None) -> None:
     """Acknowledge the IAM5 finding of each wildcard resource (ARN string, tokens allowed) and action
     (``s3:Get*``) granted under ``scope``, each with its reason."""
-    stack = Stack.of(scope)
-    for resource, reason in (resources or {}).items():
-        rendered = _render(stack.resolve(resource))
-        Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason))
-    for action, reason in (actions or {}).items():
-        Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Action::{action}]", reason=reason))
+    resources = dict(resources or {})
+    # Each jsii round trip costs ~0.3 ms: the tokens are resolved in one call, all rules acknowledged in one.
+    tokens = [resource for resource in resources if "${Token[" in resource]
+    resolved = dict(zip(tokens, Stack.of(scope).resolve(tokens))) if tokens else {}
+    rules = [Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_render(resolved.get(resource, resource))}]",
+                            reason=reason) for resource, reason in resources.items()]
+    rules += [Acknowledgment(id=f"AwsSolutions-IAM5[Action::{action}]", reason=reason)
+              for action, reason in (actions or {}).items()]
+    if rules:
+        Validations.of(scope).acknowledge(*rules)
 
 
 def _render(value: Any) -> str:

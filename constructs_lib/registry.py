@@ -173,17 +173,16 @@ class RegistryRef:
         acknowledged on ``role`` with their reasons."""
         objects = f"{self.bucket_arn}/{self.models_prefix}*"
         keys = f"arn:{self.partition}:kms:{self.region}:{self.account}:key/*"
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"],
-            resources=[keys],
+        iam.Grant.add_to_principal(grantee=role, actions=["s3:GetObject"], resource_arns=[objects])
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["kms:Decrypt"], resource_arns=[keys],
             conditions={
                 "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
                 "StringLike": {"kms:EncryptionContext:aws:s3:arn": [self.bucket_arn, f"{self.bucket_arn}/*"]},
             },
-        ))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["sagemaker:DescribeModelPackage"], resources=self.versions_arns))
+        )
+        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeModelPackage"],
+                                   resource_arns=self.versions_arns)
         wildcards = {
             objects: "Model artifacts are written by training jobs under generated job names below this "
                      "group's prefix; reading is limited to that prefix of the dev account's artifacts bucket.",

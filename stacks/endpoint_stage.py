@@ -88,16 +88,14 @@ class EndpointStack(Stack):
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
             max_session_duration=Duration.hours(1),
         )
-        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"],
-                                               resources=[endpoint.endpoint_arn]))
-        role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[
-            self.format_arn(service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        alarms = self.format_arn(service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
+                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
+                                   resource_arns=[endpoint.endpoint_arn])
+        iam.Grant.add_to_principal(grantee=role, actions=["cloudwatch:DescribeAlarms"], resource_arns=[alarms])
         if invoke:
             endpoint.grant_invoke(role)
-        acknowledge_wildcards(role, {self.format_arn(
-            service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME): "Verification reads the states of this endpoint's own "
+        acknowledge_wildcards(role, {alarms: "Verification reads the states of this endpoint's own "
             "rollback alarms, which are all named after the endpoint."})
         return role
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Stack, Token
+import jsii
+from aws_cdk import ArnFormat, IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -121,7 +123,7 @@ class ModelBuildPipeline(Construct):
 
         scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
                                          path=str(folder / name)) for name in REQUIRED_SCRIPTS}
-        from .build_pipeline_sdk import DefinitionSpec, build_definition
+        from .build_pipeline_sdk import DefinitionSpec, framework_images, submit_definition
 
         bucket_name = artifacts_bucket.bucket_name
         spec = DefinitionSpec(
@@ -138,18 +140,24 @@ class ModelBuildPipeline(Construct):
             approval_status=_APPROVAL_STATUS[approval],
             hyperparameters=tuple(sorted((hyperparameters or DEFAULT_HYPERPARAMETERS).items())),
         )
-        built = build_definition(spec)
-        self.definition: dict = json.loads(built.text)
-        """The pipeline definition (tokens unresolved), for inspection."""
-        self.images = built.images
+        # The definition is produced while the app goes on (in the SDK worker, see build_pipeline_sdk.prewarm)
+        # and read when the template is written; the images are needed now, for the role's ECR permissions.
+        self._definition = submit_definition(spec)
+        self.images: tuple[str, ...] = framework_images(stack.region, processing_instance_type)
+        """The container images the pipeline's jobs run (scikit-learn processing, XGBoost)."""
 
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=pipeline_name, role_arn=self.role.role_arn,
-            pipeline_definition={"PipelineDefinitionBody": built.text},
+            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_DefinitionText(self._definition))},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
         self._grant_execution(stack, artifacts_bucket, encryption_key, scripts, match.group(1),
-                              (match.group(2) or "/").lstrip("/"), built.images)
+                              (match.group(2) or "/").lstrip("/"), self.images)
+
+    @property
+    def definition(self) -> dict:
+        """The pipeline definition (tokens unresolved), for inspection."""
+        return json.loads(self._definition.result().text)
 
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start executions of this pipeline (and nothing else)."""
@@ -229,6 +237,17 @@ class ModelBuildPipeline(Construct):
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)
 
+
+
+@jsii.implements(IStableStringProducer)
+class _DefinitionText:
+    """The definition's JSON text once its future is done (a ``Lazy`` value: resolved at synthesis)."""
+
+    def __init__(self, definition: Future) -> None:
+        self._definition = definition
+
+    def produce(self) -> str:
+        return self._definition.result().text
 
 
 def _repository_arn(partition: str, image: str) -> str:

@@ -29,12 +29,13 @@ import logging
 import os
 import tempfile
 import warnings
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["BuiltDefinition", "DefinitionSpec", "build_definition"]
+__all__ = ["BuiltDefinition", "DefinitionSpec", "build_definition", "framework_images", "submit_definition"]
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
@@ -141,14 +142,57 @@ def _import_offline(region: str) -> None:
 def build_definition(spec: DefinitionSpec) -> BuiltDefinition:
     """The pipeline definition for ``spec``, produced by the SDK offline (see the module docstring); in the
     worker process when ``prewarm`` started one."""
+    return submit_definition(spec).result()
+
+
+def submit_definition(spec: DefinitionSpec) -> Future:
+    """``build_definition`` without waiting: a future of the ``BuiltDefinition``. With a worker, the caller
+    goes on building constructs while the definition is produced on the other core (a pipeline's definition
+    is only needed when its template is written); without one, the future is already done."""
+    return _run(_build_offline, spec)
+
+
+def framework_images(region: str, processing_instance_type: str) -> tuple[str, ...]:
+    """The container images every definition of ``region`` uses (scikit-learn processing, XGBoost
+    training/serving), looked up once per region and processing instance type. Separate from the
+    definition because the execution role's ECR permissions need them while the construct is built."""
+    key = (region, processing_instance_type)
+    if key not in _FRAMEWORK_IMAGES:
+        _FRAMEWORK_IMAGES[key] = _run(_images_offline, region, processing_instance_type)
+    return _FRAMEWORK_IMAGES[key].result()
+
+
+_FRAMEWORK_IMAGES: dict[tuple[str, str], Future] = {}
+
+
+def _run(function, *args) -> Future:
     if _WORKER:
-        return _WORKER[0].submit(_build_offline, spec).result()
-    return _build_offline(spec)
+        return _WORKER[0].submit(function, *args)
+    future: Future = Future()
+    try:
+        future.set_result(function(*args))
+    except Exception as error:  # raised again by .result(), as the worker's would be
+        future.set_exception(error)
+    return future
 
 
 def _build_offline(spec: DefinitionSpec) -> BuiltDefinition:
     with _offline_sdk(spec.region):
         return _build(spec)
+
+
+def _images_offline(region: str, processing_instance_type: str) -> tuple[str, ...]:
+    with _offline_sdk(region):
+        return _images(region, processing_instance_type)
+
+
+def _images(region: str, processing_instance_type: str) -> tuple[str, str]:
+    """(scikit-learn image for the processing instance type, XGBoost image)."""
+    from sagemaker.core import image_uris
+
+    return (_image(image_uris, "sklearn", region, SKLEARN_VERSION, py_version="py3",
+                   instance_type=processing_instance_type),
+            _image(image_uris, "xgboost", region, XGBOOST_VERSION))
 
 
 # --------------------------------------------------------------------------------------------- offline SDK
@@ -252,7 +296,6 @@ def _shared_loader(create_loader):
 
 # --------------------------------------------------------------------------------------------- definition
 def _build(spec: DefinitionSpec) -> BuiltDefinition:
-    from sagemaker.core import image_uris
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
@@ -282,9 +325,7 @@ def _build(spec: DefinitionSpec) -> BuiltDefinition:
     processing_type = ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type)
     training_type = ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type)
 
-    sklearn_image = _image(image_uris, "sklearn", spec.region, SKLEARN_VERSION, py_version="py3",
-                           instance_type=spec.processing_instance_type)
-    xgboost_image = _image(image_uris, "xgboost", spec.region, XGBOOST_VERSION)
+    sklearn_image, xgboost_image = _images(spec.region, spec.processing_instance_type)
     data_root = f"s3://{bucket}/{spec.data_prefix}"
 
     def s3_input(name: str, uri, local: str):

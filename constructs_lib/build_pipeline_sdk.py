@@ -122,16 +122,16 @@ def prewarm(region: str) -> None:
     there: the import and the definitions then run on the second core, overlapping the CDK work (a thread
     would contend for the GIL). The worker is spawned (a fresh interpreter: it inherits no jsii state), so call
     this before aws_cdk is imported for the full overlap. Definitions are pure functions of their spec (CDK
-    tokens are opaque strings to them), so their text is the same as when built in this process."""
+    tokens are opaque strings to them), so their text is the same as when built in this process.
+
+    A ``multiprocessing`` pool rather than a ``ProcessPoolExecutor``: at exit the pool terminates its idle
+    worker, where the executor would wait for the worker's interpreter to tear the SDK down (~0.5 s)."""
     if _WORKER:
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_import_offline, initargs=(region,))
-    executor.submit(int)  # start the worker (and its SDK import) now, not at the first definition
-    _WORKER.append(executor)
+    # The pool starts its worker (and the SDK import) now, not at the first definition.
+    _WORKER.append(multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,)))
 
 
 def _import_offline(region: str) -> None:
@@ -166,9 +166,10 @@ _FRAMEWORK_IMAGES: dict[tuple[str, str], Future] = {}
 
 
 def _run(function, *args) -> Future:
-    if _WORKER:
-        return _WORKER[0].submit(function, *args)
     future: Future = Future()
+    if _WORKER:
+        _WORKER[0].apply_async(function, args, callback=future.set_result, error_callback=future.set_exception)
+        return future
     try:
         future.set_result(function(*args))
     except Exception as error:  # raised again by .result(), as the worker's would be

@@ -16,8 +16,8 @@ from constructs_lib.config import PlatformConfig, load_config
 from constructs_lib.errors import ConfigError
 
 from .catalog import CatalogStack, catalog_stack_name
-from .dev import ModelDevStack, PlatformStack, model_dev_stack_name, platform_stack_name
-from .pipeline import ModelPipelineStack, approval_target, pipeline_stack_name
+from .dev import PlatformStack, platform_stack_name
+from .project import ModelProject, project_id
 
 
 def load_approved_versions(path: Path) -> dict[str, str]:
@@ -34,27 +34,19 @@ def load_approved_versions(path: Path) -> dict[str, str]:
 
 
 def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approved: dict[str, str],
-                   only_model: str | None = None, repo_root: Path | None = None) -> None:
-    """Add the platform's stacks to ``app``.
-
-    Dev account: ``<project>-platform`` (shared artifacts bucket and key), ``<project>-catalog`` (the Service
-    Catalog portfolio that makes the model-project template launchable from SageMaker Studio), and per model ``<project>-<model>-dev``
-    (registry group, build pipeline, retraining schedule, and the approval rule that starts the model's delivery
-    pipeline by name). Per model (only ``only_model`` if given): ``<project>-<model>-pipeline``, the delivery
-    pipeline holding the model's test and prod endpoint stages. A model without a known approved version gets
-    a pipeline without stages (its stack warns); the pipeline's first run after an approval adds them.
+                   only_model: str | None = None, repo_root: Path | None = None) -> dict[str, ModelProject]:
+    """Add the platform's stacks to ``app``: ``<project>-platform`` (the artifacts bucket and key every model
+    shares), ``<project>-catalog`` (the Service Catalog portfolio that makes the model-project template
+    launchable from SageMaker Studio) and one ``ModelProject`` per model (only ``only_model``, if given, as
+    its delivery pipeline's synth step asks). Returns the projects by model name.
     """
     models = [config.model(only_model)] if only_model else config.models
     platform = PlatformStack(app, platform_stack_name(config), config=config)
     CatalogStack(app, catalog_stack_name(config), config=config)
-    for model in models:
-        ModelPipelineStack(app, pipeline_stack_name(config, model), config=config, model=model,
-                           approved_version_arn=approved.get(model.group_name), config_dir=config_dir,
-                           repo_root=repo_root)
-    for model in models:
-        dev = ModelDevStack(app, model_dev_stack_name(config, model), config=config, model=model,
-                            config_dir=config_dir, artifacts=platform)
-        dev.add_approval_trigger(approval_target(dev, config, model))
+    return {model.name: ModelProject(app, project_id(config, model), config=config, model=model,
+                                     config_dir=config_dir, approved_version_arn=approved.get(model.group_name),
+                                     platform=platform, repo_root=repo_root)
+            for model in models}
 
 
 def build_app(app: App, root: Path) -> App:

@@ -14,8 +14,6 @@ for deployment order only, and the endpoint stacks in test/prod compute the same
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
-
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
@@ -28,8 +26,7 @@ from constructs_lib.config import ModelConfig, PlatformConfig
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import ModelRegistry, PlatformArtifacts, artifacts_bucket_name, artifacts_key_alias
 
-__all__ = ["ModelDevStack", "PlatformStack", "add_dev_stacks", "model_dev_stack_name", "pipeline_name",
-           "platform_stack_name"]
+__all__ = ["ModelDevStack", "PlatformStack", "model_dev_stack_name", "pipeline_name", "platform_stack_name"]
 
 #: Construct property -> config path below ``models[i]``, so that construct errors name the YAML path.
 _CONFIG_PATHS = {
@@ -106,6 +103,8 @@ class ModelDevStack(Stack):
                  approval_target: events.IRuleTarget | None = None, env: Environment | None = None,
                  **kwargs) -> None:
         env = _dev_env(config, env)
+        kwargs.setdefault("stack_name", model_dev_stack_name(config, model))
+        kwargs.setdefault("description", f"Registry, build pipeline and approval trigger of model {model.name}")
         super().__init__(scope, id, env=env, **kwargs)
         index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         dev, build = config.accounts.dev, model.build
@@ -145,17 +144,3 @@ class ModelDevStack(Stack):
         self.approval_trigger = ApprovalTrigger(self, "ApprovalTrigger",
                                                 model_package_group_name=self.registry.group_name, target=target)
         return self.approval_trigger
-
-
-def add_dev_stacks(scope: Construct, config: PlatformConfig, config_dir: Path | str,
-                   approval_targets: Mapping[str, events.IRuleTarget] | None = None,
-                   ) -> tuple[PlatformStack, dict[str, ModelDevStack]]:
-    """The platform stack and one dev stack per model of ``config`` ({model name: stack})."""
-    platform = PlatformStack(scope, platform_stack_name(config), config=config)
-    stacks = {
-        model.name: ModelDevStack(scope, model_dev_stack_name(config, model), config=config, model=model,
-                                  config_dir=config_dir, artifacts=platform,
-                                  approval_target=(approval_targets or {}).get(model.name))
-        for model in config.models
-    }
-    return platform, stacks

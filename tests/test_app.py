@@ -16,12 +16,14 @@ from stacks.app import build_app
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINE = "mlops-churn-predictor-pipeline"
+PROJECT = "mlops-churn-predictor"
+PIPELINE = f"{PROJECT}/pipeline"
 
 
 def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
+    """Shared stacks at the top; each model's stacks in its ModelProject (``cdk deploy 'mlops-churn-predictor/*'``)."""
     assert sorted(templates) == [
-        "mlops-catalog", "mlops-churn-predictor-dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
+        "mlops-catalog", f"{PROJECT}/dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
         f"{PIPELINE}/churn-predictor-test/Endpoint", "mlops-platform"]
 
 

@@ -13,6 +13,7 @@ EXAMPLES = re.findall(r"<!-- readme-example: ([\w-]+) -->\n```python\n(.*?)```",
 @pytest.mark.parametrize("name, code", EXAMPLES, ids=[name for name, _ in EXAMPLES])
 def test_python_examples_run(name, code, tmp_path, monkeypatch):
     monkeypatch.setenv("CDK_OUTDIR", str(tmp_path))
+    monkeypatch.chdir(ROOT)  # as a user runs them: from the repository root
     exec(compile(code, f"README:{name}", "exec"), {})
 
 

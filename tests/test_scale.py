@@ -25,7 +25,8 @@ MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation's limit for a template body upl
 
 @pytest.fixture(scope="module")
 def platform():
-    """{stack name: (template file size in bytes, template)} of the 50-model app, and the config."""
+    """{stack name: (template file size in bytes, template)} of the 50-model app, the config, and
+    {stack name: hierarchical id}."""
     import aws_cdk as cdk
 
     from constructs_lib.config import load_config
@@ -35,11 +36,12 @@ def platform():
                   context={"config": CONFIG, "approved_versions": VERSIONS})
     build_app(app, ROOT)
     assembly = app.synth()
-    stacks = {}
+    stacks, ids = {}, {}
     for stack in assembly.stacks_recursively:
         path = Path(stack.assembly.directory) / stack.template_file
         stacks[stack.stack_name] = (path.stat().st_size, json.loads(path.read_text()))
-    return stacks, load_config(ROOT / CONFIG)
+        ids[stack.stack_name] = stack.hierarchical_id
+    return stacks, load_config(ROOT / CONFIG), ids
 
 
 def test_the_example_is_what_the_generator_writes():
@@ -52,7 +54,7 @@ def test_the_example_is_what_the_generator_writes():
 
 
 def test_the_example_has_fifty_varied_models(platform):
-    _, config = platform
+    _, config, _ = platform
     assert len(config.models) == 50
     prod = [m.stages.prod for m in config.models]
     assert sum(len(s.variants) > 1 for s in prod) >= 10  # A/B
@@ -63,7 +65,7 @@ def test_the_example_has_fifty_varied_models(platform):
 
 
 def test_every_template_is_under_the_cloudformation_limits(platform):
-    stacks, _ = platform
+    stacks, *_ = platform
     assert len(stacks) >= 100
     over = {name: (size, len(template.get("Resources", {})))
             for name, (size, template) in stacks.items()
@@ -72,7 +74,7 @@ def test_every_template_is_under_the_cloudformation_limits(platform):
 
 
 def test_each_model_has_the_same_kinds_of_stacks_named_after_it(platform):
-    stacks, config = platform
+    stacks, config, _ = platform
     names = [m.name for m in config.models]
     kinds: dict[str, set[str]] = {name: set() for name in names}
     for stack_name in stacks:
@@ -88,7 +90,7 @@ def test_each_model_has_the_same_kinds_of_stacks_named_after_it(platform):
 def test_a_models_stacks_hold_no_other_models_resources(platform):
     """One model's release never touches another model's stack: a stack named after a model mentions no other
     model anywhere in its template, and the shared stacks mention none."""
-    stacks, config = platform
+    stacks, config, _ = platform
     names = [m.name for m in config.models]
     # Names are fixed-width (<domain>-model-NN), so none is a prefix of another and a plain search is exact.
     pattern = re.compile("|".join(map(re.escape, names)))
@@ -96,3 +98,18 @@ def test_a_models_stacks_hold_no_other_models_resources(platform):
         owners = {n for n in names if n in stack_name}
         mentioned = set(pattern.findall(json.dumps(template)))
         assert mentioned <= owners, f"{stack_name} holds resources of {sorted(mentioned - owners)}"
+
+
+def test_one_model_project_per_model_and_the_shared_stacks_once(platform):
+    """Every model's stacks live in its ModelProject (``cdk deploy 'mlops50-<model>/*'`` selects them); what
+    the models share (artifacts, Studio catalog) exists once, outside every project."""
+    stacks, config, ids = platform
+    expected = {f"{config.project}-platform": f"{config.project}-platform",
+                f"{config.project}-catalog": f"{config.project}-catalog"}
+    for model in config.models:
+        project = f"{config.project}-{model.name}"
+        expected.update({
+            f"{project}-dev": f"{project}/dev", f"{project}-pipeline": f"{project}/pipeline",
+            f"{project}-test-endpoint": f"{project}/pipeline/{model.name}-test/Endpoint",
+            f"{project}-prod-endpoint": f"{project}/pipeline/{model.name}-prod/Endpoint"})
+    assert ids == expected

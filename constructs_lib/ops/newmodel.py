@@ -135,8 +135,9 @@ def run(args: Any, ctx: Any = None) -> Output:
         raise OpsError(f"{path}: cannot write the config file ({error.strerror}); nothing changed",
                        EXIT_USAGE) from None
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    # The stack naming rules of stacks/dev.py, stacks/pipeline.py and stacks/endpoint_stage.py (not imported:
-    # they load aws_cdk, which the ops command must not).
+    # The naming rules of stacks/project.py, dev.py, pipeline.py and endpoint_stage.py (not imported: they load
+    # aws_cdk, which the ops command must not).
+    project = f"{config.project}-{name}"
     stacks = {kind: f"{config.project}-{name}-{kind}" for kind in ("dev", "pipeline")}
     stacks.update({stage: f"{config.project}-{name}-{stage}-endpoint" for stage in ("test", "prod")})
     text_out = (
@@ -144,13 +145,13 @@ def run(args: Any, ctx: Any = None) -> Output:
         + "".join(f"  {file}\n" for file in files)
         + "next:\n"
         f"  1. edit {folder}/preprocess.py and evaluate.py for your data, and build.input_data in {path}\n"
-        f"  2. cdk synth          # synthesises {stacks['dev']} and {stacks['pipeline']} now; {stacks['test']} and "
-        f"{stacks['prod']} once a version is approved\n"
-        f"  3. commit {path} and {folder}/: the delivery pipeline deploys the dev stack, retraining registers "
-        f"versions in group {name}, and each approval releases through test to prod"
+        f"  2. cdk synth          # project {project}: {stacks['dev']} and {stacks['pipeline']} now; "
+        f"{stacks['test']} and {stacks['prod']} once a version is approved\n"
+        f"  3. commit and push {path} and {folder}/, then deploy the project once: cdk deploy '{project}/*'; "
+        f"retraining registers versions in group {name}, and each approval releases through test to prod"
     )
     data = {"model": name, "config": str(path), "folder": str(folder), "files": files, "template": str(template),
-            "stacks": stacks, "stacks_after_first_approval": ["test", "prod"]}
+            "project": project, "stacks": stacks, "stacks_after_first_approval": ["test", "prod"]}
     warnings = [f"model {name} has no approved version yet: its delivery pipeline gets its test and prod "
                 "endpoint stages once one is approved ('mlops approve VERSION_ARN')"]
     return Output(data=data, text=text_out, warnings=warnings)

@@ -101,6 +101,7 @@ def test_json_output_names_the_stacks(platform, capsys):
     assert code == 0
     data = json.loads(out)
     assert data["model"] == "fraud-detector" and data["stacks"]["dev"] == "mlops-fraud-detector-dev"
+    assert data["project"] == "mlops-fraud-detector"  # what `cdk deploy 'mlops-fraud-detector/*'` selects
     assert "preprocess.py" in data["files"]
 
 
@@ -192,6 +193,7 @@ def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platfo
         build_app(app, tmp_path)
         assembly = app.synth()
         names = sorted(s.stack_name for s in assembly.stacks_recursively)
+        assert {s.hierarchical_id.split("/")[0] for s in assembly.stacks_recursively} >= {"mlops-fraud-detector"}
         warnings = [str(m.entry.data) for s in assembly.stacks_recursively for m in s.messages
                     if m.level == SynthesisMessageLevel.WARNING]
         return names, warnings

@@ -19,7 +19,7 @@ from aws_cdk import aws_events_targets as targets
 from build_support import pipeline_definition, steps_by_name
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.errors import ConfigError
-from stacks.dev import ModelDevStack, PlatformStack, add_dev_stacks
+from stacks.dev import ModelDevStack, PlatformStack
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,11 @@ PLATFORM, MODEL = "mlops-platform", "mlops-churn-predictor-dev"
 
 def build_app(app: cdk.App) -> cdk.App:
     """What the app does for the dev account, with a stand-in delivery pipeline as the approval target."""
-    _, stacks = add_dev_stacks(app, load_config(CONFIG), CONFIG.parent)
-    for stack in stacks.values():
+    config = load_config(CONFIG)
+    platform = PlatformStack(app, PLATFORM, config=config)
+    for model in config.models:
+        stack = ModelDevStack(app, f"mlops-{model.name}-dev", config=config, model=model, config_dir=CONFIG.parent,
+                              artifacts=platform)
         stack.add_approval_trigger(targets.CodePipeline(
             codepipeline.Pipeline.from_pipeline_arn(stack, "Delivery", DELIVERY_ARN)))
     return app

@@ -1,0 +1,76 @@
+"""ModelProject: one construct per model composing its dev stack, delivery pipeline and endpoint stages."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+
+from constructs_lib.config import load_config
+from stacks.dev import PlatformStack
+from stacks.project import ModelProject, project_id
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "platform.yaml"
+VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/3"
+
+
+def build(approved: str | None):
+    config = load_config(CONFIG)
+    app = cdk.App(outdir=tempfile.mkdtemp(prefix="cdk-project-"), context={"nag": "false"})
+    platform = PlatformStack(app, "mlops-platform", config=config)
+    model = config.models[0]
+    project = ModelProject(app, project_id(config, model), config=config, model=model, config_dir=CONFIG.parent,
+                           approved_version_arn=approved, platform=platform, repo_root=ROOT)
+    return config, project, app.synth()
+
+
+@pytest.fixture(scope="module")
+def released():
+    return build(VERSION)
+
+
+def test_a_project_holds_the_models_dev_pipeline_and_endpoint_stacks(released):
+    config, project, assembly = released
+    assert project.node.id == "mlops-churn-predictor"
+    assert project.dev.stack_name == "mlops-churn-predictor-dev"
+    assert project.pipeline.stack_name == "mlops-churn-predictor-pipeline"
+    assert {name: (stage.account, stage.region) for name, stage in project.stages.items()} == {
+        "test": (config.accounts.test.account_id, config.accounts.test.region),
+        "prod": (config.accounts.prod.account_id, config.accounts.prod.region)}
+    assert sorted(s.hierarchical_id for s in assembly.stacks_recursively) == [
+        "mlops-churn-predictor/dev", "mlops-churn-predictor/pipeline",
+        "mlops-churn-predictor/pipeline/churn-predictor-prod/Endpoint",
+        "mlops-churn-predictor/pipeline/churn-predictor-test/Endpoint", "mlops-platform"]
+
+
+def test_the_dev_stack_deploys_after_the_platform_and_exports_nothing(released):
+    _, _, assembly = released
+    dev = assembly.get_stack_by_name("mlops-churn-predictor-dev")
+    assert [d.id for d in dev.dependencies if "platform" in d.id] == ["mlops-platform"]
+    pipeline = assembly.get_stack_by_name("mlops-churn-predictor-pipeline")
+    for stack in (dev, pipeline):
+        text = json.dumps(stack.template)
+        assert "Fn::ImportValue" not in text and "Export" not in text
+
+
+def test_approval_of_a_version_starts_this_models_delivery_pipeline(released):
+    _, project, assembly = released
+    template = assembly.get_stack_by_name("mlops-churn-predictor-dev").template
+    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["EventPattern"]["detail"]["ModelApprovalStatus"] == ["Approved"]
+    assert rule["Properties"]["EventPattern"]["detail"]["ModelPackageGroupName"] == ["churn-predictor"]
+    (target,) = rule["Properties"]["Targets"]
+    assert "mlops-churn-predictor-delivery" in json.dumps(target["Arn"])
+    delivery = project.pipeline.delivery.pipeline_name
+    assert delivery == "mlops-churn-predictor-delivery"
+
+
+def test_without_an_approved_version_the_project_has_no_endpoint_stages():
+    _, project, assembly = build(None)
+    assert project.stages == {}
+    assert sorted(s.hierarchical_id for s in assembly.stacks_recursively) == [
+        "mlops-churn-predictor/dev", "mlops-churn-predictor/pipeline", "mlops-platform"]

@@ -61,7 +61,16 @@ def main() -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    app.synth()
+    try:
+        app.synth()
+    except RuntimeError:
+        # A pipeline definition is a Lazy value produced by the SDK worker: name what failed, in one line each.
+        from constructs_lib.build_pipeline_sdk import failures
+
+        if not failures():
+            raise
+        print("\n".join(f"error: {line}" for line in failures()), file=sys.stderr)
+        return 1
     return 0
 
 

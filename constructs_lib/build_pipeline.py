@@ -19,7 +19,7 @@ import json
 import re
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import jsii
 from aws_cdk import ArnFormat, IStableStringProducer, Lazy, Stack, Token
@@ -46,6 +46,8 @@ DEFAULT_HYPERPARAMETERS: Mapping[str, str] = {
 }
 
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$")
+#: GPU and accelerator families (p*, g*, inf*, trn*, dl*): the scikit-learn image has CPU builds only.
+_ACCELERATED = re.compile(r"^ml\.(p\d|g\d|inf\d|trn\d|dl\d)")
 _PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 _APPROVAL_STATUS = {"manual": "PendingManualApproval", "automatic": "Approved"}
 
@@ -95,6 +97,9 @@ class ModelBuildPipeline(Construct):
                             ("training_instance_type", training_instance_type)):
             if not isinstance(value, str) or not _INSTANCE.match(value):
                 raise ConfigError(name, f"must be an ml.* instance type, got {value!r}")
+        if _ACCELERATED.match(processing_instance_type):
+            raise ConfigError("processing_instance_type", "must be a CPU instance type (the scikit-learn processing "
+                              f"image has no GPU/accelerator build), got {processing_instance_type!r}")
         if isinstance(inference_instance_types, str) or not inference_instance_types:
             raise ConfigError("inference_instance_types", f"must be a non-empty list of ml.* instance types, "
                               f"got {inference_instance_types!r}")
@@ -140,24 +145,32 @@ class ModelBuildPipeline(Construct):
             approval_status=_APPROVAL_STATUS[approval],
             hyperparameters=tuple(sorted((hyperparameters or DEFAULT_HYPERPARAMETERS).items())),
         )
-        # The definition is produced while the app goes on (in the SDK worker, see build_pipeline_sdk.prewarm)
-        # and read when the template is written; the images are needed now, for the role's ECR permissions.
+        # The definition and the images (for the role's ECR permissions) are produced while the app goes on,
+        # in the SDK worker (build_pipeline_sdk.prewarm), and read when the template is written (Lazy values);
+        # a failure surfaces as a synthesis error (app.py names it: build_pipeline_sdk.failures()).
         self._definition = submit_definition(spec)
-        self.images: tuple[str, ...] = framework_images(stack.region, processing_instance_type)
-        """The container images the pipeline's jobs run (scikit-learn processing, XGBoost)."""
+        self._images = framework_images(stack.region, processing_instance_type)
 
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=pipeline_name, role_arn=self.role.role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_DefinitionText(self._definition))},
+            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(lambda: self._definition.result().text))},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
+        partition = stack.partition
+        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(partition, self._images.result()[i])))
+                        for i in range(2)]  # scikit-learn's and XGBoost's repositories
         self._grant_execution(stack, artifacts_bucket, encryption_key, scripts, match.group(1),
-                              (match.group(2) or "/").lstrip("/"), self.images)
+                              (match.group(2) or "/").lstrip("/"), repositories)
 
     @property
     def definition(self) -> dict:
         """The pipeline definition (tokens unresolved), for inspection."""
         return json.loads(self._definition.result().text)
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The container images the pipeline's jobs run (scikit-learn processing, XGBoost)."""
+        return self._images.result()
 
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start executions of this pipeline (and nothing else)."""
@@ -167,7 +180,7 @@ class ModelBuildPipeline(Construct):
     # ----------------------------------------------------------------------------------------- permissions
     def _grant_execution(self, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
                          scripts: Mapping[str, s3_assets.Asset], input_bucket: str, input_key: str,
-                         images: Sequence[str]) -> None:
+                         repositories: Sequence[str]) -> None:
         """Least privilege for the pipeline and its jobs (one role: the pipeline passes it to its jobs)."""
         role, group = self.role, self.model_package_group_name
         jobs = [stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
@@ -180,7 +193,6 @@ class ModelBuildPipeline(Construct):
         input_objects = f"arn:{partition}:s3:::{input_bucket}/{input_key}*"
         log_groups = [stack.format_arn(service="logs", resource="log-group", resource_name=f"/aws/sagemaker/{kind}:*",
                                        arn_format=ArnFormat.COLON_RESOURCE_NAME) for kind in ("ProcessingJobs", "TrainingJobs")]
-        repositories = sorted({_repository_arn(partition, image) for image in images})
         # Grant.add_to_principal: one jsii round trip per statement (a PolicyStatement object and
         # add_to_principal_policy cost four), the same statements in the role's default policy.
         statements = [
@@ -240,14 +252,14 @@ class ModelBuildPipeline(Construct):
 
 
 @jsii.implements(IStableStringProducer)
-class _DefinitionText:
-    """The definition's JSON text once its future is done (a ``Lazy`` value: resolved at synthesis)."""
+class _Produce:
+    """A ``Lazy`` string: ``produce()`` returns ``function()`` (resolved at synthesis)."""
 
-    def __init__(self, definition: Future) -> None:
-        self._definition = definition
+    def __init__(self, function: Callable[[], str]) -> None:
+        self._function = function
 
     def produce(self) -> str:
-        return self._definition.result().text
+        return self._function()
 
 
 def _repository_arn(partition: str, image: str) -> str:

@@ -24,6 +24,7 @@ Cost: with a non-empty SDK config, the SDK re-validates it against its JSON sche
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -35,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["BuiltDefinition", "DefinitionSpec", "build_definition", "framework_images", "submit_definition"]
+__all__ = ["BuiltDefinition", "DefinitionSpec", "build_definition", "failures", "framework_images", "prewarm",
+           "submit_definition"]
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
@@ -131,8 +133,16 @@ def prewarm(region: str) -> None:
     import multiprocessing
 
     # The pool starts its worker (and the SDK import) now, not at the first definition.
-    _WORKER.append(multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,)))
+    pool = multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,))
+    atexit.register(pool.terminate)  # before interpreter teardown, where the pool's own finaliser can fail
+    _WORKER.append(pool)
 
+
+def failures() -> list[str]:
+    """One line per definition or image lookup the SDK failed on (``<what>: <error>``), for the caller to report
+    when synthesis fails because a ``Lazy`` value could not be produced."""
+    return [f"{label}: the SageMaker SDK failed: {type(error).__name__}: {error}"
+            for label, future in _SUBMITTED if future.done() and (error := future.exception()) is not None]
 
 def _import_offline(region: str) -> None:
     """The worker's start: only what the images need (~1.2 s of the SDK's ~1.8 s import), so that the first
@@ -151,24 +161,27 @@ def submit_definition(spec: DefinitionSpec) -> Future:
     """``build_definition`` without waiting: a future of the ``BuiltDefinition``. With a worker, the caller
     goes on building constructs while the definition is produced on the other core (a pipeline's definition
     is only needed when its template is written); without one, the future is already done."""
-    return _run(_build_offline, spec)
+    return _submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
 
 
-def framework_images(region: str, processing_instance_type: str) -> tuple[str, ...]:
-    """The container images every definition of ``region`` uses (scikit-learn processing, XGBoost
-    training/serving), looked up once per region and processing instance type. Separate from the
-    definition because the execution role's ECR permissions need them while the construct is built."""
+def framework_images(region: str, processing_instance_type: str) -> Future:
+    """A future of the two container images the definitions of ``region`` use (scikit-learn processing,
+    XGBoost training and serving), looked up once per region and processing instance type, for the execution
+    role's ECR permissions."""
     key = (region, processing_instance_type)
     if key not in _FRAMEWORK_IMAGES:
-        _FRAMEWORK_IMAGES[key] = _run(_images_offline, region, processing_instance_type)
-    return _FRAMEWORK_IMAGES[key].result()
+        _FRAMEWORK_IMAGES[key] = _submit(f"images for {processing_instance_type} in {region}", _images_offline,
+                                         region, processing_instance_type)
+    return _FRAMEWORK_IMAGES[key]
 
 
 _FRAMEWORK_IMAGES: dict[tuple[str, str], Future] = {}
+_SUBMITTED: list[tuple[str, Future]] = []
 
 
-def _run(function, *args) -> Future:
+def _submit(label: str, function, *args) -> Future:
     future: Future = Future()
+    _SUBMITTED.append((label, future))
     if _WORKER:
         _WORKER[0].apply_async(function, args, callback=future.set_result, error_callback=future.set_exception)
         return future

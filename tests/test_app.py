@@ -76,6 +76,22 @@ def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_an_sdk_failure_fails_synth_with_one_line_per_failure_and_no_stack_trace(tmp_path):
+    """The pipeline definitions are Lazy values the SDK worker produces; when the SDK refuses (here: a region it
+    has no images for), app.py names what failed instead of a jsii resolution trace."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "platform.yaml").read_text().replace(
+        'dev:  {account_id: "111111111111", region: eu-west-1}', 'dev:  {account_id: "111111111111", region: eu-north-9}'
+    ).replace("  - name: churn-predictor\n", f"  - name: churn-predictor\n    project_dir: {ROOT}/config/models/churn-predictor\n"))
+    result = run_app(f"config={bad}", "nag=false")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), result.stderr
+    assert "build pipeline mlops-churn-predictor-build: the SageMaker SDK failed: ValueError: Unsupported region: " \
+           "eu-north-9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_release_check_role_trusts_only_the_pipeline_account(templates):
     for stage, may_invoke in (("test", True), ("prod", False)):
         template = templates[f"{PIPELINE}/churn-predictor-{stage}/Endpoint"]

@@ -170,6 +170,8 @@ def test_importing_the_construct_module_does_not_load_the_sdk():
      "input_data: must be an s3:// URI (s3://bucket/key), got 'https://example.com/data.csv'"),
     ({"metric": "f1-score"}, "metric: must be an identifier (a key of evaluation.json's metrics), got 'f1-score'"),
     ({"training_instance_type": "m5.large"}, "training_instance_type: must be an ml.* instance type, got 'm5.large'"),
+    ({"processing_instance_type": "ml.g5.xlarge"}, "processing_instance_type: must be a CPU instance type (the "
+     "scikit-learn processing image has no GPU/accelerator build), got 'ml.g5.xlarge'"),
     ({"inference_instance_types": ["ml.m5.large", "c5"]},
      "inference_instance_types[1]: must be an ml.* instance type, got 'c5'"),
     ({"project_dir": ROOT / "config"}, f"project_dir: must be a model folder holding preprocess.py and evaluate.py "

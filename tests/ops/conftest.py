@@ -85,12 +85,32 @@ def aws_client(moto_server):
     return make
 
 
+class OperationStubber(Stubber):
+    """A Stubber that answers only ``operations``; the client's other calls reach the moto server."""
+
+    def __init__(self, client, operations):
+        super().__init__(client)
+        self.operations = set(operations)
+
+    def _get_response_handler(self, model, params, context, **kwargs):
+        if model.name in self.operations:
+            return super()._get_response_handler(model, params, context, **kwargs)
+        return None
+
+    def _assert_expected_params(self, model, params, context, **kwargs):
+        if model.name in self.operations:
+            super()._assert_expected_params(model, params, context, **kwargs)
+
+
 @pytest.fixture
 def stub_client(moto_server, monkeypatch):
-    """Factory: ``stub_client("sagemaker")`` returns an activated ``Stubber`` whose client the CLI will use.
+    """Factory: ``stub_client("sagemaker")`` returns an activated ``Stubber`` whose client the CLI will use;
+    ``stub_client("cloudwatch", ["GetMetricStatistics"])`` stubs only those operations (an
+    ``OperationStubber``: the client's other calls reach the moto server, and every queued response must
+    have been used by the end of the test).
 
-    Only for calls moto lacks (update_endpoint, shadow variants, deployment configs) or errors it cannot
-    produce (access denied, throttling). Other services keep talking to the moto server.
+    Only for calls moto lacks (update_endpoint, shadow variants, deployment configs, percentiles) or errors it
+    cannot produce (access denied, throttling). Other services keep talking to the moto server.
     """
     from constructs_lib.ops.aws import Context
 
@@ -103,9 +123,9 @@ def stub_client(moto_server, monkeypatch):
     monkeypatch.setattr(Context, "client", client)
     stubbers = []
 
-    def make(service: str) -> Stubber:
+    def make(service: str, operations: list[str] | None = None) -> Stubber:
         real = boto3.client(service, region_name=REGION)
-        stubber = Stubber(real)
+        stubber = Stubber(real) if operations is None else OperationStubber(real, operations)
         stubber.activate()
         stubbed[service] = real
         stubbers.append(stubber)
@@ -113,6 +133,8 @@ def stub_client(moto_server, monkeypatch):
 
     yield make
     for stubber in stubbers:
+        if isinstance(stubber, OperationStubber):
+            stubber.assert_no_pending_responses()
         stubber.deactivate()
 
 

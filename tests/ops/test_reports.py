@@ -2,8 +2,8 @@
 
 moto stores and aggregates PutMetricData (Sum, SampleCount) and serves GetMetricData, endpoints and S3, but it
 computes no percentiles (GetMetricStatistics ignores ExtendedStatistics) and drops shadow variants from
-endpoints. Only those two calls are stubbed with botocore's Stubber (``OperationStubber``: named operations
-answered from the queue, every other call of the same client goes to the moto server).
+endpoints. Only those two calls are stubbed with botocore's Stubber (conftest's ``stub_client`` with
+named operations: those are answered from the queue, every other call of the same client goes to the moto server).
 """
 
 from __future__ import annotations
@@ -12,57 +12,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from botocore.stub import Stubber
 
 from constructs_lib.ops import stats
-from constructs_lib.ops.aws import Context
 
 ENDPOINT = "churn-predictor-prod"
 APP = "ChurnApp"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn:1"
 CAPTURE = "s3://capture-bucket/datacapture"
-
-
-class OperationStubber(Stubber):
-    """A Stubber that answers only ``operations``; the client's other calls reach the moto server."""
-
-    def __init__(self, client, operations):
-        super().__init__(client)
-        self.operations = set(operations)
-
-    def _get_response_handler(self, model, params, context, **kwargs):
-        if model.name in self.operations:
-            return super()._get_response_handler(model, params, context, **kwargs)
-        return None
-
-    def _assert_expected_params(self, model, params, context, **kwargs):
-        if model.name in self.operations:
-            super()._assert_expected_params(model, params, context, **kwargs)
-
-
-@pytest.fixture
-def partial_stub(moto_server, monkeypatch):
-    """Factory: ``partial_stub("cloudwatch", ["GetMetricStatistics"])`` -> the activated OperationStubber."""
-    clients, stubbers = {}, []
-    original = Context.client
-    monkeypatch.setattr(Context, "client",
-                        lambda self, name: clients[name] if name in clients else original(self, name))
-
-    def make(service, operations):
-        import boto3
-
-        client = boto3.client(service, region_name="eu-west-1")
-        stubber = OperationStubber(client, operations)
-        stubber.activate()
-        clients[service] = client
-        stubbers.append(stubber)
-        return stubber
-
-    yield make
-    for stubber in stubbers:
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
 
 
 @pytest.fixture
@@ -247,7 +204,7 @@ def latency_response(p50_us, p99_us):
 
 
 @pytest.fixture
-def shadow_endpoint(aws, partial_stub):
+def shadow_endpoint(aws, stub_client):
     """A prod endpoint with a shadow variant and capture on; moto drops shadows, so DescribeEndpoint is stubbed."""
     create_endpoint(aws, [("main", 1)], capture=CAPTURE)
     described = {  # DescribeEndpoint as SageMaker returns it for an endpoint with a shadow variant
@@ -259,9 +216,9 @@ def shadow_endpoint(aws, partial_stub):
         "DataCaptureConfig": {"EnableCapture": True, "CaptureStatus": "Started", "CurrentSamplingPercentage": 100,
                               "DestinationS3Uri": CAPTURE, "KmsKeyId": "alias/aws/s3"},
     }
-    partial_stub("sagemaker", ["DescribeEndpoint"]).add_response("describe_endpoint", described,
+    stub_client("sagemaker", ["DescribeEndpoint"]).add_response("describe_endpoint", described,
                                                                  {"EndpointName": ENDPOINT})
-    latency = partial_stub("cloudwatch", ["GetMetricStatistics"])
+    latency = stub_client("cloudwatch", ["GetMetricStatistics"])
     aws("s3").create_bucket(Bucket="capture-bucket",
                                    CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     put_capture(aws, "main", ["[0.91]", "[0.12]", "[0.55]", "[0.40]"])

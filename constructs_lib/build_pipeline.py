@@ -6,8 +6,9 @@ group (``PendingManualApproval``, or ``Approved`` with ``approval="automatic"``)
 
 The definition is produced by the sagemaker Python SDK (3.x) at synth time and emitted as
 ``AWS::SageMaker::Pipeline`` ``PipelineDefinitionBody``. The model folder's scripts are CDK assets referenced
-by ``s3://`` URIs. The SDK is imported lazily, on the first pipeline constructed (it costs ~2 s), and run
-offline: see ``build_pipeline_sdk.py`` for how every AWS call it would make is avoided.
+by ``s3://`` URIs. The SDK (~2 s to import) runs offline, in the worker process ``build_pipeline_sdk.prewarm``
+starts (app.py does), else in this process on the first pipeline constructed; the definition reaches the
+template as a ``Lazy`` value. See ``build_pipeline_sdk.py`` for how every AWS call it would make is avoided.
 
 The approval status is fixed in the definition, not a pipeline parameter: a parameter would let anyone who
 can start an execution register an already-approved version, skipping the manual approval.

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["BuiltDefinition", "DefinitionSpec", "build_definition", "failures", "framework_images", "prewarm",
-           "submit_definition"]
+__all__ = ["BuiltDefinition", "DefinitionSpec", "failures", "framework_images", "prewarm", "submit_definition"]
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
@@ -151,16 +150,10 @@ def _import_offline(region: str) -> None:
         import sagemaker.core.image_uris  # noqa: F401
 
 
-def build_definition(spec: DefinitionSpec) -> BuiltDefinition:
-    """The pipeline definition for ``spec``, produced by the SDK offline (see the module docstring); in the
-    worker process when ``prewarm`` started one."""
-    return submit_definition(spec).result()
-
-
 def submit_definition(spec: DefinitionSpec) -> Future:
-    """``build_definition`` without waiting: a future of the ``BuiltDefinition``. With a worker, the caller
-    goes on building constructs while the definition is produced on the other core (a pipeline's definition
-    is only needed when its template is written); without one, the future is already done."""
+    """A future of the pipeline definition for ``spec``, produced by the SDK offline (see the module docstring).
+    With a worker (``prewarm``), the caller goes on building constructs while the definition is produced on the
+    other core (it is only needed when the template is written); without one, the future is already done."""
     return _submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
 
 

@@ -230,3 +230,19 @@ def test_a_block_scalar_ending_the_list_keeps_its_hash_lines(tmp_path, capsys):
     models = load_config(path).models
     assert models[0].registry.description == "Churn model.\n# not a comment\n"
     assert [m.name for m in models] == ["churn-predictor", "fraud-detector"]
+
+
+def test_the_example_model_folder_is_what_new_model_makes_of_the_template(tmp_path):
+    """config/models/churn-predictor/ is the project template as ``new-model`` copies it (placeholders filled
+    in), so the template the command ships is the folder the example app synthesises and tests."""
+    from constructs_lib.ops.newmodel import _copy_template
+
+    made = tmp_path / "models" / "churn-predictor"
+    _copy_template(TEMPLATE_DIR, made, "churn-predictor", "mlops", "eu-west-1")
+    example = ROOT / "config" / "models" / "churn-predictor"
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                if p.is_file() and "__pycache__" not in p.parts and not p.name.startswith(".")}
+
+    assert files(example) == files(made)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import jsii
-from aws_cdk import ArnFormat, IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import IStableStringProducer, Lazy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -31,6 +31,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from .arns import StackArns
 from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
 from .nag import acknowledge_wildcards
 from .registry import MODELS_PREFIX, PIPELINES_PREFIX, grant_key_through_s3
@@ -113,27 +114,28 @@ class ModelBuildPipeline(Construct):
             raise ConfigError("project_dir", f"must be a model folder holding {' and '.join(REQUIRED_SCRIPTS)} "
                               f"(missing {', '.join(missing)}), got {str(folder)!r}")
         stack = Stack.of(self)
-        if Token.is_unresolved(stack.region) or Token.is_unresolved(stack.account):
+        env = StackArns.of(stack)
+        if Token.is_unresolved(env.region + env.account):
             raise ConfigError("env", "the build pipeline needs a stack with an explicit account and region "
                               "(they pick the SageMaker images and name its resources), got an "
                               "environment-agnostic stack")
 
         self.pipeline_name = pipeline_name
         self.model_package_group_name = model_package_group_name
-        self.pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline",
-                                             resource_name=pipeline_name.lower())
+        self.pipeline_arn = env.arn("sagemaker", "pipeline", pipeline_name.lower())
         """The pipeline's ARN (SageMaker lowercases pipeline names in ARNs)."""
         self.role: iam.IRole = role or iam.Role(
             self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Runs the {pipeline_name} model-build pipeline and its jobs")
 
+        role_arn = self.role.role_arn
         scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
                                          path=str(folder / name)) for name in REQUIRED_SCRIPTS}
         from .build_pipeline_sdk import DefinitionSpec, framework_images, submit_definition
 
         bucket_name = artifacts_bucket.bucket_name
         spec = DefinitionSpec(
-            pipeline_name=pipeline_name, region=stack.region, role_arn=self.role.role_arn,
+            pipeline_name=pipeline_name, region=env.region, role_arn=role_arn,
             group_name=model_package_group_name, bucket=bucket_name,
             data_prefix=f"{PIPELINES_PREFIX}/{model_package_group_name}",
             models_prefix=f"{MODELS_PREFIX}/{model_package_group_name}",
@@ -150,17 +152,16 @@ class ModelBuildPipeline(Construct):
         # in the SDK worker (build_pipeline_sdk.prewarm), and read when the template is written (Lazy values);
         # a failure surfaces as a synthesis error (app.py names it: build_pipeline_sdk.failures()).
         self._definition = submit_definition(spec)
-        self._images = framework_images(stack.region, processing_instance_type)
+        self._images = framework_images(env.region, processing_instance_type)
 
         self.pipeline = sagemaker.CfnPipeline(
-            self, "Pipeline", pipeline_name=pipeline_name, role_arn=self.role.role_arn,
+            self, "Pipeline", pipeline_name=pipeline_name, role_arn=role_arn,
             pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(lambda: self._definition.result().text))},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
-        partition = stack.partition
-        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(partition, self._images.result()[i])))
+        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, self._images.result()[i])))
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
-        self._grant_execution(stack, artifacts_bucket, encryption_key, scripts, match.group(1),
+        self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, scripts, match.group(1),
                               (match.group(2) or "/").lstrip("/"), repositories)
 
     @property
@@ -179,21 +180,20 @@ class ModelBuildPipeline(Construct):
                                           resource_arns=[self.pipeline_arn])
 
     # ----------------------------------------------------------------------------------------- permissions
-    def _grant_execution(self, stack: Stack, bucket: s3.IBucket, key: kms.IKey,
+    def _grant_execution(self, env: StackArns, role_arn: str, bucket: s3.IBucket, key: kms.IKey,
                          scripts: Mapping[str, s3_assets.Asset], input_bucket: str, input_key: str,
                          repositories: Sequence[str]) -> None:
         """Least privilege for the pipeline and its jobs (one role: the pipeline passes it to its jobs)."""
         role, group = self.role, self.model_package_group_name
-        jobs = [stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
-                for kind in ("processing-job", "training-job")]
-        versions = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
-        group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=group)
+        jobs = [env.arn("sagemaker", kind, "pipelines-*") for kind in ("processing-job", "training-job")]
+        versions = env.arn("sagemaker", "model-package", f"{group}/*")
+        group_arn = env.arn("sagemaker", "model-package-group", group)
         data = bucket.arn_for_objects(f"{PIPELINES_PREFIX}/{group}/*")
         models = bucket.arn_for_objects(f"{MODELS_PREFIX}/{group}/*")
-        partition = stack.partition
+        partition = env.partition
         input_objects = f"arn:{partition}:s3:::{input_bucket}/{input_key}*"
-        log_groups = [stack.format_arn(service="logs", resource="log-group", resource_name=f"/aws/sagemaker/{kind}:*",
-                                       arn_format=ArnFormat.COLON_RESOURCE_NAME) for kind in ("ProcessingJobs", "TrainingJobs")]
+        log_groups = [env.arn("logs", "log-group", f"/aws/sagemaker/{kind}:*", separator=":")
+                      for kind in ("ProcessingJobs", "TrainingJobs")]
         # Grant.add_to_principal: one jsii round trip per statement (a PolicyStatement object and
         # add_to_principal_policy cost four), the same statements in the role's default policy.
         statements = [
@@ -202,7 +202,7 @@ class ModelBuildPipeline(Construct):
                           "sagemaker:StopTrainingJob", "sagemaker:AddTags"], resource_arns=jobs),
             dict(actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
                           "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"], resource_arns=[group_arn, versions]),
-            dict(actions=["iam:PassRole"], resource_arns=[role.role_arn],
+            dict(actions=["iam:PassRole"], resource_arns=[role_arn],
                  conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
             dict(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], resource_arns=[data, models]),
             dict(actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn], conditions={
@@ -227,9 +227,9 @@ class ModelBuildPipeline(Construct):
         for statement in statements:
             iam.Grant.add_to_principal(grantee=role, **statement)
         grant_key_through_s3(role, key, ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"])
+        by_alias = getattr(key, "alias_name", None) is not None
         iam.Grant.add_to_principal(grantee=role, actions=["kms:DescribeKey"], resource_arns=[
-            key.key_arn if getattr(key, "alias_name", None) is None
-            else stack.format_arn(service="kms", resource="key", resource_name="*")])
+            env.arn("kms", "key", "*") if by_alias else key.key_arn])
 
         job_reason = ("SageMaker Pipelines names its jobs pipelines-<execution id>-<step>-<suffix> at run time; "
                       "the pattern is limited to pipeline jobs of this account and region.")
@@ -244,8 +244,8 @@ class ModelBuildPipeline(Construct):
         })
         wildcards.update({arn: "SageMaker names job log streams per job and instance in these log groups."
                           for arn in log_groups})
-        if getattr(key, "alias_name", None) is not None:
-            wildcards[stack.format_arn(service="kms", resource="key", resource_name="*")] = (
+        if by_alias:
+            wildcards[env.arn("kms", "key", "*")] = (
                 "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)

@@ -33,6 +33,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import pipelines
 from constructs import Construct, IValidation
 
+from .arns import StackArns
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
@@ -171,16 +172,14 @@ class DeliveryPipeline(Construct):
         self._check_install = list(check_install_commands or install_commands)
         self._approval: tuple[str, str] | None = None
         self._released = False
-        stack = Stack.of(self)
-        self._group_arn = stack.format_arn(service="sagemaker", resource="model-package-group",
-                                           resource_name=model_package_group_name)
-        self._versions_arn = stack.format_arn(service="sagemaker", resource="model-package",
-                                              resource_name=f"{model_package_group_name}/*")
+        env = StackArns.of(Stack.of(self))
+        self._group_arn = env.arn("sagemaker", "model-package-group", model_package_group_name)
+        self._versions_arn = env.arn("sagemaker", "model-package", f"{model_package_group_name}/*")
 
         self.synth_step = pipelines.CodeBuildStep(
             "Synth", input=source, install_commands=self._install, commands=self.synth_commands(
                 model_package_group_name, app_context or {}, cdk_cli_version,
-                lint_regions=list(lint_regions) or [Stack.of(self).region]),
+                lint_regions=list(lint_regions) or [env.region]),
             primary_output_directory="cdk.out",
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
@@ -260,9 +259,10 @@ class DeliveryPipeline(Construct):
         self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod))
 
     def _checks(self, release: ReleaseStage) -> list[pipelines.Step]:
-        env = {"CHECK_ROLE_ARN": release.check_role.role_arn, "ENDPOINT_REGION": release.stage.region}
+        role_arn = release.check_role.role_arn
+        env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.stage.region}
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
-        assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[release.check_role.role_arn])]
+        assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
         timeout = release.verify_timeout
         verify = pipelines.CodeBuildStep(
             "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
@@ -297,27 +297,25 @@ class DeliveryPipeline(Construct):
         on this pipeline (where the approval token is read). Call after ``add_release``."""
         if self._approval is None:
             raise ConfigError("grant_prod_approval", "needs the prod approval: call add_release first")
-        stack = Stack.of(self)
+        env = StackArns.of(Stack.of(self))
         stage_name, action_name = self._approval
         grant = iam.Grant.add_to_principal(grantee=grantee, actions=["codepipeline:PutApprovalResult"], resource_arns=[
-            stack.format_arn(service="codepipeline", resource=self.pipeline_name,
-                             resource_name=f"{stage_name}/{action_name}")])
+            env.arn("codepipeline", self.pipeline_name, f"{stage_name}/{action_name}")])
         iam.Grant.add_to_principal(grantee=grantee, actions=["codepipeline:GetPipelineState"], resource_arns=[
-            stack.format_arn(service="codepipeline", resource=self.pipeline_name)])
+            env.arn("codepipeline", self.pipeline_name)])
         return grant
 
     def _grant_second_approval(self, stage_name: str, action_name: str) -> None:
         # An imported group cannot take inline statements (add_to_principal_policy is a no-op on it), so the
         # policy is its own resource attached to the group by name.
-        stack = Stack.of(self)
-        action_arn = stack.format_arn(service="codepipeline", resource=self.pipeline_name,
-                                      resource_name=f"{stage_name}/{action_name}")
+        env = StackArns.of(Stack.of(self))
+        action_arn = env.arn("codepipeline", self.pipeline_name, f"{stage_name}/{action_name}")
         # GetPipelineState (read-only) is where an approver reads the approval token PutApprovalResult needs.
         self.second_approval_policy = iam.Policy(
             self, "SecondApproverPolicy", groups=[self.second_approver_group], statements=[
                 iam.PolicyStatement(actions=["codepipeline:PutApprovalResult"], resources=[action_arn]),
                 iam.PolicyStatement(actions=["codepipeline:GetPipelineState"], resources=[
-                    stack.format_arn(service="codepipeline", resource=self.pipeline_name)])])
+                    env.arn("codepipeline", self.pipeline_name)])])
 
     # ------------------------------------------------------------------------------------------- notifications
     def _notifications(self, emails: list[str]) -> sns.Topic:
@@ -332,9 +330,8 @@ class DeliveryPipeline(Construct):
             topic.add_subscription(subscriptions.EmailSubscription(email))
         # The rule names the pipeline by ARN (it is built just in time, after this constructor) and is created
         # after it: CodeStar Notifications refuses a rule on a pipeline that does not exist yet.
-        stack = Stack.of(self)
         source = codepipeline.Pipeline.from_pipeline_arn(
-            self, "NotifiedPipeline", stack.format_arn(service="codepipeline", resource=self.pipeline_name))
+            self, "NotifiedPipeline", StackArns.of(Stack.of(self)).arn("codepipeline", self.pipeline_name))
         rule = source.notify_on(
             "NotificationRule", topic, detail_type=notifications.DetailType.FULL,
             events=[codepipeline.PipelineNotificationEvents.PIPELINE_EXECUTION_FAILED,
@@ -361,8 +358,7 @@ class DeliveryPipeline(Construct):
         except RuntimeError:  # not built yet: building here is what CDK Pipelines' own aspect would do next
             self.cdk_pipeline.build_pipeline()
         pipeline = self.cdk_pipeline.pipeline
-        stack = Stack.of(self)
-        partition, region, account = stack.partition, stack.region, stack.account
+        env = StackArns.of(Stack.of(self))
         # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
         # unreadable, so the key is kept too (stateful resources are retained).
         pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
@@ -373,11 +369,11 @@ class DeliveryPipeline(Construct):
                      "artifacts, whose object keys are generated per execution, in the pipeline's own bucket."}
         for project in self.node.find_all():
             if isinstance(project, codebuild.CfnProject):
-                prefix = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/codebuild/"
-                resources[f"{prefix}{project.ref}:*"] = ("A CodeBuild project writes its own log group's log "
-                                                          "streams, named per build.")
-                resources[f"arn:{partition}:codebuild:{region}:{account}:report-group/"
-                          f"{project.ref}-*"] = "A CodeBuild project's own test report groups (CodeBuild default)."
+                name = project.ref
+                resources[env.arn("logs", "log-group", f"/aws/codebuild/{name}:*", separator=":")] = (
+                    "A CodeBuild project writes its own log group's log streams, named per build.")
+                resources[env.arn("codebuild", "report-group", f"{name}-*")] = (
+                    "A CodeBuild project's own test report groups (CodeBuild default).")
         for support_region, support in sorted(pipeline.cross_region_support.items()):
             bucket = support.replication_bucket
             acknowledge(bucket, "S1", f"Replication bucket of the pipeline's artifacts in {support_region} (CDK "
@@ -400,7 +396,7 @@ class DeliveryPipeline(Construct):
         acknowledge_wildcards(mutation_role, {
             "*": "Self-mutation (cdk deploy of the pipeline stack) reads stack status (cloudformation:DescribeStacks) "
                  "and locates the bootstrap bucket (s3:ListBucket); neither names its resource up front.",
-            f"arn:*:iam::{stack.account}:role/*": "Self-mutation assumes only the CDK bootstrap roles of this "
+            f"arn:*:iam::{env.account}:role/*": "Self-mutation assumes only the CDK bootstrap roles of this "
             "account (condition iam:ResourceTag/aws-cdk:bootstrap-role), whose names carry the bootstrap qualifier.",
         })
 

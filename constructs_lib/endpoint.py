@@ -30,6 +30,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
@@ -100,6 +101,7 @@ class ModelEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         stack = Stack.of(self)
+        self._env = StackArns.of(stack)
         self.endpoint_name = endpoint_name or _default_name(stack.stack_name, id)
         self.variants = list(variants)
         self.shadow_variant = shadow_variant
@@ -205,10 +207,10 @@ class ModelEndpoint(Construct):
             endpoint_name=self.endpoint_name,
             endpoint_config_name=self._config.attr_endpoint_config_name,
             deployment_config=_to_props(self.deployment.spec.to_deployment_config(
+                # References, not the names as strings: the endpoint must be created after its alarms.
                 capacity, [a.alarm_name for a in self.rollback_alarms])),
         )
-        self.endpoint_arn = stack.format_arn(service="sagemaker", resource="endpoint",
-                                             resource_name=self.endpoint_name.lower())
+        self.endpoint_arn = self._env.arn("sagemaker", "endpoint", self.endpoint_name.lower())
         self._scaled: dict[str, appscaling.ScalableTarget] = {}
 
     # ---------------------------------------------------------------------------------------------- API
@@ -318,8 +320,7 @@ class ModelEndpoint(Construct):
         return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
 
     def _create_role(self, vpc_subnets: list) -> iam.Role:
-        stack = Stack.of(self)
-        partition, region, account = stack.partition, stack.region, stack.account
+        partition, region, account = self._env.partition, self._env.region, self._env.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
         repositories = sorted({

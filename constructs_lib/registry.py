@@ -32,6 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
@@ -289,13 +290,11 @@ class ModelRegistry(Construct):
         self.encryption_key: kms.IKey = encryption_key
         """The artifacts bucket's key."""
         self.group_name = group_name
-        stack = Stack.of(self)
-        group_arns = [stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=n)
-                      for n in _name_variants(group_name)]
-        self.versions_arns = [stack.format_arn(service="sagemaker", resource="model-package",
-                                               resource_name=f"{n}/*") for n in _name_variants(group_name)]
+        env = StackArns.of(Stack.of(self))
+        group_arns = [env.arn("sagemaker", "model-package-group", n) for n in _name_variants(group_name)]
+        self.versions_arns = [env.arn("sagemaker", "model-package", f"{n}/*") for n in _name_variants(group_name)]
         self.group_arn = group_arns[0]
-        principals = [f"arn:{stack.partition}:iam::{account}:root" for account in accounts]
+        principals = [f"arn:{env.partition}:iam::{account}:root" for account in accounts]
         policy = consumer_group_policy(principals, group_arns, self.versions_arns)
         self.group = sagemaker.CfnModelPackageGroup(
             self, "Group", model_package_group_name=group_name,
@@ -346,10 +345,9 @@ def grant_key_through_s3(grantee: "iam.IGrantable", key: "kms.IKey", actions: Se
     """Grant KMS ``actions`` on ``key`` for use through S3 in the key's region only. A key referenced by
     alias (``kms.Alias.from_alias_name``) has no usable ARN for IAM, so the grant names the account's keys
     and relies on the kms:ViaService condition plus the bucket's own policy."""
-    stack = Stack.of(key)
+    env = StackArns.of(Stack.of(key))
     alias_name = getattr(key, "alias_name", None)
-    resource = key.key_arn if alias_name is None else stack.format_arn(service="kms", resource="key",
-                                                                       resource_name="*")
+    resource = key.key_arn if alias_name is None else env.arn("kms", "key", "*")
     return iam.Grant.add_to_principal(
         grantee=grantee, actions=list(actions), resource_arns=[resource],
-        conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}})
+        conditions={"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}})

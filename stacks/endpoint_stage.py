@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Environment, Stack, Stage
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from constructs_lib.arns import StackArns
 from constructs_lib.config import APPROVED, ImageSource, ModelConfig, PackageSource, PlatformConfig, StageConfig
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
@@ -88,8 +89,7 @@ class EndpointStack(Stack):
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
             max_session_duration=Duration.hours(1),
         )
-        alarms = self.format_arn(service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
-                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        alarms = StackArns.of(self).arn("cloudwatch", "alarm", f"{endpoint.endpoint_name}-*", separator=":")
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
                                    resource_arns=[endpoint.endpoint_arn])
         iam.Grant.add_to_principal(grantee=role, actions=["cloudwatch:DescribeAlarms"], resource_arns=[alarms])

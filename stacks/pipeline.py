@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Annotations, Arn, ArnComponents, Duration, Environment, Stack
+from aws_cdk import Annotations, Duration, Environment, Stack
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 from constructs import Construct
 
+from constructs_lib.arns import StackArns
 from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSource, ModelConfig, PlatformConfig,
                                    S3Source, StageConfig)
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
@@ -49,8 +50,8 @@ def approval_target(stack: Stack, config: PlatformConfig, model: ModelConfig) ->
     dev stack: ``ModelDevStack.add_approval_trigger(approval_target(stack, config, model))``), so that the dev
     stack needs no export from the pipeline stack. The rule's role may only start that pipeline."""
     dev = config.accounts.dev
-    arn = stack.format_arn(service="codepipeline", account=dev.account_id, region=dev.region,
-                           resource=delivery_pipeline_name(config, model))
+    arn = StackArns.of(stack).arn("codepipeline", delivery_pipeline_name(config, model), account=dev.account_id,
+                                  region=dev.region)
     return targets.CodePipeline(codepipeline.Pipeline.from_pipeline_arn(stack, "DeliveryPipeline", arn))
 
 
@@ -155,9 +156,8 @@ class ModelPipelineStack(Stack):
     def _release(self, stage_name: str) -> ReleaseStage:
         stage = self.stages[stage_name]
         account = getattr(self.config.accounts, stage_name)
-        role_arn = Arn.format(ArnComponents(
-            service="iam", region="", account=account.account_id, resource="role",
-            resource_name=release_check_role_name(self.config, self.model, stage_name)), self)
+        role_arn = StackArns.of(self).arn("iam", "role", release_check_role_name(self.config, self.model, stage_name),
+                                          region="", account=account.account_id)
         checks = getattr(self.model.stages, stage_name).checks
         smoke = None
         if checks is not None:

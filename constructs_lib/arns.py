@@ -1,7 +1,7 @@
 """ARNs in a stack's partition, region and account, formatted in Python.
 
 ``Stack.format_arn`` and the stack's ``partition``, ``region`` and ``account`` each cost a jsii round trip
-(~0.2 ms); a platform of 50 models formats thousands of ARNs. ``StackArns.of(stack)`` reads the three values
+(~0.2 ms); a platform of 50 models formats thousands of ARNs. ``StackArns.of(scope)`` reads the three values
 once per stack and formats the same strings ``format_arn`` returns (tokens included, so environment-agnostic
 stacks work too).
 """
@@ -12,6 +12,7 @@ import weakref
 from dataclasses import dataclass
 
 from aws_cdk import Stack
+from constructs import Construct
 
 __all__ = ["StackArns"]
 
@@ -27,8 +28,9 @@ class StackArns:
     account: str
 
     @classmethod
-    def of(cls, stack: Stack) -> StackArns:
-        """The values of ``stack`` (read once per stack)."""
+    def of(cls, scope: Construct) -> StackArns:
+        """The values of ``scope``'s stack (read once per stack; a stack is its own)."""
+        stack = scope if isinstance(scope, Stack) else Stack.of(scope)
         arns = _CACHE.get(stack)
         if arns is None:
             arns = _CACHE[stack] = cls(stack.partition, stack.region, stack.account)

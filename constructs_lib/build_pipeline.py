@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import jsii
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Stage
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stage
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
@@ -172,7 +172,7 @@ class DeliveryPipeline(Construct):
         self._check_install = list(check_install_commands or install_commands)
         self._approval: tuple[str, str] | None = None
         self._released = False
-        env = StackArns.of(Stack.of(self))
+        self._env = env = StackArns.of(self)
         self._group_arn = env.arn("sagemaker", "model-package-group", model_package_group_name)
         self._versions_arn = env.arn("sagemaker", "model-package", f"{model_package_group_name}/*")
 
@@ -297,7 +297,7 @@ class DeliveryPipeline(Construct):
         on this pipeline (where the approval token is read). Call after ``add_release``."""
         if self._approval is None:
             raise ConfigError("grant_prod_approval", "needs the prod approval: call add_release first")
-        env = StackArns.of(Stack.of(self))
+        env = self._env
         stage_name, action_name = self._approval
         grant = iam.Grant.add_to_principal(grantee=grantee, actions=["codepipeline:PutApprovalResult"], resource_arns=[
             env.arn("codepipeline", self.pipeline_name, f"{stage_name}/{action_name}")])
@@ -308,7 +308,7 @@ class DeliveryPipeline(Construct):
     def _grant_second_approval(self, stage_name: str, action_name: str) -> None:
         # An imported group cannot take inline statements (add_to_principal_policy is a no-op on it), so the
         # policy is its own resource attached to the group by name.
-        env = StackArns.of(Stack.of(self))
+        env = self._env
         action_arn = env.arn("codepipeline", self.pipeline_name, f"{stage_name}/{action_name}")
         # GetPipelineState (read-only) is where an approver reads the approval token PutApprovalResult needs.
         self.second_approval_policy = iam.Policy(
@@ -331,7 +331,7 @@ class DeliveryPipeline(Construct):
         # The rule names the pipeline by ARN (it is built just in time, after this constructor) and is created
         # after it: CodeStar Notifications refuses a rule on a pipeline that does not exist yet.
         source = codepipeline.Pipeline.from_pipeline_arn(
-            self, "NotifiedPipeline", StackArns.of(Stack.of(self)).arn("codepipeline", self.pipeline_name))
+            self, "NotifiedPipeline", self._env.arn("codepipeline", self.pipeline_name))
         rule = source.notify_on(
             "NotificationRule", topic, detail_type=notifications.DetailType.FULL,
             events=[codepipeline.PipelineNotificationEvents.PIPELINE_EXECUTION_FAILED,
@@ -358,7 +358,7 @@ class DeliveryPipeline(Construct):
         except RuntimeError:  # not built yet: building here is what CDK Pipelines' own aspect would do next
             self.cdk_pipeline.build_pipeline()
         pipeline = self.cdk_pipeline.pipeline
-        env = StackArns.of(Stack.of(self))
+        env = self._env
         # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
         # unreadable, so the key is kept too (stateful resources are retained).
         pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)

@@ -290,7 +290,7 @@ class ModelRegistry(Construct):
         self.encryption_key: kms.IKey = encryption_key
         """The artifacts bucket's key."""
         self.group_name = group_name
-        env = StackArns.of(Stack.of(self))
+        env = StackArns.of(self)
         group_arns = [env.arn("sagemaker", "model-package-group", n) for n in _name_variants(group_name)]
         self.versions_arns = [env.arn("sagemaker", "model-package", f"{n}/*") for n in _name_variants(group_name)]
         self.group_arn = group_arns[0]
@@ -345,7 +345,7 @@ def grant_key_through_s3(grantee: "iam.IGrantable", key: "kms.IKey", actions: Se
     """Grant KMS ``actions`` on ``key`` for use through S3 in the key's region only. A key referenced by
     alias (``kms.Alias.from_alias_name``) has no usable ARN for IAM, so the grant names the account's keys
     and relies on the kms:ViaService condition plus the bucket's own policy."""
-    env = StackArns.of(Stack.of(key))
+    env = StackArns.of(key)
     alias_name = getattr(key, "alias_name", None)
     resource = key.key_arn if alias_name is None else env.arn("kms", "key", "*")
     return iam.Grant.add_to_principal(

@@ -8,9 +8,11 @@ way cdk-nag does, so a construct names the wildcards it grants instead of silenc
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any, Mapping
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, Stack, Validations
 from constructs import Construct
 
 
@@ -23,8 +25,9 @@ def acknowledge_wildcards(scope: Construct, resources: Mapping[str, str] | None 
                           actions: Mapping[str, str] | None = None) -> None:
     """Acknowledge the IAM5 finding of each wildcard resource (ARN string, tokens allowed) and action
     (``s3:Get*``) granted under ``scope``, each with its reason."""
-    resources = dict(resources or {})
-    # Each jsii round trip costs ~0.3 ms: the tokens are resolved in one call, all rules acknowledged in one.
+    # Each jsii round trip costs ~0.3 ms. Almost every token in an ARN is a pseudo parameter (the partition):
+    # those are rendered here; any other is resolved with the rest in one call. All rules: one call.
+    resources = {_render_pseudo(resource): reason for resource, reason in (resources or {}).items()}
     tokens = [resource for resource in resources if "${Token[" in resource]
     resolved = dict(zip(tokens, Stack.of(scope).resolve(tokens))) if tokens else {}
     rules = [Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{_render(resolved.get(resource, resource))}]",
@@ -33,6 +36,24 @@ def acknowledge_wildcards(scope: Construct, resources: Mapping[str, str] | None 
               for action, reason in (actions or {}).items()]
     if rules:
         Validations.of(scope).acknowledge(*rules)
+
+
+@functools.cache
+def _pseudo_parameters() -> dict[str, str]:
+    """The token strings of the pseudo parameters (the same in every stack), as cdk-nag renders them."""
+    return {Aws.PARTITION: "<AWS::Partition>", Aws.REGION: "<AWS::Region>", Aws.ACCOUNT_ID: "<AWS::AccountId>",
+            Aws.URL_SUFFIX: "<AWS::URLSuffix>"}
+
+
+def _render_pseudo(resource: str) -> str:
+    """``resource`` with its pseudo-parameter tokens rendered (other tokens left for ``Stack.resolve``)."""
+    if "${Token[" not in resource:
+        return resource
+    pseudo = _pseudo_parameters()
+    return _TOKEN.sub(lambda match: pseudo.get(match.group(0), match.group(0)), resource)
+
+
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
 
 
 def _render(value: Any) -> str:

@@ -33,7 +33,8 @@ from constructs import Construct
 from .arns import StackArns
 from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
 from .nag import acknowledge_wildcards
-from .registry import MODELS_PREFIX, PIPELINES_PREFIX, grant_key_through_s3
+from .permissions import allow, attach_policy
+from .registry import MODELS_PREFIX, PIPELINES_PREFIX, key_through_s3
 
 __all__ = ["ModelBuildPipeline", "DEFAULT_HYPERPARAMETERS", "REQUIRED_SCRIPTS"]
 
@@ -193,42 +194,34 @@ class ModelBuildPipeline(Construct):
         input_objects = f"arn:{partition}:s3:::{input_bucket}/{input_key}*"
         log_groups = [env.arn("logs", "log-group", f"/aws/sagemaker/{kind}:*", separator=":")
                       for kind in ("ProcessingJobs", "TrainingJobs")]
-        # Grant.add_to_principal: one jsii round trip per statement (a PolicyStatement object and
-        # add_to_principal_policy cost four), the same statements in the role's default policy.
-        statements = [
-            dict(actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
-                          "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                          "sagemaker:StopTrainingJob", "sagemaker:AddTags"], resource_arns=jobs),
-            dict(actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
-                          "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"], resource_arns=[group_arn, versions]),
-            dict(actions=["iam:PassRole"], resource_arns=[role_arn],
-                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
-            dict(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], resource_arns=[data, models]),
-            dict(actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn], conditions={
-                "StringLike": {"s3:prefix": [f"{PIPELINES_PREFIX}/{group}/*", f"{MODELS_PREFIX}/{group}/*"]}}),
-            dict(actions=["s3:GetObject"], resource_arns=[input_objects]),
-            dict(actions=["s3:ListBucket"], resource_arns=[f"arn:{partition}:s3:::{input_bucket}"],
-                 conditions={"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
-            dict(actions=["s3:GetObject"], resource_arns=[
-                f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}" for asset in scripts.values()]),
-            # Processing inputs are S3 prefixes: SageMaker lists them before downloading.
-            dict(actions=["s3:ListBucket"], resource_arns=sorted({
-                f"arn:{partition}:s3:::{asset.s3_bucket_name}" for asset in scripts.values()}), conditions={
-                "StringLike": {"s3:prefix": [asset.s3_object_key for asset in scripts.values()]}}),
-            dict(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                 resource_arns=repositories),
-            dict(actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]),
-            dict(actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-                          "logs:DescribeLogStreams"], resource_arns=log_groups),
-            dict(actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
-                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
-        ]
-        for statement in statements:
-            iam.Grant.add_to_principal(grantee=role, **statement)
-        grant_key_through_s3(role, key, ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"])
         by_alias = getattr(key, "alias_name", None) is not None
-        iam.Grant.add_to_principal(grantee=role, actions=["kms:DescribeKey"], resource_arns=[
-            env.arn("kms", "key", "*") if by_alias else key.key_arn])
+        attach_policy(role, "Permissions", [
+            allow(["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+                   "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                   "sagemaker:AddTags"], jobs),
+            allow(["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                   "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"], [group_arn, versions]),
+            allow(["iam:PassRole"], [role_arn], {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            allow(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], [data, models]),
+            allow(["s3:ListBucket"], [bucket.bucket_arn], {
+                "StringLike": {"s3:prefix": [f"{PIPELINES_PREFIX}/{group}/*", f"{MODELS_PREFIX}/{group}/*"]}}),
+            allow(["s3:GetObject"], [input_objects]),
+            allow(["s3:ListBucket"], [f"arn:{partition}:s3:::{input_bucket}"],
+                  {"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
+            allow(["s3:GetObject"], [f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"
+                                     for asset in scripts.values()]),
+            # Processing inputs are S3 prefixes: SageMaker lists them before downloading.
+            allow(["s3:ListBucket"], sorted({f"arn:{partition}:s3:::{asset.s3_bucket_name}"
+                                             for asset in scripts.values()}),
+                  {"StringLike": {"s3:prefix": [asset.s3_object_key for asset in scripts.values()]}}),
+            allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], repositories),
+            allow(["ecr:GetAuthorizationToken"], ["*"]),
+            allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                  log_groups),
+            allow(["cloudwatch:PutMetricData"], ["*"], {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
+            key_through_s3(key, ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"]),
+            allow(["kms:DescribeKey"], [env.arn("kms", "key", "*") if by_alias else key.key_arn]),
+        ])
 
         job_reason = ("SageMaker Pipelines names its jobs pipelines-<execution id>-<step>-<suffix> at run time; "
                       "the pattern is limited to pipeline jobs of this account and region.")

@@ -35,6 +35,7 @@ from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
 from .nag import acknowledge, acknowledge_wildcards
+from .permissions import allow, attach_policy, grant_statements
 from .variants import (
     CaptureMode,
     DataCapture,
@@ -119,7 +120,7 @@ class ModelEndpoint(Construct):
                 "without baking there; use all_at_once with a bake_time or another instance family",
             )
 
-        # ------------------------------------------------------------------ key, role
+        # ------------------------------------------------------------------ key
         local_storage = any(v.has_local_storage for v in self._all_variants())
         needs_key = (not serverless and not local_storage) or data_capture is not None
         self.encryption_key: kms.IKey | None = encryption_key
@@ -128,7 +129,22 @@ class ModelEndpoint(Construct):
                 self, "Key", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
                 description=f"SageMaker endpoint {self.endpoint_name}: storage volumes and captured data",
             )
-        self.role: iam.IRole = role or self._create_role(list(vpc_subnets))
+
+        # ------------------------------------------------------------------ data capture bucket, role
+        self.data_capture_bucket: s3.IBucket | None = None
+        capture: list[dict] = []  # what writing captured data takes
+        captured_objects = None
+        if data_capture is not None:
+            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket()
+            captured_objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
+            capture.append(allow(["s3:PutObject"], [captured_objects]))
+            if self.encryption_key is not None:
+                capture.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]))
+        if role is None:
+            self.role: iam.IRole = self._create_role(list(vpc_subnets), capture, captured_objects)
+        else:
+            self.role = role
+            grant_statements(role, capture)  # into its default policy: the role may serve other endpoints
 
         # ------------------------------------------------------------------ models (one per distinct source)
         models: dict[str, sagemaker.CfnModel] = {}
@@ -154,19 +170,6 @@ class ModelEndpoint(Construct):
 
         def model_name(variant: ProductionVariant) -> str:
             return models[json.dumps(variant.model.container, sort_keys=True)].attr_model_name
-
-        # ------------------------------------------------------------------ data capture bucket
-        self.data_capture_bucket: s3.IBucket | None = None
-        if data_capture is not None:
-            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket()
-            objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
-            iam.Grant.add_to_principal(grantee=self.role, actions=["s3:PutObject"], resource_arns=[objects])
-            if self.encryption_key is not None:
-                iam.Grant.add_to_principal(grantee=self.role, actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                                           resource_arns=[self.encryption_key.key_arn])
-            if role is None:
-                acknowledge_wildcards(self.role, {objects: "SageMaker names the captured objects by date and hour "
-                                                          "under the capture prefix."})
 
         # ------------------------------------------------------------------ endpoint config (content-named)
         production = [v.to_cfn(model_name(v), v.weight) for v in self.variants]
@@ -319,7 +322,7 @@ class ModelEndpoint(Construct):
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
 
-    def _create_role(self, vpc_subnets: list) -> iam.Role:
+    def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: str | None) -> iam.Role:
         partition, region, account = self._env.partition, self._env.region, self._env.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
@@ -332,27 +335,24 @@ class ModelEndpoint(Construct):
             repositories = [f"arn:{partition}:ecr:{region}:*:repository/*"]
         log_group = (f"arn:{partition}:logs:{region}:{account}:log-group:"
                      f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
-        statements = [  # added with Grant.add_to_principal: one jsii round trip each
-            dict(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                 resource_arns=repositories),
-            dict(actions=["ecr:GetAuthorizationToken"], resource_arns=["*"]),
-            dict(actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resource_arns=[log_group]),
-            dict(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resource_arns=[f"{log_group}:*"]),
-            dict(actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
-                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
+        statements = [
+            allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], repositories),
+            allow(["ecr:GetAuthorizationToken"], ["*"]),
+            allow(["logs:CreateLogGroup", "logs:DescribeLogStreams"], [log_group]),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
+            allow(["cloudwatch:PutMetricData"], ["*"],
+                  {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
         ]
         model_objects = sorted({f"arn:{partition}:s3:::{b}/{k}" for v in self._all_variants()
                                 if v.model.model_data for b, k in [v.model.model_data]})
         if model_objects:
-            statements.append(dict(actions=["s3:GetObject"], resource_arns=model_objects))
+            statements.append(allow(["s3:GetObject"], model_objects))
         if vpc_subnets:
-            statements.append(dict(
-                actions=["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                         "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-                         "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], resource_arns=["*"]))
-        for statement in statements:
-            iam.Grant.add_to_principal(grantee=role, **statement)
+            statements.append(allow(
+                ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                 "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
+                 "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], ["*"]))
+        attach_policy(role, "Permissions", statements + capture)
         wildcards = {
             "*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to SageMaker namespaces by condition)"
                  + (" and the VPC network-interface actions" if vpc_subnets else "")
@@ -362,6 +362,9 @@ class ModelEndpoint(Construct):
         if "*:repository/*" in repositories[0]:
             wildcards[repositories[0]] = ("A registered model package's image is known only at deploy time; pulls "
                                           "are limited to ECR repositories in this region.")
+        if captured_objects is not None:
+            wildcards[captured_objects] = ("SageMaker names the captured objects by date and hour under the "
+                                           "capture prefix.")
         acknowledge_wildcards(role, wildcards)
         return role
 

@@ -35,6 +35,7 @@ from constructs import Construct
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
+from .permissions import allow, attach_policy
 
 if TYPE_CHECKING:
     from .config import ModelConfig, PlatformConfig
@@ -341,13 +342,17 @@ class ModelRegistry(Construct):
             resource_arns=[self.group_arn, *self.versions_arns])
 
 
-def grant_key_through_s3(grantee: "iam.IGrantable", key: "kms.IKey", actions: Sequence[str]) -> "iam.Grant":
-    """Grant KMS ``actions`` on ``key`` for use through S3 in the key's region only. A key referenced by
-    alias (``kms.Alias.from_alias_name``) has no usable ARN for IAM, so the grant names the account's keys
-    and relies on the kms:ViaService condition plus the bucket's own policy."""
+def key_through_s3(key: "kms.IKey", actions: Sequence[str]) -> dict:
+    """The statement allowing KMS ``actions`` on ``key`` for use through S3 in the key's region only. A key
+    referenced by alias (``kms.Alias.from_alias_name``) has no usable ARN for IAM, so the statement names the
+    account's keys and relies on the kms:ViaService condition plus the bucket's own policy."""
     env = StackArns.of(key)
-    alias_name = getattr(key, "alias_name", None)
-    resource = key.key_arn if alias_name is None else env.arn("kms", "key", "*")
-    return iam.Grant.add_to_principal(
-        grantee=grantee, actions=list(actions), resource_arns=[resource],
-        conditions={"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}})
+    resource = key.key_arn if getattr(key, "alias_name", None) is None else env.arn("kms", "key", "*")
+    return allow(actions, [resource], {"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}})
+
+
+def grant_key_through_s3(grantee: "iam.IGrantable", key: "kms.IKey", actions: Sequence[str]) -> "iam.Grant":
+    """Grant ``grantee`` the statement of ``key_through_s3``."""
+    statement = key_through_s3(key, actions)
+    return iam.Grant.add_to_principal(grantee=grantee, actions=statement["Action"],
+                                      resource_arns=statement["Resource"], conditions=statement["Condition"])

@@ -22,10 +22,12 @@ def _dev_region() -> str:
     (the SDK needs a region even to import). Falls back to us-east-1; the config is validated later."""
     import yaml
 
+    from constructs_lib.config import read_yaml
+
     context = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}") or json.loads(
         (ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
     try:
-        data = yaml.safe_load((ROOT / str(context.get("config", "config/platform.yaml"))).read_text(encoding="utf-8"))
+        data = read_yaml((ROOT / str(context.get("config", "config/platform.yaml"))).read_text(encoding="utf-8"))
         return str(data["accounts"]["dev"]["region"])
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return "us-east-1"

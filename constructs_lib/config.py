@@ -420,6 +420,14 @@ def parse_config(data: Any) -> PlatformConfig:
         raise format_validation_error(error) from None
 
 
+def read_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with libyaml's parser where PyYAML has it (its wheels do): ~7x faster, which a
+    50-model config (45 KB, 80 ms in pure Python) shows on every synth."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_config(path: str | Path) -> PlatformConfig:
     """Read and validate the YAML config file at ``path``."""
     import yaml
@@ -430,7 +438,7 @@ def load_config(path: str | Path) -> PlatformConfig:
     except OSError as error:
         raise ConfigError(str(file), f"cannot read the config file ({error.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = read_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

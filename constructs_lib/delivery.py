@@ -361,11 +361,12 @@ class DeliveryPipeline(Construct):
         env = self._env
         # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
         # unreadable, so the key is kept too (stateful resources are retained).
-        pipeline.artifact_bucket.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
-        acknowledge(pipeline.artifact_bucket, "S1", "The artifact bucket holds only transient pipeline "
+        artifacts = pipeline.artifact_bucket
+        artifacts.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
+        acknowledge(artifacts, "S1", "The artifact bucket holds only transient pipeline "
                     "artifacts, KMS-encrypted and reachable only by the pipeline's roles; its API access is in "
                     "CloudTrail.")
-        resources = {f"{pipeline.artifact_bucket.bucket_arn}/*": "CDK Pipelines' roles read and write pipeline "
+        resources = {f"{artifacts.bucket_arn}/*": "CDK Pipelines' roles read and write pipeline "
                      "artifacts, whose object keys are generated per execution, in the pipeline's own bucket."}
         for project in self.node.find_all():
             if isinstance(project, codebuild.CfnProject):

@@ -101,7 +101,7 @@ class ModelEndpoint(Construct):
         encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
+        stack = scope if isinstance(scope, Stack) else Stack.of(self)
         self._env = StackArns.of(stack)
         self.endpoint_name = endpoint_name or _default_name(stack.stack_name, id)
         self.variants = list(variants)
@@ -152,12 +152,13 @@ class ModelEndpoint(Construct):
             {"Subnets": [s.subnet_id for s in vpc_subnets], "SecurityGroupIds": [g.security_group_id for g in security_groups]}
             if vpc_subnets else None
         )
+        role_arn = self.role.role_arn
         for variant in self._all_variants():
             key = json.dumps(variant.model.container, sort_keys=True)
             if key not in models:
                 model = sagemaker.CfnModel(
                     self, f"Model{_logical(variant.name)}",
-                    execution_role_arn=self.role.role_arn,
+                    execution_role_arn=role_arn,
                     primary_container=_to_props(variant.model.container),
                     enable_network_isolation=network_isolation,
                     vpc_config=_to_props(vpc_config),

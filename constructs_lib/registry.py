@@ -171,20 +171,18 @@ class RegistryRef:
         model from this registry's versions: s3:GetObject on this group's prefix of the artifacts bucket,
         kms:Decrypt on the dev-account key through S3 only (by key ARN pattern, conditioned on the S3 service
         and the bucket's encryption context: the key id is unknown outside the dev account), and
-        sagemaker:DescribeModelPackage on the group's versions. The IAM5 findings of those patterns are
-        acknowledged on ``role`` with their reasons."""
+        sagemaker:DescribeModelPackage on the group's versions, as one policy (``RegistryRead-<group>``). The
+        IAM5 findings of those patterns are acknowledged on ``role`` with their reasons."""
         objects = f"{self.bucket_arn}/{self.models_prefix}*"
         keys = f"arn:{self.partition}:kms:{self.region}:{self.account}:key/*"
-        iam.Grant.add_to_principal(grantee=role, actions=["s3:GetObject"], resource_arns=[objects])
-        iam.Grant.add_to_principal(
-            grantee=role, actions=["kms:Decrypt"], resource_arns=[keys],
-            conditions={
+        attach_policy(role, f"RegistryRead-{self.group_name}", [
+            allow(["s3:GetObject"], [objects]),
+            allow(["kms:Decrypt"], [keys], {
                 "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
                 "StringLike": {"kms:EncryptionContext:aws:s3:arn": [self.bucket_arn, f"{self.bucket_arn}/*"]},
-            },
-        )
-        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeModelPackage"],
-                                   resource_arns=self.versions_arns)
+            }),
+            allow(["sagemaker:DescribeModelPackage"], self.versions_arns),
+        ])
         wildcards = {
             objects: "Model artifacts are written by training jobs under generated job names below this "
                      "group's prefix; reading is limited to that prefix of the dev account's artifacts bucket.",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import jsii
@@ -113,9 +113,17 @@ class ReleaseStage:
     check_role: iam.IRole
     smoke_test: SmokeTest | None = None
     verify_timeout: Duration = Duration.minutes(30)
+    account: str = field(init=False)
+    """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
+    region: str = field(init=False)
+    """The stage's region."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.stage, Stage) or not self.stage.account or not self.stage.region:
+        if not isinstance(self.stage, Stage):
+            raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
+        object.__setattr__(self, "account", self.stage.account)
+        object.__setattr__(self, "region", self.stage.region)
+        if not self.account or not self.region:
             raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
         check_range("verify_timeout", self.verify_timeout.to_minutes(), 1, 60, "minutes")
 
@@ -239,14 +247,14 @@ class DeliveryPipeline(Construct):
         (deploy, verify). Can be called once; the approval steps run before any prod deploy action."""
         if self._released:
             raise ConfigError("add_release", "can be called once per pipeline (one release path), got a second call")
-        if (test.stage.account, test.stage.region) == (prod.stage.account, prod.stage.region):
+        if (test.account, test.region) == (prod.account, prod.region):
             raise ConfigError("prod.stage", "must deploy to another account or region than the test stage, got "
-                              f"{prod.stage.account}/{prod.stage.region} for both")
+                              f"{prod.account}/{prod.region} for both")
         self._released = True
         self.cdk_pipeline.add_stage(test.stage, post=self._checks(test))
         approval = pipelines.ManualApprovalStep(
             "PromoteToProd", comment=approval_comment or
-            f"Release to prod ({prod.stage.account}, {prod.stage.region}): the test endpoint passed verification"
+            f"Release to prod ({prod.account}, {prod.region}): the test endpoint passed verification"
             " and its checks. Approve to deploy the same version to prod.")
         self._approval = (prod.stage.stage_name, approval.id)
         pre: list[pipelines.Step] = [approval]
@@ -260,7 +268,7 @@ class DeliveryPipeline(Construct):
 
     def _checks(self, release: ReleaseStage) -> list[pipelines.Step]:
         role_arn = release.check_role.role_arn
-        env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.stage.region}
+        env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.region}
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
         timeout = release.verify_timeout

@@ -35,14 +35,14 @@ from constructs import Construct
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
-from .permissions import allow, attach_policy
+from .permissions import allow, attach_policy, grant_statements
 
 if TYPE_CHECKING:
     from .config import ModelConfig, PlatformConfig
 
 __all__ = [
     "MODELS_PREFIX",
-    "grant_key_through_s3",
+    "key_through_s3",
     "PIPELINES_PREFIX",
     "ModelRegistry",
     "PlatformArtifacts",
@@ -320,7 +320,7 @@ class ModelRegistry(Construct):
                                       "sagemaker:ListModelPackages"],
             resource_arns=[self.group_arn, *self.versions_arns])
         self.artifacts_bucket.grant_read(grantee, f"{self.models_prefix}*")
-        grant_key_through_s3(grantee, self.encryption_key, ["kms:Decrypt"])
+        grant_statements(grantee, [key_through_s3(self.encryption_key, ["kms:Decrypt"])])
         return grant
 
     def grant_register(self, grantee: "iam.IGrantable") -> "iam.Grant":
@@ -348,9 +348,3 @@ def key_through_s3(key: "kms.IKey", actions: Sequence[str]) -> dict:
     resource = key.key_arn if getattr(key, "alias_name", None) is None else env.arn("kms", "key", "*")
     return allow(actions, [resource], {"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}})
 
-
-def grant_key_through_s3(grantee: "iam.IGrantable", key: "kms.IKey", actions: Sequence[str]) -> "iam.Grant":
-    """Grant ``grantee`` the statement of ``key_through_s3``."""
-    statement = key_through_s3(key, actions)
-    return iam.Grant.add_to_principal(grantee=grantee, actions=statement["Action"],
-                                      resource_arns=statement["Resource"], conditions=statement["Condition"])

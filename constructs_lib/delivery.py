@@ -119,12 +119,11 @@ class ReleaseStage:
     """The stage's region."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.stage, Stage):
+        account, region = (self.stage.account, self.stage.region) if isinstance(self.stage, Stage) else (None, None)
+        if not account or not region:
             raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
-        object.__setattr__(self, "account", self.stage.account)
-        object.__setattr__(self, "region", self.stage.region)
-        if not self.account or not self.region:
-            raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
+        object.__setattr__(self, "account", account)
+        object.__setattr__(self, "region", region)
         check_range("verify_timeout", self.verify_timeout.to_minutes(), 1, 60, "minutes")
 
 

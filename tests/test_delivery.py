@@ -425,6 +425,11 @@ def test_release_rules():
     with pytest.raises(ConfigError) as error:
         delivery.add_release(test=release(a), prod=release(c))
     assert str(error.value) == "add_release: can be called once per pipeline (one release path), got a second call"
+    envless = cdk.Stage(stack, "envless")
+    with pytest.raises(ConfigError) as error:
+        ReleaseStage(envless, endpoint_name=a.endpoint_name, endpoint_config_name=a.endpoint_config_name,
+                     check_role=check_role(stack, TEST, "role-envless"))
+    assert str(error.value).startswith("stage: must be a Stage with an explicit account and region, got ")
 
 
 def test_synth_step_lints_every_template_with_the_tested_cfn_lint():

@@ -7,6 +7,7 @@ The public API is re-exported here lazily, so that ``constructs_lib.ops`` (boto3
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from importlib.util import find_spec
 from pathlib import Path
@@ -28,7 +29,37 @@ def _prefer_bundled_node() -> None:
         os.environ["JSII_NODE"] = str(node)
 
 
+#: The jsii kernel versions ``jsii_channel/runtime.js`` was written for (the kernel's API channel is fd 3).
+DIRECT_CHANNEL_RUNTIMES = ("1.142.",)
+
+
+def _direct_jsii_channel() -> None:
+    """Run jsii's kernel on Python's pipes directly (``jsii_channel/runtime.js``) instead of through jsii's relay
+    process, unless JSII_RUNTIME is already set or the installed jsii's kernel is not a version it was written for.
+
+    Every jsii call is a round trip; the relay adds two process hops to each. A 50-model synth makes ~12,000
+    calls and is ~1 s (12%) faster without them. Like ``_prefer_bundled_node``, it takes effect only before
+    aws_cdk is first imported.
+    """
+    if os.environ.get("JSII_RUNTIME"):
+        return
+    spec = find_spec("jsii")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    package = Path(list(spec.submodule_search_locations)[0])
+    embedded = package / "_embedded" / "jsii"
+    try:
+        kernel = json.loads((package / "_metadata.json").read_text(encoding="utf-8"))["jsii-runtime"]["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if kernel.startswith(DIRECT_CHANNEL_RUNTIMES) and all(
+            (embedded / f"lib__{name}").is_file() for name in ("program.js", "runtime-index-worker.js")):
+        os.environ["JSII_RUNTIME"] = str(Path(__file__).parent / "jsii_channel" / "runtime.js")
+        os.environ["JSII_DIRECT_EMBEDDED"] = str(embedded)
+
+
 _prefer_bundled_node()
+_direct_jsii_channel()
 
 _EXPORTS = {
     "ConfigError": "errors",

@@ -145,7 +145,13 @@ def failures() -> list[str]:
 
 def _import_offline(region: str) -> None:
     """The worker's start: only what the images need (~1.2 s of the SDK's ~1.8 s import), so that the first
-    construct, which waits for them, waits no longer than that; the definitions import the rest."""
+    construct, which waits for them, waits no longer than that; the definitions import the rest.
+
+    The worker runs at a lower priority: its results are needed only when the templates are written, while the
+    caller's jsii round trips are the synth's critical path and lose time whenever the worker takes a core
+    their Node process was about to use (50 models, alternating runs: 8.65 s -> 8.27 s median)."""
+    if hasattr(os, "nice"):
+        os.nice(10)
     with _offline_sdk(region, steps=False):
         import sagemaker.core.image_uris  # noqa: F401
 

@@ -36,6 +36,14 @@ class StackArns:
             arns = _CACHE[stack] = cls(stack.partition, stack.region, stack.account)
         return arns
 
+    @classmethod
+    def remember(cls, stack: Stack, *, account: str, region: str) -> StackArns:
+        """Record the account and region ``stack`` was given (concrete values, as ``stack.account`` and
+        ``stack.region`` would return them), so that only its partition is read: for stacks built with an
+        explicit environment."""
+        arns = _CACHE[stack] = cls(stack.partition, region, account)
+        return arns
+
     def arn(self, service: str, resource: str, resource_name: str | None = None, *, separator: str = "/",
             region: str | None = None, account: str | None = None) -> str:
         """``arn:<partition>:<service>:<region>:<account>:<resource><separator><resource_name>`` (what

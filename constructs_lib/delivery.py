@@ -54,6 +54,8 @@ _EXIT_NOT_FOUND = 3
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
+#: The smoke/latency step's CodeBuild timeout (one value: each Duration made is a jsii round trip).
+_SMOKE_TIMEOUT = Duration.minutes(30)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class ReleaseStage:
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
     region: str = field(init=False)
     """The stage's region."""
+    verify_minutes: float = field(init=False)
+    """``verify_timeout`` in minutes."""
 
     def __post_init__(self) -> None:
         account, region = (self.stage.account, self.stage.region) if isinstance(self.stage, Stage) else (None, None)
@@ -124,7 +128,8 @@ class ReleaseStage:
             raise ConfigError("stage", f"must be a Stage with an explicit account and region, got {self.stage!r}")
         object.__setattr__(self, "account", account)
         object.__setattr__(self, "region", region)
-        check_range("verify_timeout", self.verify_timeout.to_minutes(), 1, 60, "minutes")
+        object.__setattr__(self, "verify_minutes", self.verify_timeout.to_minutes())
+        check_range("verify_timeout", self.verify_minutes, 1, 60, "minutes")
 
 
 class DeliveryPipeline(Construct):
@@ -270,17 +275,16 @@ class DeliveryPipeline(Construct):
         env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.region}
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
-        timeout = release.verify_timeout
         verify = pipelines.CodeBuildStep(
             "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
             env_from_cfn_outputs=outputs, role_policy_statements=assume,
-            timeout=timeout.plus(Duration.minutes(20)),
-            commands=[self.verify_command(timeout)])
+            timeout=Duration.minutes(release.verify_minutes + 20),
+            commands=[_verify_command(release.verify_minutes * 60)])
         steps: list[pipelines.Step] = [verify]
         if release.smoke_test is not None:
             smoke = pipelines.CodeBuildStep(
                 "SmokeTest", input=self.source, install_commands=self._check_install, env=env,
-                env_from_cfn_outputs=outputs, role_policy_statements=assume, timeout=Duration.minutes(30),
+                env_from_cfn_outputs=outputs, role_policy_statements=assume, timeout=_SMOKE_TIMEOUT,
                 commands=[self.smoke_command(release.smoke_test)])
             smoke.add_step_dependency(verify)
             steps.append(smoke)
@@ -289,8 +293,7 @@ class DeliveryPipeline(Construct):
     @staticmethod
     def verify_command(timeout: Duration = Duration.minutes(30)) -> str:
         """The verification step's command (exit 6 when SageMaker rolled the release back)."""
-        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
-                f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout.to_seconds():g} --poll-interval 30')
+        return _verify_command(timeout.to_seconds())
 
     @staticmethod
     def smoke_command(smoke_test: SmokeTest) -> str:
@@ -407,6 +410,11 @@ class DeliveryPipeline(Construct):
             f"arn:*:iam::{env.account}:role/*": "Self-mutation assumes only the CDK bootstrap roles of this "
             "account (condition iam:ResourceTag/aws-cdk:bootstrap-role), whose names carry the bootstrap qualifier.",
         })
+
+
+def _verify_command(timeout_seconds: float) -> str:
+    return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
+            f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout_seconds:g} --poll-interval 30')
 
 
 @jsii.implements(IValidation)

@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_lib.approval import ApprovalTrigger, RetrainingSchedule
+from constructs_lib.arns import StackArns
 from constructs_lib.build_pipeline import ModelBuildPipeline
 from constructs_lib.config import ModelConfig, PlatformConfig
 from constructs_lib.errors import ConfigError
@@ -76,6 +77,7 @@ class PlatformStack(Stack):
         env = _dev_env(config, env)
         super().__init__(scope, id, env=env, **kwargs)
         dev = config.accounts.dev
+        StackArns.remember(self, account=dev.account_id, region=dev.region)
         self.artifacts = PlatformArtifacts(
             self, "Artifacts",
             consumer_accounts=[config.accounts.test.account_id, config.accounts.prod.account_id],
@@ -108,6 +110,7 @@ class ModelDevStack(Stack):
         super().__init__(scope, id, env=env, **kwargs)
         index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         dev, build = config.accounts.dev, model.build
+        StackArns.remember(self, account=dev.account_id, region=dev.region)
         if artifacts is not None:
             self.add_stack_dependency(artifacts if isinstance(artifacts, Stack) else Stack.of(artifacts))
         bucket = s3.Bucket.from_bucket_name(

@@ -23,6 +23,9 @@ from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
 from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
 
+#: The release-check role's session limit (one value: each Duration made is a jsii round trip).
+_ONE_HOUR = Duration.hours(1)
+
 
 def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_name: str) -> str:
     """The IAM role the delivery pipeline assumes in a stage's account to check the endpoint (<= 64 chars)."""
@@ -69,6 +72,9 @@ class EndpointStack(Stack):
         super().__init__(scope, id, **kwargs)
         index = config.models.index(model)
         stage: StageConfig = getattr(model.stages, stage_name)
+        if isinstance(scope, EndpointStage) and "env" not in kwargs:  # the stage's environment, from the config
+            account = getattr(config.accounts, stage_name)
+            StackArns.remember(self, account=account.account_id, region=account.region)
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
@@ -87,7 +93,7 @@ class EndpointStack(Stack):
             self, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
             assumed_by=iam.AccountPrincipal(config.accounts.dev.account_id),
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
-            max_session_duration=Duration.hours(1),
+            max_session_duration=_ONE_HOUR,
         )
         alarms = StackArns.of(self).arn("cloudwatch", "alarm", f"{endpoint.endpoint_name}-*", separator=":")
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],

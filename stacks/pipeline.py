@@ -118,6 +118,7 @@ class ModelPipelineStack(Stack):
         kwargs.setdefault("stack_name", pipeline_stack_name(config, model))
         kwargs.setdefault("description", f"Delivery pipeline of model {model.name} (test, approval, prod)")
         super().__init__(scope, id, env=Environment(account=dev.account_id, region=dev.region), **kwargs)
+        StackArns.remember(self, account=dev.account_id, region=dev.region)
         self.index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         self.config, self.model = config, model
         root = Path(repo_root or Path.cwd())

@@ -131,6 +131,8 @@ class ModelBuildPipeline(Construct):
         role_arn = self.role.role_arn
         scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
                                          path=str(folder / name)) for name in REQUIRED_SCRIPTS}
+        # (bucket, key) of each script, read once (each read is a jsii round trip; the URL is the two joined).
+        objects = {name: (asset.s3_bucket_name, asset.s3_object_key) for name, asset in scripts.items()}
         from .build_pipeline_sdk import DefinitionSpec, framework_images, submit_definition
 
         bucket_name = artifacts_bucket.bucket_name
@@ -140,8 +142,8 @@ class ModelBuildPipeline(Construct):
             data_prefix=f"{PIPELINES_PREFIX}/{model_package_group_name}",
             models_prefix=f"{MODELS_PREFIX}/{model_package_group_name}",
             kms_key=encryption_key.key_arn,
-            preprocess_uri=scripts["preprocess.py"].s3_object_url,
-            evaluate_uri=scripts["evaluate.py"].s3_object_url,
+            preprocess_uri="s3://{}/{}".format(*objects["preprocess.py"]),
+            evaluate_uri="s3://{}/{}".format(*objects["evaluate.py"]),
             input_data=input_data, metric=metric, threshold=float(threshold),
             processing_instance_type=processing_instance_type, training_instance_type=training_instance_type,
             inference_instance_types=tuple(inference_instance_types),
@@ -161,7 +163,7 @@ class ModelBuildPipeline(Construct):
         )
         repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, self._images.result()[i])))
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
-        self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, scripts, match.group(1),
+        self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), match.group(1),
                               (match.group(2) or "/").lstrip("/"), repositories)
 
     @property
@@ -181,7 +183,7 @@ class ModelBuildPipeline(Construct):
 
     # ----------------------------------------------------------------------------------------- permissions
     def _grant_execution(self, env: StackArns, role_arn: str, bucket: s3.IBucket, key: kms.IKey,
-                         scripts: Mapping[str, s3_assets.Asset], input_bucket: str, input_key: str,
+                         scripts: Sequence[tuple[str, str]], input_bucket: str, input_key: str,
                          repositories: Sequence[str]) -> None:
         """Least privilege for the pipeline and its jobs (one role: the pipeline passes it to its jobs)."""
         role, group = self.role, self.model_package_group_name
@@ -208,12 +210,10 @@ class ModelBuildPipeline(Construct):
             allow(["s3:GetObject"], [input_objects]),
             allow(["s3:ListBucket"], [f"arn:{partition}:s3:::{input_bucket}"],
                   {"StringLike": {"s3:prefix": [f"{input_key}*"]}}),
-            allow(["s3:GetObject"], [f"arn:{partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"
-                                     for asset in scripts.values()]),
+            allow(["s3:GetObject"], [f"arn:{partition}:s3:::{bucket_name}/{key}" for bucket_name, key in scripts]),
             # Processing inputs are S3 prefixes: SageMaker lists them before downloading.
-            allow(["s3:ListBucket"], sorted({f"arn:{partition}:s3:::{asset.s3_bucket_name}"
-                                             for asset in scripts.values()}),
-                  {"StringLike": {"s3:prefix": [asset.s3_object_key for asset in scripts.values()]}}),
+            allow(["s3:ListBucket"], sorted({f"arn:{partition}:s3:::{bucket_name}" for bucket_name, _ in scripts}),
+                  {"StringLike": {"s3:prefix": [key for _, key in scripts]}}),
             allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], repositories),
             allow(["ecr:GetAuthorizationToken"], ["*"]),
             allow(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

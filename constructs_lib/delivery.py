@@ -364,10 +364,10 @@ class DeliveryPipeline(Construct):
         """Build the pipeline (if CDK Pipelines has not yet) and acknowledge, one wildcard at a time, what CDK
         Pipelines grants its own generated roles."""
         try:
-            self.cdk_pipeline.pipeline
+            pipeline = self.cdk_pipeline.pipeline
         except RuntimeError:  # not built yet: building here is what CDK Pipelines' own aspect would do next
             self.cdk_pipeline.build_pipeline()
-        pipeline = self.cdk_pipeline.pipeline
+            pipeline = self.cdk_pipeline.pipeline
         env = self._env
         # CDK Pipelines destroys its artifact key with the stack; the retained bucket's objects would then be
         # unreadable, so the key is kept too (stateful resources are retained).

@@ -6,6 +6,8 @@ Context (cdk.json, or ``-c key=value``): ``config`` (default config/platform.yam
 checks on every synth, default true).
 """
 
+import atexit
+import gc
 import json
 import os
 import sys
@@ -34,6 +36,10 @@ def _dev_region() -> str:
 
 
 def main() -> int:
+    # A synth is one short batch process: its few reference cycles die with it, while the cyclic collector's ~400
+    # passes (full ones over the ~150,000 objects of aws_cdk's modules and the jsii proxies) cost ~0.2 s of a
+    # 50-model synth. Python's peak memory grows by ~1 MB without them.
+    gc.disable()
     # CDK's built-in template validator (warnings only) costs ~2 s per synth and grows with every template;
     # cfn-lint replaces it as a failing gate in the tests and in the delivery pipeline's synth step.
     # CDK_VALIDATION=true turns it back on. Must be set before aws_cdk starts its Node process.
@@ -77,4 +83,11 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Once the cloud assembly is written, tearing the interpreter down (freeing aws_cdk's modules and every jsii
+    # object proxy) only costs time, ~0.2 s for 50 models: run the exit handlers (the jsii kernel's orderly stop,
+    # the SDK worker's end, logging's flush), flush the streams and leave.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

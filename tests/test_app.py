@@ -58,13 +58,23 @@ def test_synth_is_deterministic():
     assert synth() == synth()
 
 
-def run_app(*context: str, outdir=None):
+def run_app(*context: str, outdir=None, **environ: str):
     """``python app.py`` as the CDK CLI runs it (context as JSON, output folder given), without AWS credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | environ
     env["CDK_CONTEXT_JSON"] = json.dumps(dict(c.split("=", 1) for c in context))
     env["CDK_OUTDIR"] = str(outdir or tempfile.mkdtemp(prefix="cdk-app-"))
     return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
+
+
+def test_app_py_stops_the_jsii_kernel_before_it_leaves(tmp_path):
+    """app.py skips the interpreter's tear-down (os._exit) but first runs the exit handlers: the jsii kernel
+    stops in order (its folder is gone when app.py returns) and the assembly is complete."""
+    (tmp_path / "tmp").mkdir()
+    result = run_app("nag=false", outdir=tmp_path / "out", TMPDIR=str(tmp_path / "tmp"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"]
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
     bad = tmp_path / "bad.yaml"

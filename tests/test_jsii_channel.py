@@ -70,15 +70,27 @@ def test_the_kernel_folder_is_removed_at_exit(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("jsii-direct-")] == []
 
 
-@pytest.mark.parametrize("preset, runtimes", [("/elsewhere/jsii-runtime.js", ("1.142.",)), (None, ("9.9.",))])
-def test_jsii_relay_is_kept_when_asked_or_for_another_kernel(monkeypatch, preset, runtimes):
-    """A JSII_RUNTIME the user chose wins; a jsii kernel the channel was not written for keeps jsii's relay."""
-    if preset is None:
-        monkeypatch.delenv("JSII_RUNTIME")
-    else:
-        monkeypatch.setenv("JSII_RUNTIME", preset)
-    monkeypatch.delenv("JSII_DIRECT_EMBEDDED")
+@pytest.mark.parametrize("environ, runtimes", [
+    ({"JSII_RUNTIME": "/elsewhere/jsii-runtime.js"}, ("1.142.",)),
+    ({"MLOPS_JSII_RELAY": "1"}, ("1.142.",)),
+    ({}, ("9.9.",)),
+], ids=["JSII_RUNTIME set", "MLOPS_JSII_RELAY set", "another jsii kernel"])
+def test_jsii_relay_is_kept_when_asked_or_for_another_kernel(monkeypatch, environ, runtimes):
+    """A JSII_RUNTIME the user chose wins, MLOPS_JSII_RELAY keeps jsii's relay, and so does a jsii kernel the
+    channel was not written for."""
+    for name in ("JSII_RUNTIME", "JSII_DIRECT_EMBEDDED", "MLOPS_JSII_RELAY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setattr(constructs_lib, "DIRECT_CHANNEL_RUNTIMES", runtimes)
     constructs_lib._direct_jsii_channel()
-    assert os.environ.get("JSII_RUNTIME") == preset
+    assert os.environ.get("JSII_RUNTIME") == environ.get("JSII_RUNTIME")
     assert "JSII_DIRECT_EMBEDDED" not in os.environ
+
+
+def test_the_direct_channel_is_chosen_for_this_jsii(monkeypatch):
+    for name in ("JSII_RUNTIME", "JSII_DIRECT_EMBEDDED", "MLOPS_JSII_RELAY"):
+        monkeypatch.delenv(name, raising=False)
+    constructs_lib._direct_jsii_channel()
+    assert os.environ["JSII_RUNTIME"] == str(CHANNEL / "runtime.js")
+    assert Path(os.environ["JSII_DIRECT_EMBEDDED"], "lib__program.js").is_file()

@@ -35,11 +35,13 @@ def test_the_kernel_channel_fd_3_is_stdin_and_stdout():
 def test_console_output_never_reaches_the_channel():
     """Whatever JavaScript prints (console, process streams, raw fd 1/2 writes) leaves on stderr, wrapped the way
     jsii's relay wraps it, so the API channel on stdout only ever carries the kernel's messages."""
-    done = _node("console.log('log'); console.error('error'); process.stdout.write('out');"
-                 "require('fs').writeSync(1, Buffer.from('xxraw1'), 2); require('fs').writeSync(2, 'raw2');")
+    done = _node("const fs = require('fs'); console.log('log'); console.error('error'); process.stdout.write('out');"
+                 "fs.writeSync(1, Buffer.from('xxraw1yy'), 2, 4); fs.writeSync(2, 'raw2');"
+                 "fs.writeSync(1, Buffer.from('..raw3'), {offset: 2}); process.stdout.write(fs.writeSync(2, 'né') + '');")
     assert done.stdout == b""
     assert _envelopes(done.stderr) == [("stdout", b"log\n"), ("stderr", b"error\n"), ("stdout", b"out"),
-                                       ("stdout", b"raw1"), ("stderr", b"raw2")]
+                                       ("stdout", b"raw1"), ("stderr", b"raw2"), ("stdout", b"raw3"),
+                                       ("stderr", "né".encode()), ("stdout", b"3")]
 
 
 def test_python_talks_to_the_kernel_without_a_relay():

@@ -19,12 +19,20 @@ fs.readSync = function (fd, ...rest) {
 fs.writeSync = function (fd, data, ...rest) {
   if (fd === CHANNEL) return writeSync.call(fs, 1, data, ...rest);
   if (fd !== 1 && fd !== 2) return writeSync.call(fs, fd, data, ...rest);
-  // (fd, buffer, offset?, length?) or (fd, string, position?, encoding?)
-  const bytes = typeof data === 'string' ? Buffer.from(data, rest[1]) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    .subarray(rest[0] ?? 0, rest[1] === undefined ? undefined : (rest[0] ?? 0) + rest[1]);
+  const bytes = bytesOf(data, rest);
   envelope(fd === 1 ? 'stdout' : 'stderr', bytes);
   return bytes.length;
 };
+
+// What writeSync(fd, data, ...rest) writes: (string, position?, encoding?), (buffer, offset?, length?, position?)
+// or (buffer, { offset, length }).
+function bytesOf(data, [second, third]) {
+  if (typeof data === 'string') return Buffer.from(data, third);
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const { offset = 0, length } = typeof second === 'object' && second !== null ? second
+    : { offset: second ?? 0, length: third };
+  return view.subarray(offset, length === undefined ? undefined : offset + length);
+}
 
 for (const [key, fd] of [['stdout', 1], ['stderr', 2]]) {
   const stream = new Writable({

@@ -44,6 +44,7 @@ def test_console_output_never_reaches_the_channel():
                                        ("stderr", "né".encode()), ("stdout", b"3")]
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
 def test_python_talks_to_the_kernel_without_a_relay():
     """The process jsii started (runtime.js) hands Python's own pipes to the kernel: the kernel's stdin and stdout
     are the very pipes of its parent, not pipes to a relay."""

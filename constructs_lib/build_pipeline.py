@@ -158,7 +158,7 @@ class ModelBuildPipeline(Construct):
 
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=pipeline_name, role_arn=role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(lambda: self._definition.result().text))},
+            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(self._definition.result))},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
         repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, self._images.result()[i])))
@@ -169,7 +169,7 @@ class ModelBuildPipeline(Construct):
     @property
     def definition(self) -> dict:
         """The pipeline definition (tokens unresolved), for inspection."""
-        return json.loads(self._definition.result().text)
+        return json.loads(self._definition.result())
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -241,7 +241,6 @@ class ModelBuildPipeline(Construct):
                 "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)
-
 
 
 @jsii.implements(IStableStringProducer)

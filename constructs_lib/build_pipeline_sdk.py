@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["BuiltDefinition", "DefinitionSpec", "failures", "framework_images", "prewarm", "submit_definition"]
+__all__ = ["DefinitionSpec", "failures", "framework_images", "prewarm", "submit_definition"]
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
@@ -68,14 +68,6 @@ class DefinitionSpec:
     inference_instance_types: tuple[str, ...]
     approval_status: str
     hyperparameters: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class BuiltDefinition:
-    """The definition JSON text (tokens restored) and the container images it uses."""
-
-    text: str
-    images: tuple[str, ...]
 
 
 class _Placeholders:
@@ -143,9 +135,10 @@ def failures() -> list[str]:
     return [f"{label}: the SageMaker SDK failed: {type(error).__name__}: {error}"
             for label, future in _SUBMITTED if future.done() and (error := future.exception()) is not None]
 
+
 def _import_offline(region: str) -> None:
-    """The worker's start: only what the images need (~1.2 s of the SDK's ~1.8 s import), so that the first
-    construct, which waits for them, waits no longer than that; the definitions import the rest.
+    """The worker's start: the SDK import begins at once (the part the image lookups need, ~1.2 s of ~1.8 s),
+    before the first definition is submitted; the definitions import the rest.
 
     The worker runs at a lower priority: its results are needed only when the templates are written, while the
     caller's jsii round trips are the synth's critical path and lose time whenever the worker takes a core
@@ -157,7 +150,7 @@ def _import_offline(region: str) -> None:
 
 
 def submit_definition(spec: DefinitionSpec) -> Future:
-    """A future of the pipeline definition for ``spec``, produced by the SDK offline (see the module docstring).
+    """A future of the pipeline definition's JSON text for ``spec`` (tokens restored), produced by the SDK offline (see the module docstring).
     With a worker (``prewarm``), the caller goes on building constructs while the definition is produced on the
     other core (it is only needed when the template is written); without one, the future is already done."""
     return _submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
@@ -191,7 +184,7 @@ def _submit(label: str, function, *args) -> Future:
     return future
 
 
-def _build_offline(spec: DefinitionSpec) -> BuiltDefinition:
+def _build_offline(spec: DefinitionSpec) -> str:
     with _offline_sdk(spec.region):
         return _build(spec)
 
@@ -312,7 +305,7 @@ def _shared_loader(create_loader):
 
 
 # --------------------------------------------------------------------------------------------- definition
-def _build(spec: DefinitionSpec) -> BuiltDefinition:
+def _build(spec: DefinitionSpec) -> str:
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
@@ -403,7 +396,7 @@ def _build(spec: DefinitionSpec) -> BuiltDefinition:
                         pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
     text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-    return BuiltDefinition(text=ph.restore(text), images=(sklearn_image, xgboost_image))
+    return ph.restore(text)
 
 
 def _session(base, region: str, bucket: str):

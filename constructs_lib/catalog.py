@@ -253,5 +253,3 @@ def studio_role(scope: Construct, id: str, role_arn: str) -> iam.IRole:
     if not isinstance(role_arn, str) or not _ROLE_ARN.match(role_arn):
         raise ConfigError("studio_roles", f"must be IAM role ARNs (arn:aws:iam::ACCOUNT:role/NAME), got {role_arn!r}")
     return iam.Role.from_role_arn(scope, id, role_arn, mutable=False)
-
-

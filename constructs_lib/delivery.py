@@ -413,6 +413,7 @@ class DeliveryPipeline(Construct):
 
 
 def _verify_command(timeout_seconds: float) -> str:
+    """``DeliveryPipeline.verify_command`` for a timeout in seconds (a number: no Duration round trips)."""
     return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
             f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout_seconds:g} --poll-interval 30')
 

@@ -62,7 +62,6 @@ CONSUMER_GROUP_ACTIONS = ("sagemaker:DescribeModelPackageGroup",)
 CONSUMER_VERSION_ACTIONS = ("sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:CreateModel")
 
 
-
 def partition_of(region: str) -> str:
     """The ARN partition of a concrete region name."""
     if region.startswith("cn-"):
@@ -347,4 +346,3 @@ def key_through_s3(key: "kms.IKey", actions: Sequence[str]) -> dict:
     env = StackArns.of(key)
     resource = key.key_arn if getattr(key, "alias_name", None) is None else env.arn("kms", "key", "*")
     return allow(actions, [resource], {"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}})
-

@@ -14,6 +14,7 @@ for deployment order only, and the endpoint stacks in test/prod compute the same
 from __future__ import annotations
 
 from pathlib import Path
+
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms

@@ -66,7 +66,6 @@ def run_app(*context: str, outdir=None, **environ: str):
     return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-
 def test_app_py_stops_the_jsii_kernel_before_it_leaves(tmp_path):
     """app.py skips the interpreter's tear-down (os._exit) but first runs the exit handlers: the jsii kernel
     stops in order (its folder is gone when app.py returns) and the assembly is complete."""
@@ -75,6 +74,7 @@ def test_app_py_stops_the_jsii_kernel_before_it_leaves(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
 
 def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
     bad = tmp_path / "bad.yaml"

@@ -138,8 +138,8 @@ def run(args: Any, ctx: Any = None) -> Output:
     # The naming rules of stacks/project.py, dev.py, pipeline.py and endpoint_stage.py (not imported: they load
     # aws_cdk, which the ops command must not).
     project = f"{config.project}-{name}"
-    stacks = {kind: f"{config.project}-{name}-{kind}" for kind in ("dev", "pipeline")}
-    stacks.update({stage: f"{config.project}-{name}-{stage}-endpoint" for stage in ("test", "prod")})
+    stacks = {kind: f"{project}-{kind}" for kind in ("dev", "pipeline")}
+    stacks.update({stage: f"{project}-{stage}-endpoint" for stage in ("test", "prod")})
     text_out = (
         f"added model {name} to {path} (models[{len(config.models)}]) and created {folder}/ from {template}:\n"
         + "".join(f"  {file}\n" for file in files)

@@ -47,7 +47,6 @@ def test_a_project_holds_the_models_dev_pipeline_and_endpoint_stacks(released):
         "mlops-churn-predictor/pipeline/churn-predictor-test/Endpoint", "mlops-platform"]
 
 
-
 def test_the_environment_remembered_for_each_stack_is_the_one_cdk_gives_it(released):
     """The stacks record the account and region they were given (StackArns.remember) instead of reading them
     back: what they recorded must be what the stack itself reports."""
@@ -59,6 +58,7 @@ def test_the_environment_remembered_for_each_stack_is_the_one_cdk_gives_it(relea
     for stack in stacks:
         assert (StackArns.of(stack).partition, StackArns.of(stack).region, StackArns.of(stack).account) == (
             stack.partition, stack.region, stack.account)
+
 
 def test_the_dev_stack_deploys_after_the_platform_and_exports_nothing(released):
     _, _, assembly = released

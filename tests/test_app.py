@@ -66,14 +66,22 @@ def run_app(*context: str, outdir=None, **environ: str):
     return subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_app_py_stops_the_jsii_kernel_before_it_leaves(tmp_path):
+@pytest.fixture(scope="module")
+def app_run(tmp_path_factory):
+    """One ``python app.py`` run (nag off) with its own temporary folder: (result, output folder, TMPDIR)."""
+    root = tmp_path_factory.mktemp("app-run")
+    (root / "tmp").mkdir()
+    result = run_app("nag=false", outdir=root / "out", TMPDIR=str(root / "tmp"))
+    return result, root / "out", root / "tmp"
+
+
+def test_app_py_stops_the_jsii_kernel_before_it_leaves(app_run):
     """app.py skips the interpreter's tear-down (os._exit) but first runs the exit handlers: the jsii kernel
     stops in order (its folder is gone when app.py returns) and the assembly is complete."""
-    (tmp_path / "tmp").mkdir()
-    result = run_app("nag=false", outdir=tmp_path / "out", TMPDIR=str(tmp_path / "tmp"))
+    result, out, tmp = app_run
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["artifacts"]
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert json.loads((out / "manifest.json").read_text())["artifacts"]
+    assert list(tmp.iterdir()) == []
 
 
 def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
@@ -119,12 +127,12 @@ def test_release_check_role_trusts_only_the_pipeline_account(templates):
         assert actions == expected
 
 
-def test_app_py_builds_definitions_in_a_worker_with_identical_templates(tmp_path):
+def test_app_py_builds_definitions_in_a_worker_with_identical_templates(app_run):
     """app.py builds the SageMaker pipeline definitions in a spawned worker process (overlapping the SDK
     import with the CDK work); its templates must equal an in-process synth's, byte for byte."""
-    result = run_app("nag=false", outdir=tmp_path)
+    result, out, _ = app_run
     assert result.returncode == 0, result.stderr
-    worker = {p.name: p.read_text() for p in tmp_path.rglob("*.template.json")}
+    worker = {p.name: p.read_text() for p in out.rglob("*.template.json")}
     app = cdk.App(context={"nag": "false"}, outdir=tempfile.mkdtemp(prefix="cdk-inproc-"))
     build_app(app, ROOT)
     local = {p.name: p.read_text() for p in Path(app.synth().directory).rglob("*.template.json")}

@@ -62,21 +62,21 @@ def model(i: int) -> dict:
             "checks": {"invocations": 20, "latency_p95_ms": 500, "content_type": "text/csv"}}
     main = {"name": "main", "instance_type": "ml.m5.large", "initial_instance_count": 2}
     if shape == "canary":
-        prod = {"variants": [main], "deployment": {"type": "canary", "canary_size": 50, "wait": 300, "bake_time": 600},
+        prod = {"variants": [main], "deployment": {"type": "canary", "canary_size": 50, "wait": 300, "termination_wait": 600},
                 "data_capture": {"sampling_percentage": 20}}
     elif shape == "ab":
         prod = {"variants": [
                     {"name": "champion", "model": {"model_package_arn": _arn(name, 1)}, "instance_type": "ml.m5.large",
                      "initial_instance_count": 2, "weight": 90},
                     {"name": "challenger", "instance_type": "ml.m5.large", "initial_instance_count": 2, "weight": 10}],
-                "deployment": {"type": "canary", "canary_size": 50, "wait": 600, "bake_time": 600},
+                "deployment": {"type": "canary", "canary_size": 50, "wait": 600, "termination_wait": 600},
                 "data_capture": {"sampling_percentage": 10, "capture_mode": "both"}}
     elif shape == "shadow":
         prod = {"variants": [{"name": "main", "model": {"model_package_arn": _arn(name, 1)},
                               "instance_type": "ml.c5.xlarge", "initial_instance_count": 2}],
                 "shadow_variant": {"name": "candidate", "instance_type": "ml.c5.xlarge", "initial_instance_count": 1,
                                    "sampling_percentage": 50},
-                "deployment": {"type": "linear", "step_size": 50, "wait": 300, "bake_time": 600}}
+                "deployment": {"type": "linear", "step_size": 50, "wait": 300, "termination_wait": 600}}
     elif shape == "rolling":
         prod = {"variants": [{"name": "main", "instance_type": "ml.m5.xlarge", "initial_instance_count": 4,
                               "autoscaling": {"min_capacity": 4, "max_capacity": 8,
@@ -85,7 +85,7 @@ def model(i: int) -> dict:
     else:
         test = {"variants": [{"name": "main", "serverless_memory_mb": 2048, "serverless_max_concurrency": 5}],
                 "deployment": {"type": "all_at_once", "bake_time": 120}, "network_isolation": False}
-        prod = {"variants": [main], "deployment": {"type": "linear", "step_size": 50, "wait": 300, "bake_time": 300}}
+        prod = {"variants": [main], "deployment": {"type": "linear", "step_size": 50, "wait": 300, "termination_wait": 300}}
     prod["alarms"] = _alarms(i)
     return {"name": name, "project_dir": "../../constructs_lib/project_template", "build": build,
             "stages": {"test": test, "prod": prod}}

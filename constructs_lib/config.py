@@ -151,8 +151,11 @@ class DeploymentConfig(_Strict):
     batch_size: int | None = None
     rollback_batch_size: int | None = None
     size_unit: Literal["percent", "instances"] = "percent"
-    wait: int = 0
-    bake_time: int = 0
+    wait: int = Field(default=0, description="seconds of baking after every traffic step or batch (canary, "
+                      "linear, rolling), the last one included")
+    bake_time: int = Field(default=0, description="all_at_once only: seconds of baking after the shift")
+    termination_wait: int = Field(default=0, description="blue/green: seconds the old fleet is kept after the "
+                                  "final baking period")
     max_execution_timeout: int | None = None
 
     def to_spec(self) -> RolloutSpec:
@@ -168,6 +171,7 @@ class DeploymentConfig(_Strict):
             size=TrafficSize(self.size_unit, size) if size is not None else None,
             wait_seconds=self.wait,
             bake_seconds=self.bake_time,
+            termination_wait_seconds=self.termination_wait,
             rollback_size=TrafficSize(self.size_unit, self.rollback_batch_size)
             if self.rollback_batch_size is not None else None,
             max_execution_timeout_seconds=self.max_execution_timeout,
@@ -175,15 +179,22 @@ class DeploymentConfig(_Strict):
 
 
 class AlarmsConfig(_Strict):
-    """Thresholds of the auto-rollback alarms created per production variant."""
+    """Thresholds of the auto-rollback alarms created per production variant, on the new fleet only (see
+    ``RollbackAlarms``): 5XX and model-error rates over Invocations, and model latency at a statistic."""
 
     max_5xx_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
+    max_model_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
     max_model_latency_ms: float = Field(default=1000.0, gt=0)
     latency_statistic: str = Field(default="p99", pattern=r"^(Average|Maximum|p\d{1,2}(\.\d+)?)$")
-    max_model_errors: int = Field(default=5, ge=1, description="model errors per evaluation period")
-    period_seconds: Literal[10, 30, 60, 300] = 60
+    min_invocations: int | None = Field(
+        default=None, ge=1, description="smallest denominator of the error rates per period; default: the request "
+        "count at which one failure equals the threshold (100 at 1 %)")
+    period_seconds: Literal[60, 120, 180, 300] = 60
     evaluation_periods: int = Field(default=3, ge=1, le=10)
     datapoints_to_alarm: int = Field(default=2, ge=1, le=10)
+    watch_whole_endpoint: bool = Field(
+        default=False, description="also a 5XX-rate alarm per variant over both fleets: a failing old fleet then "
+        "stops the deployment too")
 
 
 class VpcConfig(_Strict):
@@ -226,7 +237,7 @@ def _test_stage() -> StageConfig:
 def _prod_stage() -> StageConfig:
     return StageConfig(
         variants=[VariantConfig(name="main", instance_type="ml.m5.large", initial_instance_count=2)],
-        deployment=DeploymentConfig(type="canary", canary_size=10, wait=600, bake_time=600),
+        deployment=DeploymentConfig(type="canary", canary_size=10, wait=600),
         data_capture=DataCaptureConfig(sampling_percentage=20),
     )
 

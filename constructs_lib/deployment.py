@@ -3,7 +3,7 @@
 A closed set of choices, built with factories in the style of ``aws_codedeploy.TrafficRouting``::
 
     DeploymentPolicy.all_at_once(bake_time=Duration.minutes(10))
-    DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.minutes(10), bake_time=Duration.minutes(10))
+    DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.minutes(10))
     DeploymentPolicy.linear(CapacitySize.percent(25), wait=Duration.minutes(5))
     DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(5))
 
@@ -49,12 +49,14 @@ class DeploymentPolicy:
 
     @classmethod
     def all_at_once(
-        cls, *, bake_time: Duration | None = None, max_execution_timeout: Duration | None = None
+        cls, *, bake_time: Duration | None = None, termination_wait: Duration | None = None,
+        max_execution_timeout: Duration | None = None,
     ) -> "DeploymentPolicy":
-        """Blue/green: all traffic moves to the new fleet at once, which is watched for ``bake_time``
-        (default 10 minutes, 0-3600 s) before the old fleet is terminated."""
+        """Blue/green: all traffic moves to the new fleet at once, which is watched for ``bake_time`` (default 10
+        minutes, 0-3600 s); the old fleet is then kept for ``termination_wait`` (default 0) and terminated."""
         return cls(RolloutSpec("all_at_once", wait_seconds=0,
                                bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               termination_wait_seconds=_seconds(termination_wait) or 0,
                                max_execution_timeout_seconds=_seconds(max_execution_timeout)))
 
     @classmethod
@@ -63,14 +65,14 @@ class DeploymentPolicy:
         size: TrafficSize,
         *,
         wait: Duration | None = None,
-        bake_time: Duration | None = None,
+        termination_wait: Duration | None = None,
         max_execution_timeout: Duration | None = None,
     ) -> "DeploymentPolicy":
         """Blue/green canary: ``size`` (at most 50% of a variant's capacity) takes traffic first and is watched
-        for ``wait`` (default 10 minutes); then all traffic moves and the final ``bake_time`` (default 10
-        minutes) runs before the old fleet is terminated."""
+        for ``wait`` (default 10 minutes); then all traffic moves and SageMaker's final baking period (``wait``
+        again) runs; the old fleet is then kept for ``termination_wait`` (default 0) and terminated."""
         return cls(RolloutSpec("canary", size=size, wait_seconds=_seconds(wait) if wait is not None else 600,
-                               bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               termination_wait_seconds=_seconds(termination_wait) or 0,
                                max_execution_timeout_seconds=_seconds(max_execution_timeout)))
 
     @classmethod
@@ -79,13 +81,14 @@ class DeploymentPolicy:
         step_size: TrafficSize,
         *,
         wait: Duration | None = None,
-        bake_time: Duration | None = None,
+        termination_wait: Duration | None = None,
         max_execution_timeout: Duration | None = None,
     ) -> "DeploymentPolicy":
         """Blue/green linear: traffic moves in steps of ``step_size`` (10-50% of capacity), each watched for
-        ``wait`` (default 5 minutes), then the final ``bake_time`` (default 10 minutes)."""
+        ``wait`` (default 5 minutes; the last step's bake is the final baking period); the old fleet is then
+        kept for ``termination_wait`` (default 0) and terminated."""
         return cls(RolloutSpec("linear", size=step_size, wait_seconds=_seconds(wait) if wait is not None else 300,
-                               bake_seconds=_seconds(bake_time) if bake_time is not None else 600,
+                               termination_wait_seconds=_seconds(termination_wait) or 0,
                                max_execution_timeout_seconds=_seconds(max_execution_timeout)))
 
     @classmethod

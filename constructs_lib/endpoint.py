@@ -34,6 +34,7 @@ from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
+from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
 from .variants import (
@@ -111,13 +112,14 @@ class ModelEndpoint(Construct):
         _validate(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment, alarms,
                   list(extra_rollback_alarms), network_isolation, list(vpc_subnets), list(security_groups))
         serverless = self.variants[0].is_serverless
-        if self.deployment.strategy in ("canary", "linear") and any(
-            v.instance_type and family(v.instance_type) in NO_TRAFFIC_SHIFTING_FAMILIES for v in self._all_variants()
-        ):
+        if any(v.instance_type and family(v.instance_type) in NO_TRAFFIC_SHIFTING_FAMILIES
+               for v in self._all_variants()):
             Annotations.of(self).add_warning_v2(
-                "@sagemaker-safe-release:inf1-traffic-shifting",
-                f"{self.deployment.strategy} policy on ml.inf1 instances: SageMaker falls back to all-at-once "
-                "without baking there; use all_at_once with a bake_time or another instance family",
+                "@sagemaker-safe-release:inf1-no-guardrail",
+                f"ml.inf1 instances: SageMaker applies no deployment guardrail to this endpoint (the "
+                f"{self.deployment.strategy} policy is ignored): it falls back to blue/green all-at-once with no "
+                "baking period, so the rollback alarms cannot roll a bad release back; use another instance "
+                "family (inf2, g5...) for a guarded release",
             )
 
         # ------------------------------------------------------------------ key
@@ -140,11 +142,19 @@ class ModelEndpoint(Construct):
             capture.append(allow(["s3:PutObject"], [captured_objects]))
             if self.encryption_key is not None:
                 capture.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]))
+        # SageMaker reads the rollback alarms' states with the execution role during a guarded deployment
+        # ("Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action
+        # on the auto-rollback alarms you specify"): exactly those alarms, named at synth.
+        self._alarm_specs = _alarm_specs(self.endpoint_name, self.variants, alarms) if alarms.enabled else []
+        alarm_arns = [self._env.arn("cloudwatch", "alarm", name, separator=":") for _, name, _ in self._alarm_specs]
+        alarm_arns += [a.alarm_arn for a in extra_rollback_alarms]
+        describe = [allow(["cloudwatch:DescribeAlarms"], alarm_arns)] if alarm_arns else []
         if role is None:
-            self.role: iam.IRole = self._create_role(list(vpc_subnets), capture, captured_objects)
+            self.role: iam.IRole = self._create_role(list(vpc_subnets), capture + describe, captured_objects)
         else:
             self.role = role
-            grant_statements(role, capture)  # into its default policy: the role may serve other endpoints
+            # Into its default policy: the role may serve other endpoints.
+            grant_statements(role, capture + describe)
 
         # ------------------------------------------------------------------ models (one per distinct source)
         models: dict[str, sagemaker.CfnModel] = {}
@@ -175,14 +185,18 @@ class ModelEndpoint(Construct):
         # ------------------------------------------------------------------ endpoint config (content-named)
         production = [v.to_cfn(model_name(v), v.weight) for v in self.variants]
         config_props: dict = {"production_variants": production}
-        content: dict = {"variants": [v.to_cfn(v.model.description, v.weight) for v in self.variants],
-                         "isolation": network_isolation, "vpc": vpc_config}
+        # The config's name must change whenever CloudFormation would replace it or one of its models (every
+        # property of both replaces them; a replaced custom-named config under the same name fails the stack):
+        # each variant's whole container (image, model data, environment, package), the models' role, network
+        # isolation and VPC, and below the key and capture settings.
+        content: dict = {"variants": [v.to_cfn(v.model.container, v.weight) for v in self.variants],
+                         "isolation": network_isolation, "vpc": vpc_config, "role": role_arn}
         if shadow_variant is not None:
             # SageMaker copies (shadow weight / production weight) of the requests to the shadow.
             weight = self.variants[0].weight * shadow_variant.sampling_percentage / 100
             config_props["shadow_production_variants"] = [shadow_variant.variant.to_cfn(
                 model_name(shadow_variant.variant), weight)]
-            content["shadow"] = shadow_variant.variant.to_cfn(shadow_variant.variant.model.description, weight)
+            content["shadow"] = shadow_variant.variant.to_cfn(shadow_variant.variant.model.container, weight)
         if self.encryption_key is not None and not serverless and not local_storage:
             config_props["kms_key_id"] = self.encryption_key.key_arn
         if data_capture is not None:
@@ -200,22 +214,18 @@ class ModelEndpoint(Construct):
                          "volume, and instances with local NVMe storage encrypt it in hardware.")
 
         # ------------------------------------------------------------------ rollback alarms, endpoint
-        self.rollback_alarms: list[cloudwatch.IAlarm] = []
-        if alarms.enabled:
-            for variant in self.variants:
-                self.rollback_alarms.extend(self._variant_alarms(variant.name, alarms))
+        self.rollback_alarms: list[cloudwatch.IAlarm] = [
+            self._rollback_alarm(kind, name, variant, alarms) for kind, name, variant in self._alarm_specs]
         self.rollback_alarms.extend(extra_rollback_alarms)
-        capacity = min((v.initial_instance_count for v in self.variants if not v.is_serverless), default=1)
+        # References, not the names as strings: the endpoint must be created after its alarms.
+        self._alarm_refs = [a.alarm_name for a in self.rollback_alarms]
         self._endpoint = sagemaker.CfnEndpoint(
-            self, "Endpoint",
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=self._config.attr_endpoint_config_name,
-            deployment_config=_to_props(self.deployment.spec.to_deployment_config(
-                # References, not the names as strings: the endpoint must be created after its alarms.
-                capacity, [a.alarm_name for a in self.rollback_alarms])),
-        )
+            self, "Endpoint", endpoint_name=self.endpoint_name,
+            endpoint_config_name=self._config.attr_endpoint_config_name)
         self.endpoint_arn = self._env.arn("sagemaker", "endpoint", self.endpoint_name.lower())
         self._scaled: dict[str, appscaling.ScalableTarget] = {}
+        self._max_capacity: dict[str, int] = {}
+        self._render_deployment()
 
     # ---------------------------------------------------------------------------------------------- API
     def auto_scale_variant(
@@ -268,6 +278,8 @@ class ModelEndpoint(Construct):
         self._endpoint.exclude_retained_variant_properties = [
             {"variantPropertyType": "DesiredWeight"}, {"variantPropertyType": "DataCaptureConfig"}]
         self._scaled[variant_name] = target
+        self._max_capacity[variant_name] = max_capacity
+        self._render_deployment(f"{path}.max_capacity")
         return target
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -276,17 +288,27 @@ class ModelEndpoint(Construct):
                                           resource_arns=[self.endpoint_arn])
 
     def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum",
-               period: Duration | None = None) -> cloudwatch.Metric:
-        """An ``AWS/SageMaker`` metric of one variant (dimensions ``EndpointName`` and ``VariantName``)."""
-        return cloudwatch.Metric(
-            namespace=NAMESPACE, metric_name=metric_name, statistic=statistic,
-            period=period or Duration.minutes(1),
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant_name},
-        )
+               period: Duration | None = None, new_fleet: bool = False, **options) -> cloudwatch.Metric:
+        """An ``AWS/SageMaker`` metric of one variant (dimensions ``EndpointName`` and ``VariantName``).
+
+        ``new_fleet=True`` adds ``EndpointConfigName`` = this endpoint's config: the metric then covers only the
+        fleet of the config this stack deploys (SageMaker publishes that dimension once the new fleet takes
+        traffic, and keeps it after the deployment). Other ``cloudwatch.MetricOptions`` (``label``, ``unit``,
+        ``color``...) are passed on.
+        """
+        dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
+        if new_fleet:
+            dimensions["EndpointConfigName"] = self.endpoint_config_name
+        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, statistic=statistic,
+                                 period=period or Duration.minutes(1), dimensions_map=dimensions, **options)
 
     def metric_invocations(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
         """Requests sent to the variant (Sum)."""
         return self.metric("Invocations", variant_name, **kwargs)
+
+    def metric_5xx_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests answered with a 5XX (``Invocation5XXErrors`` Sum)."""
+        return self.metric("Invocation5XXErrors", variant_name, **kwargs)
 
     def metric_5xx_error_rate(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
         """Share of requests answered with a 5XX (``Invocation5XXErrors`` Average, 0-1)."""
@@ -311,6 +333,30 @@ class ModelEndpoint(Construct):
         return self._config
 
     # ---------------------------------------------------------------------------------------------- internals
+    @property
+    def fleet_capacity(self) -> int:
+        """The largest instance count a production variant can have when a deployment starts: autoscaling's
+        ``max_capacity`` where it scales (the endpoint retains scaled-out counts across updates), else the
+        initial count. Rolling batches and linear instance steps are counted at this size."""
+        return max((self._max_capacity.get(v.name, v.initial_instance_count)
+                    for v in self.variants if not v.is_serverless), default=1)
+
+    def _render_deployment(self, path: str = "deployment") -> None:
+        """(Re)write the endpoint's DeploymentConfig: its timeout depends on the fleet's largest size, which
+        grows when a variant is autoscaled after construction."""
+        spec, capacity = self.deployment.spec, self.fleet_capacity
+        spec.check_capacity(min((v.initial_instance_count for v in self.variants if not v.is_serverless),
+                                default=0), waits_capacity=capacity, path=path)
+        needed = spec.needed_timeout(capacity)
+        if spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS:
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:rollout-may-time-out",
+                f"the {spec.strategy} rollout of a {capacity}-instance fleet may need {needed} s (waits plus "
+                f"{PROVISIONING_ALLOWANCE_SECONDS} s provisioning per fleet or batch), more than the {MAX_TIMEOUT_SECONDS} s "
+                "SageMaker allows; the timeout is set to the maximum and a slow rollout will be rolled back: "
+                "take larger batches or shorter waits")
+        self._endpoint.deployment_config = _to_props(spec.to_deployment_config(capacity, self._alarm_refs))
+
     def _all_variants(self) -> list[ProductionVariant]:
         return self.variants + ([self.shadow_variant.variant] if self.shadow_variant else [])
 
@@ -384,29 +430,39 @@ class ModelEndpoint(Construct):
             server_access_logs_bucket=logs, server_access_logs_prefix="datacapture/",
         )
 
-    def _variant_alarms(self, variant_name: str, alarms: RollbackAlarms) -> list[cloudwatch.Alarm]:
-        """The variant's three rollback alarms (5XX rate, model latency, model errors)."""
+    def _rollback_alarm(self, kind: str, name: str, variant: str, alarms: RollbackAlarms) -> cloudwatch.Alarm:
+        """One rollback alarm (``kind`` from ``ALARM_KINDS``) of a production variant."""
         period = Duration.seconds(alarms.period_seconds)
-        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-        prefix, logical = f"{self.endpoint_name}-{variant_name}", _logical(variant_name)
-        specs = [  # (id, name suffix, what breaches, metric, threshold, comparison)
-            ("Alarm5xx", "5xx-rate", f"answers more than {alarms.max_5xx_error_rate_percent}% of requests with 5XX",
-             self.metric_5xx_error_rate(variant_name, period=period), alarms.max_5xx_error_rate_percent / 100, above),
-            ("AlarmLatency", "latency",
-             f"model latency {alarms.latency_statistic} above {alarms.max_model_latency_ms} ms",
-             self.metric_model_latency(variant_name, statistic=alarms.latency_statistic, period=period),
-             alarms.max_model_latency_ms * 1000, above),  # ModelLatency is in microseconds
-            ("AlarmModelErrors", "model-errors",
-             f"model errors reach {alarms.max_model_errors} per {alarms.period_seconds} s",
-             self.metric_model_errors(variant_name, period=period), alarms.max_model_errors,
-             cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD),
-        ]
-        return [cloudwatch.Alarm(
-            self, f"{id_}{logical}", alarm_name=f"{prefix}-{suffix}", metric=metric, threshold=threshold,
-            alarm_description=f"Rolls back {self.endpoint_name}: {variant_name} {what}", comparison_operator=op,
+        what: str
+        metric: cloudwatch.IMetric
+        if kind == "latency":
+            threshold = alarms.max_model_latency_ms * 1000  # ModelLatency is in microseconds
+            metric = self.metric_model_latency(variant, statistic=alarms.latency_statistic, period=period,
+                                               new_fleet=True)
+            what = f"new fleet's model latency {alarms.latency_statistic} above {alarms.max_model_latency_ms:g} ms"
+        else:
+            errors_metric, threshold, fleet = {
+                "5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent, "new fleet's"),
+                "model-error-rate": ("InvocationModelErrors", alarms.max_model_error_rate_percent, "new fleet's"),
+                "endpoint-5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent, "whole endpoint's"),
+            }[kind]
+            minimum = alarms.min_invocations_for(threshold)
+            new_fleet = kind != "endpoint-5xx-rate"
+            metric = cloudwatch.MathExpression(
+                # Percent of requests, the denominator at least `minimum` (see RollbackAlarms).
+                expression=f"100 * errors / IF(requests >= {minimum}, requests, {minimum})",
+                using_metrics={"errors": self.metric(errors_metric, variant, period=period, new_fleet=new_fleet),
+                               "requests": self.metric_invocations(variant, period=period, new_fleet=new_fleet)},
+                period=period, label=f"{variant} {kind} (%)")
+            label = "5XX" if "5xx" in kind else "model error"
+            what = (f"{fleet} {label} rate above {threshold:g}% (of at least {minimum} requests per "
+                    f"{alarms.period_seconds} s)")
+        return cloudwatch.Alarm(
+            self, f"{_ALARM_IDS[kind]}{_logical(variant)}", alarm_name=name, metric=metric, threshold=threshold,
+            alarm_description=f"Rolls back {self.endpoint_name}: {variant} {what}",
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=alarms.evaluation_periods, datapoints_to_alarm=alarms.datapoints_to_alarm,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-            for id_, suffix, what, metric, threshold, op in specs]
 
 
 # -------------------------------------------------------------------------------------------------- helpers
@@ -454,14 +510,29 @@ def _validate(endpoint_name: str, variants: list[ProductionVariant], shadow: Sha
     if deployment.strategy == "rolling" and len(variants) > 1:
         raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
                           f"{len(variants)}; use canary or linear for A/B endpoints")
-    capacity = min((v.initial_instance_count for v in variants if not v.is_serverless), default=0)
-    deployment.spec.check_capacity(capacity)
     alarms.validate("rollback_alarms")
     total = alarms.per_variant * len(variants) + len(extra_alarms)
     if total > MAX_ROLLBACK_ALARMS:
         raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
                           f"(SageMaker's limit), got {total} ({alarms.per_variant} per production variant x "
                           f"{len(variants)} + {len(extra_alarms)} extra); use fewer variants or give your own")
+
+
+#: The rollback alarms of a production variant, in order; ``endpoint-5xx-rate`` only with
+#: ``RollbackAlarms.watch_whole_endpoint``.
+ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency", "endpoint-5xx-rate")
+#: Construct ids per kind. Kept from earlier releases where the alarm name is unchanged: a new logical id under
+#: the same alarm name would overwrite the alarm (PutMetricAlarm upserts) and then delete it in the cleanup.
+_ALARM_IDS = {"5xx-rate": "Alarm5xx", "latency": "AlarmLatency", "model-error-rate": "AlarmModelErrorRate",
+              "endpoint-5xx-rate": "AlarmEndpoint5xx"}
+
+
+def _alarm_specs(endpoint_name: str, variants: list[ProductionVariant],
+                 alarms: RollbackAlarms) -> list[tuple[str, str, str]]:
+    """(kind, alarm name, variant) of every rollback alarm: names are fixed at synth (``<endpoint>-<variant>-
+    <kind>``) so that the execution role's ``cloudwatch:DescribeAlarms`` can name them."""
+    kinds = ALARM_KINDS[:alarms.per_variant]
+    return [(kind, f"{endpoint_name}-{v.name}-{kind}", v.name) for v in variants for kind in kinds]
 
 
 def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | None) -> dict:

@@ -5,15 +5,23 @@ SageMaker ``DeploymentConfig`` it becomes, how long it waits, and the timeline o
 It imports neither aws_cdk nor boto3, so the constructs (``deployment.py``), the config loader and the
 operations command (``mlops plan``) all share it.
 
-Timing model (SageMaker deployment guardrails):
+Timing model, from AWS's guardrail pages (blue/green all-at-once, canary, linear; rolling):
 
-* ``wait``: ``WaitIntervalInSeconds``, the baking period after each traffic step: after the canary, after
-  every linear step, after every rolling batch. Not used by all-at-once (it has one step).
-* ``bake_time``: the final baking period with all traffic on the new fleet, before the old fleet is
-  terminated (blue/green only). For all-at-once it is SageMaker's baking period (``WaitIntervalInSeconds``);
-  for canary and linear it is ``TerminationWaitInSeconds``.
-* ``max_execution_timeout``: ``MaximumExecutionTimeoutInSeconds``, 600-28800 s, longer than the waits; when not
-  given it is computed as the waits plus a provisioning allowance per fleet or batch.
+* ``wait``: ``WaitIntervalInSeconds``, the baking period after each traffic step, alarms watching: after the
+  canary and again after the final shift (canary: "all of the traffic shifts to the green fleet and there is
+  a final baking period"), after every linear step (the last step's bake is the final baking period), after
+  every rolling batch. Not used by all-at-once (it has one step).
+* ``bake_time``: all-at-once only, its one baking period (``WaitIntervalInSeconds``: "Once the green fleet
+  starts receiving traffic, the baking period begins"). Canary and linear bake for ``wait`` after the last
+  shift too, so they have no separate bake.
+* ``termination_wait``: ``TerminationWaitInSeconds`` (blue/green), how long the old fleet is kept *after* the
+  final baking period before it is terminated ("SageMaker waits ... after the final baking period before
+  terminating the blue fleet"). The alarms are not counted on during it.
+* ``max_execution_timeout``: ``MaximumExecutionTimeoutInSeconds``, 600-28800 s, "larger than the total waiting
+  time specified in TerminationWaitInSeconds and WaitIntervalInSeconds"; when not given it is computed as the
+  waits plus a provisioning allowance per fleet (blue/green) or per batch (rolling), counted at the largest
+  fleet the deployment may meet: an autoscaled variant keeps its scaled-out count across updates
+  (``RetainAllVariantProperties``), so its ``max_capacity`` sets the number of rolling batches.
 """
 
 from __future__ import annotations
@@ -87,6 +95,7 @@ class RolloutSpec:
     size: TrafficSize | None = None
     wait_seconds: int = 0
     bake_seconds: int = 0
+    termination_wait_seconds: int = 0
     rollback_size: TrafficSize | None = None
     max_execution_timeout_seconds: int | None = None
 
@@ -103,12 +112,18 @@ class RolloutSpec:
             _check_size("deployment.rollback_batch_size", self.rollback_size, 5, 100)
         check_range("deployment.wait", self.wait_seconds, 0, MAX_WAIT_SECONDS, "seconds")
         check_range("deployment.bake_time", self.bake_seconds, 0, MAX_WAIT_SECONDS, "seconds")
+        check_range("deployment.termination_wait", self.termination_wait_seconds, 0, MAX_WAIT_SECONDS, "seconds")
         if self.strategy == "all_at_once" and self.wait_seconds:
             raise ConfigError("deployment.wait", "does not apply to an all-at-once policy (it has one step; use "
                               f"bake_time), got {self.wait_seconds}")
-        if self.strategy == "rolling" and self.bake_seconds:
-            raise ConfigError("deployment.bake_time", "does not apply to a rolling policy (use wait), got "
-                              f"{self.bake_seconds}")
+        if self.strategy != "all_at_once" and self.bake_seconds:
+            raise ConfigError("deployment.bake_time", f"does not apply to a {self.strategy} policy (SageMaker bakes "
+                              "for `wait` after every step, the last one included"
+                              + ("; termination_wait keeps the old fleet longer" if self.is_blue_green else "")
+                              + f"), got {self.bake_seconds}")
+        if self.strategy == "rolling" and self.termination_wait_seconds:
+            raise ConfigError("deployment.termination_wait", "does not apply to a rolling policy (it has no second "
+                              f"fleet), got {self.termination_wait_seconds}")
         if self.max_execution_timeout_seconds is not None:
             check_range("deployment.max_execution_timeout", self.max_execution_timeout_seconds,
                         MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, "seconds")
@@ -118,8 +133,9 @@ class RolloutSpec:
     def is_blue_green(self) -> bool:
         return self.strategy != "rolling"
 
-    def check_capacity(self, capacity: int, path: str = "deployment") -> None:
-        """Rules that depend on the smallest instance variant's count (``capacity``)."""
+    def check_capacity(self, capacity: int, path: str = "deployment", waits_capacity: int | None = None) -> None:
+        """Rules that depend on the smallest instance variant's count (``capacity``: step sizes) and on the
+        largest fleet the rollout may meet (``waits_capacity``, default ``capacity``: the sum of the waits)."""
         if self.size is not None and self.size.unit == "instances" and capacity:
             limit = max(1, capacity // 2) if self.strategy == "rolling" else capacity // 2
             if self.size.value > limit:
@@ -128,7 +144,8 @@ class RolloutSpec:
                     f"must be at most 50% of the smallest instance variant ({capacity} instances, so at most "
                     f"{limit}), got {self.size.value} instances",
                 )
-        waits = self.total_wait_seconds(capacity)
+        waits_capacity = capacity if waits_capacity is None else waits_capacity
+        waits = self.total_wait_seconds(waits_capacity)
         if self.max_execution_timeout_seconds is not None and self.max_execution_timeout_seconds <= waits:
             raise ConfigError(
                 f"{path}.max_execution_timeout",
@@ -137,7 +154,7 @@ class RolloutSpec:
         if waits >= MAX_TIMEOUT_SECONDS:
             raise ConfigError(
                 f"{path}.wait",
-                f"the policy's waits add up to {waits} s over {self.steps_count(capacity)} steps, more than the "
+                f"the policy's waits add up to {waits} s over {self.steps_count(waits_capacity)} steps, more than the "
                 f"{MAX_TIMEOUT_SECONDS} s SageMaker allows a deployment; shorten wait or take larger steps",
             )
 
@@ -153,25 +170,32 @@ class RolloutSpec:
         return math.ceil(max(capacity, 1) / self.size.instances_of(max(capacity, 1)))
 
     def total_wait_seconds(self, capacity: int) -> int:
-        """Seconds the policy waits by design (baking periods and the final bake), excluding provisioning."""
-        if self.strategy in ("all_at_once", "canary"):
-            return self.wait_seconds + self.bake_seconds
-        if self.strategy == "linear":
-            return self.steps_count(capacity) * self.wait_seconds + self.bake_seconds
+        """Seconds the policy waits by design, excluding provisioning: a baking period after every step (the
+        last one is the final baking period), plus the termination wait of canary and linear."""
+        return self.watched_seconds(capacity) + self.termination_wait_seconds
+
+    def watched_seconds(self, capacity: int) -> int:
+        """Seconds during which the rollback alarms can still stop the rollout after the new fleet takes its
+        first traffic (every baking period; not the termination wait, which follows the final bake)."""
+        if self.strategy == "all_at_once":
+            return self.bake_seconds
         return self.steps_count(capacity) * self.wait_seconds
 
     def fleets_provisioned(self, capacity: int) -> int:
         """How many provisioning rounds the rollout needs (one green fleet, or one per rolling batch)."""
         return self.steps_count(capacity) if self.strategy == "rolling" else 1
 
+    def needed_timeout(self, capacity: int) -> int:
+        """The waits plus a provisioning allowance per fleet or batch, for a fleet of ``capacity`` instances
+        (uncapped: compare with ``MAX_TIMEOUT_SECONDS``)."""
+        return self.total_wait_seconds(capacity) + PROVISIONING_ALLOWANCE_SECONDS * self.fleets_provisioned(capacity)
+
     def max_execution_timeout(self, capacity: int) -> int:
-        """The given timeout, or the waits plus a provisioning allowance, within SageMaker's 600-28800 s."""
+        """The given timeout, or ``needed_timeout`` within SageMaker's 600-28800 s. ``capacity`` is the largest
+        fleet the deployment may meet (an autoscaled variant's ``max_capacity``)."""
         if self.max_execution_timeout_seconds is not None:
             return self.max_execution_timeout_seconds
-        computed = self.total_wait_seconds(capacity) + PROVISIONING_ALLOWANCE_SECONDS * self.fleets_provisioned(
-            capacity
-        )
-        return max(MIN_TIMEOUT_SECONDS, min(MAX_TIMEOUT_SECONDS, computed))
+        return max(MIN_TIMEOUT_SECONDS, min(MAX_TIMEOUT_SECONDS, self.needed_timeout(capacity)))
 
     # ---------------------------------------------------------------- SageMaker API shape
     def to_deployment_config(self, capacity: int, alarm_names: list[str]) -> dict:
@@ -202,7 +226,7 @@ class RolloutSpec:
                 routing["LinearStepSize"] = self.size.to_api()
             config["BlueGreenUpdatePolicy"] = {
                 "TrafficRoutingConfiguration": routing,
-                "TerminationWaitInSeconds": 0 if all_at_once else self.bake_seconds,
+                "TerminationWaitInSeconds": self.termination_wait_seconds,
                 "MaximumExecutionTimeoutInSeconds": timeout,
             }
         if alarm_names:
@@ -221,7 +245,8 @@ class RolloutSpec:
             share = self.size.percent_of(capacity)
             steps.append(Step(t, share, f"canary {self.size.describe()}; bake"))
             t += self.wait_seconds
-            steps.append(Step(t, 100.0, "shift remaining traffic"))
+            steps.append(Step(t, 100.0, "shift remaining traffic; final bake"))
+            t += self.wait_seconds
         elif self.strategy == "linear":
             count = self.steps_count(capacity)
             for i in range(1, count + 1):
@@ -237,7 +262,10 @@ class RolloutSpec:
                 steps.append(Step(t, round(share, 1), f"batch {i}/{count} in service; bake"))
                 t += self.wait_seconds
         if self.is_blue_green:
-            t += self.bake_seconds
+            t += self.bake_seconds  # all-at-once's baking period (0 for canary and linear)
+            if self.termination_wait_seconds:
+                steps.append(Step(t, 100.0, "final bake over; old fleet kept (termination wait)"))
+            t += self.termination_wait_seconds
             steps.append(Step(t, 100.0, "terminate old fleet"))
         else:
             steps.append(Step(t, 100.0, "rollout complete"))
@@ -249,8 +277,10 @@ class RolloutSpec:
             parts.append(self.size.describe())
         if self.strategy != "all_at_once":
             parts.append(f"wait {self.wait_seconds}s")
-        if self.is_blue_green:
+        if self.strategy == "all_at_once":
             parts.append(f"bake {self.bake_seconds}s")
+        if self.termination_wait_seconds:
+            parts.append(f"keep old {self.termination_wait_seconds}s")
         return ", ".join(parts)
 
 

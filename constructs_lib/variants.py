@@ -6,8 +6,9 @@ eagerly and raises ``ConfigError`` naming the property, so bad input fails befor
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
@@ -243,41 +244,73 @@ class DataCapture:
                               f"{self.prefix!r}")
 
 
+#: Alarm periods: SageMaker publishes endpoint invocation metrics once a minute, so shorter (high-resolution)
+#: periods would see no data most of the time and a rollback alarm would never fire.
+ALARM_PERIODS = (60, 120, 180, 300)
+
+
 @dataclass
 class RollbackAlarms:
-    """Thresholds of the auto-rollback alarms created for every production variant (on ``AWS/SageMaker``
-    metrics with ``EndpointName`` and ``VariantName`` dimensions):
+    """Thresholds of the auto-rollback alarms created for every production variant, on the **new fleet** only.
 
-    * 5XX error rate: ``Invocation5XXErrors`` Average (the share of requests) above ``max_5xx_error_rate_percent``;
-    * model latency: ``ModelLatency`` (microseconds) at ``latency_statistic`` above ``max_model_latency_ms``;
-    * model errors: ``InvocationModelErrors`` Sum at or above ``max_model_errors`` per period.
+    During a guarded deployment SageMaker publishes the new fleet's metrics with a third dimension,
+    ``EndpointConfigName`` (the config being deployed, which the endpoint names by content at synth). Every
+    alarm watches ``EndpointName`` + ``VariantName`` + ``EndpointConfigName``, so a flaky old fleet cannot roll
+    a healthy release back and a small canary's failures are not diluted by the old fleet's traffic:
 
-    Missing data (no traffic) is not breaching. ``enabled=False`` creates none (give your own alarms).
+    * 5XX error rate: ``Invocation5XXErrors`` / ``Invocations`` (percent) above ``max_5xx_error_rate_percent``;
+    * model error rate: ``InvocationModelErrors`` / ``Invocations`` (percent) above
+      ``max_model_error_rate_percent``;
+    * model latency: ``ModelLatency`` (microseconds) at ``latency_statistic`` above ``max_model_latency_ms``.
+
+    Rates are metric math over ``Invocations``; a period with fewer than ``min_invocations`` requests is judged
+    as if it had ``min_invocations`` (the denominator is ``max(requests, min_invocations)``). So a single
+    failed request in a quiet minute cannot breach the threshold on its own, yet a crashing model is still
+    caught at any traffic (every failed request counts). The default ``min_invocations`` is, per alarm, the
+    number of requests at which one failure equals the threshold (``ceil(100 / threshold_percent)``: 100 at
+    1 %), so two failures in a period are needed to breach; at busy endpoints it changes nothing.
+
+    ``watch_whole_endpoint=True`` adds, per variant, a 5XX-rate alarm over both fleets (no
+    ``EndpointConfigName``): SageMaker then also stops a deployment when the *old* fleet fails. Missing data
+    (no traffic yet on the new fleet) is not breaching. ``enabled=False`` creates none (give your own alarms).
     """
 
     max_5xx_error_rate_percent: float = 1.0
+    max_model_error_rate_percent: float = 1.0
     max_model_latency_ms: float = 1000.0
     latency_statistic: str = "p99"
-    max_model_errors: int = 5
+    min_invocations: int | None = None
     period_seconds: int = 60
     evaluation_periods: int = 3
     datapoints_to_alarm: int = 2
+    watch_whole_endpoint: bool = False
     enabled: bool = True
-    _kinds: tuple[str, ...] = field(default=("5xx-rate", "latency", "model-errors"), repr=False)
 
     def validate(self, path: str) -> None:
         check_range(f"{path}.max_5xx_error_rate_percent", self.max_5xx_error_rate_percent, 0.01, 100, "percent")
-        if self.max_model_latency_ms <= 0:
-            raise ConfigError(f"{path}.max_model_latency_ms", f"must be more than 0, got {self.max_model_latency_ms}")
-        if not re.fullmatch(r"Average|Maximum|p\d{1,2}(\.\d+)?", self.latency_statistic):
+        check_range(f"{path}.max_model_error_rate_percent", self.max_model_error_rate_percent, 0.01, 100, "percent")
+        check_range(f"{path}.max_model_latency_ms", self.max_model_latency_ms, 0.001, 3_600_000, "ms")
+        if not isinstance(self.latency_statistic, str) or not re.fullmatch(
+                r"Average|Maximum|p(\d{1,2}(\.\d+)?|100)", self.latency_statistic):
             raise ConfigError(f"{path}.latency_statistic", "must be Average, Maximum or a percentile like p99, got "
                               f"{self.latency_statistic!r}")
-        check_range(f"{path}.max_model_errors", self.max_model_errors, 1, 1_000_000)
-        check_choice(f"{path}.period_seconds", self.period_seconds, (10, 30, 60, 300))
+        if self.min_invocations is not None:
+            check_range(f"{path}.min_invocations", self.min_invocations, 1, 1_000_000, "requests per period")
+        check_choice(f"{path}.period_seconds", self.period_seconds, ALARM_PERIODS)
         check_range(f"{path}.evaluation_periods", self.evaluation_periods, 1, 10)
         check_range(f"{path}.datapoints_to_alarm", self.datapoints_to_alarm, 1, self.evaluation_periods,
                     "(at most evaluation_periods)")
 
+    def min_invocations_for(self, threshold_percent: float) -> int:
+        """The rate's smallest denominator for an alarm at ``threshold_percent``: the configured
+        ``min_invocations``, else the request count at which a single failure equals the threshold."""
+        if self.min_invocations is not None:
+            return self.min_invocations
+        return max(1, math.ceil(100 / threshold_percent - 1e-9))
+
     @property
     def per_variant(self) -> int:
-        return len(self._kinds) if self.enabled else 0
+        """Alarms created per production variant."""
+        if not self.enabled:
+            return 0
+        return 4 if self.watch_whole_endpoint else 3

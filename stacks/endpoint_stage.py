@@ -122,11 +122,7 @@ class EndpointStack(Stack):
                 csv_content_types=c.csv_content_types, json_content_types=c.json_content_types,
                 bucket=s3.Bucket.from_bucket_name(self, "CaptureBucket", c.bucket_name) if c.bucket_name else None)
         a = stage.alarms
-        alarms = RollbackAlarms(
-            max_5xx_error_rate_percent=a.max_5xx_error_rate_percent, max_model_latency_ms=a.max_model_latency_ms,
-            latency_statistic=a.latency_statistic, max_model_errors=a.max_model_errors,
-            period_seconds=a.period_seconds, evaluation_periods=a.evaluation_periods,
-            datapoints_to_alarm=a.datapoints_to_alarm)
+        alarms = RollbackAlarms(**a.model_dump())
         subnets, groups = [], []
         if stage.vpc is not None:
             subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(stage.vpc.subnet_ids)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -40,7 +42,7 @@ def scenarios():
                            model_data_download_timeout=Duration.minutes(15), volume_size_gb=30)],
         data_capture=DataCapture(sampling_percentage=20, capture_mode="input"),
         deployment=DeploymentPolicy.canary(CapacitySize.percent(50), wait=Duration.minutes(5),
-                                           bake_time=Duration.minutes(10)),
+                                           termination_wait=Duration.minutes(10)),
         rollback_alarms=RollbackAlarms(max_model_latency_ms=250, latency_statistic="p95"),
     )
     endpoint.auto_scale_variant("champion", min_capacity=2, max_capacity=6, target_invocations_per_instance=800)
@@ -119,33 +121,111 @@ def test_endpoint_config_name_changes_with_content_and_only_then():
     assert _config_name(weight=2.0) != base
 
 
-def test_canary_policy_with_rollback_alarms_on_exact_metrics(scenarios):
+def test_endpoint_config_name_covers_every_input_that_replaces_a_model():
+    """Every Model property replaces the model, and a replaced model under an unchanged custom config name
+    fails the stack: the name must change with the container's environment, the role, isolation and VPC."""
+    def name(source=None, **props):
+        stack = Stack(None, "Names", env=ENV)
+        variant = instance("main", model=source or IMAGE)
+        return ModelEndpoint(stack, "E", endpoint_name="names", variants=[variant], **props).endpoint_config_name
+
+    base = name()
+    other_env = ModelSource.from_image(IMAGE.container["Image"], model_data_url=IMAGE.container["ModelDataUrl"],
+                                       environment={"SAGEMAKER_PROGRAM": "serve2.py"})
+    assert name(other_env) != base
+    assert name(network_isolation=False) != base
+    role = iam.Role.from_role_arn(Stack(None, "R", env=ENV), "Role", "arn:aws:iam::333333333333:role/given")
+    assert name(role=role) != base
+    assert name() == base
+
+
+def test_canary_policy_timeout_counts_the_autoscaled_fleet(scenarios):
     template = scenarios[0]["AB"]
     endpoint = only(template, "AWS::SageMaker::Endpoint")
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}, "WaitIntervalInSeconds": 300}
     assert policy["TerminationWaitInSeconds"] == 600
-    # computed: waits (300 + 600) + one provisioning allowance (1800)
-    assert policy["MaximumExecutionTimeoutInSeconds"] == 2700
+    # computed: canary bake 300 + final bake 300 + termination wait 600 + one provisioning allowance (1800)
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 3000
+
+
+def _alarms_by_name(template):
+    return {a["Properties"]["AlarmName"]: a["Properties"]
+            for a in resources(template, "AWS::CloudWatch::Alarm").values() if "AlarmName" in a["Properties"]}
+
+
+def test_rollback_alarms_watch_the_new_fleet_with_guarded_rates(scenarios):
+    template = scenarios[0]["AB"]
+    endpoint = only(template, "AWS::SageMaker::Endpoint")
+    config_name = only(template, "AWS::SageMaker::EndpointConfig")["EndpointConfigName"]
     alarm_refs = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
-    alarms = resources(template, "AWS::CloudWatch::Alarm")
-    assert sorted(alarm_refs) == sorted(alarms)
-    by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in alarms.values()}
+    assert sorted(alarm_refs) == sorted(resources(template, "AWS::CloudWatch::Alarm"))
+    by_name = _alarms_by_name(template)
     assert sorted(by_name) == sorted(f"churn-prod-{v}-{k}" for v in ("champion", "challenger")
-                                     for k in ("5xx-rate", "latency", "model-errors"))
+                                     for k in ("5xx-rate", "latency", "model-error-rate"))
+
+    def dims(variant):
+        return [{"Name": "EndpointConfigName", "Value": config_name}, {"Name": "EndpointName", "Value": "churn-prod"},
+                {"Name": "VariantName", "Value": variant}]
+
     for name, alarm in by_name.items():
         variant = name.split("-")[2]
-        assert alarm["Namespace"] == "AWS/SageMaker"
-        assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == [
-            {"Name": "EndpointName", "Value": "churn-prod"}, {"Name": "VariantName", "Value": variant}]
         assert alarm["TreatMissingData"] == "notBreaching"
-    assert by_name["churn-prod-champion-5xx-rate"]["MetricName"] == "Invocation5XXErrors"
-    assert by_name["churn-prod-champion-5xx-rate"]["Statistic"] == "Average"
-    assert by_name["churn-prod-champion-5xx-rate"]["Threshold"] == 0.01
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 2)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        stats = [q["MetricStat"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
+        for stat in stats:  # every metric of every alarm is the new fleet's: EndpointConfigName = this config
+            assert sorted(stat["Metric"]["Dimensions"], key=lambda d: d["Name"]) == dims(variant)
+    rate = by_name["churn-prod-champion-5xx-rate"]
+    expression = next(q for q in rate["Metrics"] if "Expression" in q)
+    assert expression["Expression"] == "100 * errors / IF(requests >= 100, requests, 100)"
+    assert expression["ReturnData"] is True
+    assert {q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"], q["ReturnData"])
+            for q in rate["Metrics"] if "MetricStat" in q} == {
+        "errors": ("Invocation5XXErrors", "Sum", False), "requests": ("Invocations", "Sum", False)}
+    assert rate["Threshold"] == 1
+    model_errors = by_name["churn-prod-challenger-model-error-rate"]
+    assert {q["MetricStat"]["Metric"]["MetricName"] for q in model_errors["Metrics"] if "MetricStat" in q} == {
+        "InvocationModelErrors", "Invocations"}
     latency = by_name["churn-prod-champion-latency"]
     assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == ("ModelLatency", "p95", 250000)
-    assert by_name["churn-prod-challenger-model-errors"]["MetricName"] == "InvocationModelErrors"
+    assert sorted(latency["Dimensions"], key=lambda d: d["Name"]) == dims("champion")
+
+
+def test_execution_role_may_describe_exactly_its_rollback_alarms(scenarios):
+    for name, expected in (("AB", 6), ("Shadow", 4)):
+        template = scenarios[0][name]
+        statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                      for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:DescribeAlarms"]
+        assert len(statements) == 1
+        arns = statements[0]["Resource"]
+        assert len(arns) == expected
+        rendered = json.dumps(arns)
+        assert "*" not in rendered
+        for alarm in _alarms_by_name(template):
+            assert f":alarm:{alarm}" in rendered
+    # the user's alarm (Shadow) by its ARN
+    assert any("Fn::GetAtt" in json.dumps(a) and "BusinessKpi" in json.dumps(a) for a in arns)
+
+
+def test_whole_endpoint_alarm_is_opt_in_and_min_invocations_configurable():
+    app = nag_app()
+    stack = Stack(app, "Whole", env=ENV)
+    ModelEndpoint(stack, "Endpoint", endpoint_name="whole", variants=[instance("main")],
+                  rollback_alarms=RollbackAlarms(watch_whole_endpoint=True, min_invocations=20,
+                                                 max_5xx_error_rate_percent=2))
+    template = Template.from_json(check_assembly(synth_checked(app))["Whole"])
+    by_name = _alarms_by_name(template)
+    assert sorted(by_name) == ["whole-main-5xx-rate", "whole-main-endpoint-5xx-rate", "whole-main-latency",
+                               "whole-main-model-error-rate"]
+    whole = by_name["whole-main-endpoint-5xx-rate"]
+    assert next(q for q in whole["Metrics"] if "Expression" in q)["Expression"] == (
+        "100 * errors / IF(requests >= 20, requests, 20)")
+    for query in whole["Metrics"]:
+        if "MetricStat" in query:  # both fleets: no EndpointConfigName
+            assert sorted(d["Name"] for d in query["MetricStat"]["Metric"]["Dimensions"]) == [
+                "EndpointName", "VariantName"]
 
 
 def test_data_capture_to_encrypted_tls_only_bucket(scenarios):
@@ -270,10 +350,10 @@ RULES = [
      "deployment.canary_size: must be at most 50% of the smallest instance variant (3 instances, so at most 1), got 2"),
     ({"variants": [instance(initial_instance_count=100)],
       "deployment": DeploymentPolicy.linear(CapacitySize.instances(10), wait=Duration.hours(1))},
-     "deployment.wait: the policy's waits add up to 36600 s over 10 steps, more than the 28800 s"),
+     "deployment.wait: the policy's waits add up to 36000 s over 10 steps, more than the 28800 s"),
     ({"deployment": DeploymentPolicy.canary(CapacitySize.percent(10), wait=Duration.minutes(30),
                                             max_execution_timeout=Duration.minutes(35))},
-     "deployment.max_execution_timeout: must be longer than the policy's waits (2400 s), got 2100"),
+     "deployment.max_execution_timeout: must be longer than the policy's waits (3600 s), got 2100"),
     ({"shadow_variant": ShadowVariant(instance("s"), sampling_percentage=101)},
      "shadow_variant.sampling_percentage: must be between 0 and 100 percent, got 101"),
     ({"data_capture": DataCapture(sampling_percentage=101)},
@@ -290,6 +370,12 @@ RULES = [
      "deployment.type: a serverless endpoint supports only all_at_once, got 'rolling'"),
     ({"variants": many(2), "deployment": DeploymentPolicy.rolling(CapacitySize.percent(10))},
      "deployment.type: a rolling update needs exactly one production variant, got 2"),
+    ({"rollback_alarms": RollbackAlarms(period_seconds=10)},
+     "rollback_alarms.period_seconds: must be one of 60, 120, 180, 300, got 10"),
+    ({"rollback_alarms": RollbackAlarms(min_invocations=0)},
+     "rollback_alarms.min_invocations: must be between 1 and 1000000 requests per period, got 0"),
+    ({"rollback_alarms": RollbackAlarms(watch_whole_endpoint=True), "variants": many(3)},
+     "rollback_alarms: at most 10 alarms can roll a deployment back (SageMaker's limit), got 12"),
     ({"rollback_alarms": RollbackAlarms(latency_statistic="median")},
      "rollback_alarms.latency_statistic: must be Average, Maximum or a percentile like p99, got 'median'"),
 ]
@@ -349,9 +435,27 @@ def test_autoscaling_rules():
         endpoint.auto_scale_variant("nope", max_capacity=3, target_invocations_per_instance=10)
 
 
-def test_canary_on_inf1_is_warned():
+@pytest.mark.parametrize("policy", [DeploymentPolicy.canary(CapacitySize.percent(50)), DeploymentPolicy.all_at_once()])
+def test_inf1_is_warned_that_no_guardrail_applies(policy):
     stack = Stack(None, "Inf", env=ENV)
     ModelEndpoint(stack, "E", endpoint_name="inf", variants=[instance("main", instance_type="ml.inf1.xlarge",
                                                                       initial_instance_count=2)],
-                  deployment=DeploymentPolicy.canary(CapacitySize.percent(50)))
-    Annotations.from_stack(stack).has_warning("/Inf/E", Match.string_like_regexp("falls back to all-at-once"))
+                  deployment=policy)
+    Annotations.from_stack(stack).has_warning("/Inf/E", Match.string_like_regexp(
+        "falls back to blue/green all-at-once with no baking period"))
+
+
+def test_autoscaling_raises_the_timeout_to_the_scaled_out_fleet():
+    stack = Stack(None, "Grow", env=ENV)
+    endpoint = ModelEndpoint(stack, "E", endpoint_name="grow", variants=[instance("main", initial_instance_count=2)],
+                             deployment=DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(10)))
+
+    def timeout():
+        return stack.resolve(endpoint.cfn_endpoint.deployment_config)["rollingUpdatePolicy"][
+            "maximumExecutionTimeoutInSeconds"]
+
+    assert timeout() == 2 * (600 + 1800)
+    endpoint.auto_scale_variant("main", min_capacity=2, max_capacity=20, target_invocations_per_instance=100)
+    assert endpoint.fleet_capacity == 20
+    assert timeout() == 28800  # 20 batches need 48,000 s: capped at SageMaker's maximum, and warned
+    Annotations.from_stack(stack).has_warning("/Grow/E", Match.string_like_regexp("may need 48000 s"))

@@ -56,7 +56,7 @@ _ENTRY = """\
       variants:
         - {{name: main, instance_type: ml.m5.large, initial_instance_count: 2}}
       data_capture: {{sampling_percentage: 20, capture_mode: both}}
-      deployment: {{type: canary, canary_size: 50, wait: 600, bake_time: 600}}
+      deployment: {{type: canary, canary_size: 50, wait: 600}}
 """
 
 _EPILOG = """examples:

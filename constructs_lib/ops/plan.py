@@ -79,6 +79,7 @@ class StagePlan:
     expected_seconds: int
     max_seconds: int
     detection_seconds: int
+    detection_arithmetic: str
     exposed_percent: float
     alarm_after_rollout: bool
     extra_instance_hours: float
@@ -126,6 +127,18 @@ def detection_seconds(period_seconds: int, datapoints_to_alarm: int,
     return period_seconds * datapoints_to_alarm + delay_seconds
 
 
+def detection_arithmetic(stage: StageConfig) -> str:
+    """How ``detection_seconds`` is reached for a stage's alarms, in words and numbers."""
+    a = stage.alarms
+    minimum = (f"{a.min_invocations}" if a.min_invocations is not None else
+               f"{math.ceil(100 / a.max_5xx_error_rate_percent - 1e-9)} (5XX) and "
+               f"{math.ceil(100 / a.max_model_error_rate_percent - 1e-9)} (model errors)")
+    return (f"{a.period_seconds} s period x {a.datapoints_to_alarm} breaching of {a.evaluation_periods} + "
+            f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery = "
+            f"{detection_seconds(a.period_seconds, a.datapoints_to_alarm)} s after the new fleet's first request; "
+            f"new-fleet rates over at least {minimum} requests per period")
+
+
 def share_at(timeline: list[Step], seconds: float) -> float:
     """Share of traffic (percent) on the new fleet ``seconds`` after the rollout started (a step function)."""
     share = 0.0
@@ -138,6 +151,14 @@ def share_at(timeline: list[Step], seconds: float) -> float:
 def first_traffic_seconds(timeline: list[Step]) -> int:
     """When the new fleet receives its first request (the clock a broken model's alarm starts on)."""
     return next((s.at_seconds for s in timeline if s.new_traffic_percent > 0), timeline[-1].at_seconds)
+
+
+def fleet_capacity(stage: StageConfig) -> int:
+    """The largest production variant a deployment may meet: autoscaling's ``max_capacity`` where a variant
+    scales (the endpoint keeps scaled-out counts across updates), else its initial count; what the template's
+    maximum execution timeout is computed for (``ModelEndpoint.fleet_capacity``)."""
+    return max((v.autoscaling.max_capacity if v.autoscaling else v.initial_instance_count
+                for v in stage.variants if v.instance_type), default=1)
 
 
 def stage_capacity(stage: StageConfig) -> tuple[int, int, list[int]]:
@@ -182,6 +203,7 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     end = timeline[-1].at_seconds
     detect = detection_seconds(stage.alarms.period_seconds, stage.alarms.datapoints_to_alarm)
     alarm_at = first_traffic_seconds(timeline) + detect
+    watched_until = first_traffic_seconds(timeline) + spec.watched_seconds(capacity)
     exposed = share_at(timeline, alarm_at)
     if spec.strategy == "all_at_once":
         condition = "no: one shift, alarms only roll back"
@@ -195,8 +217,9 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     return StagePlan(
         model=model, stage=stage_name, endpoint=stage.endpoint_name or f"{model}-{stage_name}",
         policy=spec.describe(), strategy=spec.strategy, capacity=capacity, instances=instances,
-        steps=spec.steps_count(capacity), expected_seconds=end, max_seconds=spec.max_execution_timeout(capacity),
-        detection_seconds=detect, exposed_percent=exposed, alarm_after_rollout=alarm_at > end,
+        steps=spec.steps_count(capacity), expected_seconds=end,
+        max_seconds=spec.max_execution_timeout(fleet_capacity(stage)),
+        detection_seconds=detect, detection_arithmetic=detection_arithmetic(stage), exposed_percent=exposed, alarm_after_rollout=alarm_at > watched_until,
         extra_instance_hours=extra_hours, rollback_seconds=rollback_seconds(spec, capacity, exposed),
         no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
     )
@@ -226,11 +249,12 @@ def render(plans: list[StagePlan]) -> str:
     for p in plans:
         parts.append("")
         parts.append(f"{p.model} / {p.stage} ({p.endpoint}): {p.policy}")
+        parts.append(f"alarms: {p.detection_arithmetic}")
         parts.append(table(["at", "new fleet", "what"],
                            [[_minutes(s.at_seconds), f"{s.new_traffic_percent:g}%", s.what] for s in p.timeline]))
         if p.alarm_after_rollout:
-            parts.append(f"warning: the alarms need {_minutes(p.detection_seconds)} but the rollout ends first; "
-                         "a broken model would be fully deployed before they fire (lengthen wait or bake_time)")
+            parts.append(f"warning: the alarms need {_minutes(p.detection_seconds)} but the last baking period ends "
+                         "first; a broken model would be fully deployed before they fire (lengthen wait or bake_time)")
     return "\n".join(parts)
 
 

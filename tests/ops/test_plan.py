@@ -50,21 +50,27 @@ def test_plan_prints_the_table_and_writes_the_chart(tmp_path, capsys):
 
 def test_plan_numbers_come_from_the_rollout_spec(tmp_path, capsys):
     config = with_policies(tmp_path, "{type: all_at_once, bake_time: 300}",
-                           "{type: canary, canary_size: 50, wait: 600, bake_time: 600}")
+                           "{type: canary, canary_size: 50, wait: 600, termination_wait: 600}")
     code, out, _ = run(capsys, "--json", "plan", str(config), "--stage", "prod")
     assert code == 0
     (prod,) = json.loads(out)["stages"]
     stage = load_config(config).models[0].stages.prod
     spec = stage.deployment.to_spec()
     timeline = spec.timeline(2)
-    assert prod["expected_seconds"] == timeline[-1].at_seconds == TYPICAL_PROVISIONING_SECONDS + 600 + 600
-    assert prod["max_seconds"] == spec.max_execution_timeout(2)
+    # provisioning, canary bake, final bake, termination wait
+    assert prod["expected_seconds"] == timeline[-1].at_seconds == TYPICAL_PROVISIONING_SECONDS + 600 + 600 + 600
+    # the timeout is computed for the autoscaled champion's max_capacity (6), as the template's is
+    assert prod["max_seconds"] == spec.max_execution_timeout(6) == 600 + 600 + 600 + 1800
     assert prod["detection_seconds"] == 60 * 2 + plan.METRIC_DELIVERY_DELAY_SECONDS  # period x datapoints + delay
     assert prod["exposed_percent"] == 50.0  # the alarm fires during the 50% canary step
-    assert prod["extra_instance_hours"] == round(4 * 1680 / 3600, 2)  # champion 2 + challenger 2, 28 minutes
+    assert prod["extra_instance_hours"] == round(4 * 2280 / 3600, 2)  # champion 2 + challenger 2, 38 minutes
+    assert prod["detection_arithmetic"] == (
+        "60 s period x 2 breaching of 3 + 120 s metric delivery = 240 s after the new fleet's first request; "
+        "new-fleet rates over at least 100 (5XX) and 100 (model errors) requests per period")
     text = run(capsys, "plan", str(config), "--stage", "prod")[1]
-    assert "canary, 50%, wait 600s, bake 600s 2 2 28 min" in " ".join(text.split())
-    assert [s["new_traffic_percent"] for s in prod["timeline"]] == [0.0, 50.0, 100.0, 100.0]
+    assert "canary, 50%, wait 600s, keep old 600s 2 2 38 min" in " ".join(text.split())
+    assert "alarms: 60 s period x 2 breaching of 3" in text
+    assert [s["new_traffic_percent"] for s in prod["timeline"]] == [0.0, 50.0, 100.0, 100.0, 100.0]
 
 
 def test_plan_warns_when_the_rollout_ends_before_the_alarms_can_fire(tmp_path, capsys):
@@ -72,7 +78,7 @@ def test_plan_warns_when_the_rollout_ends_before_the_alarms_can_fire(tmp_path, c
     code, out, _ = run(capsys, "plan", str(config), "--stage", "test")
     assert code == 0
     assert "100% (after rollout!)" in out
-    assert "warning: the alarms need 4 min but the rollout ends first" in out
+    assert "warning: the alarms need 4 min but the last baking period ends first" in out
 
 
 def test_rolling_policy_costs_one_batch_and_rolls_back_by_reprovisioning():

@@ -29,7 +29,7 @@ SHADOW_PROD = """      prod:
           initial_instance_count: 1
           sampling_percentage: 50   # a copy of half of the requests
         data_capture: {sampling_percentage: 20, capture_mode: both}
-        deployment: {type: canary, canary_size: 50, wait: 600, bake_time: 600}
+        deployment: {type: canary, canary_size: 50, wait: 600, termination_wait: 300}
 """
 
 

@@ -15,17 +15,21 @@ Synth-time validation covers every rule SageMaker otherwise enforces only at dep
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Sequence
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -81,6 +85,10 @@ class ModelEndpoint(Construct):
     :param security_groups: security groups for the containers.
     :param encryption_key: KMS key for the instances' storage volumes and captured data; default: created
       (rotation on, retained).
+    :param release_check: add the in-stack release check (default ``True``): a custom resource after the
+      endpoint that fails the stack update unless the endpoint is InService on the config just deployed, so
+      that a release SageMaker rolled back rolls the stack back too (keeping the config and models the endpoint
+      serves from) instead of being reported as a success. See ``ops/release_check.py``.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class ModelEndpoint(Construct):
         vpc_subnets: Sequence[ec2.ISubnet] = (),
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         encryption_key: kms.IKey | None = None,
+        release_check: bool = True,
     ) -> None:
         super().__init__(scope, id)
         stack = scope if isinstance(scope, Stack) else Stack.of(self)
@@ -226,6 +235,9 @@ class ModelEndpoint(Construct):
         self._scaled: dict[str, appscaling.ScalableTarget] = {}
         self._max_capacity: dict[str, int] = {}
         self._render_deployment()
+        self.release_check: CustomResource | None = None
+        if release_check:
+            self.release_check = self._add_release_check(alarm_arns)
 
     # ---------------------------------------------------------------------------------------------- API
     def auto_scale_variant(
@@ -415,6 +427,37 @@ class ModelEndpoint(Construct):
         acknowledge_wildcards(role, wildcards)
         return role
 
+    def _add_release_check(self, alarm_arns: list[str]) -> CustomResource:
+        """The custom resource (and its function) that fails the stack when the endpoint does not run the config
+        just deployed (``ops/release_check.py``)."""
+        scope = Construct(self, "ConfigCheck")
+        logs_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_YEAR,
+                                   removal_policy=RemovalPolicy.RETAIN)
+        role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Release check of endpoint {self.endpoint_name}")
+        statements = [
+            allow(["sagemaker:DescribeEndpoint"], [self.endpoint_arn]),
+            # Only while CloudFormation rolls this stack back does the check stand aside.
+            allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID]),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs_group.log_group_arn]),
+        ]
+        if alarm_arns:
+            statements.append(allow(["cloudwatch:DescribeAlarms"], alarm_arns))
+        attach_policy(role, "Permissions", statements)
+        function = lambda_.Function(
+            scope, "Function", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
+            code=lambda_.Code.from_inline(_release_check_source()), timeout=Duration.minutes(15),
+            role=role, log_group=logs_group,
+            description=f"Fails the stack unless endpoint {self.endpoint_name} runs the config just deployed")
+        function.node.add_dependency(role)
+        check = CustomResource(
+            scope, "Resource", service_token=function.function_arn, resource_type="Custom::SageMakerReleaseCheck",
+            service_timeout=Duration.minutes(16),
+            properties={"EndpointName": self.endpoint_name, "EndpointConfigName": self.endpoint_config_name,
+                        "AlarmNames": self._alarm_refs})
+        check.node.add_dependency(self._endpoint)
+        return check
+
     def _create_capture_bucket(self) -> s3.Bucket:
         logs = s3.Bucket(
             self, "DataCaptureAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
@@ -552,6 +595,12 @@ def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | No
     if key is not None:
         config["KmsKeyId"] = key.key_arn
     return config
+
+
+@functools.cache
+def _release_check_source() -> str:
+    """The release check handler's source, deployed inline (no asset to publish across accounts)."""
+    return (Path(__file__).parent / "ops" / "release_check.py").read_text(encoding="utf-8")
 
 
 def _to_props(api):

@@ -196,7 +196,7 @@ def test_rollback_alarms_watch_the_new_fleet_with_guarded_rates(scenarios):
 def test_execution_role_may_describe_exactly_its_rollback_alarms(scenarios):
     for name, expected in (("AB", 6), ("Shadow", 4)):
         template = scenarios[0][name]
-        statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+        statements = [s for key, p in resources(template, "AWS::IAM::Policy").items() if "ExecutionRole" in key
                       for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:DescribeAlarms"]
         assert len(statements) == 1
         arns = statements[0]["Resource"]
@@ -459,3 +459,34 @@ def test_autoscaling_raises_the_timeout_to_the_scaled_out_fleet():
     assert endpoint.fleet_capacity == 20
     assert timeout() == 28800  # 20 batches need 48,000 s: capped at SageMaker's maximum, and warned
     Annotations.from_stack(stack).has_warning("/Grow/E", Match.string_like_regexp("may need 48000 s"))
+
+
+def test_release_check_runs_after_the_endpoint_on_every_new_config(scenarios):
+    template = scenarios[0]["AB"]
+    raw = scenarios[1]["AB"]
+    (check_id, check), = resources(template, "Custom::SageMakerReleaseCheck").items()
+    endpoint_id = next(iter(resources(template, "AWS::SageMaker::Endpoint")))
+    assert endpoint_id in check["DependsOn"]
+    props = check["Properties"]
+    config_name = only(template, "AWS::SageMaker::EndpointConfig")["EndpointConfigName"]
+    assert props["EndpointName"] == "churn-prod" and props["EndpointConfigName"] == config_name
+    assert sorted(a["Ref"] for a in props["AlarmNames"]) == sorted(resources(template, "AWS::CloudWatch::Alarm"))
+    assert props["ServiceTimeout"] == "960"
+    function = only(template, "AWS::Lambda::Function")
+    assert function["Handler"] == "index.handler" and function["Timeout"] == 900
+    assert function["Code"]["ZipFile"].startswith('"""The in-stack release check')
+    assert props["ServiceToken"] == {"Fn::GetAtt": [next(iter(resources(template, "AWS::Lambda::Function"))), "Arn"]}
+    statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"]
+                  for key, p in resources(template, "AWS::IAM::Policy").items() if "ConfigCheck" in key
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["cloudformation:DescribeStacks"] == {"Ref": "AWS::StackId"}
+    assert "endpoint/churn-prod" in json.dumps(statements["sagemaker:DescribeEndpoint"])
+    assert len(statements["cloudwatch:DescribeAlarms"]) == 6
+    assert "*" not in json.dumps(list(statements.values()))
+    assert raw["Resources"][check_id]["Type"] == "Custom::SageMakerReleaseCheck"
+
+
+def test_release_check_can_be_left_out():
+    stack = Stack(None, "NoCheck", env=ENV)
+    ModelEndpoint(stack, "E", endpoint_name="nocheck", variants=[instance()], release_check=False)
+    Template.from_stack(stack).resource_count_is("Custom::SageMakerReleaseCheck", 0)

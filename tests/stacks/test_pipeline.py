@@ -307,7 +307,9 @@ def test_fractional_latency_budget_fails():
 
 # --------------------------------------------------------------------------------------------- bootstrap policy
 SERVICES = {"SageMaker": "sagemaker", "IAM": "iam", "CloudWatch": "cloudwatch", "KMS": "kms", "S3": "s3",
-            "ApplicationAutoScaling": "application-autoscaling"}
+            "ApplicationAutoScaling": "application-autoscaling", "Lambda": "lambda", "Logs": "logs",
+            # the custom resource: CloudFormation invokes its function
+            "SageMakerReleaseCheck": "lambda"}
 
 
 def test_cfn_execution_policy_covers_what_the_stage_stacks_create(assembly):

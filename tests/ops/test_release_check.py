@@ -1,0 +1,163 @@
+"""The in-stack release check's handler against a moto server: what it answers CloudFormation, and when.
+
+CloudFormation's side is a local HTTP server standing in for the pre-signed ResponseURL (it records the PUT);
+SageMaker, CloudWatch and CloudFormation are the moto server, with Stubber only for a stack status moto
+cannot produce (a rollback in progress) and an endpoint that never settles.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from botocore.stub import Stubber
+
+from constructs_lib.ops import release_check
+from ops_support import ENDPOINT, NEW_CONFIG, OLD_CONFIG, STACK, create_alarm, create_endpoint, create_stack, \
+    endpoint_description
+
+ALARMS = [f"{ENDPOINT}-champion-5xx-rate", f"{ENDPOINT}-challenger-5xx-rate"]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    answers: list[dict] = []
+
+    def do_PUT(self):  # noqa: N802 - http.server's naming
+        length = int(self.headers["Content-Length"])
+        type(self).answers.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def cloudformation_url():
+    """A stand-in for CloudFormation's pre-signed response URL on 127.0.0.1; yields (url, answers)."""
+    _Recorder.answers = []
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/response?signature=x", _Recorder.answers
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Context:
+    def __init__(self, remaining_ms: int = 900_000):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def _event(url: str, stack_id: str, request: str = "Update", expected: str = NEW_CONFIG) -> dict:
+    return {"RequestType": request, "ResponseURL": url, "StackId": stack_id, "RequestId": "req-1",
+            "LogicalResourceId": "EndpointReleaseCheck", "PhysicalResourceId": f"{ENDPOINT}-release-check",
+            "ResourceProperties": {"EndpointName": ENDPOINT, "EndpointConfigName": expected, "AlarmNames": ALARMS}}
+
+
+@pytest.fixture
+def stack_id(aws_client):
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT})
+    return aws_client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
+
+
+def test_success_when_the_endpoint_runs_the_config_just_deployed(aws_client, cloudformation_url, stack_id):
+    url, answers = cloudformation_url
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    result = release_check.handler(_event(url, stack_id), _Context())
+    assert result["Status"] == "SUCCESS"
+    (answer,) = answers
+    assert answer == {"Status": "SUCCESS", "PhysicalResourceId": f"{ENDPOINT}-release-check", "StackId": stack_id,
+                      "RequestId": "req-1", "LogicalResourceId": "EndpointReleaseCheck", "Data": {},
+                      "Reason": f"endpoint {ENDPOINT} is InService on {NEW_CONFIG}, the config this stack deployed"}
+
+
+def test_a_rolled_back_release_fails_the_stack_naming_the_alarm_and_the_running_config(
+        aws_client, cloudformation_url, stack_id):
+    url, answers = cloudformation_url
+    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)  # SageMaker rolled back to the old config
+    cloudwatch = aws_client("cloudwatch")
+    create_alarm(cloudwatch, ALARMS[1], "ALARM")
+    create_alarm(cloudwatch, ALARMS[0], "OK")
+    result = release_check.handler(_event(url, stack_id), _Context())
+    assert result["Status"] == "FAILED"
+    (answer,) = answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"] == (
+        f"SageMaker rolled the release back: endpoint {ENDPOINT} runs {OLD_CONFIG}, not {NEW_CONFIG} which this "
+        f"stack deployed; alarm(s) in ALARM: {ALARMS[1]}. The stack rolls back and keeps the config and models "
+        "the endpoint serves from")
+
+
+def test_create_is_checked_too_and_delete_never_fails(aws_client, cloudformation_url, stack_id):
+    url, answers = cloudformation_url
+    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)
+    assert release_check.handler(_event(url, stack_id, "Create"), _Context())["Status"] == "FAILED"
+    assert release_check.handler(_event(url, stack_id, "Delete"), _Context())["Status"] == "SUCCESS"
+    assert [a["Status"] for a in answers] == ["FAILED", "SUCCESS"]
+
+
+def test_stands_aside_while_the_stack_rolls_back(aws_client, cloudformation_url, stack_id):
+    """Failing during the rollback would leave the stack UPDATE_ROLLBACK_FAILED: CloudFormation is restoring
+    the previous config, which the endpoint may not run yet."""
+    url, answers = cloudformation_url
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)  # the check of OLD_CONFIG would fail
+    cloudformation = aws_client("cloudformation")
+    stacks = cloudformation.describe_stacks(StackName=stack_id)
+    stacks["Stacks"][0]["StackStatus"] = "UPDATE_ROLLBACK_IN_PROGRESS"
+    stacks.pop("ResponseMetadata")
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", stacks, {"StackName": stack_id})
+        clients = (aws_client("sagemaker"), aws_client("cloudwatch"), cloudformation)
+        result = release_check.handler(_event(url, stack_id, expected=OLD_CONFIG), _Context(), clients=clients)
+    assert result["Status"] == "SUCCESS"
+    assert "rolling back" in answers[0]["Reason"]
+
+
+def test_an_error_still_answers_cloudformation(aws_client, cloudformation_url, stack_id):
+    url, answers = cloudformation_url  # no endpoint at all: DescribeEndpoint fails
+    result = release_check.handler(_event(url, stack_id), _Context())
+    assert result["Status"] == "FAILED"
+    assert answers[0]["Reason"].startswith("release check error: ClientError:")
+    assert len(answers[0]["Reason"]) <= release_check.MAX_REASON
+
+
+def test_waits_for_a_moving_endpoint_within_its_deadline(aws_client):
+    sagemaker = aws_client("sagemaker")
+    now = [0.0]
+    with Stubber(sagemaker) as stub:
+        for status in ("Updating", "Updating", "InService"):
+            stub.add_response("describe_endpoint", endpoint_description(status, NEW_CONFIG), {"EndpointName": ENDPOINT})
+        verdict = release_check.check_release(sagemaker, aws_client("cloudwatch"), ENDPOINT, NEW_CONFIG, ALARMS,
+                                              deadline=100, poll_seconds=15, clock=lambda: now[0],
+                                              sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert verdict.startswith(f"endpoint {ENDPOINT} is InService on {NEW_CONFIG}")
+    assert now[0] == 30
+    with Stubber(sagemaker) as stub:
+        for _ in range(3):
+            stub.add_response("describe_endpoint", endpoint_description("Updating", NEW_CONFIG))
+        now[0] = 0.0
+        with pytest.raises(release_check.ReleaseCheckFailed, match="still Updating; the release check timed out"):
+            release_check.check_release(sagemaker, aws_client("cloudwatch"), ENDPOINT, NEW_CONFIG, ALARMS,
+                                        deadline=40, poll_seconds=15, clock=lambda: now[0],
+                                        sleep=lambda s: now.__setitem__(0, now[0] + s))
+
+
+def test_handler_source_is_self_contained():
+    """It is deployed as inline source: only the standard library and boto3/botocore may be imported."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(release_check.__file__).read_text())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert modules <= {"__future__", "json", "time", "urllib", "typing", "boto3", "botocore"}, modules

@@ -261,8 +261,13 @@ class BuildConfig(_Strict):
 
     approval: Literal["manual", "automatic"] = "manual"
     schedule: str | None = Field(default=None, description="EventBridge schedule: cron(...) or rate(...)")
-    input_data: str = Field(default="s3://sagemaker-sample-files/datasets/tabular/synthetic/churn.txt",
-                            pattern=r"^s3://.+")
+    input_data: str | None = Field(
+        default=None, pattern=r"^s3://.+", description="s3:// URI of the raw data, in the dev account's region "
+        "(processing jobs read S3 in their own region); default: AWS's synthetic churn sample there")
+
+    def input_data_in(self, region: str) -> str:
+        """``input_data``, or AWS's synthetic churn sample in ``region`` (the example bucket is regional)."""
+        return self.input_data or f"s3://sagemaker-example-files-prod-{region}/datasets/tabular/synthetic/churn.txt"
     metric: str = Field(default="accuracy", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                         description="evaluation report metric the condition step compares")
     threshold: float = Field(default=0.7, ge=0, le=1)

@@ -16,6 +16,7 @@ which the endpoint stack creates; the pipeline's CodeBuild role may assume exact
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ from .arns import StackArns
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
-__all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE"]
+__all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
+           "bounded_role_name", "check_step_role_name"]
 
 #: The CDK CLI the synth step runs (the 2.x line: CLI 3.x refuses aws-cdk-lib 2.x's cloud assembly).
 CDK_CLI_VERSION = "2.1148.1"
@@ -151,6 +153,13 @@ class DeliveryPipeline(Construct):
         ``codepipeline:GetPipelineState`` on this pipeline, to read the approval token).
     :param notification_emails: addresses subscribed to pipeline failures and pending approvals (an SNS topic
         encrypted with its own KMS key, TLS only); default none (no topic).
+    :param source_connection_arn: the CodeConnections connection of ``source``, when it is one: a connection ARN
+        under the ``codeconnections`` prefix also gets ``codeconnections:UseConnection`` (CDK grants only the
+        ``codestar-connections`` action).
+
+    Each stage's check steps (verification, smoke) run as a role named ``check_step_role_name(pipeline_name,
+    account, region)``, so that the stage's release-check role can trust exactly that role
+    (``aws:PrincipalArn``) and not the whole pipeline account.
 
     Safe defaults: cross-account KMS keys with rotation for the artifacts, self-mutation on, no privileged
     (Docker) builds. Stateful pieces (artifact bucket, keys) are retained on delete.
@@ -160,7 +169,8 @@ class DeliveryPipeline(Construct):
                  model_package_group_name: str, app_context: Mapping[str, str] | None = None,
                  install_commands: Sequence[str] = ("pip install -r requirements.txt",),
                  check_install_commands: Sequence[str] | None = None, cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
-                 notification_emails: Sequence[str] = (), lint_regions: Sequence[str] = ()) -> None:
+                 notification_emails: Sequence[str] = (), lint_regions: Sequence[str] = (),
+                 source_connection_arn: str | None = None) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
             raise ConfigError("pipeline_name", "must be 1-100 characters of A-Z a-z 0-9 . @ _ -, got "
@@ -184,6 +194,7 @@ class DeliveryPipeline(Construct):
         self._check_install = list(check_install_commands or install_commands)
         self._approval: tuple[str, str] | None = None
         self._released = False
+        self._connection_arn = source_connection_arn
         self._env = env = StackArns.of(self)
         self._group_arn = env.arn("sagemaker", "model-package-group", model_package_group_name)
         self._versions_arn = env.arn("sagemaker", "model-package", f"{model_package_group_name}/*")
@@ -194,9 +205,11 @@ class DeliveryPipeline(Construct):
                 lint_regions=list(lint_regions) or [env.region]),
             primary_output_directory="cdk.out",
             role_policy_statements=[
-                iam.PolicyStatement(actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"],
-                                    resources=[self._group_arn]),
-                iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"], resources=[self._versions_arn]),
+                iam.PolicyStatement(actions=["sagemaker:DescribeModelPackageGroup"], resources=[self._group_arn]),
+                # ListModelPackages is authorised on the model-package resources (IAM's service reference), as
+                # SageMaker's cross-account sharing grants it: the group's versions, and the group.
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"],
+                                    resources=[self._group_arn, self._versions_arn]),
             ],
         )
         environment = codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
@@ -240,9 +253,10 @@ class DeliveryPipeline(Construct):
             f"|| test $? -eq {_EXIT_NOT_FOUND}",
             f"npx --yes aws-cdk@{cdk_cli_version} synth {flags}",
             f"pip install cfn-lint=={CFN_LINT_VERSION}",
-            # E3703 is a known false positive on CDK Pipelines' deploy-role ARNs (Fn::Join, empty delimiter).
+            # No rule is ignored here: the known false positive (E3703 on CDK Pipelines' deploy-role ARNs) is
+            # ignored on that one resource, by metadata (see DeliveryPipeline._acknowledge_generated).
             "find cdk.out -name '*.template.json' -print0 | xargs -0 cfn-lint --non-zero-exit-code error "
-            f"--ignore-checks E3703 --regions {' '.join(sorted(set(lint_regions)))} --",
+            f"--regions {' '.join(sorted(set(lint_regions)))} --",
         ]
 
     # ------------------------------------------------------------------------------------------- release
@@ -275,16 +289,23 @@ class DeliveryPipeline(Construct):
         env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.region}
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
+        # One role per stage for its check steps, named so that the stage's check role can trust exactly it.
+        step_role = iam.Role(
+            self, f"CheckStepRole{release.account}{release.region.replace('-', '')}",
+            role_name=check_step_role_name(self.pipeline_name, release.account, release.region),
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"{self.pipeline_name}: post-deploy checks in {release.account} {release.region}")
         verify = pipelines.CodeBuildStep(
             "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
-            env_from_cfn_outputs=outputs, role_policy_statements=assume,
+            env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
             timeout=Duration.minutes(release.verify_minutes + 20),
             commands=[_verify_command(release.verify_minutes * 60)])
         steps: list[pipelines.Step] = [verify]
         if release.smoke_test is not None:
             smoke = pipelines.CodeBuildStep(
                 "SmokeTest", input=self.source, install_commands=self._check_install, env=env,
-                env_from_cfn_outputs=outputs, role_policy_statements=assume, timeout=_SMOKE_TIMEOUT,
+                env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
+                timeout=_SMOKE_TIMEOUT,
                 commands=[self.smoke_command(release.smoke_test)])
             smoke.add_step_dependency(verify)
             steps.append(smoke)
@@ -373,6 +394,19 @@ class DeliveryPipeline(Construct):
         # unreadable, so the key is kept too (stateful resources are retained).
         artifacts = pipeline.artifact_bucket
         artifacts.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
+        # cfn-lint's E3703 reads CDK Pipelines' deploy-role ARNs (Fn::Join with an empty delimiter, CDK's way of
+        # building bootstrap role ARNs) as a likely mistake: ignored on the CodePipeline resource only.
+        cfn_pipeline = pipeline.node.default_child
+        cfn_pipeline.add_metadata("cfn-lint", {"config": {"ignore_checks": ["E3703"]}})
+        if self._connection_arn is not None and ":codeconnections:" in self._connection_arn:
+            # CDK grants the source action codestar-connections:UseConnection; a connection created under the
+            # codeconnections prefix (the console's default since July 2024) needs that prefix's action: "the
+            # service prefix needs to match that of the resource".
+            for role in pipeline.node.find_all():
+                if isinstance(role, iam.Role) and role.node.id == "CodePipelineActionRole" and \
+                        "/Source/" in role.node.path:
+                    role.add_to_principal_policy(iam.PolicyStatement(
+                        actions=["codeconnections:UseConnection"], resources=[self._connection_arn]))
         acknowledge(artifacts, "S1", "The artifact bucket holds only transient pipeline "
                     "artifacts, KMS-encrypted and reachable only by the pipeline's roles; its API access is in "
                     "CloudTrail.")
@@ -410,6 +444,17 @@ class DeliveryPipeline(Construct):
             f"arn:*:iam::{env.account}:role/*": "Self-mutation assumes only the CDK bootstrap roles of this "
             "account (condition iam:ResourceTag/aws-cdk:bootstrap-role), whose names carry the bootstrap qualifier.",
         })
+
+
+def bounded_role_name(name: str) -> str:
+    """``name`` if it fits IAM's 64 characters, else its first 55 and a hash (deterministic, unique enough)."""
+    return name if len(name) <= 64 else f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def check_step_role_name(pipeline_name: str, account: str, region: str) -> str:
+    """The name of the role a stage's check steps run as (``<pipeline>-checks-<account>-<region>``): what that
+    stage's release-check role trusts, by ``aws:PrincipalArn``."""
+    return bounded_role_name(f"{pipeline_name}-checks-{account}-{region}")
 
 
 def _verify_command(timeout_seconds: float) -> str:

@@ -34,6 +34,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from .access_logs import access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_range, check_sagemaker_name
@@ -277,6 +278,9 @@ class ModelEndpoint(Construct):
             resource_id=f"endpoint/{self.endpoint_name}/variant/{variant_name}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=min_capacity, max_capacity=max_capacity,
+            # Application Auto Scaling acts for SageMaker through its service-linked role and ignores any other
+            # (CDK would otherwise create an unused role per target).
+            role=self._autoscaling_role(),
         )
         target.node.add_dependency(self._endpoint)
         target.scale_to_track_metric(
@@ -345,6 +349,15 @@ class ModelEndpoint(Construct):
         return self._config
 
     # ---------------------------------------------------------------------------------------------- internals
+    def _autoscaling_role(self) -> iam.IRole:
+        existing = self.node.try_find_child("AutoScalingRole")
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        return iam.Role.from_role_arn(
+            self, "AutoScalingRole", f"arn:{self._env.partition}:iam::{self._env.account}:role/aws-service-role/"
+            "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+            mutable=False)
+
     @property
     def fleet_capacity(self) -> int:
         """The largest instance count a production variant can have when a deployment starts: autoscaling's
@@ -459,19 +472,14 @@ class ModelEndpoint(Construct):
         return check
 
     def _create_capture_bucket(self) -> s3.Bucket:
-        logs = s3.Bucket(
-            self, "DataCaptureAccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        )
-        acknowledge(logs, "S1", "This is the server access log bucket of the data capture bucket; logging it to "
-                     "itself would loop.")
-        return s3.Bucket(
+        logs = access_logs_bucket(self, "DataCaptureAccessLogs", of="data capture bucket")
+        bucket = s3.Bucket(
             self, "DataCaptureBucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
             bucket_key_enabled=True, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
-            server_access_logs_bucket=logs, server_access_logs_prefix="datacapture/",
         )
+        log_access(bucket, logs, "datacapture/")
+        return bucket
 
     def _rollback_alarm(self, kind: str, name: str, variant: str, alarms: RollbackAlarms) -> cloudwatch.Alarm:
         """One rollback alarm (``kind`` from ``ALARM_KINDS``) of a production variant."""

@@ -32,6 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from .access_logs import access_logs_bucket, log_access
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
@@ -224,19 +225,13 @@ class PlatformArtifacts(Construct):
             self, "Key", enable_key_rotation=True, alias=key_alias, removal_policy=RemovalPolicy.RETAIN,
             description="Encrypts the model artifacts shared with the test and prod accounts",
         )
-        self.access_logs = s3.Bucket(
-            self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        )
-        acknowledge(self.access_logs, "S1", "This is the server access log bucket of the artifacts bucket; "
-                    "logging it to itself would loop.")
+        self.access_logs = access_logs_bucket(self, "AccessLogs", of="artifacts bucket")
         self.bucket = s3.Bucket(
             self, "Bucket", bucket_name=bucket_name, encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key, bucket_key_enabled=True, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
-            server_access_logs_bucket=self.access_logs, server_access_logs_prefix="artifacts/",
         )
+        log_access(self.bucket, self.access_logs, "artifacts/")
         principals = [iam.AccountPrincipal(account) for account in accounts]
         self.bucket.add_to_resource_policy(iam.PolicyStatement(
             sid="ConsumerAccountsReadModels", principals=principals, actions=["s3:GetObject"],

@@ -125,7 +125,8 @@ class ModelDevStack(Stack):
             self.build_pipeline = ModelBuildPipeline(
                 self, "BuildPipeline", pipeline_name=pipeline_name(config, model),
                 model_package_group_name=model.group_name, artifacts_bucket=bucket, encryption_key=key,
-                project_dir=Path(config_dir) / model.folder, input_data=build.input_data, metric=build.metric,
+                project_dir=Path(config_dir) / model.folder, input_data=build.input_data_in(config.accounts.dev.region),
+                metric=build.metric,
                 threshold=build.threshold, processing_instance_type=build.processing_instance_type,
                 training_instance_type=build.training_instance_type,
                 inference_instance_types=build.inference_instance_types, approval=build.approval)

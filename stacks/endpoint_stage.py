@@ -7,8 +7,6 @@ test or prod account (what the delivery pipeline deploys). Config errors are re-
 
 from __future__ import annotations
 
-import hashlib
-
 from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -16,6 +14,7 @@ from constructs import Construct
 
 from constructs_lib.arns import StackArns
 from constructs_lib.config import APPROVED, ImageSource, ModelConfig, PackageSource, PlatformConfig, StageConfig
+from constructs_lib.delivery import bounded_role_name, check_step_role_name
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
@@ -29,8 +28,12 @@ _ONE_HOUR = Duration.hours(1)
 
 def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_name: str) -> str:
     """The IAM role the delivery pipeline assumes in a stage's account to check the endpoint (<= 64 chars)."""
-    name = f"{config.project}-{model.name}-{stage_name}-checks"
-    return name if len(name) <= 64 else f"{name[:55]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return bounded_role_name(f"{config.project}-{model.name}-{stage_name}-checks")
+
+
+def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
+    """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
+    return f"{config.project}-{model.name}-delivery"
 
 
 def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
@@ -89,9 +92,15 @@ class EndpointStack(Stack):
         may describe this endpoint and its rollback alarms (deployment verification) and, where the stage has
         smoke/latency checks, invoke it."""
         endpoint = self.endpoint
+        dev = config.accounts.dev.account_id
+        account = getattr(config.accounts, stage_name)
+        checker = StackArns.of(self).arn("iam", "role", check_step_role_name(
+            delivery_pipeline_name(config, model), account.account_id, account.region), region="", account=dev)
         role = iam.Role(
             self, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
-            assumed_by=iam.AccountPrincipal(config.accounts.dev.account_id),
+            # The pipeline's check steps only (their role, by name: a condition, not a principal, so that
+            # either stack can be deployed first), not every principal of the dev account.
+            assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": checker}}),
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
             max_session_duration=_ONE_HOUR,
         )

@@ -27,7 +27,7 @@ from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSo
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
 
-from .endpoint_stage import EndpointStage, release_check_role_name
+from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
            "needs_approved_version", "pipeline_stack_name"]
@@ -38,11 +38,6 @@ STAGES = ("test", "prod")
 #: install only these, at the versions requirements.txt pins, instead of the whole synth toolchain (the
 #: sagemaker SDK alone is ~1 GB, minutes per step).
 OPS_RUNTIME_PACKAGES = ("boto3", "pydantic", "PyYAML")
-
-
-def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
-    """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
-    return f"{config.project}-{model.name}-delivery"
 
 
 def approval_target(stack: Stack, config: PlatformConfig, model: ModelConfig) -> events.IRuleTarget:
@@ -130,7 +125,8 @@ class ModelPipelineStack(Stack):
             app_context={"only_model": model.name}, check_install_commands=check_install_commands(root),
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
             notification_emails=config.pipeline.notification_emails,
-            lint_regions=[getattr(config.accounts, a).region for a in ("dev", "test", "prod")])
+            lint_regions=[getattr(config.accounts, a).region for a in ("dev", "test", "prod")],
+            source_connection_arn=getattr(config.pipeline.source, "connection_arn", None))
         self.stages: dict[str, EndpointStage] = {}
         """The endpoint stages ({"test": ..., "prod": ...}); empty while no approved version is known."""
         self.releases: dict[str, ReleaseStage] = {}

@@ -119,6 +119,10 @@ def test_release_check_role_trusts_only_the_pipeline_account(templates):
         assert role["Properties"]["RoleName"] == f"mlops-churn-predictor-{stage}-checks"
         (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert "111111111111" in str(trust["Principal"]) and "222222222222" not in str(trust["Principal"])
+        # ...and in that account only the role this stage's check steps run as (not every principal there)
+        account = "222222222222" if stage == "test" else "333333333333"
+        (checker,) = trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]["Fn::Join"][1][2:]
+        assert checker == f":iam::111111111111:role/mlops-churn-predictor-delivery-checks-{account}-eu-west-1"
         actions = sorted(
             s["Action"] for p in template["Resources"].values() if p["Type"] == "AWS::IAM::Policy"
             and {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"])

@@ -78,3 +78,12 @@ def test_schema_file_is_current():
     committed = json.loads((ROOT / "config" / "platform.schema.json").read_text())
     assert committed == json.loads(json.dumps(json_schema(), sort_keys=True)), (
         "config/platform.schema.json is stale: run python -m constructs_lib.config --schema config/platform.schema.json")
+
+
+def test_default_input_data_is_in_the_dev_region():
+    """Processing jobs read S3 in their own region: the default sample is AWS's regional copy."""
+    from constructs_lib.config import BuildConfig
+
+    assert BuildConfig().input_data_in("eu-central-1") == (
+        "s3://sagemaker-example-files-prod-eu-central-1/datasets/tabular/synthetic/churn.txt")
+    assert BuildConfig(input_data="s3://mine/data.csv").input_data_in("eu-central-1") == "s3://mine/data.csv"

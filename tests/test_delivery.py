@@ -20,7 +20,8 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
 
-from constructs_lib.delivery import CDK_CLI_VERSION, VERSIONS_FILE, DeliveryPipeline, ReleaseStage, SmokeTest
+from constructs_lib.delivery import (CDK_CLI_VERSION, VERSIONS_FILE, DeliveryPipeline, ReleaseStage, SmokeTest,
+                                     check_step_role_name)
 from constructs_lib.errors import ConfigError
 from support import moto_server_process, assembly_templates, lint_errors, nag_app, no_aws_calls, synth_checked
 
@@ -184,6 +185,11 @@ def test_check_steps_assume_exactly_the_stage_check_role(template, stage, step, 
     role_arn = f"arn:aws:iam::{account}:role/{stage}-checks"
     assume = [s for s in role_statements(template, act) if "sts:AssumeRole" in str(s["Action"])]
     assert assume == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": role_arn}]
+    # The step runs as the stage's own named role: what the stage's check role trusts by aws:PrincipalArn.
+    region = "eu-west-1" if stage == "m-test" else "eu-central-1"
+    role_id = project_of(template, act)["ServiceRole"]["Fn::GetAtt"][0]
+    assert template["Resources"][role_id]["Properties"]["RoleName"] == check_step_role_name(
+        "mlops-m-delivery", account, region) == f"mlops-m-delivery-checks-{account}-{region}"
     env = {v["Name"]: v["Value"] for v in project_of(template, act)["Environment"]["EnvironmentVariables"]}
     region = "eu-west-1" if stage == "m-test" else "eu-central-1"
     assert env == {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": region}
@@ -254,11 +260,13 @@ def test_synth_step_resolves_this_group_then_synthesises_with_the_pinned_cli(tem
 def test_synth_role_may_only_read_this_groups_versions(template):
     statements = role_statements(template, action(template, "Build", "Synth"))
     sagemaker = [s for s in statements if "sagemaker:" in str(s["Action"])]
-    assert [(sorted(s["Action"]) if isinstance(s["Action"], list) else [s["Action"]], flat(s["Resource"]))
+    assert [(sorted(s["Action"]) if isinstance(s["Action"], list) else [s["Action"]],
+             [flat(r) for r in s["Resource"]] if isinstance(s["Resource"], list) else flat(s["Resource"]))
             for s in sagemaker] == [
-        (["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"],
-         f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package-group/m-group"),
-        (["sagemaker:DescribeModelPackage"], f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/m-group/*")]
+        (["sagemaker:DescribeModelPackageGroup"], f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package-group/m-group"),
+        (["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+         [f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package-group/m-group",
+          f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/m-group/*"])]
     assert all(s["Effect"] == "Allow" for s in sagemaker)
     assert not [s for s in statements if "sts:AssumeRole" in str(s["Action"])]
 
@@ -442,5 +450,11 @@ def test_synth_step_lints_every_template_with_the_tested_cfn_lint():
     assert f"cfn-lint=={CFN_LINT_VERSION}" in pins
     commands = DeliveryPipeline.synth_commands("g", {}, lint_regions=["eu-west-1", "us-east-1"])
     assert commands[-2] == f"pip install cfn-lint=={CFN_LINT_VERSION}"
-    assert commands[-1].endswith("cfn-lint --non-zero-exit-code error --ignore-checks E3703 "
-                                 "--regions eu-west-1 us-east-1 --")
+    assert commands[-1].endswith("cfn-lint --non-zero-exit-code error --regions eu-west-1 us-east-1 --")
+
+
+def test_e3703_is_ignored_on_the_codepipeline_resource_only(template):
+    (pipeline,) = resources(template, "AWS::CodePipeline::Pipeline").values()
+    assert pipeline["Metadata"]["cfn-lint"] == {"config": {"ignore_checks": ["E3703"]}}
+    others = [r for r in template["Resources"].values() if "cfn-lint" in r.get("Metadata", {})]
+    assert others == [pipeline]

@@ -490,3 +490,23 @@ def test_release_check_can_be_left_out():
     stack = Stack(None, "NoCheck", env=ENV)
     ModelEndpoint(stack, "E", endpoint_name="nocheck", variants=[instance()], release_check=False)
     Template.from_stack(stack).resource_count_is("Custom::SageMakerReleaseCheck", 0)
+
+
+def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenarios):
+    template = scenarios[0]["AB"]
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert not [b for b in buckets.values() if "AccessControl" in b["Properties"]]
+    (logs_id, logs), = [(k, b) for k, b in buckets.items() if "AccessLogs" in k]
+    assert logs["Properties"]["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    capture = next(b for k, b in buckets.items() if "DataCaptureBucket" in k)
+    assert capture["Properties"]["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs_id},
+                                                             "LogFilePrefix": "datacapture/"}
+    (grant,) = [s for p in resources(template, "AWS::S3::BucketPolicy").values()
+                if p["Properties"]["Bucket"] == {"Ref": logs_id}
+                for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"} and grant["Action"] == "s3:PutObject"
+    assert set(grant["Condition"]) == {"ArnLike", "StringEquals"}
+    target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(target["RoleARN"])
+    assert not [r for r in resources(template, "AWS::IAM::Role").values()
+                if "application-autoscaling" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]

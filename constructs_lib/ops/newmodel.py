@@ -43,7 +43,7 @@ _ENTRY = """\
   # Added by `mlops new-model`: safe defaults to edit. Scripts and sample payloads: {folder}/
   build:
     approval: manual          # a person approves each version before it is released
-    input_data: s3://sagemaker-sample-files/datasets/tabular/synthetic/churn.txt   # point at your data
+    # input_data: s3://your-bucket/path/data.csv   # in the dev region; default: AWS's churn sample there
     metric: accuracy
     threshold: 0.8
   stages:

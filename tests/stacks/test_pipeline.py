@@ -163,6 +163,10 @@ def test_check_steps_assume_the_role_the_endpoint_stack_creates(assembly, templa
                    if {"Ref": role_id} in p["Properties"].get("Roles", [])
                    for s in p["Properties"]["PolicyDocument"]["Statement"] if "sts:AssumeRole" in str(s["Action"])]
         assert [(s["Action"], flat(s["Resource"])) for s in assumes] == [("sts:AssumeRole", expected)]
+        # the role the stage's check role trusts by aws:PrincipalArn is the one this step runs as
+        trusted = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]
+        name = template["Resources"][role_id]["Properties"]["RoleName"]
+        assert flat(trusted["aws:PrincipalArn"]) == f"arn:aws:iam::{DEV}:role/{name}"
 
 
 def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
@@ -333,3 +337,14 @@ def test_cfn_execution_policy_covers_what_the_stage_stacks_create(assembly):
     assert role_names and all(name.startswith("mlops-") for name in role_names)
     (roles,) = [s for s in statements if s.get("Sid") == "RolesOfThePlatformStacksOnly"]
     assert roles["Resource"] == "arn:aws:iam::*:role/mlops-*"
+
+
+def test_codeconnections_source_may_use_its_connection(template):
+    """A connection ARN under the codeconnections prefix needs codeconnections:UseConnection (the service
+    prefix must match the resource's); CDK grants only codestar-connections:UseConnection."""
+    connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/00000000-0000-0000-0000-000000000000"
+    uses = [(key, s) for key, p in resources(template, "AWS::IAM::Policy").items()
+            for s in p["Properties"]["PolicyDocument"]["Statement"] if "UseConnection" in str(s["Action"])]
+    assert {s["Action"] for _, s in uses} == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
+    assert {s["Resource"] for _, s in uses} == {connection}
+    assert len({key for key, _ in uses}) == 1  # the source action's own role

@@ -8,7 +8,6 @@ registered as PendingManualApproval or Rejected, and deploys unapproved versions
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Union
 
 from aws_cdk import Stack
@@ -17,6 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from .schedules import check_schedule
 from .errors import ConfigError, check_range, check_sagemaker_name
 
 __all__ = ["ApprovalTrigger", "RetrainingSchedule", "approval_event_pattern", "start_pipeline_command"]
@@ -25,7 +25,6 @@ SOURCE = "aws.sagemaker"
 DETAIL_TYPE = "SageMaker Model Package State Change"
 APPROVED = "Approved"
 
-_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(([^ ]+ ){5}[^ ]+\))$")
 
 
 def approval_event_pattern(model_package_group_name: str) -> dict[str, Any]:
@@ -84,9 +83,7 @@ class RetrainingSchedule(Construct):
                  timezone: str = "UTC", parameters: Mapping[str, str] | None = None,
                  retry_attempts: int = 3) -> None:
         super().__init__(scope, id)
-        if not isinstance(schedule, str) or not _SCHEDULE.match(schedule):
-            raise ConfigError("schedule", "must be an EventBridge schedule: 'rate(N minutes|hours|days)' or "
-                              f"'cron(m h dom mon dow year)' with six fields, got {schedule!r}")
+        check_schedule("schedule", schedule)
         check_range("retry_attempts", retry_attempts, 0, 185)
         pipeline_arn = pipeline if isinstance(pipeline, str) else getattr(pipeline, "pipeline_arn", None)
         if not isinstance(pipeline_arn, str) or not (

@@ -11,15 +11,16 @@ command reads this file too).
 
 from __future__ import annotations
 
+import difflib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError, check_sagemaker_name
+from .errors import ConfigError, check_sagemaker_name, cut
+from .schedules import check_schedule
 from .rollout import RolloutSpec, TrafficSize
 
 APPROVED = "approved"
@@ -28,13 +29,14 @@ APPROVED = "approved"
 _ACCOUNT_ID = r"^\d{12}$"
 _REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
 _INSTANCE_TYPE = r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$"
-_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(([^ ]+ ){5}[^ ]+\))$")
 
 
 class _Strict(BaseModel):
-    """Base: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base: unknown keys are errors (a typo must not be silently ignored); types are strict (a YAML ``true``
+    is not the number 1, ``"10"`` is not 10, ``2.5`` is not a whole number) and numbers are finite (``.nan``
+    and ``.inf`` are refused before they reach a template)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- accounts
@@ -278,9 +280,11 @@ class BuildConfig(_Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        if value is not None and not _SCHEDULE.match(value):
-            raise ValueError("must be an EventBridge schedule: 'rate(N minutes|hours|days)' or 'cron(m h dom mon "
-                             f"dow year)' with six fields, got {value!r}")
+        if value is not None:
+            try:
+                check_schedule("", value)
+            except ConfigError as error:
+                raise ValueError(error.message) from None
         return value
 
     @field_validator("inference_instance_types")
@@ -390,40 +394,66 @@ class PlatformConfig(_Strict):
         raise ConfigError("models", f"no model named {name!r}; known: {', '.join(m.name for m in self.models)}")
 
     def check(self) -> "PlatformConfig":
-        """Cross-field rules with construct semantics that need no CDK (deployment policies). Returns self."""
+        """The constructs' own rules for every stage, in plain Python (``stage_spec.check_stage``: the same
+        validators ``ModelEndpoint`` runs), so a file that passes here passes synth. Returns self."""
+        from .stage_spec import check_stage
+
+        dev = self.accounts.dev
         for i, model in enumerate(self.models):
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:
-                    stage.deployment.to_spec()
+                    check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
+                                dev_region=dev.region, group_name=model.group_name)
                 except ConfigError as error:
                     raise error.under(f"models[{i}].stages.{stage_name}") from None
         return self
 
 
 # --------------------------------------------------------------------------------------------- loading
-def format_validation_error(error: ValidationError, root: str = "") -> ConfigError:
-    """The first pydantic error as one ``ConfigError`` line with the YAML path."""
-    first = error.errors(include_url=False)[0]
+def _config_path(loc: tuple, root: str = "") -> str:
     path = root
-    for part in first["loc"]:
+    for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         elif str(part) in ("approved", "package", "image") and path.endswith(".model"):
-            continue
+            continue  # the model source's union tag is not a key of the file
         else:
             path += f".{part}" if path else str(part)
+    return path
+
+
+def format_validation_error(error: ValidationError, root: str = "") -> ConfigError:
+    """The first pydantic error as one ``ConfigError`` line with the YAML path (given values cut to a line)."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    path = _config_path(first["loc"], root)
     message = first["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     given = first.get("input")
-    if first["type"] == "missing":
+    kind = first["type"]
+    if kind == "missing":
+        # A misspelt required key shows up twice: missing, and an unknown key next to it. Say both.
+        parent, key = first["loc"][:-1], str(first["loc"][-1])
+        unknown = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == parent]
+        close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.6)
+        if close:
+            return ConfigError(path, f"is required; the unknown key {close[0]!r} next to it looks like a misspelling")
+        if unknown:
+            return ConfigError(path, f"is required (unknown key(s) next to it: {cut(', '.join(unknown))})")
         return ConfigError(path, "is required")
-    if first["type"] == "extra_forbidden":
+    if kind == "extra_forbidden":
         return ConfigError(path, "is not a known setting (check the spelling; see config/platform.schema.json)")
-    if first["type"] == "value_error":  # our own validators' messages already say what was given
+    if kind == "value_error":  # our own validators' messages already say what was given
         return ConfigError(path, message)
-    return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {given!r}")
+    if isinstance(given, bool) and kind in ("int_type", "float_type"):
+        return ConfigError(path, f"must be a number, not a boolean, got {str(given).lower()}")
+    if kind == "int_type" and isinstance(given, float):
+        return ConfigError(path, f"must be a whole number, got {given!r}")
+    if kind == "finite_number":
+        return ConfigError(path, f"must be a finite number, got {given!r}")
+    return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {cut(given)}")
 
 
 def parse_config(data: Any) -> PlatformConfig:
@@ -496,4 +526,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the importable module's main, not this __main__ copy: the validators compare against its classes.
+    from constructs_lib.config import main as _main
+
+    raise SystemExit(_main())

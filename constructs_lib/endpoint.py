@@ -37,7 +37,7 @@ from constructs import Construct
 from .access_logs import access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
-from .errors import ConfigError, check_range, check_sagemaker_name
+from .errors import ConfigError
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .nag import acknowledge, acknowledge_wildcards
@@ -49,6 +49,8 @@ from .variants import (
     ProductionVariant,
     RollbackAlarms,
     ShadowVariant,
+    check_autoscaling,
+    validate_endpoint,
 )
 
 __all__ = [
@@ -63,8 +65,6 @@ __all__ = [
     "ShadowVariant",
 ]
 
-MAX_PRODUCTION_VARIANTS = 10
-MAX_ROLLBACK_ALARMS = 10
 NAMESPACE = "AWS/SageMaker"
 
 
@@ -119,8 +119,9 @@ class ModelEndpoint(Construct):
         self.shadow_variant = shadow_variant
         self.deployment = deployment or DeploymentPolicy.all_at_once()
         alarms = rollback_alarms or RollbackAlarms()
-        _validate(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment, alarms,
-                  list(extra_rollback_alarms), network_isolation, list(vpc_subnets), list(security_groups))
+        validate_endpoint(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment.spec,
+                          alarms, extra_alarms=len(extra_rollback_alarms), network_isolation=network_isolation,
+                          subnets=len(vpc_subnets), security_groups=len(security_groups))
         serverless = self.variants[0].is_serverless
         if any(v.instance_type and family(v.instance_type) in NO_TRAFFIC_SHIFTING_FAMILIES
                for v in self._all_variants()):
@@ -262,16 +263,9 @@ class ModelEndpoint(Construct):
         if variant is None:
             raise ConfigError(path, f"no production variant named {variant_name!r}; known: "
                               f"{', '.join(v.name for v in self.variants)}")
-        if variant.is_serverless:
-            raise ConfigError(path, "autoscaling applies to instance variants only; serverless variants scale "
-                              "by max concurrency")
         if variant_name in self._scaled:
             raise ConfigError(path, "is already configured for this variant")
-        check_range(f"{path}.min_capacity", min_capacity, 1, variant.initial_instance_count,
-                    f"(at most initial_instance_count {variant.initial_instance_count})")
-        check_range(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count), 10000,
-                    "(at least min_capacity and initial_instance_count)")
-        check_range(f"{path}.target_invocations_per_instance", target_invocations_per_instance, 1, 1_000_000)
+        check_autoscaling(path, variant, min_capacity, max_capacity, target_invocations_per_instance)
         target = appscaling.ScalableTarget(
             self, f"Scaling{_logical(variant_name)}",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
@@ -517,58 +511,6 @@ class ModelEndpoint(Construct):
 
 
 # -------------------------------------------------------------------------------------------------- helpers
-def _validate(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,
-              capture: DataCapture | None, deployment: DeploymentPolicy, alarms: RollbackAlarms,
-              extra_alarms: list, network_isolation: bool, subnets: list, security_groups: list) -> None:
-    """Every rule of the endpoint as a whole (each value object checks itself)."""
-    if "${Token[" not in endpoint_name:
-        check_sagemaker_name("endpoint_name", endpoint_name)
-    if not 1 <= len(variants) <= MAX_PRODUCTION_VARIANTS:
-        raise ConfigError("variants", f"must hold 1 to {MAX_PRODUCTION_VARIANTS} production variants, got "
-                          f"{len(variants)}")
-    for i, variant in enumerate(variants):
-        variant.validate(f"variants[{i}]")
-    if all(v.weight == 0 for v in variants):
-        raise ConfigError("variants", "at least one production variant needs a weight above 0, got all 0")
-    names = [v.name for v in variants] + ([shadow.variant.name] if shadow else [])
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError("variants", f"variant names must be unique (shadow included), got {duplicates[0]!r} twice")
-    if shadow is not None:
-        shadow.validate("shadow_variant")
-        if len(variants) != 1:
-            raise ConfigError("shadow_variant", f"needs exactly one production variant, got {len(variants)}")
-        if variants[0].weight == 0:
-            raise ConfigError("variants[0].weight", "must be above 0 when a shadow variant samples its traffic, got 0")
-    if capture is not None:
-        capture.validate("data_capture")
-    if (subnets and not security_groups) or (security_groups and not subnets):
-        raise ConfigError("vpc_subnets", "subnets and security groups go together; got "
-                          f"{len(subnets)} subnet(s) and {len(security_groups)} security group(s)")
-    serverless = [v for v in variants if v.is_serverless]
-    if serverless:
-        if len(variants) != 1:
-            raise ConfigError("variants", f"a serverless endpoint has exactly one production variant, got "
-                              f"{len(variants)}")
-        for prop, present in (("shadow_variant", shadow is not None), ("data_capture", capture is not None),
-                              ("vpc_subnets", bool(subnets)), ("network_isolation", network_isolation)):
-            if present:
-                raise ConfigError(prop, f"is not supported on a serverless endpoint, got "
-                                  f"{'True' if prop == 'network_isolation' else 'a value'}")
-        if deployment.strategy != "all_at_once":
-            raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
-                              f"{deployment.strategy!r}")
-    if deployment.strategy == "rolling" and len(variants) > 1:
-        raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
-                          f"{len(variants)}; use canary or linear for A/B endpoints")
-    alarms.validate("rollback_alarms")
-    total = alarms.per_variant * len(variants) + len(extra_alarms)
-    if total > MAX_ROLLBACK_ALARMS:
-        raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
-                          f"(SageMaker's limit), got {total} ({alarms.per_variant} per production variant x "
-                          f"{len(variants)} + {len(extra_alarms)} extra); use fewer variants or give your own")
-
-
 #: The rollback alarms of a production variant, in order; ``endpoint-5xx-rate`` only with
 #: ``RollbackAlarms.watch_whole_endpoint``.
 ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency", "endpoint-5xx-rate")

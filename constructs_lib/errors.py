@@ -8,6 +8,8 @@ Every rule SageMaker or CloudFormation would enforce only at deploy time is chec
 
 from __future__ import annotations
 
+import math
+
 
 class ConfigError(ValueError):
     """Bad input, found at synth before any template is written.
@@ -28,17 +30,48 @@ class ConfigError(ValueError):
         return ConfigError(joined, self.message)
 
 
+#: The longest given value an error line shows (a config value can be a whole pasted document).
+MAX_SHOWN = 80
+
+
+def cut(value: object, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
+def check_number(path: str, value: object) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a finite int or float (a bool is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        shown = str(value).lower() if isinstance(value, bool) else cut(value)
+        raise ConfigError(path, f"must be a finite number, got {shown}")
+
+
 def check_range(path: str, value: float, low: float, high: float, unit: str = "") -> None:
-    """Raise ``ConfigError`` unless ``low <= value <= high``."""
+    """Raise ``ConfigError`` unless ``value`` is a finite number with ``low <= value <= high``."""
+    check_number(path, value)
     if not low <= value <= high:
         suffix = f" {unit}" if unit else ""
         raise ConfigError(path, f"must be between {_fmt(low)} and {_fmt(high)}{suffix}, got {_fmt(value)}")
 
 
+def check_whole(path: str, value: object, low: int, high: int | None = None, unit: str = "") -> None:
+    """Raise ``ConfigError`` unless ``value`` is a whole number (not a bool, not 2.5) within ``low``-``high``
+    (no upper bound when ``high`` is None)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = str(value).lower() if isinstance(value, bool) else cut(value)
+        raise ConfigError(path, f"must be a whole number, got {shown}")
+    if high is None:
+        if value < low:
+            raise ConfigError(path, f"must be at least {low}{' ' + unit if unit else ''}, got {value}")
+        return
+    check_range(path, value, low, high, unit)
+
+
 def check_choice(path: str, value: object, allowed: "list | tuple") -> None:
     """Raise ``ConfigError`` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ConfigError(path, f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
+    if isinstance(value, bool) or value not in allowed:
+        raise ConfigError(path, f"must be one of {', '.join(map(str, allowed))}, got {cut(value)}")
 
 
 def _fmt(number: float) -> str:
@@ -56,7 +89,7 @@ def check_sagemaker_name(path: str, value: str, max_length: int = 63) -> None:
         raise ConfigError(
             path,
             f"must be 1-{max_length} characters of letters, digits and single or repeated hyphens, "
-            f"starting and ending with a letter or digit ({_SAGEMAKER_NAME}), got {value!r}",
+            f"starting and ending with a letter or digit ({_SAGEMAKER_NAME}), got {cut(value)}",
         )
 
 

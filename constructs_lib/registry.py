@@ -35,7 +35,7 @@ from constructs import Construct
 from .access_logs import access_logs_bucket, log_access
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
-from .nag import acknowledge, acknowledge_wildcards
+from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
 
 if TYPE_CHECKING:

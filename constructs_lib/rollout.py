@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError, check_choice, check_range
+from .errors import ConfigError, check_choice, check_range, check_whole
 
 STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
 SIZE_UNITS = ("percent", "instances")
@@ -288,5 +288,5 @@ def _check_size(path: str, size: TrafficSize, low_percent: int, high_percent: in
     check_choice(f"{path}_unit", size.unit, SIZE_UNITS)
     if size.unit == "percent":
         check_range(path, size.value, low_percent, high_percent, "percent of capacity")
-    elif size.value < 1:
-        raise ConfigError(path, f"must be at least 1 instance, got {size.value}")
+    else:
+        check_whole(path, size.value, 1, unit="instance")

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
+from .errors import ConfigError, check_choice, check_number, check_range, check_sagemaker_name, check_whole
+from .rollout import RolloutSpec
 from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +25,13 @@ _MODEL_PACKAGE_ARN = re.compile(
 _ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([^:@]+)")
 _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 _SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def _seconds(duration: "Duration | int | None") -> int | None:
+    """A ``Duration`` (or whole seconds, as the config file gives them) in seconds."""
+    if duration is None or isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        return duration  # type: ignore[return-value]
+    return int(duration.to_seconds())  # type: ignore[union-attr]
 
 
 def _is_token(value: str) -> bool:
@@ -89,8 +97,8 @@ class ProductionVariant:
 
     def __init__(self, name: str, model: ModelSource, *, weight: float = 1.0, instance_type: str | None = None,
                  initial_instance_count: int = 1, volume_size_gb: int | None = None,
-                 startup_health_check_timeout: "Duration | None" = None,
-                 model_data_download_timeout: "Duration | None" = None,
+                 startup_health_check_timeout: "Duration | int | None" = None,
+                 model_data_download_timeout: "Duration | int | None" = None,
                  serverless_memory_mb: int | None = None, serverless_max_concurrency: int | None = None,
                  serverless_provisioned_concurrency: int | None = None) -> None:
         self.name = name
@@ -99,10 +107,8 @@ class ProductionVariant:
         self.instance_type = instance_type
         self.initial_instance_count = initial_instance_count
         self.volume_size_gb = volume_size_gb
-        self.startup_health_check_timeout_seconds = (
-            None if startup_health_check_timeout is None else int(startup_health_check_timeout.to_seconds()))
-        self.model_data_download_timeout_seconds = (
-            None if model_data_download_timeout is None else int(model_data_download_timeout.to_seconds()))
+        self.startup_health_check_timeout_seconds = _seconds(startup_health_check_timeout)
+        self.model_data_download_timeout_seconds = _seconds(model_data_download_timeout)
         self.serverless_memory_mb = serverless_memory_mb
         self.serverless_max_concurrency = serverless_max_concurrency
         self.serverless_provisioned_concurrency = serverless_provisioned_concurrency
@@ -139,6 +145,7 @@ class ProductionVariant:
     def validate(self, path: str) -> None:
         """Raise ``ConfigError`` (under ``path``) for anything SageMaker would reject at deploy time."""
         check_sagemaker_name(f"{path}.name", self.name)
+        check_number(f"{path}.weight", self.weight)
         if self.weight < 0:
             raise ConfigError(f"{path}.weight", f"must be 0 or more, got {self.weight}")
         if self.is_serverless:
@@ -148,10 +155,10 @@ class ProductionVariant:
             if self.serverless_memory_mb not in _SERVERLESS_MEMORY:
                 raise ConfigError(f"{path}.serverless_memory_mb", "must be one of "
                                   f"{', '.join(map(str, _SERVERLESS_MEMORY))}, got {self.serverless_memory_mb}")
-            check_range(f"{path}.serverless_max_concurrency", self.serverless_max_concurrency or 0, 1, 200)
+            check_whole(f"{path}.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
             if self.serverless_provisioned_concurrency is not None:
-                check_range(f"{path}.serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,
-                            1, self.serverless_max_concurrency or 0, "(at most serverless_max_concurrency)")
+                check_whole(f"{path}.serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,
+                            1, self.serverless_max_concurrency, "(at most serverless_max_concurrency)")
             return
         if self.instance_type is None:
             raise ConfigError(f"{path}.instance_type", "is required (or serverless_memory_mb for a serverless "
@@ -159,18 +166,16 @@ class ProductionVariant:
         if self.instance_type not in INFERENCE_INSTANCE_TYPES:
             raise ConfigError(f"{path}.instance_type", "must be a SageMaker real-time inference instance type "
                               f"from the ml. families (for example ml.m5.large), got {self.instance_type!r}")
-        if self.initial_instance_count < 1:
-            raise ConfigError(f"{path}.initial_instance_count", f"must be at least 1, got "
-                              f"{self.initial_instance_count}")
+        check_whole(f"{path}.initial_instance_count", self.initial_instance_count, 1)
         if self.volume_size_gb is not None:
             if self.has_local_storage:
                 raise ConfigError(f"{path}.volume_size_gb", f"must not be set on {self.instance_type} (it has local "
                                   f"NVMe instance storage; SageMaker rejects VolumeSizeInGB), got {self.volume_size_gb}")
-            check_range(f"{path}.volume_size_gb", self.volume_size_gb, 1, 512, "GB")
+            check_whole(f"{path}.volume_size_gb", self.volume_size_gb, 1, 512, "GB")
         for name, value in (("startup_health_check_timeout", self.startup_health_check_timeout_seconds),
                             ("model_data_download_timeout", self.model_data_download_timeout_seconds)):
             if value is not None:
-                check_range(f"{path}.{name}", value, 60, 3600, "seconds")
+                check_whole(f"{path}.{name}", value, 60, 3600, "seconds")
 
     def to_cfn(self, model_name: str, weight: float) -> dict:
         """The ``ProductionVariant`` structure (CloudFormation casing)."""
@@ -314,3 +319,82 @@ class RollbackAlarms:
         if not self.enabled:
             return 0
         return 4 if self.watch_whole_endpoint else 3
+
+
+MAX_PRODUCTION_VARIANTS = 10
+#: SageMaker's limit on a deployment's auto-rollback alarms (AlarmList, 1-10).
+MAX_ROLLBACK_ALARMS = 10
+
+
+def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, max_capacity: int,
+                      target_invocations_per_instance: int) -> None:
+    """The rules of target-tracking autoscaling on one production variant (``path`` names its settings)."""
+    if variant.is_serverless:
+        raise ConfigError(path, "autoscaling applies to instance variants only; serverless variants scale "
+                          "by max concurrency")
+    check_whole(f"{path}.min_capacity", min_capacity, 1, variant.initial_instance_count,
+                f"(at most initial_instance_count {variant.initial_instance_count})")
+    check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count), 10000,
+                "(at least min_capacity and initial_instance_count)")
+    check_whole(f"{path}.target_invocations_per_instance", target_invocations_per_instance, 1, 1_000_000)
+
+
+def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,
+                      capture: DataCapture | None, rollout: RolloutSpec, alarms: RollbackAlarms, *,
+                      extra_alarms: int = 0, network_isolation: bool = True, subnets: int = 0,
+                      security_groups: int = 0, max_capacities: dict[str, int] | None = None) -> None:
+    """Every rule of an endpoint as a whole (each value object checks itself), in plain Python: what
+    ``ModelEndpoint`` enforces at construction and ``python -m constructs_lib.config --check`` runs without
+    CDK. ``max_capacities`` are the autoscaled variants' maxima (the rollout's waits are counted at them)."""
+    if "${Token[" not in endpoint_name:
+        check_sagemaker_name("endpoint_name", endpoint_name)
+    if not 1 <= len(variants) <= MAX_PRODUCTION_VARIANTS:
+        raise ConfigError("variants", f"must hold 1 to {MAX_PRODUCTION_VARIANTS} production variants, got "
+                          f"{len(variants)}")
+    for i, variant in enumerate(variants):
+        variant.validate(f"variants[{i}]")
+    if all(v.weight == 0 for v in variants):
+        raise ConfigError("variants", "at least one production variant needs a weight above 0, got all 0")
+    names = [v.name for v in variants] + ([shadow.variant.name] if shadow else [])
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError("variants", f"variant names must be unique (shadow included), got {duplicates[0]!r} twice")
+    if shadow is not None:
+        shadow.validate("shadow_variant")
+        if len(variants) != 1:
+            raise ConfigError("shadow_variant", f"needs exactly one production variant, got {len(variants)}")
+        if variants[0].weight == 0:
+            raise ConfigError("variants[0].weight", "must be above 0 when a shadow variant samples its traffic, got 0")
+    if capture is not None:
+        capture.validate("data_capture")
+    if bool(subnets) != bool(security_groups):
+        raise ConfigError("vpc_subnets", "subnets and security groups go together; got "
+                          f"{subnets} subnet(s) and {security_groups} security group(s)")
+    serverless = [v for v in variants if v.is_serverless]
+    if serverless:
+        if len(variants) != 1:
+            raise ConfigError("variants", f"a serverless endpoint has exactly one production variant, got "
+                              f"{len(variants)}")
+        for prop, present in (("shadow_variant", shadow is not None), ("data_capture", capture is not None),
+                              ("vpc_subnets", bool(subnets)), ("network_isolation", network_isolation)):
+            if present:
+                raise ConfigError(prop, f"is not supported on a serverless endpoint, got "
+                                  f"{'True' if prop == 'network_isolation' else 'a value'}")
+        if rollout.strategy != "all_at_once":
+            raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
+                              f"{rollout.strategy!r}")
+    if rollout.strategy == "rolling" and len(variants) > 1:
+        raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
+                          f"{len(variants)}; use canary or linear for A/B endpoints")
+    instance_counts = [v.initial_instance_count for v in variants if not v.is_serverless]
+    fleet = max([(max_capacities or {}).get(v.name, v.initial_instance_count)
+                 for v in variants if not v.is_serverless], default=0)
+    rollout.check_capacity(min(instance_counts, default=0), waits_capacity=fleet)
+    alarms.validate("rollback_alarms")
+    total = alarms.per_variant * len(variants) + extra_alarms
+    if total > MAX_ROLLBACK_ALARMS:
+        raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
+                          f"(SageMaker's limit), got {total} ({alarms.per_variant} per production variant x "
+                          f"{len(variants)} + {extra_alarms} extra); use fewer variants or give your own")
+
+

@@ -8,12 +8,13 @@ and context ``only_model`` (synthesise one model's stacks, as its pipeline does)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from aws_cdk import App
 
 from constructs_lib.config import PlatformConfig, load_config
-from constructs_lib.errors import ConfigError
+from constructs_lib.errors import ConfigError, cut
 
 from .catalog import CatalogStack, catalog_stack_name
 from .dev import PlatformStack, platform_stack_name
@@ -31,6 +32,25 @@ def load_approved_versions(path: Path) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise ConfigError(str(path), 'must map model package group names to version ARNs: {"group": "arn:..."}')
     return data
+
+
+_VERSION_ARN = re.compile(r"arn:(aws[a-z-]*):sagemaker:([a-z0-9-]+):(\d{12}):model-package/([^/]+)/(\d+)")
+
+
+def check_approved_versions(config: PlatformConfig, approved: dict[str, str], path: Path) -> None:
+    """Each approved version a model will deploy must be a version of that model's group in the dev account's
+    registry (account and region): a version from elsewhere would deploy a model nobody approved here."""
+    dev = config.accounts.dev
+    for model in config.models:
+        arn = approved.get(model.group_name)
+        if arn is None:
+            continue
+        match = _VERSION_ARN.fullmatch(arn)
+        expected = f"arn:aws:sagemaker:{dev.region}:{dev.account_id}:model-package/{model.group_name}/<version>"
+        if not match or (match.group(2), match.group(3), match.group(4)) != (dev.region, dev.account_id,
+                                                                                model.group_name):
+            raise ConfigError(f"{path}: {model.group_name}", f"must be a version of group {model.group_name} in "
+                              f"the dev registry ({expected}), got {cut(arn)}")
 
 
 def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approved: dict[str, str],
@@ -55,6 +75,14 @@ def build_app(app: App, root: Path) -> App:
     versions_path = root / str(app.node.try_get_context("approved_versions") or "config/approved-versions.json")
     only_model = app.node.try_get_context("only_model")
     config = load_config(config_path)
-    build_platform(app, config, config_dir=config_path.parent, approved=load_approved_versions(versions_path),
-                   only_model=str(only_model) if only_model else None, repo_root=root)
+    approved = load_approved_versions(versions_path)
+    check_approved_versions(config, approved, versions_path)
+    try:
+        build_platform(app, config, config_dir=config_path.parent, approved=approved,
+                       only_model=str(only_model) if only_model else None, repo_root=root)
+    except ConfigError as error:
+        if error.path.split(".")[0].split("[")[0] in PlatformConfig.model_fields:
+            # A construct's rule, re-pathed to the config: name the file as the loader does.
+            raise ConfigError(f"{config_path}: {error.path}", error.message) from None
+        raise
     return app

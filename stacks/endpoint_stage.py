@@ -7,20 +7,23 @@ test or prod account (what the delivery pipeline deploys). Config errors are re-
 
 from __future__ import annotations
 
+import dataclasses
+
 from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_lib.arns import StackArns
-from constructs_lib.config import APPROVED, ImageSource, ModelConfig, PackageSource, PlatformConfig, StageConfig
+from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
+from constructs_lib.stage_spec import StageSpec
 
 #: The release-check role's session limit (one value: each Duration made is a jsii round trip).
 _ONE_HOUR = Duration.hours(1)
@@ -34,33 +37,6 @@ def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_na
 def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
     """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
     return f"{config.project}-{model.name}-delivery"
-
-
-def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
-    if ref == APPROVED:
-        if approved_arn is None:
-            raise ConfigError(path, "is 'approved' but no approved model version is known for this model")
-        return ModelSource.from_model_package(approved_arn)
-    if isinstance(ref, PackageSource):
-        return ModelSource.from_model_package(ref.model_package_arn)
-    assert isinstance(ref, ImageSource)
-    return ModelSource.from_image(ref.image, model_data_url=ref.model_data_url, environment=ref.environment)
-
-
-def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
-    model = _source(cfg.model, approved_arn, f"{path}.model")
-    if cfg.serverless_memory_mb is not None:
-        return ProductionVariant.serverless(
-            cfg.name, model, memory_size_mb=cfg.serverless_memory_mb,
-            max_concurrency=cfg.serverless_max_concurrency or 5,
-            provisioned_concurrency=cfg.serverless_provisioned_concurrency, weight=cfg.weight)
-    return ProductionVariant(
-        cfg.name, model, weight=cfg.weight, instance_type=cfg.instance_type,
-        initial_instance_count=cfg.initial_instance_count, volume_size_gb=cfg.volume_size_gb,
-        startup_health_check_timeout=None if cfg.startup_health_check_timeout is None
-        else Duration.seconds(cfg.startup_health_check_timeout),
-        model_data_download_timeout=None if cfg.model_data_download_timeout is None
-        else Duration.seconds(cfg.model_data_download_timeout))
 
 
 class EndpointStack(Stack):
@@ -116,46 +92,30 @@ class EndpointStack(Stack):
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,
                   approved: str | None) -> ModelEndpoint:
-        variants = [_variant(v, approved, f"variants[{i}]") for i, v in enumerate(stage.variants)]
-        shadow = None
-        if stage.shadow_variant is not None:
-            shadow = ShadowVariant(_variant(stage.shadow_variant, approved, "shadow_variant"),
-                                   sampling_percentage=stage.shadow_variant.sampling_percentage)
-        capture = None
-        if stage.data_capture is not None:
-            c = stage.data_capture
-            from aws_cdk import aws_s3 as s3
-
-            capture = DataCapture(
-                sampling_percentage=c.sampling_percentage, capture_mode=c.capture_mode, prefix=c.prefix,
-                csv_content_types=c.csv_content_types, json_content_types=c.json_content_types,
-                bucket=s3.Bucket.from_bucket_name(self, "CaptureBucket", c.bucket_name) if c.bucket_name else None)
-        a = stage.alarms
-        alarms = RollbackAlarms(**a.model_dump())
+        spec = StageSpec.from_config(stage, model_name=model.name, stage_name=stage_name, approved_arn=approved)
+        capture = spec.capture
+        if capture is not None and stage.data_capture.bucket_name:
+            capture = dataclasses.replace(capture, bucket=s3.Bucket.from_bucket_name(
+                self, "CaptureBucket", stage.data_capture.bucket_name))
         subnets, groups = [], []
         if stage.vpc is not None:
             subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(stage.vpc.subnet_ids)]
             groups = [ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", g, mutable=False)
                       for i, g in enumerate(stage.vpc.security_group_ids)]
         endpoint = ModelEndpoint(
-            self, "Endpoint",
-            endpoint_name=stage.endpoint_name or f"{model.name}-{stage_name}",
-            variants=variants, shadow_variant=shadow, data_capture=capture,
-            deployment=DeploymentPolicy.from_spec(stage.deployment.to_spec()),
-            rollback_alarms=alarms, network_isolation=stage.network_isolation,
-            vpc_subnets=subnets, security_groups=groups,
+            self, "Endpoint", endpoint_name=spec.endpoint_name, variants=spec.variants, shadow_variant=spec.shadow,
+            data_capture=capture, deployment=DeploymentPolicy.from_spec(spec.rollout), rollback_alarms=spec.alarms,
+            network_isolation=stage.network_isolation, vpc_subnets=subnets, security_groups=groups,
         )
-        for i, v in enumerate(stage.variants):
-            if v.autoscaling is not None:
-                try:
-                    endpoint.auto_scale_variant(
-                        v.name, min_capacity=v.autoscaling.min_capacity, max_capacity=v.autoscaling.max_capacity,
-                        target_invocations_per_instance=v.autoscaling.target_invocations_per_instance,
-                        scale_in_cooldown=Duration.seconds(v.autoscaling.scale_in_cooldown),
-                        scale_out_cooldown=Duration.seconds(v.autoscaling.scale_out_cooldown))
-                except ConfigError as error:
-                    raise ConfigError(f"variants[{i}].autoscaling.{error.path.rsplit('.', 1)[-1]}",
-                                      error.message) from None
+        index = {v.name: i for i, v in enumerate(spec.variants)}
+        for name, (low, high, target, scale_in, scale_out) in spec.autoscaling.items():
+            try:
+                endpoint.auto_scale_variant(
+                    name, min_capacity=low, max_capacity=high, target_invocations_per_instance=target,
+                    scale_in_cooldown=Duration.seconds(scale_in), scale_out_cooldown=Duration.seconds(scale_out))
+            except ConfigError as error:
+                raise ConfigError(f"variants[{index[name]}].autoscaling.{error.path.rsplit('.', 1)[-1]}",
+                                  error.message) from None
         self._grant_registry(config, model, endpoint)
         return endpoint
 

@@ -101,7 +101,8 @@ def test_an_sdk_failure_fails_synth_with_one_line_per_failure_and_no_stack_trace
     bad.write_text((ROOT / "config" / "platform.yaml").read_text().replace(
         'dev:  {account_id: "111111111111", region: eu-west-1}', 'dev:  {account_id: "111111111111", region: eu-north-9}'
     ).replace("  - name: churn-predictor\n", f"  - name: churn-predictor\n    project_dir: {ROOT}/config/models/churn-predictor\n"))
-    result = run_app(f"config={bad}", "nag=false")
+    # No approved version: the example's is in eu-west-1, which a dev registry in eu-north-9 refuses.
+    result = run_app(f"config={bad}", "nag=false", f"approved_versions={tmp_path / 'none.json'}")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines and all(line.startswith("error: ") for line in lines), result.stderr

@@ -111,8 +111,10 @@ def test_on_demand_command():
 
 @pytest.mark.parametrize("build, message", [
     (lambda s: RetrainingSchedule(s, "R", pipeline=PIPELINE_ARN, schedule="cron(0 3 * *)"),
-     "schedule: must be an EventBridge schedule: 'rate(N minutes|hours|days)' or 'cron(m h dom mon dow year)' with "
-     "six fields, got 'cron(0 3 * *)'"),
+     "schedule: a cron expression has six fields (minutes hours day-of-month month day-of-week year) separated "
+     "by single spaces, got 4 in 'cron(0 3 * *)'"),
+    (lambda s: RetrainingSchedule(s, "R", pipeline=PIPELINE_ARN, schedule="cron(0 24 ? * MON *)"),
+     "schedule: cron hours must be 0-23 (with the field's wildcards), got '24' in 'cron(0 24 ? * MON *)'"),
     (lambda s: RetrainingSchedule(s, "R", pipeline="mlops-build", schedule="rate(7 days)"),
      "pipeline: must be a ModelBuildPipeline or a SageMaker pipeline ARN, got 'mlops-build'"),
     (lambda s: RetrainingSchedule(s, "R", pipeline=PIPELINE_ARN, schedule="rate(1 day)", retry_attempts=200),

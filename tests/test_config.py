@@ -45,7 +45,8 @@ CASES = [
     ("models.0.stages.prod.variants.0.model", {"model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/x"},
      "models[0].stages.prod.variants[0].model.model_package_arn: string should match pattern"),
     ("models.0.build.schedule", "cron(0 3 * *)",
-     "models[0].build.schedule: must be an EventBridge schedule"),
+     "models[0].build.schedule: a cron expression has six fields (minutes hours day-of-month month day-of-week "
+     "year) separated by single spaces, got 4 in 'cron(0 3 * *)'"),
     ("models.0.build.threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
     ("models.0.build.training_instance_type", "m5.large",
      "models[0].build.training_instance_type: string should match pattern"),

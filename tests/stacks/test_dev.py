@@ -164,9 +164,9 @@ def test_the_dev_stacks_refuse_another_account():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("schedule", "cron(0 3 * *)",
-     "models[0].build.schedule: must be an EventBridge schedule: 'rate(N minutes|hours|days)' or 'cron(m h dom mon "
-     "dow year)' with six fields, got 'cron(0 3 * *)'"),
+    ("schedule", "cron(0 3 * * MON *)",
+     "models[0].build.schedule: cron: exactly one of day-of-month and day-of-week must be '?', got '*' and 'MON' "
+     "in 'cron(0 3 * * MON *)'"),
     ("threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
     ("inference_instance_types", ["ml.m5.large", "ml.m5.huge"],
      "models[0].build.inference_instance_types: must be SageMaker real-time inference instance types, got "

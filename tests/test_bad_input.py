@@ -1,0 +1,137 @@
+"""Broken configs, as a user writes them: one line naming the path, the rule and what was given; ``--check``
+refuses exactly what synth refuses; construct errors name the config file like loader errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from constructs_lib import config as config_module
+from constructs_lib.config import parse_config
+from constructs_lib.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
+PROD = "models.0.stages.prod"
+
+
+def mutate(changes: dict) -> dict:
+    data = copy.deepcopy(EXAMPLE)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    return data
+
+
+CASES = [
+    # booleans are not numbers (`true` used to become a 1 % canary)
+    ({f"{PROD}.deployment.canary_size": True},
+     "models[0].stages.prod.deployment.canary_size: must be a number, not a boolean, got true"),
+    ({f"{PROD}.variants.0.weight": False},
+     "models[0].stages.prod.variants[0].weight: must be a number, not a boolean, got false"),
+    # NaN and infinity are not numbers
+    ({f"{PROD}.alarms.max_model_latency_ms": float("nan")},
+     "models[0].stages.prod.alarms.max_model_latency_ms: must be a finite number, got nan"),
+    ({f"{PROD}.variants.0.weight": float("inf")},
+     "models[0].stages.prod.variants[0].weight: must be a finite number, got inf"),
+    ({f"{PROD}.variants.0.initial_instance_count": 2.5},
+     "models[0].stages.prod.variants[0].initial_instance_count: must be a whole number, got 2.5"),
+    ({f"{PROD}.variants.0.initial_instance_count": "2"},
+     "models[0].stages.prod.variants[0].initial_instance_count: input should be a valid integer, got '2'"),
+    # cron fields have ranges
+    ({"models.0.build.schedule": "cron(0 3 ? * MON 2300)"},
+     "models[0].build.schedule: cron year must be 1970-2199 (with the field's wildcards), got '2300' in "
+     "'cron(0 3 ? * MON 2300)'"),
+    ({"models.0.build.schedule": "cron(60 3 ? * MON *)"},
+     "models[0].build.schedule: cron minutes must be 0-59 (with the field's wildcards), got '60' in "
+     "'cron(60 3 ? * MON *)'"),
+    # a serverless max concurrency of 0 is refused, not replaced by 5
+    ({f"{PROD}.variants": [{"name": "main", "serverless_memory_mb": 2048, "serverless_max_concurrency": 0}],
+      f"{PROD}.network_isolation": False, f"{PROD}.data_capture": KeyError,
+      f"{PROD}.deployment": {"type": "all_at_once", "bake_time": 300}},
+     "models[0].stages.prod.variants[0].serverless_max_concurrency: must be between 1 and 200, got 0"),
+    # a misspelt required key names the key that was given
+    ({f"{PROD}.deployment": KeyError, f"{PROD}.deploymnet": {"type": "all_at_once"}},
+     "models[0].stages.prod.deployment: is required; the unknown key 'deploymnet' next to it looks like a "
+     "misspelling"),
+    # a long given value is cut
+    ({"models.0.build.training_instance_type": "ml." + "x" * 5000},
+     "models[0].build.training_instance_type: string should match pattern '^ml\\.[a-z0-9]+(-[a-z0-9]+)*\\.[a-z0-9]+$', "
+     f"got 'ml.{'x' * 73}... (5005 characters)"),  # 80 characters of the value shown, and its length
+    # construct rules that only synth used to catch: --check runs them too
+    ({f"{PROD}.deployment": {"type": "canary", "canary_size": 3, "size_unit": "instances", "wait": 300}},
+     "models[0].stages.prod.deployment.canary_size: must be at most 50% of the smallest instance variant (2 "
+     "instances, so at most 1), got 3 instances"),
+    ({f"{PROD}.variants.0.weight": 0, f"{PROD}.variants.1.weight": 0},
+     "models[0].stages.prod.variants: at least one production variant needs a weight above 0, got all 0"),
+    ({f"{PROD}.variants.0.autoscaling.max_capacity": 1},
+     "models[0].stages.prod.variants[0].autoscaling.max_capacity: must be between 2 and 10000 (at least "
+     "min_capacity and initial_instance_count), got 1"),
+    ({f"{PROD}.variants.0.model": {"model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/x/1"},
+      f"{PROD}.variants.0.name": "bad_name"},
+     "models[0].stages.prod.variants[0].name: must be 1-63 characters"),
+]
+
+
+@pytest.mark.parametrize("changes, message", CASES, ids=[m.split(":")[1].strip()[:40] for _, m in CASES])
+def test_bad_config_is_one_line(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+def test_check_command_refuses_what_synth_refuses(tmp_path, capsys):
+    """The over-large instance canary and all-zero weights passed --check before; now --check runs the
+    endpoint's own rules. Its output is one line, exit 2."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(mutate({f"{PROD}.variants.0.weight": 0, f"{PROD}.variants.1.weight": 0})))
+    assert config_module.main(["--check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {bad}: models[0].stages.prod.variants: at least one production variant needs a weight "
+                   "above 0, got all 0\n")
+
+
+def _build(tmp_path: Path, config: dict, versions: dict | None = None):
+    import aws_cdk as cdk
+
+    from stacks.app import build_app
+
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "platform.yaml").write_text(yaml.safe_dump(config))
+    if versions is not None:
+        (tmp_path / "config" / "approved-versions.json").write_text(json.dumps(versions))
+    app = cdk.App(context={"config": "config/platform.yaml", "approved_versions": "config/approved-versions.json"})
+    return build_app(app, tmp_path)
+
+
+@pytest.mark.parametrize("arn, why", [
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/churn-predictor/2", "another region"),
+    ("arn:aws:sagemaker:eu-west-1:999999999999:model-package/churn-predictor/2", "another account"),
+    ("arn:aws:sagemaker:eu-west-1:111111111111:model-package/other-group/2", "another group"),
+])
+def test_an_approved_version_from_outside_the_dev_registry_is_refused(tmp_path, arn, why):
+    with pytest.raises(ConfigError) as error:
+        _build(tmp_path, EXAMPLE, {"churn-predictor": arn})
+    assert str(error.value) == (
+        f"{tmp_path / 'config' / 'approved-versions.json'}: churn-predictor: must be a version of group "
+        "churn-predictor in the dev registry (arn:aws:sagemaker:eu-west-1:111111111111:model-package/"
+        f"churn-predictor/<version>), got '{arn}'"), why
+
+
+def test_construct_errors_name_the_config_file(tmp_path):
+    """A rule only the stacks can check (the smoke payloads' folder must exist) names the file too."""
+    with pytest.raises(ConfigError) as error:
+        _build(tmp_path, EXAMPLE, {"churn-predictor":
+                                   "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/2"})
+    assert str(error.value).startswith(f"{tmp_path / 'config' / 'platform.yaml'}: models[0].project_dir: ")

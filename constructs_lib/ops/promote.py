@@ -1,18 +1,20 @@
-"""``mlops promote``: make the shadow (or a winning A/B challenger) the production variant in the config file.
+"""``mlops promote``: give the production variant the shadow's (or a winning A/B challenger's) model in the config file.
 
 Nothing changes in AWS: the command edits the platform config (shown as a unified diff, written only with
 ``--write``) so the promotion is reviewed, merged and deployed by the delivery pipeline like any other change.
 
-What promotion means, precisely:
+What promotion means, precisely: the production variant **keeps its name** and takes the promoted variant's
+model. SageMaker's guardrails (blue/green and rolling) refuse an update whose endpoint config renames or removes
+a production variant ("your new endpoint configuration must have the same variant name as the old endpoint
+configuration"), so a rename would fail at deploy; a model swap under the same name is an ordinary guarded
+release.
 
-* ``--from shadow`` (default): the stage's shadow variant replaces its production variant (SageMaker allows
-  one production variant next to a shadow). The promoted entry keeps its own name, model, instance type and
-  container settings, takes the replaced variant's ``weight``, ``initial_instance_count`` and
-  ``autoscaling`` (it will now carry all the traffic, not a sampled copy), loses ``sampling_percentage``,
-  and the ``shadow_variant`` section is removed.
-* ``--from VARIANT``: the named challenger replaces the champion (``--champion``, default the first variant)
-  in the champion's position, with the champion's weight and capacity; the challenger's old entry is
-  removed; other variants are untouched.
+* ``--from shadow`` (default): the production variant (``--champion``, default the first) takes the shadow's
+  model settings (``model``, ``instance_type``, volume and timeouts: ``MODEL_KEYS``), keeps its name,
+  ``weight``, ``initial_instance_count`` and ``autoscaling``, and the ``shadow_variant`` section is removed.
+* ``--from VARIANT``: the champion takes the named challenger's model settings the same way; the challenger's
+  entry stays as it is (removing a production variant is a change of the variant set, which needs a release
+  of its own, see the README's "Changing the production variants").
 
 The YAML file is edited round-trip (ruamel.yaml): comments, key order and flow style are kept, and lines the
 promotion does not touch are kept byte for byte. The result is validated with ``parse_config`` before writing.
@@ -31,8 +33,11 @@ from constructs_lib.errors import ConfigError
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
 
 STAGES = ("test", "prod")
-#: Keys describing how much capacity and traffic a variant gets: they move with the role, not the model.
-CAPACITY_KEYS = ("initial_instance_count", "autoscaling")
+#: Keys describing the model a variant serves and what it runs on: these move to the production variant.
+#: Its name, weight, initial_instance_count and autoscaling stay (the role, not the model).
+MODEL_KEYS = ("model", "instance_type", "volume_size_gb", "startup_health_check_timeout",
+              "model_data_download_timeout", "serverless_memory_mb", "serverless_max_concurrency",
+              "serverless_provisioned_concurrency")
 
 _EPILOG = """examples:
   mlops promote churn-predictor-prod --config config/platform.yaml
@@ -46,13 +51,14 @@ def register(subparsers: Any) -> None:
         "promote",
         help="make the shadow or a winning challenger the production variant in the config file (diff; --write)",
         description=(
-            "Make the shadow variant (or a winning A/B challenger) the production variant of an endpoint IN THE "
+            "Give the production variant the model of the shadow variant (or of a winning A/B challenger) IN THE "
             "CONFIG FILE, so the change goes through review and the delivery pipeline; nothing is changed in "
             "AWS. Shows a unified diff; writes the file only with --write.\n\n"
-            "The promoted variant keeps its name, model and instance type and takes the replaced variant's "
-            "weight, initial_instance_count and autoscaling; with --from shadow the shadow_variant section is "
-            "removed. Comments and formatting of the file are preserved; the result is validated before it "
-            "is written."
+            "The production variant keeps its name (SageMaker's guardrails refuse a release that renames a "
+            "production variant), weight, initial_instance_count and autoscaling, and takes the promoted "
+            "variant's model, instance type, volume and timeouts; with --from shadow the shadow_variant section "
+            "is removed, with --from VARIANT the challenger's entry stays. Comments and formatting of the file "
+            "are preserved; the result is validated before it is written."
         ),
         epilog=_EPILOG,
     )
@@ -86,7 +92,8 @@ def run(args: Any, ctx: Any = None) -> Output:
     except (KeyError, TypeError):
         raise OpsError(f"{path}: {where} is not written in the file (it uses the built-in defaults); add it "
                        "before promoting", EXIT_USAGE) from None
-    promoted, replaced = _promote(stage, args.source, args.champion, where)
+    champion_type = _champion(stage, args.champion, where).get("instance_type")
+    promoted, replaced, promoted_from = _promote(stage, args.source, args.champion, where)
     text = _dump(yaml, document)
     text = keep_untouched_lines(original, text)
     try:
@@ -103,12 +110,20 @@ def run(args: Any, ctx: Any = None) -> Output:
     if _model_of(promoted) == APPROVED:
         warnings.append(f"variant {promoted['name']} uses model: approved, so after this change every newly "
                         "approved version replaces it directly; pin a model_package_arn to keep a baseline")
+    if promoted.get("autoscaling") is not None and promoted.get("instance_type") != champion_type:
+        warnings.append(f"variant {promoted['name']} is autoscaled and its instance type changes "
+                        f"({champion_type} -> {promoted.get('instance_type')}): SageMaker refuses to change the "
+                        "instance type of an autoscaled variant; the pipeline's preflight step will stop this "
+                        "release and say how to do it in two steps")
     action = "wrote" if args.write else "would write (dry run: pass --write)"
-    summary = (f"{args.endpoint}: {promoted['name']} becomes the production variant in place of {replaced} "
-               f"({where}); {action} {path}.\n"
-               "Nothing was changed in AWS: commit the file and let the delivery pipeline deploy it.")
+    kept = ("the shadow_variant section is removed" if args.source == "shadow" else
+            f"{args.source}'s entry stays (removing a production variant needs a release of its own)")
+    summary = (f"{args.endpoint}: production variant {replaced} keeps its name and now serves {promoted_from}'s "
+               f"model ({where}); {kept}; {action} {path}.\n"
+               "Nothing was changed in AWS: commit the file and let the delivery pipeline deploy it (a guarded "
+               "release: the variant names are unchanged).")
     data = {"endpoint": args.endpoint, "model": config.models[model_index].name, "stage": stage_name,
-            "promoted": str(promoted["name"]), "replaced": replaced, "source": args.source,
+            "variant": str(promoted["name"]), "promoted": promoted_from, "source": args.source,
             "written": bool(args.write), "config": str(path), "diff": diff}
     return Output(data=data, text=f"{summary}\n\n{diff}".rstrip(), warnings=warnings)
 
@@ -130,54 +145,48 @@ def _find_endpoint(config: Any, endpoint: str, model_name: str | None, stage_nam
                    f"{', '.join(known)}", EXIT_NOT_FOUND)
 
 
-def _promote(stage: Any, source: str, champion_name: str | None, where: str) -> tuple[Any, str]:
+def _champion(stage: Any, champion_name: str | None, where: str) -> Any:
+    """The production variant that takes the promoted model (``--champion``, default the first)."""
     variants = stage.get("variants") or []
     names = [str(v.get("name")) for v in variants]
     if champion_name is None:
-        champion_index = 0
-    elif champion_name in names:
-        champion_index = names.index(champion_name)
-    else:
+        return variants[0]
+    if champion_name not in names:
         raise OpsError(f"{where}: no variant named {champion_name!r} to replace; variants: {', '.join(names)}",
                        EXIT_NOT_FOUND)
-    champion = variants[champion_index]
+    return variants[names.index(champion_name)]
+
+
+def _promote(stage: Any, source: str, champion_name: str | None, where: str) -> tuple[Any, str, str]:
+    """Edit ``stage`` in place; return (the production variant, its name, what was promoted)."""
+    champion = _champion(stage, champion_name, where)
+    names = [str(v.get("name")) for v in stage.get("variants") or []]
     if source == "shadow":
         shadow = stage.get("shadow_variant")
         if shadow is None:
             raise OpsError(f"{where} has no shadow_variant to promote; to promote an A/B challenger use "
                            f"--from VARIANT (variants: {', '.join(names)})", EXIT_NOT_FOUND)
-        promoted = copy.deepcopy(shadow)
-        promoted.pop("sampling_percentage", None)
-        _take_role(promoted, champion)
-        variants[champion_index] = promoted
+        _take_model(champion, shadow)
         del stage["shadow_variant"]
-    else:
-        if source not in names:
-            raise OpsError(f"{where}: no variant named {source!r} to promote; variants: {', '.join(names)} "
-                           "(or --from shadow)", EXIT_NOT_FOUND)
-        challenger_index = names.index(source)
-        if challenger_index == champion_index:
-            raise OpsError(f"{where}: {source} is already the champion; name the variant it should replace with "
-                           "--champion", EXIT_USAGE)
-        promoted = copy.deepcopy(variants[challenger_index])
-        _take_role(promoted, champion)
-        variants[champion_index] = promoted
-        del variants[challenger_index]
-    return promoted, names[champion_index]
+        return champion, str(champion["name"]), f"shadow {shadow.get('name')}"
+    if source not in names:
+        raise OpsError(f"{where}: no variant named {source!r} to promote; variants: {', '.join(names)} "
+                       "(or --from shadow)", EXIT_NOT_FOUND)
+    if source == str(champion.get("name")):
+        raise OpsError(f"{where}: {source} is already the champion; name the variant it should replace with "
+                       "--champion", EXIT_USAGE)
+    _take_model(champion, stage["variants"][names.index(source)])
+    return champion, str(champion["name"]), source
 
 
-def _take_role(promoted: Any, champion: Any) -> None:
-    """The promoted variant inherits the champion's traffic weight and, when both run on instances, capacity."""
-    if "weight" in champion:
-        promoted["weight"] = champion["weight"]
-    else:
-        promoted.pop("weight", None)
-    if "instance_type" in promoted and "instance_type" in champion:
-        for key in CAPACITY_KEYS:
-            if key in champion:
-                promoted[key] = copy.deepcopy(champion[key])
-            else:
-                promoted.pop(key, None)
+def _take_model(champion: Any, promoted: Any) -> None:
+    """The champion serves the promoted variant's model on its instance settings; its name, weight and
+    capacity stay."""
+    for key in MODEL_KEYS:
+        if key in promoted:
+            champion[key] = copy.deepcopy(promoted[key])
+        else:
+            champion.pop(key, None)
 
 
 def _model_of(variant: Any) -> Any:

@@ -61,15 +61,18 @@ def test_dry_run_shows_the_diff_and_changes_nothing(shadow_config, capsys):
     before = shadow_config.read_text()
     code, out, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(shadow_config))
     assert code == 0, err
-    assert "candidate becomes the production variant in place of main" in out
+    assert "production variant main keeps its name and now serves shadow candidate's model" in out
     assert "would write (dry run: pass --write)" in out
-    assert "-        shadow_variant:\n" in out and "+          - name: candidate\n" in out
-    assert "Nothing was changed in AWS" in out
+    assert "-        shadow_variant:\n" in out and "+            model: approved\n" in out
+    assert "Nothing was changed in AWS" in out and "the variant names are unchanged" in out
     assert shadow_config.read_text() == before
     assert "uses model: approved" in err  # the promoted variant follows every new approval from now on
+    # main is autoscaled and the shadow runs on another instance type: SageMaker would refuse that change
+    assert "SageMaker refuses to change the instance type of an autoscaled variant" in err
 
 
-def test_write_promotes_the_shadow_with_the_champions_capacity(shadow_config, capsys):
+def test_write_swaps_the_model_under_the_production_variants_name(shadow_config, capsys):
+    """The production variant keeps its name (a guarded release cannot rename it), weight and capacity."""
     before = shadow_config.read_text()
     code, _, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(shadow_config), "--write")
     assert code == 0, err
@@ -77,15 +80,13 @@ def test_write_promotes_the_shadow_with_the_champions_capacity(shadow_config, ca
     prod = load_config(shadow_config).models[0].stages.prod
     assert prod.shadow_variant is None
     (variant,) = prod.variants
-    assert (variant.name, variant.model, variant.instance_type) == ("candidate", "approved", "ml.c5.xlarge")
+    assert (variant.name, variant.model, variant.instance_type) == ("main", "approved", "ml.c5.xlarge")
     assert (variant.initial_instance_count, variant.weight, variant.autoscaling.max_capacity) == (3, 1.0, 6)
     # Untouched lines stay byte for byte (including the two spaces after "dev:"), comments survive.
     kept = [line for line in before.splitlines() if "  dev:  {" in line or line.lstrip().startswith("#")]
-    removed = {"          sampling_percentage: 50   # a copy of half of the requests"}
-    assert all(line in after.splitlines() for line in kept if line not in removed)
+    assert all(line in after.splitlines() for line in kept if "sampling_percentage: 50" not in line)
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
-    assert changed == ["          - name: candidate", "            model: approved",
-                       "            instance_type: ml.c5.xlarge"]
+    assert changed == ["            model: approved", "            instance_type: ml.c5.xlarge"]
 
 
 def test_promote_a_winning_challenger_json(ab_config, capsys):
@@ -93,11 +94,13 @@ def test_promote_a_winning_challenger_json(ab_config, capsys):
                          "--from", "challenger", "--write")
     assert code == 0, err
     data = json.loads(out)
-    assert (data["promoted"], data["replaced"], data["written"]) == ("challenger", "champion", True)
+    assert (data["variant"], data["promoted"], data["written"]) == ("champion", "challenger", True)
     assert data["diff"].startswith(f"--- {ab_config}\n+++ {ab_config} (promoted)\n")
-    (variant,) = yaml.safe_load(ab_config.read_text())["models"][0]["stages"]["prod"]["variants"]
-    assert variant["name"] == "challenger" and variant["weight"] == 90
-    assert variant["autoscaling"] == {"min_capacity": 2, "max_capacity": 6, "target_invocations_per_instance": 1000}
+    champion, challenger = yaml.safe_load(ab_config.read_text())["models"][0]["stages"]["prod"]["variants"]
+    # the champion serves the challenger's model (model: approved) under its own name, weight and capacity
+    assert (champion["name"], champion["weight"], champion["model"]) == ("champion", 90, "approved")
+    assert champion["autoscaling"] == {"min_capacity": 2, "max_capacity": 6, "target_invocations_per_instance": 1000}
+    assert challenger["name"] == "challenger" and challenger["weight"] == 10  # the variant set is unchanged
     assert "# Champion/challenger A/B test" in ab_config.read_text()
 
 

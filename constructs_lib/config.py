@@ -147,7 +147,8 @@ class DeploymentConfig(_Strict):
     """The deployment guardrail. ``type`` picks the policy; sizes are percent of a variant's capacity by
     default (``size_unit: instances`` for counts); times are seconds."""
 
-    type: Literal["all_at_once", "canary", "linear", "rolling"]
+    type: Literal["all_at_once", "canary", "linear", "rolling", "unguarded"] = Field(
+        description="unguarded: no guardrail, only for the one release that changes the production variants")
     canary_size: int | None = None
     step_size: int | None = None
     batch_size: int | None = None

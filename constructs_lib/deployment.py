@@ -108,6 +108,17 @@ class DeploymentPolicy:
                                rollback_size=rollback_batch_size,
                                max_execution_timeout_seconds=_seconds(max_execution_timeout)))
 
+    @classmethod
+    def unguarded(cls) -> "DeploymentPolicy":
+        """No guardrail: SageMaker's plain blue/green update (all traffic at once, no baking, no alarm rollback).
+
+        Only for the one release that renames, adds or removes a production variant, which SageMaker's guardrails
+        refuse ("your new endpoint configuration must have the same variant name as the old endpoint
+        configuration"); the in-stack release check and the pipeline's verification still run, and the
+        pipeline's preflight step refuses it for a release that keeps the variants. Restore the guarded policy
+        with the next release."""
+        return cls(RolloutSpec("unguarded"))
+
     @property
     def strategy(self) -> str:
         """``all_at_once``, ``canary``, ``linear`` or ``rolling``."""

@@ -367,7 +367,7 @@ class ModelEndpoint(Construct):
         spec.check_capacity(min((v.initial_instance_count for v in self.variants if not v.is_serverless),
                                 default=0), waits_capacity=capacity, path=path)
         needed = spec.needed_timeout(capacity)
-        if spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS:
+        if spec.is_guarded and spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS:
             Annotations.of(self).add_warning_v2(
                 "@sagemaker-safe-release:rollout-may-time-out",
                 f"the {spec.strategy} rollout of a {capacity}-instance fleet may need {needed} s (waits plus "
@@ -375,6 +375,12 @@ class ModelEndpoint(Construct):
                 "SageMaker allows; the timeout is set to the maximum and a slow rollout will be rolled back: "
                 "take larger batches or shorter waits")
         self._endpoint.deployment_config = _to_props(spec.to_deployment_config(capacity, self._alarm_refs))
+        if not spec.is_guarded and path == "deployment":
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:unguarded",
+                f"endpoint {self.endpoint_name} is released without a guardrail (deployment type unguarded): no "
+                "baking and no alarm rollback. Use it only for the release that changes the production variants, "
+                "then restore the guarded policy")
 
     def _all_variants(self) -> list[ProductionVariant]:
         return self.variants + ([self.shadow_variant.variant] if self.shadow_variant else [])

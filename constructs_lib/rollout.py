@@ -31,7 +31,10 @@ from dataclasses import dataclass
 
 from .errors import ConfigError, check_choice, check_range, check_whole
 
-STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
+STRATEGIES = ("all_at_once", "canary", "linear", "rolling", "unguarded")
+#: The strategy that sends no DeploymentConfig: SageMaker's plain blue/green update (no baking, no alarm
+#: rollback). Only for the one release that changes the production variants, which guarded updates refuse.
+UNGUARDED = "unguarded"
 SIZE_UNITS = ("percent", "instances")
 
 MAX_WAIT_SECONDS = 3600
@@ -116,6 +119,13 @@ class RolloutSpec:
         if self.strategy == "all_at_once" and self.wait_seconds:
             raise ConfigError("deployment.wait", "does not apply to an all-at-once policy (it has one step; use "
                               f"bake_time), got {self.wait_seconds}")
+        if self.strategy == UNGUARDED:
+            given = [name for name, value in (("wait", self.wait_seconds), ("termination_wait",
+                     self.termination_wait_seconds), ("max_execution_timeout", self.max_execution_timeout_seconds))
+                     if value]
+            if given:
+                raise ConfigError(f"deployment.{given[0]}", "does not apply to an unguarded update (SageMaker's plain "
+                                  "blue/green: no baking, no alarm rollback)")
         if self.strategy != "all_at_once" and self.bake_seconds:
             raise ConfigError("deployment.bake_time", f"does not apply to a {self.strategy} policy (SageMaker bakes "
                               "for `wait` after every step, the last one included"
@@ -158,9 +168,14 @@ class RolloutSpec:
                 f"{MAX_TIMEOUT_SECONDS} s SageMaker allows a deployment; shorten wait or take larger steps",
             )
 
+    @property
+    def is_guarded(self) -> bool:
+        """Whether SageMaker's deployment guardrails (baking, alarm rollback) apply."""
+        return self.strategy != UNGUARDED
+
     def steps_count(self, capacity: int) -> int:
         """Traffic steps (blue/green) or batches (rolling) for a variant of ``capacity`` instances."""
-        if self.strategy == "all_at_once":
+        if self.strategy in ("all_at_once", UNGUARDED):
             return 1
         if self.strategy == "canary":
             return 2
@@ -198,8 +213,11 @@ class RolloutSpec:
         return max(MIN_TIMEOUT_SECONDS, min(MAX_TIMEOUT_SECONDS, self.needed_timeout(capacity)))
 
     # ---------------------------------------------------------------- SageMaker API shape
-    def to_deployment_config(self, capacity: int, alarm_names: list[str]) -> dict:
-        """SageMaker's ``DeploymentConfig`` (CloudFormation casing), with the auto-rollback alarms."""
+    def to_deployment_config(self, capacity: int, alarm_names: list[str]) -> dict | None:
+        """SageMaker's ``DeploymentConfig`` (CloudFormation casing), with the auto-rollback alarms; ``None`` for
+        an unguarded update."""
+        if not self.is_guarded:
+            return None
         timeout = self.max_execution_timeout(capacity)
         config: dict = {}
         if self.strategy == "rolling":
@@ -240,6 +258,8 @@ class RolloutSpec:
         steps = [Step(0, 0.0, "provision new fleet" if self.is_blue_green else "provision first batch")]
         if self.strategy == "all_at_once":
             steps.append(Step(t, 100.0, "shift all traffic; bake"))
+        elif self.strategy == UNGUARDED:
+            steps.append(Step(t, 100.0, "shift all traffic (no baking, no alarm rollback)"))
         elif self.strategy == "canary":
             assert self.size is not None
             share = self.size.percent_of(capacity)
@@ -272,6 +292,8 @@ class RolloutSpec:
         return steps
 
     def describe(self) -> str:
+        if not self.is_guarded:
+            return "unguarded (no baking, no alarm rollback)"
         parts = [self.strategy.replace("_", "-")]
         if self.size is not None:
             parts.append(self.size.describe())

@@ -380,7 +380,7 @@ def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], sha
             if present:
                 raise ConfigError(prop, f"is not supported on a serverless endpoint, got "
                                   f"{'True' if prop == 'network_isolation' else 'a value'}")
-        if rollout.strategy != "all_at_once":
+        if rollout.strategy not in ("all_at_once", "unguarded"):
             raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
                               f"{rollout.strategy!r}")
     if rollout.strategy == "rolling" and len(variants) > 1:

@@ -37,7 +37,8 @@ CASES = [
     ("models.0.stages.prod.deployment.canary_size", 70,
      "models[0].stages.prod.deployment.canary_size: must be between 1 and 50 percent of capacity, got 70"),
     ("models.0.stages.prod.deployment.type", "blue",
-     "models[0].stages.prod.deployment.type: input should be 'all_at_once', 'canary', 'linear' or 'rolling', got 'blue'"),
+     "models[0].stages.prod.deployment.type: input should be 'all_at_once', 'canary', 'linear', 'rolling' or "
+     "'unguarded', got 'blue'"),
     ("models.0.stages.test.deployment.wait", 60,
      "models[0].stages.test.deployment.wait: does not apply to an all-at-once policy (it has one step; use bake_time), got 60"),
     ("models.0.stages.prod.variants.0.weigth", 3,

@@ -510,3 +510,14 @@ def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenari
     assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(target["RoleARN"])
     assert not [r for r in resources(template, "AWS::IAM::Role").values()
                 if "application-autoscaling" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
+
+
+def test_unguarded_release_sends_no_deployment_config_and_is_warned():
+    """The escape hatch for a release that changes the production variants (which guardrails refuse)."""
+    stack = Stack(None, "Unguarded", env=ENV)
+    endpoint = ModelEndpoint(stack, "E", endpoint_name="unguarded", variants=[instance()],
+                             deployment=DeploymentPolicy.unguarded())
+    assert "DeploymentConfig" not in only(Template.from_stack(stack), "AWS::SageMaker::Endpoint")
+    assert endpoint.release_check is not None  # the in-stack check still runs
+    Annotations.from_stack(stack).has_warning("/Unguarded/E", Match.string_like_regexp(
+        "released without a guardrail"))

@@ -18,7 +18,7 @@ from constructs_lib.ops.aws import AWS_ERRORS, Context, translate
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
-COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "verify", "smoke", "reports", "plan",
+COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "reports", "plan",
                    "promote", "newmodel"]
 
 _DESCRIPTION = ("Operate safe SageMaker model releases: endpoint status and rollbacks, approvals, A/B weights, "

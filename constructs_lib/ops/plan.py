@@ -205,7 +205,9 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     alarm_at = first_traffic_seconds(timeline) + detect
     watched_until = first_traffic_seconds(timeline) + spec.watched_seconds(capacity)
     exposed = share_at(timeline, alarm_at)
-    if spec.strategy == "all_at_once":
+    if not spec.is_guarded:
+        condition = "no: no guardrail, nothing rolls back automatically"
+    elif spec.strategy == "all_at_once":
         condition = "no: one shift, alarms only roll back"
     elif spec.strategy == "rolling":
         condition = f"yes: alarms gate each of {spec.steps_count(capacity)} batches"
@@ -220,7 +222,8 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
         steps=spec.steps_count(capacity), expected_seconds=end,
         max_seconds=spec.max_execution_timeout(fleet_capacity(stage)),
         detection_seconds=detect, detection_arithmetic=detection_arithmetic(stage), exposed_percent=exposed, alarm_after_rollout=alarm_at > watched_until,
-        extra_instance_hours=extra_hours, rollback_seconds=rollback_seconds(spec, capacity, exposed),
+        extra_instance_hours=extra_hours,
+        rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else 0,
         no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
     )
 

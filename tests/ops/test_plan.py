@@ -110,3 +110,13 @@ def test_plan_bad_arguments(capsys, argv, message):
 def test_plan_missing_config_file(tmp_path, capsys):
     code, _, err = run(capsys, "plan", str(tmp_path / "nope.yaml"))
     assert code == 2 and "cannot read the config file" in err
+
+
+def test_an_unguarded_release_is_shown_as_such(tmp_path, capsys):
+    config = with_policies(tmp_path, "{type: all_at_once, bake_time: 300}", "{type: unguarded}")
+    code, out, _ = run(capsys, "--json", "plan", str(config), "--stage", "prod")
+    assert code == 0
+    (prod,) = json.loads(out)["stages"]
+    assert prod["policy"] == "unguarded (no baking, no alarm rollback)"
+    assert prod["condition_based"] == "no: no guardrail, nothing rolls back automatically"
+    assert prod["alarm_after_rollout"] is True and prod["rollback_seconds"] == 0

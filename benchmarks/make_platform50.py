@@ -40,8 +40,12 @@ HEADER = f"""\
 """
 
 
-def _arn(group: str, version: int) -> str:
-    return f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{group}/{version}"
+PROJECT = "mlops50"
+
+
+def _arn(model: str, version: int) -> str:
+    """A version of the model's default group (``<project>-<model>``)."""
+    return f"arn:aws:sagemaker:{REGION}:{DEV_ACCOUNT}:model-package/{PROJECT}-{model}/{version}"
 
 
 def _alarms(i: int) -> dict:
@@ -94,7 +98,7 @@ def model(i: int) -> dict:
 def platform() -> dict:
     """The whole config document."""
     return {
-        "project": "mlops50",
+        "project": PROJECT,
         "accounts": {"dev": {"account_id": DEV_ACCOUNT, "region": REGION},
                      "test": {"account_id": "222222222222", "region": REGION},
                      "prod": {"account_id": "333333333333", "region": REGION}},
@@ -114,7 +118,7 @@ def render() -> tuple[str, str]:
     document = platform()
     parse_config(document)
     text = HEADER + yaml.safe_dump(document, sort_keys=False, width=120)
-    versions = {m["name"]: _arn(m["name"], 3) for m in document["models"]}
+    versions = {f"{PROJECT}-{m['name']}": _arn(m["name"], 3) for m in document["models"]}
     return text, json.dumps(versions, indent=2) + "\n"
 
 

@@ -75,13 +75,15 @@ class ModelProjectProduct(servicecatalog.ProductStack):
     :param consumer_accounts: the test and prod accounts the group is shared with (read and CreateModel only).
     :param release_pipeline_name: name of the dev-account CodePipeline an approval starts; ``{model}`` in it
         is replaced by the ``ModelName`` parameter. Default: no approval rule (the group only).
+    :param group_prefix: put before ``ModelName`` in the group's name (the platform's ``<project>-``, so that
+        a launched group is the one the platform config's model of that name uses); default none.
 
     Parameters at launch: ``SageMakerProjectName`` and ``SageMakerProjectId`` (filled in by Studio),
     ``ModelName`` (lowercase, 1-40 characters; the group's name) and ``ApprovalMode`` (manual|automatic).
     """
 
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
-                 release_pipeline_name: str | None = None) -> None:
+                 release_pipeline_name: str | None = None, group_prefix: str = "") -> None:
         if release_pipeline_name is not None:
             check_pipeline_name(release_pipeline_name)
         super().__init__(scope, id, description="SageMaker model project: registry group shared with test and "
@@ -106,11 +108,14 @@ class ModelProjectProduct(servicecatalog.ProductStack):
                            "ModelName": model_name, "ApprovalMode": approval_mode}
         """The launch parameters by name."""
 
-        name = model_name.value_as_string
+        if group_prefix and not re.fullmatch(r"[a-z][a-z0-9-]*-", group_prefix):
+            raise ConfigError("group_prefix", f"must be lowercase letters, digits and hyphens ending in '-', got "
+                              f"{group_prefix!r}")
+        name = Fn.sub(f"{group_prefix}${{ModelName}}") if group_prefix else model_name.value_as_string
         group_arn = Fn.sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
-                           "model-package-group/${ModelName}")
+                           f"model-package-group/{group_prefix}${{ModelName}}")
         versions_arn = Fn.sub("arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"
-                              "model-package/${ModelName}/*")
+                              f"model-package/{group_prefix}${{ModelName}}/*")
         principals = [Fn.sub(f"arn:${{AWS::Partition}}:iam::{account}:root") for account in accounts]
         policy = consumer_group_policy(principals, group_arn, versions_arn)
         self.group = sagemaker.CfnModelPackageGroup(
@@ -155,6 +160,7 @@ class ModelProjectTemplate(Construct):
     :param provider_name: the portfolio's provider and the product's owner; default ``ML platform team``.
     :param product_name: the product's name as Studio lists it; default ``Safe-release model project``.
     :param version_name: the product version's name; default ``v1``.
+    :param group_prefix: put before the launch-time model name in the group's name (``<project>-``); default none.
 
     Attributes: ``portfolio``, ``product``, ``product_stack`` (a ``ModelProjectProduct``) and ``launch_role``.
     """
@@ -162,7 +168,8 @@ class ModelProjectTemplate(Construct):
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
                  release_pipeline_name: str | None = None, studio_roles: Sequence[iam.IRole] = (),
                  portfolio_name: str = "SageMaker model projects", provider_name: str = "ML platform team",
-                 product_name: str = "Safe-release model project", version_name: str = "v1") -> None:
+                 product_name: str = "Safe-release model project", version_name: str = "v1",
+                 group_prefix: str = "") -> None:
         super().__init__(scope, id)
         for prop, value, limit in (("portfolio_name", portfolio_name, 100), ("provider_name", provider_name, 50),
                                    ("product_name", product_name, 8191), ("version_name", version_name, 8192)):
@@ -174,7 +181,8 @@ class ModelProjectTemplate(Construct):
             self, "Portfolio", display_name=portfolio_name, provider_name=provider_name,
             description="Model project templates for SageMaker Studio: registry group and release trigger")
         self.product_stack = ModelProjectProduct(self, "ModelProject", consumer_accounts=consumer_accounts,
-                                                 release_pipeline_name=release_pipeline_name)
+                                                 release_pipeline_name=release_pipeline_name,
+                                                 group_prefix=group_prefix)
         self.product = servicecatalog.CloudFormationProduct(
             self, "Product", product_name=product_name, owner=provider_name,
             description="A model project: a model package group shared with the test and prod accounts, whose "

@@ -255,7 +255,8 @@ class Stages(_Strict):
 class RegistryConfig(_Strict):
     """The model package group in the dev account, shared with test and prod."""
 
-    group_name: str | None = Field(default=None, description="default: the model name")
+    group_name: str | None = Field(default=None, description="default: <project>-<model name> (a retained "
+                                   "group's name must not collide with another platform's)")
     description: str = ""
 
 
@@ -325,6 +326,8 @@ class ModelConfig(_Strict):
 
     @property
     def group_name(self) -> str:
+        """The model package group: ``registry.group_name`` (``PlatformConfig`` fills in
+        ``<project>-<model>`` when the file leaves it out)."""
         return self.registry.group_name or self.name
 
     @property
@@ -386,6 +389,12 @@ class PlatformConfig(_Strict):
             if model.name in seen:
                 raise ValueError(f"model names must be unique, got {model.name!r} twice")
             seen.add(model.name)
+        # Registry groups are retained when a stack goes, and group names are per account and region: the
+        # default name carries the project prefix so that two platforms (or a platform and a Studio project)
+        # in one dev account cannot collide on a model's name.
+        object.__setattr__(self, "models", [
+            m if m.registry.group_name else m.model_copy(update={"registry": m.registry.model_copy(
+                update={"group_name": f"{self.project}-{m.name}"})}) for m in self.models])
         return self
 
     def model(self, name: str) -> ModelConfig:

@@ -58,4 +58,6 @@ class CatalogStack(Stack):
             self, "ModelProjectTemplate",
             consumer_accounts=[config.accounts.test.account_id, config.accounts.prod.account_id],
             release_pipeline_name=pipeline_name if release_approvals else None, studio_roles=roles,
-            portfolio_name=f"{config.project} model projects")
+            portfolio_name=f"{config.project} model projects",
+            # A launched group is named as the config names a model's group by default: <project>-<model>.
+            group_prefix=f"{config.project}-")

@@ -77,7 +77,7 @@ CASES = [
     ({f"{PROD}.variants.0.autoscaling.max_capacity": 1},
      "models[0].stages.prod.variants[0].autoscaling.max_capacity: must be between 2 and 10000 (at least "
      "min_capacity and initial_instance_count), got 1"),
-    ({f"{PROD}.variants.0.model": {"model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/x/1"},
+    ({f"{PROD}.variants.0.model": {"model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-x/1"},
       f"{PROD}.variants.0.name": "bad_name"},
      "models[0].stages.prod.variants[0].name: must be 1-63 characters"),
 ]
@@ -116,22 +116,22 @@ def _build(tmp_path: Path, config: dict, versions: dict | None = None):
 
 
 @pytest.mark.parametrize("arn, why", [
-    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/churn-predictor/2", "another region"),
-    ("arn:aws:sagemaker:eu-west-1:999999999999:model-package/churn-predictor/2", "another account"),
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlops-churn-predictor/2", "another region"),
+    ("arn:aws:sagemaker:eu-west-1:999999999999:model-package/mlops-churn-predictor/2", "another account"),
     ("arn:aws:sagemaker:eu-west-1:111111111111:model-package/other-group/2", "another group"),
 ])
 def test_an_approved_version_from_outside_the_dev_registry_is_refused(tmp_path, arn, why):
     with pytest.raises(ConfigError) as error:
-        _build(tmp_path, EXAMPLE, {"churn-predictor": arn})
+        _build(tmp_path, EXAMPLE, {"mlops-churn-predictor": arn})
     assert str(error.value) == (
-        f"{tmp_path / 'config' / 'approved-versions.json'}: churn-predictor: must be a version of group "
-        "churn-predictor in the dev registry (arn:aws:sagemaker:eu-west-1:111111111111:model-package/"
-        f"churn-predictor/<version>), got '{arn}'"), why
+        f"{tmp_path / 'config' / 'approved-versions.json'}: mlops-churn-predictor: must be a version of group "
+        "mlops-churn-predictor in the dev registry (arn:aws:sagemaker:eu-west-1:111111111111:model-package/"
+        f"mlops-churn-predictor/<version>), got '{arn}'"), why
 
 
 def test_construct_errors_name_the_config_file(tmp_path):
     """A rule only the stacks can check (the smoke payloads' folder must exist) names the file too."""
     with pytest.raises(ConfigError) as error:
-        _build(tmp_path, EXAMPLE, {"churn-predictor":
-                                   "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/2"})
+        _build(tmp_path, EXAMPLE, {"mlops-churn-predictor":
+                                   "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/2"})
     assert str(error.value).startswith(f"{tmp_path / 'config' / 'platform.yaml'}: models[0].project_dir: ")

@@ -121,7 +121,7 @@ def test_launched_group_is_named_by_the_parameter_retained_and_shared_only_with_
     group = groups["Group"]
     assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
     properties = group["Properties"]
-    assert properties["ModelPackageGroupName"] == {"Ref": "ModelName"}
+    assert properties["ModelPackageGroupName"] == {"Fn::Sub": "mlops-${ModelName}"}  # <project>-<model>
     principals = {p["Fn::Sub"] for s in properties["ModelPackageGroupPolicy"]["Statement"]
                   for p in s["Principal"]["AWS"]}
     assert principals == {"arn:${AWS::Partition}:iam::222222222222:root",
@@ -139,7 +139,7 @@ def test_launched_rule_starts_the_release_only_on_approval_of_this_group(full):
     (rule,) = full["product_template"].find_resources("AWS::Events::Rule").values()
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": [{"Ref": "ModelName"}], "ModelApprovalStatus": ["Approved"]}}
+        "detail": {"ModelPackageGroupName": [{"Fn::Sub": "mlops-${ModelName}"}], "ModelApprovalStatus": ["Approved"]}}
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == PIPELINE_ARN
     # The product names the pipeline by the delivery pipeline's own naming rule.

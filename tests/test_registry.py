@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import aws_cdk as cdk
@@ -142,8 +144,8 @@ def test_approver_grant_is_limited_to_the_group(templates):
 def test_registry_ref_from_config_uses_the_deterministic_names():
     config = load_config("config/platform.yaml")
     ref = RegistryRef.from_config(config, config.models[0])
-    assert ref == REF
-    assert ref.group_arn == f"arn:aws:sagemaker:{REGION}:{DEV}:model-package-group/churn-predictor"
+    assert ref == dataclasses.replace(REF, group_name="mlops-churn-predictor")  # the default: <project>-<model>
+    assert ref.group_arn == f"arn:aws:sagemaker:{REGION}:{DEV}:model-package-group/mlops-churn-predictor"
     assert artifacts_key_alias("mlops") == "alias/mlops-model-artifacts"
 
 

@@ -203,8 +203,8 @@ def test_a_new_model_synthesises_at_once_and_gets_endpoints_once_approved(platfo
     assert at_once <= set(names)
     assert not any(name.endswith(("-test-endpoint", "-prod-endpoint")) for name in names)
     assert any("model fraud-detector: no approved version" in w for w in warnings)
-    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-detector/1"
-    names, _ = synth({"fraud-detector": arn})
+    arn = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-fraud-detector/1"
+    names, _ = synth({"mlops-fraud-detector": arn})  # the group is <project>-<model>
     assert at_once | {"mlops-fraud-detector-test-endpoint", "mlops-fraud-detector-prod-endpoint"} <= set(names)
     assert all("churn-predictor" not in name for name in names)  # only_model: this model's stacks only
 

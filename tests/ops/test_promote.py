@@ -17,7 +17,7 @@ SHADOW_PROD = """      prod:
         # One production variant plus a shadow candidate (SageMaker allows one production variant with a shadow).
         variants:
           - name: main   # the champion
-            model: {model_package_arn: "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/1"}
+            model: {model_package_arn: "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/1"}
             instance_type: ml.m5.large
             initial_instance_count: 3
             weight: 1

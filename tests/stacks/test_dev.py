@@ -105,7 +105,7 @@ def test_platform_stack_holds_the_deterministic_artifacts(synthesised):
 
 def test_registry_group_policy_names_the_test_and_prod_accounts(synthesised):
     [group] = _resources(synthesised, MODEL, "AWS::SageMaker::ModelPackageGroup")
-    assert group["Properties"]["ModelPackageGroupName"] == "churn-predictor"
+    assert group["Properties"]["ModelPackageGroupName"] == "mlops-churn-predictor"  # <project>-<model>
     assert group["DeletionPolicy"] == "Retain"
     assert "RegistryGroupF9A457C4" in synthesised["templates"][MODEL]["Resources"]
     for statement in group["Properties"]["ModelPackageGroupPolicy"]["Statement"]:
@@ -141,7 +141,7 @@ def test_approval_rule_has_exactly_the_approved_pattern(synthesised):
     [rule] = _resources(synthesised, MODEL, "AWS::Events::Rule")
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {"ModelPackageGroupName": ["churn-predictor"], "ModelApprovalStatus": ["Approved"]}}
+        "detail": {"ModelPackageGroupName": ["mlops-churn-predictor"], "ModelApprovalStatus": ["Approved"]}}
     assert rule["Properties"]["Targets"][0]["Arn"] == DELIVERY_ARN
 
 

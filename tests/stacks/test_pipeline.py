@@ -25,7 +25,7 @@ from support import check_assembly, nag_app, no_aws_calls, synth_checked
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "platform.yaml"
 DEV, TEST, PROD = "111111111111", "222222222222", "333333333333"
-VERSION = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/churn-predictor/2"
+VERSION = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/2"
 
 
 def example_data() -> dict:
@@ -210,7 +210,7 @@ def test_no_pins_means_the_full_install(tmp_path):
 def test_synth_step_builds_only_this_model_with_the_resolved_version(template):
     spec = json.loads(project_of(template, action(template, "Build", "Synth"))["Source"]["BuildSpec"])
     assert spec["phases"]["build"]["commands"][1:3] == [
-        f"mlops resolve churn-predictor --write {VERSIONS_FILE} || test $? -eq 3",
+        f"mlops resolve mlops-churn-predictor --write {VERSIONS_FILE} || test $? -eq 3",
         f"npx --yes aws-cdk@2.1148.1 synth -c only_model=churn-predictor -c approved_versions={VERSIONS_FILE}"]
 
 
@@ -223,7 +223,8 @@ def test_without_an_approved_version_the_pipeline_is_valid_and_has_no_stages(ass
     (source,) = order["Source"]
     assert source["ActionTypeId"]["Provider"] == source_type
     warnings = [m.entry.data for m in stack.messages if m.entry.type == "aws:cdk:warning"]
-    assert any("no approved version of group churn-predictor is known" in str(w) for w in warnings)
+    project = name.split("-")[0]  # the group is <project>-<model>
+    assert any(f"no approved version of group {project}-churn-predictor is known" in str(w) for w in warnings)
 
 
 def test_sources_from_the_config(assembly):
@@ -271,7 +272,7 @@ def test_needs_approved_version():
     config = load_config(CONFIG)
     assert needs_approved_version(config.models[0]) is True  # the prod challenger is `model: approved`
     data = example_data()
-    pinned = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/churn-predictor/1"}
+    pinned = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/1"}
     data["models"][0]["stages"]["test"]["variants"][0]["model"] = pinned
     data["models"][0]["stages"]["prod"]["variants"][1]["model"] = pinned
     assert needs_approved_version(parse_config(data).models[0]) is False

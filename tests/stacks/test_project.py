@@ -15,7 +15,7 @@ from stacks.project import ModelProject, project_id
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "platform.yaml"
-VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-predictor/3"
+VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/3"
 
 
 def build(approved: str | None):
@@ -75,7 +75,7 @@ def test_approval_of_a_version_starts_this_models_delivery_pipeline(released):
     template = assembly.get_stack_by_name("mlops-churn-predictor-dev").template
     (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
     assert rule["Properties"]["EventPattern"]["detail"]["ModelApprovalStatus"] == ["Approved"]
-    assert rule["Properties"]["EventPattern"]["detail"]["ModelPackageGroupName"] == ["churn-predictor"]
+    assert rule["Properties"]["EventPattern"]["detail"]["ModelPackageGroupName"] == ["mlops-churn-predictor"]
     (target,) = rule["Properties"]["Targets"]
     assert "mlops-churn-predictor-delivery" in json.dumps(target["Arn"])
     delivery = project.pipeline.delivery.pipeline_name

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import ConfigError, check_choice, check_number, check_range, check_sagemaker_name, check_whole
+from .errors import ConfigError, check_choice, check_number, check_range, check_sagemaker_name, check_whole, cut
 from .rollout import RolloutSpec
 from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
 
@@ -58,9 +58,15 @@ class ModelSource:
         template change. The package may live in another account when its group's policy shares it.
         """
         if not _is_token(model_package_arn) and not _MODEL_PACKAGE_ARN.match(model_package_arn):
+            # AWS Marketplace packages have unversioned ARNs (model-package/NAME): SageMaker applies no deployment
+            # guardrail to Marketplace containers (all at once, no baking), so they have no place here.
+            marketplace = re.match(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+$",
+                                   str(model_package_arn))
             raise ConfigError("model_package_arn", "must be a versioned model package ARN "
-                              "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION), "
-                              f"got {model_package_arn!r}")
+                              "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION)"
+                              + ("; an unversioned AWS Marketplace package cannot be released behind a guardrail "
+                                 "(SageMaker deploys Marketplace containers all at once, without baking)"
+                                 if marketplace else "") + f", got {cut(model_package_arn)}")
         return cls({"ModelPackageName": model_package_arn}, model_package_arn, None, None)
 
     @classmethod

@@ -521,3 +521,20 @@ def test_unguarded_release_sends_no_deployment_config_and_is_warned():
     assert endpoint.release_check is not None  # the in-stack check still runs
     Annotations.from_stack(stack).has_warning("/Unguarded/E", Match.string_like_regexp(
         "released without a guardrail"))
+
+
+def test_marketplace_packages_are_refused_with_the_reason():
+    with pytest.raises(ConfigError) as error:
+        ModelSource.from_model_package("arn:aws:sagemaker:eu-west-1:123456789012:model-package/vendor-model-abc123")
+    assert "an unversioned AWS Marketplace package cannot be released behind a guardrail" in str(error.value)
+
+
+def test_a_given_execution_role_may_describe_the_rollback_alarms_too():
+    stack = Stack(None, "Given", env=ENV)
+    role = iam.Role(stack, "Mine", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    ModelEndpoint(stack, "E", endpoint_name="given", variants=[instance()], role=role)
+    statements = [s for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+                  if {"Ref": stack.get_logical_id(role.node.default_child)} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    (describe,) = [s for s in statements if s["Action"] == "cloudwatch:DescribeAlarms"]
+    assert len(describe["Resource"]) == 3 and all("alarm:given-main-" in json.dumps(r) for r in describe["Resource"])

@@ -38,7 +38,7 @@ from .arns import StackArns
 from .errors import ConfigError, check_range, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
-__all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleasePreflight", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
+__all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
            "bounded_role_name", "check_step_role_name"]
 
 #: The CDK CLI the synth step runs (the 2.x line: CLI 3.x refuses aws-cdk-lib 2.x's cloud assembly).
@@ -96,36 +96,6 @@ class SmokeTest:
 
 
 @dataclass(frozen=True)
-class ReleasePreflight:
-    """What a stage's new template deploys, compared with the running endpoint right before the deploy
-    (``mlops preflight``): a change SageMaker would refuse (a guarded update that renames, adds or removes a
-    production variant; an autoscaled variant removed or changing instance type) stops the release there,
-    with the way through, instead of failing the stack halfway.
-
-    :param endpoint_name: the endpoint's (fixed) name.
-    :param variants: the production variants the template deploys, {name: instance type or "serverless"}.
-    :param guarded: whether the update has a deployment guardrail.
-    """
-
-    endpoint_name: str
-    variants: Mapping[str, str]
-    guarded: bool = True
-
-    @classmethod
-    def of(cls, endpoint) -> "ReleasePreflight":
-        """The preflight of a ``ModelEndpoint``."""
-        return cls(endpoint.endpoint_name, {v.name: v.instance_type or "serverless" for v in endpoint.variants},
-                   endpoint.deployment.spec.is_guarded)
-
-    def command(self) -> str:
-        """The step's ``mlops preflight`` command (acting through the stage's check role)."""
-        variants = ",".join(f"{name}={kind}" for name, kind in self.variants.items())
-        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" preflight '
-                f"{shlex.quote(self.endpoint_name)} --variants {shlex.quote(variants)} "
-                + ("--guarded" if self.guarded else "--unguarded"))
-
-
-@dataclass(frozen=True)
 class ReleaseStage:
     """One account's endpoint deployment as the pipeline releases it.
 
@@ -139,8 +109,6 @@ class ReleaseStage:
     :param smoke_test: the smoke/latency check after verification; default none.
     :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
         1-60 minutes (the check role's session lasts one hour); default 30 minutes.
-    :param preflight: the check before the deploy (``ReleasePreflight.of(endpoint)``); default none. In prod
-        it runs after the approvals, right before the deploy.
     """
 
     stage: Stage
@@ -149,7 +117,6 @@ class ReleaseStage:
     check_role: iam.IRole
     smoke_test: SmokeTest | None = None
     verify_timeout: Duration = Duration.minutes(30)
-    preflight: ReleasePreflight | None = None
     account: str = field(init=False)
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
     region: str = field(init=False)
@@ -302,7 +269,7 @@ class DeliveryPipeline(Construct):
             raise ConfigError("prod.stage", "must deploy to another account or region than the test stage, got "
                               f"{prod.account}/{prod.region} for both")
         self._released = True
-        self.cdk_pipeline.add_stage(test.stage, pre=self._preflight(test, after=None), post=self._checks(test))
+        self.cdk_pipeline.add_stage(test.stage, post=self._checks(test))
         approval = pipelines.ManualApprovalStep(
             "PromoteToProd", comment=approval_comment or
             f"Release to prod ({prod.account}, {prod.region}): the test endpoint passed verification"
@@ -315,7 +282,6 @@ class DeliveryPipeline(Construct):
             second.add_step_dependency(approval)
             pre.append(second)
             self._grant_second_approval(prod.stage.stage_name, second.id)
-        pre += self._preflight(prod, after=pre[-1])
         self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod))
 
     def _check_step_role(self, release: ReleaseStage) -> iam.IRole:
@@ -328,19 +294,6 @@ class DeliveryPipeline(Construct):
             self, id, role_name=check_step_role_name(self.pipeline_name, release.account, release.region),
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description=f"{self.pipeline_name}: release checks in {release.account} {release.region}")
-
-    def _preflight(self, release: ReleaseStage, after: pipelines.Step | None) -> list[pipelines.Step]:
-        if release.preflight is None:
-            return []
-        role_arn = release.check_role.role_arn
-        step = pipelines.CodeBuildStep(
-            "Preflight", input=self.source, install_commands=self._check_install,
-            env={"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.region},
-            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
-            role=self._check_step_role(release), timeout=_SMOKE_TIMEOUT, commands=[release.preflight.command()])
-        if after is not None:
-            step.add_step_dependency(after)  # right before the deploy: the running endpoint as it is then
-        return [step]
 
     def _checks(self, release: ReleaseStage) -> list[pipelines.Step]:
         role_arn = release.check_role.role_arn

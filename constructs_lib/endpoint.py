@@ -86,10 +86,12 @@ class ModelEndpoint(Construct):
     :param security_groups: security groups for the containers.
     :param encryption_key: KMS key for the instances' storage volumes and captured data; default: created
       (rotation on, retained).
-    :param release_check: add the in-stack release check (default ``True``): a custom resource after the
-      endpoint that fails the stack update unless the endpoint is InService on the config just deployed, so
-      that a release SageMaker rolled back rolls the stack back too (keeping the config and models the endpoint
-      serves from) instead of being reported as a success. See ``ops/release_check.py``.
+    :param release_check: add the in-stack release checks (default ``True``): a preflight before the endpoint
+      that fails the update when it would change the production variants in a way SageMaker refuses (a guarded
+      update that renames, adds or removes one; an autoscaled variant removed or retyped), and a check after it
+      that fails the update unless the endpoint is InService on the config just deployed, so that a release
+      SageMaker rolled back rolls the stack back too (keeping the config and models the endpoint serves from)
+      instead of being reported as a success. See ``ops/release_check.py``.
     """
 
     def __init__(
@@ -237,9 +239,12 @@ class ModelEndpoint(Construct):
         self._scaled: dict[str, appscaling.ScalableTarget] = {}
         self._max_capacity: dict[str, int] = {}
         self._render_deployment()
+        self.preflight: CustomResource | None = None
+        """The check before the update (variant changes SageMaker would refuse); None without release checks."""
         self.release_check: CustomResource | None = None
+        """The check after the update (the endpoint runs the config just deployed); None without release checks."""
         if release_check:
-            self.release_check = self._add_release_check(alarm_arns)
+            self.preflight, self.release_check = self._add_release_checks(alarm_arns)
 
     # ---------------------------------------------------------------------------------------------- API
     def auto_scale_variant(
@@ -440,36 +445,54 @@ class ModelEndpoint(Construct):
         acknowledge_wildcards(role, wildcards)
         return role
 
-    def _add_release_check(self, alarm_arns: list[str]) -> CustomResource:
-        """The custom resource (and its function) that fails the stack when the endpoint does not run the config
-        just deployed (``ops/release_check.py``)."""
+    def _add_release_checks(self, alarm_arns: list[str]) -> tuple[CustomResource, CustomResource]:
+        """The preflight before the endpoint and the release check after it: two custom resources served by one
+        function (``ops/release_check.py``)."""
         scope = Construct(self, "ConfigCheck")
         logs_group = logs.LogGroup(scope, "Logs", retention=logs.RetentionDays.ONE_YEAR,
                                    removal_policy=RemovalPolicy.RETAIN)
         role = iam.Role(scope, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"Release check of endpoint {self.endpoint_name}")
+                        description=f"Release checks of endpoint {self.endpoint_name}")
+        configs = self._env.arn("sagemaker", "endpoint-config",
+                                f"{self.endpoint_name[:50].rstrip('-').lower()}-*")
         statements = [
             allow(["sagemaker:DescribeEndpoint"], [self.endpoint_arn]),
-            # Only while CloudFormation rolls this stack back does the check stand aside.
+            # The preflight reads the running config's variants and which of them autoscale.
+            allow(["sagemaker:DescribeEndpointConfig"], [configs]),
+            allow(["application-autoscaling:DescribeScalableTargets"], ["*"]),
+            # Only while CloudFormation rolls this stack back do the checks stand aside.
             allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID]),
             allow(["logs:CreateLogStream", "logs:PutLogEvents"], [logs_group.log_group_arn]),
         ]
         if alarm_arns:
             statements.append(allow(["cloudwatch:DescribeAlarms"], alarm_arns))
         attach_policy(role, "Permissions", statements)
+        acknowledge_wildcards(role, {
+            configs: "The preflight reads the endpoint's running config, named after the endpoint plus a hash of "
+                     "its content (a new name per release).",
+            "*": "application-autoscaling:DescribeScalableTargets (read-only) has no resource-level permissions.",
+        })
         function = lambda_.Function(
             scope, "Function", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
             code=lambda_.Code.from_inline(_release_check_source()), timeout=Duration.minutes(15),
             role=role, log_group=logs_group,
-            description=f"Fails the stack unless endpoint {self.endpoint_name} runs the config just deployed")
+            description=f"Checks releases of endpoint {self.endpoint_name} before and after the update")
         function.node.add_dependency(role)
-        check = CustomResource(
-            scope, "Resource", service_token=function.function_arn, resource_type="Custom::SageMakerReleaseCheck",
-            service_timeout=Duration.minutes(16),
-            properties={"EndpointName": self.endpoint_name, "EndpointConfigName": self.endpoint_config_name,
-                        "AlarmNames": self._alarm_refs})
-        check.node.add_dependency(self._endpoint)
-        return check
+
+        def custom_resource(id: str, properties: dict) -> CustomResource:
+            return CustomResource(
+                scope, id, service_token=function.function_arn, resource_type="Custom::SageMakerReleaseCheck",
+                service_timeout=Duration.minutes(16),
+                properties={"EndpointName": self.endpoint_name, "EndpointConfigName": self.endpoint_config_name,
+                            **properties})
+
+        before = custom_resource("Preflight", {
+            "Check": "before", "Guarded": str(self.deployment.spec.is_guarded).lower(),
+            "Variants": {v.name: v.instance_type or "serverless" for v in self.variants}})
+        self._endpoint.node.add_dependency(before)
+        after = custom_resource("Resource", {"Check": "after", "AlarmNames": self._alarm_refs})
+        after.node.add_dependency(self._endpoint)
+        return before, after
 
     def _create_capture_bucket(self) -> s3.Bucket:
         logs = access_logs_bucket(self, "DataCaptureAccessLogs", of="data capture bucket")

@@ -84,21 +84,11 @@ class EndpointStack(Stack):
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
                                    resource_arns=[endpoint.endpoint_arn])
         iam.Grant.add_to_principal(grantee=role, actions=["cloudwatch:DescribeAlarms"], resource_arns=[alarms])
-        # The preflight before each deploy: the running config's variants, and which of them autoscale.
-        configs = StackArns.of(self).arn("sagemaker", "endpoint-config",
-                                         f"{endpoint.endpoint_name[:50].rstrip('-').lower()}-*")
-        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpointConfig"], resource_arns=[configs])
-        iam.Grant.add_to_principal(grantee=role, actions=["application-autoscaling:DescribeScalableTargets"],
-                                   resource_arns=["*"])
+
         if invoke:
             endpoint.grant_invoke(role)
-        acknowledge_wildcards(role, {
-            alarms: "Verification reads the states of this endpoint's own rollback alarms, which are all named "
-                    "after the endpoint.",
-            configs: "The preflight reads the endpoint's running config, named after the endpoint plus a hash of "
-                     "its content (a new name per release).",
-            "*": "application-autoscaling:DescribeScalableTargets (read-only) has no resource-level permissions.",
-        })
+        acknowledge_wildcards(role, {alarms: "Verification reads the states of this endpoint's own "
+            "rollback alarms, which are all named after the endpoint."})
         return role
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,

@@ -24,7 +24,7 @@ from constructs import Construct
 from constructs_lib.arns import StackArns
 from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSource, ModelConfig, PlatformConfig,
                                    S3Source, StageConfig)
-from constructs_lib.delivery import DeliveryPipeline, ReleasePreflight, ReleaseStage, SmokeTest
+from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
 
 from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name
@@ -164,7 +164,7 @@ class ModelPipelineStack(Stack):
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output,
             check_role=iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False),
-            smoke_test=smoke, preflight=ReleasePreflight.of(stage.stack.endpoint))
+            smoke_test=smoke)
 
     def _payloads_dir(self, config_dir: Path, repo_root: Path) -> str:
         """``<model folder>/sample_payloads`` relative to the repository root; checked now when a stage has

@@ -127,8 +127,7 @@ def test_release_check_role_trusts_only_the_pipeline_account(templates):
         actions = sorted(
             s["Action"] for p in template["Resources"].values() if p["Type"] == "AWS::IAM::Policy"
             and {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"])
-        expected = ["application-autoscaling:DescribeScalableTargets", "cloudwatch:DescribeAlarms",
-                    "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig"] + (
+        expected = ["cloudwatch:DescribeAlarms", "sagemaker:DescribeEndpoint"] + (
             ["sagemaker:InvokeEndpoint"] if may_invoke else [])
         assert actions == expected
 

@@ -461,29 +461,38 @@ def test_autoscaling_raises_the_timeout_to_the_scaled_out_fleet():
     Annotations.from_stack(stack).has_warning("/Grow/E", Match.string_like_regexp("may need 48000 s"))
 
 
-def test_release_check_runs_after_the_endpoint_on_every_new_config(scenarios):
+def test_release_checks_run_before_and_after_the_endpoint_on_every_new_config(scenarios):
     template = scenarios[0]["AB"]
     raw = scenarios[1]["AB"]
-    (check_id, check), = resources(template, "Custom::SageMakerReleaseCheck").items()
-    endpoint_id = next(iter(resources(template, "AWS::SageMaker::Endpoint")))
-    assert endpoint_id in check["DependsOn"]
-    props = check["Properties"]
+    checks = resources(template, "Custom::SageMakerReleaseCheck")
+    (before_id, before), = [(k, c) for k, c in checks.items() if c["Properties"]["Check"] == "before"]
+    (after_id, after), = [(k, c) for k, c in checks.items() if c["Properties"]["Check"] == "after"]
+    endpoint_id, endpoint = next(iter(resources(template, "AWS::SageMaker::Endpoint").items()))
+    assert endpoint_id in after["DependsOn"]            # the release check runs once the update is over
+    assert before_id in raw["Resources"][endpoint_id]["DependsOn"]  # the endpoint waits for the preflight
     config_name = only(template, "AWS::SageMaker::EndpointConfig")["EndpointConfigName"]
-    assert props["EndpointName"] == "churn-prod" and props["EndpointConfigName"] == config_name
-    assert sorted(a["Ref"] for a in props["AlarmNames"]) == sorted(resources(template, "AWS::CloudWatch::Alarm"))
-    assert props["ServiceTimeout"] == "960"
+    for check in (before, after):  # both re-run on every release: the config's name changes with it
+        assert check["Properties"]["EndpointName"] == "churn-prod"
+        assert check["Properties"]["EndpointConfigName"] == config_name
+        assert check["Properties"]["ServiceTimeout"] == "960"
+    assert before["Properties"]["Variants"] == {"champion": "ml.m5.large", "challenger": "ml.m5.large"}
+    assert before["Properties"]["Guarded"] == "true"
+    assert sorted(a["Ref"] for a in after["Properties"]["AlarmNames"]) == sorted(
+        resources(template, "AWS::CloudWatch::Alarm"))
     function = only(template, "AWS::Lambda::Function")
     assert function["Handler"] == "index.handler" and function["Timeout"] == 900
-    assert function["Code"]["ZipFile"].startswith('"""The in-stack release check')
-    assert props["ServiceToken"] == {"Fn::GetAtt": [next(iter(resources(template, "AWS::Lambda::Function"))), "Arn"]}
+    assert function["Code"]["ZipFile"].startswith('"""The in-stack release checks')
+    function_id = next(iter(resources(template, "AWS::Lambda::Function")))
+    assert before["Properties"]["ServiceToken"] == after["Properties"]["ServiceToken"] == {
+        "Fn::GetAtt": [function_id, "Arn"]}
     statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"]
                   for key, p in resources(template, "AWS::IAM::Policy").items() if "ConfigCheck" in key
                   for s in p["Properties"]["PolicyDocument"]["Statement"]}
     assert statements["cloudformation:DescribeStacks"] == {"Ref": "AWS::StackId"}
     assert "endpoint/churn-prod" in json.dumps(statements["sagemaker:DescribeEndpoint"])
+    assert "endpoint-config/churn-prod-*" in json.dumps(statements["sagemaker:DescribeEndpointConfig"])
+    assert statements["application-autoscaling:DescribeScalableTargets"] == "*"  # no resource-level permissions
     assert len(statements["cloudwatch:DescribeAlarms"]) == 6
-    assert "*" not in json.dumps(list(statements.values()))
-    assert raw["Resources"][check_id]["Type"] == "Custom::SageMakerReleaseCheck"
 
 
 def test_release_check_can_be_left_out():
@@ -519,6 +528,9 @@ def test_unguarded_release_sends_no_deployment_config_and_is_warned():
                              deployment=DeploymentPolicy.unguarded())
     assert "DeploymentConfig" not in only(Template.from_stack(stack), "AWS::SageMaker::Endpoint")
     assert endpoint.release_check is not None  # the in-stack check still runs
+    checks = Template.from_stack(stack).find_resources("Custom::SageMakerReleaseCheck")
+    assert {c["Properties"]["Check"]: c["Properties"].get("Guarded") for c in checks.values()} == {
+        "before": "false", "after": None}
     Annotations.from_stack(stack).has_warning("/Unguarded/E", Match.string_like_regexp(
         "released without a guardrail"))
 

@@ -1,19 +1,27 @@
-"""The in-stack release check: a CloudFormation custom resource handler (AWS Lambda, Python, boto3 only).
+"""The in-stack release checks: a CloudFormation custom resource handler (AWS Lambda, Python, boto3 only).
 
-SageMaker rolls a guarded deployment back on its own when a rollback alarm fires, and CloudFormation may
-still report the endpoint's update as complete. Its cleanup would then delete the *old* endpoint config and
-models, the very ones the endpoint serves from again. ``ModelEndpoint`` therefore adds a custom resource after
-the endpoint whose handler is this file: on every create and update it waits for the endpoint to settle and
-answers FAILED unless the endpoint is InService on exactly the config the stack just deployed. The stack then
-rolls back before any cleanup, keeps what the endpoint runs on, and ``cdk deploy`` and the pipeline's deploy
-action fail on their own, naming the alarm(s) in ALARM and the running config.
+``ModelEndpoint`` adds two custom resources served by this file, one on each side of the endpoint:
+
+* **before** it (``Check: before``, the endpoint depends on it): the *preflight*. SageMaker's guardrails refuse
+  an update whose endpoint config renames, adds or removes a production variant ("your new endpoint
+  configuration must have the same variant name as the old endpoint configuration"), and SageMaker cannot remove
+  or retype a variant Application Auto Scaling still manages. The preflight compares the running endpoint with
+  what the stack is about to deploy and fails the update first, with the way through, instead of halfway.
+  ``mlops preflight`` runs the same check from a laptop.
+* **after** it (``Check: after``): SageMaker rolls a guarded deployment back on its own when a rollback alarm
+  fires, and CloudFormation may still report the endpoint's update as complete. Its cleanup would then delete
+  the *old* endpoint config and models, the very ones the endpoint serves from again. The release check waits
+  for the endpoint to settle and answers FAILED unless it is InService on exactly the config the stack just
+  deployed. The stack then rolls back before any cleanup, keeps what the endpoint runs on, and ``cdk deploy``
+  and the pipeline's deploy action fail on their own, naming the alarm(s) in ALARM and the running config.
 
 It is deployed as the function's inline source, so it imports only the standard library and boto3 (no
-package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry
-``EndpointName``, ``EndpointConfigName`` and ``AlarmNames``; the answer is PUT to ``ResponseURL``.
+package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry ``Check``,
+``EndpointName``, ``EndpointConfigName`` and, after, ``AlarmNames``; before, ``Variants`` ({name: instance type
+or "serverless"}) and ``Guarded`` ("true"/"false"); the answer is PUT to ``ResponseURL``.
 
 * ``Delete`` always succeeds (nothing to undo).
-* While the stack is *rolling back* (its status ends in ``ROLLBACK_IN_PROGRESS``) the check succeeds without
+* While the stack is *rolling back* (its status ends in ``ROLLBACK_IN_PROGRESS``) both checks succeed without
   looking: CloudFormation is restoring the previous config, and failing there would leave the stack in
   ``UPDATE_ROLLBACK_FAILED``.
 """
@@ -34,15 +42,16 @@ MAX_REASON = 1000
 POLL_SECONDS = 15
 
 
-def _clients(region: str | None = None) -> tuple[Any, Any, Any]:
+SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscaling")
+
+
+def _clients(region: str | None = None) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
     # Bounded calls: a hung API must not keep the stack waiting for the custom resource's whole timeout.
     config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"})
-    return (boto3.client("sagemaker", region_name=region, config=config),
-            boto3.client("cloudwatch", region_name=region, config=config),
-            boto3.client("cloudformation", region_name=region, config=config))
+    return {name: boto3.client(name, region_name=region, config=config) for name in SERVICES}
 
 
 def check_release(sagemaker: Any, cloudwatch: Any, endpoint_name: str, expected_config: str,
@@ -91,7 +100,62 @@ def _firing(cloudwatch: Any, alarm_names: list[str]) -> str:
 
 
 class ReleaseCheckFailed(Exception):
-    """The endpoint does not run the config the stack deployed."""
+    """The release must not go on (preflight), or did not land (release check)."""
+
+
+def preflight(sagemaker: Any, autoscaling: Any, endpoint_name: str, new: dict[str, str], guarded: bool) -> str:
+    """Compare the running endpoint with the production variants about to be deployed ({name: instance type
+    or "serverless"}); return a one-line verdict, or raise ``ReleaseCheckFailed`` naming the way through."""
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except Exception as error:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
+        if "Could not find endpoint" in str(error):
+            return f"endpoint {endpoint_name} does not exist yet: first release"
+        raise
+    status = endpoint["EndpointStatus"]
+    if status in TRANSITIONAL:
+        raise ReleaseCheckFailed(f"endpoint {endpoint_name} is {status}: another update is in progress; retry "
+                                 "when `mlops status` shows it InService")
+    running = {v["VariantName"]: "" for v in endpoint.get("ProductionVariants", [])}
+    try:  # instance types, for the autoscaling rule (the config's name is the endpoint's prefix + a hash)
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        running.update({v["VariantName"]: v.get("InstanceType") or "serverless"
+                        for v in config["ProductionVariants"]})
+    except Exception:  # noqa: BLE001 - without the types only the instance-type rule is skipped
+        pass
+    changed = set(running) != set(new)
+    if guarded and changed:
+        raise ReleaseCheckFailed(
+            f"endpoint {endpoint_name}: this release changes the production variants ({_names(running)} -> "
+            f"{_names(new)}), which a guarded update cannot do (SageMaker: the new endpoint config must keep the "
+            "old variant names). To keep them, swap models instead (`mlops promote` does); to change them, release "
+            "this change alone with `deployment: {type: unguarded}` (no baking, no alarm rollback), then restore "
+            "the guarded policy")
+    if not guarded and not changed:
+        raise ReleaseCheckFailed(
+            f"endpoint {endpoint_name}: deployment type unguarded is only for a release that changes the production "
+            f"variants, and this one keeps them ({_names(new)}): restore the guarded policy")
+    ids = {f"endpoint/{endpoint_name}/variant/{name}": name for name in running}
+    targets = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=list(ids),
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount").get("ScalableTargets", [])
+    for name in sorted(ids[t["ResourceId"]] for t in targets if t["ResourceId"] in ids):
+        if name not in new:
+            raise ReleaseCheckFailed(
+                f"endpoint {endpoint_name}: variant {name} is autoscaled and this release removes it; SageMaker "
+                f"cannot remove a variant registered with Application Auto Scaling. First release without "
+                f"{name}'s autoscaling (its scalable target is deregistered), then remove the variant")
+        if running[name] and new[name] != running[name]:
+            raise ReleaseCheckFailed(
+                f"endpoint {endpoint_name}: variant {name} is autoscaled and this release changes its instance "
+                f"type ({running[name]} -> {new[name]}), which SageMaker refuses for a scaling target. First "
+                f"release without {name}'s autoscaling, then change the type (and add autoscaling back)")
+    return (f"endpoint {endpoint_name}: " + ("the production variants change in an unguarded release"
+                                              if changed else f"same production variants ({_names(new)})"))
+
+
+def _names(variants: dict[str, str]) -> str:
+    return ", ".join(sorted(variants)) or "none"
 
 
 def stack_rolling_back(cloudformation: Any, stack_id: str) -> bool:
@@ -113,25 +177,30 @@ def respond(event: dict, status: str, reason: str, physical_id: str, opener: Cal
         answer.read()
 
 
-def handler(event: dict, context: Any, clients: tuple[Any, Any, Any] | None = None) -> dict:
+def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) -> dict:
     """The Lambda entry point (``index.handler``)."""
     props = event.get("ResourceProperties", {})
     endpoint_name = props.get("EndpointName", "")
-    physical_id = event.get("PhysicalResourceId") or f"{endpoint_name}-release-check"
+    check = props.get("Check", "after")
+    physical_id = event.get("PhysicalResourceId") or f"{endpoint_name}-{'preflight' if check == 'before' else 'release-check'}"
     status, reason = "SUCCESS", "nothing to check"
     try:
         if event["RequestType"] != "Delete":
-            sagemaker, cloudwatch, cloudformation = clients or _clients()
-            if event["RequestType"] == "Update" and stack_rolling_back(cloudformation, event["StackId"]):
+            aws = clients or _clients()
+            if event["RequestType"] == "Update" and stack_rolling_back(aws["cloudformation"], event["StackId"]):
                 reason = "the stack is rolling back: CloudFormation restores the previous config, nothing to check"
+            elif check == "before":
+                reason = preflight(aws["sagemaker"], aws["application-autoscaling"], endpoint_name,
+                                   dict(props.get("Variants", {})), str(props.get("Guarded", "true")) == "true")
             else:
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
-                reason = check_release(sagemaker, cloudwatch, endpoint_name, props["EndpointConfigName"],
-                                       list(props.get("AlarmNames", [])), time.monotonic() + max(0, remaining))
+                reason = check_release(aws["sagemaker"], aws["cloudwatch"], endpoint_name,
+                                       props["EndpointConfigName"], list(props.get("AlarmNames", [])),
+                                       time.monotonic() + max(0, remaining))
     except ReleaseCheckFailed as failure:
         status, reason = "FAILED", str(failure)
     except Exception as error:  # noqa: BLE001 - CloudFormation must get an answer whatever happened
         status, reason = "FAILED", f"release check error: {type(error).__name__}: {error}"
-    print(json.dumps({"status": status, "reason": reason, "endpoint": endpoint_name}))
+    print(json.dumps({"check": check, "status": status, "reason": reason, "endpoint": endpoint_name}))
     respond(event, status, reason, physical_id)
     return {"Status": status, "Reason": reason}

@@ -1,4 +1,4 @@
-"""``mlops preflight``: the pipeline's check before each endpoint deploy, against a moto server.
+"""``mlops preflight`` (the endpoint stack's own preflight, ops/release_check.py), against a moto server.
 
 The running endpoint (champion 90 / challenger 10 on ml.m5.large, see ops_support) is compared with what the
 new template deploys; Application Auto Scaling targets are real moto resources.
@@ -21,7 +21,7 @@ def _scale(aws_client, variant: str) -> None:
 def test_first_release_passes(mlops):
     result = mlops("preflight", ENDPOINT, "--variants", SAME, "--guarded")
     assert result.code == 0, result.err
-    assert "verdict:  first release" in result.out
+    assert f"verdict:  endpoint {ENDPOINT} does not exist yet: first release" in result.out
 
 
 def test_a_guarded_release_with_the_same_variants_passes(mlops, aws_client):
@@ -29,8 +29,7 @@ def test_a_guarded_release_with_the_same_variants_passes(mlops, aws_client):
     _scale(aws_client, "champion")
     result = mlops("--json", "preflight", ENDPOINT, "--variants", SAME, "--guarded")
     assert result.code == 0, result.err
-    assert '"verdict": "same production variants"' in result.out and '"autoscaled": [\n    "champion"\n  ]' in \
-        result.out
+    assert '"verdict": "endpoint churn-prod: same production variants (challenger, champion)"' in result.out
 
 
 @pytest.mark.parametrize("variants, change", [
@@ -53,7 +52,7 @@ def test_unguarded_is_only_for_a_variant_change(mlops, aws_client):
     assert result.code == EXIT_FAILED and "restore the guarded policy" in result.err
     passed = mlops("preflight", ENDPOINT, "--variants", "champion=ml.m5.large", "--unguarded")
     assert passed.code == 0, passed.err
-    assert "verdict:  variant change, unguarded release" in passed.out
+    assert "the production variants change in an unguarded release" in passed.out
 
 
 def test_an_autoscaled_variant_is_deregistered_before_it_goes(mlops, aws_client):

@@ -115,7 +115,8 @@ def test_stands_aside_while_the_stack_rolls_back(aws_client, cloudformation_url,
     stacks.pop("ResponseMetadata")
     with Stubber(cloudformation) as stub:
         stub.add_response("describe_stacks", stacks, {"StackName": stack_id})
-        clients = (aws_client("sagemaker"), aws_client("cloudwatch"), cloudformation)
+        clients = {"sagemaker": aws_client("sagemaker"), "cloudwatch": aws_client("cloudwatch"),
+                   "cloudformation": cloudformation, "application-autoscaling": aws_client("application-autoscaling")}
         result = release_check.handler(_event(url, stack_id, expected=OLD_CONFIG), _Context(), clients=clients)
     assert result["Status"] == "SUCCESS"
     assert "rolling back" in answers[0]["Reason"]
@@ -148,6 +149,29 @@ def test_waits_for_a_moving_endpoint_within_its_deadline(aws_client):
             release_check.check_release(sagemaker, aws_client("cloudwatch"), ENDPOINT, NEW_CONFIG, ALARMS,
                                         deadline=40, poll_seconds=15, clock=lambda: now[0],
                                         sleep=lambda s: now.__setitem__(0, now[0] + s))
+
+
+def _preflight_event(url: str, stack_id: str, variants: dict, guarded: bool = True) -> dict:
+    event = _event(url, stack_id)
+    event["LogicalResourceId"] = "EndpointPreflight"
+    event.pop("PhysicalResourceId")
+    event["ResourceProperties"] = {"Check": "before", "EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
+                                   "Variants": variants, "Guarded": str(guarded).lower()}
+    return event
+
+
+def test_preflight_stops_a_guarded_rename_before_the_endpoint_is_touched(aws_client, cloudformation_url, stack_id):
+    """The custom resource the endpoint depends on: the same check as `mlops preflight` (tests/ops/test_preflight)."""
+    url, answers = cloudformation_url
+    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)  # champion + challenger
+    renamed = {"champion": "ml.m5.large", "winner": "ml.m5.large"}
+    assert release_check.handler(_preflight_event(url, stack_id, renamed), _Context())["Status"] == "FAILED"
+    same = {"champion": "ml.m5.large", "challenger": "ml.m5.large"}
+    assert release_check.handler(_preflight_event(url, stack_id, same), _Context())["Status"] == "SUCCESS"
+    failed, passed = answers
+    assert failed["PhysicalResourceId"] == f"{ENDPOINT}-preflight"
+    assert "this release changes the production variants (challenger, champion -> champion, winner)" in failed["Reason"]
+    assert passed["Reason"] == f"endpoint {ENDPOINT}: same production variants (challenger, champion)"
 
 
 def test_handler_source_is_self_contained():

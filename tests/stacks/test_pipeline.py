@@ -128,10 +128,10 @@ def test_stages_in_order_and_approval_before_any_prod_deploy(template):
     assert list(order) == ["Source", "Build", "UpdatePipeline", "churn-predictor-test", "churn-predictor-prod"]
     test, prod = "mlops-churn-predictor-test-endpoint", "mlops-churn-predictor-prod-endpoint"
     assert [a["Name"] for a in order["churn-predictor-test"]] == [
-        "Preflight", f"{test}.Prepare", f"{test}.Deploy", "VerifyDeployment", "SmokeTest"]
+        f"{test}.Prepare", f"{test}.Deploy", "VerifyDeployment", "SmokeTest"]
     assert [a["Name"] for a in order["churn-predictor-prod"]] == [
-        "PromoteToProd", "Preflight", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
-    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 5  # one after the other
+        "PromoteToProd", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
+    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 4  # one after the other
     (source,) = order["Source"]
     assert source["Configuration"]["FullRepositoryId"] == "example-org/ml-platform"
     assert source["Configuration"]["BranchName"] == "main"
@@ -348,12 +348,3 @@ def test_codeconnections_source_may_use_its_connection(template):
     assert {s["Action"] for _, s in uses} == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
     assert {s["Resource"] for _, s in uses} == {connection}
     assert len({key for key, _ in uses}) == 1  # the source action's own role
-
-
-@pytest.mark.parametrize("stage, variants", [("test", "main=ml.m5.large"),
-                                             ("prod", "champion=ml.m5.large,challenger=ml.m5.large")])
-def test_preflight_compares_the_running_endpoint_before_the_deploy(template, stage, variants):
-    spec = json.loads(project_of(template, action(template, f"churn-predictor-{stage}", "Preflight"))["Source"]["BuildSpec"])
-    assert spec["phases"]["build"]["commands"] == [
-        f'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" preflight churn-predictor-{stage} '
-        f"--variants {variants} --guarded"]

@@ -474,7 +474,7 @@ def test_release_checks_run_before_and_after_the_endpoint_on_every_new_config(sc
     for check in (before, after):  # both re-run on every release: the config's name changes with it
         assert check["Properties"]["EndpointName"] == "churn-prod"
         assert check["Properties"]["EndpointConfigName"] == config_name
-        assert check["Properties"]["ServiceTimeout"] == "960"
+        assert check["Properties"]["ServiceTimeout"] == 960
     assert before["Properties"]["Variants"] == {"champion": "ml.m5.large", "challenger": "ml.m5.large"}
     assert before["Properties"]["Guarded"] == "true"
     assert sorted(a["Ref"] for a in after["Properties"]["AlarmNames"]) == sorted(
@@ -485,9 +485,14 @@ def test_release_checks_run_before_and_after_the_endpoint_on_every_new_config(sc
     function_id = next(iter(resources(template, "AWS::Lambda::Function")))
     assert before["Properties"]["ServiceToken"] == after["Properties"]["ServiceToken"] == {
         "Fn::GetAtt": [function_id, "Arn"]}
-    statements = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"]
-                  for key, p in resources(template, "AWS::IAM::Policy").items() if "ConfigCheck" in key
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]}
+    (role,) = [r for key, r in resources(template, "AWS::IAM::Role").items() if "ConfigCheck" in key]
+    (policy,) = role["Properties"]["Policies"]  # inline: one resource, written in one call
+
+    def one(value):
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+    statements = {one(s["Action"]) if isinstance(one(s["Action"]), str) else tuple(s["Action"]): one(s["Resource"])
+                  for s in policy["PolicyDocument"]["Statement"]}
     assert statements["cloudformation:DescribeStacks"] == {"Ref": "AWS::StackId"}
     assert "endpoint/churn-prod" in json.dumps(statements["sagemaker:DescribeEndpoint"])
     assert "endpoint-config/churn-prod-*" in json.dumps(statements["sagemaker:DescribeEndpointConfig"])

@@ -408,9 +408,12 @@ class DeliveryPipeline(Construct):
             # CDK grants the source action codestar-connections:UseConnection; a connection created under the
             # codeconnections prefix (the console's default since July 2024) needs that prefix's action: "the
             # service prefix needs to match that of the resource".
-            for role in pipeline.node.find_all():
-                if isinstance(role, iam.Role) and role.node.id == "CodePipelineActionRole" and \
-                        "/Source/" in role.node.path:
+            # The source action's role: <pipeline>/Source/<action>/CodePipelineActionRole (a few lookups, not a
+            # walk of the whole pipeline).
+            source_stage = pipeline.node.try_find_child("Source")
+            for action in source_stage.node.children if source_stage is not None else []:
+                role = action.node.try_find_child("CodePipelineActionRole")
+                if isinstance(role, iam.Role):
                     role.add_to_principal_policy(iam.PolicyStatement(
                         actions=["codeconnections:UseConnection"], resources=[self._connection_arn]))
         acknowledge(artifacts, "S1", "The artifact bucket holds only transient pipeline "

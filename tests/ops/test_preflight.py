@@ -55,21 +55,19 @@ def test_unguarded_is_only_for_a_variant_change(mlops, aws_client):
     assert "the production variants change in an unguarded release" in passed.out
 
 
-def test_an_autoscaled_variant_is_deregistered_before_it_goes(mlops, aws_client):
+@pytest.mark.parametrize("scaled, variants, mode, message", [
+    ("challenger", "champion=ml.m5.large", "--unguarded",
+     "variant challenger is autoscaled and this release removes it; SageMaker cannot remove a variant registered "
+     "with Application Auto Scaling. First release without challenger's autoscaling"),
+    ("champion", "champion=ml.c5.xlarge,challenger=ml.m5.large", "--guarded",
+     "variant champion is autoscaled and this release changes its instance type (ml.m5.large -> ml.c5.xlarge)"),
+], ids=["removed", "retyped"])
+def test_an_autoscaled_variant_is_deregistered_first(mlops, aws_client, scaled, variants, mode, message):
     create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)
-    _scale(aws_client, "challenger")
-    result = mlops("preflight", ENDPOINT, "--variants", "champion=ml.m5.large", "--unguarded")
+    _scale(aws_client, scaled)
+    result = mlops("preflight", ENDPOINT, "--variants", variants, mode)
     assert result.code == EXIT_FAILED
-    assert "variant challenger is autoscaled and this release removes it" in result.err
-    assert "First release without challenger's autoscaling" in result.err
-
-
-def test_an_autoscaled_variant_keeps_its_instance_type(mlops, aws_client):
-    create_endpoint(aws_client("sagemaker"), running=OLD_CONFIG)
-    _scale(aws_client, "champion")
-    result = mlops("preflight", ENDPOINT, "--variants", "champion=ml.c5.xlarge,challenger=ml.m5.large", "--guarded")
-    assert result.code == EXIT_FAILED
-    assert "changes its instance type (ml.m5.large -> ml.c5.xlarge)" in result.err
+    assert message in result.err
 
 
 @pytest.mark.parametrize("variants", ["champion", "a=x,a=y", "=ml.m5.large", ""])

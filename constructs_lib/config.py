@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from .errors import ConfigError, check_sagemaker_name, cut
 from .schedules import check_schedule
 from .rollout import RolloutSpec, TrafficSize
+from .variants import LATENCY_STATISTIC
 
 APPROVED = "approved"
 """Model source meaning "the approved model version being released" (resolved by the pipeline)."""
@@ -188,7 +189,7 @@ class AlarmsConfig(_Strict):
     max_5xx_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
     max_model_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
     max_model_latency_ms: float = Field(default=1000.0, gt=0)
-    latency_statistic: str = Field(default="p99", pattern=r"^(Average|Maximum|p\d{1,2}(\.\d+)?)$")
+    latency_statistic: str = Field(default="p99", pattern=f"^({LATENCY_STATISTIC})$")
     min_invocations: int | None = Field(
         default=None, ge=1, description="smallest denominator of the error rates per period; default: the request "
         "count at which one failure equals the threshold (100 at 1 %)")
@@ -258,6 +259,16 @@ class RegistryConfig(_Strict):
     group_name: str | None = Field(default=None, description="default: <project>-<model name> (a retained "
                                    "group's name must not collide with another platform's)")
     description: str = ""
+
+    @field_validator("group_name")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_sagemaker_name("", value, max_length=63)
+            except ConfigError as error:
+                raise ValueError(error.message) from None
+        return value
 
 
 class BuildConfig(_Strict):
@@ -390,8 +401,9 @@ class PlatformConfig(_Strict):
                 raise ValueError(f"model names must be unique, got {model.name!r} twice")
             seen.add(model.name)
         # Registry groups are retained when a stack goes, and group names are per account and region: the
-        # default name carries the project prefix so that two platforms (or a platform and a Studio project)
-        # in one dev account cannot collide on a model's name.
+        # default name carries the project prefix so that two platforms in one dev account cannot collide on a
+        # model's name. (A group launched from the Studio product gets the same name on purpose; adopting it
+        # in the dev stack is an open gap: the dev stack would try to create it again.)
         object.__setattr__(self, "models", [
             m if m.registry.group_name else m.model_copy(update={"registry": m.registry.model_copy(
                 update={"group_name": f"{self.project}-{m.name}"})}) for m in self.models])
@@ -409,7 +421,13 @@ class PlatformConfig(_Strict):
         from .stage_spec import check_stage
 
         dev = self.accounts.dev
+        groups: dict[str, int] = {}
         for i, model in enumerate(self.models):
+            if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive
+                raise ConfigError(f"models[{i}].registry.group_name", "model package group names must be unique "
+                                  f"(default <project>-<model>); models[{groups[model.group_name.lower()]}] uses "
+                                  f"it too, got {model.group_name!r}")
+            groups[model.group_name.lower()] = i
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:

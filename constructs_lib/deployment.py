@@ -7,7 +7,8 @@ A closed set of choices, built with factories in the style of ``aws_codedeploy.T
     DeploymentPolicy.linear(CapacitySize.percent(25), wait=Duration.minutes(5))
     DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(5))
 
-Every policy is watched by the endpoint's auto-rollback alarms. The rules and arithmetic live in
+Every guarded policy is watched by the endpoint's auto-rollback alarms; ``unguarded()`` (no guardrail) exists
+only for the one release that changes the production variants. The rules and arithmetic live in
 ``rollout.RolloutSpec`` (plain Python, shared with the config loader and ``mlops plan``).
 """
 
@@ -115,13 +116,13 @@ class DeploymentPolicy:
         Only for the one release that renames, adds or removes a production variant, which SageMaker's guardrails
         refuse ("your new endpoint configuration must have the same variant name as the old endpoint
         configuration"); the in-stack release check and the pipeline's verification still run, and the
-        pipeline's preflight step refuses it for a release that keeps the variants. Restore the guarded policy
+        endpoint stack's preflight refuses it for a release that keeps the variants. Restore the guarded policy
         with the next release."""
         return cls(RolloutSpec("unguarded"))
 
     @property
     def strategy(self) -> str:
-        """``all_at_once``, ``canary``, ``linear`` or ``rolling``."""
+        """``all_at_once``, ``canary``, ``linear``, ``rolling`` or ``unguarded``."""
         return self.spec.strategy
 
     def __repr__(self) -> str:

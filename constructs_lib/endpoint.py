@@ -7,7 +7,8 @@ What it builds (SageMaker L1 resources, assembled from validated value objects):
   a fixed name makes the second release fail with "Cannot create already existing endpoint configuration");
 * CloudWatch alarms per production variant wired into the endpoint's auto-rollback configuration;
 * the ``AWS::SageMaker::Endpoint`` with the deployment policy (blue/green all-at-once, canary, linear, or
-  rolling);
+  rolling; or none, ``unguarded``, for the one release that changes the production variants);
+* the in-stack preflight and release check (custom resources around the endpoint, ``ops/release_check.py``);
 * optionally data capture to a KMS-encrypted, TLS-only bucket, and autoscaling per instance variant.
 
 Synth-time validation covers every rule SageMaker otherwise enforces only at deploy time.
@@ -50,6 +51,7 @@ from .variants import (
     RollbackAlarms,
     ShadowVariant,
     check_autoscaling,
+    fleet_capacity,
     validate_endpoint,
 )
 
@@ -238,6 +240,7 @@ class ModelEndpoint(Construct):
         self.endpoint_arn = self._env.arn("sagemaker", "endpoint", self.endpoint_name.lower())
         self._scaled: dict[str, appscaling.ScalableTarget] = {}
         self._max_capacity: dict[str, int] = {}
+        self._timeout_warned = False
         self._render_deployment()
         self.preflight: CfnResource | None = None
         """The check before the update (variant changes SageMaker would refuse); None without release checks."""
@@ -359,11 +362,9 @@ class ModelEndpoint(Construct):
 
     @property
     def fleet_capacity(self) -> int:
-        """The largest instance count a production variant can have when a deployment starts: autoscaling's
-        ``max_capacity`` where it scales (the endpoint retains scaled-out counts across updates), else the
-        initial count. Rolling batches and linear instance steps are counted at this size."""
-        return max((self._max_capacity.get(v.name, v.initial_instance_count)
-                    for v in self.variants if not v.is_serverless), default=1)
+        """The largest instance count a production variant can have when a deployment starts (``variants.
+        fleet_capacity``: autoscaling's ``max_capacity`` where a variant scales, else its initial count)."""
+        return fleet_capacity(self.variants, self._max_capacity)
 
     def _render_deployment(self, path: str = "deployment") -> None:
         """(Re)write the endpoint's DeploymentConfig: its timeout depends on the fleet's largest size, which
@@ -372,13 +373,16 @@ class ModelEndpoint(Construct):
         spec.check_capacity(min((v.initial_instance_count for v in self.variants if not v.is_serverless),
                                 default=0), waits_capacity=capacity, path=path)
         needed = spec.needed_timeout(capacity)
-        if spec.is_guarded and spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS:
+        if (spec.is_guarded and spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS
+                and not self._timeout_warned):
+            # Once: a later autoscaled variant can only make the rollout longer ("at least").
+            self._timeout_warned = True
             Annotations.of(self).add_warning_v2(
                 "@sagemaker-safe-release:rollout-may-time-out",
-                f"the {spec.strategy} rollout of a {capacity}-instance fleet may need {needed} s (waits plus "
-                f"{PROVISIONING_ALLOWANCE_SECONDS} s provisioning per fleet or batch), more than the {MAX_TIMEOUT_SECONDS} s "
-                "SageMaker allows; the timeout is set to the maximum and a slow rollout will be rolled back: "
-                "take larger batches or shorter waits")
+                f"the {spec.strategy} rollout of a {capacity}-instance fleet may need at least {needed} s (waits "
+                f"plus {PROVISIONING_ALLOWANCE_SECONDS} s provisioning per fleet or batch), more than the "
+                f"{MAX_TIMEOUT_SECONDS} s SageMaker allows; the timeout is set to the maximum and a slow rollout "
+                "will be rolled back: take larger batches or shorter waits")
         self._endpoint.deployment_config = _to_props(spec.to_deployment_config(capacity, self._alarm_refs))
         if not spec.is_guarded and path == "deployment":
             Annotations.of(self).add_warning_v2(

@@ -120,9 +120,9 @@ class RolloutSpec:
             raise ConfigError("deployment.wait", "does not apply to an all-at-once policy (it has one step; use "
                               f"bake_time), got {self.wait_seconds}")
         if self.strategy == UNGUARDED:
-            given = [name for name, value in (("wait", self.wait_seconds), ("termination_wait",
-                     self.termination_wait_seconds), ("max_execution_timeout", self.max_execution_timeout_seconds))
-                     if value]
+            given = [name for name, value in (("wait", self.wait_seconds), ("bake_time", self.bake_seconds),
+                     ("termination_wait", self.termination_wait_seconds),
+                     ("max_execution_timeout", self.max_execution_timeout_seconds)) if value]
             if given:
                 raise ConfigError(f"deployment.{given[0]}", "does not apply to an unguarded update (SageMaker's plain "
                                   "blue/green: no baking, no alarm rollback)")

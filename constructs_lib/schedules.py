@@ -90,6 +90,8 @@ def _item_ok(item: str, name: str, low: int, high: int, names: dict[str, int]) -
         day, nth = item.split("#", 1)
         return number(day) and nth.isdigit() and 1 <= int(nth) <= 5
     if "/" in item:
+        if name == "day-of-week":  # its wildcards are , - * ? L # (no increments)
+            return False
         base, step = item.split("/", 1)
         if not (step.isdigit() and int(step) >= 1):
             return False

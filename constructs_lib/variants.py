@@ -255,6 +255,9 @@ class DataCapture:
                               f"{self.prefix!r}")
 
 
+#: ``latency_statistic``: CloudWatch's Average, Maximum, or a percentile (p0-p99.9...).
+LATENCY_STATISTIC = r"Average|Maximum|p\d{1,2}(\.\d+)?"
+
 #: Alarm periods: SageMaker publishes endpoint invocation metrics once a minute, so shorter (high-resolution)
 #: periods would see no data most of the time and a rollback alarm would never fire.
 ALARM_PERIODS = (60, 120, 180, 300)
@@ -276,8 +279,8 @@ class RollbackAlarms:
 
     Rates are metric math over ``Invocations``; a period with fewer than ``min_invocations`` requests is judged
     as if it had ``min_invocations`` (the denominator is ``max(requests, min_invocations)``). So a single
-    failed request in a quiet minute cannot breach the threshold on its own, yet a crashing model is still
-    caught at any traffic (every failed request counts). The default ``min_invocations`` is, per alarm, the
+    failed request in a quiet minute cannot breach the threshold on its own, yet a model failing every request
+    is caught from two requests per period. The default ``min_invocations`` is, per alarm, the
     number of requests at which one failure equals the threshold (``ceil(100 / threshold_percent)``: 100 at
     1 %), so two failures in a period are needed to breach; at busy endpoints it changes nothing.
 
@@ -301,15 +304,15 @@ class RollbackAlarms:
         check_range(f"{path}.max_5xx_error_rate_percent", self.max_5xx_error_rate_percent, 0.01, 100, "percent")
         check_range(f"{path}.max_model_error_rate_percent", self.max_model_error_rate_percent, 0.01, 100, "percent")
         check_range(f"{path}.max_model_latency_ms", self.max_model_latency_ms, 0.001, 3_600_000, "ms")
-        if not isinstance(self.latency_statistic, str) or not re.fullmatch(
-                r"Average|Maximum|p(\d{1,2}(\.\d+)?|100)", self.latency_statistic):
+        if not isinstance(self.latency_statistic, str) or not re.fullmatch(LATENCY_STATISTIC,
+                                                                           self.latency_statistic):
             raise ConfigError(f"{path}.latency_statistic", "must be Average, Maximum or a percentile like p99, got "
                               f"{self.latency_statistic!r}")
         if self.min_invocations is not None:
-            check_range(f"{path}.min_invocations", self.min_invocations, 1, 1_000_000, "requests per period")
+            check_whole(f"{path}.min_invocations", self.min_invocations, 1, 1_000_000, "requests per period")
         check_choice(f"{path}.period_seconds", self.period_seconds, ALARM_PERIODS)
-        check_range(f"{path}.evaluation_periods", self.evaluation_periods, 1, 10)
-        check_range(f"{path}.datapoints_to_alarm", self.datapoints_to_alarm, 1, self.evaluation_periods,
+        check_whole(f"{path}.evaluation_periods", self.evaluation_periods, 1, 10)
+        check_whole(f"{path}.datapoints_to_alarm", self.datapoints_to_alarm, 1, self.evaluation_periods,
                     "(at most evaluation_periods)")
 
     def min_invocations_for(self, threshold_percent: float) -> int:
@@ -325,6 +328,15 @@ class RollbackAlarms:
         if not self.enabled:
             return 0
         return 4 if self.watch_whole_endpoint else 3
+
+
+def fleet_capacity(variants: Sequence[ProductionVariant], max_capacities: dict[str, int] | None = None) -> int:
+    """The largest instance count a production variant can have when a deployment starts: autoscaling's
+    maximum (``max_capacities``, by variant) where it scales (the endpoint keeps scaled-out counts across
+    updates), else the initial count; 1 for a serverless endpoint. Rolling batches and linear instance steps
+    are counted at this size."""
+    return max(((max_capacities or {}).get(v.name, v.initial_instance_count)
+                for v in variants if not v.is_serverless), default=1)
 
 
 MAX_PRODUCTION_VARIANTS = 10
@@ -393,9 +405,7 @@ def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], sha
         raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
                           f"{len(variants)}; use canary or linear for A/B endpoints")
     instance_counts = [v.initial_instance_count for v in variants if not v.is_serverless]
-    fleet = max([(max_capacities or {}).get(v.name, v.initial_instance_count)
-                 for v in variants if not v.is_serverless], default=0)
-    rollout.check_capacity(min(instance_counts, default=0), waits_capacity=fleet)
+    rollout.check_capacity(min(instance_counts, default=0), waits_capacity=fleet_capacity(variants, max_capacities))
     alarms.validate("rollback_alarms")
     total = alarms.per_variant * len(variants) + extra_alarms
     if total > MAX_ROLLBACK_ALARMS:

@@ -135,3 +135,25 @@ def test_construct_errors_name_the_config_file(tmp_path):
         _build(tmp_path, EXAMPLE, {"mlops-churn-predictor":
                                    "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/2"})
     assert str(error.value).startswith(f"{tmp_path / 'config' / 'platform.yaml'}: models[0].project_dir: ")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"models.0.registry": {"group_name": "bad_group"}}, "models[0].registry.group_name: must be 1-63 characters"),
+    ({f"{PROD}.alarms.evaluation_periods": 2.5}, "models[0].stages.prod.alarms.evaluation_periods: must be a whole "
+     "number, got 2.5"),
+    ({"models.0.build.schedule": "cron(0 3 ? * 1/2 *)"}, "models[0].build.schedule: cron day-of-week must be 1-7"),
+], ids=["group-name", "fractional-periods", "dow-increment"])
+def test_more_bad_values(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_two_models_cannot_share_a_group():
+    data = mutate({})
+    data["models"].append(copy.deepcopy(data["models"][0]) | {"name": "other"})
+    data["models"][1]["registry"] = {"group_name": "mlops-churn-predictor"}
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert str(error.value) == ("models[1].registry.group_name: model package group names must be unique (default "
+                                "<project>-<model>); models[0] uses it too, got 'mlops-churn-predictor'")

@@ -139,7 +139,7 @@ def test_endpoint_config_name_covers_every_input_that_replaces_a_model():
     assert name() == base
 
 
-def test_canary_policy_timeout_counts_the_autoscaled_fleet(scenarios):
+def test_canary_timeout_is_its_waits_plus_one_fleet(scenarios):
     template = scenarios[0]["AB"]
     endpoint = only(template, "AWS::SageMaker::Endpoint")
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
@@ -458,7 +458,7 @@ def test_autoscaling_raises_the_timeout_to_the_scaled_out_fleet():
     endpoint.auto_scale_variant("main", min_capacity=2, max_capacity=20, target_invocations_per_instance=100)
     assert endpoint.fleet_capacity == 20
     assert timeout() == 28800  # 20 batches need 48,000 s: capped at SageMaker's maximum, and warned
-    Annotations.from_stack(stack).has_warning("/Grow/E", Match.string_like_regexp("may need 48000 s"))
+    Annotations.from_stack(stack).has_warning("/Grow/E", Match.string_like_regexp("may need at least 48000 s"))
 
 
 def test_release_checks_run_before_and_after_the_endpoint_on_every_new_config(scenarios):

@@ -101,10 +101,11 @@ def run(args: Any, ctx: Any = None) -> Output:
         config = load_config(path)
     except ConfigError as error:
         raise OpsError(str(error), EXIT_USAGE) from None
+    group = f"{config.project}-{name}"  # the new model's group: the config's default, <project>-<model>
     for model in config.models:
-        for existing, what in ((model.name, "model"), (model.group_name, "model package group")):
+        for existing, new, what in ((model.name, name, "model"), (model.group_name, group, "model package group")):
             # SageMaker endpoint and group names are case-insensitive: Fraud and fraud would collide.
-            if existing.lower() == name.lower():
+            if existing.lower() == new.lower():
                 raise OpsError(f"name: a {what} named {existing!r} already exists in {path}, got {name!r}",
                                EXIT_USAGE)
     folder_rel = f"models/{name}"

@@ -28,10 +28,14 @@ from constructs_lib.errors import ConfigError
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
 from constructs_lib.ops.output import table
 from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
+from constructs_lib.stage_spec import StageSpec
+from constructs_lib.variants import RollbackAlarms, fleet_capacity
 
 STAGES = ("test", "prod")
 #: Typical delay before an endpoint's one-minute metrics are visible to CloudWatch alarms.
 METRIC_DELIVERY_DELAY_SECONDS = 120
+#: What ``plan`` puts in place of ``model: approved`` (no version matters to a plan).
+_PLACEHOLDER = "arn:aws:sagemaker:us-east-1:000000000000:model-package/plan/1"
 #: Time to route traffic back to the old (still running) blue fleet.
 BLUE_GREEN_ROLLBACK_SECONDS = 60
 
@@ -77,6 +81,8 @@ class StagePlan:
     instances: int
     steps: int
     expected_seconds: int
+    fleet_capacity: int
+    fleet_steps: int
     max_seconds: int
     detection_seconds: int
     detection_arithmetic: str
@@ -127,12 +133,12 @@ def detection_seconds(period_seconds: int, datapoints_to_alarm: int,
     return period_seconds * datapoints_to_alarm + delay_seconds
 
 
-def detection_arithmetic(stage: StageConfig) -> str:
+def detection_arithmetic(stage: StageConfig, alarms: RollbackAlarms) -> str:
     """How ``detection_seconds`` is reached for a stage's alarms, in words and numbers."""
     a = stage.alarms
     minimum = (f"{a.min_invocations}" if a.min_invocations is not None else
-               f"{math.ceil(100 / a.max_5xx_error_rate_percent - 1e-9)} (5XX) and "
-               f"{math.ceil(100 / a.max_model_error_rate_percent - 1e-9)} (model errors)")
+               f"{alarms.min_invocations_for(a.max_5xx_error_rate_percent)} (5XX) and "
+               f"{alarms.min_invocations_for(a.max_model_error_rate_percent)} (model errors)")
     return (f"{a.period_seconds} s period x {a.datapoints_to_alarm} breaching of {a.evaluation_periods} + "
             f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery = "
             f"{detection_seconds(a.period_seconds, a.datapoints_to_alarm)} s after the new fleet's first request; "
@@ -151,14 +157,6 @@ def share_at(timeline: list[Step], seconds: float) -> float:
 def first_traffic_seconds(timeline: list[Step]) -> int:
     """When the new fleet receives its first request (the clock a broken model's alarm starts on)."""
     return next((s.at_seconds for s in timeline if s.new_traffic_percent > 0), timeline[-1].at_seconds)
-
-
-def fleet_capacity(stage: StageConfig) -> int:
-    """The largest production variant a deployment may meet: autoscaling's ``max_capacity`` where a variant
-    scales (the endpoint keeps scaled-out counts across updates), else its initial count; what the template's
-    maximum execution timeout is computed for (``ModelEndpoint.fleet_capacity``)."""
-    return max((v.autoscaling.max_capacity if v.autoscaling else v.initial_instance_count
-                for v in stage.variants if v.instance_type), default=1)
 
 
 def stage_capacity(stage: StageConfig) -> tuple[int, int, list[int]]:
@@ -197,6 +195,9 @@ def extra_instance_hours(spec: RolloutSpec, counts: list[int], duration_seconds:
 def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     """Every number of one stage's plan, from its deployment policy and alarm settings."""
     spec = stage.deployment.to_spec()
+    # The same value objects the endpoint is built from (a placeholder for `model: approved`).
+    values = StageSpec.from_config(stage, model_name=model, stage_name=stage_name, approved_arn=_PLACEHOLDER)
+    fleet = fleet_capacity(values.variants, {name: s[1] for name, s in values.autoscaling.items()})
     capacity, instances, counts = stage_capacity(stage)
     spec.check_capacity(capacity, f"stages.{stage_name}.deployment")
     timeline = spec.timeline(capacity)
@@ -219,9 +220,10 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     return StagePlan(
         model=model, stage=stage_name, endpoint=stage.endpoint_name or f"{model}-{stage_name}",
         policy=spec.describe(), strategy=spec.strategy, capacity=capacity, instances=instances,
-        steps=spec.steps_count(capacity), expected_seconds=end,
-        max_seconds=spec.max_execution_timeout(fleet_capacity(stage)),
-        detection_seconds=detect, detection_arithmetic=detection_arithmetic(stage), exposed_percent=exposed, alarm_after_rollout=alarm_at > watched_until,
+        steps=spec.steps_count(capacity), expected_seconds=end, fleet_capacity=fleet,
+        fleet_steps=spec.steps_count(fleet), max_seconds=spec.max_execution_timeout(fleet),
+        detection_seconds=detect, detection_arithmetic=detection_arithmetic(stage, values.alarms),
+        exposed_percent=exposed, alarm_after_rollout=spec.is_guarded and alarm_at > watched_until,
         extra_instance_hours=extra_hours,
         rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else 0,
         no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
@@ -252,12 +254,17 @@ def render(plans: list[StagePlan]) -> str:
     for p in plans:
         parts.append("")
         parts.append(f"{p.model} / {p.stage} ({p.endpoint}): {p.policy}")
-        parts.append(f"alarms: {p.detection_arithmetic}")
+        parts.append(f"alarms: {p.detection_arithmetic}" if p.strategy != "unguarded"
+                     else "alarms: none can roll this release back (unguarded)")
+        if p.fleet_capacity > p.capacity and p.fleet_steps > p.steps:
+            parts.append(f"autoscaling may grow the fleet to {p.fleet_capacity} instances: then {p.fleet_steps} "
+                         "steps, which the maximum duration counts")
         parts.append(table(["at", "new fleet", "what"],
                            [[_minutes(s.at_seconds), f"{s.new_traffic_percent:g}%", s.what] for s in p.timeline]))
         if p.alarm_after_rollout:
             parts.append(f"warning: the alarms need {_minutes(p.detection_seconds)} but the last baking period ends "
-                         "first; a broken model would be fully deployed before they fire (lengthen wait or bake_time)")
+                         "first; a broken model would be fully deployed before they fire (lengthen wait, or "
+                         "all-at-once's bake_time)")
     return "\n".join(parts)
 
 

@@ -113,7 +113,7 @@ def run(args: Any, ctx: Any = None) -> Output:
     if promoted.get("autoscaling") is not None and promoted.get("instance_type") != champion_type:
         warnings.append(f"variant {promoted['name']} is autoscaled and its instance type changes "
                         f"({champion_type} -> {promoted.get('instance_type')}): SageMaker refuses to change the "
-                        "instance type of an autoscaled variant; the pipeline's preflight step will stop this "
+                        "instance type of an autoscaled variant; the endpoint stack's preflight will stop this "
                         "release and say how to do it in two steps")
     action = "wrote" if args.write else "would write (dry run: pass --write)"
     kept = ("the shadow_variant section is removed" if args.source == "shadow" else

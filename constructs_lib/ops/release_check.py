@@ -33,10 +33,11 @@ import time
 import urllib.request
 from typing import Any, Callable
 
-#: Endpoint statuses that are still moving.
-TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
-#: Seconds kept free before the function's own timeout to answer CloudFormation.
-ANSWER_MARGIN_SECONDS = 30
+#: Endpoint statuses that are still moving (``mlops status`` and ``verify`` use the same set).
+TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+#: Seconds kept free before the function's own timeout to name the firing alarms and answer CloudFormation
+#: (an answer that never comes keeps the stack waiting for the custom resource's whole service timeout).
+ANSWER_MARGIN_SECONDS = 90
 #: CloudFormation shows at most this much of a custom resource's reason.
 MAX_REASON = 1000
 POLL_SECONDS = 15
@@ -50,7 +51,8 @@ def _clients(region: str | None = None) -> dict[str, Any]:
     from botocore.config import Config
 
     # Bounded calls: a hung API must not keep the stack waiting for the custom resource's whole timeout.
-    config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 5, "mode": "standard"})
+    # At most 3 attempts x (5 s connect + 10 s read) = 45 s per call, well inside ANSWER_MARGIN_SECONDS.
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
     return {name: boto3.client(name, region_name=region, config=config) for name in SERVICES}
 
 
@@ -71,7 +73,9 @@ def check_release(sagemaker: Any, cloudwatch: Any, endpoint_name: str, expected_
     current = endpoint.get("EndpointConfigName")
     if status == "InService" and current == expected_config:
         return f"endpoint {endpoint_name} is InService on {expected_config}, the config this stack deployed"
-    firing = _firing(cloudwatch, alarm_names)
+    # Naming the alarms is worth a call only while the answer to CloudFormation is not at risk.
+    firing = (_firing(cloudwatch, alarm_names) if clock() < deadline
+              else "no time left to read the rollback alarms (see `mlops status`)")
     reason = endpoint.get("FailureReason")
     if status != "InService":
         raise ReleaseCheckFailed(f"endpoint {endpoint_name} is {status} on {current}, not InService on "

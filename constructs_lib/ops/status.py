@@ -13,6 +13,7 @@ import botocore.exceptions
 from constructs_lib.ops import output
 from constructs_lib.ops.aws import error_code, translate
 from constructs_lib.ops.base import Output
+from constructs_lib.ops.release_check import TRANSITIONAL
 
 #: The tag CloudFormation puts on every resource it creates.
 STACK_TAG = "aws:cloudformation:stack-name"
@@ -20,7 +21,6 @@ STACK_TAG = "aws:cloudformation:stack-name"
 ENDPOINT_OUTPUT = "EndpointName"
 CONFIG_OUTPUT = "EndpointConfigName"
 #: Statuses in which the endpoint is still moving; anything else is final.
-TRANSITIONAL = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 
 
 def requested_config(ctx, endpoint: dict[str, Any], stack: str | None = None) -> tuple[str | None, str | None, str]:

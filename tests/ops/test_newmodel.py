@@ -124,14 +124,16 @@ def test_refuses_bad_and_existing_names_and_changes_nothing(platform, capsys, na
     assert platform.read_text() == before and _snapshot(platform.parent) == files
 
 
-def test_refuses_a_name_taken_by_another_models_group(tmp_path, capsys):
+def test_refuses_a_name_whose_group_another_model_uses(tmp_path, capsys):
+    """The new model's group would be <project>-<name>: another model already names its group so."""
     path = tmp_path / "platform.yaml"
-    path.write_text(MIDDLE)
+    text = MIDDLE.replace("registry: {group_name: shared-group}", "registry: {group_name: mlops-shared-group}")
+    path.write_text(text)
     code, _, err = run(capsys, "new-model", "shared-group", "--config", str(path))
     assert code == 2
-    assert err == (f"error: name: a model package group named 'shared-group' already exists in {path}, "
+    assert err == (f"error: name: a model package group named 'mlops-shared-group' already exists in {path}, "
                    "got 'shared-group'\n")
-    assert path.read_text() == MIDDLE
+    assert path.read_text() == text
 
 
 def test_refuses_an_existing_folder(platform, capsys):

@@ -119,4 +119,28 @@ def test_an_unguarded_release_is_shown_as_such(tmp_path, capsys):
     (prod,) = json.loads(out)["stages"]
     assert prod["policy"] == "unguarded (no baking, no alarm rollback)"
     assert prod["condition_based"] == "no: no guardrail, nothing rolls back automatically"
-    assert prod["alarm_after_rollout"] is True and prod["rollback_seconds"] == 0
+    assert prod["alarm_after_rollout"] is False and prod["rollback_seconds"] == 0  # no alarms to be late
+    text = run(capsys, "plan", str(config), "--stage", "prod")[1]
+    assert "alarms: none can roll this release back (unguarded)" in text and "warning" not in text
+
+
+def test_an_autoscaled_rolling_fleet_counts_in_the_maximum(tmp_path, capsys):
+    """Rolling by one instance: the endpoint starts with 2 but autoscaling may have grown it to 6."""
+    config = with_policies(tmp_path, "{type: all_at_once, bake_time: 300}",
+                           "{type: rolling, batch_size: 1, size_unit: instances, wait: 300}")
+    text = config.read_text()
+    start = text.index("        variants:\n          - name: champion")
+    end = text.index("        data_capture:")
+    config.write_text(text[:start] + """        variants:
+          - name: champion
+            instance_type: ml.m5.large
+            initial_instance_count: 2
+            autoscaling: {min_capacity: 2, max_capacity: 6, target_invocations_per_instance: 1000}
+""" + text[end:])
+    code, out, err = run(capsys, "--json", "plan", str(config), "--stage", "prod")
+    assert code == 0, err
+    (prod,) = json.loads(out)["stages"]
+    assert (prod["steps"], prod["fleet_capacity"], prod["fleet_steps"]) == (2, 6, 6)
+    assert prod["max_seconds"] == 6 * (300 + 1800)  # what the template's timeout is computed from
+    text = run(capsys, "plan", str(config), "--stage", "prod")[1]
+    assert "autoscaling may grow the fleet to 6 instances: then 6 steps" in text

@@ -9,7 +9,7 @@ disabled (``BucketOwnerEnforced``, AWS's recommendation) and its bucket policy l
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import FeatureFlags, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -24,6 +24,18 @@ def access_logs_bucket(scope: Construct, id: str, *, of: str) -> s3.Bucket:
                      object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED)
     acknowledge(logs, "S1", f"This is the server access log bucket of the {of}; logging it to itself would loop.")
     return logs
+
+
+#: The CDK feature flag under which ``server_access_logs_bucket`` grants through the bucket policy (no ACL).
+BUCKET_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+
+
+def access_log_props(scope: Construct, logs: s3.Bucket, prefix: str) -> dict:
+    """The ``s3.Bucket`` properties that log to ``logs`` when the app sets ``BUCKET_POLICY_FLAG`` (CDK then
+    does what ``log_access`` does, inside one call); empty otherwise, and the caller calls ``log_access``."""
+    if FeatureFlags.of(scope).is_enabled(BUCKET_POLICY_FLAG):
+        return {"server_access_logs_bucket": logs, "server_access_logs_prefix": prefix}
+    return {}
 
 
 def log_access(bucket: s3.Bucket, logs: s3.Bucket, prefix: str) -> None:

@@ -35,7 +35,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from .access_logs import access_logs_bucket, log_access
+from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError
@@ -504,12 +504,14 @@ class ModelEndpoint(Construct):
 
     def _create_capture_bucket(self) -> s3.Bucket:
         logs = access_logs_bucket(self, "DataCaptureAccessLogs", of="data capture bucket")
+        logging = access_log_props(self, logs, "datacapture/")
         bucket = s3.Bucket(
             self, "DataCaptureBucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
             bucket_key_enabled=True, enforce_ssl=True, versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
         )
-        log_access(bucket, logs, "datacapture/")
+        if not logging:
+            log_access(bucket, logs, "datacapture/")
         return bucket
 
     def _rollback_alarm(self, kind: str, name: str, variant: str, alarms: RollbackAlarms) -> cloudwatch.CfnAlarm:

@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from .access_logs import access_logs_bucket, log_access
+from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
 from .nag import acknowledge_wildcards
@@ -226,12 +226,14 @@ class PlatformArtifacts(Construct):
             description="Encrypts the model artifacts shared with the test and prod accounts",
         )
         self.access_logs = access_logs_bucket(self, "AccessLogs", of="artifacts bucket")
+        logging = access_log_props(self, self.access_logs, "artifacts/")
         self.bucket = s3.Bucket(
             self, "Bucket", bucket_name=bucket_name, encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key, bucket_key_enabled=True, enforce_ssl=True, versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
         )
-        log_access(self.bucket, self.access_logs, "artifacts/")
+        if not logging:
+            log_access(self.bucket, self.access_logs, "artifacts/")
         principals = [iam.AccountPrincipal(account) for account in accounts]
         self.bucket.add_to_resource_policy(iam.PolicyStatement(
             sid="ConsumerAccountsReadModels", principals=principals, actions=["s3:GetObject"],

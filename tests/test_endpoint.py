@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import Duration, Environment, Stack
+from aws_cdk import App, Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Annotations, Match, Template
@@ -63,6 +63,11 @@ def scenarios():
                   variants=[instance("main", IMAGE, initial_instance_count=4, instance_type="ml.g5.xlarge")],
                   deployment=DeploymentPolicy.rolling(CapacitySize.instances(1), wait=Duration.minutes(3),
                                                       rollback_batch_size=CapacitySize.percent(50)))
+
+    whole = Stack(app, "Whole", env=ENV)
+    ModelEndpoint(whole, "Endpoint", endpoint_name="whole", variants=[instance("main")],
+                  rollback_alarms=RollbackAlarms(watch_whole_endpoint=True, min_invocations=20,
+                                                 max_5xx_error_rate_percent=2))
 
     serverless = Stack(app, "Serverless", env=ENV)
     ModelEndpoint(serverless, "Endpoint", endpoint_name="churn-serverless", network_isolation=False,
@@ -209,13 +214,8 @@ def test_execution_role_may_describe_exactly_its_rollback_alarms(scenarios):
     assert any("Fn::GetAtt" in json.dumps(a) and "BusinessKpi" in json.dumps(a) for a in arns)
 
 
-def test_whole_endpoint_alarm_is_opt_in_and_min_invocations_configurable():
-    app = nag_app()
-    stack = Stack(app, "Whole", env=ENV)
-    ModelEndpoint(stack, "Endpoint", endpoint_name="whole", variants=[instance("main")],
-                  rollback_alarms=RollbackAlarms(watch_whole_endpoint=True, min_invocations=20,
-                                                 max_5xx_error_rate_percent=2))
-    template = Template.from_json(check_assembly(synth_checked(app))["Whole"])
+def test_whole_endpoint_alarm_is_opt_in_and_min_invocations_configurable(scenarios):
+    template = scenarios[0]["Whole"]
     by_name = _alarms_by_name(template)
     assert sorted(by_name) == ["whole-main-5xx-rate", "whole-main-endpoint-5xx-rate", "whole-main-latency",
                                "whole-main-model-error-rate"]
@@ -555,3 +555,23 @@ def test_a_given_execution_role_may_describe_the_rollback_alarms_too():
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     (describe,) = [s for s in statements if s["Action"] == "cloudwatch:DescribeAlarms"]
     assert len(describe["Resource"]) == 3 and all("alarm:given-main-" in json.dumps(r) for r in describe["Resource"])
+
+
+def test_access_logs_through_cdk_when_the_app_sets_the_bucket_policy_flag():
+    """With @aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy (cdk.json sets it) CDK writes the same grant."""
+    # (nag and cfn-lint check this path in the app's own tests, whose cdk.json sets the flag)
+    app = App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True})
+    stack = Stack(app, "Flagged", env=ENV)
+    ModelEndpoint(stack, "E", endpoint_name="flagged", variants=[instance()], data_capture=DataCapture())
+    template = Template.from_stack(stack)
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert not [b for b in buckets.values() if "AccessControl" in b["Properties"]]
+    (logs_id, logs), = [(k, b) for k, b in buckets.items() if "AccessLogs" in k]
+    assert logs["Properties"]["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    capture = next(b for k, b in buckets.items() if "DataCaptureBucket" in k)
+    assert capture["Properties"]["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs_id},
+                                                             "LogFilePrefix": "datacapture/"}
+    grants = [s for p in resources(template, "AWS::S3::BucketPolicy").values()
+              if p["Properties"]["Bucket"] == {"Ref": logs_id}
+              for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert [g["Principal"] for g in grants] == [{"Service": "logging.s3.amazonaws.com"}]

@@ -39,7 +39,8 @@ def cloudformation_url():
     """A stand-in for CloudFormation's pre-signed response URL on 127.0.0.1; yields (url, answers)."""
     _Recorder.answers = []
     server = HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for it (0.5 s by default, per test).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/response?signature=x", _Recorder.answers

@@ -34,7 +34,16 @@ def register(subparsers: Any) -> None:
     """Add the ``preflight`` subcommand."""
     parser = subparsers.add_parser(
         "preflight", help="would SageMaker accept this change of the production variants? (the endpoint stack's own preflight)",
-        description=__doc__.split("\n\n", 1)[1].split("A first release")[0].strip(), epilog=_EPILOG)
+        description=(
+            "Would SageMaker accept this change of the endpoint's production variants? The endpoint stack runs "
+            "this check itself before every update (its preflight custom resource); this command runs it from a "
+            "laptop. Exit 1, with the way through, when a guarded update (blue/green or rolling) would rename, add "
+            "or remove a production variant (SageMaker requires the new endpoint config to keep the old variant "
+            "names: release such a change alone with deployment type unguarded); when an unguarded update would "
+            "not change them; when an autoscaled variant would be removed or change instance type (release "
+            "without its autoscaling first); or when the endpoint is in the middle of another update. A first "
+            "release (no endpoint yet) passes. Read-only."),
+        epilog=_EPILOG)
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--variants", required=True, metavar="NAME=TYPE,...",
                         help="the new template's production variants with their instance types (TYPE "

@@ -31,6 +31,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from .arns import StackArns
+from .instance_types import check_processing_instance_type
 from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
 from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy
@@ -49,7 +50,6 @@ DEFAULT_HYPERPARAMETERS: Mapping[str, str] = {
 
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$")
 #: GPU and accelerator families (p*, g*, inf*, trn*, dl*): the scikit-learn image has CPU builds only.
-_ACCELERATED = re.compile(r"^ml\.(p\d|g\d|inf\d|trn\d|dl\d)")
 _PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 _APPROVAL_STATUS = {"manual": "PendingManualApproval", "automatic": "Approved"}
 
@@ -99,9 +99,7 @@ class ModelBuildPipeline(Construct):
                             ("training_instance_type", training_instance_type)):
             if not isinstance(value, str) or not _INSTANCE.match(value):
                 raise ConfigError(name, f"must be an ml.* instance type, got {value!r}")
-        if _ACCELERATED.match(processing_instance_type):
-            raise ConfigError("processing_instance_type", "must be a CPU instance type (the scikit-learn processing "
-                              f"image has no GPU/accelerator build), got {processing_instance_type!r}")
+        check_processing_instance_type("processing_instance_type", processing_instance_type)
         if isinstance(inference_instance_types, str) or not inference_instance_types:
             raise ConfigError("inference_instance_types", f"must be a non-empty list of ml.* instance types, "
                               f"got {inference_instance_types!r}")

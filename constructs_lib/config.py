@@ -12,17 +12,19 @@ command reads this file too).
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
 
-from .errors import ConfigError, check_sagemaker_name, cut
+from .errors import ConfigError, check_email, check_sagemaker_name, cut
 from .schedules import check_schedule
 from .rollout import RolloutSpec, TrafficSize
-from .variants import LATENCY_STATISTIC
+from .variants import LATENCY_STATISTIC, ModelSource
 
 APPROVED = "approved"
 """Model source meaning "the approved model version being released" (resolved by the pipeline)."""
@@ -68,9 +70,17 @@ class PackageSource(_Strict):
     """A pinned, versioned model package from the registry."""
 
     model_package_arn: str = Field(
-        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-zA-Z0-9-]{1,63}/\d+$",
         description="Versioned model package ARN: arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION",
     )
+
+    @field_validator("model_package_arn")
+    @classmethod
+    def _versioned(cls, value: str) -> str:
+        try:  # the construct's own rule (and its reason for Marketplace packages)
+            ModelSource.from_model_package(value)
+        except ConfigError as error:
+            raise ValueError(error.message) from None
+        return value
 
 
 class ImageSource(_Strict):
@@ -287,6 +297,17 @@ class BuildConfig(_Strict):
                         description="evaluation report metric the condition step compares")
     threshold: float = Field(default=0.7, ge=0, le=1)
     processing_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
+
+    @field_validator("processing_instance_type")
+    @classmethod
+    def _processing_type(cls, value: str) -> str:
+        from .instance_types import check_processing_instance_type
+
+        try:
+            check_processing_instance_type("", value)
+        except ConfigError as error:
+            raise ValueError(error.message) from None
+        return value
     training_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
     inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"])
 
@@ -375,13 +396,21 @@ class S3Source(_Strict):
 Source = Annotated[Union[CodeConnectionsSource, CodeCommitSource, S3Source], Field(discriminator="type")]
 
 
+def _email(value: str) -> str:
+    try:
+        check_email("", value)
+    except ConfigError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
 class PipelineConfig(_Strict):
     """The delivery pipeline (CDK Pipelines) in the dev account."""
 
     source: Source
     second_approver_group: str | None = Field(
         default=None, description="IAM group whose members must also approve before prod (two approvals)")
-    notification_emails: list[str] = Field(default_factory=list)
+    notification_emails: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
 
 
 class PlatformConfig(_Strict):
@@ -439,6 +468,13 @@ class PlatformConfig(_Strict):
 
 
 # --------------------------------------------------------------------------------------------- loading
+_SOURCE_TYPES = ("codeconnections", "codecommit", "s3")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) or abs(value) >= 1e15 else str(value)
+
+
 def _config_path(loc: tuple, root: str = "") -> str:
     path = root
     for part in loc:
@@ -446,6 +482,8 @@ def _config_path(loc: tuple, root: str = "") -> str:
             path += f"[{part}]"
         elif str(part) in ("approved", "package", "image") and path.endswith(".model"):
             continue  # the model source's union tag is not a key of the file
+        elif str(part) in _SOURCE_TYPES and path.endswith(".source"):
+            continue  # nor the pipeline source's
         else:
             path += f".{part}" if path else str(part)
     return path
@@ -471,6 +509,14 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
         if unknown:
             return ConfigError(path, f"is required (unknown key(s) next to it: {cut(', '.join(unknown))})")
         return ConfigError(path, "is required")
+    if kind == "union_tag_invalid" and path.endswith(".source"):
+        return ConfigError(f"{path}.type", f"must be one of {', '.join(_SOURCE_TYPES)}, got "
+                           f"{cut(first.get('ctx', {}).get('tag'))}")
+    if path.endswith(".model") and kind not in ("value_error", "extra_forbidden", "missing"):
+        return ConfigError(path, "must be 'approved', {model_package_arn: ARN} or {image: URI, model_data_url: "
+                           f"s3://...}}, got {cut(given)}")
+    if kind == "string_type" and isinstance(given, (int, float)) and not isinstance(given, bool):
+        return ConfigError(path, f"must be a string: quote it (YAML read it as the number {_number(given)})")
     if kind == "extra_forbidden":
         return ConfigError(path, "is not a known setting (check the spelling; see config/platform.schema.json)")
     if kind == "value_error":  # our own validators' messages already say what was given
@@ -481,7 +527,8 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
         return ConfigError(path, f"must be a whole number, got {given!r}")
     if kind == "finite_number":
         return ConfigError(path, f"must be a finite number, got {given!r}")
-    return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {cut(given)}")
+    shown = str(given).lower() if isinstance(given, bool) else cut(given)
+    return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {shown}")
 
 
 def parse_config(data: Any) -> PlatformConfig:
@@ -496,10 +543,37 @@ def parse_config(data: Any) -> PlatformConfig:
 
 def read_yaml(text: str) -> Any:
     """``yaml.safe_load`` with libyaml's parser where PyYAML has it (its wheels do): ~7x faster, which a
-    50-model config (45 KB, 80 ms in pure Python) shows on every synth."""
+    50-model config (45 KB, 80 ms in pure Python) shows on every synth. A key given twice in one mapping is an
+    error (PyYAML keeps the last silently: a second ``deployment:`` would quietly replace the first)."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(text, Loader=_unique_key_loader())
+
+
+@functools.cache
+def _unique_key_loader() -> type:
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class UniqueKeyLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # keys a merge brings in may be overridden: that is what merges are for
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line)
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if first != key_node.start_mark.line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {first + 1}); a YAML mapping keeps only "
+                        "the last, so one of them would be ignored", key_node.start_mark)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def load_config(path: str | Path) -> PlatformConfig:

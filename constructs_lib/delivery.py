@@ -35,7 +35,7 @@ from aws_cdk import pipelines
 from constructs import Construct, IValidation
 
 from .arns import StackArns
-from .errors import ConfigError, check_range, check_sagemaker_name
+from .errors import ConfigError, check_email, check_range, check_sagemaker_name
 from .nag import acknowledge, acknowledge_wildcards
 
 __all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
@@ -53,7 +53,6 @@ CFN_LINT_VERSION = "1.58.0"
 #: ``mlops resolve`` exit code when the group has no approved version (or does not exist yet).
 _EXIT_NOT_FOUND = 3
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
 #: The smoke/latency step's CodeBuild timeout (one value: each Duration made is a jsii round trip).
@@ -180,8 +179,7 @@ class DeliveryPipeline(Construct):
             raise ConfigError("cdk_cli_version", "must be a 2.x CDK CLI version like 2.1148.1 (CLI 3.x refuses "
                               f"aws-cdk-lib 2.x assemblies), got {cdk_cli_version!r}")
         for i, email in enumerate(notification_emails):
-            if not _EMAIL.match(email):
-                raise ConfigError(f"notification_emails[{i}]", f"must be an e-mail address, got {email!r}")
+            check_email(f"notification_emails[{i}]", email)
         if not install_commands:
             raise ConfigError("install_commands", "must hold at least one command, got []")
         if check_install_commands is not None and not check_install_commands:

@@ -11,6 +11,11 @@ from __future__ import annotations
 import math
 
 
+#: Longest path and message an error line shows.
+MAX_PATH = 200
+MAX_MESSAGE = 400
+
+
 class ConfigError(ValueError):
     """Bad input, found at synth before any template is written.
 
@@ -18,9 +23,11 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        # One readable line whatever was given: a pasted document as a key or a value is cut, its length said.
+        self.path = path if len(path) <= MAX_PATH else f"{path[:MAX_PATH - 30]}... ({len(path)} characters)"
+        self.message = (message if len(message) <= MAX_MESSAGE
+                        else f"{message[:MAX_MESSAGE - 30]}... ({len(message)} characters)")
+        super().__init__(f"{self.path}: {self.message}" if self.path else self.message)
 
     def under(self, prefix: str) -> "ConfigError":
         """The same error with its path placed under ``prefix`` (a config path)."""
@@ -71,10 +78,13 @@ def check_whole(path: str, value: object, low: int, high: int | None = None, uni
 def check_choice(path: str, value: object, allowed: "list | tuple") -> None:
     """Raise ``ConfigError`` unless ``value`` is one of ``allowed``."""
     if isinstance(value, bool) or value not in allowed:
-        raise ConfigError(path, f"must be one of {', '.join(map(str, allowed))}, got {cut(value)}")
+        shown = str(value).lower() if isinstance(value, bool) else cut(value)
+        raise ConfigError(path, f"must be one of {', '.join(map(str, allowed))}, got {shown}")
 
 
 def _fmt(number: float) -> str:
+    if abs(number) >= 1e15:
+        return f"{number:g}"  # 1e+308, not 309 digits
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
@@ -103,3 +113,14 @@ def check_account_ids(path: str, accounts) -> list[str]:
         if not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
             raise ConfigError(f"{path}[{i}]", f"must be a 12-digit account id, got {account!r}")
     return list(accounts)
+
+
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+def check_email(path: str, value: object) -> None:
+    """Raise ``ConfigError`` unless ``value`` looks like an e-mail address (what SNS e-mail subscriptions take)."""
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(_EMAIL, value):
+        raise ConfigError(path, f"must be an e-mail address, got {cut(value)}")

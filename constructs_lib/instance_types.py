@@ -7,6 +7,8 @@ regenerate with ``python -m constructs_lib.instance_types``.
 
 from __future__ import annotations
 
+import re
+
 INFERENCE_INSTANCE_TYPES = frozenset({
     "ml.c4.2xlarge",
     "ml.c4.4xlarge",
@@ -312,3 +314,16 @@ def _regenerate() -> str:  # pragma: no cover - developer tool
 
 if __name__ == "__main__":  # pragma: no cover
     print(_regenerate())
+
+
+#: Families with GPUs or accelerators (the scikit-learn processing image has no build for them).
+ACCELERATED = re.compile(r"^ml\.(p\d|g\d|inf\d|trn\d|dl\d)")
+
+
+def check_processing_instance_type(path: str, value: str) -> None:
+    """Raise ``ConfigError`` when ``value`` is an accelerated type the scikit-learn processing image cannot use."""
+    from .errors import ConfigError, cut
+
+    if ACCELERATED.match(value):
+        raise ConfigError(path, "must be a CPU instance type (the scikit-learn processing image has no "
+                          f"GPU/accelerator build), got {cut(value)}")

@@ -58,10 +58,14 @@ class StageSpec:
                    alarms=RollbackAlarms(**stage.alarms.model_dump()), autoscaling=scaling)
 
     def check(self, *, network_isolation: bool, subnets: int, security_groups: int) -> None:
-        """Every rule ``ModelEndpoint`` enforces for this stage (paths below the stage)."""
-        validate_endpoint(self.endpoint_name, self.variants, self.shadow, self.capture, self.rollout, self.alarms,
-                          network_isolation=network_isolation, subnets=subnets, security_groups=security_groups,
-                          max_capacities={name: s[1] for name, s in self.autoscaling.items()})
+        """Every rule ``ModelEndpoint`` enforces for this stage (paths below the stage, as the file names them)."""
+        try:
+            validate_endpoint(self.endpoint_name, self.variants, self.shadow, self.capture, self.rollout,
+                              self.alarms, network_isolation=network_isolation, subnets=subnets,
+                              security_groups=security_groups,
+                              max_capacities={name: s[1] for name, s in self.autoscaling.items()})
+        except ConfigError as error:
+            raise config_error(error) from None
         by_name = {v.name: (i, v) for i, v in enumerate(self.variants)}
         for name, (low, high, target, _, _) in self.autoscaling.items():
             index, variant = by_name[name]
@@ -105,3 +109,13 @@ def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
         initial_instance_count=cfg.initial_instance_count, volume_size_gb=cfg.volume_size_gb,
         startup_health_check_timeout=cfg.startup_health_check_timeout,
         model_data_download_timeout=cfg.model_data_download_timeout)
+
+
+#: Construct property -> the stage's config key, where they differ.
+_CONFIG_KEYS = {"rollback_alarms": "alarms", "vpc_subnets": "vpc", "shadow_variant": "shadow_variant"}
+
+
+def config_error(error: ConfigError) -> ConfigError:
+    """A ``ModelEndpoint`` error re-pathed to the stage's config keys (``rollback_alarms`` -> ``alarms``)."""
+    head, dot, rest = error.path.partition(".")
+    return ConfigError(_CONFIG_KEYS.get(head, head) + dot + rest, error.message)

@@ -25,6 +25,9 @@ _MODEL_PACKAGE_ARN = re.compile(
 _ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([^:@]+)")
 _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 _SERVERLESS_MEMORY = (1024, 2048, 3072, 4096, 5120, 6144)
+#: The most instances a variant may count (initial or autoscaled): far above any account's endpoint quota, and
+#: small enough that a typo (10**30) is refused instead of reaching the template as 1e+30.
+MAX_INSTANCES = 10000
 
 
 def _seconds(duration: "Duration | int | None") -> int | None:
@@ -172,7 +175,7 @@ class ProductionVariant:
         if self.instance_type not in INFERENCE_INSTANCE_TYPES:
             raise ConfigError(f"{path}.instance_type", "must be a SageMaker real-time inference instance type "
                               f"from the ml. families (for example ml.m5.large), got {self.instance_type!r}")
-        check_whole(f"{path}.initial_instance_count", self.initial_instance_count, 1)
+        check_whole(f"{path}.initial_instance_count", self.initial_instance_count, 1, MAX_INSTANCES)
         if self.volume_size_gb is not None:
             if self.has_local_storage:
                 raise ConfigError(f"{path}.volume_size_gb", f"must not be set on {self.instance_type} (it has local "
@@ -352,8 +355,8 @@ def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, 
                           "by max concurrency")
     check_whole(f"{path}.min_capacity", min_capacity, 1, variant.initial_instance_count,
                 f"(at most initial_instance_count {variant.initial_instance_count})")
-    check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count), 10000,
-                "(at least min_capacity and initial_instance_count)")
+    check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count),
+                MAX_INSTANCES, "(at least min_capacity and initial_instance_count)")
     check_whole(f"{path}.target_invocations_per_instance", target_invocations_per_instance, 1, 1_000_000)
 
 

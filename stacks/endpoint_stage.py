@@ -23,7 +23,7 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import StageSpec
+from constructs_lib.stage_spec import StageSpec, config_error
 
 #: The release-check role's session limit (one value: each Duration made is a jsii round trip).
 _ONE_HOUR = Duration.hours(1)
@@ -57,7 +57,7 @@ class EndpointStack(Stack):
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
-            raise error.under(f"models[{index}].stages.{stage_name}") from None
+            raise config_error(error).under(f"models[{index}].stages.{stage_name}") from None
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)

@@ -157,3 +157,49 @@ def test_two_models_cannot_share_a_group():
         parse_config(data)
     assert str(error.value) == ("models[1].registry.group_name: model package group names must be unique (default "
                                 "<project>-<model>); models[0] uses it too, got 'mlops-churn-predictor'")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"pipeline.source.type": "codeconnection"},
+     "pipeline.source.type: must be one of codeconnections, codecommit, s3, got 'codeconnection'"),
+    ({"pipeline.source.conection_arn": "x"}, "pipeline.source.conection_arn: is not a known setting"),
+    ({f"{PROD}.variants.0.model": 5}, "models[0].stages.prod.variants[0].model: must be 'approved', "
+     "{model_package_arn: ARN} or {image: URI, model_data_url: s3://...}, got 5"),
+    ({"accounts.test.account_id": 19634136210},
+     "accounts.test.account_id: must be a string: quote it (YAML read it as the number 19634136210)"),
+    ({f"{PROD}.alarms.min_invocations": 10000000},  # the file's key, not the construct's (rollback_alarms)
+     "models[0].stages.prod.alarms.min_invocations: must be between 1 and 1000000 requests per period"),
+    ({f"{PROD}.alarms.max_model_latency_ms": 1e308},
+     "models[0].stages.prod.alarms.max_model_latency_ms: must be between 0.001 and 3600000 ms, got 1e+308"),
+    ({"pipeline.notification_emails": ["ok@example.com", "not an email"]},
+     "pipeline.notification_emails[1]: must be an e-mail address, got 'not an email'"),
+    ({"models.0.build.processing_instance_type": "ml.g4dn.xlarge"},
+     "models[0].build.processing_instance_type: must be a CPU instance type"),
+    ({f"{PROD}.variants.1.initial_instance_count": 10**30},
+     "models[0].stages.prod.variants[1].initial_instance_count: must be between 1 and 10000, got 1e+30"),
+], ids=["source-type", "source-key", "model-type", "yaml-number", "alarms-path", "huge-float", "email",
+        "gpu-processing", "huge-count"])
+def test_errors_speak_the_files_language(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert len(str(error.value)) < 500
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    """PyYAML keeps the last of two keys: a second `deployment:` would silently replace the canary."""
+    from constructs_lib.config import load_config
+
+    text = (ROOT / "config" / "platform.yaml").read_text().replace(
+        "        deployment: {type: canary", "        deployment: {type: unguarded}\n        deployment: {type: canary")
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "duplicate key 'deployment' (first at line" in str(error.value)
+
+
+def test_a_pasted_document_is_cut_to_one_readable_line():
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({f"{PROD}.variants.1.instance_type": "ml." + "x" * 5000}))
+    assert len(str(error.value)) < 500 and str(error.value).endswith("characters)")

@@ -44,7 +44,8 @@ CASES = [
     ("models.0.stages.prod.variants.0.weigth", 3,
      "models[0].stages.prod.variants[0].weigth: is not a known setting"),
     ("models.0.stages.prod.variants.0.model", {"model_package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/x"},
-     "models[0].stages.prod.variants[0].model.model_package_arn: string should match pattern"),
+     "models[0].stages.prod.variants[0].model.model_package_arn: must be a versioned model package ARN "
+     "(arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION), got "),
     ("models.0.build.schedule", "cron(0 3 * *)",
      "models[0].build.schedule: a cron expression has six fields (minutes hours day-of-month month day-of-week "
      "year) separated by single spaces, got 4 in 'cron(0 3 * *)'"),

@@ -331,7 +331,10 @@ RULES = [
     ({"variants": [instance("a", weight=-1)]}, "variants[0].weight: must be 0 or more, got -1"),
     ({"variants": [instance("a", weight=0), instance("b", weight=0)]},
      "variants: at least one production variant needs a weight above 0, got all 0"),
-    ({"variants": [instance("a", initial_instance_count=0)]}, "variants[0].initial_instance_count: must be at least 1, got 0"),
+    ({"variants": [instance("a", initial_instance_count=0)]},
+     "variants[0].initial_instance_count: must be between 1 and 10000, got 0"),
+    ({"variants": [instance("a", initial_instance_count=10**30)]},
+     "variants[0].initial_instance_count: must be between 1 and 10000, got 1e+30"),
     ({"variants": [instance("a", instance_type="m5.large")]},
      "variants[0].instance_type: must be a SageMaker real-time inference instance type from the ml. families "
      "(for example ml.m5.large), got 'm5.large'"),
@@ -506,8 +509,9 @@ def test_release_check_can_be_left_out():
     Template.from_stack(stack).resource_count_is("Custom::SageMakerReleaseCheck", 0)
 
 
-def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenarios):
-    template = scenarios[0]["AB"]
+def assert_access_logged_without_acls(template) -> dict:
+    """The capture bucket logs to an ACL-less log bucket that only S3's logging service may write to; returns
+    that grant."""
     buckets = resources(template, "AWS::S3::Bucket")
     assert not [b for b in buckets.values() if "AccessControl" in b["Properties"]]
     (logs_id, logs), = [(k, b) for k, b in buckets.items() if "AccessLogs" in k]
@@ -519,6 +523,12 @@ def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenari
                 if p["Properties"]["Bucket"] == {"Ref": logs_id}
                 for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert grant["Principal"] == {"Service": "logging.s3.amazonaws.com"} and grant["Action"] == "s3:PutObject"
+    return grant
+
+
+def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenarios):
+    template = scenarios[0]["AB"]
+    grant = assert_access_logged_without_acls(template)
     assert set(grant["Condition"]) == {"ArnLike", "StringEquals"}
     target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
     assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(target["RoleARN"])
@@ -563,15 +573,4 @@ def test_access_logs_through_cdk_when_the_app_sets_the_bucket_policy_flag():
     app = App(context={"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True})
     stack = Stack(app, "Flagged", env=ENV)
     ModelEndpoint(stack, "E", endpoint_name="flagged", variants=[instance()], data_capture=DataCapture())
-    template = Template.from_stack(stack)
-    buckets = resources(template, "AWS::S3::Bucket")
-    assert not [b for b in buckets.values() if "AccessControl" in b["Properties"]]
-    (logs_id, logs), = [(k, b) for k, b in buckets.items() if "AccessLogs" in k]
-    assert logs["Properties"]["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    capture = next(b for k, b in buckets.items() if "DataCaptureBucket" in k)
-    assert capture["Properties"]["LoggingConfiguration"] == {"DestinationBucketName": {"Ref": logs_id},
-                                                             "LogFilePrefix": "datacapture/"}
-    grants = [s for p in resources(template, "AWS::S3::BucketPolicy").values()
-              if p["Properties"]["Bucket"] == {"Ref": logs_id}
-              for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    assert [g["Principal"] for g in grants] == [{"Service": "logging.s3.amazonaws.com"}]
+    assert_access_logged_without_acls(Template.from_stack(stack))

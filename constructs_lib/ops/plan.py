@@ -27,7 +27,7 @@ from constructs_lib.config import StageConfig, load_config
 from constructs_lib.errors import ConfigError
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
 from constructs_lib.ops.output import table
-from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
+from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
 from constructs_lib.stage_spec import StageSpec
 from constructs_lib.variants import RollbackAlarms, fleet_capacity
 
@@ -84,12 +84,13 @@ class StagePlan:
     fleet_capacity: int
     fleet_steps: int
     max_seconds: int
-    detection_seconds: int
+    timeout_capped: bool
+    detection_seconds: int | None
     detection_arithmetic: str
     exposed_percent: float
     alarm_after_rollout: bool
     extra_instance_hours: float
-    rollback_seconds: int
+    rollback_seconds: int | None
     no_downtime: bool
     condition_based: str
     additional_cost: str
@@ -221,17 +222,24 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
         model=model, stage=stage_name, endpoint=stage.endpoint_name or f"{model}-{stage_name}",
         policy=spec.describe(), strategy=spec.strategy, capacity=capacity, instances=instances,
         steps=spec.steps_count(capacity), expected_seconds=end, fleet_capacity=fleet,
-        fleet_steps=spec.steps_count(fleet), max_seconds=spec.max_execution_timeout(fleet),
-        detection_seconds=detect, detection_arithmetic=detection_arithmetic(stage, values.alarms),
+        fleet_steps=spec.steps_count(fleet),
+        # unguarded: no SageMaker timeout and no alarms; the plan says so instead of showing numbers
+        max_seconds=spec.max_execution_timeout(fleet) if spec.is_guarded else end,
+        timeout_capped=(spec.is_guarded and spec.max_execution_timeout_seconds is None
+                        and spec.needed_timeout(fleet) > MAX_TIMEOUT_SECONDS),
+        detection_seconds=detect if spec.is_guarded else None,
+        detection_arithmetic=detection_arithmetic(stage, values.alarms) if spec.is_guarded else "none (unguarded)",
         exposed_percent=exposed, alarm_after_rollout=spec.is_guarded and alarm_at > watched_until,
         extra_instance_hours=extra_hours,
-        rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else 0,
+        rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else None,
         no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
     )
 
 
 # --------------------------------------------------------------------------------------------- output
-def _minutes(seconds: int) -> str:
+def _minutes(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
     return f"{seconds / 60:.0f} min" if seconds % 60 == 0 or seconds >= 600 else f"{seconds / 60:.1f} min"
 
 
@@ -254,8 +262,12 @@ def render(plans: list[StagePlan]) -> str:
     for p in plans:
         parts.append("")
         parts.append(f"{p.model} / {p.stage} ({p.endpoint}): {p.policy}")
-        parts.append(f"alarms: {p.detection_arithmetic}" if p.strategy != "unguarded"
+        parts.append(f"alarms: {p.detection_arithmetic}" if p.detection_seconds is not None
                      else "alarms: none can roll this release back (unguarded)")
+        if p.timeout_capped:
+            parts.append(f"warning: at {p.fleet_capacity} instances this rollout needs more than SageMaker's "
+                         f"{_minutes(MAX_TIMEOUT_SECONDS)} limit; the timeout is capped there and a slow rollout is "
+                         "rolled back (take larger batches or shorter waits)")
         if p.fleet_capacity > p.capacity and p.fleet_steps > p.steps:
             parts.append(f"autoscaling may grow the fleet to {p.fleet_capacity} instances: then {p.fleet_steps} "
                          "steps, which the maximum duration counts")
@@ -281,8 +293,9 @@ def write_chart(plans: list[StagePlan], path: str) -> None:
             times = [s.at_seconds / 60 for s in p.timeline]
             shares = [s.new_traffic_percent for s in p.timeline]
             (line,) = axes.step(times, shares, where="post", linewidth=2, label=f"{p.model}/{p.stage}: {p.policy}")
-            alarm_minutes = (first_traffic_seconds(p.timeline) + p.detection_seconds) / 60
-            axes.axvline(alarm_minutes, color=line.get_color(), linestyle=":", linewidth=1)
+            if p.detection_seconds is not None:
+                alarm_minutes = (first_traffic_seconds(p.timeline) + p.detection_seconds) / 60
+                axes.axvline(alarm_minutes, color=line.get_color(), linestyle=":", linewidth=1)
         axes.set_xlabel("minutes since the deployment started")
         axes.set_ylabel("traffic on the new fleet (%)")
         axes.set_ylim(-2, 105)

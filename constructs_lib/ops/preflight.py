@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from constructs_lib.errors import ConfigError, check_sagemaker_name
+from constructs_lib.instance_types import INFERENCE_INSTANCE_TYPES
 from constructs_lib.ops import output, release_check
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
 
@@ -64,6 +66,14 @@ def parse_variants(text: str) -> dict[str, str]:
         if not sep or not name or not kind or name in variants:
             raise OpsError(f"--variants: expected NAME=TYPE pairs separated by commas, each name once, got "
                            f"{text[:200]!r}", EXIT_USAGE)
+        try:
+            check_sagemaker_name("--variants", name)
+        except ConfigError as error:
+            raise OpsError(error.message.replace("must be", f"variant name {name[:80]!r} must be", 1).split(", got")[0],
+                           EXIT_USAGE) from None
+        if kind != "serverless" and kind not in INFERENCE_INSTANCE_TYPES:
+            raise OpsError(f"--variants: {name}'s type must be a SageMaker real-time inference instance type (for "
+                           f"example ml.m5.large) or serverless, got {kind[:80]!r}", EXIT_USAGE)
         variants[name] = kind
     return variants
 

@@ -10,8 +10,9 @@ configuration"), so a rename would fail at deploy; a model swap under the same n
 release.
 
 * ``--from shadow`` (default): the production variant (``--champion``, default the first) takes the shadow's
-  model settings (``model``, ``instance_type``, volume and timeouts: ``MODEL_KEYS``), keeps its name,
-  ``weight``, ``initial_instance_count`` and ``autoscaling``, and the ``shadow_variant`` section is removed.
+  model settings (``model``, ``instance_type``, volume and timeouts: ``MODEL_KEYS``; an autoscaled variant
+  keeps its instance type, which SageMaker cannot change on a scaling target), keeps its name, ``weight``,
+  ``initial_instance_count`` and ``autoscaling``, and the ``shadow_variant`` section is removed.
 * ``--from VARIANT``: the champion takes the named challenger's model settings the same way; the challenger's
   entry stays as it is (removing a production variant is a change of the variant set, which needs a release
   of its own, see the README's "Changing the production variants").
@@ -93,6 +94,9 @@ def run(args: Any, ctx: Any = None) -> Output:
         raise OpsError(f"{path}: {where} is not written in the file (it uses the built-in defaults); add it "
                        "before promoting", EXIT_USAGE) from None
     champion_type = _champion(stage, args.champion, where).get("instance_type")
+    source = stage.get("shadow_variant") if args.source == "shadow" else next(
+        (v for v in stage.get("variants") or [] if str(v.get("name")) == args.source), None)
+    source_type = (source or {}).get("instance_type")
     promoted, replaced, promoted_from = _promote(stage, args.source, args.champion, where)
     text = _dump(yaml, document)
     text = keep_untouched_lines(original, text)
@@ -110,11 +114,11 @@ def run(args: Any, ctx: Any = None) -> Output:
     if _model_of(promoted) == APPROVED:
         warnings.append(f"variant {promoted['name']} uses model: approved, so after this change every newly "
                         "approved version replaces it directly; pin a model_package_arn to keep a baseline")
-    if promoted.get("autoscaling") is not None and promoted.get("instance_type") != champion_type:
-        warnings.append(f"variant {promoted['name']} is autoscaled and its instance type changes "
-                        f"({champion_type} -> {promoted.get('instance_type')}): SageMaker refuses to change the "
-                        "instance type of an autoscaled variant; the endpoint stack's preflight will stop this "
-                        "release and say how to do it in two steps")
+    if promoted.get("autoscaling") is not None and source_type not in (None, champion_type):
+        warnings.append(f"variant {promoted['name']} keeps its instance type {champion_type}, not "
+                        f"{source_type} the promoted model ran on: SageMaker refuses to change the instance type "
+                        "of an autoscaled variant. To move it, release once without its autoscaling, then change "
+                        "the type")
     action = "wrote" if args.write else "would write (dry run: pass --write)"
     kept = ("the shadow_variant section is removed" if args.source == "shadow" else
             f"{args.source}'s entry stays (removing a production variant needs a release of its own)")
@@ -181,8 +185,12 @@ def _promote(stage: Any, source: str, champion_name: str | None, where: str) -> 
 
 def _take_model(champion: Any, promoted: Any) -> None:
     """The champion serves the promoted variant's model on its instance settings; its name, weight and
-    capacity stay."""
+    capacity stay. An autoscaled champion keeps its instance type: SageMaker refuses to change the instance type
+    of a scaling target, so the promoted config would fail at deploy."""
+    keep_type = champion.get("autoscaling") is not None
     for key in MODEL_KEYS:
+        if keep_type and key == "instance_type":
+            continue
         if key in promoted:
             champion[key] = copy.deepcopy(promoted[key])
         else:

@@ -119,24 +119,32 @@ def test_an_unguarded_release_is_shown_as_such(tmp_path, capsys):
     (prod,) = json.loads(out)["stages"]
     assert prod["policy"] == "unguarded (no baking, no alarm rollback)"
     assert prod["condition_based"] == "no: no guardrail, nothing rolls back automatically"
-    assert prod["alarm_after_rollout"] is False and prod["rollback_seconds"] == 0  # no alarms to be late
+    assert prod["alarm_after_rollout"] is False  # no alarms to be late
+    assert (prod["detection_seconds"], prod["rollback_seconds"]) == (None, None)
+    assert prod["max_seconds"] == prod["expected_seconds"]  # no SageMaker timeout either
     text = run(capsys, "plan", str(config), "--stage", "prod")[1]
     assert "alarms: none can roll this release back (unguarded)" in text and "warning" not in text
 
 
-def test_an_autoscaled_rolling_fleet_counts_in_the_maximum(tmp_path, capsys):
-    """Rolling by one instance: the endpoint starts with 2 but autoscaling may have grown it to 6."""
+def with_autoscaled_rolling(tmp_path, wait: int, max_capacity: int):
+    """Prod rolls one instance at a time over one champion that starts with 2 and autoscales to max_capacity."""
     config = with_policies(tmp_path, "{type: all_at_once, bake_time: 300}",
-                           "{type: rolling, batch_size: 1, size_unit: instances, wait: 300}")
+                           f"{{type: rolling, batch_size: 1, size_unit: instances, wait: {wait}}}")
     text = config.read_text()
     start = text.index("        variants:\n          - name: champion")
     end = text.index("        data_capture:")
-    config.write_text(text[:start] + """        variants:
+    config.write_text(text[:start] + f"""        variants:
           - name: champion
             instance_type: ml.m5.large
             initial_instance_count: 2
-            autoscaling: {min_capacity: 2, max_capacity: 6, target_invocations_per_instance: 1000}
+            autoscaling: {{min_capacity: 2, max_capacity: {max_capacity}, target_invocations_per_instance: 1000}}
 """ + text[end:])
+    return config
+
+
+def test_an_autoscaled_rolling_fleet_counts_in_the_maximum(tmp_path, capsys):
+    """Rolling by one instance: the endpoint starts with 2 but autoscaling may have grown it to 6."""
+    config = with_autoscaled_rolling(tmp_path, wait=300, max_capacity=6)
     code, out, err = run(capsys, "--json", "plan", str(config), "--stage", "prod")
     assert code == 0, err
     (prod,) = json.loads(out)["stages"]
@@ -144,3 +152,11 @@ def test_an_autoscaled_rolling_fleet_counts_in_the_maximum(tmp_path, capsys):
     assert prod["max_seconds"] == 6 * (300 + 1800)  # what the template's timeout is computed from
     text = run(capsys, "plan", str(config), "--stage", "prod")[1]
     assert "autoscaling may grow the fleet to 6 instances: then 6 steps" in text
+    assert "warning: at" not in text  # 6 x (300 + 1800) s fits SageMaker's 8 hours
+
+
+def test_plan_warns_when_the_autoscaled_rollout_outgrows_sagemakers_limit(tmp_path, capsys):
+    code, out, err = run(capsys, "plan", str(with_autoscaled_rolling(tmp_path, wait=600, max_capacity=20)),
+                         "--stage", "prod")
+    assert code == 0, err
+    assert "warning: at 20 instances this rollout needs more than SageMaker's 480 min limit" in out

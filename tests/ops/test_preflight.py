@@ -70,7 +70,15 @@ def test_an_autoscaled_variant_is_deregistered_first(mlops, aws_client, scaled, 
     assert message in result.err
 
 
-@pytest.mark.parametrize("variants", ["champion", "a=x,a=y", "=ml.m5.large", ""])
-def test_malformed_variants_are_usage_errors(mlops, variants):
+@pytest.mark.parametrize("variants, message", [
+    ("champion", "--variants: expected NAME=TYPE pairs"),
+    ("a=ml.m5.large,a=ml.m5.large", "--variants: expected NAME=TYPE pairs"),
+    ("=ml.m5.large", "--variants: expected NAME=TYPE pairs"), ("", "--variants: expected NAME=TYPE pairs"),
+    ("bad_name!=ml.m5.large", "variant name 'bad_name!' must be 1-63 characters"),
+    ("main=ml.bogus.xx", "--variants: main's type must be a SageMaker real-time inference instance type"),
+])
+def test_malformed_variants_are_usage_errors(mlops, variants, message):
+    """Checked here, before any AWS call: a typo must not be reported as a change of instance type."""
     result = mlops("preflight", ENDPOINT, "--variants", variants, "--guarded")
-    assert result.code == EXIT_USAGE and "--variants: expected NAME=TYPE pairs" in result.err
+    assert result.code == EXIT_USAGE and message in result.err, result.err
+    assert result.err.count("\n") == 1

@@ -67,8 +67,8 @@ def test_dry_run_shows_the_diff_and_changes_nothing(shadow_config, capsys):
     assert "Nothing was changed in AWS" in out and "the variant names are unchanged" in out
     assert shadow_config.read_text() == before
     assert "uses model: approved" in err  # the promoted variant follows every new approval from now on
-    # main is autoscaled and the shadow runs on another instance type: SageMaker would refuse that change
-    assert "SageMaker refuses to change the instance type of an autoscaled variant" in err
+    # main is autoscaled and the shadow ran on another instance type: SageMaker would refuse that change
+    assert "keeps its instance type ml.m5.large, not ml.c5.xlarge the promoted model ran on" in err
 
 
 def test_write_swaps_the_model_under_the_production_variants_name(shadow_config, capsys):
@@ -80,13 +80,14 @@ def test_write_swaps_the_model_under_the_production_variants_name(shadow_config,
     prod = load_config(shadow_config).models[0].stages.prod
     assert prod.shadow_variant is None
     (variant,) = prod.variants
-    assert (variant.name, variant.model, variant.instance_type) == ("main", "approved", "ml.c5.xlarge")
+    # main keeps its instance type: it is autoscaled, and SageMaker cannot retype a scaling target
+    assert (variant.name, variant.model, variant.instance_type) == ("main", "approved", "ml.m5.large")
     assert (variant.initial_instance_count, variant.weight, variant.autoscaling.max_capacity) == (3, 1.0, 6)
     # Untouched lines stay byte for byte (including the two spaces after "dev:"), comments survive.
     kept = [line for line in before.splitlines() if "  dev:  {" in line or line.lstrip().startswith("#")]
     assert all(line in after.splitlines() for line in kept if "sampling_percentage: 50" not in line)
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
-    assert changed == ["            model: approved", "            instance_type: ml.c5.xlarge"]
+    assert changed == ["            model: approved"]
 
 
 def test_promote_a_winning_challenger_json(ab_config, capsys):

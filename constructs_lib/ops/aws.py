@@ -25,13 +25,19 @@ from constructs_lib.ops.base import (
 )
 
 #: Attempts per call (the first one included) before throttling or a transient error reaches the user.
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 5
+#: Seconds to connect, and to wait for an answer, per attempt.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 20
+#: The longest one call can take against an unresponsive endpoint: every attempt times out, with botocore's
+#: standard backoff (at most 20 s) between attempts. The README documents it; a test pins the arithmetic.
+MAX_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + (MAX_ATTEMPTS - 1) * 20
 #: Throttling is retried with exponential backoff and jitter (botocore's "standard" mode) before it reaches the
-#: user; 8 attempts ride out a burst of a few seconds. The timeouts bound a hung connection.
+#: user; 5 attempts ride out a burst of a few seconds. The timeouts bound a hung connection.
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    connect_timeout=10,
-    read_timeout=70,
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
     user_agent_extra="mlops-cli",
 )
 

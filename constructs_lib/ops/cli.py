@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from constructs_lib.ops.aws import AWS_ERRORS, Context, translate
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.signals import Interrupted
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
 COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "reports", "plan",
@@ -97,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error)
     except AWS_ERRORS as error:
         return _fail(translate(error))
+    except Interrupted as interrupted:
+        print(f"error: {interrupted}", file=sys.stderr)
+        return interrupted.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

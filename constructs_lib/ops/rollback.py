@@ -7,6 +7,7 @@ is changed behind CloudFormation's back.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import botocore.exceptions
@@ -15,6 +16,7 @@ from constructs_lib.ops import output
 from constructs_lib.ops.aws import translate
 from constructs_lib.ops.base import EXIT_AWS, EXIT_FAILED, EXIT_USAGE, OpsError, Output
 from constructs_lib.ops.resolve import approved_versions, group_name_of
+from constructs_lib.ops.signals import Interrupted, deferred_signals
 
 
 def plan_rollback(sagemaker_client: Any, group: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -35,7 +37,9 @@ def rollback(ctx, group: str, reason: str, pipeline: str | None, dry_run: bool) 
 
     Every read (versions, the pipeline's existence) happens before the rejection. If starting the pipeline
     fails after the rejection, the version's approval and description are restored and the error is raised
-    (so nothing is left half-changed); ``dry_run`` only reports the plan.
+    (so nothing is left half-changed); if the start got no answer (a timeout), the state is said with the
+    command that finishes it (the start carries a client request token, so it cannot run twice). SIGINT and
+    SIGTERM wait until both steps are done (``signals.deferred_signals``); ``dry_run`` only reports the plan.
     """
     sagemaker_client = ctx.client("sagemaker")
     current, previous = plan_rollback(sagemaker_client, group)
@@ -48,15 +52,40 @@ def rollback(ctx, group: str, reason: str, pipeline: str | None, dry_run: bool) 
     if dry_run:
         return result
     before = sagemaker_client.describe_model_package(ModelPackageName=current_arn)
-    sagemaker_client.update_model_package(ModelPackageArn=current_arn, ModelApprovalStatus="Rejected",
-                                          ApprovalDescription=f"rolled back with mlops: {reason}")
-    if pipeline:
-        try:
-            execution = ctx.client("codepipeline").start_pipeline_execution(name=pipeline)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-            raise _restore(sagemaker_client, before, translate(error)) from None
-        result["pipeline_execution_id"] = execution["pipelineExecutionId"]
+    token = request_token(current_arn, reason)
+    with deferred_signals() as received:  # reject + start complete together, whatever signal comes
+        sagemaker_client.update_model_package(ModelPackageArn=current_arn, ModelApprovalStatus="Rejected",
+                                              ApprovalDescription=f"rolled back with mlops: {reason}")
+        if pipeline:
+            try:
+                # The token makes a retry of this start (botocore's, or the command below) the same execution.
+                execution = ctx.client("codepipeline").start_pipeline_execution(name=pipeline,
+                                                                                clientRequestToken=token)
+            except _UNKNOWN_OUTCOME as error:
+                raise OpsError(
+                    f"rollback outcome unknown: {current_arn} is Rejected, and starting pipeline {pipeline} got no "
+                    f"answer ({' '.join(str(error).split())}), so an execution may have started. Check: aws "
+                    f"codepipeline list-pipeline-executions --pipeline-name {pipeline}; if none started, finish with: "
+                    f"aws codepipeline start-pipeline-execution --name {pipeline} --client-request-token {token} "
+                    "(the same token cannot start a second execution)", EXIT_AWS) from None
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+                raise _restore(sagemaker_client, before, translate(error)) from None
+            result["pipeline_execution_id"] = execution["pipelineExecutionId"]
+    if received:
+        raise Interrupted(received[0], f"{current_arn} is Rejected"
+                          + (f", pipeline {pipeline} execution {result['pipeline_execution_id']} started"
+                             if pipeline else ""))
     return result
+
+
+#: Errors after which a request may or may not have been carried out (no answer came back).
+_UNKNOWN_OUTCOME = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
+
+
+def request_token(version_arn: str, reason: str) -> str:
+    """The StartPipelineExecution client request token of one rollback (deterministic: a retry reuses it)."""
+    digest = hashlib.sha256(f"{version_arn}\n{reason}".encode()).hexdigest()[:40]
+    return f"mlops-rollback-{digest}"
 
 
 def _restore(sagemaker_client: Any, before: dict[str, Any], cause: OpsError) -> OpsError:

@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from constructs_lib.ops import output
+from constructs_lib.ops.aws import AWS_ERRORS, translate
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
 from constructs_lib.ops.verify import wait_final
 
@@ -83,7 +84,14 @@ def run(args, ctx) -> Output:
         EndpointName=args.endpoint,
         DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": weight}
                                      for name, weight in weights.items()])
-    final = wait_final(sagemaker_client, args.endpoint, args.timeout, args.poll_interval)
+    try:
+        final = wait_final(sagemaker_client, args.endpoint, args.timeout, args.poll_interval)
+    except (OpsError, *AWS_ERRORS) as error:
+        # The change itself was accepted: say so, or the user would "try again" a change already made.
+        cause = error if isinstance(error, OpsError) else translate(error)
+        raise OpsError(f"the new weights were applied (SageMaker accepted the change), but waiting for endpoint "
+                       f"{args.endpoint} failed: {cause}; check it with `mlops status {args.endpoint}`",
+                       cause.exit_code) from None
     if final["EndpointStatus"] != "InService":
         raise OpsError(f"endpoint {args.endpoint} is {final['EndpointStatus']} after the weight change: "
                        f"{final.get('FailureReason') or 'no reason given'}", EXIT_FAILED)

@@ -18,10 +18,15 @@ from constructs_lib.ops.base import (
 GROUP = "churn-models"
 
 
-def test_clients_retry_throttling_with_backoff(moto_server):
-    retries = Context().client("sagemaker").meta.config.retries
-    assert retries["mode"] == "standard"
-    assert retries["total_max_attempts"] == 8
+def test_clients_retry_throttling_with_backoff_within_a_bounded_time(moto_server):
+    """A hung endpoint cannot hold a command for minutes: 5 attempts x (5 s connect + 20 s read) + 4 backoffs of
+    at most 20 s = 205 s per call, the bound the README documents."""
+    config = Context().client("sagemaker").meta.config
+    assert config.retries["mode"] == "standard"
+    assert config.retries["total_max_attempts"] == 5
+    assert (config.connect_timeout, config.read_timeout) == (5, 20)
+    from constructs_lib.ops.aws import MAX_CALL_SECONDS
+    assert MAX_CALL_SECONDS == 205
 
 
 class _Body:
@@ -68,7 +73,7 @@ def test_a_throttled_call_is_retried_and_succeeds(mlops, aws_client, monkeypatch
      "error: credentials expired: refresh them (aws sso login / new session): ListModelPackages: "
      "ExpiredTokenException: The security token included in the request is expired\n"),
     ("ThrottlingException", "Rate exceeded", EXIT_THROTTLED,
-     "error: throttled by AWS after 8 attempts, try again later: ListModelPackages: ThrottlingException: "
+     "error: throttled by AWS after 5 attempts, try again later: ListModelPackages: ThrottlingException: "
      "Rate exceeded\n"),
     ("ValidationException", "1 validation error detected: Value 'x y' at 'modelPackageGroupName' failed",
      EXIT_USAGE, "error: rejected by AWS: ListModelPackages: ValidationException: 1 validation error detected: "

@@ -103,3 +103,71 @@ def test_pipeline_start_failure_restores_the_approval(mlops, aws_client, stub_cl
     described = sagemaker.describe_model_package(ModelPackageName=arns[1])
     assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == ("Approved", "AUC 0.91")
     stubber.assert_no_pending_responses()
+
+
+def _hook(monkeypatch, service: str, event: str, handler) -> None:
+    """Register ``handler`` on botocore's ``event`` for the clients the command builds for ``service``."""
+    from constructs_lib.ops.aws import Context
+
+    original = Context.client
+
+    def client(self, service_name):
+        made = original(self, service_name)
+        if service_name == service and not getattr(made, "_test_hooked", False):
+            made.meta.events.register(event, handler)
+            made._test_hooked = True
+        return made
+    monkeypatch.setattr(Context, "client", client)
+
+
+def test_the_start_carries_an_idempotency_token(mlops, aws_client, pipeline, monkeypatch):
+    """A retried start (botocore's after a timeout, or the user's) is the same execution, not a second one."""
+    from constructs_lib.ops.rollback import request_token
+
+    arns = create_versions(aws_client("sagemaker"), GROUP, ["Approved", "Approved"])
+    sent = []
+    _hook(monkeypatch, "codepipeline", "provide-client-params.codepipeline.StartPipelineExecution",
+          lambda params, **_: sent.append(dict(params)))
+    assert mlops("rollback", GROUP, "--reason", "p99 regression", "--pipeline", pipeline).code == 0
+    assert sent == [{"name": pipeline, "clientRequestToken": request_token(arns[1], "p99 regression")}]
+    assert request_token(arns[1], "p99 regression") == request_token(arns[1], "p99 regression")
+
+
+def test_a_start_without_answer_says_what_state_it_left(mlops, aws_client, pipeline, monkeypatch):
+    """No answer: the execution may or may not have started. The approval is not restored (a release of the
+    previous version may be running); the message says how to check and how to finish, idempotently."""
+    import botocore.exceptions
+
+    sagemaker = aws_client("sagemaker")
+    arns = create_versions(sagemaker, GROUP, ["Approved", "Approved"])
+
+    def hang(**_):
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="https://codepipeline.eu-west-1.amazonaws.com")
+    _hook(monkeypatch, "codepipeline", "before-send.codepipeline.StartPipelineExecution", hang)
+    result = mlops("rollback", GROUP, "--reason", "bad", "--pipeline", pipeline)
+    assert result.code == 7  # EXIT_AWS
+    assert result.err.startswith(f"error: rollback outcome unknown: {arns[1]} is Rejected, and starting pipeline "
+                                 f"{pipeline} got no answer")
+    assert "--client-request-token mlops-rollback-" in result.err and "nothing changed" not in result.err
+    assert statuses(sagemaker, arns) == ["Approved", "Rejected"]
+
+
+def test_sigterm_waits_until_the_rollback_is_complete(mlops, aws_client, pipeline, monkeypatch):
+    """A CodeBuild timeout (SIGTERM) or Ctrl-C between the rejection and the start must not leave the version
+    rejected with nothing deployed: the signal is handled once both are done, and the command says so."""
+    import os
+    import signal
+
+    sagemaker = aws_client("sagemaker")
+    arns = create_versions(sagemaker, GROUP, ["Approved", "Approved"])
+    handler_before = signal.getsignal(signal.SIGTERM)
+    _hook(monkeypatch, "codepipeline", "before-send.codepipeline.StartPipelineExecution",
+          lambda **_: os.kill(os.getpid(), signal.SIGTERM))
+    result = mlops("rollback", GROUP, "--reason", "bad", "--pipeline", pipeline)
+    assert result.code == 128 + signal.SIGTERM
+    assert result.err.startswith("error: interrupted by SIGTERM during the change; it was completed first, so "
+                                 f"nothing is half-applied: {arns[1]} is Rejected, pipeline {pipeline} execution ")
+    assert statuses(sagemaker, arns) == ["Approved", "Rejected"]
+    executions = aws_client("codepipeline").list_pipeline_executions(pipelineName=pipeline)
+    assert len(executions["pipelineExecutionSummaries"]) == 1
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the command's handlers are gone again

@@ -85,3 +85,20 @@ def test_waits_until_in_service_again(mlops, stub_client):
 
 def test_unknown_endpoint(mlops):
     assert mlops("shift", "nope", "--weights", "a=1").code == EXIT_NOT_FOUND
+
+
+@pytest.mark.parametrize("failure, code", [("timeout", EXIT_FAILED), ("throttled", 5)])
+def test_a_failed_wait_says_the_weights_were_applied(mlops, stub_client, failure, code):
+    """The change was accepted: "try again later" alone would make the user repeat a change already made."""
+    stubber = stub_client("sagemaker")
+    stubber.add_response("describe_endpoint", endpoint_description())
+    stubber.add_response("update_endpoint_weights_and_capacities", {"EndpointArn": endpoint_description()["EndpointArn"]})
+    if failure == "timeout":
+        stubber.add_response("describe_endpoint", endpoint_description("Updating"))
+    else:
+        stubber.add_client_error("describe_endpoint", "ThrottlingException", "Rate exceeded")
+    result = mlops("shift", ENDPOINT, "--weights", "champion=50", "--timeout", "0.01", "--poll-interval", "0.01")
+    assert result.code == code
+    assert result.err.startswith(f"error: the new weights were applied (SageMaker accepted the change), but waiting "
+                                 f"for endpoint {ENDPOINT} failed: ")
+    assert result.err.rstrip().endswith(f"check it with `mlops status {ENDPOINT}`")

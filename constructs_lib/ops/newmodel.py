@@ -28,6 +28,7 @@ from typing import Any
 
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.errors import ConfigError, check_sagemaker_name
+from constructs_lib.ops.files import editing, read, write_atomic
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
 
 #: Where ``--from`` defaults to: the library's own model project (the example churn model).
@@ -92,7 +93,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: Any, ctx: Any = None) -> Output:
-    """Handler: add the model; ``ctx`` is unused (no AWS calls). Refusals change nothing."""
+    """Handler: add the model; ``ctx`` is unused (no AWS calls). Refusals change nothing. The whole read, check
+    and write happens under the config folder's edit lock (``files.editing``): two new-model runs at once add
+    both models."""
+    check_name(str(args.name))
+    with editing(Path(args.config)):
+        return _add(args)
+
+
+def _add(args: Any) -> Output:
     name = str(args.name)
     path = Path(args.config)
     template = Path(args.template) if args.template else TEMPLATE_DIR
@@ -115,7 +124,8 @@ def run(args: Any, ctx: Any = None) -> Output:
                        f"got {name!r}", EXIT_USAGE)
     _check_template(template)
 
-    original = path.read_text(encoding="utf-8")
+    source = read(path)
+    original = source.text
     text = insert_model_entry(original, _ENTRY.format(name=name, folder=folder_rel), path)
     import yaml
 
@@ -130,11 +140,12 @@ def run(args: Any, ctx: Any = None) -> Output:
 
     _copy_template(template, folder, name, config.project, config.accounts.dev.region)
     try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
+        write_atomic(path, text, like=source)  # line endings and encoding as they were
+    except BaseException as error:
         shutil.rmtree(folder, ignore_errors=True)
-        raise OpsError(f"{path}: cannot write the config file ({error.strerror}); nothing changed",
-                       EXIT_USAGE) from None
+        if isinstance(error, OpsError):
+            raise OpsError(f"{error}; nothing changed (the model folder was removed again)", EXIT_USAGE) from None
+        raise
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     # The naming rules of stacks/project.py, dev.py, pipeline.py and endpoint_stage.py (not imported: they load
     # aws_cdk, which the ops command must not).
@@ -149,7 +160,7 @@ def run(args: Any, ctx: Any = None) -> Output:
         f"  2. cdk synth          # project {project}: {stacks['dev']} and {stacks['pipeline']} now; "
         f"{stacks['test']} and {stacks['prod']} once a version is approved\n"
         f"  3. commit and push {path} and {folder}/, then deploy the project once: cdk deploy '{project}/*'; "
-        f"retraining registers versions in group {name}, and each approval releases through test to prod"
+        f"retraining registers versions in group {project}, and each approval releases through test to prod"
     )
     data = {"model": name, "config": str(path), "folder": str(folder), "files": files, "template": str(template),
             "project": project, "stacks": stacks, "stacks_after_first_approval": ["test", "prod"]}
@@ -239,5 +250,11 @@ def _copy_template(template: Path, folder: Path, name: str, project: str, region
             text = re.sub(r"<dev region>", region, text)
             readme.write_text(text, encoding="utf-8")
         target.rename(folder)
+    except (OSError, shutil.Error) as error:  # a full disk, a file-size limit: one line, nothing left behind
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "see the file system"
+        if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list) and error.args[0]:
+            reason = str(error.args[0][0][2]).split(":")[0]
+        raise OpsError(f"{folder}: cannot create the model folder from {template} ({reason}); nothing changed",
+                       EXIT_USAGE) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

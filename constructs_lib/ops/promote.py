@@ -31,6 +31,8 @@ from typing import Any
 
 from constructs_lib.config import APPROVED, load_config, parse_config
 from constructs_lib.errors import ConfigError
+from constructs_lib.ops import files
+from constructs_lib.ops.files import editing
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
 
 STAGES = ("test", "prod")
@@ -77,14 +79,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: Any, ctx: Any = None) -> Output:
-    """Handler: promote in the config file; ``ctx`` is unused (no AWS calls)."""
+    """Handler: promote in the config file; ``ctx`` is unused (no AWS calls). Read, edit and write happen under
+    the config folder's edit lock, and the file is replaced atomically with its line endings kept."""
+    with editing(Path(args.config)):
+        return _promote_in_file(args)
+
+
+def _promote_in_file(args: Any) -> Output:
     path = Path(args.config)
     try:
         config = load_config(path)
     except ConfigError as error:
         raise OpsError(str(error), EXIT_USAGE) from None
     model_index, stage_name = _find_endpoint(config, args.endpoint, args.model, args.stage, path)
-    original = path.read_text(encoding="utf-8")
+    as_written = files.read(path)
+    original = as_written.text
     yaml = _round_trip_yaml()
     document = yaml.load(original)
     where = f"models[{model_index}].stages.{stage_name}"
@@ -109,7 +118,7 @@ def run(args: Any, ctx: Any = None) -> Output:
     diff = "".join(difflib.unified_diff(original.splitlines(True), text.splitlines(True), fromfile=str(path),
                                         tofile=f"{path} (promoted)"))
     if args.write:
-        path.write_text(text, encoding="utf-8")
+        files.write_atomic(path, text, like=as_written)
     warnings = []
     if _model_of(promoted) == APPROVED:
         warnings.append(f"variant {promoted['name']} uses model: approved, so after this change every newly "

@@ -8,11 +8,10 @@ at synth time.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from constructs_lib.ops import files
 from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
 
 #: Where the CDK app reads the approved versions: {"<group name>": "<versioned model package ARN>"}.
@@ -88,6 +87,12 @@ def write_version(path: str | Path, group: str, arn: str) -> dict[str, str]:
     concurrent reader (``cdk synth``) never sees half a file.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with files.editing(path):
+        return _merge_version(path, group, arn)
+
+
+def _merge_version(path: Path, group: str, arn: str) -> dict[str, str]:
     content: dict[str, str] = {}
     if path.exists():
         try:
@@ -100,16 +105,7 @@ def write_version(path: str | Path, group: str, arn: str) -> dict[str, str]:
                            f"{type(content).__name__}", EXIT_USAGE)
     content[group_name_of(group)] = arn
     content = dict(sorted(content.items()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(content, stream, indent=2)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, json.dumps(content, indent=2) + "\n")
     return content
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 # Exit codes: distinct per cause, so scripts and pipelines can branch on them.
 EXIT_OK = 0
@@ -32,3 +34,18 @@ class Output:
     text: str
     exit_code: int = EXIT_OK
     warnings: list[str] = field(default_factory=list)
+
+
+def bounded(low: float, high: float, *, integer: bool = False, above: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` for a finite number within ``low``-``high`` (``above``: strictly more than ``low``);
+    NaN, infinities, 1e308 and, with ``integer``, fractions are refused with one line naming the range."""
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' if integer else ''}number, got {text[:80]!r}")
+        if not math.isfinite(value) or value < low or value > high or (above and value == low):
+            bound = f"more than {low:g}" if above else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound} and at most {high:g}, got {text[:80]}")
+        return value
+    return parse

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from constructs_lib.ops import stats
-from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
 from constructs_lib.ops.output import table
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
                         help="rate: successes over invocations (default); mean: average of the values")
     parser.add_argument("--since", default="7d", metavar="DURATION",
                         help="window ending now: 90m, 24h, 7d, 2w (default 7d)")
-    parser.add_argument("--alpha", type=float, default=0.05,
+    parser.add_argument("--alpha", type=bounded(0, 0.5, above=True), default=0.05,
                         help="significance level; confidence intervals are at 1-alpha (default 0.05)")
     parser.add_argument("--variants", metavar="A,B",
                         help="compare these variants (first is the champion; default: all, first is champion)")
@@ -165,8 +165,6 @@ def run(args: Any, ctx: Any) -> Output:
     if not namespace or not metric:
         raise OpsError(f"--metric: expected NAMESPACE/NAME (for example ChurnApp/Retained), got {args.metric!r}",
                        EXIT_USAGE)
-    if not 0 < args.alpha < 0.5:
-        raise OpsError(f"--alpha: must be between 0 and 0.5, got {args.alpha}", EXIT_USAGE)
     seconds = parse_duration(args.since)
     chosen = [n.strip() for n in (args.variants or "").split(",") if n.strip()]
     if args.variants is not None and (len(chosen) != 2 or chosen[0] == chosen[1]):

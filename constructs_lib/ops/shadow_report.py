@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from constructs_lib.ops import capture, stats
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output, bounded
 from constructs_lib.ops.output import table
 from constructs_lib.ops.reports import (
     SAGEMAKER_NAMESPACE,
@@ -57,20 +57,20 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--since", default="24h", metavar="DURATION", help="window ending now (default 24h)")
-    parser.add_argument("--max-latency-increase-pct", type=float, default=10.0, metavar="PCT",
+    parser.add_argument("--max-latency-increase-pct", type=bounded(0, 1000), default=10.0, metavar="PCT",
                         help="fail when shadow p50 or p99 latency exceeds production's by more (default 10%%)")
-    parser.add_argument("--max-error-rate-increase-pct", type=float, default=0.5, metavar="POINTS",
+    parser.add_argument("--max-error-rate-increase-pct", type=bounded(0, 100), default=0.5, metavar="POINTS",
                         help="fail when a shadow error rate exceeds production's by more percentage points "
                              "(default 0.5)")
-    parser.add_argument("--min-invocations", type=int, default=100, metavar="N",
+    parser.add_argument("--min-invocations", type=bounded(1, 1_000_000_000, integer=True), default=100, metavar="N",
                         help="the shadow needs at least N invocations in the window to pass (default 100)")
     parser.add_argument("--production-variant", metavar="NAME",
                         help="production variant (default: the endpoint's first production variant)")
     parser.add_argument("--shadow-variant", metavar="NAME",
                         help="shadow variant (default: the endpoint's shadow variant; any variant may be named)")
-    parser.add_argument("--agreement-tolerance", type=float, default=1e-6, metavar="X",
+    parser.add_argument("--agreement-tolerance", type=bounded(0, 1e6), default=1e-6, metavar="X",
                         help="numeric predictions agree when every value differs by at most X (default 1e-6)")
-    parser.add_argument("--max-capture-records", type=int, default=capture.DEFAULT_MAX_RECORDS, metavar="N",
+    parser.add_argument("--max-capture-records", type=bounded(1, 10_000_000, integer=True), default=capture.DEFAULT_MAX_RECORDS, metavar="N",
                         help=f"capture records read per variant (default {capture.DEFAULT_MAX_RECORDS})")
     parser.add_argument("--no-capture", action="store_true", help="skip prediction agreement (no S3 reads)")
     parser.set_defaults(handler=run)

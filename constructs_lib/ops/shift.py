@@ -10,12 +10,16 @@ from typing import Any
 
 from constructs_lib.ops import output
 from constructs_lib.ops.aws import AWS_ERRORS, translate
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
 from constructs_lib.ops.verify import wait_final
 
 NEXT_RELEASE_NOTE = ("note: weights changed here live only until the next release: the delivery pipeline "
                      "deploys a new endpoint config, which sets each variant's weight back to the config's "
                      "value. To keep them, change the weights in the config file.")
+
+
+#: Weights are relative; a bound keeps sums and shares finite (1e308 + 1e308 is inf).
+MAX_WEIGHT = 1_000_000
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -35,9 +39,9 @@ def parse_weights(text: str) -> dict[str, float]:
         except ValueError:
             raise OpsError(f"--weights: weight of {name} must be a number, got {value.strip()!r}",
                            EXIT_USAGE) from None
-        if not math.isfinite(weight) or weight < 0:
-            raise OpsError(f"--weights: weight of {name} must be a finite number >= 0, got {value.strip()}",
-                           EXIT_USAGE)
+        if not math.isfinite(weight) or not 0 <= weight <= MAX_WEIGHT:
+            raise OpsError(f"--weights: weight of {name} must be a number from 0 to {MAX_WEIGHT:g} (weights are "
+                           f"relative), got {value.strip()[:80]}", EXIT_USAGE)
         if name in weights:
             raise OpsError(f"--weights: variant {name} is given twice", EXIT_USAGE)
         weights[name] = weight
@@ -75,8 +79,6 @@ def plan_shift(endpoint: dict[str, Any], weights: dict[str, float]) -> list[dict
 def run(args, ctx) -> Output:
     """Handler of ``mlops shift``."""
     weights = parse_weights(args.weights)
-    if args.timeout <= 0 or args.poll_interval <= 0:
-        raise OpsError("--timeout and --poll-interval must be positive", EXIT_USAGE)
     sagemaker_client = ctx.client("sagemaker")
     endpoint = sagemaker_client.describe_endpoint(EndpointName=args.endpoint)
     rows = plan_shift(endpoint, weights)
@@ -115,8 +117,8 @@ def register(subparsers) -> None:
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--weights", required=True, metavar="V=W,...",
                         help="new weights, e.g. champion=90,challenger=10 (relative, need not sum to 100)")
-    parser.add_argument("--timeout", type=float, default=1800, metavar="S",
+    parser.add_argument("--timeout", type=bounded(0, 86400, above=True), default=1800, metavar="S",
                         help="seconds to wait for InService (default: 1800)")
-    parser.add_argument("--poll-interval", type=float, default=10, metavar="S",
+    parser.add_argument("--poll-interval", type=bounded(0, 3600, above=True), default=10, metavar="S",
                         help="seconds between checks (default: 10)")
     parser.set_defaults(handler=run)

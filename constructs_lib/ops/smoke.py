@@ -15,7 +15,7 @@ import botocore.exceptions
 
 from constructs_lib.ops import output
 from constructs_lib.ops.aws import translate
-from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
 
 _CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
                   ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -75,10 +75,6 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
 
 def run(args, ctx) -> Output:
     """Handler of ``mlops smoke``."""
-    if args.invocations < 1:
-        raise OpsError(f"--invocations must be at least 1, got {args.invocations}", EXIT_USAGE)
-    if args.p95_ms is not None and args.p95_ms <= 0:
-        raise OpsError(f"--p95-ms must be positive, got {args.p95_ms:g}", EXIT_USAGE)
     payloads = load_payloads(args.payloads)
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=args.endpoint)
     if endpoint["EndpointStatus"] != "InService":
@@ -111,7 +107,7 @@ def register(subparsers) -> None:
         epilog="example:\n  mlops smoke churn-test --payloads model/sample_payloads --invocations 50 --p95-ms 300")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
-    parser.add_argument("--invocations", type=int, default=20, metavar="N", help="number of calls (default: 20)")
-    parser.add_argument("--p95-ms", type=float, metavar="X", help="latency budget for the p95, in milliseconds")
+    parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")
+    parser.add_argument("--p95-ms", type=bounded(0, 3_600_000, above=True), metavar="X", help="latency budget for the p95, in milliseconds")
     parser.add_argument("--content-type", metavar="T", help="ContentType for every call (default: by extension)")
     parser.set_defaults(handler=run)

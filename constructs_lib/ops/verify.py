@@ -14,7 +14,7 @@ import botocore.exceptions
 
 from constructs_lib.ops import output
 from constructs_lib.ops.aws import translate
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output, bounded
 from constructs_lib.ops.status import TRANSITIONAL, requested_config, rollback_alarms
 
 
@@ -73,9 +73,6 @@ def verify(ctx, endpoint_name: str, expected: str | None, timeout: float, interv
 
 def run(args, ctx) -> Output:
     """Handler of ``mlops verify``."""
-    if args.timeout <= 0 or args.poll_interval <= 0:
-        raise OpsError(f"--timeout and --poll-interval must be positive, got {args.timeout:g} and "
-                       f"{args.poll_interval:g}", EXIT_USAGE)
     data = verify(ctx, args.endpoint, args.expected_config, args.timeout, args.poll_interval, args.stack)
     text = output.fields([("endpoint", data["endpoint"]), ("status", data["status"]),
                           ("config", data["config"]), ("verified", "the deployed config is live")])
@@ -96,8 +93,8 @@ def register(subparsers) -> None:
                         help="the endpoint config just deployed (default: the EndpointConfigName output of the "
                              "endpoint's CloudFormation stack)")
     parser.add_argument("--stack", metavar="NAME", help="stack to read the expected config from (default: tag)")
-    parser.add_argument("--timeout", type=float, default=3600, metavar="S",
+    parser.add_argument("--timeout", type=bounded(0, 86400, above=True), default=3600, metavar="S",
                         help="seconds to wait for a final status (default: 3600, a full guarded rollout)")
-    parser.add_argument("--poll-interval", type=float, default=30, metavar="S",
+    parser.add_argument("--poll-interval", type=bounded(0, 3600, above=True), default=30, metavar="S",
                         help="seconds between checks (default: 30)")
     parser.set_defaults(handler=run)

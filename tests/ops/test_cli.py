@@ -116,3 +116,23 @@ def _module(handler):
 
     module.register = register
     return module
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "e", "--timeout", "nan"], "argument --timeout: must be more than 0 and at most 86400, got nan"),
+    (["verify", "e", "--timeout", "1e308"], "argument --timeout: must be more than 0 and at most 86400, got 1e308"),
+    (["shift", "e", "--weights", "a=1e308"], "--weights: weight of a must be a number from 0 to 1e+06"),
+    (["shift", "e", "--weights", "a=1", "--poll-interval", "0"], "argument --poll-interval: must be more than 0"),
+    (["shadow-report", "e", "--max-latency-increase-pct", "nan"], "argument --max-latency-increase-pct: must be"),
+    (["shadow-report", "e", "--min-invocations", "0"], "argument --min-invocations: must be at least 1"),
+    (["shadow-report", "e", "--min-invocations", "2.5"], "argument --min-invocations: must be a whole number"),
+    (["ab-report", "e", "--metric", "A/B", "--alpha", "inf"], "argument --alpha: must be more than 0 and at most 0.5"),
+    (["smoke", "e", "--payloads", ".", "--invocations", "0"], "argument --invocations: must be at least 1"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_numeric_options_are_finite_and_bounded(capsys, argv, message):
+    """NaN, infinities and absurd values are refused before any AWS call, exit 2 (`verify --timeout nan` used to
+    never end; 1e308 weights were applied and broke every later `status`)."""
+    from constructs_lib.ops.cli import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -148,11 +148,11 @@ def test_more_than_two_variants_split_alpha_and_flag_missing_data(aws, mlops):
     (["--metric", "Retained"], 2, "--metric: expected NAMESPACE/NAME"),
     (["--metric", "A/B", "--since", "7x"], 2, "--since: expected a number and a unit"),
     (["--metric", "A/B", "--variants", "champion"], 2, "--variants: name two different variants"),
-    (["--metric", "A/B", "--alpha", "0.7"], 2, "--alpha: must be between 0 and 0.5"),
+    (["--metric", "A/B", "--alpha", "0.7"], 2, "argument --alpha: must be more than 0 and at most 0.5, got 0.7"),
 ])
 def test_ab_report_bad_arguments(mlops, argv, code, message):
     result = mlops("ab-report", ENDPOINT, *argv)
-    assert (result.code, result.err.splitlines()[0].startswith(f"error: {message}")) == (code, True), result.err
+    assert (result.code, message in result.err) == (code, True), result.err
 
 
 def test_ab_report_refuses_a_single_variant_and_unknown_endpoint(aws, mlops):

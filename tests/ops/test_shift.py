@@ -37,8 +37,8 @@ def test_unnamed_variants_keep_their_weight(mlops, aws_client):
     ("champion=90,nope=10", "--weights: unknown variant(s) nope on endpoint churn-prod; its production variants "
                             "are challenger, champion"),
     ("champion=0,challenger=0", "--weights: all weights would be zero, the endpoint would serve no traffic"),
-    ("champion=-5", "--weights: weight of champion must be a finite number >= 0, got -5"),
-    ("champion=nan", "--weights: weight of champion must be a finite number >= 0, got nan"),
+    ("champion=-5", "--weights: weight of champion must be a number from 0 to 1e+06 (weights are relative), got -5"),
+    ("champion=nan", "--weights: weight of champion must be a number from 0 to 1e+06 (weights are relative), got nan"),
     ("champion=ten", "--weights: weight of champion must be a number, got 'ten'"),
     ("champion", "--weights: expected VARIANT=WEIGHT[,VARIANT=WEIGHT...], got 'champion'"),
     ("champion=1,,", "--weights: expected VARIANT=WEIGHT[,VARIANT=WEIGHT...], got 'champion=1,,'"),

@@ -65,15 +65,16 @@ def test_unknown_endpoint(mlops, payloads):
 @pytest.mark.parametrize("argv, message", [
     (["--payloads", "/no/such/dir"], "--payloads: /no/such/dir is not a directory"),
     (["--payloads", "{empty}"], "--payloads: {empty} holds no payload files"),
-    (["--payloads", "{payloads}", "--invocations", "0"], "--invocations must be at least 1, got 0"),
-    (["--payloads", "{payloads}", "--p95-ms", "-1"], "--p95-ms must be positive, got -1"),
+    (["--payloads", "{payloads}", "--invocations", "0"],
+     "argument --invocations: must be at least 1 and at most 1000, got 0"),
+    (["--payloads", "{payloads}", "--p95-ms", "-1"], "argument --p95-ms: must be more than 0"),
 ])
 def test_bad_arguments(mlops, payloads, tmp_path, argv, message):
     (tmp_path / "empty").mkdir()
     values = {"empty": str(tmp_path / "empty"), "payloads": str(payloads)}
     argv = [a.format(**values) for a in argv]
     result = mlops("smoke", ENDPOINT, *argv)
-    assert (result.code, result.err) == (EXIT_USAGE, f"error: {message.format(**values)}\n")
+    assert result.code == EXIT_USAGE and message.format(**values) in result.err, result.err
 
 
 def test_percentile_is_nearest_rank():

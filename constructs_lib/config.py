@@ -152,6 +152,8 @@ class DataCaptureConfig(_Strict):
     json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
     bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
     prefix: str = "datacapture"
+    retention_days: int = Field(default=90, description="days captured data is kept in the created bucket "
+                                "(1-3650); a given bucket keeps its own rules")
 
 
 class DeploymentConfig(_Strict):

@@ -152,7 +152,7 @@ class ModelEndpoint(Construct):
         capture: list[dict] = []  # what writing captured data takes
         captured_objects = None
         if data_capture is not None:
-            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket()
+            self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket(data_capture)
             captured_objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
             capture.append(allow(["s3:PutObject"], [captured_objects]))
             if self.encryption_key is not None:
@@ -502,13 +502,17 @@ class ModelEndpoint(Construct):
         after.add_resource_dependency(self._endpoint)
         return before, after
 
-    def _create_capture_bucket(self) -> s3.Bucket:
+    def _create_capture_bucket(self, capture: DataCapture) -> s3.Bucket:
         logs = access_logs_bucket(self, "DataCaptureAccessLogs", of="data capture bucket")
         logging = access_log_props(self, logs, "datacapture/")
         bucket = s3.Bucket(
             self, "DataCaptureBucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
             bucket_key_enabled=True, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
+            # Captured payloads are not kept forever (DataCapture.retention_days).
+            lifecycle_rules=[s3.LifecycleRule(
+                id="CapturedDataRetention", expiration=Duration.days(capture.retention_days),
+                noncurrent_version_expiration=Duration.days(7), abort_incomplete_multipart_upload_after=Duration.days(7))],
         )
         if not logging:
             log_access(bucket, logs, "datacapture/")

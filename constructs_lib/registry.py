@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -231,6 +231,11 @@ class PlatformArtifacts(Construct):
             self, "Bucket", bucket_name=bucket_name, encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key, bucket_key_enabled=True, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
+            # Current objects stay (a registered version's model data must outlive it); replaced or deleted
+            # versions go after NONCURRENT_DAYS instead of accumulating forever.
+            lifecycle_rules=[s3.LifecycleRule(
+                id="NoncurrentVersions", noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
+                abort_incomplete_multipart_upload_after=Duration.days(7))],
         )
         if not logging:
             log_access(self.bucket, self.access_logs, "artifacts/")
@@ -251,6 +256,10 @@ class PlatformArtifacts(Construct):
             resources=["*"],  # in a key policy "*" is this key
             conditions=conditions,
         ))
+
+
+#: Days a replaced or deleted object version stays in the artifacts bucket (a window to undo a mistake).
+NONCURRENT_DAYS = 90
 
 
 class ModelRegistry(Construct):

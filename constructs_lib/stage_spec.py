@@ -48,7 +48,7 @@ class StageSpec:
             c = stage.data_capture
             capture = DataCapture(sampling_percentage=c.sampling_percentage, capture_mode=c.capture_mode,
                                   prefix=c.prefix, csv_content_types=c.csv_content_types,
-                                  json_content_types=c.json_content_types)
+                                  json_content_types=c.json_content_types, retention_days=c.retention_days)
         scaling = {v.name: (v.autoscaling.min_capacity, v.autoscaling.max_capacity,
                             v.autoscaling.target_invocations_per_instance, v.autoscaling.scale_in_cooldown,
                             v.autoscaling.scale_out_cooldown)

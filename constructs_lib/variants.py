@@ -236,7 +236,12 @@ class CaptureMode:
 @dataclass
 class DataCapture:
     """Request/response capture to S3. The bucket is created (KMS-encrypted with the endpoint's key,
-    TLS-only, versioned, retained, with server access logs) unless ``bucket`` is given."""
+    TLS-only, versioned, retained, with server access logs) unless ``bucket`` is given.
+
+    Captured requests and responses are personal data more often than not: in the created bucket they expire
+    after ``retention_days`` (default 90, 1-3650; Model Monitor and the shadow reports read recent data), and
+    overwritten or deleted object versions after a further 7 days. A given bucket keeps its own rules.
+    """
 
     sampling_percentage: int = 100
     capture_mode: str = CaptureMode.BOTH
@@ -244,6 +249,7 @@ class DataCapture:
     prefix: str = "datacapture"
     csv_content_types: Sequence[str] = ("text/csv",)
     json_content_types: Sequence[str] = ("application/json",)
+    retention_days: int = 90
 
     def validate(self, path: str) -> None:
         check_range(f"{path}.sampling_percentage", self.sampling_percentage, 0, 100, "percent")
@@ -255,7 +261,8 @@ class DataCapture:
             raise ConfigError(f"{path}.json_content_types", "at least one content type must be captured, got none")
         if self.prefix.startswith("/") or not self.prefix:
             raise ConfigError(f"{path}.prefix", f"must be a non-empty key prefix without a leading '/', got "
-                              f"{self.prefix!r}")
+                              f"{cut(self.prefix)}")
+        check_whole(f"{path}.retention_days", self.retention_days, 1, 3650, "days")
 
 
 #: ``latency_statistic``: CloudWatch's Average, Maximum, or a percentile (p0-p99.9...).

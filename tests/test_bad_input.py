@@ -203,3 +203,9 @@ def test_a_pasted_document_is_cut_to_one_readable_line():
     with pytest.raises(ConfigError) as error:
         parse_config(mutate({f"{PROD}.variants.1.instance_type": "ml." + "x" * 5000}))
     assert len(str(error.value)) < 500 and str(error.value).endswith("characters)")
+
+
+def test_capture_retention_is_bounded():
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({f"{PROD}.data_capture.retention_days": 0}))
+    assert str(error.value) == "models[0].stages.prod.data_capture.retention_days: must be between 1 and 3650 days, got 0"

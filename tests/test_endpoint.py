@@ -244,6 +244,10 @@ def test_data_capture_to_encrypted_tls_only_bucket(scenarios):
                for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"])
     key = only(template, "AWS::KMS::Key")
     assert key["EnableKeyRotation"] is True
+    # captured payloads are not kept forever: 90 days by default, replaced versions 7 more
+    (rule,) = capture_bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert (rule["ExpirationInDays"], rule["NoncurrentVersionExpiration"]["NoncurrentDays"], rule["Status"]) == (
+        90, 7, "Enabled")
 
 
 def test_autoscaling_retains_instance_counts_across_releases(scenarios):

@@ -104,6 +104,10 @@ def test_artifacts_bucket_is_tls_only_versioned_and_kms_encrypted(templates):
                                               "KMSMasterKeyID": {"Fn::GetAtt": ["ArtifactsKeyA4B22E2B", "Arn"]}}}]},
         "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
                                            "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        # current model data stays; replaced or deleted versions do not accumulate forever
+        "LifecycleConfiguration": {"Rules": [{"Id": "NoncurrentVersions", "Status": "Enabled",
+                                              "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                                              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]},
     })
     policy = _resources(t, "AWS::S3::BucketPolicy")["ArtifactsBucketPolicyBC103148"]["Properties"]["PolicyDocument"]
     deny, read = policy["Statement"]

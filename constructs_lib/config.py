@@ -587,6 +587,9 @@ def load_config(path: str | Path) -> PlatformConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(str(file), f"cannot read the config file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(file), f"is not a UTF-8 text file (byte {error.start}); is it the config file?") \
+            from None
     try:
         data = read_yaml(text)
     except yaml.YAMLError as error:

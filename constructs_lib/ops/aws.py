@@ -105,7 +105,13 @@ class Context:
         if service_name not in self._clients:
             if not self.session.region_name:
                 raise OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
-            self._clients[service_name] = self.session.client(service_name, config=CLIENT_CONFIG)
+            try:
+                self._clients[service_name] = self.session.client(service_name, config=CLIENT_CONFIG)
+            except botocore.exceptions.InvalidRegionError as error:
+                raise translate(error) from None
+            except ValueError as error:  # botocore's "Invalid endpoint: ..." for a malformed AWS_ENDPOINT_URL
+                raise OpsError(f"cannot build an AWS client: {error} (check AWS_ENDPOINT_URL and the profile's "
+                               "endpoint_url)", EXIT_USAGE) from None
         return self._clients[service_name]
 
 
@@ -170,6 +176,8 @@ def translate(error: Exception) -> OpsError:
         return OpsError(f"credentials could not be refreshed (expired SSO session?): {error}", EXIT_ACCESS)
     if isinstance(error, botocore.exceptions.ProfileNotFound):
         return OpsError(f"{error}: check --profile", EXIT_USAGE)
+    if isinstance(error, botocore.exceptions.InvalidRegionError):
+        return OpsError(f"{error}: check --region", EXIT_USAGE)
     if isinstance(error, botocore.exceptions.NoRegionError):
         return OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
     if isinstance(error, botocore.exceptions.ParamValidationError):

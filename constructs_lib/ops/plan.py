@@ -20,6 +20,8 @@ Assumptions beyond rollout.py (pure functions below, so they are testable and vi
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -303,6 +305,14 @@ def write_chart(plans: list[StagePlan], path: str) -> None:
         axes.grid(True, alpha=0.3)
         axes.legend(loc="lower right", fontsize=8)
         figure.tight_layout()
-        figure.savefig(path, format="png")
+        # Through a temporary sibling: a failed write leaves no half-written PNG, and says why in one line.
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.tmp")
+        try:
+            figure.savefig(temporary, format="png")
+            os.replace(temporary, target)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise OpsError(f"--chart {path}: cannot write the chart ({error.strerror})", EXIT_USAGE) from None
     finally:
         plt.close(figure)

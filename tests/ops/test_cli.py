@@ -136,3 +136,25 @@ def test_numeric_options_are_finite_and_bounded(capsys, argv, message):
 
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["chart", "binary-config", "endpoint-url", "region"])
+def test_local_errors_are_one_line_and_exit_2(case, tmp_path, monkeypatch, capsys):
+    """Mistakes on this side (a path, a file, a variable, an option) are usage errors, not tracebacks."""
+    from constructs_lib.ops.cli import main
+
+    example = str(Path(__file__).resolve().parents[2] / "config" / "platform.yaml")
+    if case == "chart":
+        argv, message = ["plan", example, "--chart", str(tmp_path / "no" / "x.png")], "cannot write the chart"
+    elif case == "binary-config":
+        (tmp_path / "bin.yaml").write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe" * 20)
+        argv, message = ["plan", str(tmp_path / "bin.yaml")], "is not a UTF-8 text file"
+    elif case == "endpoint-url":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "not a url")
+        argv, message = ["status", "e", "--region", "eu-west-1"], "check AWS_ENDPOINT_URL"
+    else:
+        argv, message = ["status", "e", "--region", "bad region!"], "check --region"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) in ([], [tmp_path / "bin.yaml"])  # no half-written chart either

@@ -159,7 +159,7 @@ class ModelBuildPipeline(Construct):
             pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(self._definition.result))},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
-        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, self._images.result()[i])))
+        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, sdk_result(self._images)[i])))
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
         self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), match.group(1),
                               (match.group(2) or "/").lstrip("/"), repositories)
@@ -167,12 +167,12 @@ class ModelBuildPipeline(Construct):
     @property
     def definition(self) -> dict:
         """The pipeline definition (tokens unresolved), for inspection."""
-        return json.loads(self._definition.result())
+        return json.loads(sdk_result(self._definition))
 
     @property
     def images(self) -> tuple[str, ...]:
         """The container images the pipeline's jobs run (scikit-learn processing, XGBoost)."""
-        return self._images.result()
+        return sdk_result(self._images)
 
     def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start executions of this pipeline (and nothing else)."""
@@ -250,6 +250,13 @@ class _Produce:
 
     def produce(self) -> str:
         return self._function()
+
+
+def sdk_result(future):
+    """The SDK worker's answer (``build_pipeline_sdk.result``: fails at once if the worker died)."""
+    from .build_pipeline_sdk import result
+
+    return result(future)
 
 
 def _repository_arn(partition: str, image: str) -> str:

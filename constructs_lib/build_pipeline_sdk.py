@@ -31,6 +31,7 @@ import os
 import tempfile
 import warnings
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,31 @@ def prewarm(region: str) -> None:
     pool = multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,))
     atexit.register(pool.terminate)  # before interpreter teardown, where the pool's own finaliser can fail
     _WORKER.append(pool)
+    # The worker's process id: a pool replaces a dead worker but loses the task it was running, so a wait for
+    # that task would never end; ``result`` watches this process instead.
+    _WORKER_PIDS.update(child.pid for child in multiprocessing.active_children())
+
+
+_WORKER_PIDS: set[int] = set()
+#: How often a wait for the worker checks that it is still alive.
+_POLL_SECONDS = 0.5
+
+
+def result(future: Future) -> object:
+    """``future.result()``, but a worker that died (the OOM killer, a signal) fails every pending definition
+    within ``_POLL_SECONDS`` instead of leaving the synth waiting forever."""
+    import multiprocessing
+
+    while True:
+        try:
+            return future.result(timeout=_POLL_SECONDS)
+        except FutureTimeout:
+            if _WORKER_PIDS and not _WORKER_PIDS & {child.pid for child in multiprocessing.active_children()}:
+                died = RuntimeError("the SageMaker SDK worker process died before it answered (killed, or out "
+                                    "of memory?); run the synth again")
+                for _, pending in _SUBMITTED:
+                    if not pending.done():
+                        pending.set_exception(died)
 
 
 def failures() -> list[str]:
@@ -175,7 +201,10 @@ def _submit(label: str, function, *args) -> Future:
     future: Future = Future()
     _SUBMITTED.append((label, future))
     if _WORKER:
-        _WORKER[0].apply_async(function, args, callback=future.set_result, error_callback=future.set_exception)
+        # A future already failed by ``result`` (its worker died) ignores a late answer.
+        _WORKER[0].apply_async(function, args,
+                               callback=lambda value: future.done() or future.set_result(value),
+                               error_callback=lambda error: future.done() or future.set_exception(error))
         return future
     try:
         future.set_result(function(*args))

@@ -214,3 +214,45 @@ def test_template_evaluation_metrics():
         "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "auc": 0.75}
     for payload in (TEMPLATE_DIR / "sample_payloads").glob("*.csv"):
         assert len(payload.read_text().strip().split(",")) == len(FEATURES)
+
+
+def test_a_dead_sdk_worker_fails_the_wait_within_seconds(monkeypatch):
+    """The OOM killer (here: SIGKILL) takes the worker while it builds: a pool replaces the worker but loses
+    the task, so a plain wait would never end. The wait notices the worker is gone and fails, with a line
+    `failures()` reports."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from constructs_lib import build_pipeline_sdk as sdk
+
+    monkeypatch.setattr(sdk, "_WORKER", [])
+    monkeypatch.setattr(sdk, "_WORKER_PIDS", set())
+    monkeypatch.setattr(sdk, "_SUBMITTED", [])
+    # No SDK import (~2 s): only the process matters; a picklable builtin stands for the initializer.
+    monkeypatch.setattr(sdk, "_import_offline", str)
+    sdk.prewarm("eu-west-1")
+    pool = sdk._WORKER[0]
+    try:
+        (worker,) = sdk._WORKER_PIDS
+        future = sdk._submit("build pipeline p", time.sleep, 30)
+        time.sleep(0.5)  # the worker has the task
+        os.kill(worker, signal.SIGKILL)
+        outcome: list = []
+
+        def wait() -> None:
+            try:
+                sdk.result(future)
+            except RuntimeError as error:
+                outcome.append(str(error))
+        waiter = threading.Thread(target=wait, daemon=True)  # a wait that never ends fails the test, not hangs
+        waiter.start()
+        waiter.join(timeout=5)
+        assert outcome == ["the SageMaker SDK worker process died before it answered (killed, or out of "
+                           "memory?); run the synth again"]
+        assert sdk.failures() == ["build pipeline p: the SageMaker SDK failed: RuntimeError: the SageMaker SDK "
+                                  "worker process died before it answered (killed, or out of memory?); run the "
+                                  "synth again"]
+    finally:
+        pool.terminate()

@@ -76,7 +76,7 @@ def write_atomic(path: Path, text: str, like: TextFile | None = None) -> None:
 @contextmanager
 def editing(path: Path) -> Iterator[None]:
     """Hold the exclusive edit lock of ``path``'s folder: a second editor waits until the first has written."""
-    folder = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+    folder = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
         yield

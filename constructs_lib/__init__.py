@@ -29,38 +29,7 @@ def _prefer_bundled_node() -> None:
         os.environ["JSII_NODE"] = str(node)
 
 
-#: The jsii kernel versions ``jsii_channel/runtime.js`` was written for (the kernel's API channel is fd 3).
-DIRECT_CHANNEL_RUNTIMES = ("1.142.",)
-
-
-def _direct_jsii_channel() -> None:
-    """Run jsii's kernel on Python's pipes directly (``jsii_channel/runtime.js``) instead of through jsii's relay
-    process. Not when JSII_RUNTIME is already set, when MLOPS_JSII_RELAY is set (to keep jsii's relay), off
-    POSIX systems, or when the installed jsii's kernel is not a version the channel was written for.
-
-    Every jsii call is a round trip; the relay adds two process hops to each. A 50-model synth makes ~11,000
-    calls and is ~1 s (12%) faster without them. Like ``_prefer_bundled_node``, it takes effect only before
-    aws_cdk is first imported.
-    """
-    if os.environ.get("JSII_RUNTIME") or os.environ.get("MLOPS_JSII_RELAY") or os.name != "posix":
-        return
-    spec = find_spec("jsii")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    package = Path(list(spec.submodule_search_locations)[0])
-    embedded = package / "_embedded" / "jsii"
-    try:
-        kernel = json.loads((package / "_metadata.json").read_text(encoding="utf-8"))["jsii-runtime"]["version"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if kernel.startswith(DIRECT_CHANNEL_RUNTIMES) and all(
-            (embedded / f"lib__{name}").is_file() for name in ("program.js", "runtime-index-worker.js")):
-        os.environ["JSII_RUNTIME"] = str(Path(__file__).parent / "jsii_channel" / "runtime.js")
-        os.environ["JSII_DIRECT_EMBEDDED"] = str(embedded)
-
-
 _prefer_bundled_node()
-_direct_jsii_channel()
 
 _EXPORTS = {
     "ConfigError": "errors",

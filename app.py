@@ -10,6 +10,7 @@ import atexit
 import gc
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,7 +36,38 @@ def _dev_region() -> str:
         return "us-east-1"
 
 
+def _output_problem(folder: Path) -> str | None:
+    """Why the cloud assembly cannot be written to ``folder`` (one line), or None: checked before any work, so
+    that a bad output folder is a line, not a jsii stack trace after the synth."""
+    if folder.exists() and not folder.is_dir():
+        return f"the output folder {folder} is a file: move it away, or give another folder (cdk synth -o DIR)"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot create the output folder {folder}: {error.strerror or error}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the output folder {folder} is not writable (read-only file system or permissions)"
+    return None
+
+
+class _Stopped(BaseException):
+    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) end the synth like Ctrl-C does: through the exit
+    handlers, so the jsii kernel stops and removes its runtime folder, and the SDK worker ends."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
 def main() -> int:
+    problem = _output_problem(Path(os.environ.get("CDK_OUTDIR") or ROOT / "cdk.out"))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     # A synth is one short batch process: its few reference cycles die with it, while the cyclic collector's ~400
     # passes (full ones over the ~150,000 objects of aws_cdk's modules and the jsii proxies) cost ~0.2 s of a
     # 50-model synth. Python's peak memory grows by ~1 MB without them.
@@ -83,7 +115,15 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop_on_signal)
+    try:
+        code = main()
+    except (KeyboardInterrupt, _Stopped) as stop:
+        signum = stop.signum if isinstance(stop, _Stopped) else signal.SIGINT
+        print(f"error: interrupted ({signal.Signals(signum).name}); the output folder may hold a partial cloud "
+              "assembly", file=sys.stderr)
+        code = 128 + signum
     # Once the cloud assembly is written, tearing the interpreter down (freeing aws_cdk's modules and every jsii
     # object proxy) only costs time, ~0.2 s for 50 models: run the exit handlers (the jsii kernel's orderly stop,
     # the SDK worker's end, logging's flush), flush the streams and leave.

@@ -14,7 +14,8 @@ By default the SDK talks to AWS while it merely *describes* a pipeline. Each cal
 
 Hermetic as well: the SDK's config files (``/etc/xdg/sagemaker/config.yaml``, ``~/.config/sagemaker/...``) could
 inject a machine's defaults (VPC, KMS keys, tags) into the definition; both override variables point at an
-empty file for the duration. Every environment variable changed is restored, as are the root logger (the SDK
+empty file shipped with this package (``sagemaker_sdk_config.yaml``, read only) for the duration: no temporary
+file, so nothing is left behind however the synth or its worker ends. Every environment variable changed is restored, as are the root logger (the SDK
 calls ``logging.basicConfig`` when imported) and the logging/warnings state.
 
 Cost: with a non-empty SDK config, the SDK re-validates it against its JSON schema at every config lookup
@@ -28,7 +29,6 @@ import atexit
 import json
 import logging
 import os
-import tempfile
 import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -233,6 +233,8 @@ def _images(region: str, processing_instance_type: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------------------------- offline SDK
+#: The SDK config both override variables point at while the SDK runs: empty, so no machine's config applies.
+_EMPTY_CONFIG = Path(__file__).with_name("sagemaker_sdk_config.yaml")
 _ENV = ("AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED", "SAGEMAKER_VALIDATE_ROLE",
         "SAGEMAKER_ADMIN_CONFIG_OVERRIDE", "SAGEMAKER_USER_CONFIG_OVERRIDE")
 
@@ -245,16 +247,14 @@ def _offline_sdk(region: str, steps: bool = True) -> Iterator[None]:
     root = logging.getLogger()
     saved_root = (root.level, list(root.handlers))
     saved_disable = logging.root.manager.disable
-    with tempfile.TemporaryDirectory(prefix="sagemaker-sdk-") as folder, warnings.catch_warnings():
-        empty = Path(folder) / "config.yaml"
-        empty.write_text("{}\n", encoding="utf-8")
+    with warnings.catch_warnings():
         os.environ.update({
             # The SDK creates boto3 clients (no calls) and needs a region for them, even at import.
             "AWS_DEFAULT_REGION": region,
             "AWS_EC2_METADATA_DISABLED": "true",
             "SAGEMAKER_VALIDATE_ROLE": "false",
-            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": str(empty),
-            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(empty),
+            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": str(_EMPTY_CONFIG),
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(_EMPTY_CONFIG),
         })
         warnings.simplefilter("ignore")
         logging.disable(logging.CRITICAL)  # the SDK logs INFO/WARNING lines for every step it describes

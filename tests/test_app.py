@@ -84,6 +84,44 @@ def test_app_py_stops_the_jsii_kernel_before_it_leaves(app_run):
     assert list(tmp.iterdir()) == []
 
 
+def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary_folder(tmp_path):
+    """Ctrl-C, a CI timeout's SIGTERM or a closed terminal's SIGHUP in the middle of a synth (the SDK worker and
+    the jsii kernel running): one line, exit 128 + signal, and nothing left in the temporary folder (the jsii
+    runtime's folder, the SDK's config). The three runs go side by side."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["CDK_CONTEXT_JSON"] = json.dumps({"nag": "false"})
+    runs = {}
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        tmp = tmp_path / stop.name
+        tmp.mkdir()
+        runs[stop] = (tmp, subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=env | {"TMPDIR": str(tmp), "CDK_OUTDIR": str(tmp_path / f"out-{stop.name}")}))
+    time.sleep(1.5)  # the SDK worker and the jsii kernel have started
+    for stop, (_, process) in runs.items():
+        process.send_signal(stop)
+    for stop, (tmp, process) in runs.items():
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 128 + stop, stderr
+        assert stderr.strip().splitlines() == [
+            f"error: interrupted ({stop.name}); the output folder may hold a partial cloud assembly"]
+        assert list(tmp.iterdir()) == []
+
+
+def test_an_unusable_output_folder_is_one_line(tmp_path):
+    """cdk.out is a file, or cannot be created (under a file): one line each, before any work."""
+    (tmp_path / "file").write_text("x")
+    for out, message in ((tmp_path / "file", "the output folder {out} is a file: move it away, or give another "
+                                             "folder (cdk synth -o DIR)"),
+                         (tmp_path / "file" / "cdk.out", "cannot create the output folder {out}: Not a directory")):
+        result = run_app("nag=false", outdir=out)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [f"error: {message.format(out=out)}"]
+
+
 def test_bad_config_fails_with_one_line_and_no_stack_trace(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "config" / "platform.yaml").read_text().replace("canary_size: 50", "canary_size: 70"))

@@ -25,8 +25,12 @@ is the ``build.approval`` the model's build pipeline uses when the model joins t
 accept a token approval status.
 
 The launch role may only manage what the product contains: Service Catalog stacks (``SC-*``), model package
-groups and their policies/tags, ``SC-*`` EventBridge rules and (with a release pipeline) the ``SC-*`` role the
-rule uses, plus reading the template copies Service Catalog keeps.
+groups and their policies/tags, ``SC-*`` EventBridge rules and (with a release pipeline) the role the rule
+uses, plus reading the template copies Service Catalog keeps. That role is confined twice: it lives under an
+IAM path of this template's own (``role_path``: ``/<stack name>/model-project/``), and the launch role may only
+create it, or change its inline policy, with this template's permissions boundary (``launch_boundary``: starting
+the release pipelines, nothing else) attached. So a launch can neither touch another product's ``SC-*`` roles
+nor create a role that can do more than start a release pipeline.
 """
 
 from __future__ import annotations
@@ -77,13 +81,16 @@ class ModelProjectProduct(servicecatalog.ProductStack):
         is replaced by the ``ModelName`` parameter. Default: no approval rule (the group only).
     :param group_prefix: put before ``ModelName`` in the group's name (the platform's ``<project>-``, so that
         a launched group is the one the platform config's model of that name uses); default none.
+    :param role_path: the IAM path of the approval rule's role; default ``/``.
+    :param permissions_boundary: the permissions boundary of the approval rule's role; default none.
 
     Parameters at launch: ``SageMakerProjectName`` and ``SageMakerProjectId`` (filled in by Studio),
     ``ModelName`` (lowercase, 1-40 characters; the group's name) and ``ApprovalMode`` (manual|automatic).
     """
 
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
-                 release_pipeline_name: str | None = None, group_prefix: str = "") -> None:
+                 release_pipeline_name: str | None = None, group_prefix: str = "", role_path: str = "/",
+                 permissions_boundary: iam.IManagedPolicy | None = None) -> None:
         if release_pipeline_name is not None:
             check_pipeline_name(release_pipeline_name)
         super().__init__(scope, id, description="SageMaker model project: registry group shared with test and "
@@ -137,11 +144,14 @@ class ModelProjectProduct(servicecatalog.ProductStack):
                          + release_pipeline_name.replace(MODEL_PLACEHOLDER, "${ModelName}"))
             pipeline = codepipeline.Pipeline.from_pipeline_arn(self, "ReleasePipeline", arn)
             pattern = approval_event_pattern(name)
+            rule_role = iam.Role(self, "ApprovalRuleRole", assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                                 path=role_path, permissions_boundary=permissions_boundary,
+                                 description="Starts the release pipeline when a version is approved")
             self.approval_rule = events.Rule(
                 self, "ApprovalRule", description="Starts the release of approved versions of this model",
                 event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
                                                   detail=pattern["detail"]),
-                targets=[targets.CodePipeline(pipeline)])
+                targets=[targets.CodePipeline(pipeline, event_role=rule_role)])
         CfnOutput(self, "ModelPackageGroupName", value=name)
         CfnOutput(self, "ModelPackageGroupArn", value=group_arn)
         CfnOutput(self, "ModelApprovalMode", value=approval_mode.value_as_string)
@@ -162,7 +172,8 @@ class ModelProjectTemplate(Construct):
     :param version_name: the product version's name; default ``v1``.
     :param group_prefix: put before the launch-time model name in the group's name (``<project>-``); default none.
 
-    Attributes: ``portfolio``, ``product``, ``product_stack`` (a ``ModelProjectProduct``) and ``launch_role``.
+    Attributes: ``portfolio``, ``product``, ``product_stack`` (a ``ModelProjectProduct``), ``launch_role``, and
+    with a release pipeline ``role_path`` and ``launch_boundary`` (see the module docstring).
     """
 
     def __init__(self, scope: Construct, id: str, *, consumer_accounts: Sequence[str],
@@ -180,9 +191,31 @@ class ModelProjectTemplate(Construct):
         self.portfolio = servicecatalog.Portfolio(
             self, "Portfolio", display_name=portfolio_name, provider_name=provider_name,
             description="Model project templates for SageMaker Studio: registry group and release trigger")
+        self.role_path: str | None = None
+        self.launch_boundary: iam.ManagedPolicy | None = None
+        if release_pipeline_name is not None:
+            self.role_path = f"/{stack.stack_name}/model-project/"
+            pipelines = stack.format_arn(service="codepipeline", resource=release_pipeline_name.replace(
+                MODEL_PLACEHOLDER, "*"))
+            # Named, because the product (a template provisioned on its own) refers to it by ARN. IAM names are
+            # global to the account: the region keeps two regions' catalogs apart.
+            region = "" if "${Token[" in stack.region else f"-{stack.region}"
+            boundary_name = f"{stack.stack_name}{region}-project-boundary"[:128]
+            self.launch_boundary = iam.ManagedPolicy(
+                self, "LaunchBoundary", managed_policy_name=boundary_name,
+                description="Permissions boundary of the roles model-project launches create: start the release "
+                            "pipelines, nothing else",
+                statements=[iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"],
+                                                resources=[pipelines])])
+            acknowledge_wildcards(self.launch_boundary, {pipelines: (
+                "A boundary, not a grant: a launched project's role starts its own model's pipeline (named by the "
+                "launch-time model name), so the boundary covers the release pipelines' naming pattern.")})
+        boundary = (None if self.launch_boundary is None else iam.ManagedPolicy.from_managed_policy_arn(
+            self, "ProductBoundary", Fn.sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{boundary_name}")))
         self.product_stack = ModelProjectProduct(self, "ModelProject", consumer_accounts=consumer_accounts,
                                                  release_pipeline_name=release_pipeline_name,
-                                                 group_prefix=group_prefix)
+                                                 group_prefix=group_prefix, role_path=self.role_path or "/",
+                                                 permissions_boundary=boundary)
         self.product = servicecatalog.CloudFormationProduct(
             self, "Product", product_name=product_name, owner=provider_name,
             description="A model project: a model package group shared with the test and prod accounts, whose "
@@ -235,16 +268,23 @@ class ModelProjectTemplate(Construct):
             wildcards[rules] = ("CloudFormation names the approval rule <SC-... stack>-<id>-<suffix> at launch; "
                                 "limited to rules of provisioned stacks.")
         if with_rule_role:
-            roles = arn(service="iam", region="", resource="role", resource_name=f"{PROVISIONED_PREFIX}*")
+            assert self.role_path is not None and self.launch_boundary is not None
+            roles = arn(service="iam", region="", resource="role",
+                        resource_name=f"{self.role_path[1:]}{PROVISIONED_PREFIX}*")
+            bounded = {"StringEquals": {"iam:PermissionsBoundary": self.launch_boundary.managed_policy_arn}}
             role.add_to_policy(iam.PolicyStatement(
-                actions=["iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:PutRolePolicy",
-                         "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:TagRole", "iam:UntagRole"],
+                actions=["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"], resources=[roles],
+                conditions=bounded))
+            role.add_to_policy(iam.PolicyStatement(
+                actions=["iam:DeleteRole", "iam:GetRole", "iam:GetRolePolicy", "iam:TagRole", "iam:UntagRole"],
                 resources=[roles]))
             role.add_to_policy(iam.PolicyStatement(
                 actions=["iam:PassRole"], resources=[roles],
                 conditions={"StringEquals": {"iam:PassedToService": "events.amazonaws.com"}}))
             wildcards[roles] = ("CloudFormation names the approval rule's role <SC-... stack>-<id>-<suffix> at "
-                                "launch; limited to roles of provisioned stacks, passed only to EventBridge.")
+                                "launch; limited to roles under this template's own IAM path, created only with "
+                                "its permissions boundary (start the release pipelines), passed only to "
+                                "EventBridge.")
         acknowledge_wildcards(role, wildcards)
 
 

@@ -96,8 +96,16 @@ def test_launch_role_manages_only_what_the_product_contains(full, minimal):
     assert "servicecatalog:provisioning" in with_rule["s3:GetObject"]  # only the template copies SC tags
     assert "model-package-group/*" in with_rule["sagemaker:CreateModelPackageGroup"]
     assert "rule/SC-*" in with_rule["events:PutRule"]
-    assert "role/SC-*" in with_rule["iam:CreateRole"]
+    # Roles: only under this template's own path (not every SC-* role of the account), and created or given an
+    # inline policy only with the template's permissions boundary.
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole", "iam:PassRole"):
+        assert ":role/mlops-catalog/model-project/SC-*" in with_rule[action], action
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
+        assert '"iam:PermissionsBoundary": {"Ref": "ModelProjectTemplateLaunchBoundary' in with_rule[action]
+    assert "iam:PermissionsBoundary" not in with_rule["iam:DeleteRole"]  # IAM has no such key for DeleteRole
     assert "events.amazonaws.com" in with_rule["iam:PassRole"]
+    assert not any(a in with_rule for a in ("iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary",
+                                            "iam:DeleteRolePermissionsBoundary"))
     # Without a release pipeline the product has no rule and no role, so the launch role gets neither.
     assert {action.split(":")[0] for action in group_only} == {"cloudformation", "s3", "sagemaker"}
     # "*" only where IAM has no resource-level permission or a condition confines it.
@@ -150,6 +158,17 @@ def test_launched_rule_starts_the_release_only_on_approval_of_this_group(full):
     (policy,) = full["product_template"].find_resources("AWS::IAM::Policy").values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {"Action": "codepipeline:StartPipelineExecution", "Effect": "Allow", "Resource": PIPELINE_ARN}]
+    # The rule's role: under the template's path, bounded by the boundary the launch role insists on, which
+    # allows starting the release pipelines and nothing else.
+    (role,) = full["product_template"].find_resources("AWS::IAM::Role").values()
+    assert role["Properties"]["Path"] == "/mlops-catalog/model-project/"
+    assert role["Properties"]["PermissionsBoundary"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/mlops-catalog-eu-west-1-project-boundary"}
+    (boundary,) = full["template"].find_resources("AWS::IAM::ManagedPolicy").values()
+    assert boundary["Properties"]["ManagedPolicyName"] == "mlops-catalog-eu-west-1-project-boundary"
+    (statement,) = boundary["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "codepipeline:StartPipelineExecution"
+    assert json.dumps(statement["Resource"]).endswith(':codepipeline:eu-west-1:111111111111:mlops-*-delivery"]]}')
 
 
 def test_without_a_release_pipeline_a_launch_creates_the_group_only(minimal):

@@ -194,6 +194,14 @@ class DeploymentConfig(_Strict):
         )
 
 
+def _email(value: str) -> str:
+    try:
+        check_email("", value)
+    except ConfigError as error:
+        raise ValueError(error.message) from None
+    return value
+
+
 class AlarmsConfig(_Strict):
     """Thresholds of the auto-rollback alarms created per production variant, on the new fleet only (see
     ``RollbackAlarms``): 5XX and model-error rates over Invocations, and model latency at a statistic."""
@@ -211,6 +219,9 @@ class AlarmsConfig(_Strict):
     watch_whole_endpoint: bool = Field(
         default=False, description="also a 5XX-rate alarm per variant over both fleets: a failing old fleet then "
         "stops the deployment too")
+    notification_emails: list[Annotated[str, AfterValidator(_email)]] = Field(
+        default_factory=list, description="addresses subscribed to the stage's alarm topic (each confirms by "
+        "email), told when a rollback alarm fires")
 
 
 class VpcConfig(_Strict):
@@ -396,14 +407,6 @@ class S3Source(_Strict):
 
 
 Source = Annotated[Union[CodeConnectionsSource, CodeCommitSource, S3Source], Field(discriminator="type")]
-
-
-def _email(value: str) -> str:
-    try:
-        check_email("", value)
-    except ConfigError as error:
-        raise ValueError(error.message) from None
-    return value
 
 
 class PipelineConfig(_Strict):

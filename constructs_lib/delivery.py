@@ -28,7 +28,6 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import pipelines
@@ -36,6 +35,7 @@ from constructs import Construct, IValidation
 
 from .arns import StackArns
 from .errors import ConfigError, check_email, check_range, check_sagemaker_name
+from .keys import customer_key, restrict_grants_to_aws_services
 from .nag import acknowledge, acknowledge_wildcards
 
 __all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
@@ -354,8 +354,8 @@ class DeliveryPipeline(Construct):
 
     # ------------------------------------------------------------------------------------------- notifications
     def _notifications(self, emails: list[str]) -> sns.Topic:
-        key = kms.Key(self, "NotificationsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
-                      description=f"Encrypts the {self.pipeline_name} pipeline notifications")
+        key = customer_key(self, "NotificationsKey", description=f"Encrypts the {self.pipeline_name} pipeline "
+                           "notifications")
         # CodeStar Notifications publishes to the encrypted topic, so it must be able to use the key.
         key.grant(iam.ServicePrincipal("codestar-notifications.amazonaws.com"), "kms:GenerateDataKey*",
                   "kms:Decrypt")
@@ -398,6 +398,7 @@ class DeliveryPipeline(Construct):
         # unreadable, so the key is kept too (stateful resources are retained).
         artifacts = pipeline.artifact_bucket
         artifacts.encryption_key.apply_removal_policy(RemovalPolicy.RETAIN)
+        restrict_grants_to_aws_services(artifacts.encryption_key)
         # cfn-lint's E3703 reads CDK Pipelines' deploy-role ARNs (Fn::Join with an empty delimiter, CDK's way of
         # building bootstrap role ARNs) as a likely mistake: ignored on the CodePipeline resource only.
         cfn_pipeline = pipeline.node.default_child

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from aws_cdk import Annotations, Aws, CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -33,16 +33,19 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError
+from .image_accounts import sagemaker_image_accounts
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
-from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
+from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
+from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import (
     CaptureMode,
     DataCapture,
@@ -50,6 +53,7 @@ from .variants import (
     ProductionVariant,
     RollbackAlarms,
     ShadowVariant,
+    _is_token,
     check_autoscaling,
     fleet_capacity,
     validate_endpoint,
@@ -87,7 +91,10 @@ class ModelEndpoint(Construct):
     :param vpc_subnets: subnets for the containers; needs ``security_groups`` (not on serverless endpoints).
     :param security_groups: security groups for the containers.
     :param encryption_key: KMS key for the instances' storage volumes and captured data; default: created
-      (rotation on, retained).
+      (rotation on, retained, grants only for AWS services).
+    :param alarm_topic: the SNS topic the rollback alarms notify when they fire (a release is being rolled
+      back); default: a topic created here (``alarm_topic`` attribute; KMS-encrypted with the endpoint's key,
+      TLS only, publishable by CloudWatch for this endpoint's alarms only). Subscribe to it.
     :param release_check: add the in-stack release checks (default ``True``): a preflight before the endpoint
       that fails the update when it would change the production variants in a way SageMaker refuses (a guarded
       update that renames, adds or removes one; an autoscaled variant removed or retyped), and a check after it
@@ -113,6 +120,7 @@ class ModelEndpoint(Construct):
         vpc_subnets: Sequence[ec2.ISubnet] = (),
         security_groups: Sequence[ec2.ISecurityGroup] = (),
         encryption_key: kms.IKey | None = None,
+        alarm_topic: sns.ITopic | None = None,
         release_check: bool = True,
     ) -> None:
         super().__init__(scope, id)
@@ -139,13 +147,13 @@ class ModelEndpoint(Construct):
 
         # ------------------------------------------------------------------ key
         local_storage = any(v.has_local_storage for v in self._all_variants())
-        needs_key = (not serverless and not local_storage) or data_capture is not None
+        creates_topic = alarm_topic is None and alarms.enabled
+        needs_key = (not serverless and not local_storage) or data_capture is not None or creates_topic
         self.encryption_key: kms.IKey | None = encryption_key
         if self.encryption_key is None and needs_key:
-            self.encryption_key = kms.Key(
-                self, "Key", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
-                description=f"SageMaker endpoint {self.endpoint_name}: storage volumes and captured data",
-            )
+            self.encryption_key = customer_key(
+                self, "Key", description=f"SageMaker endpoint {self.endpoint_name}: storage volumes, captured data "
+                                         "and alarm notifications")
 
         # ------------------------------------------------------------------ data capture bucket, role
         self.data_capture_bucket: s3.IBucket | None = None
@@ -229,6 +237,8 @@ class ModelEndpoint(Construct):
                          "volume, and instances with local NVMe storage encrypt it in hardware.")
 
         # ------------------------------------------------------------------ rollback alarms, endpoint
+        self.alarm_topic: sns.ITopic | None = self._create_alarm_topic() if creates_topic else alarm_topic
+        """The topic the rollback alarms notify (None when ``rollback_alarms`` are disabled and none was given)."""
         self.rollback_alarms: list[cloudwatch.CfnAlarm] = [
             self._rollback_alarm(kind, name, variant, alarms) for kind, name, variant in self._alarm_specs]
         """The alarms created here (``extra_rollback_alarms`` are the caller's)."""
@@ -403,17 +413,63 @@ class ModelEndpoint(Construct):
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
 
+    def _create_alarm_topic(self) -> sns.Topic:
+        """A topic for the rollback alarms: encrypted with the endpoint's key (or a key of its own when the given
+        key is not one this app manages), TLS only; CloudWatch may publish to it and use the key only for this
+        endpoint's alarms (``aws:SourceArn``), as AWS requires for an alarm to reach an encrypted topic."""
+        key = self.encryption_key
+        if not isinstance(key, kms.Key):
+            key = customer_key(self, "AlarmTopicKey",
+                               description=f"SageMaker endpoint {self.endpoint_name}: alarm notifications")
+        own_alarms = {"StringEquals": {"aws:SourceAccount": self._env.account},
+                      "ArnLike": {"aws:SourceArn": self._env.arn("cloudwatch", "alarm", f"{self.endpoint_name}-*",
+                                                                 separator=":")}}
+        cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], resources=["*"],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], conditions=own_alarms))
+        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
+                          display_name=f"{self.endpoint_name} rollback alarms"[:100])
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], actions=["sns:Publish"],
+            resources=[topic.topic_arn], conditions=own_alarms))
+        return topic
+
+    def _image_repositories(self) -> tuple[list[str], str]:
+        """The ECR repositories the execution role may pull from, and the reason for their wildcard if any.
+
+        An image URI names its repository exactly. A model package's image is known only when SageMaker
+        creates the model: pulls are limited to the accounts it can come from, the registry's (the package's
+        own account), this account's and SageMaker's image accounts for the region (framework, algorithm and
+        deep learning container images). An image given as a reference (a token), or a region whose image
+        accounts are unknown, leaves only the region.
+        """
+        partition, region, account = self._env.partition, self._env.region, self._env.account
+        exact = sorted({f"arn:{partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:"
+                        f"repository/{v.model.ecr_repository[2]}"
+                        for v in self._all_variants() if v.model.ecr_repository})
+        sources = [v.model for v in self._all_variants() if not v.model.ecr_repository]
+        if not sources:
+            return exact, ""
+        aws_accounts = () if _is_token(region) else sagemaker_image_accounts(region)
+        if not aws_accounts or not all(source.is_model_package for source in sources):
+            return [f"arn:{partition}:ecr:{region}:*:repository/*"], (
+                "An image known only at deploy time (a reference, or a model package in a region whose SageMaker "
+                "image accounts the SDK does not list): pulls are limited to ECR repositories in this region.")
+        accounts = {account, *aws_accounts}
+        for source in sources:
+            package = source.container["ModelPackageName"]
+            accounts.add(Fn.select(4, Fn.split(":", package)) if _is_token(package) else package.split(":")[4])
+        return exact + [f"arn:{partition}:ecr:{region}:{owner}:repository/*" for owner in sorted(accounts)], (
+            "A registered model package's image is known only at deploy time: pulls are limited to the "
+            "repositories of the registry's account, this account and SageMaker's own image accounts for this "
+            "region (from the SageMaker SDK's image tables).")
+
     def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: str | None) -> iam.Role:
         partition, region, account = self._env.partition, self._env.region, self._env.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
-        repositories = sorted({
-            f"arn:{partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:repository/"
-            f"{v.model.ecr_repository[2]}"
-            for v in self._all_variants() if v.model.ecr_repository
-        })
-        if any(v.model.ecr_repository is None for v in self._all_variants()):
-            repositories = [f"arn:{partition}:ecr:{region}:*:repository/*"]
+        repositories, wildcard_reason = self._image_repositories()
         log_group = (f"arn:{partition}:logs:{region}:{account}:log-group:"
                      f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
         statements = [
@@ -440,9 +496,8 @@ class ModelEndpoint(Construct):
                  + " support no resource-level permissions.",
             f"{log_group}:*": "SageMaker creates one log stream per instance under the endpoint's own log group.",
         }
-        if "*:repository/*" in repositories[0]:
-            wildcards[repositories[0]] = ("A registered model package's image is known only at deploy time; pulls "
-                                          "are limited to ECR repositories in this region.")
+        wildcards.update({repository: wildcard_reason for repository in repositories
+                          if repository.endswith(":repository/*")})
         if captured_objects is not None:
             wildcards[captured_objects] = ("SageMaker names the captured objects by date and hour under the "
                                            "capture prefix.")
@@ -562,6 +617,8 @@ class ModelEndpoint(Construct):
             "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
             "EvaluationPeriods": alarms.evaluation_periods, "DatapointsToAlarm": alarms.datapoints_to_alarm,
             "TreatMissingData": "notBreaching"})
+        if self.alarm_topic is not None:
+            props["AlarmActions"] = [self.alarm_topic.topic_arn]
         return cloudwatch.CfnAlarm(Construct(self, f"{_ALARM_IDS[kind]}{_logical(variant)}"), "Resource",
                                    **{_snake(k): _to_props(v) for k, v in props.items()})
 

@@ -35,6 +35,7 @@ from constructs import Construct
 from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .errors import ConfigError, check_account_ids, check_sagemaker_name
+from .keys import customer_key
 from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
 
@@ -221,10 +222,8 @@ class PlatformArtifacts(Construct):
                               f"got {key_alias!r}")
         stack = Stack.of(self)
         region = stack.region
-        self.key = kms.Key(
-            self, "Key", enable_key_rotation=True, alias=key_alias, removal_policy=RemovalPolicy.RETAIN,
-            description="Encrypts the model artifacts shared with the test and prod accounts",
-        )
+        self.key = customer_key(self, "Key", alias=key_alias,
+                                description="Encrypts the model artifacts shared with the test and prod accounts")
         self.access_logs = access_logs_bucket(self, "AccessLogs", of="artifacts bucket")
         logging = access_log_props(self, self.access_logs, "artifacts/")
         self.bucket = s3.Bucket(

@@ -55,7 +55,8 @@ class StageSpec:
                    for v in stage.variants if v.autoscaling is not None}
         return cls(endpoint_name=stage.endpoint_name or f"{model_name}-{stage_name}", variants=variants,
                    shadow=shadow, capture=capture, rollout=stage.deployment.to_spec(),
-                   alarms=RollbackAlarms(**stage.alarms.model_dump()), autoscaling=scaling)
+                   alarms=RollbackAlarms(**stage.alarms.model_dump(exclude={"notification_emails"})),
+                   autoscaling=scaling)
 
     def check(self, *, network_isolation: bool, subnets: int, security_groups: int) -> None:
         """Every rule ``ModelEndpoint`` enforces for this stage (paths below the stage, as the file names them)."""

@@ -13,6 +13,7 @@ from aws_cdk import CfnOutput, Duration, Environment, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.arns import StackArns
@@ -61,6 +62,11 @@ class EndpointStack(Stack):
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)
+        if self.endpoint.alarm_topic is not None:
+            for email in stage.alarms.notification_emails:
+                self.endpoint.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+            CfnOutput(self, "AlarmTopicArn", value=self.endpoint.alarm_topic.topic_arn,
+                      description="Rollback alarm notifications of this endpoint: subscribe here")
         self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
 
     def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:

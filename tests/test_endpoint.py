@@ -276,6 +276,87 @@ def test_grant_invoke_and_least_privilege_role(scenarios):
     assert "s3:PutObject" in actions and "ecr:BatchGetImage" in actions
 
 
+def _ecr_pull_resources(template: Template) -> list:
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    (pull,) = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
+    return pull["Resource"] if isinstance(pull["Resource"], list) else [pull["Resource"]]
+
+
+def test_model_package_images_are_pulled_only_from_the_accounts_they_can_come_from(scenarios):
+    """A model package's image is known only at deploy time: the registry's account (111...), the endpoint's
+    own (333...) and SageMaker's image accounts for eu-west-1 (the DLC account 763104351884 among them);
+    no other account's repositories."""
+    from constructs_lib.image_accounts import sagemaker_image_accounts
+
+    pulls = _ecr_pull_resources(scenarios[0]["AB"])
+    owners = sorted({json.dumps(r).split(":ecr:eu-west-1:")[1].split(":")[0] for r in pulls})
+    assert "763104351884" in sagemaker_image_accounts("eu-west-1")
+    assert owners == sorted({"111111111111", "333333333333", *sagemaker_image_accounts("eu-west-1")})
+    assert all(json.dumps(r).endswith(':repository/*"]]}') for r in pulls)
+    # An image URI names its repository exactly.
+    assert _ecr_pull_resources(scenarios[0]["Rolling"]) == [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ecr:eu-west-1:123456789012:repository/baseline"]]}]
+
+
+def test_sagemaker_image_accounts_come_from_the_sdk_tables():
+    from constructs_lib.image_accounts import sagemaker_image_accounts
+
+    assert sagemaker_image_accounts("eu-west-1") == tuple(sorted(sagemaker_image_accounts("eu-west-1")))
+    assert len(sagemaker_image_accounts("us-east-1")) > 5
+    assert sagemaker_image_accounts("xx-nowhere-1") == ()
+
+
+def test_rollback_alarms_notify_an_encrypted_topic_only_this_endpoints_alarms_may_publish_to(scenarios):
+    template = scenarios[0]["AB"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    (key_id,) = resources(template, "AWS::KMS::Key")
+    assert only(template, "AWS::SNS::Topic")["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 6 and all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms.values())
+    own_alarms = {"StringEquals": {"aws:SourceAccount": "333333333333"}, "ArnLike": {"aws:SourceArn": {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:eu-west-1:333333333333:alarm:churn-prod-*"]]}}}
+    statements = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    (publish,) = [s for s in statements if s.get("Sid") == "RollbackAlarmNotifications"]
+    assert (publish["Action"], publish["Principal"], publish["Condition"]) == (
+        "sns:Publish", {"Service": "cloudwatch.amazonaws.com"}, own_alarms)
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in statements)  # TLS only
+    key_statements = only(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    (use,) = [s for s in key_statements if s.get("Sid") == "RollbackAlarmNotifications"]
+    assert (sorted(use["Action"]), use["Condition"]) == (["kms:Decrypt", "kms:GenerateDataKey*"], own_alarms)
+    # A serverless endpoint has no volume to encrypt, but its topic still gets a key.
+    serverless = scenarios[0]["Serverless"]
+    (key_id,) = resources(serverless, "AWS::KMS::Key")
+    assert only(serverless, "AWS::SNS::Topic")["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_every_key_refuses_grants_that_are_not_for_aws_resources(scenarios):
+    """A grant outlives the permission that made it and is invisible in IAM: only AWS services (SageMaker for
+    volumes) may create grants on the endpoint's key, never a direct call."""
+    for name, template in scenarios[1].items():
+        for key in [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]:
+            assert {"Sid": "GrantsOnlyForAwsResources", "Effect": "Deny", "Principal": {"AWS": "*"},
+                    "Action": "kms:CreateGrant", "Resource": "*",
+                    "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false"}}} \
+                in key["Properties"]["KeyPolicy"]["Statement"], name
+
+
+def test_a_given_alarm_topic_is_used_and_none_is_created():
+    from aws_cdk import aws_sns as sns
+
+    stack = Stack(None, "Given", env=ENV)
+    topic = sns.Topic(stack, "Pager")
+    endpoint = ModelEndpoint(stack, "E", endpoint_name="given", variants=[instance()], alarm_topic=topic,
+                             release_check=False)
+    assert endpoint.alarm_topic is topic
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Topic", 1)
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+               for a in template.find_resources("AWS::CloudWatch::Alarm").values())
+
+
 def test_shadow_variant_samples_by_weight_and_linear_policy(scenarios):
     template = scenarios[0]["Shadow"]
     config = only(template, "AWS::SageMaker::EndpointConfig")

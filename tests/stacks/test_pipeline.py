@@ -311,7 +311,7 @@ def test_fractional_latency_budget_fails():
 
 # --------------------------------------------------------------------------------------------- bootstrap policy
 SERVICES = {"SageMaker": "sagemaker", "IAM": "iam", "CloudWatch": "cloudwatch", "KMS": "kms", "S3": "s3",
-            "ApplicationAutoScaling": "application-autoscaling", "Lambda": "lambda", "Logs": "logs",
+            "ApplicationAutoScaling": "application-autoscaling", "Lambda": "lambda", "Logs": "logs", "SNS": "sns",
             # the custom resource: CloudFormation invokes its function
             "SageMakerReleaseCheck": "lambda"}
 
@@ -337,6 +337,16 @@ def test_cfn_execution_policy_covers_what_the_stage_stacks_create(assembly):
     assert role_names and all(name.startswith("mlops-") for name in role_names)
     (roles,) = [s for s in statements if s.get("Sid") == "RolesOfThePlatformStacksOnly"]
     assert roles["Resource"] == "arn:aws:iam::*:role/mlops-*"
+
+
+def test_prod_rollback_alarms_reach_the_configured_addresses(assembly):
+    (prod,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint"]
+    template = prod.template
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    (subscription,) = resources(template, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {"Protocol": "email", "TopicArn": {"Ref": topic_id},
+                                          "Endpoint": "ml-oncall@example.com"}
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
 
 
 def test_codeconnections_source_may_use_its_connection(template):

@@ -28,6 +28,7 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import pipelines
@@ -52,6 +53,9 @@ VERSIONS_FILE = ".release/approved-versions.json"
 CFN_LINT_VERSION = "1.58.0"
 #: ``mlops resolve`` exit code when the group has no approved version (or does not exist yet).
 _EXIT_NOT_FOUND = 3
+#: Days the pipeline's artifacts are kept: an execution needs them only while it runs (a manual approval fails
+#: after 7 days unanswered); later executions synthesise afresh.
+PIPELINE_ARTIFACT_DAYS = 30
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
@@ -415,9 +419,17 @@ class DeliveryPipeline(Construct):
                 if isinstance(role, iam.Role):
                     role.add_to_principal_policy(iam.PolicyStatement(
                         actions=["codeconnections:UseConnection"], resources=[self._connection_arn]))
-        acknowledge(artifacts, "S1", "The artifact bucket holds only transient pipeline "
-                    "artifacts, KMS-encrypted and reachable only by the pipeline's roles; its API access is in "
-                    "CloudTrail.")
+        # Transient: an execution reads its artifacts while it runs (a manual approval waits 7 days at most);
+        # without expiry every execution's synth output and model payloads would be kept forever.
+        cfn_artifacts = artifacts.node.default_child
+        cfn_artifacts.lifecycle_configuration = s3.CfnBucket.LifecycleConfigurationProperty(rules=[
+            s3.CfnBucket.RuleProperty(id="TransientArtifacts", status="Enabled",
+                                      expiration_in_days=PIPELINE_ARTIFACT_DAYS,
+                                      abort_incomplete_multipart_upload=s3.CfnBucket.AbortIncompleteMultipartUploadProperty(
+                                          days_after_initiation=1))])
+        acknowledge(artifacts, "S1", "The artifact bucket holds only transient pipeline artifacts (expired after "
+                    f"{PIPELINE_ARTIFACT_DAYS} days), KMS-encrypted and reachable only by the pipeline's roles; its "
+                    "API access is in CloudTrail.")
         resources = {f"{artifacts.bucket_arn}/*": "CDK Pipelines' roles read and write pipeline "
                      "artifacts, whose object keys are generated per execution, in the pipeline's own bucket."}
         for project in self.node.find_all():

@@ -27,10 +27,11 @@ def customer_key(scope: Construct, id: str, *, description: str, alias: str | No
 
 
 def restrict_grants_to_aws_services(key: kms.IKey) -> None:
-    """Deny ``kms:CreateGrant`` unless an AWS service asks for it on a principal's behalf (``BoolIfExists``: a
-    direct call, which carries no ``kms:GrantIsForAWSResource``, is denied too). A no-op for an imported key,
-    whose policy this stack does not own."""
+    """Deny ``kms:CreateGrant`` unless an AWS service asks for it, on a principal's behalf
+    (``kms:GrantIsForAWSResource``) or as itself (``aws:PrincipalIsAWSService``): the statement AWS Control Tower's
+    control CT.KMS.PR.3 requires. ``BoolIfExists``: a direct call, which carries no
+    ``kms:GrantIsForAWSResource``, is denied. A no-op for an imported key, whose policy this stack does not own."""
     key.add_to_resource_policy(iam.PolicyStatement(
-        sid="GrantsOnlyForAwsResources", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
+        sid="GrantsOnlyForAwsServices", effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()],
         actions=["kms:CreateGrant"], resources=["*"],
-        conditions={"BoolIfExists": {"kms:GrantIsForAWSResource": "false"}}))
+        conditions={"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}}))

@@ -336,9 +336,10 @@ def test_every_key_refuses_grants_that_are_not_for_aws_resources(scenarios):
     volumes) may create grants on the endpoint's key, never a direct call."""
     for name, template in scenarios[1].items():
         for key in [r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"]:
-            assert {"Sid": "GrantsOnlyForAwsResources", "Effect": "Deny", "Principal": {"AWS": "*"},
+            assert {"Sid": "GrantsOnlyForAwsServices", "Effect": "Deny", "Principal": {"AWS": "*"},
                     "Action": "kms:CreateGrant", "Resource": "*",
-                    "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false"}}} \
+                    "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
+                                                   "aws:PrincipalIsAWSService": "false"}}} \
                 in key["Properties"]["KeyPolicy"]["Statement"], name
 
 

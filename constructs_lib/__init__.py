@@ -7,7 +7,6 @@ The public API is re-exported here lazily, so that ``constructs_lib.ops`` (boto3
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from importlib.util import find_spec
 from pathlib import Path

@@ -31,7 +31,7 @@ def synth_checked(app) -> "object":
     """Synthesise; fail the test with the nag findings (rule and path) if any is unacknowledged."""
     try:
         return app.synth()
-    except RuntimeError as error:
+    except RuntimeError:
         report = Path(app.outdir) / "validation-report.json"
         if report.exists():
             data = json.loads(report.read_text())

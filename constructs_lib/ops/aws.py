@@ -29,17 +29,51 @@ MAX_ATTEMPTS = 5
 #: Seconds to connect, and to wait for an answer, per attempt.
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 20
-#: The longest one call can take against an unresponsive endpoint: every attempt times out, with botocore's
-#: standard backoff (at most 20 s) between attempts. The README documents it; a test pins the arithmetic.
-MAX_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + (MAX_ATTEMPTS - 1) * 20
-#: Throttling is retried with exponential backoff and jitter (botocore's "standard" mode) before it reaches the
-#: user; 5 attempts ride out a burst of a few seconds. The timeouts bound a hung connection.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-    read_timeout=READ_TIMEOUT_SECONDS,
-    user_agent_extra="mlops-cli",
-)
+#: botocore's standard retry mode waits at most this long between attempts.
+MAX_BACKOFF_SECONDS = 20
+#: Environment variables that override the three settings above (a CI job with a short budget, a slow link):
+#: name -> (default, smallest, largest).
+OVERRIDES = {
+    "MLOPS_AWS_MAX_ATTEMPTS": (MAX_ATTEMPTS, 1, 10),
+    "MLOPS_AWS_CONNECT_TIMEOUT": (CONNECT_TIMEOUT_SECONDS, 1, 60),
+    "MLOPS_AWS_READ_TIMEOUT": (READ_TIMEOUT_SECONDS, 1, 300),
+}
+
+
+def max_call_seconds(attempts: int = MAX_ATTEMPTS, connect: int = CONNECT_TIMEOUT_SECONDS,
+                     read: int = READ_TIMEOUT_SECONDS) -> int:
+    """The longest one call can take against an unresponsive endpoint: every attempt times out, with the
+    standard backoff between attempts. The README documents it; a test pins the arithmetic."""
+    return attempts * (connect + read) + (attempts - 1) * MAX_BACKOFF_SECONDS
+
+
+MAX_CALL_SECONDS = max_call_seconds()
+
+
+def client_settings() -> tuple[int, int, int]:
+    """(attempts, connect timeout, read timeout) with the ``OVERRIDES`` from the environment applied; a value
+    that is not a whole number in range is a usage error."""
+    import os
+
+    values = []
+    for name, (default, low, high) in OVERRIDES.items():
+        text = os.environ.get(name, "").strip()
+        if not text:
+            values.append(default)
+            continue
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise OpsError(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}", EXIT_USAGE)
+        values.append(int(text))
+    return values[0], values[1], values[2]
+
+
+def client_config() -> Config:
+    """Throttling and transient errors retried with exponential backoff and jitter (botocore's "standard"
+    mode) before they reach the user; the timeouts bound a hung connection (``client_settings``)."""
+    attempts, connect, read = client_settings()
+    return Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=connect,
+                  read_timeout=read, user_agent_extra="mlops-cli")
+
 
 _NOT_FOUND_CODES = {
     "ResourceNotFound", "ResourceNotFoundException", "NotFoundException", "NoSuchEntity",
@@ -90,7 +124,7 @@ class Context:
         return self._session
 
     def _assume_role(self, base: boto3.Session) -> boto3.Session:
-        sts = base.client("sts", config=CLIENT_CONFIG)
+        sts = base.client("sts", config=client_config())
         response = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=session_name())
         credentials = response["Credentials"]
         return _session(
@@ -106,7 +140,7 @@ class Context:
             if not self.session.region_name:
                 raise OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
             try:
-                self._clients[service_name] = self.session.client(service_name, config=CLIENT_CONFIG)
+                self._clients[service_name] = self.session.client(service_name, config=client_config())
             except botocore.exceptions.InvalidRegionError as error:
                 raise translate(error) from None
             except ValueError as error:  # botocore's "Invalid endpoint: ..." for a malformed AWS_ENDPOINT_URL
@@ -163,7 +197,7 @@ def translate(error: Exception) -> OpsError:
                     if "Expired" in code else "access denied: check --profile/--role-arn and the role's policy")
             return OpsError(f"{hint}: {where}", EXIT_ACCESS)
         if code in _THROTTLING_CODES:
-            return OpsError(f"throttled by AWS after {MAX_ATTEMPTS} attempts, "
+            return OpsError(f"throttled by AWS after {client_settings()[0]} attempts, "
                             f"try again later: {where}", EXIT_THROTTLED)
         if code in _VALIDATION_CODES:
             return OpsError(f"rejected by AWS: {where}", EXIT_USAGE)
@@ -182,6 +216,15 @@ def translate(error: Exception) -> OpsError:
         return OpsError("no AWS region: pass --region or set AWS_REGION / a profile region", EXIT_USAGE)
     if isinstance(error, botocore.exceptions.ParamValidationError):
         return OpsError(f"invalid request: {' '.join(str(error).split())}", EXIT_USAGE)
+    if isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
+        attempts, _, read = client_settings()
+        return OpsError(f"no answer from AWS after {attempts} attempts of {read} s ({' '.join(str(error).split())}); "
+                        "a change the command asked for may or may not have been applied: check with mlops status "
+                        "before running it again", EXIT_AWS)
+    if isinstance(error, (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.EndpointConnectionError)):
+        return OpsError(f"cannot reach AWS after {client_settings()[0]} attempts ({' '.join(str(error).split())}): "
+                        "check the network, proxy or AWS_ENDPOINT_URL, and mlops status before running a change "
+                        "again", EXIT_AWS)
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return OpsError(f"AWS request failed: {' '.join(str(error).split())}", EXIT_AWS)
     raise TypeError(f"not an AWS error: {error!r}")

@@ -73,3 +73,19 @@ def endpoint_description(status: str = "InService", config: str = OLD_CONFIG, **
                 {"VariantName": "challenger", "CurrentWeight": 10.0, "DesiredWeight": 10.0,
                  "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}],
             **extra}
+
+
+def create_pipeline(iam, codepipeline, name: str) -> str:
+    """A two-stage CodePipeline (S3 source, CodeBuild) named ``name``, for commands that start executions."""
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "codepipeline.amazonaws.com"}}]}))
+    action = {"name": "a", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+              "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "out"}]}
+    build = {"name": "b", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild",
+                                           "version": "1"},
+             "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "out"}]}
+    codepipeline.create_pipeline(pipeline={
+        "name": name, "roleArn": role["Role"]["Arn"], "artifactStore": {"type": "S3", "location": "artifacts-bucket"},
+        "stages": [{"name": "Source", "actions": [action]}, {"name": "Build", "actions": [build]}]})
+    return name

@@ -25,8 +25,22 @@ def test_clients_retry_throttling_with_backoff_within_a_bounded_time(moto_server
     assert config.retries["mode"] == "standard"
     assert config.retries["total_max_attempts"] == 5
     assert (config.connect_timeout, config.read_timeout) == (5, 20)
-    from constructs_lib.ops.aws import MAX_CALL_SECONDS
+    from constructs_lib.ops.aws import MAX_CALL_SECONDS, max_call_seconds
     assert MAX_CALL_SECONDS == 205
+    assert max_call_seconds(2, 1, 1) == 2 * (1 + 1) + 20
+
+
+def test_the_bounds_can_be_overridden_and_bad_overrides_are_one_line(moto_server, monkeypatch, mlops):
+    monkeypatch.setenv("MLOPS_AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("MLOPS_AWS_CONNECT_TIMEOUT", "3")
+    monkeypatch.setenv("MLOPS_AWS_READ_TIMEOUT", "7")
+    config = Context().client("sagemaker").meta.config
+    assert (config.retries["total_max_attempts"], config.connect_timeout, config.read_timeout) == (2, 3, 7)
+    for bad in ("0", "nan", "1e3", "301", "-1"):
+        monkeypatch.setenv("MLOPS_AWS_READ_TIMEOUT", bad)
+        result = mlops("resolve", GROUP)
+        assert (result.code, result.err) == (
+            EXIT_USAGE, f"error: MLOPS_AWS_READ_TIMEOUT must be a whole number from 1 to 300, got {bad!r}\n")
 
 
 class _Body:
@@ -126,5 +140,6 @@ def test_translate_leaves_other_exceptions_alone():
     with pytest.raises(TypeError):
         translate(ValueError("not AWS"))
     error = translate(botocore.exceptions.EndpointConnectionError(endpoint_url="https://x"))
-    assert (error.exit_code, str(error)) == (EXIT_AWS, 'AWS request failed: Could not connect to the endpoint URL: '
-                                                       '"https://x"')
+    assert (error.exit_code, str(error)) == (
+        EXIT_AWS, 'cannot reach AWS after 5 attempts (Could not connect to the endpoint URL: "https://x"): check '
+                  'the network, proxy or AWS_ENDPOINT_URL, and mlops status before running a change again')

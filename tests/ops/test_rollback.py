@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from ops_support import create_versions
+from ops_support import create_pipeline, create_versions
 
 from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND
 
@@ -17,18 +17,7 @@ def statuses(sagemaker, arns):
 
 @pytest.fixture
 def pipeline(aws_client):
-    role = aws_client("iam").create_role(RoleName="pipeline", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "codepipeline.amazonaws.com"}}]}))
-    action = {"name": "a", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
-              "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}, "outputArtifacts": [{"name": "out"}]}
-    build = {"name": "b", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild",
-                                           "version": "1"},
-             "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "out"}]}
-    aws_client("codepipeline").create_pipeline(pipeline={
-        "name": PIPELINE, "roleArn": role["Role"]["Arn"], "artifactStore": {"type": "S3", "location": "artifacts-bucket"},
-        "stages": [{"name": "Source", "actions": [action]}, {"name": "Build", "actions": [build]}]})
-    return PIPELINE
+    return create_pipeline(aws_client("iam"), aws_client("codepipeline"), PIPELINE)
 
 
 def test_rollback_rejects_latest_and_starts_the_pipeline(mlops, aws_client, pipeline):

@@ -108,7 +108,7 @@ def _promote_in_file(args: Any) -> Output:
     source_type = (source or {}).get("instance_type")
     promoted, replaced, promoted_from = _promote(stage, args.source, args.champion, where)
     text = _dump(yaml, document)
-    text = keep_untouched_lines(original, text)
+    text = keep_document_end(original, keep_untouched_lines(original, text))
     try:
         import yaml as pyyaml
 
@@ -225,6 +225,14 @@ def _dump(yaml: Any, document: Any) -> str:
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     return buffer.getvalue()
+
+
+def keep_document_end(original: str, edited: str) -> str:
+    """``edited`` ending with the original's document-end marker (``...``), which the round-trip dumper drops."""
+    end = original.rstrip().rsplit("\n", 1)[-1]
+    if end.rstrip() == "..." and edited.rstrip().rsplit("\n", 1)[-1].rstrip() != "...":
+        return edited + ("" if edited.endswith("\n") else "\n") + end.rstrip("\r") + "\n"
+    return edited
 
 
 def keep_untouched_lines(original: str, edited: str) -> str:

@@ -105,6 +105,20 @@ def test_promote_a_winning_challenger_json(ab_config, capsys):
     assert "# Champion/challenger A/B test" in ab_config.read_text()
 
 
+def test_write_keeps_a_document_end_marker_and_yaml_merge_keys(ab_config, capsys):
+    """The round-trip dumper drops a closing ``...``; the README promises lines outside the change stay."""
+    text = ab_config.read_text().replace("            instance_type: ml.m5.large\n            initial_instance_count: 2\n"
+                                         "            weight: 10", "            <<: {instance_type: ml.m5.large}\n"
+                                         "            initial_instance_count: 2\n            weight: 10")
+    ab_config.write_text(text + "...\n")
+    code, _, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(ab_config), "--from", "challenger",
+                       "--write")
+    assert code == 0, err
+    written = ab_config.read_text()
+    assert written.endswith("...\n") and "<<: {instance_type: ml.m5.large}" in written
+    load_config(ab_config)
+
+
 @pytest.mark.parametrize("argv, code, message", [
     (["ghost-prod"], 3, "endpoint 'ghost-prod' is not in"),
     (["churn-predictor-prod", "--stage", "test"], 3, "endpoint 'churn-predictor-prod' is not in"),

@@ -11,13 +11,13 @@ import gc
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
-import constructs_lib  # noqa: F401  (first: runs jsii on the bundled Node 24)
-from constructs_lib.errors import ConfigError
-
 ROOT = Path(__file__).resolve().parent
+#: Set in the synth process that ``_supervise`` starts.
+_SYNTH_PROCESS = "MLOPS_SYNTH_PROCESS"
 
 
 def _dev_region() -> str:
@@ -51,8 +51,8 @@ def _output_problem(folder: Path) -> str | None:
 
 
 class _Stopped(BaseException):
-    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) end the synth like Ctrl-C does: through the exit
-    handlers, so the jsii kernel stops and removes its runtime folder, and the SDK worker ends."""
+    """Ctrl-C, SIGTERM (a CI timeout) and SIGHUP (a closed terminal) end the synth through the exit handlers, so
+    the jsii kernel stops and removes its folders, and the SDK worker ends."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -60,10 +60,35 @@ class _Stopped(BaseException):
 
 
 def _stop_on_signal(signum: int, frame: object) -> None:
+    # The exception unwinds through whatever jsii was doing; objects it leaves half-built (a kernel interrupted
+    # while starting) complain from their finalisers. The synth is stopping: the one line below says so.
+    sys.unraisablehook = lambda unraisable: None
     raise _Stopped(signum)
 
 
+def _supervise() -> int:
+    """Run the synth in a session of its own and pass it the signals this process gets.
+
+    A terminal's Ctrl-C, a CI job's timeout or a closed terminal signals the whole process group; jsii's Node
+    processes would then die in the middle of the synth, leaving their temporary folders behind, and the synth
+    waiting on them. In its own session only the synth's Python gets the signal (once, from here), stops
+    through its exit handlers and stops its Node processes and SDK worker in order."""
+    synth = subprocess.Popen([sys.executable, *sys.argv], env=dict(os.environ, **{_SYNTH_PROCESS: "1"}),
+                             start_new_session=True)
+
+    def forward(signum: int, frame: object) -> None:
+        synth.send_signal(signum)
+
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, forward)
+    code = synth.wait()
+    return 128 - code if code < 0 else code
+
+
 def main() -> int:
+    import constructs_lib  # noqa: F401  (first: runs jsii on the bundled Node 24)
+    from constructs_lib.errors import ConfigError
+
     problem = _output_problem(Path(os.environ.get("CDK_OUTDIR") or ROOT / "cdk.out"))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -115,7 +140,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    for stop in (signal.SIGTERM, signal.SIGHUP):
+    if os.environ.get(_SYNTH_PROCESS) != "1":
+        sys.exit(_supervise())
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _stop_on_signal)
     try:
         code = main()
@@ -127,6 +154,8 @@ if __name__ == "__main__":
     # Once the cloud assembly is written, tearing the interpreter down (freeing aws_cdk's modules and every jsii
     # object proxy) only costs time, ~0.2 s for 50 models: run the exit handlers (the jsii kernel's orderly stop,
     # the SDK worker's end, logging's flush), flush the streams and leave.
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_IGN)  # a second signal must not cut the jsii kernel's orderly stop short
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

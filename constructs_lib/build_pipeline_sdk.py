@@ -29,6 +29,8 @@ import atexit
 import json
 import logging
 import os
+import signal
+import threading
 import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -124,8 +126,16 @@ def prewarm(region: str) -> None:
         return
     import multiprocessing
 
-    # The pool starts its worker (and the SDK import) now, not at the first definition.
-    pool = multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,))
+    # The pool starts its worker (and the SDK import) now, not at the first definition. Ctrl-C reaches the whole
+    # process group: the synth (the parent) stops and ends the worker itself, so the worker is born ignoring
+    # SIGINT (an ignored signal stays ignored across exec) instead of adding a traceback to the synth's line.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,))
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     atexit.register(pool.terminate)  # before interpreter teardown, where the pool's own finaliser can fail
     _WORKER.append(pool)
     # The worker's process id: a pool replaces a dead worker but loses the task it was running, so a wait for
@@ -171,6 +181,7 @@ def _import_offline(region: str) -> None:
     their Node process was about to use (50 models, alternating runs: 8.65 s -> 8.27 s median)."""
     if hasattr(os, "nice"):
         os.nice(10)
+
     with _offline_sdk(region, steps=False):
         import sagemaker.core.image_uris  # noqa: F401
 

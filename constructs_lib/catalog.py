@@ -27,7 +27,7 @@ accept a token approval status.
 The launch role may only manage what the product contains: Service Catalog stacks (``SC-*``), model package
 groups and their policies/tags, ``SC-*`` EventBridge rules and (with a release pipeline) the role the rule
 uses, plus reading the template copies Service Catalog keeps. That role is confined twice: it lives under an
-IAM path of this template's own (``role_path``: ``/<stack name>/model-project/``), and the launch role may only
+IAM path of this template's own (``role_path``: ``/<construct path>/``), and the launch role may only
 create it, or change its inline policy, with this template's permissions boundary (``launch_boundary``: starting
 the release pipelines, nothing else) attached. So a launch can neither touch another product's ``SC-*`` roles
 nor create a role that can do more than start a release pipeline.
@@ -194,15 +194,16 @@ class ModelProjectTemplate(Construct):
         self.role_path: str | None = None
         self.launch_boundary: iam.ManagedPolicy | None = None
         if release_pipeline_name is not None:
-            self.role_path = f"/{stack.stack_name}/model-project/"
+            # Both name this construct (its path in the app), so that two templates, in one stack or two, never
+            # share them. The boundary is named, because the product (a template provisioned on its own) refers
+            # to it by ARN; IAM names are global to the account, so the name carries the region too.
+            place = re.sub(r"[^A-Za-z0-9+=,.@_-]", "-", self.node.path)
+            self.role_path = f"/{place}/"
+            boundary_name = f"{place[:100]}-${{AWS::Region}}-boundary"
             pipelines = stack.format_arn(service="codepipeline", resource=release_pipeline_name.replace(
                 MODEL_PLACEHOLDER, "*"))
-            # Named, because the product (a template provisioned on its own) refers to it by ARN. IAM names are
-            # global to the account: the region keeps two regions' catalogs apart.
-            region = "" if "${Token[" in stack.region else f"-{stack.region}"
-            boundary_name = f"{stack.stack_name}{region}-project-boundary"[:128]
             self.launch_boundary = iam.ManagedPolicy(
-                self, "LaunchBoundary", managed_policy_name=boundary_name,
+                self, "LaunchBoundary", managed_policy_name=Fn.sub(boundary_name),
                 description="Permissions boundary of the roles model-project launches create: start the release "
                             "pipelines, nothing else",
                 statements=[iam.PolicyStatement(actions=["codepipeline:StartPipelineExecution"],

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
                       model_validator)
 
-from .errors import ConfigError, check_email, check_sagemaker_name, cut
+from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
 from .schedules import check_schedule
 from .rollout import RolloutSpec, TrafficSize
 from .variants import LATENCY_STATISTIC, ModelSource
@@ -202,6 +202,18 @@ def _email(value: str) -> str:
     return value
 
 
+def _distinct(values: list[str]) -> list[str]:
+    try:
+        check_emails("", values)
+    except ConfigError as error:
+        raise ValueError(error.message) from None
+    return values
+
+
+#: A list of distinct e-mail addresses (``check_emails``).
+Emails = Annotated[list[Annotated[str, AfterValidator(_email)]], AfterValidator(_distinct)]
+
+
 class AlarmsConfig(_Strict):
     """Thresholds of the auto-rollback alarms created per production variant, on the new fleet only (see
     ``RollbackAlarms``): 5XX and model-error rates over Invocations, and model latency at a statistic."""
@@ -219,7 +231,7 @@ class AlarmsConfig(_Strict):
     watch_whole_endpoint: bool = Field(
         default=False, description="also a 5XX-rate alarm per variant over both fleets: a failing old fleet then "
         "stops the deployment too")
-    notification_emails: list[Annotated[str, AfterValidator(_email)]] = Field(
+    notification_emails: Emails = Field(
         default_factory=list, description="addresses subscribed to the stage's alarm topic (each confirms by "
         "email), told when a rollback alarm fires")
 
@@ -415,7 +427,7 @@ class PipelineConfig(_Strict):
     source: Source
     second_approver_group: str | None = Field(
         default=None, description="IAM group whose members must also approve before prod (two approvals)")
-    notification_emails: list[Annotated[str, AfterValidator(_email)]] = Field(default_factory=list)
+    notification_emails: Emails = Field(default_factory=list)
 
 
 class PlatformConfig(_Strict):

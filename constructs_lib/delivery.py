@@ -35,7 +35,7 @@ from aws_cdk import pipelines
 from constructs import Construct, IValidation
 
 from .arns import StackArns
-from .errors import ConfigError, check_email, check_range, check_sagemaker_name
+from .errors import ConfigError, check_emails, check_range, check_sagemaker_name
 from .keys import customer_key, restrict_grants_to_aws_services
 from .nag import acknowledge, acknowledge_wildcards
 
@@ -182,8 +182,7 @@ class DeliveryPipeline(Construct):
         if not re.match(r"^2\.\d+\.\d+$", str(cdk_cli_version)):
             raise ConfigError("cdk_cli_version", "must be a 2.x CDK CLI version like 2.1148.1 (CLI 3.x refuses "
                               f"aws-cdk-lib 2.x assemblies), got {cdk_cli_version!r}")
-        for i, email in enumerate(notification_emails):
-            check_email(f"notification_emails[{i}]", email)
+        check_emails("notification_emails", list(notification_emails))
         if not install_commands:
             raise ConfigError("install_commands", "must hold at least one command, got []")
         if check_install_commands is not None and not check_install_commands:
@@ -441,6 +440,8 @@ class DeliveryPipeline(Construct):
                     "A CodeBuild project's own test report groups (CodeBuild default).")
         for support_region, support in sorted(pipeline.cross_region_support.items()):
             bucket = support.replication_bucket
+            if bucket.encryption_key is not None:
+                restrict_grants_to_aws_services(bucket.encryption_key)
             acknowledge(bucket, "S1", f"Replication bucket of the pipeline's artifacts in {support_region} (CDK "
                         "Pipelines' cross-region support stack): transient, KMS-encrypted, pipeline roles only.")
             resources[f"{bucket.bucket_arn}/*"] = (f"Pipeline artifacts replicated to {support_region} for the "

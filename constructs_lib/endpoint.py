@@ -237,6 +237,7 @@ class ModelEndpoint(Construct):
                          "volume, and instances with local NVMe storage encrypt it in hardware.")
 
         # ------------------------------------------------------------------ rollback alarms, endpoint
+        self._alarm_topic_arn: str | None = alarm_topic.topic_arn if alarm_topic is not None else None
         self.alarm_topic: sns.ITopic | None = self._create_alarm_topic() if creates_topic else alarm_topic
         """The topic the rollback alarms notify (None when ``rollback_alarms`` are disabled and none was given)."""
         self.rollback_alarms: list[cloudwatch.CfnAlarm] = [
@@ -413,10 +414,14 @@ class ModelEndpoint(Construct):
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
 
-    def _create_alarm_topic(self) -> sns.Topic:
+    def _create_alarm_topic(self) -> sns.ITopic:
         """A topic for the rollback alarms: encrypted with the endpoint's key (or a key of its own when the given
         key is not one this app manages), TLS only; CloudWatch may publish to it and use the key only for this
-        endpoint's alarms (``aws:SourceArn``), as AWS requires for an alarm to reach an encrypted topic."""
+        endpoint's alarms (``aws:SourceArn``), as AWS requires for an alarm to reach an encrypted topic.
+
+        Written as the L1 resources ``sns.Topic(enforce_ssl=True)`` renders, at its paths, with the statements as
+        JSON: one endpoint stack per model and stage makes the L2's extra round trips count (~1 s in 50 models).
+        """
         key = self.encryption_key
         if not isinstance(key, kms.Key):
             key = customer_key(self, "AlarmTopicKey",
@@ -424,16 +429,22 @@ class ModelEndpoint(Construct):
         own_alarms = {"StringEquals": {"aws:SourceAccount": self._env.account},
                       "ArnLike": {"aws:SourceArn": self._env.arn("cloudwatch", "alarm", f"{self.endpoint_name}-*",
                                                                  separator=":")}}
-        cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        key.add_to_resource_policy(iam.PolicyStatement(
-            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], resources=["*"],
-            actions=["kms:Decrypt", "kms:GenerateDataKey*"], conditions=own_alarms))
-        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
-                          display_name=f"{self.endpoint_name} rollback alarms"[:100])
-        topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], actions=["sns:Publish"],
-            resources=[topic.topic_arn], conditions=own_alarms))
-        return topic
+        cloudwatch_service = {"Service": "cloudwatch.amazonaws.com"}
+        key.add_to_resource_policy(iam.PolicyStatement.from_json({
+            "Sid": "RollbackAlarmNotifications", "Effect": "Allow", "Principal": cloudwatch_service,
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*", "Condition": own_alarms}))
+        scope = Construct(self, "AlarmTopic")
+        topic = sns.CfnTopic(scope, "Resource", kms_master_key_id=key.key_arn,
+                             display_name=f"{self.endpoint_name} rollback alarms"[:100])
+        arn = topic.ref
+        sns.CfnTopicPolicy(Construct(scope, "Policy"), "Resource", topics=[arn], policy_document={
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "AllowPublishThroughSSLOnly", "Effect": "Deny", "Principal": {"AWS": "*"},
+                 "Action": "sns:Publish", "Resource": arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                {"Sid": "RollbackAlarmNotifications", "Effect": "Allow", "Principal": cloudwatch_service,
+                 "Action": "sns:Publish", "Resource": arn, "Condition": own_alarms}]})
+        self._alarm_topic_arn = arn
+        return sns.Topic.from_topic_arn(self, "AlarmTopicRef", arn)
 
     def _image_repositories(self) -> tuple[list[str], str]:
         """The ECR repositories the execution role may pull from, and the reason for their wildcard if any.
@@ -617,8 +628,8 @@ class ModelEndpoint(Construct):
             "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
             "EvaluationPeriods": alarms.evaluation_periods, "DatapointsToAlarm": alarms.datapoints_to_alarm,
             "TreatMissingData": "notBreaching"})
-        if self.alarm_topic is not None:
-            props["AlarmActions"] = [self.alarm_topic.topic_arn]
+        if self._alarm_topic_arn is not None:
+            props["AlarmActions"] = [self._alarm_topic_arn]
         return cloudwatch.CfnAlarm(Construct(self, f"{_ALARM_IDS[kind]}{_logical(variant)}"), "Resource",
                                    **{_snake(k): _to_props(v) for k, v in props.items()})
 

@@ -118,6 +118,19 @@ def check_account_ids(path: str, accounts) -> list[str]:
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 
 
+def check_emails(path: str, values: object) -> None:
+    """Raise ``ConfigError`` unless ``values`` is a list of distinct e-mail addresses (case-insensitively: SNS
+    would subscribe the same mailbox twice, and CDK refuses the second subscription with a stack trace)."""
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(path, f"must be a list of e-mail addresses, got {cut(values)}")
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        check_email(f"{path}[{i}]", value)
+        if value.lower() in seen:
+            raise ConfigError(path, f"lists {cut(value)} twice (entries {seen[value.lower()]} and {i})")
+        seen[value.lower()] = i
+
+
 def check_email(path: str, value: object) -> None:
     """Raise ``ConfigError`` unless ``value`` looks like an e-mail address (what SNS e-mail subscriptions take)."""
     import re

@@ -8,10 +8,12 @@ one place, with its reason: ``ACKNOWLEDGED`` maps (rule, logical-ID pattern) to 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import platform
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -21,15 +23,17 @@ from pathlib import Path
 _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
 _RELEASE_CHECK = r"EndpointConfigCheck(Function|Logs)[0-9A-F]{8}"
+_DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket)[0-9A-F]{8}"
+_EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
 
 #: (Control Tower rule, regular expression on the resource's logical ID) -> the reason the finding stands.
 ACKNOWLEDGED: dict[tuple[str, str], str] = {
-    ("s3_bucket_object_lock_enabled_check", ".*"):
+    ("s3_bucket_object_lock_enabled_check", _EVERY_BUCKET):
         "CT.S3.PR.9 Object Lock: retention here is by lifecycle rule (captured data after retention_days, "
         "replaced model versions after 90 days, pipeline artifacts after 30) and deletion protection by "
         "RETAIN and versioning; Object Lock would keep every object past those rules, and S3 delivers no "
         "server access logs to a bucket with a default retention.",
-    ("s3_event_notifications_enabled_check", ".*"):
+    ("s3_event_notifications_enabled_check", _EVERY_BUCKET):
         "CT.S3.PR.4 event notifications: nothing consumes these buckets' object events; releases are driven by "
         "the registry's approval events and the pipeline.",
     ("s3_bucket_default_encryption_kms_check", _LOG_BUCKETS):
@@ -68,6 +72,7 @@ def _guard_home() -> Path:
     assert spec is not None and spec.submodule_search_locations, "pip install -r tests/requirements.txt"
     (bundle,) = Path(list(spec.submodule_search_locations)[0]).glob("_jsii/*.jsii.tgz")
     home = Path(tempfile.mkdtemp(prefix="cfn-guard-"))
+    atexit.register(shutil.rmtree, home, True)
     system = {"Linux": "ubuntu", "Darwin": "macos"}[platform.system()]
     machine = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine().lower(), platform.machine())
     binary = f"package/bin/{system}/{machine}/cfn-guard"

@@ -90,9 +90,10 @@ def test_app_py_stops_the_jsii_kernel_before_it_leaves(app_run):
 
 
 def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary_folder(tmp_path):
-    """Ctrl-C, a CI timeout's SIGTERM or a closed terminal's SIGHUP in the middle of a synth (the SDK worker and
-    the jsii kernel running): one line, exit 128 + signal, and nothing left in the temporary folder (the jsii
-    runtime's folder, the SDK's config). The three runs go side by side."""
+    """Ctrl-C, a CI timeout's SIGTERM or a closed terminal's SIGHUP in the middle of a synth, sent to the whole
+    process group as a terminal or CI does, once the jsii kernel has unpacked its runtime into the temporary
+    folder: one line, exit 128 + signal, and nothing left in the temporary folder. The three runs go side by
+    side."""
     import signal
     import time
 
@@ -104,10 +105,14 @@ def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary
         tmp.mkdir()
         runs[stop] = (tmp, subprocess.Popen(
             [sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
             env=env | {"TMPDIR": str(tmp), "CDK_OUTDIR": str(tmp_path / f"out-{stop.name}")}))
-    time.sleep(1.5)  # the SDK worker and the jsii kernel have started
-    for stop, (_, process) in runs.items():
-        process.send_signal(stop)
+    for stop, (tmp, process) in runs.items():
+        deadline = time.monotonic() + 30
+        while not any(tmp.glob("*/lib")) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the jsii kernel's runtime folder exists
+        assert process.poll() is None, "the synth ended before it could be interrupted"
+        os.killpg(process.pid, stop)
     for stop, (tmp, process) in runs.items():
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 128 + stop, stderr

@@ -175,12 +175,14 @@ def test_two_models_cannot_share_a_group():
      "pipeline.notification_emails[1]: must be an e-mail address, got 'not an email'"),
     ({f"{PROD}.alarms.notification_emails": ["oncall"]},
      "models[0].stages.prod.alarms.notification_emails[0]: must be an e-mail address, got 'oncall'"),
+    ({f"{PROD}.alarms.notification_emails": ["ml@example.com", "ML@example.com"]},
+     "models[0].stages.prod.alarms.notification_emails: lists 'ML@example.com' twice (entries 0 and 1)"),
     ({"models.0.build.processing_instance_type": "ml.g4dn.xlarge"},
      "models[0].build.processing_instance_type: must be a CPU instance type"),
     ({f"{PROD}.variants.1.initial_instance_count": 10**30},
      "models[0].stages.prod.variants[1].initial_instance_count: must be between 1 and 10000, got 1e+30"),
 ], ids=["source-type", "source-key", "model-type", "yaml-number", "alarms-path", "huge-float", "email",
-        "alarm-email", "gpu-processing", "huge-count"])
+        "alarm-email", "alarm-email-twice", "gpu-processing", "huge-count"])
 def test_errors_speak_the_files_language(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

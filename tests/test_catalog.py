@@ -99,7 +99,7 @@ def test_launch_role_manages_only_what_the_product_contains(full, minimal):
     # Roles: only under this template's own path (not every SC-* role of the account), and created or given an
     # inline policy only with the template's permissions boundary.
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole", "iam:PassRole"):
-        assert ":role/mlops-catalog/model-project/SC-*" in with_rule[action], action
+        assert ":role/mlops-catalog-ModelProjectTemplate/SC-*" in with_rule[action], action
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"):
         assert '"iam:PermissionsBoundary": {"Ref": "ModelProjectTemplateLaunchBoundary' in with_rule[action]
     assert "iam:PermissionsBoundary" not in with_rule["iam:DeleteRole"]  # IAM has no such key for DeleteRole
@@ -161,11 +161,12 @@ def test_launched_rule_starts_the_release_only_on_approval_of_this_group(full):
     # The rule's role: under the template's path, bounded by the boundary the launch role insists on, which
     # allows starting the release pipelines and nothing else.
     (role,) = full["product_template"].find_resources("AWS::IAM::Role").values()
-    assert role["Properties"]["Path"] == "/mlops-catalog/model-project/"
-    assert role["Properties"]["PermissionsBoundary"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/mlops-catalog-eu-west-1-project-boundary"}
+    assert role["Properties"]["Path"] == "/mlops-catalog-ModelProjectTemplate/"
+    assert role["Properties"]["PermissionsBoundary"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:"
+                                                                    "policy/mlops-catalog-ModelProjectTemplate-${AWS::Region}-boundary"}
     (boundary,) = full["template"].find_resources("AWS::IAM::ManagedPolicy").values()
-    assert boundary["Properties"]["ManagedPolicyName"] == "mlops-catalog-eu-west-1-project-boundary"
+    assert boundary["Properties"]["ManagedPolicyName"] == {
+        "Fn::Sub": "mlops-catalog-ModelProjectTemplate-${AWS::Region}-boundary"}
     (statement,) = boundary["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "codepipeline:StartPipelineExecution"
     assert json.dumps(statement["Resource"]).endswith(':codepipeline:eu-west-1:111111111111:mlops-*-delivery"]]}')
@@ -244,3 +245,18 @@ def test_catalog_stack_rejects_bad_input(kwargs, message):
     with pytest.raises(ConfigError) as error:
         CatalogStack(cdk.App(), "mlops-catalog", config=_config(), **kwargs)
     assert str(error.value) == message
+
+
+def test_two_templates_in_one_stack_get_their_own_paths_and_boundaries():
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from constructs_lib.catalog import ModelProjectTemplate
+
+    stack = cdk.Stack(cdk.App(), "Catalogs", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    for name in ("Churn", "Fraud"):
+        ModelProjectTemplate(stack, name, consumer_accounts=["222222222222"],
+                             release_pipeline_name="mlops-{model}-delivery")
+    boundaries = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    assert sorted(b["Properties"]["ManagedPolicyName"]["Fn::Sub"] for b in boundaries) == [
+        "Catalogs-Churn-${AWS::Region}-boundary", "Catalogs-Fraud-${AWS::Region}-boundary"]

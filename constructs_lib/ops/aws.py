@@ -61,7 +61,7 @@ def client_settings() -> tuple[int, int, int]:
         if not text:
             values.append(default)
             continue
-        if not text.isdigit() or not low <= int(text) <= high:
+        if not (text.isascii() and text.isdecimal()) or not low <= int(text) <= high:
             raise OpsError(f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}", EXIT_USAGE)
         values.append(int(text))
     return values[0], values[1], values[2]

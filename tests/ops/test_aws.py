@@ -36,7 +36,7 @@ def test_the_bounds_can_be_overridden_and_bad_overrides_are_one_line(moto_server
     monkeypatch.setenv("MLOPS_AWS_READ_TIMEOUT", "7")
     config = Context().client("sagemaker").meta.config
     assert (config.retries["total_max_attempts"], config.connect_timeout, config.read_timeout) == (2, 3, 7)
-    for bad in ("0", "nan", "1e3", "301", "-1"):
+    for bad in ("0", "nan", "1e3", "301", "-1", "\u00b2"):
         monkeypatch.setenv("MLOPS_AWS_READ_TIMEOUT", bad)
         result = mlops("resolve", GROUP)
         assert (result.code, result.err) == (

@@ -414,14 +414,10 @@ class ModelEndpoint(Construct):
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
 
-    def _create_alarm_topic(self) -> sns.ITopic:
+    def _create_alarm_topic(self) -> sns.Topic:
         """A topic for the rollback alarms: encrypted with the endpoint's key (or a key of its own when the given
         key is not one this app manages), TLS only; CloudWatch may publish to it and use the key only for this
-        endpoint's alarms (``aws:SourceArn``), as AWS requires for an alarm to reach an encrypted topic.
-
-        Written as the L1 resources ``sns.Topic(enforce_ssl=True)`` renders, at its paths, with the statements as
-        JSON: one endpoint stack per model and stage makes the L2's extra round trips count (~1 s in 50 models).
-        """
+        endpoint's alarms (``aws:SourceArn``), as AWS requires for an alarm to reach an encrypted topic."""
         key = self.encryption_key
         if not isinstance(key, kms.Key):
             key = customer_key(self, "AlarmTopicKey",
@@ -429,22 +425,17 @@ class ModelEndpoint(Construct):
         own_alarms = {"StringEquals": {"aws:SourceAccount": self._env.account},
                       "ArnLike": {"aws:SourceArn": self._env.arn("cloudwatch", "alarm", f"{self.endpoint_name}-*",
                                                                  separator=":")}}
-        cloudwatch_service = {"Service": "cloudwatch.amazonaws.com"}
-        key.add_to_resource_policy(iam.PolicyStatement.from_json({
-            "Sid": "RollbackAlarmNotifications", "Effect": "Allow", "Principal": cloudwatch_service,
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*", "Condition": own_alarms}))
-        scope = Construct(self, "AlarmTopic")
-        topic = sns.CfnTopic(scope, "Resource", kms_master_key_id=key.key_arn,
-                             display_name=f"{self.endpoint_name} rollback alarms"[:100])
-        arn = topic.ref
-        sns.CfnTopicPolicy(Construct(scope, "Policy"), "Resource", topics=[arn], policy_document={
-            "Version": "2012-10-17", "Statement": [
-                {"Sid": "AllowPublishThroughSSLOnly", "Effect": "Deny", "Principal": {"AWS": "*"},
-                 "Action": "sns:Publish", "Resource": arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-                {"Sid": "RollbackAlarmNotifications", "Effect": "Allow", "Principal": cloudwatch_service,
-                 "Action": "sns:Publish", "Resource": arn, "Condition": own_alarms}]})
-        self._alarm_topic_arn = arn
-        return sns.Topic.from_topic_arn(self, "AlarmTopicRef", arn)
+        cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], resources=["*"],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"], conditions=own_alarms))
+        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
+                          display_name=f"{self.endpoint_name} rollback alarms"[:100])
+        self._alarm_topic_arn = topic.topic_arn
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="RollbackAlarmNotifications", principals=[cloudwatch_service], actions=["sns:Publish"],
+            resources=[self._alarm_topic_arn], conditions=own_alarms))
+        return topic
 
     def _image_repositories(self) -> tuple[list[str], str]:
         """The ECR repositories the execution role may pull from, and the reason for their wildcard if any.

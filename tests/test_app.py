@@ -107,18 +107,24 @@ def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary
             [sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             start_new_session=True,
             env=env | {"TMPDIR": str(tmp), "CDK_OUTDIR": str(tmp_path / f"out-{stop.name}")}))
-    for stop, (tmp, process) in runs.items():
-        deadline = time.monotonic() + 30
-        while not any(tmp.glob("*/lib")) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # until the jsii kernel's runtime folder exists
-        assert process.poll() is None, "the synth ended before it could be interrupted"
-        os.killpg(process.pid, stop)
-    for stop, (tmp, process) in runs.items():
-        _, stderr = process.communicate(timeout=60)
-        assert process.returncode == 128 + stop, stderr
-        assert stderr.strip().splitlines() == [
-            f"error: interrupted ({stop.name}); the output folder may hold a partial cloud assembly"]
-        assert list(tmp.iterdir()) == []
+    try:
+        for stop, (tmp, process) in runs.items():
+            deadline = time.monotonic() + 30
+            while not any(tmp.glob("*/lib")) and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)  # until the jsii kernel's runtime folder exists
+            assert process.poll() is None, "the synth ended before it could be interrupted"
+            os.killpg(process.pid, stop)
+        for stop, (tmp, process) in runs.items():
+            _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 128 + stop, stderr
+            assert stderr.strip().splitlines() == [
+                f"error: interrupted ({stop.name}); the output folder may hold a partial cloud assembly"]
+            assert list(tmp.iterdir()) == []
+    finally:  # a failed run must not leave synths running behind the test
+        for _, process in runs.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def test_an_unusable_output_folder_is_one_line(tmp_path):

@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from constructs_lib.ops import capture, stats
+from constructs_lib.ops import capture
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output, bounded
+from constructs_lib.ops.gates import ERROR_METRICS, PERCENTILES, WAIT, ShadowGate, Side, judge_shadow
 from constructs_lib.ops.output import table
 from constructs_lib.ops.reports import (
     SAGEMAKER_NAMESPACE,
@@ -31,9 +32,6 @@ from constructs_lib.ops.reports import (
     period_for,
     window,
 )
-
-ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}
-PERCENTILES = ("p50", "p99")
 
 _EPILOG = """examples:
   mlops shadow-report churn-predictor-prod
@@ -127,11 +125,16 @@ def run(args: Any, ctx: Any) -> Output:
             side[f"{key}_rate_pct"] = (100 * side[f"{key}_errors"] / side["invocations"]
                                        if side["invocations"] else None)
         sides.append(side)
-    checks = _checks(args, *sides)
-    failed = [c for c in checks if c["status"] == "fail"]
-    verdict = "FAIL" if failed else "PASS"
-    if sides[1]["invocations"] < args.min_invocations:
-        verdict = "INSUFFICIENT DATA"
+    # The gate's own judgement, with the report's window as the phase: no minimum duration, no deadline.
+    gate = ShadowGate(min_duration_seconds=0, min_requests=args.min_invocations,
+                      max_latency_increase_pct=args.max_latency_increase_pct,
+                      max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf)
+    production_side, shadow_side = (
+        Side(side["invocations"], side["p50_ms"], side["p99_ms"], {k: side[f"{k}_errors"] for k in ERROR_METRICS})
+        for side in sides)
+    judged = judge_shadow(production_side, shadow_side, gate, elapsed_seconds=seconds)
+    checks = [check.as_dict() for check in judged.checks]
+    verdict = "INSUFFICIENT DATA" if judged.decision == WAIT else judged.decision
     data: dict[str, Any] = {
         "endpoint": args.endpoint, "window": {"start": start.isoformat(), "end": end.isoformat(), "seconds": seconds},
         "production": sides[0], "shadow": sides[1], "checks": checks, "verdict": verdict,
@@ -146,32 +149,6 @@ def run(args: Any, ctx: Any) -> Output:
         data["agreement"], data["agreement_note"] = _agreement(args, ctx, endpoint, prod, shadow, start, end)
     exit_code = EXIT_OK if verdict == "PASS" else EXIT_FAILED
     return Output(data=data, text=_render(data), exit_code=exit_code)
-
-
-def _checks(args: Any, production: dict, shadow: dict) -> list[dict]:
-    checks = []
-    for percentile in PERCENTILES:
-        key = f"{percentile}_ms"
-        base, new = production[key], shadow[key]
-        if base is None or new is None or base == 0:
-            checks.append({"check": f"latency {percentile}", "status": "no data", "detail": "no ModelLatency data"})
-            continue
-        increase = 100 * (new - base) / base
-        checks.append({"check": f"latency {percentile}", "value": round(increase, 2),
-                       "status": "fail" if increase > args.max_latency_increase_pct else "ok",
-                       "detail": f"{increase:+.1f}% (limit +{args.max_latency_increase_pct:g}%)"})
-    for key, metric in ERROR_METRICS.items():
-        if not production["invocations"] or not shadow["invocations"]:
-            checks.append({"check": f"{key} error rate", "status": "no data", "detail": "no invocations"})
-            continue
-        increase = shadow[f"{key}_rate_pct"] - production[f"{key}_rate_pct"]
-        test = stats.two_proportion_test(production[f"{key}_errors"], production["invocations"],
-                                         shadow[f"{key}_errors"], shadow["invocations"])
-        checks.append({"check": f"{key} error rate", "value": round(increase, 3), "p_value": test.p_value,
-                       "status": "fail" if increase > args.max_error_rate_increase_pct else "ok",
-                       "detail": f"{increase:+.2f} points (limit +{args.max_error_rate_increase_pct:g}; "
-                                 f"p = {test.p_value:.3g}) [{metric}]"})
-    return checks
 
 
 def _agreement(args: Any, ctx: Any, endpoint: dict, prod: str, shadow: str, start: Any,

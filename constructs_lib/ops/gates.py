@@ -1,0 +1,154 @@
+"""Release gates: the verdict on a shadow variant from the numbers CloudWatch holds for it and for production.
+
+Pure functions, no AWS call: ``mlops shadow-report`` judges with them, and so will the progressive release's gate
+(the same checks, the same thresholds). A verdict is one of
+
+* ``PASS``: the phase has lasted ``min_duration_seconds``, the shadow has answered ``min_requests`` requests,
+  and every check holds;
+* ``FAIL``: a check fails (at once when the evidence is already conclusive: an error-rate increase whose
+  one-sided Fisher exact test is below ``fail_fast_alpha``, or a latency increase measured over at least
+  ``min_requests`` requests), or the deadline came with too little traffic to judge;
+* ``WAIT``: not enough time or traffic yet, and nothing conclusive.
+
+Latency is compared per percentile (p50, p99) as a relative increase over production's; error rates (5XX, model
+errors, 4XX) as an increase in percentage points, with a two-proportion z-test for significance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from constructs_lib.ops import stats
+
+#: The error rates compared: key -> CloudWatch metric.
+ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}
+PERCENTILES = ("p50", "p99")
+PASS, FAIL, WAIT = "PASS", "FAIL", "WAIT"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One variant's numbers over the window: invocations, latency percentiles (ms) and error counts."""
+
+    invocations: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def rate_pct(self, key: str) -> float | None:
+        return 100 * self.errors.get(key, 0) / self.invocations if self.invocations else None
+
+
+@dataclass(frozen=True)
+class ShadowGate:
+    """When a shadow may be promoted. Defaults are a cautious team's: an hour and a thousand requests at least,
+    no more than 10 % slower at p50 or p99, no more than half a point more errors, a day to gather the traffic."""
+
+    min_duration_seconds: float = 3600
+    min_requests: int = 1000
+    max_latency_increase_pct: float = 10.0
+    max_error_rate_increase_points: float = 0.5
+    deadline_seconds: float = 86400
+    alpha: float = 0.05
+    fail_fast_alpha: float = 0.001
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison: ``status`` is ok, fail or no data; ``conclusive`` marks a failure that needs no more
+    traffic to be believed."""
+
+    check: str
+    status: str
+    detail: str
+    value: float | None = None
+    p_value: float | None = None
+    conclusive: bool = False
+
+    def as_dict(self) -> dict:
+        data = {"check": self.check, "status": self.status, "detail": self.detail}
+        if self.value is not None:
+            data["value"] = self.value
+        if self.p_value is not None:
+            data["p_value"] = self.p_value
+        return data
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: str
+    reason: str
+    checks: tuple[Check, ...]
+
+
+def shadow_checks(production: Side, shadow: Side, gate: ShadowGate) -> list[Check]:
+    """Latency per percentile and each error rate, shadow against production."""
+    checks = []
+    enough = shadow.invocations >= gate.min_requests
+    for percentile in PERCENTILES:
+        base, new = getattr(production, f"{percentile}_ms"), getattr(shadow, f"{percentile}_ms")
+        if base is None or new is None or base == 0:
+            checks.append(Check(f"latency {percentile}", "no data", "no ModelLatency data"))
+            continue
+        increase = 100 * (new - base) / base
+        failed = increase > gate.max_latency_increase_pct
+        checks.append(Check(f"latency {percentile}", "fail" if failed else "ok",
+                            f"{increase:+.1f}% (limit +{gate.max_latency_increase_pct:g}%)", round(increase, 2),
+                            conclusive=failed and enough))
+    for key, metric in ERROR_METRICS.items():
+        if not production.invocations or not shadow.invocations:
+            checks.append(Check(f"{key} error rate", "no data", "no invocations"))
+            continue
+        increase = shadow.rate_pct(key) - production.rate_pct(key)
+        test = stats.two_proportion_test(production.errors.get(key, 0), production.invocations,
+                                         shadow.errors.get(key, 0), shadow.invocations, gate.alpha)
+        failed = increase > gate.max_error_rate_increase_points
+        checks.append(Check(f"{key} error rate", "fail" if failed else "ok",
+                            f"{increase:+.2f} points (limit +{gate.max_error_rate_increase_points:g}; "
+                            f"p = {test.p_value:.3g}) [{metric}]", round(increase, 3), test.p_value,
+                            conclusive=failed and (enough or _exact_p_greater(
+                                shadow.errors.get(key, 0), shadow.invocations, production.errors.get(key, 0),
+                                production.invocations) < gate.fail_fast_alpha)))
+    return checks
+
+
+def judge_shadow(production: Side, shadow: Side, gate: ShadowGate, elapsed_seconds: float) -> Verdict:
+    """The gate's verdict after ``elapsed_seconds`` of the phase (see the module docstring)."""
+    checks = tuple(shadow_checks(production, shadow, gate))
+    failed = [c for c in checks if c.status == "fail"]
+    conclusive = [c for c in failed if c.conclusive]
+    if conclusive:
+        return Verdict(FAIL, "; ".join(f"{c.check} {c.detail}" for c in conclusive), checks)
+    short_of = []
+    if elapsed_seconds < gate.min_duration_seconds:
+        short_of.append(f"{_duration(gate.min_duration_seconds - elapsed_seconds)} of the minimum duration left")
+    if shadow.invocations < gate.min_requests:
+        short_of.append(f"{shadow.invocations} of {gate.min_requests} requests")
+    if short_of:
+        if elapsed_seconds >= gate.deadline_seconds:
+            return Verdict(FAIL, f"too little traffic to judge by the deadline ({_duration(gate.deadline_seconds)}): "
+                                 + ", ".join(short_of), checks)
+        return Verdict(WAIT, ", ".join(short_of), checks)
+    if failed:
+        return Verdict(FAIL, "; ".join(f"{c.check} {c.detail}" for c in failed), checks)
+    return Verdict(PASS, f"{shadow.invocations} requests over {_duration(elapsed_seconds)}, every check within its "
+                         "limit", checks)
+
+
+def _exact_p_greater(errors: int, n: int, base_errors: int, base_n: int) -> float:
+    """One-sided Fisher exact test: how likely an error rate at least this far above the baseline's is by chance
+    when both variants share one rate."""
+    table = [[errors, n - errors], [base_errors, base_n - base_errors]]
+    return float(stats._scipy().fisher_exact(table, alternative="greater").pvalue)
+
+
+def _duration(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "no limit"
+    seconds = max(0, math.ceil(seconds))
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds >= 60:
+        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+    return f"{seconds} s"

@@ -1,0 +1,65 @@
+"""The shadow gate's verdicts over a phase, on recorded numbers: healthy, slower, erroring, too little traffic."""
+
+import math
+
+import pytest
+
+from constructs_lib.ops.gates import FAIL, PASS, WAIT, ShadowGate, Side, judge_shadow
+
+GATE = ShadowGate(min_duration_seconds=3600, min_requests=1000, max_latency_increase_pct=10,
+                  max_error_rate_increase_points=0.5, deadline_seconds=6 * 3600)
+
+
+def side(invocations, p50=20.0, p99=80.0, errors_5xx=0, model=0):
+    return Side(invocations, p50, p99, {"4xx": 0, "5xx": errors_5xx, "model": model})
+
+
+PRODUCTION = side(20_000, errors_5xx=20, model=20)  # 0.1 % each
+
+
+def test_a_healthy_shadow_waits_for_its_window_then_passes():
+    """Recorded every 20 minutes: the shadow keeps up, so the gate waits for the hour and the 1000 requests."""
+    series = [(1200, side(400, 20.5, 82)), (2400, side(800, 20.4, 83)), (3600, side(1200, 20.6, 84))]
+    verdicts = [judge_shadow(PRODUCTION, shadow, GATE, elapsed) for elapsed, shadow in series]
+    assert [v.decision for v in verdicts] == [WAIT, WAIT, PASS]
+    assert verdicts[0].reason == "40 min of the minimum duration left, 400 of 1000 requests"
+    assert verdicts[2].reason == "1200 requests over 1 h, every check within its limit"
+
+
+def test_a_slower_shadow_fails_once_its_latency_is_measured_over_enough_requests():
+    # 25 % slower at p99: not believed over 300 requests, conclusive over 1000 even before the hour is up.
+    early = judge_shadow(PRODUCTION, side(300, 20, 100), GATE, 600)
+    assert early.decision == WAIT
+    late = judge_shadow(PRODUCTION, side(1000, 20, 100), GATE, 1800)
+    assert late.decision == FAIL
+    assert late.reason == "latency p99 +25.0% (limit +10%)"
+
+
+def test_an_erroring_shadow_fails_at_once_when_the_increase_is_significant():
+    # 3 % 5XX against production's 0.1 %, over 200 requests: significant long before the window closes.
+    verdict = judge_shadow(PRODUCTION, side(200, errors_5xx=6), GATE, 300)
+    assert verdict.decision == FAIL
+    assert verdict.reason.startswith("5xx error rate +2.90 points (limit +0.5; p = ")
+    # One error in 20 requests is over the limit too, but not yet significant: wait for more traffic.
+    assert judge_shadow(PRODUCTION, side(20, errors_5xx=1), GATE, 300).decision == WAIT
+
+
+def test_too_little_traffic_waits_then_fails_at_the_deadline():
+    quiet = side(150)
+    assert judge_shadow(PRODUCTION, quiet, GATE, 3 * 3600).decision == WAIT
+    verdict = judge_shadow(PRODUCTION, quiet, GATE, 6 * 3600)
+    assert verdict.decision == FAIL
+    assert verdict.reason == "too little traffic to judge by the deadline (6 h): 150 of 1000 requests"
+
+
+def test_missing_latency_data_is_no_data_not_a_pass_or_fail():
+    verdict = judge_shadow(PRODUCTION, Side(1500, None, None, {"5xx": 0}), GATE, 4000)
+    assert {c.check: c.status for c in verdict.checks}["latency p99"] == "no data"
+    assert verdict.decision == PASS  # latency unknown is not a failure; the errors were judged
+
+
+@pytest.mark.parametrize("elapsed", [0, 3599.5, 10 * 365 * 86400])
+def test_a_window_without_a_deadline_never_fails_for_lack_of_traffic(elapsed):
+    """``shadow-report`` judges its window with no deadline: too little traffic is WAIT (INSUFFICIENT DATA)."""
+    gate = ShadowGate(min_duration_seconds=0, min_requests=100, deadline_seconds=math.inf)
+    assert judge_shadow(PRODUCTION, side(40), gate, elapsed).decision == WAIT

@@ -29,13 +29,15 @@ app.synth()
 
 
 def run(args: list[str], context: dict, validation: str | None = None) -> float:
-    env = dict(os.environ, CDK_OUTDIR=tempfile.mkdtemp(prefix="bench-"), CDK_CONTEXT_JSON=json.dumps(context))
+    outdir = tempfile.TemporaryDirectory(prefix="bench-")
+    env = dict(os.environ, CDK_OUTDIR=outdir.name, CDK_CONTEXT_JSON=json.dumps(context))
     env.pop("CDK_VALIDATION", None)
     if validation is not None:
         env["CDK_VALIDATION"] = validation
     start = time.perf_counter()
-    subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    with outdir:
+        subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
 
 
 def main() -> int:

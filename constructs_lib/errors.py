@@ -126,9 +126,10 @@ def check_emails(path: str, values: object) -> None:
     seen: dict[str, int] = {}
     for i, value in enumerate(values):
         check_email(f"{path}[{i}]", value)
-        if value.lower() in seen:
-            raise ConfigError(path, f"lists {cut(value)} twice (entries {seen[value.lower()]} and {i})")
-        seen[value.lower()] = i
+        first = seen.setdefault(value.lower(), i)
+        if first != i:
+            raise ConfigError(path, f"lists one address twice: {cut(values[first])} (entry {first}) and {cut(value)} "
+                                    f"(entry {i}) are the same ignoring case")
 
 
 def check_email(path: str, value: object) -> None:

@@ -176,7 +176,8 @@ def test_two_models_cannot_share_a_group():
     ({f"{PROD}.alarms.notification_emails": ["oncall"]},
      "models[0].stages.prod.alarms.notification_emails[0]: must be an e-mail address, got 'oncall'"),
     ({f"{PROD}.alarms.notification_emails": ["ml@example.com", "ML@example.com"]},
-     "models[0].stages.prod.alarms.notification_emails: lists 'ML@example.com' twice (entries 0 and 1)"),
+     "models[0].stages.prod.alarms.notification_emails: lists one address twice: 'ml@example.com' (entry 0) and "
+     "'ML@example.com' (entry 1) are the same ignoring case"),
     ({"models.0.build.processing_instance_type": "ml.g4dn.xlarge"},
      "models[0].build.processing_instance_type: must be a CPU instance type"),
     ({f"{PROD}.variants.1.initial_instance_count": 10**30},

@@ -388,7 +388,8 @@ def _pipeline(**overrides):
     ({"cdk_cli_version": "3.0.1"}, "cdk_cli_version: must be a 2.x CDK CLI version like 2.1148.1 (CLI 3.x refuses "
                                    "aws-cdk-lib 2.x assemblies), got '3.0.1'"),
     ({"notification_emails": ["ops"]}, "notification_emails[0]: must be an e-mail address, got 'ops'"),
-    ({"notification_emails": ["a@b.io", "A@b.io"]}, "notification_emails: lists 'A@b.io' twice (entries 0 and 1)"),
+    ({"notification_emails": ["a@b.io", "A@b.io"]}, "notification_emails: lists one address twice: 'a@b.io' "
+                                                    "(entry 0) and 'A@b.io' (entry 1) are the same ignoring case"),
     ({"install_commands": []}, "install_commands: must hold at least one command, got []"),
     ({"check_install_commands": []}, "check_install_commands: must hold at least one command (or be None), got []"),
 ])

@@ -6,6 +6,7 @@ from typing import Any
 
 from constructs_lib.ops import output
 from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
+from constructs_lib.ops.signals import Interrupted, deferred_signals
 
 
 def set_approval(sagemaker_client: Any, version_arn: str, status: str, description: str) -> dict[str, Any]:
@@ -14,8 +15,11 @@ def set_approval(sagemaker_client: Any, version_arn: str, status: str, descripti
     Reads the version first, so an unknown ARN fails (not found) before anything changes.
     """
     before = sagemaker_client.describe_model_package(ModelPackageName=version_arn)
-    sagemaker_client.update_model_package(ModelPackageArn=version_arn, ModelApprovalStatus=status,
-                                          ApprovalDescription=description)
+    with deferred_signals() as received:  # the change completes (or fails) whatever signal comes meanwhile
+        sagemaker_client.update_model_package(ModelPackageArn=version_arn, ModelApprovalStatus=status,
+                                              ApprovalDescription=description)
+    if received:
+        raise Interrupted(received[0], f"{version_arn} is {status}")
     return {
         "version_arn": before.get("ModelPackageArn", version_arn),
         "group": before.get("ModelPackageGroupName"),

@@ -197,7 +197,7 @@ def translate(error: Exception) -> OpsError:
                     if "Expired" in code else "access denied: check --profile/--role-arn and the role's policy")
             return OpsError(f"{hint}: {where}", EXIT_ACCESS)
         if code in _THROTTLING_CODES:
-            return OpsError(f"throttled by AWS after {client_settings()[0]} attempts, "
+            return OpsError(f"throttled by AWS after {_attempts(client_settings()[0])}, "
                             f"try again later: {where}", EXIT_THROTTLED)
         if code in _VALIDATION_CODES:
             return OpsError(f"rejected by AWS: {where}", EXIT_USAGE)
@@ -218,16 +218,23 @@ def translate(error: Exception) -> OpsError:
         return OpsError(f"invalid request: {' '.join(str(error).split())}", EXIT_USAGE)
     if isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
         attempts, _, read = client_settings()
-        return OpsError(f"no answer from AWS after {attempts} attempts of {read} s ({' '.join(str(error).split())}); "
-                        "a change the command asked for may or may not have been applied: check with mlops status "
-                        "before running it again", EXIT_AWS)
+        return OpsError(f"no answer from AWS after {_attempts(attempts)} of {read} s ({' '.join(str(error).split())})"
+                        f"{_MAY_HAVE_LANDED}", EXIT_AWS)
     if isinstance(error, (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.EndpointConnectionError)):
-        return OpsError(f"cannot reach AWS after {client_settings()[0]} attempts ({' '.join(str(error).split())}): "
-                        "check the network, proxy or AWS_ENDPOINT_URL, and mlops status before running a change "
-                        "again", EXIT_AWS)
+        return OpsError(f"cannot reach AWS after {_attempts(client_settings()[0])} ({' '.join(str(error).split())}): "
+                        f"check the network, proxy or AWS_ENDPOINT_URL{_MAY_HAVE_LANDED}", EXIT_AWS)
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return OpsError(f"AWS request failed: {' '.join(str(error).split())}", EXIT_AWS)
     raise TypeError(f"not an AWS error: {error!r}")
+
+
+#: After a call that got no answer: what may have happened, and how to look.
+_MAY_HAVE_LANDED = ("; if the command makes a change (approve, reject, shift, rollback), it may have been applied: "
+                    "look (mlops resolve GROUP, mlops status ENDPOINT) before running it again")
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" + ("" if count == 1 else "s")
 
 
 #: The exceptions ``translate`` understands (what the CLI catches around a handler).

@@ -11,6 +11,7 @@ from typing import Any
 from constructs_lib.ops import output
 from constructs_lib.ops.aws import AWS_ERRORS, translate
 from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
+from constructs_lib.ops.signals import Interrupted, deferred_signals
 from constructs_lib.ops.verify import wait_final
 
 NEXT_RELEASE_NOTE = ("note: weights changed here live only until the next release: the delivery pipeline "
@@ -82,10 +83,14 @@ def run(args, ctx) -> Output:
     sagemaker_client = ctx.client("sagemaker")
     endpoint = sagemaker_client.describe_endpoint(EndpointName=args.endpoint)
     rows = plan_shift(endpoint, weights)
-    sagemaker_client.update_endpoint_weights_and_capacities(
-        EndpointName=args.endpoint,
-        DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": weight}
-                                     for name, weight in weights.items()])
+    with deferred_signals() as received:  # the change completes (or fails) whatever signal comes meanwhile
+        sagemaker_client.update_endpoint_weights_and_capacities(
+            EndpointName=args.endpoint,
+            DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": weight}
+                                         for name, weight in weights.items()])
+    if received:
+        raise Interrupted(received[0], f"endpoint {args.endpoint} is taking the new weights; check it with "
+                                       f"`mlops status {args.endpoint}`")
     try:
         final = wait_final(sagemaker_client, args.endpoint, args.timeout, args.poll_interval)
     except (OpsError, *AWS_ERRORS) as error:

@@ -1,7 +1,8 @@
-"""Signals deferred across a two-step change, so that an interruption cannot leave it half-applied.
+"""Signals deferred across a change, so that an interruption cannot leave it half-applied or unknown.
 
 ``mlops rollback`` rejects a version and then starts the delivery pipeline; Ctrl-C (SIGINT) or a CodeBuild
-timeout (SIGTERM) between the two would leave the version rejected and nothing deployed. Inside
+timeout (SIGTERM) between the two would leave the version rejected and nothing deployed. ``approve``, ``reject``
+and ``shift`` make one call each: interrupted in the middle of it, the user would not know whether it landed. Inside
 ``deferred_signals()`` both signals are only recorded; once the block has finished (each AWS call in it is
 bounded, ``aws.MAX_CALL_SECONDS``), ``Interrupted`` is raised so the command still stops, with the change
 complete and its state said.

@@ -89,3 +89,18 @@ def create_pipeline(iam, codepipeline, name: str) -> str:
         "name": name, "roleArn": role["Role"]["Arn"], "artifactStore": {"type": "S3", "location": "artifacts-bucket"},
         "stages": [{"name": "Source", "actions": [action]}, {"name": "Build", "actions": [build]}]})
     return name
+
+
+def hook_client(monkeypatch, service: str, event: str, handler) -> None:
+    """Register ``handler`` on botocore's ``event`` for the clients the command builds for ``service``."""
+    from constructs_lib.ops.aws import Context
+
+    original = Context.client
+
+    def client(self, service_name):
+        made = original(self, service_name)
+        if service_name == service and not getattr(made, "_test_hooked", False):
+            made.meta.events.register(event, handler)
+            made._test_hooked = True
+        return made
+    monkeypatch.setattr(Context, "client", client)

@@ -1,6 +1,6 @@
 """``mlops approve`` / ``mlops reject``: approval status with the reason recorded."""
 
-from ops_support import create_versions
+from ops_support import create_versions, hook_client
 
 from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE
 
@@ -43,3 +43,20 @@ def test_unknown_version(mlops):
     result = mlops("approve", arn)
     assert (result.code, result.err) == (
         EXIT_NOT_FOUND, f"error: not found: DescribeModelPackage: ValidationException: Model package {arn} not found\n")
+
+
+def test_a_signal_during_the_change_waits_for_it_and_says_what_landed(mlops, aws_client, monkeypatch):
+    """SIGTERM (a CodeBuild timeout) while UpdateModelPackage is in flight: the call completes, then the command
+    stops with 128 + the signal and says the version's status, instead of leaving the user guessing."""
+    import os
+    import signal
+
+    sagemaker = aws_client("sagemaker")
+    [arn] = create_versions(sagemaker, GROUP, ["PendingManualApproval"])
+    hook_client(monkeypatch, "sagemaker", "before-send.sagemaker.UpdateModelPackage",
+                lambda **_: os.kill(os.getpid(), signal.SIGTERM))
+    result = mlops("approve", arn, "--reason", "AUC 0.91")
+    assert result.code == 128 + signal.SIGTERM
+    assert result.err == (f"error: interrupted by SIGTERM during the change; it was completed first, so nothing is "
+                          f"half-applied: {arn} is Approved\n")
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"

@@ -142,4 +142,6 @@ def test_translate_leaves_other_exceptions_alone():
     error = translate(botocore.exceptions.EndpointConnectionError(endpoint_url="https://x"))
     assert (error.exit_code, str(error)) == (
         EXIT_AWS, 'cannot reach AWS after 5 attempts (Could not connect to the endpoint URL: "https://x"): check '
-                  'the network, proxy or AWS_ENDPOINT_URL, and mlops status before running a change again')
+                  'the network, proxy or AWS_ENDPOINT_URL; if the command makes a change (approve, reject, shift, '
+                  'rollback), it may have been applied: look (mlops resolve GROUP, mlops status ENDPOINT) before '
+                  'running it again')

@@ -66,7 +66,7 @@ def test_throttling_that_lasts_is_one_line_and_exit_5(mlops, proxy, versions):
 
 
 def test_a_hung_endpoint_gives_up_within_the_documented_bound(mlops, proxy, versions):
-    proxy.inject("ListModelPackages", "hang", seconds=READ + 2)
+    proxy.inject("ListModelPackages", "hang", seconds=READ + 0.5)
     start = time.monotonic()
     result = mlops("resolve", GROUP)
     elapsed = time.monotonic() - start
@@ -109,7 +109,7 @@ def test_a_start_applied_but_answered_too_late_is_retried_with_the_same_token_an
     from constructs_lib.ops.rollback import request_token
 
     create_pipeline(aws_client("iam"), aws_client("codepipeline"), PIPELINE)
-    proxy.inject("StartPipelineExecution", "slow", seconds=READ + 1)
+    proxy.inject("StartPipelineExecution", "slow", seconds=READ + 0.5)
     result = mlops("rollback", GROUP, "--reason", "p99 regression", "--pipeline", PIPELINE)
     assert result.code == EXIT_AWS
     assert result.err.startswith(f"error: rollback outcome unknown: {versions[1]} is Rejected, and starting "

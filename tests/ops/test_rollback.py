@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from ops_support import create_pipeline, create_versions
+from ops_support import create_pipeline, create_versions, hook_client as _hook
 
 from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND
 
@@ -94,19 +94,6 @@ def test_pipeline_start_failure_restores_the_approval(mlops, aws_client, stub_cl
     stubber.assert_no_pending_responses()
 
 
-def _hook(monkeypatch, service: str, event: str, handler) -> None:
-    """Register ``handler`` on botocore's ``event`` for the clients the command builds for ``service``."""
-    from constructs_lib.ops.aws import Context
-
-    original = Context.client
-
-    def client(self, service_name):
-        made = original(self, service_name)
-        if service_name == service and not getattr(made, "_test_hooked", False):
-            made.meta.events.register(event, handler)
-            made._test_hooked = True
-        return made
-    monkeypatch.setattr(Context, "client", client)
 
 
 def test_the_start_carries_an_idempotency_token(mlops, aws_client, pipeline, monkeypatch):

@@ -1,4 +1,4 @@
-"""Release gates: the verdict on a shadow variant from the numbers CloudWatch holds for it and for production.
+"""Release gates: the verdict on a shadow variant, or an A/B challenger, from the numbers CloudWatch holds.
 
 Pure functions, no AWS call: ``mlops shadow-report`` judges with them, and so will the progressive release's gate
 (the same checks, the same thresholds). A verdict is one of
@@ -147,8 +147,102 @@ def _duration(seconds: float) -> str:
     if math.isinf(seconds):
         return "no limit"
     seconds = max(0, math.ceil(seconds))
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds // 3600} h"
     if seconds >= 60:
         return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
     return f"{seconds} s"
+
+
+# ----------------------------------------------------------------------------------------------------- A/B gate
+NON_INFERIORITY, SUPERIORITY = "non_inferiority", "superiority"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One variant's business metric over the window: ``rate`` (``successes`` of ``n`` trials) or ``mean``
+    (``mean`` and per-observation ``variance`` of ``n`` observations, ``df`` degrees of freedom of the variance,
+    as ``stats.batch_means`` gives them)."""
+
+    n: float
+    successes: int | None = None
+    mean: float | None = None
+    variance: float | None = None
+    df: float | None = None
+
+
+@dataclass(frozen=True)
+class ABGate:
+    """When an A/B challenger may go on to the rollout.
+
+    ``non_inferiority``: the challenger is not worse than the champion by more than ``margin`` (in the metric's
+    unit: 0.01 is one point of a rate), at one-sided level ``alpha``; ``superiority``: it is better, at that
+    level. Defaults are a cautious team's: a day at least (business metrics swing over a day), 1000 samples per
+    variant, a week to decide."""
+
+    decision: str = NON_INFERIORITY
+    margin: float = 0.01
+    lower_is_better: bool = False
+    min_duration_seconds: float = 86400
+    min_samples: int = 1000
+    deadline_seconds: float = 7 * 86400
+    alpha: float = 0.05
+    fail_fast_alpha: float = 0.001
+
+
+def compare(champion: Sample, challenger: Sample, alpha: float) -> stats.TestResult:
+    """The two-sample test ``mlops ab-report`` uses: two proportions for rates, Welch's t for means."""
+    if champion.successes is not None and challenger.successes is not None:
+        return stats.two_proportion_test(champion.successes, int(champion.n), challenger.successes,
+                                         int(challenger.n), alpha)
+    if None in (champion.mean, champion.variance, challenger.mean, challenger.variance):
+        raise ValueError("each variant needs a rate (successes) or a mean and variance")
+    return stats.welch_t_test(champion.mean, champion.variance, champion.n, challenger.mean, challenger.variance,
+                              challenger.n, alpha, df_a=champion.df, df_b=challenger.df)
+
+
+def judge_ab(champion: Sample, challenger: Sample, gate: ABGate, elapsed_seconds: float) -> Verdict:
+    """The A/B gate's verdict after ``elapsed_seconds``. One-sided decisions read a two-sided ``1 - 2 alpha``
+    interval of the difference (challenger - champion), oriented so that "better" is positive:
+
+    * non-inferiority passes when the interval's lower end is above ``-margin``, and fails when its upper end is
+      below ``-margin`` (conclusively worse by more than the margin);
+    * superiority passes when the lower end is above 0, and fails when the upper end is below 0.
+
+    Passing waits for the minimum duration and samples; failing early needs the stricter ``fail_fast_alpha``;
+    undecided at the deadline fails (the challenger did not prove itself)."""
+    sign = -1.0 if gate.lower_is_better else 1.0
+    threshold = -gate.margin if gate.decision == NON_INFERIORITY else 0.0
+    n = min(champion.n, challenger.n)
+    try:
+        at_alpha = compare(champion, challenger, 2 * gate.alpha)
+        strict = compare(champion, challenger, 2 * gate.fail_fast_alpha)
+    except ValueError as error:
+        at_alpha = strict = None
+        detail = str(error)
+    checks: tuple[Check, ...] = ()
+    if at_alpha is not None:
+        low, high = sorted((sign * at_alpha.ci_low, sign * at_alpha.ci_high))
+        strict_high = max(sign * strict.ci_low, sign * strict.ci_high)
+        detail = (f"difference {at_alpha.difference:+.4g} ({'lower' if gate.lower_is_better else 'higher'} is "
+                  f"better), {100 * (1 - 2 * gate.alpha):g}% interval [{at_alpha.ci_low:+.4g}, "
+                  f"{at_alpha.ci_high:+.4g}], {gate.decision.replace('_', '-')} threshold {sign * threshold:+.4g}")
+        status = "ok" if low > threshold else "fail" if high < threshold else "undecided"
+        checks = (Check(f"{gate.decision.replace('_', '-')} ({at_alpha.test})", status, detail,
+                        round(at_alpha.difference, 6), at_alpha.p_value, conclusive=strict_high < threshold),)
+        if strict_high < threshold:
+            return Verdict(FAIL, f"the challenger is worse: {detail}", checks)
+    short_of = []
+    if elapsed_seconds < gate.min_duration_seconds:
+        short_of.append(f"{_duration(gate.min_duration_seconds - elapsed_seconds)} of the minimum duration left")
+    if n < gate.min_samples:
+        short_of.append(f"{n:g} of {gate.min_samples} samples per variant")
+    decided = checks and checks[0].status in ("ok", "fail")
+    if not short_of and decided:
+        return Verdict(PASS if checks[0].status == "ok" else FAIL, detail, checks)
+    if elapsed_seconds >= gate.deadline_seconds:
+        return Verdict(FAIL, f"undecided by the deadline ({_duration(gate.deadline_seconds)}): "
+                             + ", ".join(short_of or [detail]), checks)
+    return Verdict(WAIT, ", ".join(short_of or [f"undecided: {detail}"]), checks)

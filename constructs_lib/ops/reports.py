@@ -27,6 +27,7 @@ from typing import Any
 
 from constructs_lib.ops import stats
 from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
+from constructs_lib.ops.gates import Sample, compare
 from constructs_lib.ops.output import table
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
@@ -225,18 +226,19 @@ def _group(args: Any, name: str, weight: Any, invocations: list[float], counts: 
     return group
 
 
+def _sample(args: Any, group: dict) -> Sample:
+    if args.kind == "rate":
+        return Sample(group["invocations"], successes=int(round(group["metric_sum"])))
+    if "variance" not in group:
+        raise ValueError("each variant needs metric data in at least 2 periods of the window")
+    return Sample(group["samples"], mean=group["estimate"], variance=group["variance"], df=group["periods"] - 1)
+
+
 def _compare(args: Any, a: dict, b: dict, alpha: float, seconds: int) -> dict:
     comparison: dict[str, Any] = {"champion": a["variant"], "challenger": b["variant"], "alpha": alpha,
                                   "result": None, "winner": None}
     try:
-        if args.kind == "rate":
-            result = stats.two_proportion_test(int(round(a["metric_sum"])), a["invocations"],
-                                               int(round(b["metric_sum"])), b["invocations"], alpha)
-        else:
-            if "variance" not in a or "variance" not in b:
-                raise ValueError("each variant needs metric data in at least 2 periods of the window")
-            result = stats.welch_t_test(a["estimate"], a["variance"], a["samples"], b["estimate"], b["variance"],
-                                        b["samples"], alpha, df_a=a["periods"] - 1, df_b=b["periods"] - 1)
+        result = compare(_sample(args, a), _sample(args, b), alpha)  # the release gate's own test
     except ValueError as error:
         comparison["insufficient_data"] = str(error)
         return comparison

@@ -1,10 +1,12 @@
-"""The shadow gate's verdicts over a phase, on recorded numbers: healthy, slower, erroring, too little traffic."""
+"""The release gates' verdicts over a phase, on recorded numbers: the shadow gate (healthy, slower, erroring,
+too little traffic) and the A/B gate (non-inferiority and superiority, checked by hand)."""
 
 import math
 
 import pytest
 
-from constructs_lib.ops.gates import FAIL, PASS, WAIT, ShadowGate, Side, judge_shadow
+from constructs_lib.ops.gates import (FAIL, PASS, SUPERIORITY, WAIT, ABGate, Sample, ShadowGate, Side, judge_ab,
+                                     judge_shadow)
 
 GATE = ShadowGate(min_duration_seconds=3600, min_requests=1000, max_latency_increase_pct=10,
                   max_error_rate_increase_points=0.5, deadline_seconds=6 * 3600)
@@ -63,3 +65,53 @@ def test_a_window_without_a_deadline_never_fails_for_lack_of_traffic(elapsed):
     """``shadow-report`` judges its window with no deadline: too little traffic is WAIT (INSUFFICIENT DATA)."""
     gate = ShadowGate(min_duration_seconds=0, min_requests=100, deadline_seconds=math.inf)
     assert judge_shadow(PRODUCTION, side(40), gate, elapsed).decision == WAIT
+
+
+# --------------------------------------------------------------------------------------------------- A/B gate
+CHAMPION = Sample(20_000, successes=2_000)  # 10 % conversion
+CHALLENGER = Sample(2_000, successes=210)  # 10.5 % on a tenth of the traffic
+DAY = 86_400
+
+
+def test_non_inferiority_passes_when_the_interval_clears_the_margin():
+    """By hand: difference 0.005, SE = sqrt(.1 x .9 / 20000 + .105 x .895 / 2000) = 0.007176, one-sided 5 %
+    bound 0.005 - 1.645 x 0.007176 = -0.0068, above the -0.01 margin: not worse by more than a point."""
+    verdict = judge_ab(CHAMPION, CHALLENGER, ABGate(margin=0.01), elapsed_seconds=DAY)
+    assert verdict.decision == PASS
+    assert verdict.reason == ("difference +0.005 (higher is better), 90% interval [-0.006803, +0.0168], "
+                              "non-inferiority threshold -0.01")
+
+
+def test_a_tighter_margin_waits_for_more_evidence_then_fails_at_the_deadline():
+    gate = ABGate(margin=0.005)
+    assert judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=2 * DAY).decision == WAIT
+    verdict = judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=7 * DAY)
+    assert verdict.decision == FAIL and verdict.reason.startswith("undecided by the deadline (7 d): ")
+
+
+def test_a_clearly_worse_challenger_fails_before_its_window_closes():
+    verdict = judge_ab(CHAMPION, Sample(2_000, successes=100), ABGate(), elapsed_seconds=3600)  # 5 % vs 10 %
+    assert verdict.decision == FAIL and verdict.reason.startswith("the challenger is worse: difference -0.05")
+
+
+def test_the_window_and_the_samples_come_before_a_pass():
+    assert judge_ab(CHAMPION, CHALLENGER, ABGate(), elapsed_seconds=3600).reason == \
+        "23 h of the minimum duration left"
+    few = judge_ab(Sample(500, successes=50), Sample(500, successes=52), ABGate(margin=0.2), elapsed_seconds=DAY)
+    assert (few.decision, few.reason) == (WAIT, "500 of 1000 samples per variant")
+
+
+def test_superiority_on_a_mean_where_lower_is_better():
+    """Order handling time in seconds (lower is better), batch-means variances: the challenger is 4 s faster
+    with a tight interval, so it is better at 5 %; the same numbers the other way round fail conclusively."""
+    champion = Sample(5_000, mean=120.0, variance=400.0, df=23)
+    faster = Sample(5_000, mean=116.0, variance=400.0, df=23)
+    gate = ABGate(decision=SUPERIORITY, lower_is_better=True)
+    assert judge_ab(champion, faster, gate, elapsed_seconds=DAY).decision == PASS
+    assert judge_ab(faster, champion, gate, elapsed_seconds=DAY).decision == FAIL
+
+
+def test_no_data_waits_and_is_a_failure_at_the_deadline():
+    empty = Sample(0, successes=0)
+    assert judge_ab(empty, empty, ABGate(), elapsed_seconds=DAY).decision == WAIT
+    assert judge_ab(empty, empty, ABGate(), elapsed_seconds=8 * DAY).decision == FAIL

@@ -104,34 +104,46 @@ def _latency(cloudwatch: Any, endpoint: str, variant: str, start: Any, end: Any,
     return result
 
 
+def measure(cloudwatch: Any, endpoint: str, variants: tuple[str, ...], start: Any, end: Any) -> list[Side]:
+    """What the shadow gate judges, per variant over ``start``..``end``: invocations, ModelLatency p50/p99 (ms) and
+    the error counts, from CloudWatch."""
+    seconds = max(60, int((end - start).total_seconds()))
+    queries = [metric_query(f"{key}{i}", SAGEMAKER_NAMESPACE, name, dimensions(endpoint, variant), "Sum",
+                            period_for(seconds))
+               for i, variant in enumerate(variants)
+               for key, name in (("inv", "Invocations"), *ERROR_METRICS.items())]
+    values = get_metric_data(cloudwatch, queries, start, end)
+    sides = []
+    for i, variant in enumerate(variants):
+        latency = _latency(cloudwatch, endpoint, variant, start, end, seconds)
+        sides.append(Side(int(sum(values[f"inv{i}"])), latency["p50_ms"], latency["p99_ms"],
+                          {key: int(sum(values[f"{key}{i}"])) for key in ERROR_METRICS}))
+    return sides
+
+
+def _described(role: str, variant: str, side: Side) -> dict[str, Any]:
+    """A variant's numbers as the report shows them (JSON keys kept stable)."""
+    described: dict[str, Any] = {"role": role, "variant": variant, "invocations": side.invocations,
+                                 "p50_ms": side.p50_ms, "p99_ms": side.p99_ms}
+    for key in ERROR_METRICS:
+        described[f"{key}_errors"] = side.errors.get(key, 0)
+        described[f"{key}_rate_pct"] = side.rate_pct(key)
+    return described
+
+
 def run(args: Any, ctx: Any) -> Output:
     """Handler of ``shadow-report``."""
     seconds = parse_duration(args.since)
     endpoint = describe_endpoint(ctx.client("sagemaker"), args.endpoint)
     prod, shadow = _variants(args, endpoint)
     start, end = window(seconds)
-    period = period_for(seconds)
-    cloudwatch = ctx.client("cloudwatch")
-    queries = [metric_query(f"{key}{i}", SAGEMAKER_NAMESPACE, name, dimensions(args.endpoint, variant), "Sum", period)
-               for i, variant in enumerate((prod, shadow))
-               for key, name in (("inv", "Invocations"), *ERROR_METRICS.items())]
-    values = get_metric_data(cloudwatch, queries, start, end)
-    sides = []
-    for i, (role, variant) in enumerate((("production", prod), ("shadow", shadow))):
-        side: dict[str, Any] = {"role": role, "variant": variant, "invocations": int(sum(values[f"inv{i}"]))}
-        side.update(_latency(cloudwatch, args.endpoint, variant, start, end, seconds))
-        for key in ERROR_METRICS:
-            side[f"{key}_errors"] = int(sum(values[f"{key}{i}"]))
-            side[f"{key}_rate_pct"] = (100 * side[f"{key}_errors"] / side["invocations"]
-                                       if side["invocations"] else None)
-        sides.append(side)
+    production_side, shadow_side = measure(ctx.client("cloudwatch"), args.endpoint, (prod, shadow), start, end)
+    sides = [_described(role, variant, side)
+             for role, variant, side in (("production", prod, production_side), ("shadow", shadow, shadow_side))]
     # The gate's own judgement, with the report's window as the phase: no minimum duration, no deadline.
     gate = ShadowGate(min_duration_seconds=0, min_requests=args.min_invocations,
                       max_latency_increase_pct=args.max_latency_increase_pct,
                       max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf)
-    production_side, shadow_side = (
-        Side(side["invocations"], side["p50_ms"], side["p99_ms"], {k: side[f"{k}_errors"] for k in ERROR_METRICS})
-        for side in sides)
     judged = judge_shadow(production_side, shadow_side, gate, elapsed_seconds=seconds)
     checks = [check.as_dict() for check in judged.checks]
     verdict = "INSUFFICIENT DATA" if judged.decision == WAIT else judged.decision

@@ -14,7 +14,7 @@ def weights(sagemaker):
 def test_shift_changes_the_weights_and_says_what_the_next_release_does(mlops, aws_client):
     sagemaker = aws_client("sagemaker")
     create_endpoint(sagemaker)
-    result = mlops("shift", ENDPOINT, "--weights", "champion=50, challenger=50")
+    result = mlops("shift", ENDPOINT, "--weights", "champion=50, challenger=50", "--poll-interval", "0.01")
     assert (result.code, result.err) == (0, "")
     assert result.out.splitlines()[:4] == [
         "variant     weight before  share before %  weight after  share after %",

@@ -139,8 +139,7 @@ def judge_shadow(production: Side, shadow: Side, gate: ShadowGate, elapsed_secon
 def _exact_p_greater(errors: int, n: int, base_errors: int, base_n: int) -> float:
     """One-sided Fisher exact test: how likely an error rate at least this far above the baseline's is by chance
     when both variants share one rate."""
-    table = [[errors, n - errors], [base_errors, base_n - base_errors]]
-    return float(stats._scipy().fisher_exact(table, alternative="greater").pvalue)
+    return stats.fisher_exact_greater(errors, n - errors, base_errors, base_n - base_errors)
 
 
 def _duration(seconds: float) -> str:

@@ -99,3 +99,25 @@ def test_equal_rates_at_the_extremes_are_not_significant():
     result = stats.two_proportion_test(0, 100, 0, 50)
     assert (result.statistic, result.p_value, result.significant) == (0.0, 1.0, False)
     assert result.relative_lift is None
+
+
+def test_the_standard_library_distributions_match_scipy():
+    """The gate runs in a Lambda function without scipy: the normal, Student's t and Fisher's exact test are
+    computed with the standard library, checked here against scipy over a grid (tails and fractional df
+    included)."""
+    from scipy import stats as scipy_stats
+
+    for df in (1, 1.5, 2, 3, 7.3, 23, 120, 5000):
+        for t in (-8, -2.5, -0.3, 0, 0.7, 1.96, 4, 12):
+            assert stats.t_sf(t, df) == pytest.approx(scipy_stats.t.sf(t, df), rel=1e-9, abs=1e-300)
+        for p in (0.5, 0.8, 0.95, 0.975, 0.999, 0.99995):
+            assert stats.t_ppf(p, df) == pytest.approx(scipy_stats.t.ppf(p, df), rel=1e-7)
+    for x in (-6, -1, 0, 1.5, 5, 9):
+        assert stats.normal_sf(x) == pytest.approx(scipy_stats.norm.sf(x), rel=1e-12)
+    for p in (1e-6, 0.025, 0.5, 0.8, 0.975, 1 - 1e-6):
+        assert stats.normal_ppf(p) == pytest.approx(scipy_stats.norm.ppf(p), rel=1e-12, abs=1e-12)
+    for table in ([[1, 19], [20, 19_980]], [[6, 194], [20, 19_980]], [[0, 50], [3, 97]], [[30, 70], [30, 70]],
+                  [[12, 1_988], [150, 19_850]]):
+        (a, b), (c, d) = table
+        expected = scipy_stats.fisher_exact(table, alternative="greater").pvalue
+        assert stats.fisher_exact_greater(a, b, c, d) == pytest.approx(expected, rel=1e-9)

@@ -2,10 +2,11 @@
 
 From CloudWatch (``AWS/SageMaker``, dimensions EndpointName and VariantName, both variants publish them):
 Invocations, ModelLatency p50/p99 (published in microseconds, shown in ms), and the Invocation4XXErrors,
-Invocation5XXErrors and InvocationModelErrors rates. The verdict fails (exit 1) when the shadow's latency
-exceeds production's by more than ``--max-latency-increase-pct`` percent, when one of its error rates exceeds
-production's by more than ``--max-error-rate-increase-pct`` percentage points, or when the shadow has fewer than
-``--min-invocations`` requests in the window (not enough evidence to pass).
+Invocation5XXErrors and InvocationModelErrors rates. The verdict is the release gate's (``gates.judge_shadow``,
+with the window as the phase): it fails (exit 1) when the shadow's latency exceeds production's by more than
+``--max-latency-increase-pct`` percent or one of its error rates exceeds production's by more than
+``--max-error-rate-increase-pct`` percentage points; with fewer than ``--min-invocations`` requests it is
+INSUFFICIENT DATA (exit 1) unless an error-rate increase is already conclusive, which fails.
 
 Latency percentiles come from GetMetricStatistics with a single period spanning the window; if CloudWatch
 splits the window into several datapoints the report takes the largest percentile (an upper bound).

@@ -72,17 +72,39 @@ def _supervise() -> int:
     A terminal's Ctrl-C, a CI job's timeout or a closed terminal signals the whole process group; jsii's Node
     processes would then die in the middle of the synth, leaving their temporary folders behind, and the synth
     waiting on them. In its own session only the synth's Python gets the signal (once, from here), stops
-    through its exit handlers and stops its Node processes and SDK worker in order."""
-    synth = subprocess.Popen([sys.executable, *sys.argv], env=dict(os.environ, **{_SYNTH_PROCESS: "1"}),
-                             start_new_session=True)
+    through its exit handlers and stops its Node processes and SDK worker in order. If this process is killed
+    outright (SIGKILL), Linux sends the synth SIGTERM (``PR_SET_PDEATHSIG``), so it does not run on unseen."""
+    pending: list[int] = []
+    synth: subprocess.Popen | None = None
 
     def forward(signum: int, frame: object) -> None:
-        synth.send_signal(signum)
+        if synth is None:
+            pending.append(signum)  # before the synth exists: passed on as soon as it does
+        else:
+            synth.send_signal(signum)
 
     for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, forward)
+    supervisor = os.getpid()
+    # sys.orig_argv keeps the interpreter's own options (-X, -W, -u...) as well as the script's arguments.
+    synth = subprocess.Popen([sys.executable, *sys.orig_argv[1:]], env=dict(os.environ, **{_SYNTH_PROCESS: "1"}),
+                             start_new_session=True, preexec_fn=lambda: _die_with(supervisor))
+    for signum in pending:
+        synth.send_signal(signum)
     code = synth.wait()
     return 128 - code if code < 0 else code
+
+
+def _die_with(parent: int) -> None:
+    """In the synth process, before it starts: SIGTERM when ``parent`` dies (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request: nobody would send the signal
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main() -> int:

@@ -113,6 +113,7 @@ def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary
             while not any(tmp.glob("*/lib")) and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)  # until the jsii kernel's runtime folder exists
             assert process.poll() is None, "the synth ended before it could be interrupted"
+            assert any(tmp.glob("*/lib")), "the jsii kernel never unpacked its runtime"
             os.killpg(process.pid, stop)
         for stop, (tmp, process) in runs.items():
             _, stderr = process.communicate(timeout=60)
@@ -120,7 +121,7 @@ def test_a_synth_stopped_by_a_signal_says_so_in_one_line_and_leaves_no_temporary
             assert stderr.strip().splitlines() == [
                 f"error: interrupted ({stop.name}); the output folder may hold a partial cloud assembly"]
             assert list(tmp.iterdir()) == []
-    finally:  # a failed run must not leave synths running behind the test
+    finally:  # a failed run must not leave synths behind: killing app.py sends its synth SIGTERM (PDEATHSIG)
         for _, process in runs.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)

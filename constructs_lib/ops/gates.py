@@ -5,9 +5,10 @@ Pure functions, no AWS call: ``mlops shadow-report`` judges with them, and so wi
 
 * ``PASS``: the phase has lasted ``min_duration_seconds``, the shadow has answered ``min_requests`` requests,
   and every check holds;
-* ``FAIL``: a check fails (at once when the evidence is already conclusive: an error-rate increase whose
-  one-sided Fisher exact test is below ``fail_fast_alpha``, or a latency increase measured over at least
-  ``min_requests`` requests), or the deadline came with too little traffic to judge;
+* ``FAIL``: a check fails (at once, before the minimum duration, when the evidence is already conclusive: an
+  increase measured over at least ``min_requests`` requests, or, with fewer, an error-rate increase whose
+  one-sided Fisher exact test against equal rates is below ``fail_fast_alpha``), or the deadline came with too
+  little traffic, or a check still without data, to judge;
 * ``WAIT``: not enough time or traffic yet, and nothing conclusive.
 
 Latency is compared per percentile (p50, p99) as a relative increase over production's; error rates (5XX, model
@@ -36,8 +37,12 @@ class Side:
     p99_ms: float | None = None
     errors: dict[str, int] = field(default_factory=dict)
 
+    def count(self, key: str) -> int:
+        """Errors of a kind, at most the invocations (CloudWatch's windows of two metrics can be misaligned)."""
+        return max(0, min(int(self.errors.get(key, 0)), self.invocations))
+
     def rate_pct(self, key: str) -> float | None:
-        return 100 * self.errors.get(key, 0) / self.invocations if self.invocations else None
+        return 100 * self.count(key) / self.invocations if self.invocations else None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class ShadowGate:
     deadline_seconds: float = 86400
     alpha: float = 0.05
     fail_fast_alpha: float = 0.001
+    #: A check without data (no ModelLatency percentiles, no production traffic) keeps the gate from passing.
+    #: ``mlops shadow-report`` turns this off and shows the check as "no data".
+    require_every_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,14 +109,14 @@ def shadow_checks(production: Side, shadow: Side, gate: ShadowGate) -> list[Chec
             checks.append(Check(f"{key} error rate", "no data", "no invocations"))
             continue
         increase = shadow.rate_pct(key) - production.rate_pct(key)
-        test = stats.two_proportion_test(production.errors.get(key, 0), production.invocations,
-                                         shadow.errors.get(key, 0), shadow.invocations, gate.alpha)
+        test = stats.two_proportion_test(production.count(key), production.invocations,
+                                         shadow.count(key), shadow.invocations, gate.alpha)
         failed = increase > gate.max_error_rate_increase_points
         checks.append(Check(f"{key} error rate", "fail" if failed else "ok",
                             f"{increase:+.2f} points (limit +{gate.max_error_rate_increase_points:g}; "
                             f"p = {test.p_value:.3g}) [{metric}]", round(increase, 3), test.p_value,
                             conclusive=failed and (enough or _exact_p_greater(
-                                shadow.errors.get(key, 0), shadow.invocations, production.errors.get(key, 0),
+                                shadow.count(key), shadow.invocations, production.count(key),
                                 production.invocations) < gate.fail_fast_alpha)))
     return checks
 
@@ -125,6 +133,8 @@ def judge_shadow(production: Side, shadow: Side, gate: ShadowGate, elapsed_secon
         short_of.append(f"{_duration(gate.min_duration_seconds - elapsed_seconds)} of the minimum duration left")
     if shadow.invocations < gate.min_requests:
         short_of.append(f"{shadow.invocations} of {gate.min_requests} requests")
+    if gate.require_every_check:
+        short_of += [f"no data for {c.check}" for c in checks if c.status == "no data"]
     if short_of:
         if elapsed_seconds >= gate.deadline_seconds:
             return Verdict(FAIL, f"too little traffic to judge by the deadline ({_duration(gate.deadline_seconds)}): "
@@ -179,7 +189,8 @@ class ABGate:
     ``non_inferiority``: the challenger is not worse than the champion by more than ``margin`` (in the metric's
     unit: 0.01 is one point of a rate), at one-sided level ``alpha``; ``superiority``: it is better, at that
     level. Defaults are a cautious team's: a day at least (business metrics swing over a day), 1000 samples per
-    variant, a week to decide."""
+    variant, a week to decide. ``min_samples`` is the planned sample of a fixed-horizon test: choose it from the
+    effect to detect (``stats.required_sample_size_*``)."""
 
     decision: str = NON_INFERIORITY
     margin: float = 0.01
@@ -189,6 +200,18 @@ class ABGate:
     deadline_seconds: float = 7 * 86400
     alpha: float = 0.05
     fail_fast_alpha: float = 0.001
+
+    def __post_init__(self) -> None:
+        if self.decision not in (NON_INFERIORITY, SUPERIORITY):
+            raise ValueError(f"decision must be {NON_INFERIORITY} or {SUPERIORITY}, got {self.decision!r}")
+        for name in ("alpha", "fail_fast_alpha"):
+            if not 0 < getattr(self, name) < 0.5:
+                raise ValueError(f"{name} must be between 0 and 0.5 (one-sided), got {getattr(self, name)!r}")
+        if not self.margin >= 0 or not self.min_samples >= 1:
+            raise ValueError(f"margin must be >= 0 and min_samples >= 1, got {self.margin!r}, {self.min_samples!r}")
+        if not 0 <= self.min_duration_seconds <= self.deadline_seconds:
+            raise ValueError("min_duration_seconds must be between 0 and deadline_seconds, got "
+                             f"{self.min_duration_seconds!r} and {self.deadline_seconds!r}")
 
 
 def compare(champion: Sample, challenger: Sample, alpha: float) -> stats.TestResult:
@@ -203,45 +226,47 @@ def compare(champion: Sample, challenger: Sample, alpha: float) -> stats.TestRes
 
 
 def judge_ab(champion: Sample, challenger: Sample, gate: ABGate, elapsed_seconds: float) -> Verdict:
-    """The A/B gate's verdict after ``elapsed_seconds``. One-sided decisions read a two-sided ``1 - 2 alpha``
-    interval of the difference (challenger - champion), oriented so that "better" is positive:
+    """The A/B gate's verdict after ``elapsed_seconds``: a fixed-horizon test. One-sided decisions read a
+    two-sided ``1 - 2 alpha`` interval of the difference (challenger - champion), oriented so that "better" is
+    positive; the threshold is ``-margin`` (non-inferiority) or 0 (superiority).
 
-    * non-inferiority passes when the interval's lower end is above ``-margin``, and fails when its upper end is
-      below ``-margin`` (conclusively worse by more than the margin);
-    * superiority passes when the lower end is above 0, and fails when the upper end is below 0.
-
-    Passing waits for the minimum duration and samples; failing early needs the stricter ``fail_fast_alpha``;
-    undecided at the deadline fails (the challenger did not prove itself)."""
+    * Before the horizon (``min_duration_seconds`` and ``min_samples`` per variant) the only verdict besides WAIT
+      is an early FAIL: the whole ``1 - 2 fail_fast_alpha`` interval below the threshold, with ``min_samples``
+      in each variant already (a small sample's interval can have no width at all).
+    * At the horizon the verdict is decided once: PASS when the interval's lower end is above the threshold,
+      else FAIL (the challenger did not prove itself with the planned sample). Deciding again on every later
+      look would pass a challenger at the margin far more often than ``alpha``.
+    * The deadline with the horizon not reached (too little traffic) is a FAIL.
+    """
     sign = -1.0 if gate.lower_is_better else 1.0
     threshold = -gate.margin if gate.decision == NON_INFERIORITY else 0.0
+    name = gate.decision.replace("_", "-")
     n = min(champion.n, challenger.n)
+    checks: tuple[Check, ...] = ()
     try:
         at_alpha = compare(champion, challenger, 2 * gate.alpha)
         strict = compare(champion, challenger, 2 * gate.fail_fast_alpha)
-    except ValueError as error:
-        at_alpha = strict = None
-        detail = str(error)
-    checks: tuple[Check, ...] = ()
-    if at_alpha is not None:
-        low, high = sorted((sign * at_alpha.ci_low, sign * at_alpha.ci_high))
+    except ValueError as error:  # no trials yet, no variance yet
+        detail = f"not enough data for the test ({error})"
+    else:
+        low = min(sign * at_alpha.ci_low, sign * at_alpha.ci_high)
         strict_high = max(sign * strict.ci_low, sign * strict.ci_high)
         detail = (f"difference {at_alpha.difference:+.4g} ({'lower' if gate.lower_is_better else 'higher'} is "
                   f"better), {100 * (1 - 2 * gate.alpha):g}% interval [{at_alpha.ci_low:+.4g}, "
-                  f"{at_alpha.ci_high:+.4g}], {gate.decision.replace('_', '-')} threshold {sign * threshold:+.4g}")
-        status = "ok" if low > threshold else "fail" if high < threshold else "undecided"
-        checks = (Check(f"{gate.decision.replace('_', '-')} ({at_alpha.test})", status, detail,
-                        round(at_alpha.difference, 6), at_alpha.p_value, conclusive=strict_high < threshold),)
-        if strict_high < threshold:
+                  f"{at_alpha.ci_high:+.4g}], {name} threshold {sign * threshold:+.4g}")
+        conclusive = strict_high < threshold and n >= gate.min_samples
+        checks = (Check(f"{name} ({at_alpha.test})", "ok" if low > threshold else "fail", detail,
+                        round(at_alpha.difference, 6), at_alpha.p_value, conclusive=conclusive),)
+        if conclusive:
             return Verdict(FAIL, f"the challenger is worse: {detail}", checks)
     short_of = []
     if elapsed_seconds < gate.min_duration_seconds:
         short_of.append(f"{_duration(gate.min_duration_seconds - elapsed_seconds)} of the minimum duration left")
     if n < gate.min_samples:
         short_of.append(f"{n:g} of {gate.min_samples} samples per variant")
-    decided = checks and checks[0].status in ("ok", "fail")
-    if not short_of and decided:
+    if not short_of and checks:
         return Verdict(PASS if checks[0].status == "ok" else FAIL, detail, checks)
     if elapsed_seconds >= gate.deadline_seconds:
-        return Verdict(FAIL, f"undecided by the deadline ({_duration(gate.deadline_seconds)}): "
+        return Verdict(FAIL, f"too little data by the deadline ({_duration(gate.deadline_seconds)}): "
                              + ", ".join(short_of or [detail]), checks)
-    return Verdict(WAIT, ", ".join(short_of or [f"undecided: {detail}"]), checks)
+    return Verdict(WAIT, ", ".join(short_of or [detail]), checks)

@@ -144,7 +144,8 @@ def run(args: Any, ctx: Any) -> Output:
     # The gate's own judgement, with the report's window as the phase: no minimum duration, no deadline.
     gate = ShadowGate(min_duration_seconds=0, min_requests=args.min_invocations,
                       max_latency_increase_pct=args.max_latency_increase_pct,
-                      max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf)
+                      max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf,
+                      require_every_check=False)
     judged = judge_shadow(production_side, shadow_side, gate, elapsed_seconds=seconds)
     checks = [check.as_dict() for check in judged.checks]
     verdict = "INSUFFICIENT DATA" if judged.decision == WAIT else judged.decision

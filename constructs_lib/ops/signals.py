@@ -2,10 +2,11 @@
 
 ``mlops rollback`` rejects a version and then starts the delivery pipeline; Ctrl-C (SIGINT) or a CodeBuild
 timeout (SIGTERM) between the two would leave the version rejected and nothing deployed. ``approve``, ``reject``
-and ``shift`` make one call each: interrupted in the middle of it, the user would not know whether it landed. Inside
-``deferred_signals()`` both signals are only recorded; once the block has finished (each AWS call in it is
-bounded, ``aws.MAX_CALL_SECONDS``), ``Interrupted`` is raised so the command still stops, with the change
-complete and its state said.
+and ``shift`` make one call each: interrupted in the middle of it, the user would not know whether it landed.
+Inside ``deferred_signals()`` SIGINT, SIGTERM and SIGHUP (a closed terminal) are only recorded; once the block
+has finished (each AWS call in it is bounded, ``aws.MAX_CALL_SECONDS``), ``Interrupted`` is raised so the
+command still stops, with the change complete and its state said. (If the call itself fails, its error is what
+the command reports.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-DEFERRED = (signal.SIGINT, signal.SIGTERM)
+DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(Exception):
@@ -30,7 +31,7 @@ class Interrupted(Exception):
 
 @contextmanager
 def deferred_signals() -> Iterator[list[int]]:
-    """Record SIGINT/SIGTERM instead of acting on them inside the block; yields the list of received signals
+    """Record SIGINT/SIGTERM/SIGHUP instead of acting on them inside the block; yields the list of received signals
     (the caller raises ``Interrupted`` with what it completed). Outside the main thread it defers nothing
     (Python delivers signals to the main thread only)."""
     received: list[int] = []

@@ -62,7 +62,13 @@ def _incomplete_beta(a: float, b: float, x: float) -> float:
 
 
 def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom (any positive real ``df``, as Welch's gives)."""
+    """P(T > t) for Student's t with ``df`` degrees of freedom (any positive real ``df``, as Welch's gives).
+    Beyond 1e7 degrees of freedom the beta function's log-gammas would cancel: the normal tail with the first
+    term of the t's expansion in 1/df, ``phi(t) (t^3 + t) / (4 df)``, is exact to O(1/df^2) there."""
+    if not df > 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if df > 1e7:
+        return normal_sf(t) + _NORMAL.pdf(t) * (t ** 3 + t) / (4 * df)
     tail = 0.5 * _incomplete_beta(df / 2, 0.5, df / (df + t * t))
     return tail if t >= 0 else 1 - tail
 
@@ -71,6 +77,8 @@ def t_ppf(p: float, df: float) -> float:
     """The quantile of Student's t for ``0.5 <= p < 1`` (the upper quantiles intervals need), by bisection."""
     if not 0.5 <= p < 1:
         raise ValueError(f"t_ppf needs 0.5 <= p < 1, got {p}")
+    if p == 0.5:
+        return 0.0
     low, high = 0.0, max(1.0, normal_ppf(p))
     while t_sf(high, df) > 1 - p:
         low, high = high, high * 2
@@ -92,6 +100,8 @@ def _log_comb(n: int, k: int) -> float:
 def fisher_exact_greater(a: int, b: int, c: int, d: int) -> float:
     """One-sided Fisher exact test of the table [[a, b], [c, d]]: the probability, with the margins fixed and no
     association, of a top-left count of ``a`` or more (scipy's ``fisher_exact(..., alternative="greater")``)."""
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"a contingency table holds counts, got {[[a, b], [c, d]]}")
     row, column, total = a + b, a + c, a + b + c + d
     denominator = _log_comb(total, row)
     terms = [math.exp(_log_comb(column, k) + _log_comb(total - column, row - k) - denominator)

@@ -54,10 +54,21 @@ def test_too_little_traffic_waits_then_fails_at_the_deadline():
     assert verdict.reason == "too little traffic to judge by the deadline (6 h): 150 of 1000 requests"
 
 
-def test_missing_latency_data_is_no_data_not_a_pass_or_fail():
-    verdict = judge_shadow(PRODUCTION, Side(1500, None, None, {"5xx": 0}), GATE, 4000)
-    assert {c.check: c.status for c in verdict.checks}["latency p99"] == "no data"
-    assert verdict.decision == PASS  # latency unknown is not a failure; the errors were judged
+def test_a_check_without_data_keeps_the_gate_from_passing():
+    """No ModelLatency percentiles: the release gate cannot call the shadow fast enough, so it waits, and fails at
+    the deadline; the report (require_every_check=False) shows the check as "no data" and judges the rest."""
+    no_latency = Side(1500, None, None, {"5xx": 0})
+    waiting = judge_shadow(PRODUCTION, no_latency, GATE, 4000)
+    assert (waiting.decision, waiting.reason) == (WAIT, "no data for latency p50, no data for latency p99")
+    assert judge_shadow(PRODUCTION, no_latency, GATE, 6 * 3600).decision == FAIL
+    report = ShadowGate(min_duration_seconds=0, min_requests=100, require_every_check=False)
+    assert judge_shadow(PRODUCTION, no_latency, report, 4000).decision == PASS
+
+
+def test_error_counts_above_the_invocations_are_clamped_not_a_crash():
+    """CloudWatch's windows of Invocations and of the error metrics can be misaligned by a period."""
+    verdict = judge_shadow(PRODUCTION, Side(10, 20, 80, {"5xx": 12}), GATE, 60)
+    assert verdict.decision == FAIL and "5xx error rate +99.90 points" in verdict.reason
 
 
 @pytest.mark.parametrize("elapsed", [0, 3599.5, 10 * 365 * 86400])
@@ -82,11 +93,46 @@ def test_non_inferiority_passes_when_the_interval_clears_the_margin():
                               "non-inferiority threshold -0.01")
 
 
-def test_a_tighter_margin_waits_for_more_evidence_then_fails_at_the_deadline():
+def test_at_the_horizon_an_undecided_challenger_fails_once_and_for_all():
+    """A fixed-horizon test: at the planned duration and sample the verdict is decided, never WAIT again, because
+    looking again and again until the interval happens to clear the margin would pass a challenger at the margin
+    far more often than alpha."""
     gate = ABGate(margin=0.005)
-    assert judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=2 * DAY).decision == WAIT
-    verdict = judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=7 * DAY)
-    assert verdict.decision == FAIL and verdict.reason.startswith("undecided by the deadline (7 d): ")
+    early = judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=3600)
+    assert (early.decision, early.reason) == (WAIT, "23 h of the minimum duration left")
+    verdict = judge_ab(CHAMPION, CHALLENGER, gate, elapsed_seconds=DAY)
+    assert verdict.decision == FAIL and verdict.reason.endswith("non-inferiority threshold -0.005")
+
+
+def test_too_little_traffic_by_the_deadline_fails():
+    few = Sample(400, successes=40)
+    assert judge_ab(few, few, ABGate(), elapsed_seconds=6 * DAY).decision == WAIT
+    verdict = judge_ab(few, few, ABGate(), elapsed_seconds=7 * DAY)
+    assert verdict.decision == FAIL and verdict.reason == (
+        "too little data by the deadline (7 d): 400 of 1000 samples per variant")
+
+
+def test_a_tiny_sample_never_fails_early_on_an_interval_without_width():
+    """1 success of 1 against 0 of 1: the Wald interval has no width; that is no evidence."""
+    assert judge_ab(Sample(1, successes=1), Sample(1, successes=0), ABGate(), elapsed_seconds=60).decision == WAIT
+
+
+def test_non_inferiority_where_lower_is_better():
+    """Seconds to serve an order: the challenger may be at most 2 s slower."""
+    champion = Sample(5_000, mean=120.0, variance=400.0, df=23)
+    gate = ABGate(margin=2.0, lower_is_better=True)
+    assert judge_ab(champion, Sample(5_000, mean=120.5, variance=400.0, df=23), gate, DAY).decision == PASS
+    assert judge_ab(champion, Sample(5_000, mean=126.0, variance=400.0, df=23), gate, DAY).decision == FAIL
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"decision": "better"}, "decision must be non_inferiority or superiority, got 'better'"),
+    ({"alpha": 0.5}, "alpha must be between 0 and 0.5 (one-sided), got 0.5"),
+    ({"min_duration_seconds": 10 * DAY}, "min_duration_seconds must be between 0 and deadline_seconds"),
+])
+def test_a_gate_with_impossible_settings_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ABGate(**settings)
 
 
 def test_a_clearly_worse_challenger_fails_before_its_window_closes():

@@ -183,15 +183,9 @@ def run(args: Any, ctx: Any) -> Output:
                        f"{len(names)} ({', '.join(names) or 'none'})", EXIT_USAGE)
     start, end = window(seconds)
     period = period_for(seconds)
-    queries = []
-    for i, name in enumerate(names):
-        dims = dimensions(args.endpoint, name)
-        queries += [metric_query(f"inv{i}", SAGEMAKER_NAMESPACE, "Invocations", dims, "Sum", period),
-                    metric_query(f"cnt{i}", namespace, metric, dims, "SampleCount", period),
-                    metric_query(f"sum{i}", namespace, metric, dims, "Sum", period)]
-    values = get_metric_data(ctx.client("cloudwatch"), queries, start, end)
-    groups = [_group(args, name, weights[name], values[f"inv{i}"], values[f"cnt{i}"], values[f"sum{i}"])
-              for i, name in enumerate(names)]
+    groups = measure_ab(ctx.client("cloudwatch"), args.endpoint, names, args.metric, args.kind, start, end)
+    for group in groups:
+        group["weight"] = weights[group["variant"]]
     alpha_each = args.alpha / (len(groups) - 1)
     comparisons = [_compare(args, groups[0], challenger, alpha_each, seconds) for challenger in groups[1:]]
     data = {"endpoint": args.endpoint, "metric": {"namespace": namespace, "name": metric}, "kind": args.kind,
@@ -201,14 +195,32 @@ def run(args: Any, ctx: Any) -> Output:
     return Output(data=data, text=_render(args, data))
 
 
-def _group(args: Any, name: str, weight: Any, invocations: list[float], counts: list[float],
+def measure_ab(cloudwatch: Any, endpoint: str, names: list[str], metric: str, kind: str, start: datetime,
+               end: datetime) -> list[dict]:
+    """Per variant over ``start``..``end``: its invocations and the business metric ``NAMESPACE/NAME`` (``kind``
+    rate or mean: see the module docstring), with the estimate, and for means the batch-means variance and the
+    number of periods; what ``ab_sample`` turns into a ``gates.Sample`` for the A/B gate."""
+    namespace, _, name = metric.rpartition("/")
+    period = period_for(max(60, int((end - start).total_seconds())))
+    queries = []
+    for i, variant in enumerate(names):
+        dims = dimensions(endpoint, variant)
+        queries += [metric_query(f"inv{i}", SAGEMAKER_NAMESPACE, "Invocations", dims, "Sum", period),
+                    metric_query(f"cnt{i}", namespace, name, dims, "SampleCount", period),
+                    metric_query(f"sum{i}", namespace, name, dims, "Sum", period)]
+    values = get_metric_data(cloudwatch, queries, start, end)
+    return [_group(kind, metric, variant, values[f"inv{i}"], values[f"cnt{i}"], values[f"sum{i}"])
+            for i, variant in enumerate(names)]
+
+
+def _group(kind: str, metric: str, name: str, invocations: list[float], counts: list[float],
            sums: list[float]) -> dict:
-    group: dict[str, Any] = {"variant": name, "weight": weight, "invocations": int(sum(invocations)),
+    group: dict[str, Any] = {"variant": name, "weight": None, "invocations": int(sum(invocations)),
                              "metric_samples": int(sum(counts)), "metric_sum": sum(sums), "estimate": None}
-    if args.kind == "rate":
+    if kind == "rate":
         group["samples"] = group["invocations"]
         if group["metric_sum"] > group["invocations"]:
-            raise OpsError(f"{args.metric} sums to {group['metric_sum']:g} for variant {name}, more than its "
+            raise OpsError(f"{metric} sums to {group['metric_sum']:g} for variant {name}, more than its "
                            f"{group['invocations']} invocations: with --kind rate the metric must count successes "
                            "(1 per successful request); use --kind mean for values", EXIT_USAGE)
         if group["invocations"]:
@@ -226,8 +238,9 @@ def _group(args: Any, name: str, weight: Any, invocations: list[float], counts: 
     return group
 
 
-def _sample(args: Any, group: dict) -> Sample:
-    if args.kind == "rate":
+def ab_sample(kind: str, group: dict) -> Sample:
+    """A variant's ``measure_ab`` numbers as the A/B gate's ``Sample``."""
+    if kind == "rate":
         return Sample(group["invocations"], successes=int(round(group["metric_sum"])))
     if "variance" not in group:
         raise ValueError("each variant needs metric data in at least 2 periods of the window")
@@ -238,7 +251,7 @@ def _compare(args: Any, a: dict, b: dict, alpha: float, seconds: int) -> dict:
     comparison: dict[str, Any] = {"champion": a["variant"], "challenger": b["variant"], "alpha": alpha,
                                   "result": None, "winner": None}
     try:
-        result = compare(_sample(args, a), _sample(args, b), alpha)  # the release gate's own test
+        result = compare(ab_sample(args.kind, a), ab_sample(args.kind, b), alpha)  # the release gate's own test
     except ValueError as error:
         comparison["insufficient_data"] = str(error)
         return comparison

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from ops_support import OperationStubber
 from support import moto_server_process
 
 REGION = "eu-west-1"
@@ -83,23 +84,6 @@ def aws_client(moto_server):
     def make(service: str, region: str = REGION):
         return boto3.client(service, region_name=region)
     return make
-
-
-class OperationStubber(Stubber):
-    """A Stubber that answers only ``operations``; the client's other calls reach the moto server."""
-
-    def __init__(self, client, operations):
-        super().__init__(client)
-        self.operations = set(operations)
-
-    def _get_response_handler(self, model, params, context, **kwargs):
-        if model.name in self.operations:
-            return super()._get_response_handler(model, params, context, **kwargs)
-        return None
-
-    def _assert_expected_params(self, model, params, context, **kwargs):
-        if model.name in self.operations:
-            super()._assert_expected_params(model, params, context, **kwargs)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from botocore.stub import Stubber
+
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn:1"
 ENDPOINT = "churn-prod"
@@ -104,3 +106,20 @@ def hook_client(monkeypatch, service: str, event: str, handler) -> None:
             made._test_hooked = True
         return made
     monkeypatch.setattr(Context, "client", client)
+
+
+class OperationStubber(Stubber):
+    """A Stubber that answers only ``operations``; the client's other calls reach the moto server."""
+
+    def __init__(self, client, operations):
+        super().__init__(client)
+        self.operations = set(operations)
+
+    def _get_response_handler(self, model, params, context, **kwargs):
+        if model.name in self.operations:
+            return super()._get_response_handler(model, params, context, **kwargs)
+        return None
+
+    def _assert_expected_params(self, model, params, context, **kwargs):
+        if model.name in self.operations:
+            super()._assert_expected_params(model, params, context, **kwargs)

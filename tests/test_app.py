@@ -196,3 +196,18 @@ def test_app_py_builds_definitions_in_a_worker_with_identical_templates(app_run,
     worker = {p.name: p.read_text() for p in out.rglob("*.template.json")}
     local = {p.name: p.read_text() for p in Path(assembly.directory).rglob("*.template.json")}
     assert worker and worker == local
+
+
+def test_importing_the_library_leaves_the_environment_alone():
+    """A platform team's own CDK app keeps its Node and jsii settings: nothing in constructs_lib (the constructs,
+    the config, the ops command) writes os.environ on import; the Node choice is app.py's, made explicitly.
+    (The construct modules add only aws_cdk's own import to this.)"""
+    code = ("import os, sys; before = dict(os.environ); import constructs_lib, constructs_lib.config, "
+            "constructs_lib.ops.cli; "
+            "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)); "
+            "print(changed)")
+    env = {k: v for k, v in os.environ.items() if k != "JSII_NODE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

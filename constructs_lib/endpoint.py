@@ -169,6 +169,8 @@ class ModelEndpoint(Construct):
         # ("Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action
         # on the auto-rollback alarms you specify"): exactly those alarms, named at synth.
         self._alarm_specs = _alarm_specs(self.endpoint_name, self.variants, alarms) if alarms.enabled else []
+        self.alarms_arn_pattern = self._env.arn("cloudwatch", "alarm", f"{self.endpoint_name}-*", separator=":")
+        """The ARN pattern of the rollback alarms created here (all named ``<endpoint name>-<variant>-<kind>``)."""
         alarm_arns = [self._env.arn("cloudwatch", "alarm", name, separator=":") for _, name, _ in self._alarm_specs]
         alarm_arns += [a.alarm_arn for a in extra_rollback_alarms]
         describe = [allow(["cloudwatch:DescribeAlarms"], alarm_arns)] if alarm_arns else []
@@ -423,8 +425,7 @@ class ModelEndpoint(Construct):
             key = customer_key(self, "AlarmTopicKey",
                                description=f"SageMaker endpoint {self.endpoint_name}: alarm notifications")
         own_alarms = {"StringEquals": {"aws:SourceAccount": self._env.account},
-                      "ArnLike": {"aws:SourceArn": self._env.arn("cloudwatch", "alarm", f"{self.endpoint_name}-*",
-                                                                 separator=":")}}
+                      "ArnLike": {"aws:SourceArn": self.alarms_arn_pattern}}
         cloudwatch_service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
         key.add_to_resource_policy(iam.PolicyStatement(
             sid="RollbackAlarmNotifications", principals=[cloudwatch_service], resources=["*"],

@@ -86,7 +86,7 @@ class EndpointStack(Stack):
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
             max_session_duration=_ONE_HOUR,
         )
-        alarms = StackArns.of(self).arn("cloudwatch", "alarm", f"{endpoint.endpoint_name}-*", separator=":")
+        alarms = endpoint.alarms_arn_pattern
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
                                    resource_arns=[endpoint.endpoint_arn])
         iam.Grant.add_to_principal(grantee=role, actions=["cloudwatch:DescribeAlarms"], resource_arns=[alarms])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from constructs_lib.ops import output
-from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
-from constructs_lib.ops.signals import Interrupted, deferred_signals
+from . import output
+from .base import EXIT_USAGE, OpsError, Output
+from .signals import Interrupted, deferred_signals
 
 
 def set_approval(sagemaker_client: Any, version_arn: str, status: str, description: str) -> dict[str, Any]:

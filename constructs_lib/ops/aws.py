@@ -15,7 +15,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from constructs_lib.ops.base import (
+from .base import (
     EXIT_ACCESS,
     EXIT_AWS,
     EXIT_NOT_FOUND,

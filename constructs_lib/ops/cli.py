@@ -14,9 +14,9 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from constructs_lib.ops.aws import AWS_ERRORS, Context, translate
-from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
-from constructs_lib.ops.signals import Interrupted
+from .aws import AWS_ERRORS, Context, translate
+from .base import EXIT_USAGE, OpsError, Output
+from .signals import Interrupted
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
 COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "reports", "plan",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from constructs_lib.ops.base import EXIT_USAGE, OpsError
+from .base import EXIT_USAGE, OpsError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from constructs_lib.ops import stats
+from . import stats
 
 #: The error rates compared: key -> CloudWatch metric.
 ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}

@@ -28,8 +28,8 @@ from typing import Any
 
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.errors import ConfigError, check_sagemaker_name
-from constructs_lib.ops.files import editing, read, write_atomic
-from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
+from .files import editing, read, write_atomic
+from .base import EXIT_USAGE, OpsError, Output
 
 #: Where ``--from`` defaults to: the library's own model project (the example churn model).
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "project_template"

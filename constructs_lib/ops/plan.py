@@ -27,8 +27,8 @@ from typing import Any
 
 from constructs_lib.config import StageConfig, load_config
 from constructs_lib.errors import ConfigError
-from constructs_lib.ops.base import EXIT_USAGE, OpsError, Output
-from constructs_lib.ops.output import table
+from .base import EXIT_USAGE, OpsError, Output
+from .output import table
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
 from constructs_lib.stage_spec import StageSpec
 from constructs_lib.variants import RollbackAlarms, fleet_capacity

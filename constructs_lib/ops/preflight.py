@@ -24,8 +24,8 @@ from typing import Any
 
 from constructs_lib.errors import ConfigError, check_sagemaker_name
 from constructs_lib.instance_types import INFERENCE_INSTANCE_TYPES
-from constructs_lib.ops import output, release_check
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
+from . import output, release_check
+from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
 
 _EPILOG = """examples:
   mlops preflight churn-predictor-prod --variants champion=ml.m5.large,challenger=ml.m5.large --guarded

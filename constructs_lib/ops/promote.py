@@ -31,9 +31,9 @@ from typing import Any
 
 from constructs_lib.config import APPROVED, load_config, parse_config
 from constructs_lib.errors import ConfigError
-from constructs_lib.ops import files
-from constructs_lib.ops.files import editing
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+from . import files
+from .files import editing
+from .base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
 
 STAGES = ("test", "prod")
 #: Keys describing the model a variant serves and what it runs on: these move to the production variant.

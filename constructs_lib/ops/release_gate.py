@@ -18,9 +18,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from constructs_lib.ops.gates import ABGate, ShadowGate, judge_ab, judge_shadow
-from constructs_lib.ops.reports import ab_sample, measure_ab
-from constructs_lib.ops.shadow_report import measure
+from .gates import FAIL, PASS, ABGate, ShadowGate, judge_ab, judge_shadow
+from .reports import ab_sample, measure_ab
+from .shadow_report import measure
 
 PHASES = ("shadow", "ab")
 
@@ -51,8 +51,115 @@ def evaluate(cloudwatch: Any, event: dict, now: datetime) -> dict:
             "elapsed_seconds": round(elapsed), "checks": [check.as_dict() for check in verdict.checks]}
 
 
-def handler(event: dict, context: Any) -> dict:
-    """The Lambda entry point (the state machine's gate task)."""
-    import boto3
+#: The version's metadata keys (customer metadata of the model package, in the registry) where a person's
+#: decision on a phase's gate is recorded: ``skip`` (pass it) or ``stop`` (fail it), and why.
+OVERRIDE_KEY, REASON_KEY = "release-{phase}-gate", "release-{phase}-reason"
+OVERRIDES = ("skip", "stop")
 
-    return evaluate(boto3.client("cloudwatch"), event, datetime.now(timezone.utc))
+
+def override_of(sagemaker: Any, version_arn: str, phase: str) -> dict | None:
+    """A person's recorded decision on ``phase``'s gate for this version, as a verdict, or None."""
+    metadata = sagemaker.describe_model_package(ModelPackageName=version_arn).get("CustomerMetadataProperties") or {}
+    decision = metadata.get(OVERRIDE_KEY.format(phase=phase))
+    if decision not in OVERRIDES:
+        return None
+    reason = metadata.get(REASON_KEY.format(phase=phase), "no reason given")
+    verb = "skipped" if decision == "skip" else "stopped"
+    return {"phase": phase, "decision": PASS if decision == "skip" else FAIL, "override": decision,
+            "reason": f"gate {verb} by a person: {reason}", "checks": []}
+
+
+def record_override(sagemaker: Any, version_arn: str, phase: str, decision: str, reason: str) -> dict:
+    """Record a person's decision on ``phase``'s gate on the version (the state machine reads it at its next
+    look). Keeps the version's other metadata; returns the metadata written."""
+    if decision not in OVERRIDES:
+        raise ValueError(f"decision must be one of {', '.join(OVERRIDES)}, got {decision!r}")
+    metadata = dict(sagemaker.describe_model_package(ModelPackageName=version_arn)
+                    .get("CustomerMetadataProperties") or {})
+    metadata[OVERRIDE_KEY.format(phase=phase)] = decision
+    metadata[REASON_KEY.format(phase=phase)] = reason[:256]
+    sagemaker.update_model_package(ModelPackageArn=version_arn, CustomerMetadataProperties=metadata)
+    return metadata
+
+
+def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, error: dict | None) -> dict:
+    """After the endpoint is back on its steady config: reject the version when its gate failed (the verdict's
+    reason recorded as the approval description) and tell the release topic what happened. Returns the outcome
+    (``passed``, ``failed`` or ``error``)."""
+    phase, version = release["phase"], release["version_arn"]
+    if verdict is not None and verdict.get("decision") in (PASS, FAIL):
+        outcome = "passed" if verdict["decision"] == PASS else "failed"
+        reason = verdict.get("reason", "")
+    else:
+        outcome = "error"
+        reason = _error_text(error)
+    if outcome == "failed":
+        described = sagemaker.describe_model_package(ModelPackageName=version)
+        if described.get("ModelApprovalStatus") == "Approved":
+            sagemaker.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected",
+                                           ApprovalDescription=f"release {phase} gate: {reason}"[:1024])
+    topic = release.get("topic_arn")
+    if topic:
+        words = {"passed": "passed its", "failed": "failed its", "error": "stopped in its"}[outcome]
+        subject = f"{release['endpoint']}: {version.rsplit('/', 1)[-1]} {words} {phase} phase"
+        message = (f"Version {version} {words} {phase} phase on endpoint {release['endpoint']}: {reason}\n"
+                   + ("The endpoint is back on its steady config; the version is Rejected in the registry."
+                      if outcome == "failed" else "The endpoint is back on its steady config."
+                      if outcome == "error" else "The release goes on."))
+        sns.publish(TopicArn=topic, Subject=subject[:100], Message=message)
+    return {"outcome": outcome, "reason": reason}
+
+
+def _error_text(error: dict | None) -> str:
+    """One line from a Step Functions Catch result (``{"Error", "Cause"}``, the cause a Lambda's error JSON)."""
+    if not error:
+        return "unknown error"
+    import json
+
+    cause = error.get("Cause", "")
+    try:
+        cause = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}"[:1000]
+
+
+def handler(event: dict, context: Any) -> dict:
+    """The Lambda entry point of the release's state machine. ``event`` is ``{"action", "state"}``: the action
+    (start, status, evaluate, restore, conclude) and the execution's state so far: ``release`` (the phase's
+    settings, the pipeline action's input), ``started`` (start's answer), ``status`` (the last status, whose
+    ``now`` is when the trial config was reached), ``verdict``, ``error`` (a caught failure).
+
+    The endpoint is reached through ``release["role_arn"]`` (the stage account's release-check role); the
+    registry and the topic with the function's own role."""
+    from . import release_phase
+    from .aws import Context
+
+    action, state = event["action"], event["state"]
+    release = state["release"]
+    here = Context()
+    prod = Context(region=release.get("region"), role_arn=release.get("role_arn"))
+    endpoint = release["endpoint"]
+    if action == "start":
+        return release_phase.start(prod.client("sagemaker"), endpoint=endpoint, phase=release["phase"],
+                                   version_arn=release["version_arn"], variant_name=release["candidate_variant"],
+                                   percent=release["percent"], instance_count=release.get("instance_count"))
+    if action == "status":
+        result = release_phase.status(prod.client("sagemaker"), endpoint=endpoint,
+                                      config=state["started"]["trial_config"])
+        return {**result, "now": datetime.now(timezone.utc).isoformat()}
+    if action == "evaluate":
+        verdict = override_of(here.client("sagemaker"), release["version_arn"], release["phase"])
+        if verdict is not None:
+            return verdict
+        return evaluate(prod.client("cloudwatch"), {**release, "phase_started": state["status"]["now"]},
+                        datetime.now(timezone.utc))
+    if action == "restore":
+        sagemaker = prod.client("sagemaker")
+        steady = (state.get("started") or {}).get("steady_config") or release_phase.steady_config_of(
+            sagemaker, sagemaker.describe_endpoint(EndpointName=endpoint))
+        return release_phase.restore(sagemaker, endpoint=endpoint, steady_config=steady)
+    if action == "conclude":
+        return conclude(here.client("sagemaker"), here.client("sns") if release.get("topic_arn") else None,
+                        release, state.get("verdict"), state.get("error"))
+    raise ValueError(f"action must be start, status, evaluate, restore or conclude, got {action!r}")

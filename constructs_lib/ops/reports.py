@@ -25,10 +25,10 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from constructs_lib.ops import stats
-from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
-from constructs_lib.ops.gates import Sample, compare
-from constructs_lib.ops.output import table
+from . import stats
+from .base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
+from .gates import Sample, compare
+from .output import table
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lower-is-better", action="store_true",
                         help="a smaller metric wins (for example error or latency metrics)")
     parser.set_defaults(handler=run)
-    from constructs_lib.ops import shadow_report
+    from . import shadow_report
 
     shadow_report.register(subparsers)
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from constructs_lib.ops import files
-from constructs_lib.ops.base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+from . import files
+from .base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
 
 #: Where the CDK app reads the approved versions: {"<group name>": "<versioned model package ARN>"}.
 DEFAULT_VERSIONS_FILE = "config/approved-versions.json"

@@ -12,11 +12,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from constructs_lib.ops import output
-from constructs_lib.ops.aws import translate
-from constructs_lib.ops.base import EXIT_AWS, EXIT_FAILED, EXIT_USAGE, OpsError, Output
-from constructs_lib.ops.resolve import approved_versions, group_name_of
-from constructs_lib.ops.signals import Interrupted, deferred_signals
+from . import output
+from .aws import translate
+from .base import EXIT_AWS, EXIT_FAILED, EXIT_USAGE, OpsError, Output
+from .resolve import approved_versions, group_name_of
+from .signals import Interrupted, deferred_signals
 
 
 def plan_rollback(sagemaker_client: Any, group: str) -> tuple[dict[str, Any], dict[str, Any]]:

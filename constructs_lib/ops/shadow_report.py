@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from constructs_lib.ops import capture
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output, bounded
-from constructs_lib.ops.gates import ERROR_METRICS, PERCENTILES, WAIT, ShadowGate, Side, judge_shadow
-from constructs_lib.ops.output import table
-from constructs_lib.ops.reports import (
+from . import capture
+from .base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output, bounded
+from .gates import ERROR_METRICS, PERCENTILES, WAIT, ShadowGate, Side, judge_shadow
+from .output import table
+from .reports import (
     SAGEMAKER_NAMESPACE,
     describe_endpoint,
     dimensions,

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from constructs_lib.ops import output
-from constructs_lib.ops.aws import AWS_ERRORS, translate
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
-from constructs_lib.ops.signals import Interrupted, deferred_signals
-from constructs_lib.ops.verify import wait_final
+from . import output
+from .aws import AWS_ERRORS, translate
+from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
+from .signals import Interrupted, deferred_signals
+from .verify import wait_final
 
 NEXT_RELEASE_NOTE = ("note: weights changed here live only until the next release: the delivery pipeline "
                      "deploys a new endpoint config, which sets each variant's weight back to the config's "

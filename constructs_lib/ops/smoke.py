@@ -13,9 +13,9 @@ from typing import Any
 
 import botocore.exceptions
 
-from constructs_lib.ops import output
-from constructs_lib.ops.aws import translate
-from constructs_lib.ops.base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
+from . import output
+from .aws import translate
+from .base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
 
 _CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
                   ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",

@@ -10,10 +10,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from constructs_lib.ops import output
-from constructs_lib.ops.aws import error_code, translate
-from constructs_lib.ops.base import Output
-from constructs_lib.ops.release_check import TRANSITIONAL
+from . import output
+from .aws import error_code, translate
+from .base import Output
+from .release_check import TRANSITIONAL
 
 #: The tag CloudFormation puts on every resource it creates.
 STACK_TAG = "aws:cloudformation:stack-name"

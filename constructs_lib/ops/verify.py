@@ -12,10 +12,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from constructs_lib.ops import output
-from constructs_lib.ops.aws import translate
-from constructs_lib.ops.base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output, bounded
-from constructs_lib.ops.status import TRANSITIONAL, requested_config, rollback_alarms
+from . import output
+from .aws import translate
+from .base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output, bounded
+from .status import TRANSITIONAL, requested_config, rollback_alarms
 
 
 def wait_final(sagemaker_client: Any, endpoint_name: str, timeout: float, interval: float) -> dict[str, Any]:

@@ -99,3 +99,58 @@ def test_an_ab_challenger_that_is_not_worse_passes_at_the_horizon(cloudwatch):
 def test_a_malformed_event_is_refused(cloudwatch, change, message):
     with pytest.raises((ValueError, TypeError), match=message):
         evaluate(cloudwatch, shadow_event() | change, NOW)
+
+
+# ------------------------------------------------------------------------------------- overrides and the outcome
+@pytest.fixture
+def registry(moto_server):
+    from ops_support import create_versions
+
+    client = boto3.client("sagemaker", region_name="eu-west-1")
+    return client, create_versions(client, "churn-gate", ["Approved"])[0]
+
+
+def test_a_person_s_skip_or_stop_is_recorded_on_the_version_and_read_as_the_verdict(registry):
+    from constructs_lib.ops.release_gate import override_of, record_override
+
+    sagemaker, version = registry
+    assert override_of(sagemaker, version, "shadow") is None
+    record_override(sagemaker, version, "shadow", "skip", "traffic too low on a holiday; p99 checked by hand")
+    record_override(sagemaker, version, "ab", "stop", "wrong feature set")
+    assert override_of(sagemaker, version, "shadow") == {
+        "phase": "shadow", "decision": "PASS", "override": "skip", "checks": [],
+        "reason": "gate skipped by a person: traffic too low on a holiday; p99 checked by hand"}
+    assert override_of(sagemaker, version, "ab")["decision"] == "FAIL"
+    with pytest.raises(ValueError, match="decision must be one of skip, stop, got 'pass'"):
+        record_override(sagemaker, version, "ab", "pass", "x")
+
+
+def test_a_failed_gate_rejects_the_version_with_its_verdict_and_tells_the_topic(registry):
+    from constructs_lib.ops.release_gate import conclude
+
+    sagemaker, version = registry
+    sns = boto3.client("sns", region_name="eu-west-1")
+    topic = sns.create_topic(Name="releases")["TopicArn"]
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    release = {"phase": "shadow", "endpoint": ENDPOINT, "version_arn": version, "topic_arn": topic}
+    verdict = {"decision": "FAIL", "reason": "5xx error rate +3.10 points (limit +0.5)"}
+    assert conclude(sagemaker, sns, release, verdict, None) == {"outcome": "failed", "reason": verdict["reason"]}
+    described = sagemaker.describe_model_package(ModelPackageName=version)
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert described["ApprovalDescription"] == "release shadow gate: 5xx error rate +3.10 points (limit +0.5)"
+    message = sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"]
+    assert f"{ENDPOINT}: 1 failed its shadow phase" in message and "Rejected in the registry" in message
+
+
+def test_an_error_in_a_phase_is_reported_but_does_not_reject_the_version(registry):
+    from constructs_lib.ops.release_gate import conclude
+
+    sagemaker, version = registry
+    error = {"Error": "PhaseError", "Cause": '{"errorMessage": "endpoint churn-predictor-prod is Failed: no capacity"}'}
+    release = {"phase": "ab", "endpoint": ENDPOINT, "version_arn": version}
+    assert conclude(sagemaker, None, release, None, error) == {
+        "outcome": "error", "reason": "PhaseError: endpoint churn-predictor-prod is Failed: no capacity"}
+    assert sagemaker.describe_model_package(ModelPackageName=version)["ModelApprovalStatus"] == "Approved"

@@ -1,0 +1,188 @@
+"""The progressive release's phases on a live endpoint: start a shadow or A/B phase next to the unchanged
+production variant, and end it by restoring the endpoint's *steady* config.
+
+A phase never edits the stack's resources. It copies the endpoint config the stack deployed (the steady config),
+adds the version being released as a shadow variant (a copy of ``percent`` % of requests, answers dropped) or as
+a challenger (``percent`` % of requests answered), and moves the endpoint to that *trial* config; the end moves it
+back and deletes the trial config and model. So CloudFormation's view (the steady config) is true again at both
+ends of every phase: the rollout that follows is a guarded update between two configs with the same variant names
+(what blue/green and rolling updates require), and a failed rollout's stack rollback returns to the steady config.
+
+Every function here is safe to call again after a timeout or a retry (the state machine retries its tasks): it
+reads where the endpoint stands and does only what is left. boto3 and the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+#: Tags on a trial config: the release phase it serves, and the steady config to return to.
+PHASE_TAG, STEADY_TAG, VERSION_TAG = "mlops:release-phase", "mlops:steady-config", "mlops:release-version"
+PHASES = ("shadow", "ab")
+#: What a trial config copies from the steady one (CreateEndpointConfig's request keys that DescribeEndpointConfig
+#: returns); the rest of the description is read-only.
+_CONFIG_KEYS = ("ProductionVariants", "DataCaptureConfig", "KmsKeyId", "ExecutionRoleArn", "VpcConfig",
+                "EnableNetworkIsolation")
+_MODEL_KEYS = ("ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation")
+#: The properties SageMaker returns in a ProductionVariant description that CreateEndpointConfig does not take.
+_VARIANT_KEYS = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType", "InitialVariantWeight",
+                 "AcceleratorType", "VolumeSizeInGB", "ModelDataDownloadTimeoutInSeconds",
+                 "ContainerStartupHealthCheckTimeoutInSeconds", "EnableSSMAccess", "RoutingConfig",
+                 "InferenceAmiVersion", "ManagedInstanceScaling", "CoreDumpConfig")
+
+
+class PhaseError(Exception):
+    """The phase cannot go on (one line: what is wrong and what to do)."""
+
+
+def trial_name(steady_config: str, phase: str, version_arn: str) -> str:
+    """The trial config's (and model's) name: the steady config's, the phase and a hash of all three
+    (<= 63 characters, deterministic, so a retried start finds what the first attempt created)."""
+    digest = hashlib.sha256(f"{steady_config}|{phase}|{version_arn}".encode()).hexdigest()[:8]
+    suffix = f"-{phase}-{digest}"
+    return steady_config[:63 - len(suffix)].rstrip("-") + suffix
+
+
+def _tags(sagemaker: Any, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
+
+
+def _error_code(error: Exception) -> str:
+    return getattr(error, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _exists(call, **kwargs) -> bool:
+    try:
+        call(**kwargs)
+        return True
+    except Exception as error:  # botocore.exceptions.ClientError; the Lambda has botocore, the tests too
+        if _error_code(error) in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+
+
+def steady_config_of(sagemaker: Any, endpoint: dict) -> str:
+    """The steady config of an endpoint description: its current config, or, when that is a trial config, the
+    one the trial's tag names."""
+    current = endpoint["EndpointConfigName"]
+    arn = sagemaker.describe_endpoint_config(EndpointConfigName=current)["EndpointConfigArn"]
+    return _tags(sagemaker, arn).get(STEADY_TAG, current)
+
+
+def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, variant_name: str, percent: float,
+          instance_count: int | None = None) -> dict:
+    """Move ``endpoint`` to a trial config with the version ``version_arn`` as ``variant_name``: a shadow of
+    ``percent`` % of requests (``phase="shadow"``) or a challenger answering ``percent`` % (``phase="ab"``).
+
+    The production variant keeps its model, instance count (retained, autoscaling included) and name. Returns
+    ``{"steady_config", "trial_config", "status"}``; ``status`` is the endpoint's (Updating while it moves)."""
+    if phase not in PHASES:
+        raise PhaseError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    if not 0 < percent <= (100 if phase == "shadow" else 50):
+        raise PhaseError(f"percent out of range for a {phase} phase, got {percent!r}")
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    status = described["EndpointStatus"]
+    current = described["EndpointConfigName"]
+    pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    steady = steady_config_of(sagemaker, described)
+    trial = trial_name(steady, phase, version_arn)
+    if trial in (current, pending):  # started already (a retried task)
+        return {"steady_config": steady, "trial_config": trial, "status": status}
+    if steady != current:
+        raise PhaseError(f"endpoint {endpoint} runs {current}, a trial config of another release phase: end it "
+                         f"first (`mlops release stop`), which returns it to {steady}")
+    if status != "InService":
+        raise PhaseError(f"endpoint {endpoint} is {status}; a release phase starts from an InService endpoint")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=steady)
+    variants = config["ProductionVariants"]
+    if len(variants) != 1 or config.get("ShadowProductionVariants"):
+        raise PhaseError(f"endpoint config {steady} must hold exactly one production variant and no shadow for a "
+                         f"release phase, got {len(variants)} and {len(config.get('ShadowProductionVariants', []))}")
+    production = {k: v for k, v in variants[0].items() if k in _VARIANT_KEYS}
+    if "InstanceType" not in production:
+        raise PhaseError(f"the production variant of {steady} is serverless: release phases need instances")
+    if production["VariantName"] == variant_name:
+        raise PhaseError(f"the {phase} variant needs a name other than the production variant's, got {variant_name}")
+    tags = [{"Key": PHASE_TAG, "Value": phase}, {"Key": STEADY_TAG, "Value": steady},
+            {"Key": VERSION_TAG, "Value": version_arn}]
+    _create_model(sagemaker, trial, production["ModelName"], version_arn, tags)
+    candidate = {"VariantName": variant_name, "ModelName": trial, "InstanceType": production["InstanceType"],
+                 "InitialInstanceCount": instance_count or production.get("InitialInstanceCount", 1)}
+    weight = float(production.get("InitialVariantWeight", 1.0))
+    request = {k: config[k] for k in _CONFIG_KEYS if config.get(k) not in (None, {}, [])}
+    if phase == "shadow":
+        # As ModelEndpoint renders a shadow: its weight relative to the production variant's is the share copied.
+        request["ProductionVariants"] = [production]
+        request["ShadowProductionVariants"] = [{**candidate, "InitialVariantWeight": weight * percent / 100}]
+    else:
+        request["ProductionVariants"] = [{**production, "InitialVariantWeight": float(100 - percent)},
+                                         {**candidate, "InitialVariantWeight": float(percent)}]
+    if not _exists(sagemaker.describe_endpoint_config, EndpointConfigName=trial):
+        sagemaker.create_endpoint_config(EndpointConfigName=trial, Tags=tags, **request)
+    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=trial, RetainAllVariantProperties=True,
+                              ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+    return {"steady_config": steady, "trial_config": trial, "status": "Updating"}
+
+
+def _create_model(sagemaker: Any, name: str, production_model: str, version_arn: str, tags: list[dict]) -> None:
+    """The trial model: the version's package, with the production model's role, network and isolation."""
+    if _exists(sagemaker.describe_model, ModelName=name):
+        return
+    model = sagemaker.describe_model(ModelName=production_model)
+    request = {k: model[k] for k in _MODEL_KEYS if model.get(k) not in (None, {}, [])}
+    sagemaker.create_model(ModelName=name, PrimaryContainer={"ModelPackageName": version_arn}, Tags=tags, **request)
+
+
+def status(sagemaker: Any, *, endpoint: str, config: str) -> dict:
+    """Where ``endpoint`` stands against the ``config`` it should reach: ``{"status", "current_config",
+    "reached"}``; raises ``PhaseError`` when the endpoint failed or SageMaker rolled the update back."""
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    state, current = described["EndpointStatus"], described["EndpointConfigName"]
+    pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if state == "Failed":
+        raise PhaseError(f"endpoint {endpoint} is Failed: {described.get('FailureReason', 'no reason given')}")
+    if state == "InService" and current != config and pending != config:
+        raise PhaseError(f"endpoint {endpoint} is InService on {current}, not on {config}: the update to it was "
+                         "rolled back or replaced")
+    return {"status": state, "current_config": current, "reached": state == "InService" and current == config}
+
+
+def restore(sagemaker: Any, *, endpoint: str, steady_config: str) -> dict:
+    """End the phase: move ``endpoint`` back to ``steady_config`` (the production variant keeps its retained
+    instance count and gets its whole weight back), then delete the trial configs and models that name it.
+    Returns ``{"status", "reached"}``; call again while ``reached`` is false (the endpoint is updating)."""
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    state, current = described["EndpointStatus"], described["EndpointConfigName"]
+    pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if state == "InService" and current == steady_config:
+        _delete_trials(sagemaker, endpoint_configs=_trials_of(sagemaker, steady_config))
+        return {"status": state, "reached": True}
+    if state in ("InService", "Failed") and pending != steady_config:
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=steady_config,
+                                  RetainAllVariantProperties=True,
+                                  ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+        return {"status": "Updating", "reached": False}
+    return {"status": state, "reached": False}
+
+
+def _trials_of(sagemaker: Any, steady_config: str) -> list[str]:
+    """The trial configs made from ``steady_config`` (their names start with its name's stem)."""
+    stem = steady_config[:40]
+    names = []
+    for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=stem):
+        for summary in page.get("EndpointConfigs", []):
+            name = summary["EndpointConfigName"]
+            if name != steady_config and _tags(sagemaker, summary["EndpointConfigArn"]).get(STEADY_TAG) == steady_config:
+                names.append(name)
+    return names
+
+
+def _delete_trials(sagemaker: Any, endpoint_configs: list[str]) -> None:
+    for name in endpoint_configs:
+        for call, key in ((sagemaker.delete_endpoint_config, "EndpointConfigName"), (sagemaker.delete_model, "ModelName")):
+            try:
+                call(**{key: name})
+            except Exception as error:
+                if _error_code(error) not in ("ValidationException", "ResourceNotFound"):
+                    raise

@@ -251,6 +251,64 @@ class ChecksConfig(_Strict):
     content_type: str | None = Field(default=None, description="default: from each payload file's extension")
 
 
+class ShadowPhaseConfig(_Strict):
+    """The release's shadow phase: the approved version as a shadow of the unchanged production variant (0 % of
+    answers), judged by the shadow gate (``ops.gates.ShadowGate``; the defaults are its cautious ones)."""
+
+    variant_name: str = "shadow"
+    sampling_percentage: int = Field(default=100, ge=1, le=100, description="percent of requests copied to the "
+                                     "shadow (whole percent)")
+    instance_count: int | None = Field(default=None, ge=1, description="default: the production variant's "
+                                       "initial_instance_count")
+    min_duration: int = Field(default=3600, ge=0, description="seconds the phase runs at least")
+    min_requests: int = Field(default=1000, ge=1, description="shadow requests needed before the gate decides")
+    max_latency_increase_percent: float = Field(default=10.0, gt=0, le=1000, description="at p50 and at p99")
+    max_error_rate_increase_points: float = Field(default=0.5, gt=0, le=100, description="5XX and model errors, "
+                                                  "percentage points above production's")
+    deadline: int = Field(default=86400, ge=60, description="seconds: a phase still short of data then fails")
+
+
+class ABPhaseConfig(_Strict):
+    """The release's A/B phase: the approved version as a challenger on ``weight`` % of requests, judged on a
+    business metric the application publishes per variant (``mlops ab-report``'s statistics)."""
+
+    variant_name: str = "challenger"
+    weight: int = Field(default=10, ge=1, le=50, description="percent of requests the challenger answers")
+    instance_count: int | None = Field(default=None, ge=1, description="default: the production variant's "
+                                       "initial_instance_count")
+    metric: str = Field(pattern=r"^[^/\s].*/[^/\s]+$", description="NAMESPACE/NAME of the business metric, "
+                        "published with the dimensions EndpointName and VariantName")
+    kind: Literal["rate", "mean"] = Field(description="rate: the metric's Sum counts successes among the "
+                                          "variant's invocations; mean: one value per observation")
+    decision: Literal["non_inferiority", "superiority"] = "non_inferiority"
+    margin: float = Field(default=0.01, ge=0, description="non-inferiority margin in the metric's unit")
+    lower_is_better: bool = False
+    min_duration: int = Field(default=86400, ge=0, description="seconds the phase runs at least")
+    min_samples: int = Field(default=1000, ge=1, description="the planned sample per variant")
+    deadline: int = Field(default=6 * 86400, ge=60, description="seconds: a phase still short of data then fails "
+                          "(at most 6.5 days: CodePipeline's Step Functions action times out after 7)")
+
+
+class ReleaseConfig(_Strict):
+    """A progressive release in this stage: the approved version goes through the phases given (shadow, then
+    A/B), each judged by its gate, before the guarded rollout (``deployment``) replaces the production model."""
+
+    shadow: ShadowPhaseConfig | None = None
+    ab: ABPhaseConfig | None = None
+    poll_interval: int = Field(default=300, ge=60, le=3600, description="seconds between two looks at a gate")
+
+    @model_validator(mode="after")
+    def _phases(self) -> "ReleaseConfig":
+        if self.shadow is None and self.ab is None:
+            raise ValueError("needs at least one phase (shadow, ab), got none")
+        for name in ("shadow", "ab"):
+            phase = getattr(self, name)
+            if phase is not None and phase.min_duration > phase.deadline:
+                raise ValueError(f"{name}.min_duration must not exceed {name}.deadline, got {phase.min_duration} "
+                                 f"and {phase.deadline} seconds")
+        return self
+
+
 class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
@@ -263,6 +321,8 @@ class StageConfig(_Strict):
     network_isolation: bool = True
     vpc: VpcConfig | None = None
     checks: ChecksConfig | None = None
+    release: ReleaseConfig | None = Field(default=None, description="prod only: shadow and/or A/B phases, each "
+                                          "gated, before the guarded rollout")
 
 
 def _test_stage() -> StageConfig:

@@ -49,6 +49,9 @@ CDK_CLI_VERSION = "2.1148.1"
 #: Not the committed config/approved-versions.json: a stale entry there must never be deployed by the pipeline.
 VERSIONS_FILE = ".release/approved-versions.json"
 
+#: The synth step's pipeline variable holding the resolved version (empty when none is approved).
+VERSION_VARIABLE = "APPROVED_VERSION"
+
 #: cfn-lint in the synth step: the version the tests use (tests/requirements.txt).
 CFN_LINT_VERSION = "1.58.0"
 #: ``mlops resolve`` exit code when the group has no approved version (or does not exist yet).
@@ -250,8 +253,11 @@ class DeliveryPipeline(Construct):
         flags = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in context.items())
         return [
             f"rm -f {VERSIONS_FILE}",
-            f"mlops resolve {shlex.quote(model_package_group_name)} --write {VERSIONS_FILE} "
+            # The version is also a pipeline variable (what the release phases run): the exit status is
+            # resolve's, the assignment keeps it.
+            f"{VERSION_VARIABLE}=$(mlops resolve {shlex.quote(model_package_group_name)} --write {VERSIONS_FILE}) "
             f"|| test $? -eq {_EXIT_NOT_FOUND}",
+            f"export {VERSION_VARIABLE}",
             f"npx --yes aws-cdk@{cdk_cli_version} synth {flags}",
             f"pip install cfn-lint=={CFN_LINT_VERSION}",
             # No rule is ignored here: the known false positive (E3703 on CDK Pipelines' deploy-role ARNs) is
@@ -261,9 +267,14 @@ class DeliveryPipeline(Construct):
         ]
 
     # ------------------------------------------------------------------------------------------- release
-    def add_release(self, *, test: ReleaseStage, prod: ReleaseStage, approval_comment: str | None = None) -> None:
+    def add_release(self, *, test: ReleaseStage, prod: ReleaseStage, approval_comment: str | None = None,
+                    phases: Sequence[pipelines.Step] = ()) -> None:
         """Add the release path: ``test`` (deploy, verify, smoke), the manual approval(s), then ``prod``
-        (deploy, verify). Can be called once; the approval steps run before any prod deploy action."""
+        (deploy, verify). Can be called once; the approval steps run before any prod deploy action.
+
+        ``phases`` (``ReleaseGates.step``) run in order after the approvals and before prod's deploy: each gets the
+        version the synth step resolved (its ``APPROVED_VERSION`` variable), and a failed phase stops the release
+        there."""
         if self._released:
             raise ConfigError("add_release", "can be called once per pipeline (one release path), got a second call")
         if (test.account, test.region) == (prod.account, prod.region):
@@ -283,6 +294,10 @@ class DeliveryPipeline(Construct):
             second.add_step_dependency(approval)
             pre.append(second)
             self._grant_second_approval(prod.stage.stage_name, second.id)
+        for phase in phases:
+            phase.release_version(self.synth_step.exported_variable(VERSION_VARIABLE))
+            phase.add_step_dependency(pre[-1])
+            pre.append(phase)
         self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod))
 
     def _check_step_role(self, release: ReleaseStage) -> iam.IRole:

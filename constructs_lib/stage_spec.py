@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import APPROVED, ImageSource, PackageSource, StageConfig
-from .errors import ConfigError
+from .errors import ConfigError, check_sagemaker_name
 from .rollout import RolloutSpec
 from .variants import (DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
                        check_autoscaling, validate_endpoint)
@@ -81,6 +81,86 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
     vpc = stage.vpc
     spec.check(network_isolation=stage.network_isolation, subnets=len(vpc.subnet_ids) if vpc else 0,
                security_groups=len(vpc.security_group_ids) if vpc else 0)
+    if stage.release is not None:
+        check_release(stage, stage_name)
+
+
+#: Step Functions keeps at most 25,000 events per execution; one look at a gate costs about 10 (wait, task,
+#: choice). The looks a phase may take, its deadline over its poll interval, stay well below.
+MAX_LOOKS = 2000
+#: CodePipeline's Step Functions action fails after 7 days (its default timeout); a phase must end before it,
+#: with 12 hours left for the endpoint updates that start and end it.
+MAX_PHASE_SECONDS = 7 * 86400 - 12 * 3600
+
+
+def check_phase_timing(path: str, deadline_seconds: float, poll_seconds: float) -> None:
+    """A release phase's deadline fits CodePipeline's action timeout, and its looks Step Functions' history."""
+    if deadline_seconds > MAX_PHASE_SECONDS:
+        raise ConfigError(f"{path}.deadline", f"must be at most {MAX_PHASE_SECONDS} seconds (6.5 days: CodePipeline's "
+                          f"Step Functions action times out after 7 days), got {deadline_seconds:g}")
+    if deadline_seconds / poll_seconds > MAX_LOOKS:
+        raise ConfigError(f"{path}.poll_interval", f"must be at least {deadline_seconds / MAX_LOOKS:.0f} seconds for "
+                          f"a deadline of {deadline_seconds:g} s (at most {MAX_LOOKS} looks: Step Functions keeps "
+                          f"25,000 events per execution), got {poll_seconds:g}")
+
+
+def check_release(stage: StageConfig, stage_name: str) -> None:
+    """The rules of a stage's progressive release (``release``): what SageMaker allows the phases to do with
+    the stage's endpoint (a shadow needs exactly one instance-based production variant; the phases add their
+    own variant next to it) and what makes the release mean something (the production variant serves the
+    approved version, the one the phases test)."""
+    release = stage.release
+    assert release is not None
+    if stage_name != "prod":
+        raise ConfigError("release", f"applies to the prod stage only (the phases judge live traffic), got it "
+                          f"in {stage_name}")
+    if len(stage.variants) != 1:
+        raise ConfigError("variants", f"a release with phases needs exactly one production variant (the shadow "
+                          f"and the challenger are added next to it), got {len(stage.variants)}")
+    variant = stage.variants[0]
+    if variant.model != APPROVED:
+        raise ConfigError("variants[0].model", "must be 'approved' in a stage with a release plan (the phases "
+                          "test the approved version before the rollout gives it this variant), got a pinned model")
+    if variant.serverless_memory_mb is not None:
+        raise ConfigError("release", "needs an instance-based production variant (SageMaker has no shadow or "
+                          "A/B variants on serverless endpoints), got serverless_memory_mb")
+    if stage.shadow_variant is not None:
+        raise ConfigError("shadow_variant", "must be left out when the release has phases (the shadow phase adds "
+                          "the shadow), got one")
+    if stage.deployment.type == "unguarded":
+        raise ConfigError("deployment.type", "the rollout after the phases must be guarded (all_at_once, canary, "
+                          "linear or rolling), got unguarded")
+    for name in ("shadow", "ab"):
+        phase = getattr(release, name)
+        if phase is None:
+            continue
+        check_sagemaker_name(f"release.{name}.variant_name", phase.variant_name)
+        check_phase_timing(f"release.{name}", phase.deadline, release.poll_interval)
+        if phase.variant_name == variant.name:
+            raise ConfigError(f"release.{name}.variant_name", f"must differ from the production variant's name, "
+                              f"got {phase.variant_name!r} for both")
+        try:
+            phase_gate(name, phase)
+        except ValueError as error:
+            raise ConfigError(f"release.{name}", str(error)) from None
+
+
+def phase_gate(name: str, phase) -> dict:
+    """The gate settings (``ops.gates.ShadowGate`` or ``ABGate`` fields) of a release phase's config."""
+    from .ops.gates import ABGate, ShadowGate
+
+    if name == "shadow":
+        gate = dict(min_duration_seconds=phase.min_duration, min_requests=phase.min_requests,
+                    max_latency_increase_pct=phase.max_latency_increase_percent,
+                    max_error_rate_increase_points=phase.max_error_rate_increase_points,
+                    deadline_seconds=phase.deadline)
+        ShadowGate(**gate)
+    else:
+        gate = dict(decision=phase.decision, margin=phase.margin, lower_is_better=phase.lower_is_better,
+                    min_duration_seconds=phase.min_duration, min_samples=phase.min_samples,
+                    deadline_seconds=phase.deadline)
+        ABGate(**gate)
+    return gate
 
 
 def _source(ref, approved_arn: str | None, path: str) -> ModelSource:

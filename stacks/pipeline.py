@@ -26,8 +26,11 @@ from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSo
                                    S3Source, StageConfig)
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
+from constructs_lib.registry import RegistryRef
+from constructs_lib.release import ReleaseGates, ReleasePhase
+from constructs_lib.stage_spec import phase_gate
 
-from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name
+from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name, release_gate_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
            "needs_approved_version", "pipeline_stack_name"]
@@ -144,7 +147,11 @@ class ModelPipelineStack(Stack):
         # The comment names no version: the pipeline stack must not change with each release, or every
         # release would cost an extra self-mutation round (the version is in the Build step's log).
         self.releases.update({name: self._release(name) for name in STAGES})
+        self.release_gates = self._release_gates() if model.stages.prod.release is not None else None
+        """The prod release's phases (state machines and their function); None without a release plan."""
         self.delivery.add_release(
+            phases=[self.release_gates.step(p) for p in self.release_gates.state_machines]
+            if self.release_gates else (),
             test=self.releases["test"], prod=self.releases["prod"],
             approval_comment=f"Release model {model.name} to prod? The version this execution resolved (Build step "
             f"log; `mlops status {self.stages['test'].stack.endpoint.endpoint_name}` shows it live) passed "
@@ -165,6 +172,35 @@ class ModelPipelineStack(Stack):
             endpoint_config_name=stage.stack.endpoint_config_name_output,
             check_role=iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False),
             smoke_test=smoke)
+
+    def _release_gates(self) -> ReleaseGates:
+        """The prod stage's release phases (``release``), run before its guarded rollout."""
+        stage = self.model.stages.prod
+        release = stage.release
+        prod = self.config.accounts.prod
+        phases = []
+        for name in ("shadow", "ab"):
+            phase = getattr(release, name)
+            if phase is None:
+                continue
+            try:
+                phases.append(ReleasePhase(
+                    phase=name, endpoint_name=stage.endpoint_name or f"{self.model.name}-prod",
+                    production_variant=stage.variants[0].name, candidate_variant=phase.variant_name,
+                    percent=phase.sampling_percentage if name == "shadow" else phase.weight,
+                    gate=phase_gate(name, phase), poll_interval=Duration.seconds(release.poll_interval),
+                    instance_count=phase.instance_count, metric=getattr(phase, "metric", None),
+                    kind=getattr(phase, "kind", None)))
+            except ConfigError as error:
+                raise ConfigError(f"models[{self.index}].stages.prod.release.{name}", error.message) from None
+        role_arn = StackArns.of(self).arn("iam", "role", release_check_role_name(self.config, self.model, "prod"),
+                                          region="", account=prod.account_id)
+        return ReleaseGates(
+            self, "ReleaseGates", phases=phases, check_role_arn=role_arn, region=prod.region,
+            function_role_name=release_gate_role_name(self.config, self.model),
+            registry_versions_arns=RegistryRef.from_config(self.config, self.model).versions_arns,
+            name_prefix=f"{self.config.project}-{self.model.name}-release",
+            topic=self.delivery.topic)
 
     def _payloads_dir(self, config_dir: Path, repo_root: Path) -> str:
         """``<model folder>/sample_payloads`` relative to the repository root; checked now when a stage has

@@ -250,9 +250,10 @@ def test_smoke_step_uses_the_stage_checks(template):
 def test_synth_step_resolves_this_group_then_synthesises_with_the_pinned_cli(template):
     spec = buildspec(template, action(template, "Build", "Synth"))
     assert spec["phases"]["install"]["commands"] == ["pip install -r requirements.txt"]
-    assert spec["phases"]["build"]["commands"][:3] == [
+    assert spec["phases"]["build"]["commands"][:4] == [
         f"rm -f {VERSIONS_FILE}",
-        f"mlops resolve m-group --write {VERSIONS_FILE} || test $? -eq 3",
+        f"APPROVED_VERSION=$(mlops resolve m-group --write {VERSIONS_FILE}) || test $? -eq 3",
+        "export APPROVED_VERSION",
         f"npx --yes aws-cdk@2.1148.1 synth -c only_model=m -c approved_versions={VERSIONS_FILE}"]
     assert spec["artifacts"]["base-directory"] == "cdk.out"
 
@@ -273,7 +274,7 @@ def test_synth_role_may_only_read_this_groups_versions(template):
 
 def run_resolve_lines(env: dict, workdir: Path) -> subprocess.CompletedProcess:
     """The synth step's commands before ``cdk synth`` (clean, resolve), run by bash -e as CodeBuild runs them."""
-    script = "\n".join(DeliveryPipeline.synth_commands("m-group", {})[:2])
+    script = "\n".join(DeliveryPipeline.synth_commands("m-group", {})[:3] + ['echo "version=$APPROVED_VERSION"'])
     bin_dir = str(Path(sys.executable).parent)  # where the venv's `mlops` console script lives
     full_env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(workdir), "AWS_DEFAULT_REGION": "eu-west-1",
                 "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -301,6 +302,7 @@ def test_synth_step_writes_the_newest_approved_version_and_tolerates_none_yet(mo
     assert result.returncode == 0, result.stderr
     assert "m-group not found" in result.stderr
     assert not versions.exists()
+    assert result.stdout == "version=\n"  # the pipeline variable is empty
 
     sagemaker = boto3.client("sagemaker", region_name="eu-west-1", endpoint_url=moto_url,
                              aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -313,6 +315,7 @@ def test_synth_step_writes_the_newest_approved_version_and_tolerates_none_yet(mo
     result = run_resolve_lines(env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(versions.read_text()) == {"m-group": arns[1]}  # the newest approved, not the pending one
+    assert result.stdout == f"version={arns[1]}\n"  # and the pipeline variable the release phases read
 
 
 def test_synth_step_fails_when_the_registry_cannot_be_read(tmp_path):

@@ -82,14 +82,16 @@ def record_override(sagemaker: Any, version_arn: str, phase: str, decision: str,
     return metadata
 
 
-def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, error: dict | None) -> dict:
+def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, error: dict | None,
+             restored: bool = True) -> dict:
     """After the endpoint is back on its steady config: reject the version when its gate failed (the verdict's
     reason recorded as the approval description) and tell the release topic what happened. Returns the outcome
     (``passed``, ``failed`` or ``error``)."""
     phase, version = release["phase"], release["version_arn"]
-    if verdict is not None and verdict.get("decision") in (PASS, FAIL):
-        outcome = "passed" if verdict["decision"] == PASS else "failed"
-        reason = verdict.get("reason", "")
+    if verdict is not None and verdict.get("decision") == FAIL:
+        outcome, reason = "failed", verdict.get("reason", "")
+    elif verdict is not None and verdict.get("decision") == PASS and restored:
+        outcome, reason = "passed", verdict.get("reason", "")
     else:
         outcome = "error"
         reason = _error_text(error)
@@ -102,9 +104,11 @@ def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, erro
     if topic:
         words = {"passed": "passed its", "failed": "failed its", "error": "stopped in its"}[outcome]
         subject = f"{release['endpoint']}: {version.rsplit('/', 1)[-1]} {words} {phase} phase"
+        back = ("The endpoint is back on its steady config" if restored else "The endpoint could NOT be returned "
+                f"to its steady config: look at it now (mlops status {release['endpoint']}) and update it to the "
+                "config named by the tag mlops:steady-config of the config it runs")
         message = (f"Version {version} {words} {phase} phase on endpoint {release['endpoint']}: {reason}\n"
-                   + ("The endpoint is back on its steady config; the version is Rejected in the registry."
-                      if outcome == "failed" else "The endpoint is back on its steady config."
+                   + (f"{back}; the version is Rejected in the registry." if outcome == "failed" else f"{back}."
                       if outcome == "error" else "The release goes on."))
         sns.publish(TopicArn=topic, Subject=subject[:100], Message=message)
     return {"outcome": outcome, "reason": reason}
@@ -161,5 +165,6 @@ def handler(event: dict, context: Any) -> dict:
         return release_phase.restore(sagemaker, endpoint=endpoint, steady_config=steady)
     if action == "conclude":
         return conclude(here.client("sagemaker"), here.client("sns") if release.get("topic_arn") else None,
-                        release, state.get("verdict"), state.get("error"))
+                        release, state.get("verdict"), state.get("error"),
+                        restored=bool((state.get("restored") or {}).get("reached")))
     raise ValueError(f"action must be start, status, evaluate, restore or conclude, got {action!r}")

@@ -76,12 +76,20 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
     ``percent`` % of requests (``phase="shadow"``) or a challenger answering ``percent`` % (``phase="ab"``).
 
     The production variant keeps its model, instance count (retained, autoscaling included) and name. Returns
-    ``{"steady_config", "trial_config", "status"}``; ``status`` is the endpoint's (Updating while it moves)."""
+    ``{"steady_config", "trial_config", "status"}``; ``status`` is the endpoint's (Updating while it moves); or
+    ``{"skipped": reason}`` when there is nothing to compare: no endpoint yet (the first release), or its
+    production variant already serves the version."""
     if phase not in PHASES:
         raise PhaseError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     if not 0 < percent <= (100 if phase == "shadow" else 50):
         raise PhaseError(f"percent out of range for a {phase} phase, got {percent!r}")
-    described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    try:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    except Exception as error:
+        if _error_code(error) not in ("ValidationException", "ResourceNotFound"):
+            raise
+        # The first release: nothing serves yet, so there is nothing to compare the version with.
+        return {"skipped": f"endpoint {endpoint} does not exist yet: the first release has nothing to compare with"}
     status = described["EndpointStatus"]
     current = described["EndpointConfigName"]
     pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
@@ -104,6 +112,9 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
         raise PhaseError(f"the production variant of {steady} is serverless: release phases need instances")
     if production["VariantName"] == variant_name:
         raise PhaseError(f"the {phase} variant needs a name other than the production variant's, got {variant_name}")
+    serving = sagemaker.describe_model(ModelName=production["ModelName"]).get("PrimaryContainer", {})
+    if serving.get("ModelPackageName") == version_arn:
+        return {"skipped": f"endpoint {endpoint} already serves {version_arn} (a re-run release)"}
     tags = [{"Key": PHASE_TAG, "Value": phase}, {"Key": STEADY_TAG, "Value": steady},
             {"Key": VERSION_TAG, "Value": version_arn}]
     _create_model(sagemaker, trial, production["ModelName"], version_arn, tags)

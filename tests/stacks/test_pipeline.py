@@ -209,8 +209,9 @@ def test_no_pins_means_the_full_install(tmp_path):
 
 def test_synth_step_builds_only_this_model_with_the_resolved_version(template):
     spec = json.loads(project_of(template, action(template, "Build", "Synth"))["Source"]["BuildSpec"])
-    assert spec["phases"]["build"]["commands"][1:3] == [
-        f"mlops resolve mlops-churn-predictor --write {VERSIONS_FILE} || test $? -eq 3",
+    assert spec["phases"]["build"]["commands"][1:4] == [
+        f"APPROVED_VERSION=$(mlops resolve mlops-churn-predictor --write {VERSIONS_FILE}) || test $? -eq 3",
+        "export APPROVED_VERSION",
         f"npx --yes aws-cdk@2.1148.1 synth -c only_model=churn-predictor -c approved_versions={VERSIONS_FILE}"]
 
 

@@ -169,3 +169,18 @@ def test_trial_names_fit_sagemaker_s_63_characters_and_differ_by_phase_and_versi
     long = "x" * 63
     names = {trial_name(long, phase, f"arn:.../{n}") for phase in ("shadow", "ab") for n in (1, 2)}
     assert len(names) == 4 and all(len(n) <= 63 for n in names)
+
+
+def test_the_first_release_or_a_re_run_has_nothing_to_compare_and_skips_the_phase(sagemaker, version):
+    assert "does not exist yet" in start(sagemaker, endpoint="no-such-endpoint", phase="shadow", version_arn=version,
+                                         variant_name="shadow", percent=100)["skipped"]
+    sagemaker.create_model(ModelName="serving-version", ExecutionRoleArn=ROLE,
+                           PrimaryContainer={"ModelPackageName": version})
+    sagemaker.create_endpoint_config(EndpointConfigName="released", ProductionVariants=[
+        {"VariantName": "main", "ModelName": "serving-version", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    sagemaker.create_endpoint(EndpointName="released-endpoint", EndpointConfigName="released")
+    result = start(sagemaker, endpoint="released-endpoint", phase="ab", version_arn=version,
+                   variant_name="challenger", percent=10)
+    assert result == {"skipped": f"endpoint released-endpoint already serves {version} (a re-run release)"}
+    assert sagemaker.config_requests[-1]["EndpointConfigName"] == "released"  # no trial config was made

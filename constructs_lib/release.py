@@ -40,11 +40,12 @@ from constructs import Construct
 from .arns import StackArns
 from .errors import ConfigError, check_choice
 from .nag import acknowledge, acknowledge_wildcards
+from .ops.gates import ABGate, ShadowGate
+from .ops.release_phase import PHASES
 from .stage_spec import check_phase_timing
 
 __all__ = ["PHASES", "ReleaseGates", "ReleasePhase"]
 
-PHASES = ("shadow", "ab")
 _ENDPOINT_POLL = Duration.minutes(1)
 _OPS_DIR = Path(__file__).resolve().parent / "ops"
 
@@ -80,8 +81,11 @@ class ReleasePhase:
         if self.phase == "ab" and (not self.metric or self.kind not in ("rate", "mean")):
             raise ConfigError("metric", f"an A/B phase needs a metric NAMESPACE/NAME and a kind (rate, mean), got "
                               f"{self.metric!r} and {self.kind!r}")
-        deadline = float(self.gate.get("deadline_seconds", 86400 if self.phase == "shadow" else 7 * 86400))
-        check_phase_timing("gate", deadline, self.poll_interval.to_seconds())
+        try:  # the gate's own rules, and its deadline (given or default)
+            gate = (ShadowGate if self.phase == "shadow" else ABGate)(**self.gate)
+        except (TypeError, ValueError) as error:
+            raise ConfigError("gate", str(error)) from None
+        check_phase_timing("gate", gate.deadline_seconds, self.poll_interval.to_seconds())
 
     def settings(self, *, region: str, role_arn: str, topic_arn: str | None) -> dict:
         """The ``release`` the state machine's tasks read (``ops.release_gate.handler``)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import APPROVED, ImageSource, PackageSource, StageConfig
 from .errors import ConfigError, check_sagemaker_name
+from .ops.release_phase import PHASES
 from .rollout import RolloutSpec
 from .variants import (DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
                        check_autoscaling, validate_endpoint)
@@ -130,7 +131,7 @@ def check_release(stage: StageConfig, stage_name: str) -> None:
     if stage.deployment.type == "unguarded":
         raise ConfigError("deployment.type", "the rollout after the phases must be guarded (all_at_once, canary, "
                           "linear or rolling), got unguarded")
-    for name in ("shadow", "ab"):
+    for name in PHASES:
         phase = getattr(release, name)
         if phase is None:
             continue

@@ -9,6 +9,7 @@ its first run after an approval resolves the version, synthesises the stages and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aws_cdk import Annotations, Duration, Environment, Stack
 from aws_cdk import aws_codecommit as codecommit
@@ -27,8 +28,10 @@ from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSo
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import RegistryRef
-from constructs_lib.release import ReleaseGates, ReleasePhase
 from constructs_lib.stage_spec import phase_gate
+
+if TYPE_CHECKING:
+    from constructs_lib.release import ReleaseGates
 
 from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name, release_gate_role_name
 
@@ -175,17 +178,20 @@ class ModelPipelineStack(Stack):
 
     def _release_gates(self) -> ReleaseGates:
         """The prod stage's release phases (``release``), run before its guarded rollout."""
+        # Imported here: only a model with a release plan loads the Step Functions and Lambda bindings.
+        from constructs_lib.release import PHASES, ReleaseGates, ReleasePhase
+
         stage = self.model.stages.prod
         release = stage.release
         prod = self.config.accounts.prod
         phases = []
-        for name in ("shadow", "ab"):
+        for name in PHASES:
             phase = getattr(release, name)
             if phase is None:
                 continue
             try:
                 phases.append(ReleasePhase(
-                    phase=name, endpoint_name=stage.endpoint_name or f"{self.model.name}-prod",
+                    phase=name, endpoint_name=self.stages["prod"].stack.endpoint.endpoint_name,
                     production_variant=stage.variants[0].name, candidate_variant=phase.variant_name,
                     percent=phase.sampling_percentage if name == "shadow" else phase.weight,
                     gate=phase_gate(name, phase), poll_interval=Duration.seconds(release.poll_interval),

@@ -20,9 +20,9 @@ from typing import Any
 
 from .gates import FAIL, PASS, ABGate, ShadowGate, judge_ab, judge_shadow
 from .reports import ab_sample, measure_ab
+from .release_phase import PHASES
 from .shadow_report import measure
 
-PHASES = ("shadow", "ab")
 
 
 def evaluate(cloudwatch: Any, event: dict, now: datetime) -> dict:

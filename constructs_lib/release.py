@@ -112,16 +112,20 @@ class ReleaseGates(Construct):
     :param function_role_name: the name of the function's role (the stage's role trusts it by name).
     :param registry_versions_arns: the model package versions the function may reject or read overrides from
         (``RegistryRef.versions_arns``: ``arn:...:model-package/<group>/*``).
-    :param name_prefix: the state machines are named ``<name_prefix>-<phase>`` (deterministic names: the
-        pipeline's action roles may then describe exactly their executions).
+    :param state_machine_names: ``{phase: name}`` of the state machines (deterministic names: the pipeline's
+        action roles may then describe exactly their executions, and ``mlops release`` finds them).
     :param topic: where a phase's outcome is told; default none.
     """
 
     def __init__(self, scope: Construct, id: str, *, phases: list[ReleasePhase], check_role_arn: str, region: str,
-                 function_role_name: str, registry_versions_arns: list[str], name_prefix: str,
+                 function_role_name: str, registry_versions_arns: list[str],
+                 state_machine_names: dict[str, str],
                  topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, id)
-        self.name_prefix = name_prefix
+        self.state_machine_names = dict(state_machine_names)
+        unnamed = [p.phase for p in phases if not self.state_machine_names.get(p.phase)]
+        if unnamed:
+            raise ConfigError("state_machine_names", f"needs a name for every phase, got none for {unnamed}")
         if not phases or len({p.phase for p in phases}) != len(phases):
             raise ConfigError("phases", f"must hold each of {', '.join(PHASES)} at most once, and at least one, "
                               f"got {[p.phase for p in phases]}")
@@ -209,7 +213,8 @@ class ReleaseGates(Construct):
                     .otherwise(wait_steady.next(restore))))))
             .otherwise(wait_trial))
         machine = sfn.StateMachine(
-            scope, "StateMachine", state_machine_name=f"{self.name_prefix}-{phase}", definition_body=sfn.DefinitionBody.from_chainable(definition),
+            scope, "StateMachine", state_machine_name=self.state_machine_names[phase],
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
             # A backstop only: every phase ends by its gate's deadline, which is checked to come well before.
             timeout=Duration.days(7), tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -218,7 +223,7 @@ class ReleaseGates(Construct):
 
     def state_machine_arn(self, phase: str) -> str:
         """The ARN of ``phase``'s state machine, as a plain string (its name is fixed)."""
-        return StackArns.of(self).arn("states", "stateMachine", f"{self.name_prefix}-{phase}", separator=":")
+        return StackArns.of(self).arn("states", "stateMachine", self.state_machine_names[phase], separator=":")
 
     def step(self, phase: str) -> pipelines.Step:
         """The pipeline step that runs ``phase`` for the version the pipeline's synth step resolved (a

@@ -179,6 +179,7 @@ class ModelPipelineStack(Stack):
     def _release_gates(self) -> ReleaseGates:
         """The prod stage's release phases (``release``), run before its guarded rollout."""
         # Imported here: only a model with a release plan loads the Step Functions and Lambda bindings.
+        from constructs_lib.ops.release_phase import state_machine_name
         from constructs_lib.release import PHASES, ReleaseGates, ReleasePhase
 
         stage = self.model.stages.prod
@@ -205,7 +206,8 @@ class ModelPipelineStack(Stack):
             self, "ReleaseGates", phases=phases, check_role_arn=role_arn, region=prod.region,
             function_role_name=release_gate_role_name(self.config, self.model),
             registry_versions_arns=RegistryRef.from_config(self.config, self.model).versions_arns,
-            name_prefix=f"{self.config.project}-{self.model.name}-release",
+            state_machine_names={p.phase: state_machine_name(self.config.project, self.model.name, p.phase)
+                                 for p in phases},
             topic=self.delivery.topic)
 
     def _payloads_dir(self, config_dir: Path, repo_root: Path) -> str:

@@ -20,7 +20,7 @@ from .signals import Interrupted
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
 COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "reports", "plan",
-                   "promote", "newmodel"]
+                   "promote", "release", "newmodel"]
 
 _DESCRIPTION = ("Operate safe SageMaker model releases: endpoint status and rollbacks, approvals, A/B weights, "
                 "reports, rollout plans.")

@@ -69,15 +69,34 @@ def override_of(sagemaker: Any, version_arn: str, phase: str) -> dict | None:
             "reason": f"gate {verb} by a person: {reason}", "checks": []}
 
 
+#: What SageMaker accepts in a customer metadata value besides letters, digits and spaces (botocore's pattern).
+_METADATA_PUNCTUATION = "_.:/=+-@"
+
+
+def check_metadata_value(name: str, value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a customer metadata value SageMaker accepts: 1-256 letters,
+    digits, spaces and ``_.:/=+-@`` (no commas, quotes or parentheses)."""
+    import unicodedata
+
+    if not 1 <= len(value) <= 256:
+        raise ValueError(f"{name} must hold 1 to 256 characters, got {len(value)}")
+    bad = sorted({c for c in value if c not in _METADATA_PUNCTUATION
+                  and unicodedata.category(c)[0] not in ("L", "N", "Z")})
+    if bad:
+        raise ValueError(f"{name} may hold letters, digits, spaces and {' '.join(_METADATA_PUNCTUATION)} only "
+                         f"(SageMaker's metadata values), got {' '.join(repr(c) for c in bad)}")
+
+
 def record_override(sagemaker: Any, version_arn: str, phase: str, decision: str, reason: str) -> dict:
     """Record a person's decision on ``phase``'s gate on the version (the state machine reads it at its next
     look). Keeps the version's other metadata; returns the metadata written."""
     if decision not in OVERRIDES:
         raise ValueError(f"decision must be one of {', '.join(OVERRIDES)}, got {decision!r}")
+    check_metadata_value("reason", reason)
     metadata = dict(sagemaker.describe_model_package(ModelPackageName=version_arn)
                     .get("CustomerMetadataProperties") or {})
     metadata[OVERRIDE_KEY.format(phase=phase)] = decision
-    metadata[REASON_KEY.format(phase=phase)] = reason[:256]
+    metadata[REASON_KEY.format(phase=phase)] = reason
     sagemaker.update_model_package(ModelPackageArn=version_arn, CustomerMetadataProperties=metadata)
     return metadata
 

@@ -32,6 +32,12 @@ _VARIANT_KEYS = ("VariantName", "ModelName", "InitialInstanceCount", "InstanceTy
                  "InferenceAmiVersion", "ManagedInstanceScaling", "CoreDumpConfig")
 
 
+def state_machine_name(project: str, model: str, phase: str) -> str:
+    """The state machine of a model's release phase in the pipeline account: ``<project>-<model>-release-<phase>``
+    (what the pipeline stack creates and ``mlops release`` reads)."""
+    return f"{project}-{model}-release-{phase}"
+
+
 class PhaseError(Exception):
     """The phase cannot go on (one line: what is wrong and what to do)."""
 

@@ -115,11 +115,11 @@ def test_a_person_s_skip_or_stop_is_recorded_on_the_version_and_read_as_the_verd
 
     sagemaker, version = registry
     assert override_of(sagemaker, version, "shadow") is None
-    record_override(sagemaker, version, "shadow", "skip", "traffic too low on a holiday; p99 checked by hand")
+    record_override(sagemaker, version, "shadow", "skip", "traffic too low on a holiday - p99 checked by hand")
     record_override(sagemaker, version, "ab", "stop", "wrong feature set")
     assert override_of(sagemaker, version, "shadow") == {
         "phase": "shadow", "decision": "PASS", "override": "skip", "checks": [],
-        "reason": "gate skipped by a person: traffic too low on a holiday; p99 checked by hand"}
+        "reason": "gate skipped by a person: traffic too low on a holiday - p99 checked by hand"}
     assert override_of(sagemaker, version, "ab")["decision"] == "FAIL"
     with pytest.raises(ValueError, match="decision must be one of skip, stop, got 'pass'"):
         record_override(sagemaker, version, "ab", "pass", "x")

@@ -30,7 +30,7 @@ def assembly():
     with no_aws_calls() as calls:
         app = nag_app()
         ModelPipelineStack(app, "example", config=config, model=config.models[0], approved_version_arn=VERSION,
-                           config_dir=CONFIG.parent.parent, repo_root=ROOT)
+                           config_dir=CONFIG.parent, repo_root=ROOT)
         assembly = synth_checked(app)
     assert calls == []
     check_assembly(assembly)

@@ -1,0 +1,180 @@
+"""``mlops release status|skip-gate|stop MODEL``: where a model's progressive release stands, and a person's
+decision on the gate that is judging it.
+
+The release's phases are state machines in the pipeline (dev) account, ``<project>-<model>-release-<phase>``
+(``release_phase.state_machine_name``). ``status`` reads each phase's latest execution: its state, the version it
+releases, and the gate's last verdict with its numbers (the function records them at every look, so they are at
+most one poll interval old). ``skip-gate`` and ``stop`` record the decision on the version in the registry
+(``release_gate.record_override``); the running phase reads it at its next look: skip passes the gate, stop fails
+it (the endpoint returns to its steady config and the version is rejected with the reason). Run with the
+pipeline account's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from .base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
+from .output import table
+from .release_gate import check_metadata_value, record_override
+from .release_phase import PHASES, state_machine_name
+
+_EPILOG = """examples:
+  mlops release status churn-predictor --config config/platform.yaml
+  mlops release skip-gate churn-predictor --config config/platform.yaml --reason "holiday traffic - p99 checked by hand"
+  mlops release stop churn-predictor --config config/platform.yaml --reason "wrong feature set in v7"
+"""
+#: States of an execution that has not ended.
+_RUNNING = "RUNNING"
+
+
+def register(subparsers: Any) -> None:
+    """Add ``release`` (status, skip-gate, stop) to the ``mlops`` command."""
+    parser = subparsers.add_parser(
+        "release", help="progressive release: where it stands; skip or stop the running gate",
+        description="The prod release's phases (shadow, A/B) of a model: each phase's latest execution, the "
+                    "version it releases and its gate's last verdict; or a person's decision on the gate that is "
+                    "running, recorded on the version with its reason (read at the gate's next look). Uses the "
+                    "pipeline (dev) account's credentials.", epilog=_EPILOG)
+    actions = parser.add_subparsers(dest="release_action", metavar="ACTION", required=True)
+    for name, help_text in (("status", "each phase's state, version and gate verdict"),
+                            ("skip-gate", "pass the running phase's gate, with a reason"),
+                            ("stop", "fail the running phase's gate (the version is rejected), with a reason")):
+        action = actions.add_parser(name, help=help_text, description=help_text, epilog=_EPILOG)
+        action.add_argument("model", metavar="MODEL", help="the model's name in the config")
+        action.add_argument("--config", required=True, metavar="FILE", help="the platform config file (YAML)")
+        if name != "status":
+            action.add_argument("--reason", required=True, help="why (recorded on the version; letters, digits, "
+                                "spaces and _ . : / = + - @)")
+            action.add_argument("--phase", choices=PHASES, help="the phase (default: the one running)")
+            action.add_argument("--version", metavar="ARN", help="the version (default: the running phase's)")
+        action.set_defaults(handler=run)
+
+
+def run(args: Any, ctx: Any) -> Output:
+    """Handler of ``mlops release``."""
+    project, phases = _plan(args.config, args.model)
+    if args.release_action != "status":
+        try:  # refused before any AWS call
+            check_metadata_value("reason", args.reason)
+        except ValueError as error:
+            raise OpsError(f"--{error}", EXIT_USAGE) from None
+    states = ctx.client("stepfunctions")
+    executions = {phase: latest_execution(states, state_machine_name(project, args.model, phase))
+                  for phase in phases}
+    if args.release_action == "status":
+        return _status(args.model, executions, datetime.now(timezone.utc))
+    return _decide(args, ctx, executions)
+
+
+def _plan(config_path: str, model_name: str) -> tuple[str, list[str]]:
+    """The project and the model's release phases, from the config file."""
+    from constructs_lib.config import load_config
+    from constructs_lib.errors import ConfigError
+
+    try:
+        config = load_config(config_path)
+        model = config.model(model_name)
+    except ConfigError as error:
+        raise OpsError(str(error), EXIT_USAGE) from None
+    release = model.stages.prod.release
+    if release is None:
+        raise OpsError(f"model {model_name} has no release plan (models[].stages.prod.release in {config_path})",
+                       EXIT_USAGE)
+    return config.project, [phase for phase in PHASES if getattr(release, phase) is not None]
+
+
+def latest_execution(states: Any, name: str) -> dict | None:
+    """The newest execution of the state machine ``name`` with its state so far, or None when it never ran.
+    Raises ``OpsError(EXIT_NOT_FOUND)`` when the state machine does not exist (the pipeline stack is not deployed)."""
+    arn = None
+    for page in states.get_paginator("list_state_machines").paginate():
+        arn = next((m["stateMachineArn"] for m in page.get("stateMachines", []) if m["name"] == name), arn)
+    if arn is None:
+        raise OpsError(f"state machine {name} not found: is the model's pipeline stack deployed in this account "
+                       "and region?", EXIT_NOT_FOUND)
+    listed = states.list_executions(stateMachineArn=arn, maxResults=1).get("executions", [])
+    if not listed:
+        return None
+    execution = states.describe_execution(executionArn=listed[0]["executionArn"])
+    return {**execution, "state": _last_state(states, execution["executionArn"])}
+
+
+def _last_state(states: Any, execution_arn: str) -> dict:
+    """The execution's current state name and its last gate verdict (with the phase's settings and start)."""
+    found: dict[str, Any] = {}
+    pages = states.get_paginator("get_execution_history").paginate(executionArn=execution_arn, reverseOrder=True)
+    for page in pages:
+        for event in page.get("events", []):
+            entered = event.get("stateEnteredEventDetails")
+            if entered and "current" not in found:
+                found["current"] = entered["name"]
+            exited = event.get("stateExitedEventDetails")
+            if exited and exited["name"] == "EvaluateGate":
+                found["look"] = json.loads(exited.get("output") or "{}")
+                return found
+    return found
+
+
+def _status(model: str, executions: dict[str, dict | None], now: datetime) -> Output:
+    rows, data = [], []
+    for phase, execution in executions.items():
+        if execution is None:
+            data.append({"phase": phase, "status": "never run"})
+            rows.append([phase, "never run", "-", "-", "-", "-", "-"])
+            continue
+        look = execution["state"].get("look", {})
+        verdict = look.get("verdict") or {}
+        release = look.get("release") or json.loads(execution.get("input") or "{}")
+        version = release.get("version_arn") or json.loads(execution.get("input") or "{}").get("version_arn", "-")
+        gate = release.get("gate", {})
+        started = (look.get("status") or {}).get("now")
+        elapsed = (now - datetime.fromisoformat(started)).total_seconds() if started else None
+        left = {key: max(0, round(gate[f"{key}_seconds"] - elapsed)) if elapsed is not None and
+                f"{key}_seconds" in gate else None for key in ("min_duration", "deadline")}
+        status = execution["status"]
+        reason = verdict.get("reason") or execution.get("cause") or ""
+        data.append({"phase": phase, "status": status, "state": execution["state"].get("current"),
+                     "version": version, "execution": execution["executionArn"],
+                     "started": execution["startDate"].isoformat(), "elapsed_seconds": round(elapsed)
+                     if elapsed is not None else None, "minimum_left_seconds": left["min_duration"],
+                     "deadline_left_seconds": left["deadline"], "decision": verdict.get("decision"),
+                     "reason": reason, "checks": verdict.get("checks", [])})
+        rows.append([phase, status, execution["state"].get("current", "-"), version.rsplit("/", 1)[-1],
+                     _hours(left["min_duration"]), _hours(left["deadline"]),
+                     f"{verdict.get('decision', '-')}: {reason}" if reason else verdict.get("decision", "-")])
+    text = table(["phase", "execution", "state", "version", "min left", "deadline in", "gate"], rows)
+    checks = [(d["phase"], c) for d in data for c in d.get("checks", [])]
+    if checks:
+        text += "\n\n" + table(["phase", "check", "status", "detail"],
+                               [[phase, c["check"], c["status"], c["detail"]] for phase, c in checks])
+    return Output(data={"model": model, "phases": data}, text=text)
+
+
+def _hours(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+
+
+def _decide(args: Any, ctx: Any, executions: dict[str, dict | None]) -> Output:
+    decision = "skip" if args.release_action == "skip-gate" else "stop"
+    running = [(phase, e) for phase, e in executions.items() if e is not None and e["status"] == _RUNNING]
+    phase, version = args.phase, args.version
+    if phase is None or version is None:
+        candidates = [(p, e) for p, e in running if phase is None or p == phase]
+        if not candidates:
+            raise OpsError(f"no release phase of model {args.model} is running"
+                           + (f" in phase {phase}" if phase else "") + ": give --phase and --version to decide "
+                           "a phase ahead", EXIT_NOT_FOUND)
+        phase = phase or candidates[0][0]
+        version = version or json.loads(candidates[0][1].get("input") or "{}").get("version_arn")
+        if not version:
+            raise OpsError(f"the running {phase} phase has no version in its input; give --version", EXIT_USAGE)
+    record_override(ctx.client("sagemaker"), version, phase, decision, args.reason)
+    effect = ("passes it; the endpoint returns to its steady config and the release goes on" if decision == "skip"
+              else "fails it; the endpoint returns to its steady config and the version is rejected")
+    text = (f"recorded: {decision} the {phase} gate of {version} ({args.reason}). The phase reads it at its next "
+            f"look (within its poll interval) and {effect}.")
+    return Output(data={"model": args.model, "phase": phase, "version": version, "decision": decision,
+                        "reason": args.reason}, text=text)

@@ -23,6 +23,7 @@ from pathlib import Path
 _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
 _RELEASE_CHECK = r"EndpointConfigCheck(Function|Logs)[0-9A-F]{8}"
+_RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
 _DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket)[0-9A-F]{8}"
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
 
@@ -62,6 +63,13 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
     ("cloudwatch_log_group_encrypted_check", _RELEASE_CHECK):
         "CT.CLOUDWATCH.PR.3 KMS: the release check's log group holds its verdicts (endpoint and config names, "
         "no payloads), encrypted at rest by CloudWatch Logs; kept 1 year.",
+    ("lambda_inside_vpc_check", _RELEASE_PHASES):
+        "CT.LAMBDA.PR.3 VPC: the release phases' function only calls AWS APIs (STS, SageMaker, CloudWatch, SNS); "
+        "it reads metrics, never payloads, and a VPC would need interface endpoints for each in the pipeline "
+        "account.",
+    ("cloudwatch_log_group_encrypted_check", _RELEASE_PHASES):
+        "CT.CLOUDWATCH.PR.3 KMS: the release phases' log group holds their states and verdicts (endpoint, "
+        "config and version names, metric counts, no payloads), encrypted at rest by CloudWatch Logs; kept 1 year.",
 }
 
 

@@ -4,6 +4,7 @@ refuses exactly what synth refuses; construct errors name the config file like l
 from __future__ import annotations
 
 import copy
+import re
 import json
 from pathlib import Path
 
@@ -72,7 +73,7 @@ CASES = [
     ({f"{PROD}.deployment": {"type": "canary", "canary_size": 3, "size_unit": "instances", "wait": 300}},
      "models[0].stages.prod.deployment.canary_size: must be at most 50% of the smallest instance variant (2 "
      "instances, so at most 1), got 3 instances"),
-    ({f"{PROD}.variants.0.weight": 0, f"{PROD}.variants.1.weight": 0},
+    ({f"{PROD}.variants.0.weight": 0},
      "models[0].stages.prod.variants: at least one production variant needs a weight above 0, got all 0"),
     ({f"{PROD}.variants.0.autoscaling.max_capacity": 1},
      "models[0].stages.prod.variants[0].autoscaling.max_capacity: must be between 2 and 10000 (at least "
@@ -95,7 +96,7 @@ def test_check_command_refuses_what_synth_refuses(tmp_path, capsys):
     """The over-large instance canary and all-zero weights passed --check before; now --check runs the
     endpoint's own rules. Its output is one line, exit 2."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(mutate({f"{PROD}.variants.0.weight": 0, f"{PROD}.variants.1.weight": 0})))
+    bad.write_text(yaml.safe_dump(mutate({f"{PROD}.variants.0.weight": 0})))
     assert config_module.main(["--check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err == (f"error: {bad}: models[0].stages.prod.variants: at least one production variant needs a weight "
@@ -180,8 +181,8 @@ def test_two_models_cannot_share_a_group():
      "'ML@example.com' (entry 1) are the same ignoring case"),
     ({"models.0.build.processing_instance_type": "ml.g4dn.xlarge"},
      "models[0].build.processing_instance_type: must be a CPU instance type"),
-    ({f"{PROD}.variants.1.initial_instance_count": 10**30},
-     "models[0].stages.prod.variants[1].initial_instance_count: must be between 1 and 10000, got 1e+30"),
+    ({f"{PROD}.variants.0.initial_instance_count": 10**30},
+     "models[0].stages.prod.variants[0].initial_instance_count: must be between 1 and 10000, got 1e+30"),
 ], ids=["source-type", "source-key", "model-type", "yaml-number", "alarms-path", "huge-float", "email",
         "alarm-email", "alarm-email-twice", "gpu-processing", "huge-count"])
 def test_errors_speak_the_files_language(changes, message):
@@ -206,7 +207,7 @@ def test_a_key_given_twice_is_an_error(tmp_path):
 
 def test_a_pasted_document_is_cut_to_one_readable_line():
     with pytest.raises(ConfigError) as error:
-        parse_config(mutate({f"{PROD}.variants.1.instance_type": "ml." + "x" * 5000}))
+        parse_config(mutate({f"{PROD}.variants.0.instance_type": "ml." + "x" * 5000}))
     assert len(str(error.value)) < 500 and str(error.value).endswith("characters)")
 
 
@@ -214,3 +215,44 @@ def test_capture_retention_is_bounded():
     with pytest.raises(ConfigError) as error:
         parse_config(mutate({f"{PROD}.data_capture.retention_days": 0}))
     assert str(error.value) == "models[0].stages.prod.data_capture.retention_days: must be between 1 and 3650 days, got 0"
+
+
+# --------------------------------------------------------------------------------------------- release plans
+RELEASE_PATH = "models[0].stages.prod"
+
+
+def release_data(**release) -> dict:
+    data = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
+    data["models"][0]["stages"]["prod"]["release"].update(release)
+    return data
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ab": {"metric": "ChurnApp/Retained", "kind": "rate", "deadline": 604800}},
+     f"{RELEASE_PATH}.release.ab.deadline: must be at most 561600 seconds"),
+    ({"poll_interval": 60}, f"{RELEASE_PATH}.release.ab.poll_interval: must be at least 259 seconds for a deadline of "
+                            "518400 s"),
+    ({"shadow": {"min_duration": 90000}}, f"{RELEASE_PATH}.release: shadow.min_duration must not exceed "
+                                          "shadow.deadline, got 90000 and 86400 seconds"),
+    ({"shadow": {"variant_name": "main"}}, f"{RELEASE_PATH}.release.shadow.variant_name: must differ from the "
+                                           "production variant's name, got 'main' for both"),
+    ({"shadow": None, "ab": None}, f"{RELEASE_PATH}.release: needs at least one phase (shadow, ab), got none"),
+    ({"ab": {"weight": 60, "metric": "M/x", "kind": "rate"}}, f"{RELEASE_PATH}.release.ab.weight"),
+])
+def test_bad_release_plans_are_one_line(change, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(release_data(**change)).check()
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_release_plan_needs_the_approved_version_in_one_production_variant():
+    data = release_data()
+    prod = data["models"][0]["stages"]["prod"]
+    prod["variants"].append({**prod["variants"][0], "name": "other"})
+    with pytest.raises(ConfigError, match=re.escape(f"{RELEASE_PATH}.variants: a release with phases needs exactly one")):
+        parse_config(data).check()
+    data["models"][0]["stages"]["test"]["release"] = {"shadow": {}}
+    prod["variants"].pop()
+    with pytest.raises(ConfigError, match=re.escape("models[0].stages.test.release: applies to the prod stage only")):
+        parse_config(data).check()

@@ -19,7 +19,8 @@ EXAMPLE = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
 def test_example_config_loads():
     config = load_config(ROOT / "config" / "platform.yaml")
     prod = config.models[0].stages.prod
-    assert [v.name for v in prod.variants] == ["champion", "challenger"]
+    assert [v.name for v in prod.variants] == ["main"]
+    assert (prod.release.shadow.sampling_percentage, prod.release.ab.weight) == (50, 10)  # shadow, then A/B
     assert prod.deployment.to_spec().strategy == "canary"
 
 

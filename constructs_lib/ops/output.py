@@ -52,3 +52,11 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def duration(seconds: float) -> str:
+    """A long span for a table: minutes below an hour, hours (one decimal) below two days, then days."""
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    value, unit = (seconds / 3600, "h") if seconds < 2 * 86400 else (seconds / 86400, "d")
+    return f"{round(value, 1):g} {unit}"

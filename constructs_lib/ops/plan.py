@@ -15,6 +15,10 @@ Assumptions beyond rollout.py (pure functions below, so they are testable and vi
   (``rollout.TYPICAL_PROVISIONING_SECONDS`` each), all at once unless ``rollback_batch_size`` is set.
 * Extra cost: blue/green runs a full second fleet (every instance variant and the shadow) for the whole
   rollout; rolling runs one extra batch per variant.
+* Release phases (``release``): each starts and ends with an endpoint update (``TYPICAL_PROVISIONING_SECONDS``
+  each); its gate looks every ``poll_interval``. A bad version is stopped at the first look that has conclusive
+  evidence, and at the latest when the phase's deadline passes without enough data: the next look, then the
+  update back to the steady config.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from typing import Any
 from constructs_lib.config import StageConfig, load_config
 from constructs_lib.errors import ConfigError
 from .base import EXIT_USAGE, OpsError, Output
-from .output import table
+from .output import duration, table
+from .release_phase import PHASES
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
 from constructs_lib.stage_spec import StageSpec
 from constructs_lib.variants import RollbackAlarms, fleet_capacity
@@ -71,6 +76,44 @@ def register(subparsers: Any) -> None:
 
 
 @dataclass(frozen=True)
+class PhasePlan:
+    """One release phase before the rollout: what the version answers, how long the phase lasts at least, and
+    how long a bad version can run in it at worst (until the endpoint is back on its steady config)."""
+
+    phase: str
+    answers_percent: float
+    requests_percent: float
+    candidate_instances: int
+    min_seconds: int
+    deadline_seconds: int
+    poll_seconds: int
+    stopped_within_seconds: int
+    """Worst case from the phase's start to the endpoint back on its steady config (the deadline, one more look,
+    the two endpoint updates)."""
+
+
+def plan_phases(stage: StageConfig) -> list[PhasePlan]:
+    """The stage's release phases (``release``), in order; none without a release plan."""
+    release = stage.release
+    if release is None:
+        return []
+    count = stage.variants[0].initial_instance_count
+    phases = []
+    for name in PHASES:
+        phase = getattr(release, name)
+        if phase is None:
+            continue
+        answers, requests = (0.0, float(phase.sampling_percentage)) if name == "shadow" else (
+            float(phase.weight), float(phase.weight))
+        phases.append(PhasePlan(
+            phase=name, answers_percent=answers, requests_percent=requests,
+            candidate_instances=phase.instance_count or count, min_seconds=phase.min_duration,
+            deadline_seconds=phase.deadline, poll_seconds=release.poll_interval,
+            stopped_within_seconds=2 * TYPICAL_PROVISIONING_SECONDS + phase.deadline + release.poll_interval))
+    return phases
+
+
+@dataclass(frozen=True)
 class StagePlan:
     """The numbers ``mlops plan`` reports for one model's stage."""
 
@@ -97,12 +140,21 @@ class StagePlan:
     condition_based: str
     additional_cost: str
     timeline: list[Step]
+    phases: list[PhasePlan]
+    """The release phases before the rollout (``release``); empty without a release plan."""
 
     def as_dict(self) -> dict:
         """Plain dict for ``--json``."""
         data = asdict(self)
         data["timeline"] = [asdict(step) for step in self.timeline]
+        data["phases"] = [asdict(phase) for phase in self.phases]
         return data
+
+    @property
+    def release_seconds(self) -> int:
+        """At least how long from the prod approval to 100 %: every phase's minimum with its two endpoint
+        updates, then the rollout."""
+        return sum(p.min_seconds + 2 * TYPICAL_PROVISIONING_SECONDS for p in self.phases) + self.expected_seconds
 
 
 def run(args: Any, ctx: Any = None) -> Output:
@@ -235,6 +287,7 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
         extra_instance_hours=extra_hours,
         rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else None,
         no_downtime=True, condition_based=condition, additional_cost=cost, timeline=timeline,
+        phases=plan_phases(stage),
     )
 
 
@@ -273,6 +326,16 @@ def render(plans: list[StagePlan]) -> str:
         if p.fleet_capacity > p.capacity and p.fleet_steps > p.steps:
             parts.append(f"autoscaling may grow the fleet to {p.fleet_capacity} instances: then {p.fleet_steps} "
                          "steps, which the maximum duration counts")
+        if p.phases:
+            parts.append(table(
+                ["phase", "answers", "requests", "instances", "at least", "deadline", "look every",
+                 "bad version stopped within"],
+                [[f.phase, f"{f.answers_percent:g}%", f"{f.requests_percent:g}%", f.candidate_instances,
+                  duration(f.min_seconds), duration(f.deadline_seconds), duration(f.poll_seconds),
+                  duration(f.stopped_within_seconds)] for f in p.phases]))
+            parts.append(f"then the rollout below: at least {duration(p.release_seconds)} from the approval to 100% "
+                         "(each phase's minimum, its two endpoint updates and the rollout's expected time); a gate "
+                         "with conclusive evidence stops a bad version at its next look")
         parts.append(table(["at", "new fleet", "what"],
                            [[_minutes(s.at_seconds), f"{s.new_traffic_percent:g}%", s.what] for s in p.timeline]))
         if p.alarm_after_rollout:
@@ -289,19 +352,25 @@ def write_chart(plans: list[StagePlan], path: str) -> None:
     matplotlib.use("Agg")  # no display on CodeBuild or over SSH
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 5), dpi=100)
+    released = [p for p in plans if p.phases]
+    figure, all_axes = plt.subplots(2 if released else 1, 1, figsize=(9, 5), dpi=100, squeeze=False)
+    axes = all_axes[0][0]
     try:
+        colors = {}
         for p in plans:
             times = [s.at_seconds / 60 for s in p.timeline]
             shares = [s.new_traffic_percent for s in p.timeline]
             (line,) = axes.step(times, shares, where="post", linewidth=2, label=f"{p.model}/{p.stage}: {p.policy}")
+            colors[id(p)] = line.get_color()
             if p.detection_seconds is not None:
                 alarm_minutes = (first_traffic_seconds(p.timeline) + p.detection_seconds) / 60
                 axes.axvline(alarm_minutes, color=line.get_color(), linestyle=":", linewidth=1)
+        if released:
+            _release_chart(all_axes[1][0], released, colors)
         axes.set_xlabel("minutes since the deployment started")
         axes.set_ylabel("traffic on the new fleet (%)")
         axes.set_ylim(-2, 105)
-        axes.set_title("Rollout plan (dotted: worst-case alarm time)")
+        axes.set_title("Rollout plan (dotted: worst-case alarm time)", fontsize=10 if released else None)
         axes.grid(True, alpha=0.3)
         axes.legend(loc="lower right", fontsize=8)
         figure.tight_layout()
@@ -316,3 +385,35 @@ def write_chart(plans: list[StagePlan], path: str) -> None:
             raise OpsError(f"--chart {path}: cannot write the chart ({error.strerror})", EXIT_USAGE) from None
     finally:
         plt.close(figure)
+
+
+def release_timeline(plan: StagePlan) -> list[tuple[float, float, str]]:
+    """(hours since the approval, percent of answers from the new version, what) over a whole release at each
+    phase's minimum: the phases (each between two endpoint updates), then the rollout's steps."""
+    points, at = [], 0.0
+    for phase in plan.phases:
+        points.append((at / 3600, 0.0, f"{phase.phase}: start"))
+        at += TYPICAL_PROVISIONING_SECONDS
+        points.append((at / 3600, phase.answers_percent, phase.phase))
+        at += phase.min_seconds
+        points.append((at / 3600, 0.0, f"{phase.phase}: back to steady"))
+        at += TYPICAL_PROVISIONING_SECONDS
+    points += [((at + step.at_seconds) / 3600, step.new_traffic_percent, step.what) for step in plan.timeline]
+    return points
+
+
+def _release_chart(axes: Any, plans: list[StagePlan], colors: dict[int, str]) -> None:
+    """The whole release per stage with phases: answers from the new version over hours, phases labelled."""
+    for p in plans:
+        points = release_timeline(p)
+        axes.step([t for t, _, _ in points], [v for _, v, _ in points], where="post", linewidth=2, color=colors[id(p)],
+                  label=f"{p.model}/{p.stage}: " + " -> ".join([f.phase for f in p.phases] + ["rollout"]))
+        for phase in p.phases:
+            start = next(t for t, _, what in points if what == phase.phase)
+            axes.annotate(f"{phase.phase} ({phase.answers_percent:g}% answers)", (start, phase.answers_percent),
+                          textcoords="offset points", xytext=(2, 6), fontsize=7)
+    axes.set_xlabel("hours since the prod approval (each phase at its minimum)")
+    axes.set_ylabel("answers from the new version (%)", fontsize=8)
+    axes.set_ylim(-2, 105)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="center right", fontsize=8)

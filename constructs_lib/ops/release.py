@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .base import EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output
-from .output import table
+from .output import duration, table
 from .release_gate import check_metadata_value, record_override
 from .release_phase import PHASES, state_machine_name
 
@@ -132,9 +132,10 @@ def _status(model: str, executions: dict[str, dict | None], now: datetime) -> Ou
         gate = release.get("gate", {})
         started = (look.get("status") or {}).get("now")
         elapsed = (now - datetime.fromisoformat(started)).total_seconds() if started else None
-        left = {key: max(0, round(gate[f"{key}_seconds"] - elapsed)) if elapsed is not None and
-                f"{key}_seconds" in gate else None for key in ("min_duration", "deadline")}
         status = execution["status"]
+        # Time left counts only while the phase runs.
+        left = {key: max(0, round(gate[f"{key}_seconds"] - elapsed)) if elapsed is not None and
+                f"{key}_seconds" in gate and status == _RUNNING else None for key in ("min_duration", "deadline")}
         reason = verdict.get("reason") or execution.get("cause") or ""
         data.append({"phase": phase, "status": status, "state": execution["state"].get("current"),
                      "version": version, "execution": execution["executionArn"],
@@ -143,7 +144,7 @@ def _status(model: str, executions: dict[str, dict | None], now: datetime) -> Ou
                      "deadline_left_seconds": left["deadline"], "decision": verdict.get("decision"),
                      "reason": reason, "checks": verdict.get("checks", [])})
         rows.append([phase, status, execution["state"].get("current", "-"), version.rsplit("/", 1)[-1],
-                     _hours(left["min_duration"]), _hours(left["deadline"]),
+                     *("-" if left[key] is None else duration(left[key]) for key in ("min_duration", "deadline")),
                      f"{verdict.get('decision', '-')}: {reason}" if reason else verdict.get("decision", "-")])
     text = table(["phase", "execution", "state", "version", "min left", "deadline in", "gate"], rows)
     checks = [(d["phase"], c) for d in data for c in d.get("checks", [])]
@@ -151,10 +152,6 @@ def _status(model: str, executions: dict[str, dict | None], now: datetime) -> Ou
         text += "\n\n" + table(["phase", "check", "status", "detail"],
                                [[phase, c["check"], c["status"], c["detail"]] for phase, c in checks])
     return Output(data={"model": model, "phases": data}, text=text)
-
-
-def _hours(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds / 3600:.1f} h"
 
 
 def _decide(args: Any, ctx: Any, executions: dict[str, dict | None]) -> Output:

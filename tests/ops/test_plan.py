@@ -15,7 +15,7 @@ from constructs_lib.ops.cli import main
 from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step, TrafficSize
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "platform.yaml"
+EXAMPLE = ROOT / "config" / "examples" / "ab-test.yaml"  # two production variants: the fleet arithmetic below
 
 
 def with_policies(tmp_path, test_policy, prod_policy):
@@ -160,3 +160,43 @@ def test_plan_warns_when_the_autoscaled_rollout_outgrows_sagemakers_limit(tmp_pa
                          "--stage", "prod")
     assert code == 0, err
     assert "warning: at 20 instances this rollout needs more than SageMaker's 480 min limit" in out
+
+
+# --------------------------------------------------------------------------------------------- release phases
+MAIN_EXAMPLE = ROOT / "config" / "platform.yaml"  # prod: shadow, then A/B, then the canary
+
+
+def test_the_release_phases_show_their_exposure_length_and_worst_case(capsys):
+    code, out, err = run(capsys, "--json", "plan", str(MAIN_EXAMPLE), "--stage", "prod")
+    assert code == 0, err
+    (prod,) = json.loads(out)["stages"]
+    update = TYPICAL_PROVISIONING_SECONDS
+    assert prod["phases"] == [
+        {"phase": "shadow", "answers_percent": 0.0, "requests_percent": 50.0, "candidate_instances": 2,
+         "min_seconds": 3600, "deadline_seconds": 86400, "poll_seconds": 300,
+         "stopped_within_seconds": 86400 + 300 + 2 * update},
+        {"phase": "ab", "answers_percent": 10.0, "requests_percent": 10.0, "candidate_instances": 2,
+         "min_seconds": 86400, "deadline_seconds": 6 * 86400, "poll_seconds": 300,
+         "stopped_within_seconds": 6 * 86400 + 300 + 2 * update}]
+    code, out, _ = run(capsys, "plan", str(MAIN_EXAMPLE), "--stage", "prod")
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert "shadow 0% 50% 2 1 h 24 h 5 min 24.4 h" in lines
+    assert "ab 10% 10% 2 24 h 6 d 5 min 6 d" in lines
+    # 1 h + 1 d of phases, four endpoint updates of 8 min, the 33 min canary
+    assert any(line.startswith("then the rollout below: at least 26.1 h from the approval to 100%") for line in lines)
+
+
+def test_the_release_timeline_goes_through_the_phases_to_the_rollout(tmp_path, capsys):
+    from constructs_lib.ops.plan import plan_stage, release_timeline
+
+    stage = load_config(MAIN_EXAMPLE).models[0].stages.prod
+    points = release_timeline(plan_stage("churn-predictor", "prod", stage))
+    update = TYPICAL_PROVISIONING_SECONDS / 3600
+    assert [(round(t, 3), share) for t, share, _ in points[:6]] == [
+        (0, 0), (round(update, 3), 0), (round(update + 1, 3), 0), (round(2 * update + 1, 3), 0),
+        (round(3 * update + 1, 3), 10), (round(3 * update + 25, 3), 0)]
+    assert points[-1][1] == 100
+    code, _, err = run(capsys, "plan", str(MAIN_EXAMPLE), "--chart", str(tmp_path / "release.png"))
+    assert code == 0, err
+    image = matplotlib.image.imread(tmp_path / "release.png")
+    assert image.shape[:2] == (500, 900) and (image[..., :3] < 0.5).mean() > 0.005

@@ -11,7 +11,7 @@ import yaml
 from constructs_lib.config import load_config
 from constructs_lib.ops.cli import main
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "ab-test.yaml"  # champion/challenger
 
 SHADOW_PROD = """      prod:
         # One production variant plus a shadow candidate (SageMaker allows one production variant with a shadow).

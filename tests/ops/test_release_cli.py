@@ -11,7 +11,7 @@ from ops_support import create_versions
 
 from constructs_lib.ops.release_gate import override_of
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "examples" / "progressive-release.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
 ROLE = "arn:aws:iam::123456789012:role/states"
 LOOK = {"release": {"phase": "shadow", "version_arn": "V", "gate": {"min_duration_seconds": 3600,
                                                                      "deadline_seconds": 86400}},
@@ -102,7 +102,7 @@ def test_a_reason_sagemaker_would_refuse_is_refused_before_any_call(mlops, argv,
 
 
 def test_a_model_without_a_release_plan_or_a_pipeline_is_one_line(mlops):
-    example = str(CONFIG.parents[1] / "platform.yaml")
+    example = str(CONFIG.parent / "examples" / "ab-test.yaml")
     result = mlops("release", "status", "churn-predictor", "--config", example)
     assert (result.code, result.err) == (2, f"error: model churn-predictor has no release plan "
                                             f"(models[].stages.prod.release in {example})\n")

@@ -120,6 +120,7 @@ def test_stateful_logical_ids_are_pinned(template):
     assert retained == {
         "DeliveryPipelineArtifactsBucketEncryptionKeyAD3D7038": "AWS::KMS::Key",
         "DeliveryPipelineArtifactsBucketA07FB7E4": "AWS::S3::Bucket",
+        "ReleaseGatesLogs88AAFFE5": "AWS::Logs::LogGroup",  # the release phases' log (their verdicts)
     }
 
 
@@ -130,8 +131,8 @@ def test_stages_in_order_and_approval_before_any_prod_deploy(template):
     assert [a["Name"] for a in order["churn-predictor-test"]] == [
         f"{test}.Prepare", f"{test}.Deploy", "VerifyDeployment", "SmokeTest"]
     assert [a["Name"] for a in order["churn-predictor-prod"]] == [
-        "PromoteToProd", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
-    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 4  # one after the other
+        "PromoteToProd", "ShadowGate", "ABGate", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
+    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 6  # one after the other
     (source,) = order["Source"]
     assert source["Configuration"]["FullRepositoryId"] == "example-org/ml-platform"
     assert source["Configuration"]["BranchName"] == "main"
@@ -166,7 +167,11 @@ def test_check_steps_assume_the_role_the_endpoint_stack_creates(assembly, templa
         # the role the stage's check role trusts by aws:PrincipalArn is the one this step runs as
         trusted = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]
         name = template["Resources"][role_id]["Properties"]["RoleName"]
-        assert flat(trusted["aws:PrincipalArn"]) == f"arn:aws:iam::{DEV}:role/{name}"
+        principals = trusted["aws:PrincipalArn"]
+        # prod's release phases run as their own role, which the prod check role trusts too
+        assert ([flat(p) for p in principals] if isinstance(principals, list) else [flat(principals)]) == [
+            f"arn:aws:iam::{DEV}:role/{name}"] + (
+            [f"arn:aws:iam::{DEV}:role/mlops-churn-predictor-release-phases"] if stage == "prod" else [])
 
 
 def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
@@ -271,12 +276,89 @@ def test_an_unset_content_type_leaves_it_to_each_payload_file():
 
 def test_needs_approved_version():
     config = load_config(CONFIG)
-    assert needs_approved_version(config.models[0]) is True  # the prod challenger is `model: approved`
+    assert needs_approved_version(config.models[0]) is True  # the prod variant is `model: approved`
     data = example_data()
     pinned = {"model_package_arn": f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/1"}
     data["models"][0]["stages"]["test"]["variants"][0]["model"] = pinned
-    data["models"][0]["stages"]["prod"]["variants"][1]["model"] = pinned
+    data["models"][0]["stages"]["prod"]["variants"][0]["model"] = pinned
+    del data["models"][0]["stages"]["prod"]["release"]  # a release plan needs the approved version
     assert needs_approved_version(parse_config(data).models[0]) is False
+
+
+# --------------------------------------------------------------------------------------------- release phases
+def test_the_release_phases_run_the_version_the_synth_step_resolved(template):
+    """(Their place, after the approval and before the guarded rollout: test_stages_in_order_...)"""
+    gates = [a["Configuration"] for a in stages(template)["churn-predictor-prod"]
+             if a["ActionTypeId"]["Provider"] == "StepFunctions"]
+    # The version is the synth step's variable: the pipeline stack does not change with each release.
+    assert [g["Input"] for g in gates] == ['{"version_arn":"#{Build@Synth.APPROVED_VERSION}"}'] * 2
+    assert [g["StateMachineArn"]["Fn::Join"][1][-1] for g in gates] == [
+        f":states:eu-west-1:{DEV}:stateMachine:mlops-churn-predictor-release-shadow",
+        f":states:eu-west-1:{DEV}:stateMachine:mlops-churn-predictor-release-ab"]
+
+
+def definition(template, phase: str) -> dict:
+    (machine,) = [r for r in resources(template, "AWS::StepFunctions::StateMachine").values()
+                  if r["Properties"]["StateMachineName"] == f"mlops-churn-predictor-release-{phase}"]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))  # tokens sit inside strings
+
+
+def test_a_phase_always_returns_to_the_steady_config_and_fails_unless_its_gate_passed(template):
+    states = definition(template, "shadow")
+    assert states["TimeoutSeconds"] == 7 * 86400
+    s = states["States"]
+    release = s["Release"]["Parameters"]["release"]
+    assert (release["phase"], release["percent"], release["production_variant"], release["candidate_variant"],
+            release["poll_seconds"], release["version_arn.$"]) == ("shadow", 50, "main", "shadow", 300, "$.version_arn")
+    assert release["role_arn"] == f"arn:TOKEN:iam::{PROD}:role/mlops-churn-predictor-prod-checks"
+    assert release["gate"] == {"min_duration_seconds": 3600, "min_requests": 1000, "max_latency_increase_pct": 10.0,
+                               "max_error_rate_increase_points": 0.5, "deadline_seconds": 86400}
+    # Every task that can leave the endpoint on its trial config is caught by the restore; the restore's own
+    # failure still reaches the conclusion (which then says the endpoint could not be returned).
+    for task in ("StartPhase", "TrialConfigStatus", "EvaluateGate"):
+        assert [(c["ErrorEquals"], c["Next"], c["ResultPath"]) for c in s[task]["Catch"]] == [
+            (["States.ALL"], "RestoreSteadyConfig", "$.error")], task
+    assert s["RestoreSteadyConfig"]["Catch"][0]["Next"] == "Conclude"
+    assert [c["Next"] for c in s["GateDecision"]["Choices"]] == ["WaitForTraffic"]
+    assert s["GateDecision"]["Default"] == "RestoreSteadyConfig"
+    assert s["WaitForTraffic"] == {"Type": "Wait", "SecondsPath": "$.release.poll_seconds", "Next": "EvaluateGate"}
+    assert s["AnythingToCompare"]["Choices"][0]["Next"] == "NothingToCompare"  # the first release: no endpoint yet
+    outcome = {c["StringEquals"]: c["Next"] for c in s["Outcome"]["Choices"]}
+    assert outcome == {"passed": "GatePassed", "failed": "GateFailed"} and s["Outcome"]["Default"] == "PhaseError"
+    assert (s["GateFailed"]["Type"], s["GateFailed"]["CausePath"]) == ("Fail", "$.outcome.reason")
+    for task in ("StartPhase", "TrialConfigStatus", "EvaluateGate", "RestoreSteadyConfig", "Conclude"):
+        assert s[task]["Parameters"]["state.$"] == "$", task
+        assert "Lambda.ServiceException" in s[task]["Retry"][0]["ErrorEquals"], task
+    ab = definition(template, "ab")["States"]["Release"]["Parameters"]["release"]
+    assert (ab["percent"], ab["metric"], ab["kind"], ab["candidate_variant"]) == (10, "ChurnApp/Retained", "rate",
+                                                                                 "challenger")
+    assert ab["gate"]["min_samples"] == 2000 and ab["gate"]["deadline_seconds"] == 6 * 86400
+
+
+def test_the_function_ships_the_ops_folder_and_may_touch_only_this_model_s_versions(template):
+    (function,) = [r for r in resources(template, "AWS::Lambda::Function").values()
+                   if r["Properties"]["Handler"] == "ops.release_gate.handler"]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for p in resources(template, "AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    by_action = {json.dumps(s["Action"]): s["Resource"] for s in statements}
+    assert by_action['"sts:AssumeRole"']["Fn::Join"][1][-1] == f":iam::{PROD}:role/mlops-churn-predictor-prod-checks"
+    assert by_action['["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]'] == (
+        f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/*")
+
+
+def test_the_prod_check_role_may_run_release_phases(assembly):
+    """(Its trust of the phases' function: test_check_steps_assume_the_role_the_endpoint_stack_creates.)"""
+    stack = next(s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint")
+    roles = resources(stack.template, "AWS::IAM::Role")
+    (role_id,) = [k for k, r in roles.items() if r["Properties"].get("RoleName") == "mlops-churn-predictor-prod-checks"]
+    actions = {a for p in resources(stack.template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
+               for s in p["Properties"]["PolicyDocument"]["Statement"]
+               for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"sagemaker:UpdateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
+            "sagemaker:CreateModel", "iam:PassRole", "cloudwatch:GetMetricData", "kms:CreateGrant"} <= actions
+    assert not {a for a in actions if a.endswith("*") or a in ("sagemaker:DeleteEndpoint", "sagemaker:CreateEndpoint")}
 
 
 # --------------------------------------------------------------------------------------------- config errors

@@ -266,6 +266,13 @@ class ShadowPhaseConfig(_Strict):
     max_error_rate_increase_points: float = Field(default=0.5, gt=0, le=100, description="5XX and model errors, "
                                                   "percentage points above production's")
     deadline: int = Field(default=86400, ge=60, description="seconds: a phase still short of data then fails")
+    min_agreement_percent: float | None = Field(
+        default=None, gt=0, le=100, description="prediction agreement from data capture: at least this share of "
+        "paired predictions agree within agreement_tolerance (needs data_capture of outputs); default: not checked")
+    agreement_tolerance: float = Field(default=1e-6, ge=0, description="largest difference of two numeric "
+                                       "predictions that still agree (other predictions must be equal)")
+    min_agreement_pairs: int = Field(default=100, ge=1, description="paired predictions needed before agreement "
+                                     "is judged")
 
 
 class ABPhaseConfig(_Strict):

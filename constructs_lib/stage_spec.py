@@ -144,6 +144,13 @@ def check_release(stage: StageConfig, stage_name: str) -> None:
             phase_gate(name, phase)
         except ValueError as error:
             raise ConfigError(f"release.{name}", str(error)) from None
+    shadow = release.shadow
+    if shadow is not None and shadow.min_agreement_percent is not None:
+        capture = stage.data_capture
+        if capture is None or capture.capture_mode == "input":
+            raise ConfigError("release.shadow.min_agreement_percent", "needs data_capture with capture_mode output "
+                              "or both (the predictions are compared from the captured responses), got "
+                              + ("no data_capture" if capture is None else "capture_mode input"))
 
 
 def phase_gate(name: str, phase) -> dict:
@@ -155,6 +162,9 @@ def phase_gate(name: str, phase) -> dict:
                     max_latency_increase_pct=phase.max_latency_increase_percent,
                     max_error_rate_increase_points=phase.max_error_rate_increase_points,
                     deadline_seconds=phase.deadline)
+        if phase.min_agreement_percent is not None:
+            gate.update(min_agreement_pct=phase.min_agreement_percent, agreement_tolerance=phase.agreement_tolerance,
+                        min_agreement_pairs=phase.min_agreement_pairs)
         ShadowGate(**gate)
     else:
         gate = dict(decision=phase.decision, margin=phase.margin, lower_is_better=phase.lower_is_better,

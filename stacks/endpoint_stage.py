@@ -104,15 +104,20 @@ class EndpointStack(Stack):
         if invoke:
             endpoint.grant_invoke(role)
         if phases:
-            self._grant_phases(role, RegistryRef.from_config(config, model).versions_arns)
+            stage = getattr(model.stages, stage_name)
+            shadow = stage.release.shadow
+            agreement = shadow is not None and shadow.min_agreement_percent is not None
+            self._grant_phases(role, RegistryRef.from_config(config, model).versions_arns,
+                               capture_prefix=stage.data_capture.prefix if agreement else None)
         acknowledge_wildcards(role, {alarms: "Verification reads the states of this endpoint's own "
             "rollback alarms, which are all named after the endpoint."})
         return role
 
-    def _grant_phases(self, role: iam.Role, versions: list[str]) -> None:
+    def _grant_phases(self, role: iam.Role, versions: list[str], capture_prefix: str | None) -> None:
         """What a release phase does to this endpoint (``ops/release_phase.py``): copy its steady config into a
         trial config with the version as a shadow or challenger (a model from the registry's package, with the
-        endpoint's role), move the endpoint there and back, delete the trial; and read the variants' metrics."""
+        endpoint's role), move the endpoint there and back, delete the trial; and read the variants' metrics.
+        With a ``capture_prefix`` (a shadow gate on prediction agreement), read this endpoint's captured data."""
         endpoint = self.endpoint
         env = StackArns.of(self)
         prefix = endpoint.endpoint_name[:40].lower()
@@ -137,6 +142,22 @@ class EndpointStack(Stack):
             statements.append(iam.PolicyStatement(
                 actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[endpoint.encryption_key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+        wildcards: dict[str, str] = {}
+        if capture_prefix is not None:
+            bucket = endpoint.data_capture_bucket
+            assert bucket is not None
+            folder = f"{capture_prefix}/{endpoint.endpoint_name}/"
+            objects = bucket.arn_for_objects(f"{folder}*")
+            statements += [
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+                                    conditions={"StringLike": {"s3:prefix": f"{folder}*"}}),
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects])]
+            wildcards[objects] = "Captured requests and responses are named by variant, date and hour under this " \
+                                 "endpoint's capture folder."
+            if endpoint.encryption_key is not None:
+                statements.append(iam.PolicyStatement(
+                    actions=["kms:Decrypt"], resources=[endpoint.encryption_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}}))
         for statement in statements:
             role.add_to_principal_policy(statement)
         acknowledge_wildcards(role, {
@@ -145,6 +166,7 @@ class EndpointStack(Stack):
             models: "DescribeModel (read-only) of the production model, whose name CloudFormation generates.",
             "*": "ListEndpointConfigs and CloudWatch metric reads have no resource-level permissions.",
             **{arn: "The version being released: its number is known only at release time." for arn in versions},
+            **wildcards,
         })
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,

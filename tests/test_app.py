@@ -189,8 +189,9 @@ def test_release_check_role_trusts_only_the_pipeline_account(templates):
             for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))
         expected = ["cloudwatch:DescribeAlarms", "sagemaker:DescribeEndpoint"] + (
             ["sagemaker:InvokeEndpoint"] if may_invoke else [])
+        # ...and reads the captured predictions for the shadow gate's agreement check
         phases = ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "iam:PassRole", "kms:CreateGrant",
-                  "kms:DescribeKey", "sagemaker:AddTags", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel",
+                  "kms:Decrypt", "kms:DescribeKey", "s3:GetObject", "s3:ListBucket", "sagemaker:AddTags", "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel",
                   "sagemaker:CreateModel", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel",
                   "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel", "sagemaker:ListEndpointConfigs",
                   "sagemaker:ListTags", "sagemaker:UpdateEndpoint"]

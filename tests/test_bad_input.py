@@ -237,6 +237,8 @@ def release_data(**release) -> dict:
     ({"shadow": {"variant_name": "main"}}, f"{RELEASE_PATH}.release.shadow.variant_name: must differ from the "
                                            "production variant's name, got 'main' for both"),
     ({"shadow": None, "ab": None}, f"{RELEASE_PATH}.release: needs at least one phase (shadow, ab), got none"),
+    ({"shadow": {"min_agreement_percent": 101}}, f"{RELEASE_PATH}.release.shadow.min_agreement_percent: "),
+    ({"shadow": {"min_agreement_percent": True}}, f"{RELEASE_PATH}.release.shadow.min_agreement_percent: "),
     ({"ab": {"weight": 60, "metric": "M/x", "kind": "rate"}}, f"{RELEASE_PATH}.release.ab.weight"),
 ])
 def test_bad_release_plans_are_one_line(change, message):
@@ -255,4 +257,13 @@ def test_a_release_plan_needs_the_approved_version_in_one_production_variant():
     data["models"][0]["stages"]["test"]["release"] = {"shadow": {}}
     prod["variants"].pop()
     with pytest.raises(ConfigError, match=re.escape("models[0].stages.test.release: applies to the prod stage only")):
+        parse_config(data).check()
+
+
+def test_an_agreement_gate_needs_the_captured_responses():
+    data = release_data()
+    data["models"][0]["stages"]["prod"]["data_capture"]["capture_mode"] = "input"
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{RELEASE_PATH}.release.shadow.min_agreement_percent: needs data_capture with capture_mode output or "
+            "both (the predictions are compared from the captured responses), got capture_mode input")):
         parse_config(data).check()

@@ -60,6 +60,11 @@ class ShadowGate:
     #: A check without data (no ModelLatency percentiles, no production traffic) keeps the gate from passing.
     #: ``mlops shadow-report`` turns this off and shows the check as "no data".
     require_every_check: bool = True
+    #: Prediction agreement from data capture (``capture.agreement``): at least this share of paired predictions
+    #: agree within ``agreement_tolerance``, over at least ``min_agreement_pairs`` pairs; None: not checked.
+    min_agreement_pct: float | None = None
+    agreement_tolerance: float = 1e-6
+    min_agreement_pairs: int = 100
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,9 @@ class Verdict:
     checks: tuple[Check, ...]
 
 
-def shadow_checks(production: Side, shadow: Side, gate: ShadowGate) -> list[Check]:
-    """Latency per percentile and each error rate, shadow against production."""
+def shadow_checks(production: Side, shadow: Side, gate: ShadowGate, agreement: dict | None = None) -> list[Check]:
+    """Latency per percentile and each error rate, shadow against production; with ``gate.min_agreement_pct``,
+    the prediction agreement measured from data capture (``agreement``, as ``capture.agreement`` returns it)."""
     checks = []
     enough = shadow.invocations >= gate.min_requests
     for percentile in PERCENTILES:
@@ -118,12 +124,27 @@ def shadow_checks(production: Side, shadow: Side, gate: ShadowGate) -> list[Chec
                             conclusive=failed and (enough or _exact_p_greater(
                                 shadow.count(key), shadow.invocations, production.count(key),
                                 production.invocations) < gate.fail_fast_alpha)))
+    if gate.min_agreement_pct is not None:
+        checks.append(_agreement_check(agreement, gate))
     return checks
 
 
-def judge_shadow(production: Side, shadow: Side, gate: ShadowGate, elapsed_seconds: float) -> Verdict:
-    """The gate's verdict after ``elapsed_seconds`` of the phase (see the module docstring)."""
-    checks = tuple(shadow_checks(production, shadow, gate))
+def _agreement_check(agreement: dict | None, gate: ShadowGate) -> Check:
+    compared = (agreement or {}).get("compared") or 0
+    if compared < gate.min_agreement_pairs:
+        return Check("prediction agreement", "no data", f"{compared} of {gate.min_agreement_pairs} paired "
+                     "predictions in the captured data")
+    share = agreement["agreement_percent"]
+    return Check("prediction agreement", "ok" if share >= gate.min_agreement_pct else "fail",
+                 f"{share:g}% of {compared} paired predictions agree within {gate.agreement_tolerance:g} (at least "
+                 f"{gate.min_agreement_pct:g}%)", share)
+
+
+def judge_shadow(production: Side, shadow: Side, gate: ShadowGate, elapsed_seconds: float,
+                 agreement: dict | None = None) -> Verdict:
+    """The gate's verdict after ``elapsed_seconds`` of the phase (see the module docstring); ``agreement`` is the
+    captured predictions' agreement when the gate checks it."""
+    checks = tuple(shadow_checks(production, shadow, gate, agreement))
     failed = [c for c in checks if c.status == "fail"]
     conclusive = [c for c in failed if c.conclusive]
     if conclusive:

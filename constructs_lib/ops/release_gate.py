@@ -21,12 +21,14 @@ from typing import Any
 from .gates import FAIL, PASS, ABGate, ShadowGate, judge_ab, judge_shadow
 from .reports import ab_sample, measure_ab
 from .release_phase import PHASES
-from .shadow_report import measure
+from .shadow_report import measure, measure_agreement
 
 
 
-def evaluate(cloudwatch: Any, event: dict, now: datetime) -> dict:
-    """The verdict on the phase so far (``phase_started`` .. ``now``), as JSON-ready data."""
+def evaluate(cloudwatch: Any, event: dict, now: datetime, *, sagemaker: Any = None, s3: Any = None) -> dict:
+    """The verdict on the phase so far (``phase_started`` .. ``now``), as JSON-ready data. A shadow gate that
+    checks prediction agreement (``min_agreement_pct``) also reads the captured data: the endpoint's capture
+    location through ``sagemaker``, the files through ``s3``."""
     phase = event.get("phase")
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
@@ -39,7 +41,12 @@ def evaluate(cloudwatch: Any, event: dict, now: datetime) -> dict:
     variants = (event["production_variant"], event["candidate_variant"])
     if phase == "shadow":
         production, candidate = measure(cloudwatch, event["endpoint"], variants, started, now)
-        verdict = judge_shadow(production, candidate, ShadowGate(**event.get("gate", {})), elapsed)
+        gate = ShadowGate(**event.get("gate", {}))
+        agreement = None
+        if gate.min_agreement_pct is not None:
+            agreement, _ = measure_agreement(s3, sagemaker.describe_endpoint(EndpointName=event["endpoint"]),
+                                             variants, started, now, gate.agreement_tolerance)
+        verdict = judge_shadow(production, candidate, gate, elapsed, agreement)
     else:
         kind = event["kind"]
         if kind not in ("rate", "mean"):
@@ -175,8 +182,10 @@ def handler(event: dict, context: Any) -> dict:
         verdict = override_of(here.client("sagemaker"), release["version_arn"], release["phase"])
         if verdict is not None:
             return verdict
+        needs_capture = release["phase"] == "shadow" and release.get("gate", {}).get("min_agreement_pct") is not None
         return evaluate(prod.client("cloudwatch"), {**release, "phase_started": state["status"]["now"]},
-                        datetime.now(timezone.utc))
+                        datetime.now(timezone.utc), sagemaker=prod.client("sagemaker") if needs_capture else None,
+                        s3=prod.client("s3") if needs_capture else None)
     if action == "restore":
         sagemaker = prod.client("sagemaker")
         steady = (state.get("started") or {}).get("steady_config") or release_phase.steady_config_of(

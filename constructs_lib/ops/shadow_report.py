@@ -160,24 +160,28 @@ def run(args: Any, ctx: Any) -> Output:
     if args.no_capture:
         data["agreement_note"] = "skipped (--no-capture)"
     else:
-        data["agreement"], data["agreement_note"] = _agreement(args, ctx, endpoint, prod, shadow, start, end)
+        data["agreement"], data["agreement_note"] = measure_agreement(
+            ctx.client("s3"), endpoint, (prod, shadow), start, end, args.agreement_tolerance, args.max_capture_records)
     exit_code = EXIT_OK if verdict == "PASS" else EXIT_FAILED
     return Output(data=data, text=_render(data), exit_code=exit_code)
 
 
-def _agreement(args: Any, ctx: Any, endpoint: dict, prod: str, shadow: str, start: Any,
-               end: Any) -> tuple[dict | None, str]:
+def measure_agreement(s3: Any, endpoint: dict, variants: tuple[str, str], start: Any, end: Any, tolerance: float,
+                      limit: int = capture.DEFAULT_MAX_RECORDS) -> tuple[dict | None, str]:
+    """Prediction agreement of (production, shadow) from the endpoint's captured data over ``start``..``end``
+    (``endpoint`` is its DescribeEndpoint answer): ``(capture.agreement(...) or None, one line saying what it
+    found)``."""
     config = endpoint.get("DataCaptureConfig") or {}
     if not config.get("EnableCapture") or not config.get("DestinationS3Uri"):
         return None, "data capture is off on this endpoint: no prediction agreement"
-    s3 = ctx.client("s3")
     uri = config["DestinationS3Uri"]
-    records = {variant: capture.read_records(s3, uri, args.endpoint, variant, start, end, args.max_capture_records)
-               for variant in (prod, shadow)}
+    prod, shadow = variants
+    records = {variant: capture.read_records(s3, uri, endpoint["EndpointName"], variant, start, end, limit)
+               for variant in variants}
     if not records[shadow]:
         return None, (f"no capture files for {shadow} under {uri} in the window: the shadow's responses are not "
                       "captured (capture disabled when the shadow was added, or no sampled traffic yet)")
-    result = capture.agreement(records[prod], records[shadow], args.agreement_tolerance)
+    result = capture.agreement(records[prod], records[shadow], tolerance)
     return result, capture.describe_agreement(result)
 
 

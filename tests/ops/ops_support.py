@@ -123,3 +123,13 @@ class OperationStubber(Stubber):
     def _assert_expected_params(self, model, params, context, **kwargs):
         if model.name in self.operations:
             super()._assert_expected_params(model, params, context, **kwargs)
+
+
+def capture_record(inference_id: str, features: str, output: str) -> str:
+    """One data-capture JSON line as SageMaker writes it (CSV request, JSON response)."""
+    return json.dumps({"captureData": {
+        "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": features, "encoding": "CSV"},
+        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": output,
+                           "encoding": "JSON"}},
+        "eventMetadata": {"eventId": f"evt-{inference_id}", "inferenceId": inference_id,
+                          "inferenceTime": "2026-01-01T00:00:00Z"}, "eventVersion": "0"})

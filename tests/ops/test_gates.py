@@ -161,3 +161,21 @@ def test_no_data_waits_and_is_a_failure_at_the_deadline():
     empty = Sample(0, successes=0)
     assert judge_ab(empty, empty, ABGate(), elapsed_seconds=DAY).decision == WAIT
     assert judge_ab(empty, empty, ABGate(), elapsed_seconds=8 * DAY).decision == FAIL
+
+
+def test_a_shadow_that_disagrees_fails_and_one_without_pairs_waits():
+    """Prediction agreement from data capture, when the gate checks it: 90 % within 0.05, over 100 pairs."""
+    gate = ShadowGate(min_duration_seconds=3600, min_requests=1000, deadline_seconds=6 * 3600, min_agreement_pct=90,
+                      agreement_tolerance=0.05, min_agreement_pairs=100)
+    healthy = side(1200, 20.5, 82)
+    agreeing = {"compared": 240, "agreement_percent": 96.25}
+    disagreeing = {"compared": 240, "agreement_percent": 71.67}
+    assert judge_shadow(PRODUCTION, healthy, gate, 3600, agreeing).decision == PASS
+    failed = judge_shadow(PRODUCTION, healthy, gate, 3600, disagreeing)
+    assert (failed.decision, failed.reason) == (FAIL, "prediction agreement 71.67% of 240 paired predictions agree "
+                                                      "within 0.05 (at least 90%)")
+    few = judge_shadow(PRODUCTION, healthy, gate, 3600, {"compared": 40, "agreement_percent": 100.0})
+    assert (few.decision, few.reason) == (WAIT, "no data for prediction agreement")
+    assert judge_shadow(PRODUCTION, healthy, gate, 6 * 3600, None).decision == FAIL  # no capture by the deadline
+    # Not asked for: no such check at all.
+    assert "prediction agreement" not in [c.check for c in judge_shadow(PRODUCTION, healthy, GATE, 3600).checks]

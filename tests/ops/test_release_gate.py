@@ -154,3 +154,34 @@ def test_an_error_in_a_phase_is_reported_but_does_not_reject_the_version(registr
     assert conclude(sagemaker, None, release, None, error) == {
         "outcome": "error", "reason": "PhaseError: endpoint churn-predictor-prod is Failed: no capacity"}
     assert sagemaker.describe_model_package(ModelPackageName=version)["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_shadow_gate_on_agreement_reads_the_captured_predictions(cloudwatch):
+    """The capture location from the endpoint (stubbed: moto keeps no capture config), the files from moto's S3:
+    3 of 4 paired predictions agree within 0.05, short of the gate's 90 %."""
+    from ops_support import OperationStubber, capture_record
+
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="capture", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    hour = NOW - timedelta(hours=1)
+    for variant, outputs in (("champion", ["[0.91]", "[0.12]", "[0.55]", "[0.40]"]),
+                             ("shadow", ["[0.90]", "[0.14]", "[0.75]", "[0.41]"])):
+        s3.put_object(Bucket="capture", Key=f"datacapture/{ENDPOINT}/{variant}/{hour:%Y/%m/%d/%H}/0.jsonl",
+                      Body="\n".join(capture_record(f"r{i}", f"{i},1", out) for i, out in enumerate(outputs)).encode())
+    sagemaker = boto3.client("sagemaker", region_name="eu-west-1")
+    described = OperationStubber(sagemaker, ["DescribeEndpoint"])
+    described.add_response("describe_endpoint", {
+        "EndpointName": ENDPOINT, "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+        "EndpointConfigName": "trial", "EndpointStatus": "InService", "CreationTime": NOW, "LastModifiedTime": NOW,
+        "DataCaptureConfig": {"EnableCapture": True, "CaptureStatus": "Started", "CurrentSamplingPercentage": 20,
+                              "DestinationS3Uri": "s3://capture/datacapture", "KmsKeyId": "alias/capture"}},
+        {"EndpointName": ENDPOINT})
+    described.activate()
+    put_traffic(cloudwatch, "champion", 10_000, errors_5xx=10)
+    put_traffic(cloudwatch, "shadow", 1_000, errors_5xx=1)
+    stubber = latency(cloudwatch, (20, 80), (21, 83))
+    result = evaluate(cloudwatch, shadow_event(min_agreement_pct=90, agreement_tolerance=0.05, min_agreement_pairs=4),
+                      NOW, sagemaker=sagemaker, s3=s3)
+    stubber.assert_no_pending_responses()
+    assert (result["decision"], result["reason"]) == (
+        "FAIL", "prediction agreement 75% of 4 paired predictions agree within 0.05 (at least 90%)")

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from ops_support import capture_record
+
 from constructs_lib.ops import stats
 
 ENDPOINT = "churn-predictor-prod"
@@ -174,15 +176,6 @@ def test_rate_metric_larger_than_invocations_is_refused(ab_endpoint, mlops):
 
 
 # --------------------------------------------------------------------------------------------- shadow-report
-def capture_record(inference_id, features, output):
-    return json.dumps({"captureData": {
-        "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": features, "encoding": "CSV"},
-        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": output,
-                           "encoding": "JSON"}},
-        "eventMetadata": {"eventId": f"evt-{inference_id}", "inferenceId": inference_id,
-                          "inferenceTime": "2026-01-01T00:00:00Z"}, "eventVersion": "0"})
-
-
 def put_capture(aws, variant, outputs):
     s3 = aws("s3")
     hour = hours_ago(1)

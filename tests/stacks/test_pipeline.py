@@ -313,7 +313,8 @@ def test_a_phase_always_returns_to_the_steady_config_and_fails_unless_its_gate_p
             release["poll_seconds"], release["version_arn.$"]) == ("shadow", 50, "main", "shadow", 300, "$.version_arn")
     assert release["role_arn"] == f"arn:TOKEN:iam::{PROD}:role/mlops-churn-predictor-prod-checks"
     assert release["gate"] == {"min_duration_seconds": 3600, "min_requests": 1000, "max_latency_increase_pct": 10.0,
-                               "max_error_rate_increase_points": 0.5, "deadline_seconds": 86400}
+                               "max_error_rate_increase_points": 0.5, "deadline_seconds": 86400,
+                               "min_agreement_pct": 80, "agreement_tolerance": 0.1, "min_agreement_pairs": 50}
     # Every task that can leave the endpoint on its trial config is caught by the restore; the restore's own
     # failure still reaches the conclusion (which then says the endpoint could not be returned).
     for task in ("StartPhase", "TrialConfigStatus", "EvaluateGate"):
@@ -359,6 +360,14 @@ def test_the_prod_check_role_may_run_release_phases(assembly):
     assert {"sagemaker:UpdateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
             "sagemaker:CreateModel", "iam:PassRole", "cloudwatch:GetMetricData", "kms:CreateGrant"} <= actions
     assert not {a for a in actions if a.endswith("*") or a in ("sagemaker:DeleteEndpoint", "sagemaker:CreateEndpoint")}
+    # The shadow gate's agreement check reads this endpoint's captured data, and nothing else of the bucket.
+    statements = [s for p in resources(stack.template, "AWS::IAM::Policy").values()
+                  if {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]
+                  if str(s["Action"]).startswith("s3:")]
+    listing, reading = statements
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "datacapture/churn-predictor-prod/*"}}
+    assert reading["Action"] == "s3:GetObject"
+    assert reading["Resource"]["Fn::Join"][1][-1] == "/datacapture/churn-predictor-prod/*"
 
 
 # --------------------------------------------------------------------------------------------- config errors

@@ -337,6 +337,39 @@ def test_a_phase_always_returns_to_the_steady_config_and_fails_unless_its_gate_p
     assert ab["gate"]["min_samples"] == 2000 and ab["gate"]["deadline_seconds"] == 6 * 86400
 
 
+@pytest.mark.parametrize("phase", ["shadow", "ab"])
+def test_no_path_past_the_trial_config_ends_without_the_restore(template, phase):
+    """Every way out of the phase, once the trial config may have been requested (StartPhase onwards: its
+    success, any caught error, any verdict), goes through RestoreSteadyConfig and then Conclude: the graph of
+    the definition's transitions (Next, Choices, Default, Catch) without those states reaches no end state."""
+    states = definition(template, phase)["States"]
+
+    def successors(name: str) -> list[str]:
+        state = states[name]
+        return ([state["Next"]] if "Next" in state else []) + [c["Next"] for c in state.get("Choices", [])] + (
+            [state["Default"]] if "Default" in state else []) + [c["Next"] for c in state.get("Catch", [])]
+
+    def ends_reachable(start: str, without: set[str]) -> set[str]:
+        seen, todo, ends = set(), [start], set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name in without:
+                continue
+            seen.add(name)
+            if states[name]["Type"] in ("Succeed", "Fail"):
+                ends.add(name)
+            todo += successors(name)
+        return ends
+
+    assert ends_reachable("StartPhase", {"RestoreSteadyConfig"}) == {"NothingToCompare"}  # the skip: no trial
+    assert ends_reachable("RestoreSteadyConfig", {"Conclude"}) == set()
+    assert ends_reachable("StartPhase", set()) == {"NothingToCompare", "GatePassed", "GateFailed", "PhaseError"}
+    # A task's uncaught error would end the execution there: every task before the conclusion catches them all.
+    tasks = [name for name, state in states.items() if state["Type"] == "Task" and name != "Conclude"]
+    assert sorted(tasks) == ["EvaluateGate", "RestoreSteadyConfig", "StartPhase", "TrialConfigStatus"]
+    assert all(["States.ALL"] in [c["ErrorEquals"] for c in states[name]["Catch"]] for name in tasks)
+
+
 def test_the_function_ships_the_ops_folder_and_may_touch_only_this_model_s_versions(template):
     (function,) = [r for r in resources(template, "AWS::Lambda::Function").values()
                    if r["Properties"]["Handler"] == "ops.release_gate.handler"]

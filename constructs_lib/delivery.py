@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import jsii
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stage
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
@@ -268,13 +268,14 @@ class DeliveryPipeline(Construct):
 
     # ------------------------------------------------------------------------------------------- release
     def add_release(self, *, test: ReleaseStage, prod: ReleaseStage, approval_comment: str | None = None,
-                    phases: Sequence[pipelines.Step] = ()) -> None:
+                    phases: Sequence[pipelines.Step] = (), phases_before: Stack | None = None) -> None:
         """Add the release path: ``test`` (deploy, verify, smoke), the manual approval(s), then ``prod``
         (deploy, verify). Can be called once; the approval steps run before any prod deploy action.
 
         ``phases`` (``ReleaseGates.step``) run in order after the approvals and before prod's deploy: each gets the
         version the synth step resolved (its ``APPROVED_VERSION`` variable), and a failed phase stops the release
-        there."""
+        there. With ``phases_before`` (a stack of the prod stage) they run just before that stack's deployment,
+        after the stacks it depends on (the phases' own role): otherwise before every stack of the stage."""
         if self._released:
             raise ConfigError("add_release", "can be called once per pipeline (one release path), got a second call")
         if (test.account, test.region) == (prod.account, prod.region):
@@ -294,11 +295,14 @@ class DeliveryPipeline(Construct):
             second.add_step_dependency(approval)
             pre.append(second)
             self._grant_second_approval(prod.stage.stage_name, second.id)
+        gates: list[pipelines.Step] = []
         for phase in phases:
             phase.release_version(self.synth_step.exported_variable(VERSION_VARIABLE))
-            phase.add_step_dependency(pre[-1])
-            pre.append(phase)
-        self.cdk_pipeline.add_stage(prod.stage, pre=pre, post=self._checks(prod))
+            phase.add_step_dependency((gates or pre)[-1])
+            gates.append(phase)
+        stack_steps = [pipelines.StackSteps(stack=phases_before, pre=gates)] if gates and phases_before else []
+        self.cdk_pipeline.add_stage(prod.stage, pre=pre + ([] if stack_steps else gates), stack_steps=stack_steps,
+                                    post=self._checks(prod))
 
     def _check_step_role(self, release: ReleaseStage) -> iam.IRole:
         """One role per stage for its check steps, named so that the stage's check role can trust exactly it."""
@@ -377,6 +381,8 @@ class DeliveryPipeline(Construct):
         # CodeStar Notifications publishes to the encrypted topic, so it must be able to use the key.
         key.grant(iam.ServicePrincipal("codestar-notifications.amazonaws.com"), "kms:GenerateDataKey*",
                   "kms:Decrypt")
+        # EventBridge rules publish to it too (the release phases' unfinished executions).
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey*", "kms:Decrypt")
         topic = sns.Topic(self, "Notifications", master_key=key, enforce_ssl=True,
                           display_name=f"{self.pipeline_name} releases")
         for email in emails:

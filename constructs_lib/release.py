@@ -28,6 +28,8 @@ import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -47,6 +49,8 @@ from .stage_spec import check_phase_timing
 __all__ = ["PHASES", "ReleaseGates", "ReleasePhase"]
 
 _ENDPOINT_POLL = Duration.minutes(1)
+#: First wait before a failed task is tried again (then doubled, 5 tries: about 10 minutes in all).
+_RETRY_INTERVAL = Duration.seconds(20)
 _OPS_DIR = Path(__file__).resolve().parent / "ops"
 
 
@@ -63,6 +67,8 @@ class ReleasePhase:
     :param poll_interval: time between two looks at the gate; default 5 minutes.
     :param instance_count: instances of the candidate variant; default: the production variant's initial count.
     :param metric: A/B only: the business metric ``NAMESPACE/NAME``; ``kind``: ``rate`` or ``mean``.
+    :param override_parameter: the SSM parameter (pipeline account) where a person's skip or stop of this gate is
+        recorded (``ops.release_gate.override_parameter``); default: none can be recorded.
     """
 
     phase: str
@@ -75,6 +81,7 @@ class ReleasePhase:
     instance_count: int | None = None
     metric: str | None = None
     kind: str | None = None
+    override_parameter: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("phase", self.phase, PHASES)
@@ -99,6 +106,8 @@ class ReleasePhase:
             settings.update(metric=self.metric, kind=self.kind)
         if topic_arn is not None:
             settings["topic_arn"] = topic_arn
+        if self.override_parameter is not None:
+            settings["override_parameter"] = self.override_parameter
         return settings
 
 
@@ -106,8 +115,8 @@ class ReleaseGates(Construct):
     """The state machines of one stage's release phases, with the function they run.
 
     :param phases: the phases, in order (each gets its own state machine and pipeline action).
-    :param check_role_arn: the stage account's role the function assumes to read CloudWatch and move the
-        endpoint (``EndpointStack``'s release-check role, which trusts ``function_role_name``).
+    :param stage_role_arn: the stage account's role the function assumes to read CloudWatch and move the
+        endpoint (it trusts ``function_role_name``).
     :param region: the stage's region.
     :param function_role_name: the name of the function's role (the stage's role trusts it by name).
     :param registry_versions_arns: the model package versions the function may reject or read overrides from
@@ -117,7 +126,7 @@ class ReleaseGates(Construct):
     :param topic: where a phase's outcome is told; default none.
     """
 
-    def __init__(self, scope: Construct, id: str, *, phases: list[ReleasePhase], check_role_arn: str, region: str,
+    def __init__(self, scope: Construct, id: str, *, phases: list[ReleasePhase], stage_role_arn: str, region: str,
                  function_role_name: str, registry_versions_arns: list[str],
                  state_machine_names: dict[str, str],
                  topic: sns.ITopic | None = None) -> None:
@@ -134,7 +143,7 @@ class ReleaseGates(Construct):
         role = iam.Role(self, "FunctionRole", role_name=function_role_name,
                         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description="Runs and judges release phases on the stage's endpoint")
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[check_role_arn]))
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[stage_role_arn]))
         # Overrides are read from, and a failed gate's verdict written to, the version being released.
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
@@ -143,6 +152,12 @@ class ReleaseGates(Construct):
                                                          resources=[log_group.log_group_arn]))
         if topic is not None:
             topic.grant_publish(role)
+        parameters = [StackArns.of(self).arn("ssm", "parameter", p.override_parameter.lstrip("/"))
+                      for p in phases if p.override_parameter]
+        if parameters:
+            # A person's decision is read at every look and removed when the phase concludes.
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:DeleteParameter"],
+                                                             resources=parameters))
         function = lambda_.Function(
             self, "Function", runtime=lambda_.Runtime.PYTHON_3_13, handler="ops.release_gate.handler",
             code=lambda_.Code.from_asset(str(_OPS_DIR.parent), exclude=["*", "!ops", "!ops/*.py"]),
@@ -155,8 +170,21 @@ class ReleaseGates(Construct):
         self.state_machines: dict[str, sfn.StateMachine] = {}
         topic_arn = topic.topic_arn if topic is not None else None
         for phase in phases:
-            settings = phase.settings(region=region, role_arn=check_role_arn, topic_arn=topic_arn)
+            settings = phase.settings(region=region, role_arn=stage_role_arn, topic_arn=topic_arn)
             self.state_machines[phase.phase] = self._state_machine(phase.phase, settings, log_group)
+        if topic is not None:
+            # An execution that ends without its conclusion (its 7-day timeout, or stopped by a person) told
+            # nobody and may have left the endpoint on a trial config: the topic hears of it.
+            events.Rule(self, "UnfinishedPhase", description="A release phase ended without its conclusion",
+                        event_pattern=events.EventPattern(
+                            source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                            detail={"status": ["TIMED_OUT", "ABORTED"],
+                                    "stateMachineArn": [self.state_machine_arn(p) for p in self.state_machines]}),
+                        targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+                            f"Release phase execution {events.EventField.from_path('$.detail.name')} of "
+                            f"{events.EventField.from_path('$.detail.stateMachineArn')} ended "
+                            f"{events.EventField.from_path('$.detail.status')} without returning the endpoint to its "
+                            "steady config: it may have left the endpoint on a trial config; `mlops release restore` returns it."))])
         acknowledge_wildcards(role, {
             **{arn: "Versions are numbered by SageMaker at registration: the function reads and rejects the "
                "version being released, one of this group's." for arn in registry_versions_arns},
@@ -174,9 +202,16 @@ class ReleaseGates(Construct):
         scope = Construct(self, phase.capitalize())
 
         def task(id: str, action: str, result_path: str) -> tasks.LambdaInvoke:
-            return tasks.LambdaInvoke(scope, id, lambda_function=self.function, payload_response_only=True,
-                                      payload=sfn.TaskInput.from_object({"action": action, "state.$": "$"}),
-                                      result_path=result_path, retry_on_service_exceptions=True)
+            invoke = tasks.LambdaInvoke(scope, id, lambda_function=self.function, payload_response_only=True,
+                                        payload=sfn.TaskInput.from_object({"action": action, "state.$": "$"}),
+                                        result_path=result_path, retry_on_service_exceptions=True)
+            # Every action is idempotent (it reads where the endpoint stands first), so a failed call is tried
+            # again, except a PhaseError, which retrying cannot mend. An endpoint busy with autoscaling or a
+            # system update is waited for, up to an hour.
+            invoke.add_retry(errors=["PhaseError"], max_attempts=0)
+            invoke.add_retry(errors=["EndpointBusy"], interval=_ENDPOINT_POLL, max_attempts=60, backoff_rate=1)
+            invoke.add_retry(errors=["States.ALL"], interval=_RETRY_INTERVAL, max_attempts=5, backoff_rate=2)
+            return invoke
 
         begin = sfn.Pass(scope, "Release", parameters={"release": {
             **settings, "version_arn.$": "$.version_arn"}})

@@ -26,6 +26,8 @@ from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
 from constructs_lib.stage_spec import StageSpec, config_error
 
+from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
+
 #: The release-check role's session limit (one value: each Duration made is a jsii round trip).
 _ONE_HOUR = Duration.hours(1)
 
@@ -33,11 +35,6 @@ _ONE_HOUR = Duration.hours(1)
 def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_name: str) -> str:
     """The IAM role the delivery pipeline assumes in a stage's account to check the endpoint (<= 64 chars)."""
     return bounded_role_name(f"{config.project}-{model.name}-{stage_name}-checks")
-
-
-def release_gate_role_name(config: PlatformConfig, model: ModelConfig) -> str:
-    """The role of the function that runs a model's release phases (dev account; the prod check role trusts it)."""
-    return bounded_role_name(f"{config.project}-{model.name}-release-phases")
 
 
 def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
@@ -72,15 +69,17 @@ class EndpointStack(Stack):
                 self.endpoint.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
             CfnOutput(self, "AlarmTopicArn", value=self.endpoint.alarm_topic.topic_arn,
                       description="Rollback alarm notifications of this endpoint: subscribe here")
-        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None,
-                                           phases=stage.release is not None)
+        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
+        if stage.release is not None:
+            shadow = stage.release.shadow
+            agreement = shadow is not None and shadow.min_agreement_percent is not None
+            grant_endpoint_resources(self, self.endpoint, role_name=release_role_name(config, model, stage_name),
+                                     capture_prefix=stage.data_capture.prefix if agreement else None)
 
-    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool,
-                    phases: bool) -> iam.Role:
+    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
         """The role the delivery pipeline's post-deploy steps assume: trusts only the pipeline (dev) account;
         may describe this endpoint and its rollback alarms (deployment verification) and, where the stage has
-        smoke/latency checks, invoke it. Where the stage's release has phases, the phases' function assumes it
-        too, to run them (``_grant_phases``)."""
+        smoke/latency checks, invoke it."""
         endpoint = self.endpoint
         dev = config.accounts.dev.account_id
         account = getattr(config.accounts, stage_name)
@@ -90,9 +89,7 @@ class EndpointStack(Stack):
             self, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
             # The pipeline's check steps only (their role, by name: a condition, not a principal, so that
             # either stack can be deployed first), not every principal of the dev account.
-            assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": [
-                checker, StackArns.of(self).arn("iam", "role", release_gate_role_name(config, model), region="",
-                                                account=dev)] if phases else checker}}),
+            assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": checker}}),
             description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
             max_session_duration=_ONE_HOUR,
         )
@@ -103,71 +100,9 @@ class EndpointStack(Stack):
 
         if invoke:
             endpoint.grant_invoke(role)
-        if phases:
-            stage = getattr(model.stages, stage_name)
-            shadow = stage.release.shadow
-            agreement = shadow is not None and shadow.min_agreement_percent is not None
-            self._grant_phases(role, RegistryRef.from_config(config, model).versions_arns,
-                               capture_prefix=stage.data_capture.prefix if agreement else None)
         acknowledge_wildcards(role, {alarms: "Verification reads the states of this endpoint's own "
             "rollback alarms, which are all named after the endpoint."})
         return role
-
-    def _grant_phases(self, role: iam.Role, versions: list[str], capture_prefix: str | None) -> None:
-        """What a release phase does to this endpoint (``ops/release_phase.py``): copy its steady config into a
-        trial config with the version as a shadow or challenger (a model from the registry's package, with the
-        endpoint's role), move the endpoint there and back, delete the trial; and read the variants' metrics.
-        With a ``capture_prefix`` (a shadow gate on prediction agreement), read this endpoint's captured data."""
-        endpoint = self.endpoint
-        env = StackArns.of(self)
-        prefix = endpoint.endpoint_name[:40].lower()
-        trials = [env.arn("sagemaker", "endpoint-config", f"{prefix}*"), env.arn("sagemaker", "model", f"{prefix}*")]
-        models = env.arn("sagemaker", "model", "*")
-        statements = [
-            iam.PolicyStatement(actions=["sagemaker:DescribeEndpointConfig", "sagemaker:CreateEndpointConfig",
-                                         "sagemaker:DeleteEndpointConfig", "sagemaker:CreateModel",
-                                         "sagemaker:DeleteModel", "sagemaker:AddTags", "sagemaker:ListTags"],
-                                resources=trials),
-            iam.PolicyStatement(actions=["sagemaker:UpdateEndpoint"], resources=[endpoint.endpoint_arn, trials[0]]),
-            # The production model's name is CloudFormation's (generated); describing it is read-only.
-            iam.PolicyStatement(actions=["sagemaker:DescribeModel"], resources=[models]),
-            iam.PolicyStatement(actions=["sagemaker:CreateModel"], resources=versions),
-            iam.PolicyStatement(actions=["sagemaker:ListEndpointConfigs", "cloudwatch:GetMetricData",
-                                         "cloudwatch:GetMetricStatistics"], resources=["*"]),
-            iam.PolicyStatement(actions=["iam:PassRole"], resources=[endpoint.role.role_arn],
-                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
-        ]
-        if endpoint.encryption_key is not None:
-            # The new fleet's volumes are encrypted with the endpoint's key: UpdateEndpoint makes grants for them.
-            statements.append(iam.PolicyStatement(
-                actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[endpoint.encryption_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
-        wildcards: dict[str, str] = {}
-        if capture_prefix is not None:
-            bucket = endpoint.data_capture_bucket
-            assert bucket is not None
-            folder = f"{capture_prefix}/{endpoint.endpoint_name}/"
-            objects = bucket.arn_for_objects(f"{folder}*")
-            statements += [
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-                                    conditions={"StringLike": {"s3:prefix": f"{folder}*"}}),
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[objects])]
-            wildcards[objects] = "Captured requests and responses are named by variant, date and hour under this " \
-                                 "endpoint's capture folder."
-            if endpoint.encryption_key is not None:
-                statements.append(iam.PolicyStatement(
-                    actions=["kms:Decrypt"], resources=[endpoint.encryption_key.key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"}}))
-        for statement in statements:
-            role.add_to_principal_policy(statement)
-        acknowledge_wildcards(role, {
-            trials[0]: "Trial configs are named after the endpoint plus the phase and a hash (one per release).",
-            trials[1]: "Trial models are named after the endpoint plus the phase and a hash (one per release).",
-            models: "DescribeModel (read-only) of the production model, whose name CloudFormation generates.",
-            "*": "ListEndpointConfigs and CloudWatch metric reads have no resource-level permissions.",
-            **{arn: "The version being released: its number is known only at release time." for arn in versions},
-            **wildcards,
-        })
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,
                   approved: str | None) -> ModelEndpoint:
@@ -210,7 +145,16 @@ class EndpointStage(Stage):
                  approved_version_arn: str | None, **kwargs) -> None:
         account = getattr(config.accounts, stage_name)
         super().__init__(scope, id, env=Environment(account=account.account_id, region=account.region), **kwargs)
+        self.release_access: ReleaseAccessStack | None = None
+        """With a release plan: the phases' role, deployed before the phases and the endpoint stack."""
+        if getattr(model.stages, stage_name).release is not None:
+            self.release_access = ReleaseAccessStack(
+                self, "ReleaseAccess", stack_name=f"{config.project}-{model.name}-{stage_name}-release-access",
+                config=config, model=model, stage_name=stage_name,
+                description=f"Role of the release phases of model {model.name} ({stage_name})")
         self.stack = EndpointStack(
             self, "Endpoint", stack_name=f"{config.project}-{model.name}-{stage_name}-endpoint",
             config=config, model=model, stage_name=stage_name, approved_version_arn=approved_version_arn,
             description=f"SageMaker endpoint of model {model.name} ({stage_name})")
+        if self.release_access is not None:
+            self.stack.add_stack_dependency(self.release_access)

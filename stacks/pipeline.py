@@ -33,7 +33,8 @@ from constructs_lib.stage_spec import phase_gate
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
 
-from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name, release_gate_role_name
+from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name
+from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
            "needs_approved_version", "pipeline_stack_name"]
@@ -154,7 +155,7 @@ class ModelPipelineStack(Stack):
         """The prod release's phases (state machines and their function); None without a release plan."""
         self.delivery.add_release(
             phases=[self.release_gates.step(p) for p in self.release_gates.state_machines]
-            if self.release_gates else (),
+            if self.release_gates else (), phases_before=self.stages["prod"].stack,
             test=self.releases["test"], prod=self.releases["prod"],
             approval_comment=f"Release model {model.name} to prod? The version this execution resolved (Build step "
             f"log; `mlops status {self.stages['test'].stack.endpoint.endpoint_name}` shows it live) passed "
@@ -179,6 +180,7 @@ class ModelPipelineStack(Stack):
     def _release_gates(self) -> ReleaseGates:
         """The prod stage's release phases (``release``), run before its guarded rollout."""
         # Imported here: only a model with a release plan loads the Step Functions and Lambda bindings.
+        from constructs_lib.ops.release_gate import override_parameter
         from constructs_lib.ops.release_phase import state_machine_name
         from constructs_lib.release import PHASES, ReleaseGates, ReleasePhase
 
@@ -197,14 +199,15 @@ class ModelPipelineStack(Stack):
                     percent=phase.sampling_percentage if name == "shadow" else phase.weight,
                     gate=phase_gate(name, phase), poll_interval=Duration.seconds(release.poll_interval),
                     instance_count=phase.instance_count, metric=getattr(phase, "metric", None),
-                    kind=getattr(phase, "kind", None)))
+                    kind=getattr(phase, "kind", None),
+                    override_parameter=override_parameter(self.config.project, self.model.name, name)))
             except ConfigError as error:
                 raise ConfigError(f"models[{self.index}].stages.prod.release.{name}", error.message) from None
-        role_arn = StackArns.of(self).arn("iam", "role", release_check_role_name(self.config, self.model, "prod"),
+        role_arn = StackArns.of(self).arn("iam", "role", release_role_name(self.config, self.model, "prod"),
                                           region="", account=prod.account_id)
         return ReleaseGates(
-            self, "ReleaseGates", phases=phases, check_role_arn=role_arn, region=prod.region,
-            function_role_name=release_gate_role_name(self.config, self.model),
+            self, "ReleaseGates", phases=phases, stage_role_arn=role_arn, region=prod.region,
+            function_role_name=release_function_role_name(self.config, self.model),
             registry_versions_arns=RegistryRef.from_config(self.config, self.model).versions_arns,
             state_machine_names={p.phase: state_machine_name(self.config.project, self.model.name, p.phase)
                                  for p in phases},

@@ -49,7 +49,8 @@ def hour_prefixes(root: str, endpoint: str, variant: str, start: datetime, end: 
 
 def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime, end: datetime,
                  limit: int = DEFAULT_MAX_RECORDS) -> list[dict]:
-    """Captured records of ``variant`` in the window (at most ``limit``); unreadable lines are skipped."""
+    """Captured records of ``variant`` in the window (at most ``limit``, counted within the window: the hourly
+    folders' records before ``start`` or after ``end`` are left out); unreadable lines are skipped."""
     bucket, root = split_s3_uri(uri)
     records: list[dict] = []
     paginator = s3.get_paginator("list_objects_v2")
@@ -62,11 +63,24 @@ def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime
                         record = json.loads(line)
                     except json.JSONDecodeError:
                         continue
-                    if isinstance(record, dict):
+                    if isinstance(record, dict) and _within(record, start, end):
                         records.append(record)
                         if len(records) >= limit:
                             return records
     return records
+
+
+def _within(record: dict, start: datetime, end: datetime) -> bool:
+    """Whether the record's ``inferenceTime`` falls in the window (the hourly folders also hold the minutes before
+    and after it); a record without a readable time is kept."""
+    text = (record.get("eventMetadata") or {}).get("inferenceTime")
+    try:
+        at = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if at.tzinfo is None or start.tzinfo is None:
+        return True
+    return start <= at <= end
 
 
 def _payload(record: dict, side: str) -> str | None:

@@ -33,7 +33,7 @@ from constructs_lib.config import StageConfig, load_config
 from constructs_lib.errors import ConfigError
 from .base import EXIT_USAGE, OpsError, Output
 from .output import duration, table
-from .release_phase import PHASES
+from .release_phase import PHASES, candidate_instances
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
 from constructs_lib.stage_spec import StageSpec
 from constructs_lib.variants import RollbackAlarms, fleet_capacity
@@ -107,7 +107,9 @@ def plan_phases(stage: StageConfig) -> list[PhasePlan]:
             float(phase.weight), float(phase.weight))
         phases.append(PhasePlan(
             phase=name, answers_percent=answers, requests_percent=requests,
-            candidate_instances=phase.instance_count or count, min_seconds=phase.min_duration,
+            candidate_instances=phase.instance_count or candidate_instances(
+                {"ProductionVariants": [{"VariantName": "production", "CurrentInstanceCount": count}]},
+                {"VariantName": "production"}, name, requests), min_seconds=phase.min_duration,
             deadline_seconds=phase.deadline, poll_seconds=release.poll_interval,
             stopped_within_seconds=2 * TYPICAL_PROVISIONING_SECONDS + phase.deadline + release.poll_interval))
     return phases

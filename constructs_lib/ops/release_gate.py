@@ -58,62 +58,79 @@ def evaluate(cloudwatch: Any, event: dict, now: datetime, *, sagemaker: Any = No
             "elapsed_seconds": round(elapsed), "checks": [check.as_dict() for check in verdict.checks]}
 
 
-#: The version's metadata keys (customer metadata of the model package, in the registry) where a person's
-#: decision on a phase's gate is recorded: ``skip`` (pass it) or ``stop`` (fail it), and why.
-OVERRIDE_KEY, REASON_KEY = "release-{phase}-gate", "release-{phase}-reason"
+#: A person's decision on a phase's gate: ``skip`` (pass it) or ``stop`` (fail it), with the reason. Kept in an SSM
+#: parameter of the pipeline account per model and phase (``override_parameter``), not on the version: any change
+#: to an Approved model package emits the approval event that starts the delivery pipeline.
 OVERRIDES = ("skip", "stop")
+#: The longest reason: it becomes the version's ApprovalDescription (at most 1024 characters) after a prefix.
+MAX_REASON = 900
 
 
-def override_of(sagemaker: Any, version_arn: str, phase: str) -> dict | None:
-    """A person's recorded decision on ``phase``'s gate for this version, as a verdict, or None."""
-    metadata = sagemaker.describe_model_package(ModelPackageName=version_arn).get("CustomerMetadataProperties") or {}
-    decision = metadata.get(OVERRIDE_KEY.format(phase=phase))
-    if decision not in OVERRIDES:
+def override_parameter(project: str, model: str, phase: str) -> str:
+    """The SSM parameter holding a person's decision on ``phase``'s gate of ``model``."""
+    return f"/{project}/{model}/release/{phase}-gate"
+
+
+def override_of(ssm: Any, parameter: str, version_arn: str, phase: str) -> dict | None:
+    """A person's decision on ``phase``'s gate for this version, as a verdict, or None (none recorded, or one for
+    another version)."""
+    import json
+
+    try:
+        value = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    if not isinstance(value, dict) or value.get("version_arn") != version_arn or value.get("decision") not in OVERRIDES:
         return None
-    reason = metadata.get(REASON_KEY.format(phase=phase), "no reason given")
-    verb = "skipped" if decision == "skip" else "stopped"
-    return {"phase": phase, "decision": PASS if decision == "skip" else FAIL, "override": decision,
-            "reason": f"gate {verb} by a person: {reason}", "checks": []}
+    verb = "skipped" if value["decision"] == "skip" else "stopped"
+    by = f" ({value['by']})" if value.get("by") else ""
+    return {"phase": phase, "decision": PASS if value["decision"] == "skip" else FAIL, "override": value["decision"],
+            "reason": f"gate {verb} by a person{by}: {value.get('reason') or 'no reason given'}", "checks": []}
 
 
-#: What SageMaker accepts in a customer metadata value besides letters, digits and spaces (botocore's pattern).
-_METADATA_PUNCTUATION = "_.:/=+-@"
+def record_override(ssm: Any, parameter: str, version_arn: str, decision: str, reason: str, by: str = "") -> dict:
+    """Record a person's decision for ``version_arn`` in ``parameter`` (read at the phase's next look, cleared
+    when the phase concludes). Returns what was written."""
+    import json
 
-
-def check_metadata_value(name: str, value: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is a customer metadata value SageMaker accepts: 1-256 letters,
-    digits, spaces and ``_.:/=+-@`` (no commas, quotes or parentheses)."""
-    import unicodedata
-
-    if not 1 <= len(value) <= 256:
-        raise ValueError(f"{name} must hold 1 to 256 characters, got {len(value)}")
-    bad = sorted({c for c in value if c not in _METADATA_PUNCTUATION
-                  and unicodedata.category(c)[0] not in ("L", "N", "Z")})
-    if bad:
-        raise ValueError(f"{name} may hold letters, digits, spaces and {' '.join(_METADATA_PUNCTUATION)} only "
-                         f"(SageMaker's metadata values), got {' '.join(repr(c) for c in bad)}")
-
-
-def record_override(sagemaker: Any, version_arn: str, phase: str, decision: str, reason: str) -> dict:
-    """Record a person's decision on ``phase``'s gate on the version (the state machine reads it at its next
-    look). Keeps the version's other metadata; returns the metadata written."""
     if decision not in OVERRIDES:
         raise ValueError(f"decision must be one of {', '.join(OVERRIDES)}, got {decision!r}")
-    check_metadata_value("reason", reason)
-    metadata = dict(sagemaker.describe_model_package(ModelPackageName=version_arn)
-                    .get("CustomerMetadataProperties") or {})
-    metadata[OVERRIDE_KEY.format(phase=phase)] = decision
-    metadata[REASON_KEY.format(phase=phase)] = reason
-    sagemaker.update_model_package(ModelPackageArn=version_arn, CustomerMetadataProperties=metadata)
-    return metadata
+    if not reason.strip() or len(reason) > MAX_REASON:
+        raise ValueError(f"reason must hold 1 to {MAX_REASON} characters, got {len(reason.strip())}")
+    value = {"decision": decision, "reason": reason, "version_arn": version_arn, "by": by}
+    ssm.put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True,
+                      Description="A person's decision on a release gate (mlops release skip-gate|stop)")
+    return value
+
+
+def clear_override(ssm: Any, parameter: str, version_arn: str) -> None:
+    """Remove the decision for ``version_arn`` (one phase run consumes it); another version's is left."""
+    import json
+
+    try:
+        value = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+        if isinstance(value, dict) and value.get("version_arn") == version_arn:
+            ssm.delete_parameter(Name=parameter)
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
 
 
 def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, error: dict | None,
-             restored: bool = True) -> dict:
+             restored: bool = True, ssm: Any = None) -> dict:
     """After the endpoint is back on its steady config: reject the version when its gate failed (the verdict's
     reason recorded as the approval description) and tell the release topic what happened. Returns the outcome
-    (``passed``, ``failed`` or ``error``)."""
+    (``passed``, ``failed`` or ``error``). A person's ``stop`` recorded after the gate passed still fails the
+    phase; the decision is cleared (it applies to one run of the phase)."""
     phase, version = release["phase"], release["version_arn"]
+    parameter = release.get("override_parameter")
+    if ssm is not None and parameter:
+        late = override_of(ssm, parameter, version, phase)
+        if late is not None and late["decision"] == FAIL:
+            verdict = late
+        clear_override(ssm, parameter, version)
     if verdict is not None and verdict.get("decision") == FAIL:
         outcome, reason = "failed", verdict.get("reason", "")
     elif verdict is not None and verdict.get("decision") == PASS and restored:
@@ -154,6 +171,14 @@ def _error_text(error: dict | None) -> str:
     return f"{error.get('Error', 'Error')}: {cause}"[:1000]
 
 
+def _within_limit(since: str, now: datetime, what: str) -> None:
+    """Raise ``PhaseError`` once an endpoint update has taken longer than ``ENDPOINT_UPDATE_LIMIT_SECONDS``."""
+    from .release_phase import ENDPOINT_UPDATE_LIMIT_SECONDS, PhaseError
+
+    if (now - datetime.fromisoformat(since)).total_seconds() > ENDPOINT_UPDATE_LIMIT_SECONDS:
+        raise PhaseError(f"{what} within {ENDPOINT_UPDATE_LIMIT_SECONDS // 3600} h (since {since})")
+
+
 def handler(event: dict, context: Any) -> dict:
     """The Lambda entry point of the release's state machine. ``event`` is ``{"action", "state"}``: the action
     (start, status, evaluate, restore, conclude) and the execution's state so far: ``release`` (the phase's
@@ -170,16 +195,22 @@ def handler(event: dict, context: Any) -> dict:
     here = Context()
     prod = Context(region=release.get("region"), role_arn=release.get("role_arn"))
     endpoint = release["endpoint"]
+    now = datetime.now(timezone.utc)
     if action == "start":
-        return release_phase.start(prod.client("sagemaker"), endpoint=endpoint, phase=release["phase"],
-                                   version_arn=release["version_arn"], variant_name=release["candidate_variant"],
-                                   percent=release["percent"], instance_count=release.get("instance_count"))
+        started = release_phase.start(prod.client("sagemaker"), endpoint=endpoint, phase=release["phase"],
+                                      version_arn=release["version_arn"], variant_name=release["candidate_variant"],
+                                      percent=release["percent"], instance_count=release.get("instance_count"))
+        return {**started, "at": now.isoformat()}
     if action == "status":
+        _within_limit(state["started"]["at"], now, f"endpoint {endpoint} did not reach the trial config")
         result = release_phase.status(prod.client("sagemaker"), endpoint=endpoint,
                                       config=state["started"]["trial_config"])
-        return {**result, "now": datetime.now(timezone.utc).isoformat()}
+        return {**result, "now": now.isoformat()}
     if action == "evaluate":
-        verdict = override_of(here.client("sagemaker"), release["version_arn"], release["phase"])
+        verdict = None
+        if release.get("override_parameter"):
+            verdict = override_of(here.client("ssm"), release["override_parameter"], release["version_arn"],
+                                  release["phase"])
         if verdict is not None:
             return verdict
         needs_capture = release["phase"] == "shadow" and release.get("gate", {}).get("min_agreement_pct") is not None
@@ -187,12 +218,15 @@ def handler(event: dict, context: Any) -> dict:
                         datetime.now(timezone.utc), sagemaker=prod.client("sagemaker") if needs_capture else None,
                         s3=prod.client("s3") if needs_capture else None)
     if action == "restore":
+        since = (state.get("restored") or {}).get("since") or now.isoformat()
+        _within_limit(since, now, f"endpoint {endpoint} did not get back to its steady config")
         sagemaker = prod.client("sagemaker")
         steady = (state.get("started") or {}).get("steady_config") or release_phase.steady_config_of(
             sagemaker, sagemaker.describe_endpoint(EndpointName=endpoint))
-        return release_phase.restore(sagemaker, endpoint=endpoint, steady_config=steady)
+        return {**release_phase.restore(sagemaker, endpoint=endpoint, steady_config=steady), "since": since}
     if action == "conclude":
         return conclude(here.client("sagemaker"), here.client("sns") if release.get("topic_arn") else None,
                         release, state.get("verdict"), state.get("error"),
-                        restored=bool((state.get("restored") or {}).get("reached")))
+                        restored=bool((state.get("restored") or {}).get("reached")),
+                        ssm=here.client("ssm") if release.get("override_parameter") else None)
     raise ValueError(f"action must be start, status, evaluate, restore or conclude, got {action!r}")

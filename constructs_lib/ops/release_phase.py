@@ -15,10 +15,17 @@ reads where the endpoint stands and does only what is left. boto3 and the standa
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 #: Tags on a trial config: the release phase it serves, and the steady config to return to.
 PHASE_TAG, STEADY_TAG, VERSION_TAG = "mlops:release-phase", "mlops:steady-config", "mlops:release-version"
+#: On an endpoint whose stack grants the phases what they need of its resources (``stacks/release_access.py``):
+#: without it (a stack from before the release plan) a phase is skipped.
+READY_TAG = "mlops:release-phases"
+#: How long the endpoint may take to reach a trial config, or the steady config again, before the phase gives up
+#: (and says so): an update provisions a fleet, typically 5-10 minutes.
+ENDPOINT_UPDATE_LIMIT_SECONDS = 2 * 3600
 PHASES = ("shadow", "ab")
 #: What a trial config copies from the steady one (CreateEndpointConfig's request keys that DescribeEndpointConfig
 #: returns); the rest of the description is read-only.
@@ -40,6 +47,11 @@ def state_machine_name(project: str, model: str, phase: str) -> str:
 
 class PhaseError(Exception):
     """The phase cannot go on (one line: what is wrong and what to do)."""
+
+
+class EndpointBusy(Exception):
+    """The endpoint is updating for another reason (autoscaling, a SageMaker system update): try again later (the
+    state machine retries this error, and only this one, for up to an hour)."""
 
 
 def trial_name(steady_config: str, phase: str, version_arn: str) -> str:
@@ -96,6 +108,10 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
             raise
         # The first release: nothing serves yet, so there is nothing to compare the version with.
         return {"skipped": f"endpoint {endpoint} does not exist yet: the first release has nothing to compare with"}
+    if READY_TAG not in _tags(sagemaker, described["EndpointArn"]):
+        return {"skipped": f"endpoint {endpoint} was deployed without the release phases' grants (its stack predates "
+                           "the release plan): this release goes straight to the guarded rollout, the next one has "
+                           "phases"}
     status = described["EndpointStatus"]
     current = described["EndpointConfigName"]
     pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
@@ -104,8 +120,10 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
     if trial in (current, pending):  # started already (a retried task)
         return {"steady_config": steady, "trial_config": trial, "status": status}
     if steady != current:
-        raise PhaseError(f"endpoint {endpoint} runs {current}, a trial config of another release phase: end it "
-                         f"first (`mlops release stop`), which returns it to {steady}")
+        raise PhaseError(f"endpoint {endpoint} runs {current}, a trial config of another release phase: return it "
+                         f"to {steady} first (`mlops release restore`)")
+    if status in ("Updating", "SystemUpdating"):
+        raise EndpointBusy(f"endpoint {endpoint} is {status} (autoscaling or a system update)")
     if status != "InService":
         raise PhaseError(f"endpoint {endpoint} is {status}; a release phase starts from an InService endpoint")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=steady)
@@ -125,7 +143,7 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
             {"Key": VERSION_TAG, "Value": version_arn}]
     _create_model(sagemaker, trial, production["ModelName"], version_arn, tags)
     candidate = {"VariantName": variant_name, "ModelName": trial, "InstanceType": production["InstanceType"],
-                 "InitialInstanceCount": instance_count or production.get("InitialInstanceCount", 1)}
+                 "InitialInstanceCount": instance_count or candidate_instances(described, production, phase, percent)}
     weight = float(production.get("InitialVariantWeight", 1.0))
     request = {k: config[k] for k in _CONFIG_KEYS if config.get(k) not in (None, {}, [])}
     if phase == "shadow":
@@ -137,9 +155,33 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
                                          {**candidate, "InitialVariantWeight": float(percent)}]
     if not _exists(sagemaker.describe_endpoint_config, EndpointConfigName=trial):
         sagemaker.create_endpoint_config(EndpointConfigName=trial, Tags=tags, **request)
-    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=trial, RetainAllVariantProperties=True,
-                              ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
-    return {"steady_config": steady, "trial_config": trial, "status": "Updating"}
+    _update(sagemaker, endpoint, trial)
+    return {"steady_config": steady, "trial_config": trial, "status": "Updating",
+            "candidate_instances": candidate["InitialInstanceCount"]}
+
+
+def candidate_instances(described: dict, production: dict, phase: str, percent: float) -> int:
+    """The candidate's instances: the production variant's *current* count (autoscaling included) scaled to the
+    candidate's share, so that each instance of either sees about the same load: a shadow gets ``percent`` % of
+    production's requests, a challenger ``percent / (100 - percent)`` of what production keeps. At least one."""
+    live = next((v for v in described.get("ProductionVariants", []) if v.get("VariantName") == production["VariantName"]),
+                {})
+    count = live.get("CurrentInstanceCount") or live.get("DesiredInstanceCount") or production.get("InitialInstanceCount", 1)
+    share = percent / 100 if phase == "shadow" else percent / (100 - percent)
+    return max(1, math.ceil(count * share - 1e-9))
+
+
+def _update(sagemaker: Any, endpoint: str, config: str) -> None:
+    """UpdateEndpoint to ``config``, keeping the variants' current instance counts (autoscaling's) and taking the
+    config's weights. SageMaker refuses an update while another is in progress: that is ``EndpointBusy``."""
+    try:
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config, RetainAllVariantProperties=True,
+                                  ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+    except Exception as error:
+        if _error_code(error) == "ValidationException" and sagemaker.describe_endpoint(
+                EndpointName=endpoint)["EndpointStatus"] in ("Updating", "SystemUpdating"):
+            raise EndpointBusy(f"endpoint {endpoint} is updating for another reason: {error}") from None
+        raise
 
 
 def _create_model(sagemaker: Any, name: str, production_model: str, version_arn: str, tags: list[dict]) -> None:
@@ -167,39 +209,45 @@ def status(sagemaker: Any, *, endpoint: str, config: str) -> dict:
 
 def restore(sagemaker: Any, *, endpoint: str, steady_config: str) -> dict:
     """End the phase: move ``endpoint`` back to ``steady_config`` (the production variant keeps its retained
-    instance count and gets its whole weight back), then delete the trial configs and models that name it.
-    Returns ``{"status", "reached"}``; call again while ``reached`` is false (the endpoint is updating)."""
+    instance count and gets its whole weight back), then delete the trial configs and models made from it.
+    Returns ``{"status", "reached"}`` (and ``cleanup``, a failure to delete, once reached: the endpoint is back
+    either way); call again while ``reached`` is false (the endpoint is updating)."""
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
     state, current = described["EndpointStatus"], described["EndpointConfigName"]
     pending = (described.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
     if state == "InService" and current == steady_config:
-        _delete_trials(sagemaker, endpoint_configs=_trials_of(sagemaker, steady_config))
-        return {"status": state, "reached": True}
+        result = {"status": state, "reached": True}
+        try:
+            _delete_trials(sagemaker, steady_config)
+        except Exception as error:  # noqa: BLE001 - the endpoint is back; a leftover trial only costs a name
+            result["cleanup"] = f"trial configs or models of {steady_config} left behind: {error}"
+        return result
     if state in ("InService", "Failed") and pending != steady_config:
-        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=steady_config,
-                                  RetainAllVariantProperties=True,
-                                  ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
+        try:
+            _update(sagemaker, endpoint, steady_config)
+        except EndpointBusy:
+            return {"status": "Updating", "reached": False}
         return {"status": "Updating", "reached": False}
     return {"status": state, "reached": False}
 
 
-def _trials_of(sagemaker: Any, steady_config: str) -> list[str]:
-    """The trial configs made from ``steady_config`` (their names start with its name's stem)."""
+def _delete_trials(sagemaker: Any, steady_config: str) -> None:
+    """Delete the trial configs and models made from ``steady_config`` (tagged with it; their names start with
+    its name's stem): a trial model whose config was never made is found too."""
     stem = steady_config[:40]
-    names = []
-    for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=stem):
-        for summary in page.get("EndpointConfigs", []):
-            name = summary["EndpointConfigName"]
-            if name != steady_config and _tags(sagemaker, summary["EndpointConfigArn"]).get(STEADY_TAG) == steady_config:
-                names.append(name)
-    return names
-
-
-def _delete_trials(sagemaker: Any, endpoint_configs: list[str]) -> None:
-    for name in endpoint_configs:
-        for call, key in ((sagemaker.delete_endpoint_config, "EndpointConfigName"), (sagemaker.delete_model, "ModelName")):
-            try:
-                call(**{key: name})
-            except Exception as error:
-                if _error_code(error) not in ("ValidationException", "ResourceNotFound"):
-                    raise
+    for kind, key, arn_key, delete in (
+            ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigArn", sagemaker.delete_endpoint_config),
+            ("list_models", "Models", "ModelArn", sagemaker.delete_model)):
+        name_key = "EndpointConfigName" if kind == "list_endpoint_configs" else "ModelName"
+        for page in sagemaker.get_paginator(kind).paginate(NameContains=stem):
+            for summary in page.get(key, []):
+                name = summary[name_key]
+                if name == steady_config or not name.startswith(stem):
+                    continue
+                if _tags(sagemaker, summary[arn_key]).get(STEADY_TAG) != steady_config:
+                    continue
+                try:
+                    delete(**{name_key: name})
+                except Exception as error:
+                    if _error_code(error) not in ("ValidationException", "ResourceNotFound"):
+                        raise

@@ -125,11 +125,15 @@ class OperationStubber(Stubber):
             super()._assert_expected_params(model, params, context, **kwargs)
 
 
-def capture_record(inference_id: str, features: str, output: str) -> str:
-    """One data-capture JSON line as SageMaker writes it (CSV request, JSON response)."""
+def capture_record(inference_id: str, features: str, output: str, at: datetime | None = None) -> str:
+    """One data-capture JSON line as SageMaker writes it (CSV request, JSON response), made ``at`` (default: an
+    hour ago, inside the windows the tests read)."""
+    from datetime import timedelta
+
+    at = at or datetime.now(timezone.utc) - timedelta(hours=1)
     return json.dumps({"captureData": {
         "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": features, "encoding": "CSV"},
         "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": output,
                            "encoding": "JSON"}},
         "eventMetadata": {"eventId": f"evt-{inference_id}", "inferenceId": inference_id,
-                          "inferenceTime": "2026-01-01T00:00:00Z"}, "eventVersion": "0"})
+                          "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}, "eventVersion": "0"})

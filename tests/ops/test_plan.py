@@ -172,16 +172,17 @@ def test_the_release_phases_show_their_exposure_length_and_worst_case(capsys):
     (prod,) = json.loads(out)["stages"]
     update = TYPICAL_PROVISIONING_SECONDS
     assert prod["phases"] == [
-        {"phase": "shadow", "answers_percent": 0.0, "requests_percent": 50.0, "candidate_instances": 2,
+        {"phase": "shadow", "answers_percent": 0.0, "requests_percent": 50.0, "candidate_instances": 1,
          "min_seconds": 3600, "deadline_seconds": 86400, "poll_seconds": 300,
          "stopped_within_seconds": 86400 + 300 + 2 * update},
-        {"phase": "ab", "answers_percent": 10.0, "requests_percent": 10.0, "candidate_instances": 2,
+        {"phase": "ab", "answers_percent": 10.0, "requests_percent": 10.0, "candidate_instances": 1,
          "min_seconds": 86400, "deadline_seconds": 6 * 86400, "poll_seconds": 300,
          "stopped_within_seconds": 6 * 86400 + 300 + 2 * update}]
     code, out, _ = run(capsys, "plan", str(MAIN_EXAMPLE), "--stage", "prod")
     lines = [" ".join(line.split()) for line in out.splitlines()]
-    assert "shadow 0% 50% 2 1 h 24 h 5 min 24.4 h" in lines
-    assert "ab 10% 10% 2 24 h 6 d 5 min 6 d" in lines
+    # instances at the phase's start: its share of production's 2 (more when production has scaled out)
+    assert "shadow 0% 50% 1 1 h 24 h 5 min 24.4 h" in lines
+    assert "ab 10% 10% 1 24 h 6 d 5 min 6 d" in lines
     # 1 h + 1 d of phases, four endpoint updates of 8 min, the 33 min canary
     assert any(line.startswith("then the rollout below: at least 26.1 h from the approval to 100%") for line in lines)
 

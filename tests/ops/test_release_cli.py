@@ -1,5 +1,6 @@
-"""``mlops release status|skip-gate|stop``: the phases' state machines and executions in the moto server (their
-history stubbed: moto answers a canned one), the decision recorded on the version in the moto registry."""
+"""``mlops release status|skip-gate|stop|restore``: the phases' state machines and executions in the moto server
+(their history stubbed: moto answers a canned one), the decision recorded in moto's SSM, the endpoint moved back
+with UpdateEndpoint stubbed (moto has none)."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,8 @@ import pytest
 from ops_support import create_versions
 
 from constructs_lib.ops.release_gate import override_of
+
+DECISIONS = "/mlops/churn-predictor/release/{}-gate"
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "platform.yaml"
 ROLE = "arn:aws:iam::123456789012:role/states"
@@ -64,23 +67,38 @@ def test_status_shows_the_running_phase_its_version_and_the_gate_s_last_look(mlo
     assert ab == {"phase": "ab", "status": "never run"}
 
 
-def test_skip_gate_records_the_decision_on_the_running_phase_s_version(mlops, machines, group, stub_client):
-    sagemaker, versions = group
+def test_skip_gate_records_the_decision_for_the_running_phase_s_version(mlops, machines, group, stub_client):
+    _, versions = group
     stubber = stub_client("stepfunctions", ["GetExecutionHistory"])
     stubber.add_response("get_execution_history", {"events": [entered("WaitForTraffic")]})
     boto3.client("stepfunctions", region_name="eu-west-1").start_execution(
         stateMachineArn=machines["ab"], input=json.dumps({"version_arn": versions[0]}))
     result = mlops("release", "skip-gate", "churn-predictor", "--config", str(CONFIG), "--reason",
-                   "holiday traffic - checked by hand", "--region", "eu-west-1")
+                   "holiday traffic, checked by hand", "--region", "eu-west-1")
     assert result.code == 0, result.err
-    assert result.out.startswith(f"recorded: skip the ab gate of {versions[0]} (holiday traffic - checked by hand)")
-    assert override_of(sagemaker, versions[0], "ab")["reason"] == "gate skipped by a person: holiday traffic - " \
-                                                                  "checked by hand"
-    assert override_of(sagemaker, versions[0], "shadow") is None
+    assert result.out.startswith(f"recorded: skip the ab gate of {versions[0]} (holiday traffic, checked by hand)")
+    assert result.err == ""
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    verdict = override_of(ssm, DECISIONS.format("ab"), versions[0], "ab")
+    assert verdict["decision"] == "PASS" and verdict["reason"].endswith(": holiday traffic, checked by hand")
+    assert override_of(ssm, DECISIONS.format("shadow"), versions[0], "shadow") is None
+
+
+def test_a_decision_after_the_gate_decided_says_what_it_still_does(mlops, machines, group, stub_client):
+    _, versions = group
+    stubber = stub_client("stepfunctions", ["GetExecutionHistory"])
+    stubber.add_response("get_execution_history", {"events": [entered("WaitForSteadyConfig")]})
+    boto3.client("stepfunctions", region_name="eu-west-1").start_execution(
+        stateMachineArn=machines["shadow"], input=json.dumps({"version_arn": versions[0]}))
+    result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
+                   "--region", "eu-west-1")
+    assert result.code == 0, result.err
+    assert result.err == ("warning: the shadow gate has already decided (the phase is at WaitForSteadyConfig): a stop "
+                          "still fails it at its conclusion\n")
 
 
 def test_stop_ahead_of_a_phase_needs_the_phase_and_the_version(mlops, machines, group):
-    sagemaker, versions = group
+    _, versions = group
     result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
                    "--region", "eu-west-1")
     assert (result.code, result.err) == (3, "error: no release phase of model churn-predictor is running: give "
@@ -88,17 +106,40 @@ def test_stop_ahead_of_a_phase_needs_the_phase_and_the_version(mlops, machines, 
     result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
                    "--phase", "ab", "--version", versions[1], "--region", "eu-west-1")
     assert result.code == 0, result.err
-    assert override_of(sagemaker, versions[1], "ab")["decision"] == "FAIL"
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    assert override_of(ssm, DECISIONS.format("ab"), versions[1], "ab")["decision"] == "FAIL"
 
 
-@pytest.mark.parametrize("argv, code, message", [
-    (["--reason", "a, b"], 2, "error: --reason may hold letters, digits, spaces and _ . : / = + - @ only "
-                              "(SageMaker's metadata values), got ','\n"),
-    (["--reason", "x" * 257], 2, "error: --reason must hold 1 to 256 characters, got 257\n"),
-])
-def test_a_reason_sagemaker_would_refuse_is_refused_before_any_call(mlops, argv, code, message):
-    result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), *argv)
-    assert (result.code, result.err) == (code, message)
+@pytest.mark.parametrize("reason, length", [("  ", 0), ("x" * 901, 901)])
+def test_a_reason_the_approval_description_cannot_hold_is_refused_before_any_call(mlops, reason, length):
+    result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", reason)
+    assert (result.code, result.err) == (2, f"error: --reason must hold 1 to 900 characters, got {length}\n")
+
+
+def test_restore_moves_the_endpoint_back_and_removes_the_trial(mlops, stub_client):
+    from ops_support import endpoint_description
+
+    from constructs_lib.ops.release_phase import STEADY_TAG
+
+    endpoint, steady, trial = "churn-predictor-prod", "churn-predictor-prod-0a1b", "churn-predictor-prod-0a1b-ab-1"
+    sagemaker = boto3.client("sagemaker", region_name="eu-west-1")
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "i"})
+    for name, tags in ((steady, []), (trial, [{"Key": STEADY_TAG, "Value": steady}])):
+        sagemaker.create_endpoint_config(EndpointConfigName=name, Tags=tags, ProductionVariants=[
+            {"VariantName": "main", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    stubber = stub_client("sagemaker", ["DescribeEndpoint", "UpdateEndpoint"])
+    on = {"EndpointName": endpoint}
+    for described in (endpoint_description("InService", trial), endpoint_description("InService", trial)):
+        stubber.add_response("describe_endpoint", {**described, "EndpointName": endpoint}, on)
+    stubber.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:eu-west-1:1:endpoint/x"}, {
+        **on, "EndpointConfigName": steady, "RetainAllVariantProperties": True,
+        "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}]})
+    stubber.add_response("describe_endpoint", {**endpoint_description("InService", steady), "EndpointName": endpoint}, on)
+    result = mlops("release", "restore", "churn-predictor", "--config", str(CONFIG), "--region", "eu-west-1",
+                   "--poll-interval", "1")
+    assert result.code == 0, result.err
+    assert result.out == f"endpoint {endpoint} is back on its steady config {steady} (it ran {trial})\n"
+    assert [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]] == [steady]
 
 
 def test_a_model_without_a_release_plan_or_a_pipeline_is_one_line(mlops):

@@ -110,19 +110,41 @@ def registry(moto_server):
     return client, create_versions(client, "churn-gate", ["Approved"])[0]
 
 
-def test_a_person_s_skip_or_stop_is_recorded_on_the_version_and_read_as_the_verdict(registry):
+SHADOW_DECISION = "/mlops/churn/release/shadow-gate"
+
+
+def test_a_person_s_decision_is_read_for_its_version_only_and_left_off_the_version(registry):
+    """Recorded in SSM, not on the model package: any change to an Approved version starts the pipeline."""
     from constructs_lib.ops.release_gate import override_of, record_override
 
     sagemaker, version = registry
-    assert override_of(sagemaker, version, "shadow") is None
-    record_override(sagemaker, version, "shadow", "skip", "traffic too low on a holiday - p99 checked by hand")
-    record_override(sagemaker, version, "ab", "stop", "wrong feature set")
-    assert override_of(sagemaker, version, "shadow") == {
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    assert override_of(ssm, SHADOW_DECISION, version, "shadow") is None
+    record_override(ssm, SHADOW_DECISION, version, "skip", "traffic too low on a holiday, p99 checked by hand",
+                    by="mlops-alice")
+    assert override_of(ssm, SHADOW_DECISION, version, "shadow") == {
         "phase": "shadow", "decision": "PASS", "override": "skip", "checks": [],
-        "reason": "gate skipped by a person: traffic too low on a holiday - p99 checked by hand"}
-    assert override_of(sagemaker, version, "ab")["decision"] == "FAIL"
+        "reason": "gate skipped by a person (mlops-alice): traffic too low on a holiday, p99 checked by hand"}
+    assert override_of(ssm, SHADOW_DECISION, version.replace("/1", "/2"), "shadow") is None  # another version
+    assert "CustomerMetadataProperties" not in sagemaker.describe_model_package(ModelPackageName=version)
     with pytest.raises(ValueError, match="decision must be one of skip, stop, got 'pass'"):
-        record_override(sagemaker, version, "ab", "pass", "x")
+        record_override(ssm, SHADOW_DECISION, version, "pass", "x")
+    with pytest.raises(ValueError, match="reason must hold 1 to 900 characters, got 0"):
+        record_override(ssm, SHADOW_DECISION, version, "stop", "  ")
+
+
+def test_a_stop_after_the_gate_passed_still_fails_the_phase_and_the_decision_is_used_once(registry):
+    from constructs_lib.ops.release_gate import conclude, override_of, record_override
+
+    sagemaker, version = registry
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    record_override(ssm, SHADOW_DECISION, version, "stop", "wrong feature set")
+    release = {"phase": "shadow", "endpoint": ENDPOINT, "version_arn": version, "override_parameter": SHADOW_DECISION}
+    passed = {"decision": "PASS", "reason": "1200 requests over 1 h, every check within its limit"}
+    assert conclude(sagemaker, None, release, passed, None, ssm=ssm) == {
+        "outcome": "failed", "reason": "gate stopped by a person: wrong feature set"}
+    assert sagemaker.describe_model_package(ModelPackageName=version)["ModelApprovalStatus"] == "Rejected"
+    assert override_of(ssm, SHADOW_DECISION, version, "shadow") is None  # consumed
 
 
 def test_a_failed_gate_rejects_the_version_with_its_verdict_and_tells_the_topic(registry):
@@ -185,3 +207,15 @@ def test_a_shadow_gate_on_agreement_reads_the_captured_predictions(cloudwatch):
     stubber.assert_no_pending_responses()
     assert (result["decision"], result["reason"]) == (
         "FAIL", "prediction agreement 75% of 4 paired predictions agree within 0.05 (at least 90%)")
+
+
+def test_an_endpoint_update_that_never_ends_stops_the_phase_after_the_limit():
+    """The loops that wait for the trial config, and for the steady config again, are bounded: after two hours
+    the phase gives up (and the state machine concludes, saying where the endpoint stands)."""
+    from constructs_lib.ops.release_gate import _within_limit
+    from constructs_lib.ops.release_phase import ENDPOINT_UPDATE_LIMIT_SECONDS, PhaseError
+
+    since = NOW - timedelta(seconds=ENDPOINT_UPDATE_LIMIT_SECONDS)
+    _within_limit(since.isoformat(), NOW, "x")  # at the limit: still waiting
+    with pytest.raises(PhaseError, match="endpoint e did not get back to its steady config within 2 h \\(since "):
+        _within_limit((since - timedelta(seconds=1)).isoformat(), NOW, "endpoint e did not get back to its steady config")

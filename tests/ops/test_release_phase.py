@@ -7,7 +7,8 @@ import boto3
 import pytest
 from ops_support import ENDPOINT, IMAGE, ROLE, OperationStubber, create_versions, endpoint_description
 
-from constructs_lib.ops.release_phase import STEADY_TAG, PhaseError, restore, start, status, trial_name
+from constructs_lib.ops.release_phase import (READY_TAG, STEADY_TAG, EndpointBusy, PhaseError, restore, start,
+                                                 status, trial_name)
 
 STEADY = "churn-prod-config-0a1b2c3d"
 RETAIN = {"RetainAllVariantProperties": True,
@@ -25,7 +26,7 @@ def sagemaker(moto_server):
         DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 20,
                            "DestinationS3Uri": "s3://capture/datacapture",
                            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
-    client.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=STEADY)
+    client.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=STEADY, Tags=[{"Key": READY_TAG, "Value": "1"}])
     requests = []
     client.meta.events.register("provide-client-params.sagemaker.CreateEndpointConfig",
                                 lambda params, **kwargs: requests.append(dict(params)))
@@ -58,13 +59,14 @@ def test_a_shadow_phase_copies_the_steady_config_and_adds_the_version_as_a_shado
     result = start(sagemaker, endpoint=ENDPOINT, phase="shadow", version_arn=version, variant_name="shadow",
                    percent=50)
     stubber.assert_no_pending_responses()
-    assert result == {"steady_config": STEADY, "trial_config": trial, "status": "Updating"}
+    # 2 production instances (moto reports the initial count as current), half of their requests copied: 1
+    assert result == {"steady_config": STEADY, "trial_config": trial, "status": "Updating", "candidate_instances": 1}
     request = sagemaker.config_requests[-1]
     assert request["ProductionVariants"] == [{"VariantName": "main", "ModelName": "churn-model",
                                               "InitialInstanceCount": 2, "InstanceType": "ml.m5.large",
                                               "InitialVariantWeight": 1.0}]
     assert request["ShadowProductionVariants"] == [{"VariantName": "shadow", "ModelName": trial,
-                                                    "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
+                                                    "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
                                                     "InitialVariantWeight": 0.5}]
     assert request["DataCaptureConfig"]["InitialSamplingPercentage"] == 20
     production = sagemaker.describe_model(ModelName="churn-model")  # moto answers isolation False whatever was set
@@ -106,8 +108,8 @@ def test_a_phase_refuses_an_endpoint_left_on_another_phase_s_trial(sagemaker, ve
                                                           "InitialInstanceCount": 1,
                                                           "InstanceType": "ml.m5.large"}])
     stub_update(sagemaker, None, endpoint_description("InService", other))
-    with pytest.raises(PhaseError, match=f"runs {other}, a trial config of another release phase: end it first "
-                       rf"\(`mlops release stop`\), which returns it to {STEADY}"):
+    with pytest.raises(PhaseError, match=f"runs {other}, a trial config of another release phase: return it to "
+                       rf"{STEADY} first \(`mlops release restore`\)"):
         start(sagemaker, endpoint=ENDPOINT, phase="shadow", version_arn=version, variant_name="shadow", percent=100)
 
 
@@ -179,8 +181,55 @@ def test_the_first_release_or_a_re_run_has_nothing_to_compare_and_skips_the_phas
     sagemaker.create_endpoint_config(EndpointConfigName="released", ProductionVariants=[
         {"VariantName": "main", "ModelName": "serving-version", "InitialInstanceCount": 1,
          "InstanceType": "ml.m5.large"}])
-    sagemaker.create_endpoint(EndpointName="released-endpoint", EndpointConfigName="released")
+    sagemaker.create_endpoint(EndpointName="released-endpoint", EndpointConfigName="released",
+                              Tags=[{"Key": READY_TAG, "Value": "1"}])
     result = start(sagemaker, endpoint="released-endpoint", phase="ab", version_arn=version,
                    variant_name="challenger", percent=10)
     assert result == {"skipped": f"endpoint released-endpoint already serves {version} (a re-run release)"}
     assert sagemaker.config_requests[-1]["EndpointConfigName"] == "released"  # no trial config was made
+
+
+@pytest.mark.parametrize("live, phase, percent, expected", [
+    (2, "shadow", 100, 2), (6, "shadow", 50, 3), (5, "shadow", 10, 1),   # autoscaled to 6: half of 6
+    (6, "ab", 10, 1), (9, "ab", 10, 1), (10, "ab", 10, 2), (4, "ab", 50, 4),  # w / (100 - w) of production's
+])
+def test_the_candidate_is_sized_from_the_live_production_count(live, phase, percent, expected):
+    from constructs_lib.ops.release_phase import candidate_instances
+
+    described = {"ProductionVariants": [{"VariantName": "main", "CurrentInstanceCount": live}]}
+    assert candidate_instances(described, {"VariantName": "main", "InitialInstanceCount": 2}, phase, percent) == expected
+
+
+def test_an_endpoint_deployed_before_the_release_plan_skips_the_phase(sagemaker, version):
+    sagemaker.create_endpoint(EndpointName="older", EndpointConfigName=STEADY)  # no READY_TAG: an older stack
+    result = start(sagemaker, endpoint="older", phase="shadow", version_arn=version, variant_name="shadow", percent=50)
+    assert result == {"skipped": "endpoint older was deployed without the release phases' grants (its stack "
+                                 "predates the release plan): this release goes straight to the guarded rollout, the "
+                                 "next one has phases"}
+    assert sagemaker.config_requests == []
+
+
+def test_an_endpoint_busy_with_autoscaling_is_retried_not_failed(sagemaker, version):
+    stub_update(sagemaker, None, endpoint_description("Updating", STEADY))
+    with pytest.raises(EndpointBusy, match="endpoint churn-prod is Updating"):
+        start(sagemaker, endpoint=ENDPOINT, phase="shadow", version_arn=version, variant_name="shadow", percent=50)
+
+
+def test_a_restore_refused_while_the_endpoint_scales_waits_and_tries_again(sagemaker):
+    stubber = OperationStubber(sagemaker, ["UpdateEndpoint", "DescribeEndpoint"])
+    stubber.add_response("describe_endpoint", endpoint_description("InService", "the-trial"), {"EndpointName": ENDPOINT})
+    stubber.add_client_error("update_endpoint", "ValidationException", "Cannot update in-progress endpoint")
+    stubber.add_response("describe_endpoint", endpoint_description("Updating", "the-trial"), {"EndpointName": ENDPOINT})
+    stubber.activate()
+    assert restore(sagemaker, endpoint=ENDPOINT, steady_config=STEADY) == {"status": "Updating", "reached": False}
+    stubber.assert_no_pending_responses()
+
+
+def test_a_trial_model_whose_config_was_never_made_is_deleted_too(sagemaker, version):
+    orphan = trial_name(STEADY, "ab", version)
+    sagemaker.create_model(ModelName=orphan, ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": version},
+                           Tags=[{"Key": STEADY_TAG, "Value": STEADY}])
+    sagemaker.create_model(ModelName=f"{STEADY}-someone-else", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    assert restore(sagemaker, endpoint=ENDPOINT, steady_config=STEADY) == {"status": "InService", "reached": True}
+    assert sorted(m["ModelName"] for m in sagemaker.list_models()["Models"]) == ["churn-model",
+                                                                                f"{STEADY}-someone-else"]

@@ -306,3 +306,19 @@ def test_capture_pairs_by_request_body_and_compares_decoded_outputs():
                                    [{"captureData": {"endpointInput": {"data": "1"}}}])
     assert "hold no outputs" in capture.describe_agreement(no_outputs)
     assert capture.split_s3_uri("s3://bucket/a/b/") == ("bucket", "a/b")
+
+
+def test_capture_records_outside_the_window_do_not_count_toward_the_limit(aws):
+    """The hourly folders also hold records from before the window (a phase starting mid-hour): those are left
+    out before the per-variant limit is counted, or a busy endpoint would fill the limit with them."""
+    from constructs_lib.ops import capture
+
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="capture-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    start = hours_ago(1)
+    before = [capture_record(f"old-{i}", "1,2", "[0.1]", at=start - timedelta(minutes=10)) for i in range(5)]
+    within = [capture_record(f"new-{i}", "1,2", "[0.1]", at=start + timedelta(minutes=10)) for i in range(3)]
+    key = f"datacapture/{ENDPOINT}/main/{start:%Y/%m/%d/%H}/0.jsonl"
+    s3.put_object(Bucket="capture-bucket", Key=key, Body="\n".join(before + within).encode())
+    records = capture.read_records(s3, CAPTURE, ENDPOINT, "main", start, start + timedelta(hours=1), limit=3)
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == ["new-0", "new-1", "new-2"]

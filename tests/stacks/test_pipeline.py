@@ -130,9 +130,12 @@ def test_stages_in_order_and_approval_before_any_prod_deploy(template):
     test, prod = "mlops-churn-predictor-test-endpoint", "mlops-churn-predictor-prod-endpoint"
     assert [a["Name"] for a in order["churn-predictor-test"]] == [
         f"{test}.Prepare", f"{test}.Deploy", "VerifyDeployment", "SmokeTest"]
+    access = "mlops-churn-predictor-prod-release-access"
+    # the approval, the release phases' role, the phases (shadow, A/B), the guarded rollout, its verification
     assert [a["Name"] for a in order["churn-predictor-prod"]] == [
-        "PromoteToProd", "ShadowGate", "ABGate", f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
-    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 6  # one after the other
+        "PromoteToProd", f"{access}.Prepare", f"{access}.Deploy", f"{prod}.ShadowGate", f"{prod}.ABGate",
+        f"{prod}.Prepare", f"{prod}.Deploy", "VerifyDeployment"]
+    assert len({a["RunOrder"] for a in order["churn-predictor-prod"]}) == 8  # one after the other
     (source,) = order["Source"]
     assert source["Configuration"]["FullRepositoryId"] == "example-org/ml-platform"
     assert source["Configuration"]["BranchName"] == "main"
@@ -144,7 +147,8 @@ def test_deploys_assume_the_stage_accounts_bootstrap_roles_and_deploy_the_endpoi
         if act["ActionTypeId"]["Category"] == "Deploy":
             assert flat(act["RoleArn"]) == (
                 f"arn:aws:iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-eu-west-1")
-            assert act["Configuration"]["StackName"] == f"mlops-churn-predictor-{stage}-endpoint"
+            assert act["Configuration"]["StackName"] in (
+                f"mlops-churn-predictor-{stage}-endpoint", f"mlops-churn-predictor-{stage}-release-access")
             assert "Region" not in act  # same region as the pipeline in the example
 
 
@@ -167,11 +171,7 @@ def test_check_steps_assume_the_role_the_endpoint_stack_creates(assembly, templa
         # the role the stage's check role trusts by aws:PrincipalArn is the one this step runs as
         trusted = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]
         name = template["Resources"][role_id]["Properties"]["RoleName"]
-        principals = trusted["aws:PrincipalArn"]
-        # prod's release phases run as their own role, which the prod check role trusts too
-        assert ([flat(p) for p in principals] if isinstance(principals, list) else [flat(principals)]) == [
-            f"arn:aws:iam::{DEV}:role/{name}"] + (
-            [f"arn:aws:iam::{DEV}:role/mlops-churn-predictor-release-phases"] if stage == "prod" else [])
+        assert flat(trusted["aws:PrincipalArn"]) == f"arn:aws:iam::{DEV}:role/{name}"
 
 
 def test_smoke_step_runs_the_configured_checks_on_the_model_payloads(template):
@@ -311,7 +311,7 @@ def test_a_phase_always_returns_to_the_steady_config_and_fails_unless_its_gate_p
     release = s["Release"]["Parameters"]["release"]
     assert (release["phase"], release["percent"], release["production_variant"], release["candidate_variant"],
             release["poll_seconds"], release["version_arn.$"]) == ("shadow", 50, "main", "shadow", 300, "$.version_arn")
-    assert release["role_arn"] == f"arn:TOKEN:iam::{PROD}:role/mlops-churn-predictor-prod-checks"
+    assert release["role_arn"] == f"arn:TOKEN:iam::{PROD}:role/mlops-churn-predictor-prod-release-phases"
     assert release["gate"] == {"min_duration_seconds": 3600, "min_requests": 1000, "max_latency_increase_pct": 10.0,
                                "max_error_rate_increase_points": 0.5, "deadline_seconds": 86400,
                                "min_agreement_pct": 80, "agreement_tolerance": 0.1, "min_agreement_pairs": 50}
@@ -330,7 +330,10 @@ def test_a_phase_always_returns_to_the_steady_config_and_fails_unless_its_gate_p
     assert (s["GateFailed"]["Type"], s["GateFailed"]["CausePath"]) == ("Fail", "$.outcome.reason")
     for task in ("StartPhase", "TrialConfigStatus", "EvaluateGate", "RestoreSteadyConfig", "Conclude"):
         assert s[task]["Parameters"]["state.$"] == "$", task
-        assert "Lambda.ServiceException" in s[task]["Retry"][0]["ErrorEquals"], task
+        # Lambda's own errors, then: a PhaseError is final, a busy endpoint waited for, anything else tried again
+        assert [(r["ErrorEquals"][0], r["MaxAttempts"]) for r in s[task]["Retry"]] == [
+            ("Lambda.ClientExecutionTimeoutException", 6), ("PhaseError", 0), ("EndpointBusy", 60),
+            ("States.ALL", 5)], task
     ab = definition(template, "ab")["States"]["Release"]["Parameters"]["release"]
     assert (ab["percent"], ab["metric"], ab["kind"], ab["candidate_variant"]) == (10, "ChurnApp/Retained", "rate",
                                                                                  "challenger")
@@ -377,30 +380,47 @@ def test_the_function_ships_the_ops_folder_and_may_touch_only_this_model_s_versi
     statements = [s for p in resources(template, "AWS::IAM::Policy").values()
                   if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
     by_action = {json.dumps(s["Action"]): s["Resource"] for s in statements}
-    assert by_action['"sts:AssumeRole"']["Fn::Join"][1][-1] == f":iam::{PROD}:role/mlops-churn-predictor-prod-checks"
+    assert by_action['"sts:AssumeRole"']["Fn::Join"][1][-1] == (
+        f":iam::{PROD}:role/mlops-churn-predictor-prod-release-phases")
+    assert by_action['["ssm:GetParameter", "ssm:DeleteParameter"]'] == [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":ssm:eu-west-1:{DEV}:parameter/mlops/churn-predictor/"
+                                                                f"release/{phase}-gate"]]} for phase in ("shadow", "ab")]
     assert by_action['["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]'] == (
         f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/*")
 
 
-def test_the_prod_check_role_may_run_release_phases(assembly):
-    """(Its trust of the phases' function: test_check_steps_assume_the_role_the_endpoint_stack_creates.)"""
-    stack = next(s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint")
-    roles = resources(stack.template, "AWS::IAM::Role")
-    (role_id,) = [k for k, r in roles.items() if r["Properties"].get("RoleName") == "mlops-churn-predictor-prod-checks"]
-    actions = {a for p in resources(stack.template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]
-               for s in p["Properties"]["PolicyDocument"]["Statement"]
-               for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+def test_the_release_phases_role_is_its_own_and_the_endpoint_stack_adds_what_only_it_knows(assembly):
+    """The role (release-access stack, deployed before the phases) trusts the phases' function only and may run
+    phases on this endpoint; the endpoint stack attaches the grants on its own role, key and capture folder, and
+    tags the endpoint ready for phases."""
+    by_name = {s.stack_name: s.template for s in assembly.stacks_recursively}
+    access, endpoint = by_name["mlops-churn-predictor-prod-release-access"], by_name["mlops-churn-predictor-prod-endpoint"]
+    (role_id, role), = resources(access, "AWS::IAM::Role").items()
+    assert role["Properties"]["RoleName"] == "mlops-churn-predictor-prod-release-phases"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert flat(trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == (
+        f"arn:aws:iam::{DEV}:role/mlops-churn-predictor-release-phases")
+
+    def actions(template, match):
+        return {a for p in resources(template, "AWS::IAM::Policy").values() if match(p["Properties"]["Roles"])
+                for s in p["Properties"]["PolicyDocument"]["Statement"]
+                for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+    granted = actions(access, lambda roles: {"Ref": role_id} in roles)
     assert {"sagemaker:UpdateEndpoint", "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
-            "sagemaker:CreateModel", "iam:PassRole", "cloudwatch:GetMetricData", "kms:CreateGrant"} <= actions
-    assert not {a for a in actions if a.endswith("*") or a in ("sagemaker:DeleteEndpoint", "sagemaker:CreateEndpoint")}
+            "sagemaker:CreateModel", "sagemaker:DescribeModelPackage", "cloudwatch:GetMetricData"} <= granted
+    assert not {a for a in granted if a.endswith("*") or a in ("sagemaker:DeleteEndpoint", "sagemaker:CreateEndpoint")}
+    (policy,) = [p for p in resources(endpoint, "AWS::IAM::Policy").values()
+                 if p["Properties"]["Roles"] == ["mlops-churn-predictor-prod-release-phases"]]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statements] == ["iam:PassRole", "kms:CreateGrant", "kms:DescribeKey", "s3:ListBucket",
+                                                 "s3:GetObject", "kms:Decrypt"]
+    assert statements[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     # The shadow gate's agreement check reads this endpoint's captured data, and nothing else of the bucket.
-    statements = [s for p in resources(stack.template, "AWS::IAM::Policy").values()
-                  if {"Ref": role_id} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]
-                  if str(s["Action"]).startswith("s3:")]
-    listing, reading = statements
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "datacapture/churn-predictor-prod/*"}}
-    assert reading["Action"] == "s3:GetObject"
-    assert reading["Resource"]["Fn::Join"][1][-1] == "/datacapture/churn-predictor-prod/*"
+    assert statements[3]["Condition"] == {"StringLike": {"s3:prefix": "datacapture/churn-predictor-prod/*"}}
+    assert statements[4]["Resource"]["Fn::Join"][1][-1] == "/datacapture/churn-predictor-prod/*"
+    (sagemaker_endpoint,) = resources(endpoint, "AWS::SageMaker::Endpoint").values()
+    assert {"Key": "mlops:release-phases", "Value": "1"} in sagemaker_endpoint["Properties"]["Tags"]
 
 
 # --------------------------------------------------------------------------------------------- config errors

@@ -44,6 +44,7 @@ def test_a_project_holds_the_models_dev_pipeline_and_endpoint_stacks(released):
     assert sorted(s.hierarchical_id for s in assembly.stacks_recursively) == [
         "mlops-churn-predictor/dev", "mlops-churn-predictor/pipeline",
         "mlops-churn-predictor/pipeline/churn-predictor-prod/Endpoint",
+        "mlops-churn-predictor/pipeline/churn-predictor-prod/ReleaseAccess",
         "mlops-churn-predictor/pipeline/churn-predictor-test/Endpoint", "mlops-platform"]
 
 

@@ -67,14 +67,20 @@ def test_status_shows_the_running_phase_its_version_and_the_gate_s_last_look(mlo
     assert ab == {"phase": "ab", "status": "never run"}
 
 
+def decide(mlops, stub_client, machine, version, state, action, reason):
+    """``mlops release ACTION`` while an execution of ``machine`` for ``version`` is at ``state``."""
+    stubber = stub_client("stepfunctions", ["GetExecutionHistory"])
+    stubber.add_response("get_execution_history", {"events": [entered(state)]})
+    boto3.client("stepfunctions", region_name="eu-west-1").start_execution(
+        stateMachineArn=machine, input=json.dumps({"version_arn": version}))
+    return mlops("release", action, "churn-predictor", "--config", str(CONFIG), "--reason", reason,
+                 "--region", "eu-west-1")
+
+
 def test_skip_gate_records_the_decision_for_the_running_phase_s_version(mlops, machines, group, stub_client):
     _, versions = group
-    stubber = stub_client("stepfunctions", ["GetExecutionHistory"])
-    stubber.add_response("get_execution_history", {"events": [entered("WaitForTraffic")]})
-    boto3.client("stepfunctions", region_name="eu-west-1").start_execution(
-        stateMachineArn=machines["ab"], input=json.dumps({"version_arn": versions[0]}))
-    result = mlops("release", "skip-gate", "churn-predictor", "--config", str(CONFIG), "--reason",
-                   "holiday traffic, checked by hand", "--region", "eu-west-1")
+    result = decide(mlops, stub_client, machines["ab"], versions[0], "WaitForTraffic", "skip-gate",
+                    "holiday traffic, checked by hand")
     assert result.code == 0, result.err
     assert result.out.startswith(f"recorded: skip the ab gate of {versions[0]} (holiday traffic, checked by hand)")
     assert result.err == ""
@@ -86,12 +92,8 @@ def test_skip_gate_records_the_decision_for_the_running_phase_s_version(mlops, m
 
 def test_a_decision_after_the_gate_decided_says_what_it_still_does(mlops, machines, group, stub_client):
     _, versions = group
-    stubber = stub_client("stepfunctions", ["GetExecutionHistory"])
-    stubber.add_response("get_execution_history", {"events": [entered("WaitForSteadyConfig")]})
-    boto3.client("stepfunctions", region_name="eu-west-1").start_execution(
-        stateMachineArn=machines["shadow"], input=json.dumps({"version_arn": versions[0]}))
-    result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
-                   "--region", "eu-west-1")
+    result = decide(mlops, stub_client, machines["shadow"], versions[0], "WaitForSteadyConfig", "stop",
+                    "wrong features")
     assert result.code == 0, result.err
     assert result.err == ("warning: the shadow gate has already decided (the phase is at WaitForSteadyConfig): a stop "
                           "still fails it at its conclusion\n")

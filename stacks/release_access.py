@@ -23,7 +23,7 @@ from constructs_lib.config import ModelConfig, PlatformConfig
 from constructs_lib.delivery import bounded_role_name
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.nag import acknowledge_wildcards
-from constructs_lib.ops.release_phase import READY_TAG
+from constructs_lib.ops.release_phase import CAPTURE_GRANTED, READY_TAG
 from constructs_lib.registry import RegistryRef
 
 __all__ = ["ReleaseAccessStack", "grant_endpoint_resources", "release_function_role_name", "release_role_name"]
@@ -129,5 +129,5 @@ def grant_endpoint_resources(stack: Stack, endpoint: ModelEndpoint, *, role_name
                         roles=[iam.Role.from_role_name(stack, "ReleasePhasesRole", role_name)])
     if wildcards:
         acknowledge_wildcards(policy, wildcards)
-    endpoint.cfn_endpoint.tags.set_tag(READY_TAG, "1")
+    endpoint.cfn_endpoint.tags.set_tag(READY_TAG, "phases" + (f" {CAPTURE_GRANTED}" if capture_prefix else ""))
     return policy

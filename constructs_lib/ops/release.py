@@ -61,8 +61,8 @@ def register(subparsers: Any) -> None:
         if name in ("skip-gate", "stop"):
             action.add_argument("--reason", required=True, help=f"why (1-{MAX_REASON} characters; it becomes the "
                                 "verdict, and a rejected version's approval description)")
-            action.add_argument("--phase", choices=PHASES, help="the phase (default: the one running)")
-            action.add_argument("--version", metavar="ARN", help="the version (default: the running phase's)")
+            action.add_argument("--phase", choices=PHASES, help="the running phase meant (a check: refused when "
+                                "another one runs)")
         if name == "restore":
             action.add_argument("--timeout", type=bounded(60, 7200), default=1800, metavar="SECONDS",
                                 help="how long to wait for the endpoint (default 1800)")
@@ -173,28 +173,29 @@ def _status(model: str, executions: dict[str, dict | None], now: datetime) -> Ou
 
 def _decide(args: Any, ctx: Any, project: str, executions: dict[str, dict | None]) -> Output:
     decision = "skip" if args.release_action == "skip-gate" else "stop"
-    running = [(phase, e) for phase, e in executions.items() if e is not None and e["status"] == _RUNNING]
-    phase, version = args.phase, args.version
-    execution = None
-    if phase is None or version is None:
-        candidates = [(p, e) for p, e in running if phase is None or p == phase]
-        if not candidates:
-            raise OpsError(f"no release phase of model {args.model} is running"
-                           + (f" in phase {phase}" if phase else "") + ": give --phase and --version to decide "
-                           "a phase ahead", EXIT_NOT_FOUND)
-        phase, execution = candidates[0]
-        version = version or json.loads(execution.get("input") or "{}").get("version_arn")
-        if not version:
-            raise OpsError(f"the running {phase} phase has no version in its input; give --version", EXIT_USAGE)
-    record_override(ctx.client("ssm"), override_parameter(project, args.model, phase), version, decision,
-                    args.reason, by=session_name())
+    running = [(phase, e) for phase, e in executions.items() if e is not None and e["status"] == _RUNNING
+               and (args.phase is None or phase == args.phase)]
+    if not running:
+        raise OpsError(f"no release phase of model {args.model} is running"
+                       + (f" in phase {args.phase}" if args.phase else "") + ": to stop a release before its phases, "
+                       "reject the version (`mlops reject VERSION_ARN --reason ...`), which they honour",
+                       EXIT_NOT_FOUND)
+    phase, execution = running[0]
+    version = json.loads(execution.get("input") or "{}").get("version_arn")
+    if not version:
+        raise OpsError(f"the running {phase} phase has no version in its input", EXIT_FAILED)
+    try:
+        record_override(ctx.client("ssm"), override_parameter(project, args.model, phase), version, decision,
+                        args.reason, by=session_name())
+    except ValueError as error:
+        raise OpsError(f"--{error}", EXIT_USAGE) from None
     effect = ("passes it; the endpoint returns to its steady config and the release goes on" if decision == "skip"
               else "fails it; the endpoint returns to its steady config and the version is rejected")
     text = (f"recorded: {decision} the {phase} gate of {version} ({args.reason}). The phase reads it at its next "
             f"look (within its poll interval) and {effect}.")
     warnings = []
-    current = (execution or {}).get("state", {}).get("current")
-    if execution is not None and current not in _LOOKING:
+    current = execution.get("state", {}).get("current")
+    if current not in _LOOKING:
         warnings.append(f"the {phase} gate has already decided (the phase is at {current}): "
                         + ("a stop still fails it at its conclusion" if decision == "stop"
                            else "a skip cannot undo a failed gate"))

@@ -100,7 +100,11 @@ def record_override(ssm: Any, parameter: str, version_arn: str, decision: str, r
     if not reason.strip() or len(reason) > MAX_REASON:
         raise ValueError(f"reason must hold 1 to {MAX_REASON} characters, got {len(reason.strip())}")
     value = {"decision": decision, "reason": reason, "version_arn": version_arn, "by": by}
-    ssm.put_parameter(Name=parameter, Value=json.dumps(value), Type="String", Overwrite=True,
+    text = json.dumps(value, ensure_ascii=False)
+    if len(text.encode("utf-8")) > 4096:  # a Standard parameter's limit
+        raise ValueError(f"reason is too long in UTF-8 for an SSM parameter (4 KB with the version), got "
+                         f"{len(reason.encode('utf-8'))} bytes")
+    ssm.put_parameter(Name=parameter, Value=text, Type="String", Overwrite=True,
                       Description="A person's decision on a release gate (mlops release skip-gate|stop)")
     return value
 
@@ -122,38 +126,43 @@ def conclude(sagemaker: Any, sns: Any, release: dict, verdict: dict | None, erro
              restored: bool = True, ssm: Any = None) -> dict:
     """After the endpoint is back on its steady config: reject the version when its gate failed (the verdict's
     reason recorded as the approval description) and tell the release topic what happened. Returns the outcome
-    (``passed``, ``failed`` or ``error``). A person's ``stop`` recorded after the gate passed still fails the
-    phase; the decision is cleared (it applies to one run of the phase)."""
+    (``passed``, ``failed`` or ``error``).
+
+    A person's ``stop`` recorded after the gate passed still fails the phase, and so does a version no longer
+    Approved in the registry (a person rejected it meanwhile). The decision is cleared last (it applies to one run
+    of the phase), so a retry after a failed call reaches the same outcome."""
     phase, version = release["phase"], release["version_arn"]
-    parameter = release.get("override_parameter")
-    if ssm is not None and parameter:
-        late = override_of(ssm, parameter, version, phase)
-        if late is not None and late["decision"] == FAIL:
-            verdict = late
-        clear_override(ssm, parameter, version)
+    parameter = release.get("override_parameter") if ssm is not None else None
+    late = override_of(ssm, parameter, version, phase) if parameter else None
+    if late is not None and late["decision"] == FAIL:
+        verdict = late
+    described = sagemaker.describe_model_package(ModelPackageName=version)
+    status = described.get("ModelApprovalStatus")
     if verdict is not None and verdict.get("decision") == FAIL:
         outcome, reason = "failed", verdict.get("reason", "")
     elif verdict is not None and verdict.get("decision") == PASS and restored:
         outcome, reason = "passed", verdict.get("reason", "")
+        if status != "Approved":
+            outcome, reason = "failed", f"the version is {status} in the registry ({described.get('ApprovalDescription') or 'no reason given'})"
     else:
         outcome = "error"
         reason = _error_text(error)
-    if outcome == "failed":
-        described = sagemaker.describe_model_package(ModelPackageName=version)
-        if described.get("ModelApprovalStatus") == "Approved":
-            sagemaker.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected",
-                                           ApprovalDescription=f"release {phase} gate: {reason}"[:1024])
+    if outcome == "failed" and status == "Approved":
+        sagemaker.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected",
+                                       ApprovalDescription=f"release {phase} gate: {reason}"[:1024])
     topic = release.get("topic_arn")
     if topic:
         words = {"passed": "passed its", "failed": "failed its", "error": "stopped in its"}[outcome]
         subject = f"{release['endpoint']}: {version.rsplit('/', 1)[-1]} {words} {phase} phase"
         back = ("The endpoint is back on its steady config" if restored else "The endpoint could NOT be returned "
-                f"to its steady config: look at it now (mlops status {release['endpoint']}) and update it to the "
-                "config named by the tag mlops:steady-config of the config it runs")
+                f"to its steady config: look at it now (mlops status {release['endpoint']}) and return it with "
+                "`mlops release restore`")
         message = (f"Version {version} {words} {phase} phase on endpoint {release['endpoint']}: {reason}\n"
                    + (f"{back}; the version is Rejected in the registry." if outcome == "failed" else f"{back}."
                       if outcome == "error" else "The release goes on."))
         sns.publish(TopicArn=topic, Subject=subject[:100], Message=message)
+    if parameter:
+        clear_override(ssm, parameter, version)
     return {"outcome": outcome, "reason": reason}
 
 
@@ -197,12 +206,19 @@ def handler(event: dict, context: Any) -> dict:
     endpoint = release["endpoint"]
     now = datetime.now(timezone.utc)
     if action == "start":
+        # A version rejected meanwhile (`mlops reject`: how a person stops a release before its phases) stops here.
+        status = here.client("sagemaker").describe_model_package(
+            ModelPackageName=release["version_arn"]).get("ModelApprovalStatus")
+        if status != "Approved":
+            raise release_phase.PhaseError(f"version {release['version_arn']} is {status} in the registry: the "
+                                           "release stops")
         started = release_phase.start(prod.client("sagemaker"), endpoint=endpoint, phase=release["phase"],
                                       version_arn=release["version_arn"], variant_name=release["candidate_variant"],
                                       percent=release["percent"], instance_count=release.get("instance_count"))
         return {**started, "at": now.isoformat()}
     if action == "status":
-        _within_limit(state["started"]["at"], now, f"endpoint {endpoint} did not reach the trial config")
+        if state["started"].get("at"):  # (an execution started by an earlier version of this code has none)
+            _within_limit(state["started"]["at"], now, f"endpoint {endpoint} did not reach the trial config")
         result = release_phase.status(prod.client("sagemaker"), endpoint=endpoint,
                                       config=state["started"]["trial_config"])
         return {**result, "now": now.isoformat()}
@@ -213,10 +229,25 @@ def handler(event: dict, context: Any) -> dict:
                                   release["phase"])
         if verdict is not None:
             return verdict
-        needs_capture = release["phase"] == "shadow" and release.get("gate", {}).get("min_agreement_pct") is not None
-        return evaluate(prod.client("cloudwatch"), {**release, "phase_started": state["status"]["now"]},
-                        datetime.now(timezone.utc), sagemaker=prod.client("sagemaker") if needs_capture else None,
-                        s3=prod.client("s3") if needs_capture else None)
+        gate = dict(release.get("gate", {}))
+        unchecked = None
+        if release["phase"] == "shadow" and gate.get("min_agreement_pct") is not None:
+            sagemaker = prod.client("sagemaker")
+            arn = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+            granted = release_phase.tags_of(sagemaker, arn).get(release_phase.READY_TAG, "").split()
+            if release_phase.CAPTURE_GRANTED not in granted:
+                # The endpoint's stack predates the agreement check (its grants, or the capture itself, come with
+                # this release's deploy): the phase is judged without it.
+                for key in ("min_agreement_pct", "agreement_tolerance", "min_agreement_pairs"):
+                    gate.pop(key, None)
+                unchecked = {"check": "prediction agreement", "status": "not checked", "detail": "the endpoint's "
+                             "stack does not yet grant reading its captured data (it comes with this release)"}
+        verdict = evaluate(prod.client("cloudwatch"), {**release, "gate": gate, "phase_started": state["status"]["now"]},
+                           now, sagemaker=prod.client("sagemaker") if "min_agreement_pct" in gate else None,
+                           s3=prod.client("s3") if "min_agreement_pct" in gate else None)
+        if unchecked is not None:
+            verdict["checks"].append(unchecked)
+        return verdict
     if action == "restore":
         since = (state.get("restored") or {}).get("since") or now.isoformat()
         _within_limit(since, now, f"endpoint {endpoint} did not get back to its steady config")

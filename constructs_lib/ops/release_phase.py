@@ -23,6 +23,8 @@ PHASE_TAG, STEADY_TAG, VERSION_TAG = "mlops:release-phase", "mlops:steady-config
 #: On an endpoint whose stack grants the phases what they need of its resources (``stacks/release_access.py``):
 #: without it (a stack from before the release plan) a phase is skipped.
 READY_TAG = "mlops:release-phases"
+#: In the READY_TAG's value (space-separated grants) when the phases may also read the endpoint's captured data.
+CAPTURE_GRANTED = "capture"
 #: How long the endpoint may take to reach a trial config, or the steady config again, before the phase gives up
 #: (and says so): an update provisions a fleet, typically 5-10 minutes.
 ENDPOINT_UPDATE_LIMIT_SECONDS = 2 * 3600
@@ -62,7 +64,8 @@ def trial_name(steady_config: str, phase: str, version_arn: str) -> str:
     return steady_config[:63 - len(suffix)].rstrip("-") + suffix
 
 
-def _tags(sagemaker: Any, arn: str) -> dict[str, str]:
+def tags_of(sagemaker: Any, arn: str) -> dict[str, str]:
+    """A SageMaker resource's tags as a dict."""
     return {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
 
 
@@ -85,7 +88,7 @@ def steady_config_of(sagemaker: Any, endpoint: dict) -> str:
     one the trial's tag names."""
     current = endpoint["EndpointConfigName"]
     arn = sagemaker.describe_endpoint_config(EndpointConfigName=current)["EndpointConfigArn"]
-    return _tags(sagemaker, arn).get(STEADY_TAG, current)
+    return tags_of(sagemaker, arn).get(STEADY_TAG, current)
 
 
 def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, variant_name: str, percent: float,
@@ -108,7 +111,7 @@ def start(sagemaker: Any, *, endpoint: str, phase: str, version_arn: str, varian
             raise
         # The first release: nothing serves yet, so there is nothing to compare the version with.
         return {"skipped": f"endpoint {endpoint} does not exist yet: the first release has nothing to compare with"}
-    if READY_TAG not in _tags(sagemaker, described["EndpointArn"]):
+    if READY_TAG not in tags_of(sagemaker, described["EndpointArn"]):
         return {"skipped": f"endpoint {endpoint} was deployed without the release phases' grants (its stack predates "
                            "the release plan): this release goes straight to the guarded rollout, the next one has "
                            "phases"}
@@ -244,7 +247,7 @@ def _delete_trials(sagemaker: Any, steady_config: str) -> None:
                 name = summary[name_key]
                 if name == steady_config or not name.startswith(stem):
                     continue
-                if _tags(sagemaker, summary[arn_key]).get(STEADY_TAG) != steady_config:
+                if tags_of(sagemaker, summary[arn_key]).get(STEADY_TAG) != steady_config:
                     continue
                 try:
                     delete(**{name_key: name})

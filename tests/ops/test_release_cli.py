@@ -99,17 +99,12 @@ def test_a_decision_after_the_gate_decided_says_what_it_still_does(mlops, machin
                           "still fails it at its conclusion\n")
 
 
-def test_stop_ahead_of_a_phase_needs_the_phase_and_the_version(mlops, machines, group):
-    _, versions = group
+def test_without_a_running_phase_a_person_is_pointed_to_rejecting_the_version(mlops, machines, group):
     result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
                    "--region", "eu-west-1")
-    assert (result.code, result.err) == (3, "error: no release phase of model churn-predictor is running: give "
-                                            "--phase and --version to decide a phase ahead\n")
-    result = mlops("release", "stop", "churn-predictor", "--config", str(CONFIG), "--reason", "wrong features",
-                   "--phase", "ab", "--version", versions[1], "--region", "eu-west-1")
-    assert result.code == 0, result.err
-    ssm = boto3.client("ssm", region_name="eu-west-1")
-    assert override_of(ssm, DECISIONS.format("ab"), versions[1], "ab")["decision"] == "FAIL"
+    assert (result.code, result.err) == (3, "error: no release phase of model churn-predictor is running: to stop a "
+                                            "release before its phases, reject the version (`mlops reject "
+                                            "VERSION_ARN --reason ...`), which they honour\n")
 
 
 @pytest.mark.parametrize("reason, length", [("  ", 0), ("x" * 901, 901)])

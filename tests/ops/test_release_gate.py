@@ -219,3 +219,64 @@ def test_an_endpoint_update_that_never_ends_stops_the_phase_after_the_limit():
     _within_limit(since.isoformat(), NOW, "x")  # at the limit: still waiting
     with pytest.raises(PhaseError, match="endpoint e did not get back to its steady config within 2 h \\(since "):
         _within_limit((since - timedelta(seconds=1)).isoformat(), NOW, "endpoint e did not get back to its steady config")
+
+
+def test_a_retried_conclusion_reaches_the_same_outcome_and_a_version_rejected_meanwhile_fails(registry):
+    """The decision is cleared last: a publish that fails leaves it for the retry. A version a person rejected
+    during the phase fails it even when the gate passed."""
+    from botocore.exceptions import ClientError
+
+    from constructs_lib.ops.release_gate import conclude, override_of, record_override
+
+    sagemaker, version = registry
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    record_override(ssm, SHADOW_DECISION, version, "stop", "wrong feature set")
+    release = {"phase": "shadow", "endpoint": ENDPOINT, "version_arn": version, "override_parameter": SHADOW_DECISION,
+               "topic_arn": "arn:aws:sns:eu-west-1:123456789012:releases"}
+    passed = {"decision": "PASS", "reason": "every check within its limit"}
+
+    class FailingOnce:
+        calls = 0
+
+        def publish(self, **kwargs):
+            self.calls += 1
+            if self.calls == 1:
+                raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "Publish")
+
+    sns = FailingOnce()
+    with pytest.raises(ClientError):
+        conclude(sagemaker, sns, release, passed, None, ssm=ssm)
+    assert override_of(ssm, SHADOW_DECISION, version, "shadow") is not None  # still there for the retry
+    assert conclude(sagemaker, sns, release, passed, None, ssm=ssm)["outcome"] == "failed"
+    assert override_of(ssm, SHADOW_DECISION, version, "shadow") is None
+    # No decision at all: the version is Rejected now (the stop above), so a pass is not a pass.
+    assert conclude(sagemaker, None, {**release, "topic_arn": None}, passed, None, ssm=ssm) == {
+        "outcome": "failed", "reason": "the version is Rejected in the registry (release shadow gate: gate stopped "
+                                       "by a person: wrong feature set)"}
+
+
+def test_a_rejected_version_stops_the_release_before_its_phase_starts(registry, monkeypatch):
+    """`mlops reject` is how a person stops a release before its phases: the start refuses the version."""
+    from constructs_lib.ops.release_gate import handler
+    from constructs_lib.ops.release_phase import PhaseError
+
+    sagemaker, version = registry
+    sagemaker.update_model_package(ModelPackageArn=version, ModelApprovalStatus="Rejected",
+                                   ApprovalDescription="wrong features")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    state = {"release": {"phase": "shadow", "endpoint": "nowhere", "version_arn": version, "percent": 50,
+                         "candidate_variant": "shadow"}}
+    with pytest.raises(PhaseError, match=f"version {version} is Rejected in the registry: the release stops"):
+        handler({"action": "start", "state": state}, None)
+
+
+def test_a_decision_too_large_for_a_standard_ssm_parameter_is_refused_before_the_call():
+    from constructs_lib.ops.release_gate import record_override
+
+    class NoCall:
+        def put_parameter(self, **kwargs):
+            raise AssertionError("called")
+
+    with pytest.raises(ValueError, match="reason is too long in UTF-8 for an SSM parameter .4 KB with the version., "
+                                         "got 3600 bytes"):
+        record_override(NoCall(), SHADOW_DECISION, "arn:" + "v" * 600, "stop", "\U0001F6A8" * 900)

@@ -26,7 +26,7 @@ def sagemaker(moto_server):
         DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 20,
                            "DestinationS3Uri": "s3://capture/datacapture",
                            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
-    client.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=STEADY, Tags=[{"Key": READY_TAG, "Value": "1"}])
+    client.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=STEADY, Tags=[{"Key": READY_TAG, "Value": "phases"}])
     requests = []
     client.meta.events.register("provide-client-params.sagemaker.CreateEndpointConfig",
                                 lambda params, **kwargs: requests.append(dict(params)))
@@ -182,7 +182,7 @@ def test_the_first_release_or_a_re_run_has_nothing_to_compare_and_skips_the_phas
         {"VariantName": "main", "ModelName": "serving-version", "InitialInstanceCount": 1,
          "InstanceType": "ml.m5.large"}])
     sagemaker.create_endpoint(EndpointName="released-endpoint", EndpointConfigName="released",
-                              Tags=[{"Key": READY_TAG, "Value": "1"}])
+                              Tags=[{"Key": READY_TAG, "Value": "phases"}])
     result = start(sagemaker, endpoint="released-endpoint", phase="ab", version_arn=version,
                    variant_name="challenger", percent=10)
     assert result == {"skipped": f"endpoint released-endpoint already serves {version} (a re-run release)"}

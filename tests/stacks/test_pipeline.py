@@ -420,7 +420,7 @@ def test_the_release_phases_role_is_its_own_and_the_endpoint_stack_adds_what_onl
     assert statements[3]["Condition"] == {"StringLike": {"s3:prefix": "datacapture/churn-predictor-prod/*"}}
     assert statements[4]["Resource"]["Fn::Join"][1][-1] == "/datacapture/churn-predictor-prod/*"
     (sagemaker_endpoint,) = resources(endpoint, "AWS::SageMaker::Endpoint").values()
-    assert {"Key": "mlops:release-phases", "Value": "1"} in sagemaker_endpoint["Properties"]["Tags"]
+    assert {"Key": "mlops:release-phases", "Value": "phases capture"} in sagemaker_endpoint["Properties"]["Tags"]
 
 
 # --------------------------------------------------------------------------------------------- config errors

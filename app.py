@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The CDK app: ``cdk synth`` (or ``python app.py``) builds every stack described by the config file.
 
-Context (cdk.json, or ``-c key=value``): ``config`` (default config/platform.yaml), ``approved_versions``
+Context (cdk.json, or ``-c key=value``, given to the CDK CLI or to ``python app.py`` alike): ``config`` (default
+config/platform.yaml), ``approved_versions``
 (default config/approved-versions.json), ``only_model`` (one model's stacks), ``nag`` (cdk-nag AwsSolutions
 checks on every synth, default true).
 """
@@ -20,15 +21,40 @@ ROOT = Path(__file__).resolve().parent
 _SYNTH_PROCESS = "MLOPS_SYNTH_PROCESS"
 
 
-def _dev_region() -> str:
+class _UsageError(ValueError):
+    """A command-line argument ``python app.py`` does not take."""
+
+
+def app_context(argv: list[str], environ: dict[str, str]) -> dict | None:
+    """The context to synthesise with, the same however the app is started: None under the CDK CLI (it passes
+    cdk.json's context and its ``-c`` values in ``CDK_CONTEXT_JSON``, which ``cdk.App`` reads); otherwise
+    cdk.json's context (feature flags included) with ``-c key=value`` / ``--context key=value`` arguments over it,
+    as the CLI would merge them. Raises ``_UsageError`` for any other argument."""
+    if "CDK_CONTEXT_JSON" in environ:
+        return None
+    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-c", "--context"):
+            pair = next(args, None)
+        elif arg.startswith("--context="):
+            pair = arg.split("=", 1)[1]
+        else:
+            raise _UsageError(f"python app.py takes only -c key=value (context), got {arg!r}")
+        if pair is None or "=" not in pair or pair.startswith("="):
+            raise _UsageError(f"-c takes key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        context[key] = value
+    return context
+
+
+def _dev_region(context: dict) -> str:
     """The dev account's region from the config file named in the context, read before aws_cdk loads
     (the SDK needs a region even to import). Falls back to us-east-1; the config is validated later."""
     import yaml
 
     from constructs_lib.config import read_yaml
 
-    context = json.loads(os.environ.get("CDK_CONTEXT_JSON") or "{}") or json.loads(
-        (ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
     try:
         data = read_yaml((ROOT / str(context.get("config", "config/platform.yaml"))).read_text(encoding="utf-8"))
         return str(data["accounts"]["dev"]["region"])
@@ -117,6 +143,11 @@ def main() -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    try:
+        context = app_context(sys.argv[1:], dict(os.environ))
+    except _UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     # A synth is one short batch process: its few reference cycles die with it, while the cyclic collector's ~400
     # passes (full ones over the ~150,000 objects of aws_cdk's modules and the jsii proxies) cost ~0.2 s of a
     # 50-model synth. Python's peak memory grows by ~1 MB without them.
@@ -129,15 +160,11 @@ def main() -> int:
     # imports it and builds the definitions on the other core while aws_cdk loads and the stacks are built.
     from constructs_lib.build_pipeline_sdk import prewarm
 
-    prewarm(_dev_region())
+    prewarm(_dev_region(context if context is not None else json.loads(os.environ["CDK_CONTEXT_JSON"] or "{}")))
     import aws_cdk as cdk
 
-    # Without the CDK CLI (python app.py), read cdk.json's context so both paths synthesise the same thing.
-    context, outdir = None, None
-    if "CDK_CONTEXT_JSON" not in os.environ and "CDK_OUTDIR" not in os.environ:
-        context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
-        outdir = str(ROOT / "cdk.out")
-    app = cdk.App(context=context, outdir=outdir)
+    # Without the CDK CLI (python app.py), cdk.json's context and the -c values: both paths synthesise the same.
+    app = cdk.App(context=context, outdir=None if "CDK_OUTDIR" in os.environ else str(ROOT / "cdk.out"))
     if str(app.node.try_get_context("nag")).lower() != "false":
         from cdk_nag import AwsSolutionsChecks
 

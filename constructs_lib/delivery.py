@@ -38,12 +38,11 @@ from .arns import StackArns
 from .errors import ConfigError, check_emails, check_range, check_sagemaker_name
 from .keys import customer_key, restrict_grants_to_aws_services
 from .nag import acknowledge, acknowledge_wildcards
+from .toolchain import CDK_CLI_VERSION
 
 __all__ = ["CDK_CLI_VERSION", "DeliveryPipeline", "ReleaseStage", "SmokeTest", "VERSIONS_FILE",
            "bounded_role_name", "check_step_role_name"]
 
-#: The CDK CLI the synth step runs (the 2.x line: CLI 3.x refuses aws-cdk-lib 2.x's cloud assembly).
-CDK_CLI_VERSION = "2.1148.1"
 
 #: Where the synth step writes the resolved version, fresh on every run, for the app (context ``approved_versions``).
 #: Not the committed config/approved-versions.json: a stale entry there must never be deployed by the pipeline.

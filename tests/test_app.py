@@ -212,3 +212,43 @@ def test_importing_the_library_leaves_the_environment_alone():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------- context
+def _app_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_app_entry", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # definitions only: the entry point runs under __main__
+    return module
+
+
+CDK_JSON_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@pytest.mark.parametrize("argv, environ, expected", [
+    # python app.py, with or without an output folder (tools and benchmarks set CDK_OUTDIR): cdk.json's context,
+    # feature flags included (without them the templates differ from cdk synth's)
+    ([], {}, CDK_JSON_CONTEXT),
+    ([], {"CDK_OUTDIR": "/tmp/x"}, CDK_JSON_CONTEXT),
+    # -c over it, as the CLI merges them
+    (["-c", "config=config/examples/ab-test.yaml", "--context=nag=false"], {"CDK_OUTDIR": "/tmp/x"},
+     {**CDK_JSON_CONTEXT, "config": "config/examples/ab-test.yaml", "nag": "false"}),
+    # under the CDK CLI, the context comes in CDK_CONTEXT_JSON (cdk.App reads it)
+    ([], {"CDK_CONTEXT_JSON": "{}"}, None),
+])
+def test_python_app_py_synthesises_with_the_context_cdk_synth_would(argv, environ, expected):
+    assert _app_module().app_context(argv, environ) == expected
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "x"], "python app.py takes only -c key=value (context), got '--config'"),
+    (["-c"], "-c takes key=value, got None"),
+    (["-c", "config"], "-c takes key=value, got 'config'"),
+])
+def test_other_arguments_of_python_app_py_are_one_line(argv, message):
+    module = _app_module()
+    with pytest.raises(module._UsageError) as error:
+        module.app_context(argv, {})
+    assert str(error.value) == message

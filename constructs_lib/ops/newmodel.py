@@ -28,6 +28,7 @@ from typing import Any
 
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.errors import ConfigError, check_sagemaker_name
+from constructs_lib.toolchain import CDK_CLI
 from .files import editing, read, write_atomic
 from .base import EXIT_USAGE, OpsError, Output
 
@@ -78,7 +79,7 @@ def register(subparsers: Any) -> None:
             "<config dir>/models/NAME/ from the project template (preprocess.py, evaluate.py, "
             "sample_payloads/, README.md). Existing lines of the config file are kept byte for byte; nothing "
             "is written unless the result is a valid config. No AWS calls.\n\n"
-            "cdk synth then produces the model's dev and delivery-pipeline stacks; its test and prod endpoint "
+            f"{CDK_CLI} synth then produces the model's dev and delivery-pipeline stacks; its test and prod endpoint "
             "stacks follow once a version is approved."
         ),
         epilog=_EPILOG,
@@ -157,9 +158,9 @@ def _add(args: Any) -> Output:
         + "".join(f"  {file}\n" for file in files)
         + "next:\n"
         f"  1. edit {folder}/preprocess.py and evaluate.py for your data, and build.input_data in {path}\n"
-        f"  2. cdk synth          # project {project}: {stacks['dev']} and {stacks['pipeline']} now; "
+        f"  2. {CDK_CLI} synth   # project {project}: {stacks['dev']} and {stacks['pipeline']} now; "
         f"{stacks['test']} and {stacks['prod']} once a version is approved\n"
-        f"  3. commit and push {path} and {folder}/, then deploy the project once: cdk deploy '{project}/*'; "
+        f"  3. commit and push {path} and {folder}/, then deploy the project once: {CDK_CLI} deploy '{project}/*'; "
         f"retraining registers versions in group {project}, and each approval releases through test to prod"
     )
     data = {"model": name, "config": str(path), "folder": str(folder), "files": files, "template": str(template),

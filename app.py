@@ -48,6 +48,26 @@ def app_context(argv: list[str], environ: dict[str, str]) -> dict | None:
     return context
 
 
+def print_annotations(outdir: Path, stream) -> int:
+    """Print the cloud assembly's warnings and errors (every manifest, nested assemblies included) as the CDK CLI
+    does after a synth, for ``python app.py``, which has no CLI to print them; returns how many."""
+    count = 0
+    for manifest in sorted(outdir.rglob("manifest.json")):
+        artifacts = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {})
+        for artifact in artifacts.values():
+            metadata = dict(artifact.get("metadata") or {})
+            if artifact.get("additionalMetadataFile"):  # where CDK writes a stack's metadata now
+                extra = manifest.parent / artifact["additionalMetadataFile"]
+                metadata.update(json.loads(extra.read_text(encoding="utf-8")) if extra.exists() else {})
+            for path, entries in sorted(metadata.items()):
+                for entry in entries:
+                    level = {"aws:cdk:warning": "Warning", "aws:cdk:error": "Error"}.get(entry.get("type"))
+                    if level:
+                        print(f"[{level} at {path}] {entry.get('data')}", file=stream)
+                        count += 1
+    return count
+
+
 def _dev_region(context: dict) -> str:
     """The dev account's region from the config file named in the context, read before aws_cdk loads
     (the SDK needs a region even to import). Falls back to us-east-1; the config is validated later."""
@@ -178,7 +198,7 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
-        app.synth()
+        assembly_dir = app.synth().directory
     except RuntimeError:
         # A pipeline definition is a Lazy value produced by the SDK worker: name what failed, in one line each.
         from constructs_lib.build_pipeline_sdk import failures
@@ -187,6 +207,8 @@ def main() -> int:
             raise
         print("\n".join(f"error: {line}" for line in failures()), file=sys.stderr)
         return 1
+    if context is not None:  # no CDK CLI to print them
+        print_annotations(Path(assembly_dir), sys.stderr)
     return 0
 
 

@@ -692,6 +692,31 @@ def json_schema() -> dict:
     return schema
 
 
+#: The example's placeholder values: a config that still holds one deploys to an account that is not yours.
+PLACEHOLDER_ACCOUNTS = ("111111111111", "222222222222", "333333333333")
+_PLACEHOLDER_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def placeholders(config: PlatformConfig) -> list[str]:
+    """One line per value of ``config`` that is still one of the example's placeholders (account ids, the
+    all-zero CodeConnections connection), naming its config path: the file is valid, but not yet yours."""
+    found = [f"accounts.{name}.account_id is the example's placeholder {account.account_id}"
+             for name in ("dev", "test", "prod") if (account := getattr(config.accounts, name)).account_id
+             in PLACEHOLDER_ACCOUNTS]
+    arn = getattr(config.pipeline.source, "connection_arn", "")
+    if _PLACEHOLDER_UUID in arn:
+        found.append(f"pipeline.source.connection_arn is the example's placeholder connection {cut(arn)}")
+    for i, model in enumerate(config.models):
+        for stage_name in ("test", "prod"):
+            stage = getattr(model.stages, stage_name)
+            for j, variant in enumerate(stage.variants):
+                if isinstance(variant.model, PackageSource) and any(
+                        f":{a}:" in variant.model.model_package_arn for a in PLACEHOLDER_ACCOUNTS):
+                    found.append(f"models[{i}].stages.{stage_name}.variants[{j}].model.model_package_arn names the "
+                                 f"example's placeholder account: {variant.model.model_package_arn}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m constructs_lib.config --schema [FILE]`` writes the JSON Schema; ``--check FILE`` validates."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -708,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        for line in placeholders(config):
+            print(f"warning: {line}: replace it with yours before deploying", file=sys.stderr)
         print(f"{args[1]}: ok ({len(config.models)} model(s))")
         return 0
     print("usage: python -m constructs_lib.config --schema [FILE] | --check FILE", file=sys.stderr)

@@ -252,3 +252,20 @@ def test_other_arguments_of_python_app_py_are_one_line(argv, message):
     with pytest.raises(module._UsageError) as error:
         module.app_context(argv, {})
     assert str(error.value) == message
+
+
+def test_python_app_py_prints_the_warnings_the_cli_would(tmp_path):
+    """From every manifest, nested assemblies and CDK's separate metadata files included."""
+    import io
+
+    stage = tmp_path / "assembly-stage"
+    stage.mkdir()
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": {"p": {
+        "type": "aws:cloudformation:stack", "metadata": {"/p": [{"type": "aws:cdk:info", "data": "quiet"}]}}}}))
+    (stage / "manifest.json").write_text(json.dumps({"artifacts": {"s": {
+        "type": "aws:cloudformation:stack", "additionalMetadataFile": "s.metadata.json"}}}))
+    (stage / "s.metadata.json").write_text(json.dumps({"/stage/s": [
+        {"type": "aws:cdk:warning", "data": "no approved version"}, {"type": "aws:cdk:error", "data": "bad"}]}))
+    out = io.StringIO()
+    assert _app_module().print_annotations(tmp_path, out) == 2
+    assert out.getvalue() == "[Warning at /stage/s] no approved version\n[Error at /stage/s] bad\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from constructs_lib import config as config_module
 from constructs_lib.config import json_schema, load_config, parse_config
 from constructs_lib.errors import ConfigError
 
@@ -91,3 +92,26 @@ def test_default_input_data_is_in_the_dev_region():
     assert BuildConfig().input_data_in("eu-central-1") == (
         "s3://sagemaker-example-files-prod-eu-central-1/datasets/tabular/synthetic/churn.txt")
     assert BuildConfig(input_data="s3://mine/data.csv").input_data_in("eu-central-1") == "s3://mine/data.csv"
+
+
+def test_the_example_s_placeholders_are_named_until_replaced(capsys):
+    """A valid file that still deploys to the example's accounts: --check (and synth) say which values."""
+    from constructs_lib.config import placeholders
+
+    path = ROOT / "config" / "platform.yaml"
+    assert config_module.main(["--check", str(path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[:3] == [f"warning: accounts.{name}.account_id is the example's placeholder {account}: replace it with "
+                       "yours before deploying" for name, account in (("dev", "111111111111"),
+                                                                    ("test", "222222222222"),
+                                                                    ("prod", "333333333333"))]
+    assert err[3].startswith("warning: pipeline.source.connection_arn is the example's placeholder connection ")
+    ab = load_config(ROOT / "config" / "examples" / "ab-test.yaml")  # a pinned champion in the example account
+    assert "models[0].stages.prod.variants[0].model.model_package_arn names the example's placeholder account: " \
+           "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/1" in placeholders(ab)
+    yours = mutate("accounts", {"dev": {"account_id": "123456789012", "region": "eu-west-1"},
+                                "test": {"account_id": "234567890123", "region": "eu-west-1"},
+                                "prod": {"account_id": "345678901234", "region": "eu-west-1"}})
+    yours["pipeline"]["source"]["connection_arn"] = ("arn:aws:codeconnections:eu-west-1:123456789012:connection/"
+                                                     "5f1c2a3b-1234-4cde-9abc-0123456789ab")
+    assert placeholders(parse_config(yours)) == []

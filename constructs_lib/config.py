@@ -717,6 +717,25 @@ def placeholders(config: PlatformConfig) -> list[str]:
     return found
 
 
+#: What an omitted stage deploys (``Stages``' defaults), in words.
+_DEFAULT_STAGES = {"test": "one ml.m5.large, all-at-once with a 5-minute bake, smoke checks",
+                   "prod": "two ml.m5.large, canary 10 % with 10-minute waits, data capture at 20 %"}
+
+
+def implicit_stages(config: PlatformConfig) -> list[str]:
+    """One line per stage a model leaves out of the file, saying what its default deploys (an endpoint the file
+    does not show, in the prod account too)."""
+    return [f"models[{i}].stages.{name} is not in the file: the default is deployed ({_DEFAULT_STAGES[name]})"
+            for i, model in enumerate(config.models) for name in ("test", "prod")
+            if "stages" not in model.model_fields_set or name not in model.stages.model_fields_set]
+
+
+def config_warnings(config: PlatformConfig) -> list[str]:
+    """What ``--check`` and synth warn about in a valid file: the example's placeholders still in it, and stages
+    left to their defaults."""
+    return [f"{line}: replace it with yours before deploying" for line in placeholders(config)] + implicit_stages(config)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m constructs_lib.config --schema [FILE]`` writes the JSON Schema; ``--check FILE`` validates."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -733,8 +752,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        for line in placeholders(config):
-            print(f"warning: {line}: replace it with yours before deploying", file=sys.stderr)
+        for line in config_warnings(config):
+            print(f"warning: {line}", file=sys.stderr)
         print(f"{args[1]}: ok ({len(config.models)} model(s))")
         return 0
     print("usage: python -m constructs_lib.config --schema [FILE] | --check FILE", file=sys.stderr)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aws_cdk import Annotations, App
 
-from constructs_lib.config import PlatformConfig, load_config, placeholders
+from constructs_lib.config import PlatformConfig, config_warnings, load_config
 from constructs_lib.errors import ConfigError, cut
 
 from .catalog import CatalogStack, catalog_stack_name
@@ -62,9 +62,8 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
     """
     models = [config.model(only_model)] if only_model else config.models
     platform = PlatformStack(app, platform_stack_name(config), config=config)
-    for line in placeholders(config):
-        Annotations.of(platform).add_warning_v2("@sagemaker-safe-release:placeholder",
-                                                f"{line}: replace it with yours before deploying")
+    for line in config_warnings(config):
+        Annotations.of(platform).add_warning_v2("@sagemaker-safe-release:config", line)
     CatalogStack(app, catalog_stack_name(config), config=config)
     return {model.name: ModelProject(app, project_id(config, model), config=config, model=model,
                                      config_dir=config_dir, approved_version_arn=approved.get(model.group_name),

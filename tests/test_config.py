@@ -115,3 +115,18 @@ def test_the_example_s_placeholders_are_named_until_replaced(capsys):
     yours["pipeline"]["source"]["connection_arn"] = ("arn:aws:codeconnections:eu-west-1:123456789012:connection/"
                                                      "5f1c2a3b-1234-4cde-9abc-0123456789ab")
     assert placeholders(parse_config(yours)) == []
+
+
+def test_a_stage_left_out_is_said_to_deploy_its_default():
+    """Deleting the prod section does not remove prod: its default deploys, which --check and synth say."""
+    from constructs_lib.config import implicit_stages
+
+    data = copy.deepcopy(EXAMPLE)
+    del data["models"][0]["stages"]["prod"]
+    assert implicit_stages(parse_config(data)) == [
+        "models[0].stages.prod is not in the file: the default is deployed (two ml.m5.large, canary 10 % with "
+        "10-minute waits, data capture at 20 %)"]
+    del data["models"][0]["stages"]
+    assert [line.split(" is not")[0] for line in implicit_stages(parse_config(data))] == [
+        "models[0].stages.test", "models[0].stages.prod"]
+    assert implicit_stages(parse_config(EXAMPLE)) == []

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         "approve", help="approve a model version (starts its delivery)",
         description="Set a model package version to Approved; the approval trigger then starts the delivery "
                     "pipeline for it.",
-        epilog="example:\n  mlops approve arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-models/7 "
+        epilog="example:\n  mlops approve arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/7 "
                "--reason 'AUC 0.91 on holdout'")
     parser.add_argument("version_arn", metavar="VERSION_ARN", help="versioned model package ARN")
     parser.add_argument("--reason", default="approved with mlops", help="recorded as the ApprovalDescription")
@@ -73,7 +73,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "reject", help="reject a model version, with the reason recorded",
         description="Set a model package version to Rejected, recording the reason as its ApprovalDescription.",
-        epilog="example:\n  mlops reject arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-models/7 "
+        epilog="example:\n  mlops reject arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/7 "
                "--reason 'latency regression in test'")
     parser.add_argument("version_arn", metavar="VERSION_ARN", help="versioned model package ARN")
     parser.add_argument("--reason", required=True, help="why (recorded as the ApprovalDescription)")

@@ -28,8 +28,8 @@ from . import output, release_check
 from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output
 
 _EPILOG = """examples:
-  mlops preflight churn-predictor-prod --variants champion=ml.m5.large,challenger=ml.m5.large --guarded
-  mlops preflight churn-predictor-prod --variants champion=ml.m5.large --unguarded
+  mlops preflight churn-predictor-prod --variants main=ml.m5.large --guarded
+  mlops preflight churn-predictor-prod --variants main=ml.m5.large,candidate=ml.m5.large --unguarded
 """
 
 def register(subparsers: Any) -> None:

@@ -43,8 +43,8 @@ MODEL_KEYS = ("model", "instance_type", "volume_size_gb", "startup_health_check_
               "serverless_provisioned_concurrency")
 
 _EPILOG = """examples:
-  mlops promote churn-predictor-prod --config config/platform.yaml
-  mlops promote churn-predictor-prod --config config/platform.yaml --from challenger --write
+  mlops promote churn-predictor-prod --config config/examples/ab-test.yaml
+  mlops promote churn-predictor-prod --config config/examples/ab-test.yaml --from challenger --write
 """
 
 

@@ -38,7 +38,7 @@ MAX_WINDOW_SECONDS = 455 * 86400
 
 _EPILOG = """examples:
   mlops ab-report churn-predictor-prod --metric ChurnApp/Retained --kind rate --since 7d
-  mlops ab-report churn-predictor-prod --metric ChurnApp/OrderValue --kind mean --variants champion,challenger
+  mlops ab-report churn-predictor-prod --metric ChurnApp/OrderValue --kind mean --variants main,challenger
 """
 
 

@@ -126,8 +126,8 @@ def register(subparsers) -> None:
         "resolve", help="print the latest approved model version of a group",
         description="Print the ARN of the newest Approved version in a model package group (all pages read, "
                     "newest by creation time). Exit 3 when the group is missing or nothing is approved.",
-        epilog=f"example:\n  mlops resolve churn-models --write {DEFAULT_VERSIONS_FILE}\n"
-               "  mlops resolve arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/churn-models "
+        epilog=f"example:\n  mlops resolve mlops-churn-predictor --write {DEFAULT_VERSIONS_FILE}\n"
+               "  mlops resolve arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/mlops-churn-predictor "
                "--role-arn arn:aws:iam::111111111111:role/registry-reader")
     parser.add_argument("group", metavar="GROUP", help="model package group name or ARN")
     parser.add_argument("--write", metavar="FILE",

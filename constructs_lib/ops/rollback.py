@@ -132,8 +132,8 @@ def register(subparsers) -> None:
                     "previous approved version becomes the latest, then start the delivery pipeline, which "
                     "deploys it through test and prod. Refused, with nothing changed, when there is no previous "
                     "approved version. If the pipeline cannot be started the rejection is undone.",
-        epilog="example:\n  mlops rollback churn-models --reason 'p99 latency regression' "
-               "--pipeline churn-delivery --dry-run")
+        epilog="example:\n  mlops rollback mlops-churn-predictor --reason 'p99 latency regression' "
+               "--pipeline mlops-churn-predictor-delivery --dry-run")
     parser.add_argument("group", metavar="GROUP", help="model package group name or ARN")
     parser.add_argument("--reason", required=True, help="why (recorded on the rejected version)")
     parser.add_argument("--pipeline", metavar="NAME", help="delivery pipeline (CodePipeline) to start")

@@ -118,7 +118,7 @@ def register(subparsers) -> None:
                     "and wait until the endpoint is InService again. Variants not named keep their weight. "
                     "Unknown variants, negative, malformed or all-zero weights are refused before anything "
                     "changes. The next release through the pipeline resets the weights to the config's values.",
-        epilog="example:\n  mlops shift churn-prod --weights champion=90,challenger=10")
+        epilog="example:\n  mlops shift churn-predictor-prod --weights main=90,challenger=10")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--weights", required=True, metavar="V=W,...",
                         help="new weights, e.g. champion=90,challenger=10 (relative, need not sum to 100)")

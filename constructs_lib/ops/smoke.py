@@ -104,7 +104,7 @@ def register(subparsers) -> None:
         description="Invoke the endpoint N times with the payload files of DIR (round-robin, content type from "
                     "the file extension unless --content-type), fail (exit 1) if any call fails or the p95 "
                     "latency, measured client-side, is above --p95-ms.",
-        epilog="example:\n  mlops smoke churn-test --payloads model/sample_payloads --invocations 50 --p95-ms 300")
+        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
     parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")

@@ -224,7 +224,7 @@ def register(subparsers) -> None:
                     "and instance counts, shadow sampling, rollback alarm states, and the last deployment's "
                     "outcome. A release is ROLLED BACK when the endpoint runs another config than the one its "
                     "CloudFormation stack last deployed (output EndpointConfigName).",
-        epilog="example:\n  mlops status churn-prod\n  mlops status churn-prod --stack Prod-ChurnEndpoint --json")
+        epilog="example:\n  mlops status churn-predictor-prod\n  mlops status churn-predictor-prod --stack mlops-churn-predictor-prod-endpoint --json")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--stack", metavar="NAME",
                         help="the CloudFormation stack that deploys the endpoint (default: from its "

@@ -87,7 +87,7 @@ def register(subparsers) -> None:
                     "InService on the expected endpoint config. Exit 6 when SageMaker rolled the release back "
                     "(naming the rollback alarms in ALARM), 1 when the endpoint failed or the wait timed out.",
         epilog="example (pipeline step, config name from the stack output):\n"
-               "  mlops verify churn-prod --expected-config \"$ENDPOINT_CONFIG_NAME\" --timeout 3600")
+               "  mlops verify churn-predictor-prod --expected-config \"$ENDPOINT_CONFIG_NAME\" --timeout 3600")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--expected-config", metavar="NAME",
                         help="the endpoint config just deployed (default: the EndpointConfigName output of the "

@@ -158,3 +158,31 @@ def test_local_errors_are_one_line_and_exit_2(case, tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) in ([], [tmp_path / "bin.yaml"])  # no half-written chart either
+
+
+EVERY_COMMAND = ["status", "approve", "reject", "resolve", "shift", "rollback", "preflight", "verify", "smoke",
+                 "ab-report", "shadow-report", "plan", "promote", "new-model", ["release", "status"],
+                 ["release", "stop"], ["release", "restore"]]
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=str)
+def test_help_examples_name_what_the_example_app_has(capsys, command):
+    """The examples in --help are copied by new users: every name in them is one the example app deploys, every
+    file one the repository holds."""
+    import re
+
+    from constructs_lib.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config" / "platform.yaml")
+    model = config.models[0]
+    known = {model.name, model.group_name, f"{config.project}-{model.name}-delivery",
+             *(f"{model.name}-{stage}" for stage in ("test", "prod")),
+             *(f"{config.project}-{model.name}-{stage}-endpoint" for stage in ("test", "prod"))}
+    code, out, _ = run(capsys, *([command] if isinstance(command, str) else command), "--help")
+    assert code == 0
+    examples = out[out.index("example"):] if "example" in out else ""
+    names = set(re.findall(r"(?<![\w.-])((?:mlops-)?churn[\w-]*)", examples))
+    assert names <= known, names - known
+    for path in re.findall(r"\b(config/[\w./-]+)", examples):
+        assert (root / path).exists(), path

@@ -176,6 +176,11 @@ def main() -> int:
     # cfn-lint replaces it as a failing gate in the tests and in the delivery pipeline's synth step.
     # CDK_VALIDATION=true turns it back on. Must be set before aws_cdk starts its Node process.
     os.environ.setdefault("CDK_VALIDATION", "false")
+    # Construct metadata without the creation stack traces: they name jsii's own program.js (no user code), which
+    # the CDK CLI printed as a stray "program.js:1:5591" line above every warning. (No speed gain: 4.99 s with,
+    # 4.86 s without, medians of 7 alternating runs of the example.)
+    # CDK_DISABLE_STACK_TRACE set empty keeps them (a reserved context key in cdk.json would draw a CLI warning).
+    os.environ.setdefault("CDK_DISABLE_STACK_TRACE", "1")
     # The model-build pipelines are defined with the SageMaker SDK (~2-3 s to import): a worker process
     # imports it and builds the definitions on the other core while aws_cdk loads and the stacks are built.
     from constructs_lib.build_pipeline_sdk import prewarm

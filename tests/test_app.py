@@ -269,3 +269,12 @@ def test_python_app_py_prints_the_warnings_the_cli_would(tmp_path):
     out = io.StringIO()
     assert _app_module().print_annotations(tmp_path, out) == 2
     assert out.getvalue() == "[Warning at /stage/s] no approved version\n[Error at /stage/s] bad\n"
+
+
+def test_warnings_carry_no_stack_trace(app_run):
+    """A warning's trace names jsii's program.js, never user code; the CDK CLI printed that frame above it."""
+    result, out, _ = app_run
+    assert result.returncode == 0, result.stderr
+    warnings = [entry for p in out.rglob("*.metadata.json") for entries in json.loads(p.read_text()).values()
+                for entry in entries if entry["type"] == "aws:cdk:warning"]
+    assert warnings and not [w for w in warnings if "trace" in w]

@@ -302,8 +302,11 @@ def test_model_package_images_are_pulled_only_from_the_accounts_they_can_come_fr
 
 
 def test_sagemaker_image_accounts_come_from_the_sdk_tables():
-    from constructs_lib.image_accounts import sagemaker_image_accounts
+    """The vendored table is what the pinned SDK's image-URI tables give (run `python -m
+    constructs_lib.image_accounts --write` after changing the SDK pin)."""
+    from constructs_lib.image_accounts import _table, sagemaker_image_accounts, table_from_sdk
 
+    assert _table() == table_from_sdk(), "stale: python -m constructs_lib.image_accounts --write"
     assert {"763104351884", "683313688378"} <= set(sagemaker_image_accounts("us-east-1"))  # DLC, XGBoost/sklearn
     assert "141502667606" not in sagemaker_image_accounts("us-east-1")  # eu-west-1's, not us-east-1's
     assert sagemaker_image_accounts("xx-nowhere-1") == ()

@@ -183,9 +183,11 @@ def main() -> int:
     os.environ.setdefault("CDK_DISABLE_STACK_TRACE", "1")
     # The model-build pipelines are defined with the SageMaker SDK (~2-3 s to import): a worker process
     # imports it and builds the definitions on the other core while aws_cdk loads and the stacks are built.
-    from constructs_lib.build_pipeline_sdk import prewarm
+    effective = context if context is not None else json.loads(os.environ["CDK_CONTEXT_JSON"] or "{}")
+    if str(effective.get("release_only")).lower() != "true":  # a release synth builds no model-build pipeline
+        from constructs_lib.build_pipeline_sdk import prewarm
 
-    prewarm(_dev_region(context if context is not None else json.loads(os.environ["CDK_CONTEXT_JSON"] or "{}")))
+        prewarm(_dev_region(effective))
     import aws_cdk as cdk
 
     # Without the CDK CLI (python app.py), cdk.json's context and the -c values: both paths synthesise the same.

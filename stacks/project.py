@@ -46,21 +46,27 @@ class ModelProject(Construct):
     :param platform: the platform stack (shared artifacts), to deploy before this project's dev stack;
         default: no ordering.
     :param repo_root: the root of the repository the delivery pipeline builds from; default: the current directory.
+    :param dev: build the dev stack too (default); False: only the delivery pipeline stack, what a release
+        deploys (its synth then needs no SageMaker SDK).
 
-    Attributes: ``dev`` (``ModelDevStack``), ``pipeline`` (``ModelPipelineStack``) and ``stages`` (``{"test":
+    Attributes: ``dev`` (``ModelDevStack``, None with ``dev=False``), ``pipeline`` (``ModelPipelineStack``) and ``stages`` (``{"test":
     EndpointStage, "prod": EndpointStage}``, empty while no version is approved).
     """
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig,
                  config_dir: Path | str, approved_version_arn: str | None = None,
-                 platform: PlatformStack | None = None, repo_root: Path | str | None = None) -> None:
+                 platform: PlatformStack | None = None, repo_root: Path | str | None = None,
+                 dev: bool = True) -> None:
         super().__init__(scope, id)
         self.pipeline = ModelPipelineStack(self, "pipeline", config=config, model=model,
                                            approved_version_arn=approved_version_arn, config_dir=config_dir,
                                            repo_root=repo_root)
-        self.dev = ModelDevStack(self, "dev", config=config, model=model, config_dir=config_dir, artifacts=platform)
-        # The trigger names the delivery pipeline by its deterministic ARN: no export between the two stacks.
-        self.dev.add_approval_trigger(approval_target(self.dev, config, model))
+        self.dev: ModelDevStack | None = None
+        if dev:
+            self.dev = ModelDevStack(self, "dev", config=config, model=model, config_dir=config_dir,
+                                     artifacts=platform)
+            # The trigger names the delivery pipeline by its deterministic ARN: no export between the two stacks.
+            self.dev.add_approval_trigger(approval_target(self.dev, config, model))
 
     @property
     def stages(self) -> dict[str, EndpointStage]:

@@ -19,6 +19,7 @@ from constructs_lib.config import load_config, parse_config
 from constructs_lib.delivery import VERSIONS_FILE, DeliveryPipeline
 from constructs_lib.errors import ConfigError
 from stacks.pipeline import (OPS_RUNTIME_PACKAGES, ModelPipelineStack, approval_target, check_install_commands,
+                             release_install_commands,
                              delivery_pipeline_name, needs_approved_version, pipeline_stack_name)
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
@@ -189,8 +190,11 @@ def test_check_steps_install_only_what_mlops_needs_at_the_pinned_versions(templa
     for stage, step in (("test", "VerifyDeployment"), ("test", "SmokeTest"), ("prod", "VerifyDeployment")):
         spec = json.loads(project_of(template, action(template, f"churn-predictor-{stage}", step))["Source"]["BuildSpec"])
         assert spec["phases"]["install"]["commands"] == [f"pip install {' '.join(pins)} ."]
+    # The release synth: the CDK, cdk-nag, Node 24 and mlops' packages, not the SageMaker SDK (~1 GB)
     synth = json.loads(project_of(template, action(template, "Build", "Synth"))["Source"]["BuildSpec"])
-    assert synth["phases"]["install"]["commands"] == ["pip install -r requirements.txt"]
+    release = release_install_commands(ROOT)
+    assert synth["phases"]["install"]["commands"] == release
+    assert "'constructs>=10.8,<11'" in release[0] and "aws-cdk-lib==" in release[0] and "sagemaker" not in release[0]
 
 
 def test_mlops_starts_without_the_heavy_synth_packages():
@@ -217,7 +221,8 @@ def test_synth_step_builds_only_this_model_with_the_resolved_version(template):
     assert spec["phases"]["build"]["commands"][1:4] == [
         f"APPROVED_VERSION=$(mlops resolve mlops-churn-predictor --write {VERSIONS_FILE}) || test $? -eq 3",
         "export APPROVED_VERSION",
-        f"npx --yes aws-cdk@2.1148.1 synth -c only_model=churn-predictor -c approved_versions={VERSIONS_FILE}"]
+        f"npx --yes aws-cdk@2.1148.1 synth -c only_model=churn-predictor -c release_only=true "
+        f"-c approved_versions={VERSIONS_FILE}"]
 
 
 @pytest.mark.parametrize("name,source_type", [("cc-churn-predictor-pipeline", "CodeCommit"),
@@ -503,3 +508,20 @@ def test_codeconnections_source_may_use_its_connection(template):
     assert {s["Action"] for _, s in uses} == {"codestar-connections:UseConnection", "codeconnections:UseConnection"}
     assert {s["Resource"] for _, s in uses} == {connection}
     assert len({key for key, _ in uses}) == 1  # the source action's own role
+
+
+
+def test_a_release_synth_builds_only_what_a_release_deploys(tmp_path):
+    """release_only: the model's delivery pipeline stack (its endpoint stages inside), nothing that needs the
+    SageMaker SDK (the dev stack's model-build pipeline) nor the shared stacks; the delivery pipeline's synth
+    asks for it. (Its templates are byte-identical to a full synth's: checked by hand with the slim install.)"""
+    from stacks.app import build_platform
+
+    config = load_config(CONFIG)
+    app = cdk.App()
+    projects = build_platform(app, config, config_dir=CONFIG.parent, approved={config.models[0].group_name: VERSION},
+                              only_model="churn-predictor", repo_root=ROOT, release_only=True)
+    assert [c.node.id for c in app.node.children] == ["mlops-churn-predictor"]
+    project = projects["churn-predictor"]
+    assert project.dev is None
+    assert [c.node.id for c in project.node.children] == ["pipeline"]

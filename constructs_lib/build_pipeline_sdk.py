@@ -18,9 +18,13 @@ empty file shipped with this package (``sagemaker_sdk_config.yaml``, read only) 
 file, so nothing is left behind however the synth or its worker ends. Every environment variable changed is restored, as are the root logger (the SDK
 calls ``logging.basicConfig`` when imported) and the logging/warnings state.
 
-Cost: with a non-empty SDK config, the SDK re-validates it against its JSON schema at every config lookup
-(about 40 per pipeline, 0.18 s each, nearly all of it ``jsonschema.check_schema`` on the same constant schema);
-``jsonschema.validate`` is memoised while a definition is built, which takes a pipeline from ~4 s to ~0.1 s.
+Cost, and how it is paid once: the SDK validates its config against its JSON schema at every config lookup
+(about 46 per pipeline, ~70 ms each: ``jsonschema.check_schema`` of the same constant schema), because the
+telemetry opt-out makes the config non-empty; a definition takes ~3-4 s. The SDK only copies most of a spec's
+values (names, ARNs, S3 locations, metric, instance types, hyperparameters) into the definition, so it builds
+one *template* per region and image pair, with a unique placeholder for each such value, and every model's
+definition is that template filled in (``_Template``): 50 models cost one SDK build, not 50. Nothing of the
+SDK, jsonschema or botocore is replaced while it runs.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -73,41 +77,120 @@ class DefinitionSpec:
     hyperparameters: tuple[tuple[str, str], ...]
 
 
-class _Placeholders:
-    """Stand-ins for CDK tokens. The SDK validates ARNs and S3 URIs, which a ``${Token[...]}`` string fails;
-    it sees a well-formed unique placeholder instead, replaced by the token in its output text."""
+#: What every placeholder of a template starts with (no real value holds it).
+_MARK = "zzsdkvalue"
+#: The threshold a template is built with; each definition's own replaces it (a parameter's default value).
+_TEMPLATE_THRESHOLD = 0.5
 
-    def __init__(self) -> None:
-        self._tokens: dict[str, str] = {}
 
-    def arn(self, value: str, service: str, resource: str) -> str:
-        if _TOKEN_MARK not in value:
-            return value
-        region = "" if service == "iam" else "us-east-1"
-        return self._add(value, f"arn:aws:{service}:{region}:000000000000:{resource}/zzcdktoken{len(self._tokens)}zz")
+class _Template:
+    """A definition built by the SDK once for every spec with the same ``_template_key``; ``fill`` gives one
+    spec's definition.
 
-    def bucket(self, value: str) -> str:
-        return value if _TOKEN_MARK not in value else self._add(value, f"zzcdktoken{len(self._tokens)}zz")
+    Each value the SDK only copies is a unique, well-formed placeholder while it runs (an ARN where it checks
+    ARNs, a bucket name, an S3 URI's parts), and the spec's value in the filled text: a CDK token (``${Token[...]}``,
+    which the SDK's ARN and S3 checks would refuse) the same as any string. Lists and maps become one placeholder
+    element, spliced; the threshold is a parameter's default. A placeholder the SDK transformed, or a value that
+    does not land where its placeholder was, fails the build (``_check``), never a definition."""
 
-    def s3_uri(self, value: str) -> str:
-        """``s3://<bucket token>/<key>``: only the bucket part is replaced (the SDK keeps the key's basename)."""
-        if _TOKEN_MARK not in value:
-            return value
-        bucket, _, key = value.removeprefix("s3://").partition("/")
-        if _TOKEN_MARK in key:
-            raise ValueError(f"an asset object key must be concrete, got {value!r}")
-        return f"s3://{self.bucket(bucket)}/{key}"
+    def __init__(self, spec: DefinitionSpec, images: tuple[str, str]) -> None:
+        self._placeholders = {field: f"{_MARK}{index}z" for index, field in enumerate(_copied(spec))}
+        ph = self._placeholders
+        self._instance_types, self._hyperparameters = f"{_MARK}types", (f"{_MARK}hpkey", f"{_MARK}hpvalue")
+        template_spec = replace(
+            spec, pipeline_name=ph["pipeline_name"], group_name=ph["group_name"], bucket=ph["bucket"],
+            role_arn=f"arn:aws:iam::000000000000:role/{ph['role_arn']}",
+            kms_key=f"arn:aws:kms:{spec.region}:000000000000:key/{ph['kms_key']}",
+            data_prefix=ph["data_prefix"], models_prefix=ph["models_prefix"], input_data=ph["input_data"],
+            preprocess_uri=_template_uri(spec.preprocess_uri, ph, "preprocess"),
+            evaluate_uri=_template_uri(spec.evaluate_uri, ph, "evaluate"),
+            metric=ph["metric"], threshold=_TEMPLATE_THRESHOLD,
+            processing_instance_type=ph["processing_instance_type"],
+            training_instance_type=ph["training_instance_type"],
+            inference_instance_types=(self._instance_types,), hyperparameters=(self._hyperparameters,))
+        # Whole placeholder strings first (an ARN holds its placeholder), then the bare ones.
+        self._wholes = {"role_arn": template_spec.role_arn, "kms_key": template_spec.kms_key}
+        self._text = _definition(template_spec, images)
+        self._check()
 
-    def _add(self, token: str, placeholder: str) -> str:
-        self._tokens[placeholder] = token
-        return placeholder
-
-    def restore(self, text: str) -> str:
-        for placeholder, token in self._tokens.items():
-            text = text.replace(placeholder, token)
-        if "zzcdktoken" in text:
-            raise AssertionError("a CDK token placeholder was transformed by the SDK and cannot be restored")
+    def fill(self, spec: DefinitionSpec) -> str:
+        text = self._text
+        values = _copied(spec)
+        for field, whole in self._wholes.items():
+            text = text.replace(whole, _json_inner(values[field]))
+        for field, placeholder in self._placeholders.items():
+            text = text.replace(placeholder, _json_inner(values[field]))
+        text = text.replace(json.dumps(self._instance_types),
+                            ",".join(json.dumps(value) for value in spec.inference_instance_types))
+        text = text.replace(self._hyperparameter_object(), json.dumps(dict(sorted(spec.hyperparameters)),
+                                                                      separators=(",", ":")))
+        text = text.replace(_threshold_text(_TEMPLATE_THRESHOLD), _threshold_text(spec.threshold))
+        if _MARK in text:  # pragma: no cover - _check proved every placeholder is replaced
+            raise AssertionError("a template placeholder was left in a pipeline definition")
         return text
+
+    def _hyperparameter_object(self) -> str:
+        return json.dumps(dict([self._hyperparameters]), separators=(",", ":"))
+
+    def _check(self) -> None:
+        """Every list, map and threshold placeholder sits where ``fill`` splices it, and nothing else of the
+        template carries the mark: then a filled definition is the SDK's own for that spec."""
+        text = self._text
+        spliced = {f"[{json.dumps(self._instance_types)}]": json.dumps(self._instance_types),
+                   self._hyperparameter_object(): self._hyperparameter_object()}
+        for context, placeholder in spliced.items():
+            if text.count(placeholder) != text.count(context) or context not in text:
+                raise AssertionError(f"the SDK did not copy {placeholder} as a whole list or map")
+        if text.count(_threshold_text(_TEMPLATE_THRESHOLD)) != 1:
+            raise AssertionError("the SDK did not copy the threshold as the Threshold parameter's default")
+        for placeholder in (*self._wholes.values(), *self._placeholders.values(), *spliced.values()):
+            text = text.replace(placeholder, "")
+        if _MARK in text:
+            raise AssertionError("the SDK transformed a placeholder; the template cannot be filled")
+
+
+def _copied(spec: DefinitionSpec) -> dict[str, str]:
+    """The spec's values that the SDK copies into the definition verbatim, by name (S3 URIs in their parts)."""
+    values = {field: getattr(spec, field) for field in (
+        "pipeline_name", "group_name", "bucket", "role_arn", "kms_key", "data_prefix", "models_prefix",
+        "input_data", "metric", "processing_instance_type", "training_instance_type")}
+    for name, uri in (("preprocess", spec.preprocess_uri), ("evaluate", spec.evaluate_uri)):
+        bucket, key = _split_s3(uri)
+        values[f"{name}_bucket"] = bucket
+        if "/" not in key:  # the SDK copies a key's basename too: a key with folders is part of the template key
+            values[f"{name}_key"] = key
+    return values
+
+
+def _template_uri(uri: str, ph: dict[str, str], name: str) -> str:
+    key = _split_s3(uri)[1]
+    return f"s3://{ph[name + '_bucket']}/{ph.get(name + '_key', key)}"
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if _TOKEN_MARK in key:
+        raise ValueError(f"an asset object key must be concrete, got {uri!r}")
+    return bucket, key
+
+
+def _template_key(spec: DefinitionSpec, images: tuple[str, str]) -> tuple:
+    """What a template depends on: the values the SDK reads rather than copies."""
+    keys = tuple(key if "/" in key else None for key in (_split_s3(spec.preprocess_uri)[1],
+                                                            _split_s3(spec.evaluate_uri)[1]))
+    return spec.region, spec.approval_status, images, keys
+
+
+def _json_inner(value: str) -> str:
+    """``value`` as it appears inside a JSON string."""
+    return json.dumps(value)[1:-1]
+
+
+def _threshold_text(threshold: float) -> str:
+    return f'"DefaultValue":{json.dumps(float(threshold))},"Name":"Threshold"'
+
+
+_TEMPLATES: dict[tuple, _Template] = {}
 
 
 _WORKER: list = []
@@ -182,7 +265,7 @@ def _import_offline(region: str) -> None:
     if hasattr(os, "nice"):
         os.nice(10)
 
-    with _offline_sdk(region, steps=False):
+    with _offline_sdk(region):
         import sagemaker.core.image_uris  # noqa: F401
 
 
@@ -226,11 +309,15 @@ def _submit(label: str, function, *args) -> Future:
 
 def _build_offline(spec: DefinitionSpec) -> str:
     with _offline_sdk(spec.region):
-        return _build(spec)
+        images = _images(spec.region, spec.processing_instance_type)
+        key = _template_key(spec, images)
+        if key not in _TEMPLATES:
+            _TEMPLATES[key] = _Template(spec, images)
+        return _TEMPLATES[key].fill(spec)
 
 
 def _images_offline(region: str, processing_instance_type: str) -> tuple[str, ...]:
-    with _offline_sdk(region, steps=False):
+    with _offline_sdk(region):
         return _images(region, processing_instance_type)
 
 
@@ -251,9 +338,8 @@ _ENV = ("AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED", "SAGEMAKER_VALIDATE_R
 
 
 @contextmanager
-def _offline_sdk(region: str, steps: bool = True) -> Iterator[None]:
-    """The SDK offline and hermetic (see the module docstring) while the block runs; ``steps=False`` leaves
-    the pipeline-steps module alone (not imported), for image lookups."""
+def _offline_sdk(region: str) -> Iterator[None]:
+    """The SDK offline and hermetic (see the module docstring) while the block runs."""
     saved_env = {key: os.environ.get(key) for key in _ENV}
     root = logging.getLogger()
     saved_root = (root.level, list(root.handlers))
@@ -270,22 +356,7 @@ def _offline_sdk(region: str, steps: bool = True) -> Iterator[None]:
         warnings.simplefilter("ignore")
         logging.disable(logging.CRITICAL)  # the SDK logs INFO/WARNING lines for every step it describes
         try:
-            import botocore.session
-            import jsonschema
-
-            original_validate, original_loader = jsonschema.validate, botocore.session.create_loader
-            jsonschema.validate = _memoised(original_validate)
-            botocore.session.create_loader = _shared_loader(original_loader)
-            module = _import_steps_module() if steps else None
-            original_local_client = getattr(module, "LocalSagemakerClient", None)
-            if original_local_client is not None:
-                module.LocalSagemakerClient = _MethodNames
-            try:
-                yield
-            finally:
-                jsonschema.validate, botocore.session.create_loader = original_validate, original_loader
-                if original_local_client is not None:
-                    module.LocalSagemakerClient = original_local_client
+            yield
         finally:
             logging.disable(saved_disable)
             root.setLevel(saved_root[0])
@@ -297,55 +368,13 @@ def _offline_sdk(region: str, steps: bool = True) -> Iterator[None]:
                     os.environ[key] = value
 
 
-_VALIDATED: set[tuple[int, str]] = set()
 _IMAGES: dict[tuple, str] = {}
 _SESSIONS: dict[tuple[str, str], object] = {}
-_LOADERS: dict[object, object] = {}
-
-
-def _import_steps_module():
-    import sagemaker.mlops.workflow.steps as steps
-
-    return steps
-
-
-class _MethodNames:
-    """Stands in for ``LocalSagemakerClient`` in ``ProcessingStep.__init__``, which instantiates one (a local-
-    mode session: a boto3 session and four clients) only to read ``create_processing_job.__name__``."""
-
-    def create_processing_job(self) -> None:  # pragma: no cover - only its name is read
-        raise NotImplementedError
-
-
-def _memoised(validate):
-    """``jsonschema.validate`` that checks each (schema, instance) pair once per process."""
-
-    def memoised(instance, schema, *args, **kwargs):
-        if args or kwargs:
-            return validate(instance, schema, *args, **kwargs)
-        key = (id(schema), json.dumps(instance, sort_keys=True, default=repr))
-        if key not in _VALIDATED:
-            validate(instance, schema)
-            _VALIDATED.add(key)
-
-    return memoised
-
-
-def _shared_loader(create_loader):
-    """botocore's ``create_loader`` returning one loader per search path: every boto3 session the SDK opens
-    (three per pipeline, two of them only to read a method name) otherwise re-parses the service models,
-    ~0.3 s each. The loader only caches parsed JSON; no call is made with these sessions."""
-
-    def shared(search_path_string=None):
-        if search_path_string not in _LOADERS:
-            _LOADERS[search_path_string] = create_loader(search_path_string)
-        return _LOADERS[search_path_string]
-
-    return shared
 
 
 # --------------------------------------------------------------------------------------------- definition
-def _build(spec: DefinitionSpec) -> str:
+def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
+    """The SDK's definition for ``spec`` (JSON text, keys sorted); ``images``: scikit-learn, XGBoost."""
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
@@ -363,10 +392,7 @@ def _build(spec: DefinitionSpec) -> str:
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import Compute, InputData, OutputDataConfig
 
-    ph = _Placeholders()
-    role = ph.arn(spec.role_arn, "iam", "role")
-    bucket = ph.bucket(spec.bucket)
-    kms_key = ph.arn(spec.kms_key, "kms", "key")
+    role, bucket, kms_key = spec.role_arn, spec.bucket, spec.kms_key
 
     session = _session(PipelineSession, spec.region, bucket)
 
@@ -375,7 +401,7 @@ def _build(spec: DefinitionSpec) -> str:
     processing_type = ParameterString(name="ProcessingInstanceType", default_value=spec.processing_instance_type)
     training_type = ParameterString(name="TrainingInstanceType", default_value=spec.training_instance_type)
 
-    sklearn_image, xgboost_image = _images(spec.region, spec.processing_instance_type)
+    sklearn_image, xgboost_image = images
     data_root = f"s3://{bucket}/{spec.data_prefix}"
 
     def s3_input(name: str, uri, local: str):
@@ -396,7 +422,7 @@ def _build(spec: DefinitionSpec) -> str:
     preprocess = ProcessingStep(name="Preprocess", step_args=processor(sklearn_image, "preprocess").run(
         inputs=[s3_input("raw", input_data, "input")],
         outputs=[s3_output(name) for name in ("train", "validation", "test")],
-        code=ph.s3_uri(spec.preprocess_uri)))
+        code=spec.preprocess_uri))
     splits = preprocess.properties.ProcessingOutputConfig.Outputs
 
     trainer = ModelTrainer(
@@ -415,7 +441,7 @@ def _build(spec: DefinitionSpec) -> str:
         xgboost_image, "evaluate").run(
         inputs=[s3_input("model", model_data, "model"), s3_input("test", splits["test"].S3Output.S3Uri, "test")],
         outputs=[s3_output("evaluation")],
-        code=ph.s3_uri(spec.evaluate_uri)))
+        code=spec.evaluate_uri))
     score = JsonGet(step_name=evaluate.name, property_file=report, json_path=f"metrics.{spec.metric}.value")
 
     builder = ModelBuilder(s3_model_data_url=model_data, image_uri=xgboost_image, sagemaker_session=session,
@@ -435,8 +461,7 @@ def _build(spec: DefinitionSpec) -> str:
                         steps=[preprocess, train, evaluate, check], sagemaker_session=session,
                         pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
-    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-    return ph.restore(text)
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"))
 
 
 def _session(base, region: str, bucket: str):

@@ -123,7 +123,7 @@ def test_scripts_are_cdk_assets_referenced_by_s3_uri(synthesised):
         assert code["S3Input"]["S3Uri"].startswith(f"s3://cdk-hnb659fds-assets-{DEV}-{REGION}/")
         entrypoint = steps[name]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
         assert entrypoint[0] == "python3" and entrypoint[1].endswith(".py")
-    assert "zzcdktoken" not in json.dumps(definition)
+    assert "zzsdkvalue" not in json.dumps(definition)
 
 
 def test_token_valued_bucket_and_key_are_restored_as_references(synthesised):
@@ -131,7 +131,39 @@ def test_token_valued_bucket_and_key_are_restored_as_references(synthesised):
     train = steps_by_name(owned)["Train"]["Arguments"]["OutputDataConfig"]
     assert train["S3OutputPath"] == "s3://<RegistryArtifactsBucket4669E93D>/models/demo"
     assert train["KmsKeyId"] == "<RegistryArtifactsKeyE104699B.Arn>"
-    assert "zzcdktoken" not in json.dumps(owned)
+    assert "zzsdkvalue" not in json.dumps(owned)
+
+
+def test_a_definition_filled_in_from_a_template_is_the_sdks_own(synthesised):
+    """The SDK builds one template per region, approval and image pair (here: the fixture's); a model whose every
+    copied value differs from the template's first model (lists and maps of other lengths, characters JSON
+    escapes) gets exactly the definition the SDK builds for it directly."""
+    from dataclasses import replace
+
+    from constructs_lib import build_pipeline_sdk as sdk
+
+    first = sdk.DefinitionSpec(
+        pipeline_name="a-build", region=REGION, role_arn=f"arn:aws:iam::{DEV}:role/a", group_name="a",
+        bucket="bucket-a", data_prefix="pipelines/a", models_prefix="models/a",
+        kms_key=f"arn:aws:kms:{REGION}:{DEV}:key/a", preprocess_uri="s3://assets/p.py",
+        evaluate_uri="s3://assets/e.py", input_data="s3://data/a/", metric="auc", threshold=0.7,
+        processing_instance_type="ml.c5.xlarge", training_instance_type="ml.m5.xlarge",
+        inference_instance_types=("ml.m5.large",), approval_status="Approved",
+        hyperparameters=(("num_round", "50"),))
+    second = replace(
+        first, pipeline_name="b-build", role_arn=f'arn:aws:iam::{DEV}:role/path/b"q', group_name="b",
+        bucket="bucket-b", data_prefix="pipelines/b", models_prefix="models/b",
+        kms_key=f"arn:aws:kms:{REGION}:{DEV}:key/b", preprocess_uri="s3://other-assets/x1.py",
+        evaluate_uri="s3://other-assets/y2.py", input_data="s3://data/b\\/", metric="f1", threshold=0.825,
+        training_instance_type="ml.m5.2xlarge", inference_instance_types=("ml.c5.large", "ml.m5.large", "ml.g5.xlarge"),
+        hyperparameters=(("eta", "0.2"), ("max_depth", "5"), ("objective", "binary:logistic")))
+    templates = len(sdk._TEMPLATES)
+    sdk._build_offline(first)
+    filled = sdk._build_offline(second)
+    assert len(sdk._TEMPLATES) == templates  # the fixture's template served both
+    with sdk._offline_sdk(REGION):
+        direct = sdk._definition(second, sdk._images(REGION, second.processing_instance_type))
+    assert filled == direct
 
 
 def test_pipeline_resource_and_role(synthesised):

@@ -23,7 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
 from .schedules import check_schedule
-from .rollout import RolloutSpec, TrafficSize
+from .rollout import RolloutSpec, CapacitySize
 from .variants import LATENCY_STATISTIC, ModelSource
 
 APPROVED = "approved"
@@ -184,11 +184,11 @@ class DeploymentConfig(_Strict):
         size = sizes.get(self.type)
         return RolloutSpec(
             strategy=self.type,
-            size=TrafficSize(self.size_unit, size) if size is not None else None,
+            size=CapacitySize(self.size_unit, size) if size is not None else None,
             wait_seconds=self.wait,
             bake_seconds=self.bake_time,
             termination_wait_seconds=self.termination_wait,
-            rollback_size=TrafficSize(self.size_unit, self.rollback_batch_size)
+            rollback_size=CapacitySize(self.size_unit, self.rollback_batch_size)
             if self.rollback_batch_size is not None else None,
             max_execution_timeout_seconds=self.max_execution_timeout,
         )

@@ -16,21 +16,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 
-from .rollout import RolloutSpec, TrafficSize
-
-
-class CapacitySize:
-    """The size of a traffic step: a percentage of a variant's instances, or a number of instances."""
-
-    @staticmethod
-    def percent(value: int) -> TrafficSize:
-        """``value`` percent of each instance variant's capacity (SageMaker ``CAPACITY_PERCENT``)."""
-        return TrafficSize("percent", value)
-
-    @staticmethod
-    def instances(count: int) -> TrafficSize:
-        """``count`` instances of each instance variant (SageMaker ``INSTANCE_COUNT``)."""
-        return TrafficSize("instances", count)
+from .rollout import CapacitySize, RolloutSpec
 
 
 def _seconds(duration: Duration | None) -> int | None:
@@ -63,7 +49,7 @@ class DeploymentPolicy:
     @classmethod
     def canary(
         cls,
-        size: TrafficSize,
+        size: CapacitySize,
         *,
         wait: Duration | None = None,
         termination_wait: Duration | None = None,
@@ -79,7 +65,7 @@ class DeploymentPolicy:
     @classmethod
     def linear(
         cls,
-        step_size: TrafficSize,
+        step_size: CapacitySize,
         *,
         wait: Duration | None = None,
         termination_wait: Duration | None = None,
@@ -95,10 +81,10 @@ class DeploymentPolicy:
     @classmethod
     def rolling(
         cls,
-        batch_size: TrafficSize,
+        batch_size: CapacitySize,
         *,
         wait: Duration | None = None,
-        rollback_batch_size: TrafficSize | None = None,
+        rollback_batch_size: CapacitySize | None = None,
         max_execution_timeout: Duration | None = None,
     ) -> "DeploymentPolicy":
         """Rolling update: the fleet is replaced in batches of ``batch_size`` (5-50% of capacity), each watched

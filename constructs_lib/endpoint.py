@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from aws_cdk import Annotations, Aws, CfnResource, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
@@ -39,7 +39,7 @@ from constructs import Construct
 from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
-from .errors import ConfigError
+from .errors import ConfigError, check_sagemaker_name
 from .image_accounts import sagemaker_image_accounts
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
 from .keys import customer_key
@@ -61,6 +61,7 @@ from .variants import (
 
 __all__ = [
     "CapacitySize",
+    "IModelEndpoint",
     "CaptureMode",
     "DataCapture",
     "DeploymentPolicy",
@@ -74,7 +75,83 @@ __all__ = [
 NAMESPACE = "AWS/SageMaker"
 
 
-class ModelEndpoint(Construct):
+class IModelEndpoint(Protocol):
+    """A SageMaker endpoint, made by this app (``ModelEndpoint``) or elsewhere (``ModelEndpoint.
+    from_endpoint_name``): what a consumer needs to call it and watch it."""
+
+    endpoint_name: str
+    endpoint_arn: str
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant: ...
+
+    def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum",
+               period: Duration | None = None, new_fleet: bool = False, **options) -> cloudwatch.Metric: ...
+
+
+class _EndpointBase(Construct):
+    """What every ``IModelEndpoint`` construct shares: the invoke grant and the ``AWS/SageMaker`` metrics."""
+
+    endpoint_name: str
+    endpoint_arn: str
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call ``InvokeEndpoint`` (any variant, including ``TargetVariant``) on this endpoint."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
+                                          resource_arns=[self.endpoint_arn])
+
+    def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum",
+               period: Duration | None = None, new_fleet: bool = False, **options) -> cloudwatch.Metric:
+        """An ``AWS/SageMaker`` metric of one variant (dimensions ``EndpointName`` and ``VariantName``).
+
+        ``new_fleet=True`` adds ``EndpointConfigName`` = this endpoint's config: the metric then covers only the
+        fleet of the config this stack deploys (SageMaker publishes that dimension once the new fleet takes
+        traffic, and keeps it after the deployment). Other ``cloudwatch.MetricOptions`` (``label``, ``unit``,
+        ``color``...) are passed on.
+        """
+        dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
+        if new_fleet:
+            dimensions["EndpointConfigName"] = self._new_fleet_config_name()
+        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, statistic=statistic,
+                                 period=period or Duration.minutes(1), dimensions_map=dimensions, **options)
+
+    def metric_invocations(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests sent to the variant (Sum)."""
+        return self.metric("Invocations", variant_name, **kwargs)
+
+    def metric_5xx_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests answered with a 5XX (``Invocation5XXErrors`` Sum)."""
+        return self.metric("Invocation5XXErrors", variant_name, **kwargs)
+
+    def metric_5xx_error_rate(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Share of requests answered with a 5XX (``Invocation5XXErrors`` Average, 0-1)."""
+        return self.metric("Invocation5XXErrors", variant_name, statistic="Average", **kwargs)
+
+    def metric_model_latency(self, variant_name: str, *, statistic: str = "p99", **kwargs) -> cloudwatch.Metric:
+        """Model latency in microseconds (``ModelLatency``), p99 by default."""
+        return self.metric("ModelLatency", variant_name, statistic=statistic, **kwargs)
+
+    def metric_model_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
+        """Requests the model container did not answer with a 2XX (``InvocationModelErrors`` Sum)."""
+        return self.metric("InvocationModelErrors", variant_name, **kwargs)
+
+    def _new_fleet_config_name(self) -> str:
+        raise ConfigError("new_fleet", f"endpoint {self.endpoint_name} was imported by name: its configs are not "
+                          "this app's, so there is no new fleet to watch (new_fleet=False watches the endpoint)")
+
+
+class _ImportedEndpoint(_EndpointBase):
+    def __init__(self, scope: Construct, id: str, endpoint_name: str) -> None:
+        super().__init__(scope, id)
+        if not _is_token(endpoint_name):
+            check_sagemaker_name("endpoint_name", endpoint_name, 63)
+        self.endpoint_name = endpoint_name
+        # SageMaker writes endpoint ARNs with the name in lower case.
+        self.endpoint_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint",
+            resource_name=endpoint_name if _is_token(endpoint_name) else endpoint_name.lower())
+
+
+class ModelEndpoint(_EndpointBase):
     """A SageMaker real-time endpoint with A/B production variants, an optional shadow variant, data capture,
     a deployment guardrail and auto-rollback alarms.
 
@@ -313,45 +390,14 @@ class ModelEndpoint(Construct):
         self._render_deployment(f"{path}.max_capacity")
         return target
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to call ``InvokeEndpoint`` (any variant, including ``TargetVariant``) on this endpoint."""
-        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
-                                          resource_arns=[self.endpoint_arn])
+    @staticmethod
+    def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> IModelEndpoint:
+        """An endpoint that exists already (made by another app or stack), by name: to grant invoking it and to
+        read its metrics."""
+        return _ImportedEndpoint(scope, id, endpoint_name)
 
-    def metric(self, metric_name: str, variant_name: str, *, statistic: str = "Sum",
-               period: Duration | None = None, new_fleet: bool = False, **options) -> cloudwatch.Metric:
-        """An ``AWS/SageMaker`` metric of one variant (dimensions ``EndpointName`` and ``VariantName``).
-
-        ``new_fleet=True`` adds ``EndpointConfigName`` = this endpoint's config: the metric then covers only the
-        fleet of the config this stack deploys (SageMaker publishes that dimension once the new fleet takes
-        traffic, and keeps it after the deployment). Other ``cloudwatch.MetricOptions`` (``label``, ``unit``,
-        ``color``...) are passed on.
-        """
-        dimensions = {"EndpointName": self.endpoint_name, "VariantName": variant_name}
-        if new_fleet:
-            dimensions["EndpointConfigName"] = self.endpoint_config_name
-        return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, statistic=statistic,
-                                 period=period or Duration.minutes(1), dimensions_map=dimensions, **options)
-
-    def metric_invocations(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Requests sent to the variant (Sum)."""
-        return self.metric("Invocations", variant_name, **kwargs)
-
-    def metric_5xx_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Requests answered with a 5XX (``Invocation5XXErrors`` Sum)."""
-        return self.metric("Invocation5XXErrors", variant_name, **kwargs)
-
-    def metric_5xx_error_rate(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Share of requests answered with a 5XX (``Invocation5XXErrors`` Average, 0-1)."""
-        return self.metric("Invocation5XXErrors", variant_name, statistic="Average", **kwargs)
-
-    def metric_model_latency(self, variant_name: str, *, statistic: str = "p99", **kwargs) -> cloudwatch.Metric:
-        """Model latency in microseconds (``ModelLatency``), p99 by default."""
-        return self.metric("ModelLatency", variant_name, statistic=statistic, **kwargs)
-
-    def metric_model_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Requests the model container did not answer with a 2XX (``InvocationModelErrors`` Sum)."""
-        return self.metric("InvocationModelErrors", variant_name, **kwargs)
+    def _new_fleet_config_name(self) -> str:
+        return self.endpoint_config_name
 
     @property
     def cfn_endpoint(self) -> sagemaker.CfnEndpoint:

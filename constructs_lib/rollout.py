@@ -52,11 +52,22 @@ _SIZE_FIELD = {"canary": "canary_size", "linear": "step_size", "rolling": "batch
 
 
 @dataclass(frozen=True)
-class TrafficSize:
-    """A share of a variant's capacity: a percentage of its instances or a number of instances."""
+class CapacitySize:
+    """A share of a variant's capacity: a percentage of its instances or a number of instances (SageMaker's
+    ``CapacitySize``: a canary, a linear step, a rolling batch)."""
 
     unit: str
     value: int
+
+    @classmethod
+    def percent(cls, value: int) -> "CapacitySize":
+        """``value`` percent of each instance variant's capacity (SageMaker ``CAPACITY_PERCENT``)."""
+        return cls("percent", value)
+
+    @classmethod
+    def instances(cls, count: int) -> "CapacitySize":
+        """``count`` instances of each instance variant (SageMaker ``INSTANCE_COUNT``)."""
+        return cls("instances", count)
 
     @property
     def api_type(self) -> str:
@@ -95,11 +106,11 @@ class RolloutSpec:
     """A validated deployment policy in plain numbers (seconds, sizes)."""
 
     strategy: str
-    size: TrafficSize | None = None
+    size: CapacitySize | None = None
     wait_seconds: int = 0
     bake_seconds: int = 0
     termination_wait_seconds: int = 0
-    rollback_size: TrafficSize | None = None
+    rollback_size: CapacitySize | None = None
     max_execution_timeout_seconds: int | None = None
 
     def __post_init__(self) -> None:
@@ -306,7 +317,7 @@ class RolloutSpec:
         return ", ".join(parts)
 
 
-def _check_size(path: str, size: TrafficSize, low_percent: int, high_percent: int) -> None:
+def _check_size(path: str, size: CapacitySize, low_percent: int, high_percent: int) -> None:
     check_choice(f"{path}_unit", size.unit, SIZE_UNITS)
     if size.unit == "percent":
         check_range(path, size.value, low_percent, high_percent, "percent of capacity")

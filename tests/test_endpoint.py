@@ -276,6 +276,33 @@ def test_grant_invoke_and_least_privilege_role(scenarios):
     assert "s3:PutObject" in actions and "ecr:BatchGetImage" in actions
 
 
+def test_an_endpoint_imported_by_name_can_be_invoked_and_watched():
+    """``from_endpoint_name``: the same grant and metrics as a ``ModelEndpoint`` (CloudWatch's options passed
+    on), with the ARN SageMaker writes (lower-case name); there is no new fleet to watch on it."""
+    stack = Stack(App(), "Consumer", env=ENV)
+    endpoint = ModelEndpoint.from_endpoint_name(stack, "Churn", "Churn-Prod")
+    endpoint.grant_invoke(iam.Role(stack, "App", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")))
+    metric = endpoint.metric_model_latency("main", label="p99 latency", unit=cloudwatch.Unit.MICROSECONDS)
+    cloudwatch.Alarm(stack, "Slow", metric=metric, threshold=1e6, evaluation_periods=1)
+    template = Template.from_stack(stack)
+    (policy,) = resources(template, "AWS::IAM::Policy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sagemaker:InvokeEndpoint"
+    assert statement["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                                                       ":sagemaker:eu-west-1:333333333333:endpoint/churn-prod"]]}
+    (alarm,) = resources(template, "AWS::CloudWatch::Alarm").values()
+    ((watched,),) = [alarm["Properties"]["Metrics"]]
+    assert watched["Label"] == "p99 latency"
+    assert watched["MetricStat"] == {"Metric": {"Dimensions": [{"Name": "EndpointName", "Value": "Churn-Prod"},
+                                                               {"Name": "VariantName", "Value": "main"}],
+                                                "MetricName": "ModelLatency", "Namespace": "AWS/SageMaker"},
+                                     "Period": 60, "Stat": "p99", "Unit": "Microseconds"}
+    with pytest.raises(ConfigError, match="^new_fleet: endpoint Churn-Prod was imported by name"):
+        endpoint.metric_invocations("main", new_fleet=True)
+    with pytest.raises(ConfigError, match="^endpoint_name: must be 1-63 characters .* got 'bad_name'$"):
+        ModelEndpoint.from_endpoint_name(stack, "Bad", "bad_name")
+
+
 def _ecr_pull_resources(template: Template) -> list:
     statements = [s for p in resources(template, "AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]

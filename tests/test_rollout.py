@@ -3,11 +3,11 @@
 import pytest
 
 from constructs_lib.errors import ConfigError
-from constructs_lib.rollout import RolloutSpec, TrafficSize
+from constructs_lib.rollout import CapacitySize, RolloutSpec
 
 
 def spec(strategy, size=None, **kw):
-    return RolloutSpec(strategy, size=TrafficSize("percent", size) if size else None, **kw)
+    return RolloutSpec(strategy, size=CapacitySize("percent", size) if size else None, **kw)
 
 
 @pytest.mark.parametrize("policy, capacity, steps, waits, timeout", [
@@ -29,13 +29,13 @@ def test_waits_steps_and_computed_timeout(policy, capacity, steps, waits, timeou
 def test_rolling_timeout_counts_the_autoscaled_fleet():
     """Rolling by one instance with 10-minute waits: 2 initial instances need 2 batches, but an endpoint that
     autoscaling grew to 20 needs 20 batches (12,000 s of waits alone)."""
-    rolling = RolloutSpec("rolling", size=TrafficSize("instances", 1), wait_seconds=600)
+    rolling = RolloutSpec("rolling", size=CapacitySize("instances", 1), wait_seconds=600)
     assert rolling.total_wait_seconds(2) == 1200
     assert rolling.total_wait_seconds(20) == 12000
     assert rolling.needed_timeout(20) == 12000 + 20 * 1800
     assert rolling.max_execution_timeout(20) == 28800  # SageMaker's maximum
     with pytest.raises(ConfigError) as error:
-        RolloutSpec("rolling", size=TrafficSize("instances", 1), wait_seconds=1800).check_capacity(
+        RolloutSpec("rolling", size=CapacitySize("instances", 1), wait_seconds=1800).check_capacity(
             2, waits_capacity=20)
     assert str(error.value) == ("deployment.wait: the policy's waits add up to 36000 s over 20 steps, more than "
                                 "the 28800 s SageMaker allows a deployment; shorten wait or take larger steps")
@@ -52,7 +52,7 @@ def test_canary_timeline_shares_traffic_then_bakes_then_keeps_the_old_fleet():
 
 
 def test_instance_sized_canary_share_of_traffic():
-    canary = RolloutSpec("canary", size=TrafficSize("instances", 1), wait_seconds=60)
+    canary = RolloutSpec("canary", size=CapacitySize("instances", 1), wait_seconds=60)
     assert canary.timeline(4, provisioning_seconds=0)[1].new_traffic_percent == 25.0
 
 
@@ -75,9 +75,9 @@ def test_deployment_config_shapes():
      "longer), got 600"),
     (lambda: spec("rolling", 10, termination_wait_seconds=60),
      "deployment.termination_wait: does not apply to a rolling policy (it has no second fleet), got 60"),
-    (lambda: RolloutSpec("canary", size=TrafficSize("percent", 10), rollback_size=TrafficSize("percent", 10)),
+    (lambda: RolloutSpec("canary", size=CapacitySize("percent", 10), rollback_size=CapacitySize("percent", 10)),
      "deployment.rollback_batch_size: applies only to a rolling policy"),
-    (lambda: RolloutSpec("canary", size=TrafficSize("pct", 10)),
+    (lambda: RolloutSpec("canary", size=CapacitySize("pct", 10)),
      "deployment.canary_size_unit: must be one of percent, instances, got 'pct'"),
 ])
 def test_spec_rules(make, message):

@@ -12,7 +12,7 @@ import pytest
 from constructs_lib.config import load_config
 from constructs_lib.ops import plan
 from constructs_lib.ops.cli import main
-from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step, TrafficSize
+from constructs_lib.rollout import TYPICAL_PROVISIONING_SECONDS, CapacitySize, RolloutSpec, Step
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "examples" / "ab-test.yaml"  # two production variants: the fleet arithmetic below
@@ -82,13 +82,13 @@ def test_plan_warns_when_the_rollout_ends_before_the_alarms_can_fire(tmp_path, c
 
 
 def test_rolling_policy_costs_one_batch_and_rolls_back_by_reprovisioning():
-    spec = RolloutSpec("rolling", size=TrafficSize("percent", 25), wait_seconds=300)
+    spec = RolloutSpec("rolling", size=CapacitySize("percent", 25), wait_seconds=300)
     assert plan.extra_instance_hours(spec, [4, 8], 3600) == 1 + 2  # one batch of each variant for an hour
     assert plan.rollback_seconds(spec, 4, 50.0) == TYPICAL_PROVISIONING_SECONDS  # 2 instances, all at once
-    batched = RolloutSpec("rolling", size=TrafficSize("percent", 25), wait_seconds=300,
-                          rollback_size=TrafficSize("instances", 1))
+    batched = RolloutSpec("rolling", size=CapacitySize("percent", 25), wait_seconds=300,
+                          rollback_size=CapacitySize("instances", 1))
     assert plan.rollback_seconds(batched, 4, 50.0) == 2 * TYPICAL_PROVISIONING_SECONDS
-    assert plan.rollback_seconds(RolloutSpec("canary", size=TrafficSize("percent", 10), wait_seconds=60), 4,
+    assert plan.rollback_seconds(RolloutSpec("canary", size=CapacitySize("percent", 10), wait_seconds=60), 4,
                                  10.0) == plan.BLUE_GREEN_ROLLBACK_SECONDS
 
 

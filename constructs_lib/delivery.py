@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import jsii
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Stage
+from aws_cdk import AspectPriority, Aspects, CfnOutput, Duration, IAspect, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codestarnotifications as notifications
@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import pipelines
-from constructs import Construct, IValidation
+from constructs import Construct, IConstruct
 
 from .arns import StackArns
 from .errors import ConfigError, check_emails, check_range, check_sagemaker_name
@@ -403,10 +403,14 @@ class DeliveryPipeline(Construct):
             self._versions_arn: "The synth step resolves the newest Approved version of this one group: it must "
             "describe the group's versions, whose ARNs end in their version number.",
         })
-        # CDK Pipelines builds the CodePipeline just in time (an aspect at synthesis, after every add_stage);
-        # its generated roles exist only then. Validation runs after the aspects: that is where they are
-        # acknowledged (one callback per pipeline; an aspect here would cost a Python callback per construct).
-        self.node.add_validation(_AfterBuild(self))
+        # CDK Pipelines builds the CodePipeline just in time (its own mutating aspect, at synthesis, after every
+        # add_stage); what it generates is finished by a mutating aspect too, so that aspects that check the tree
+        # see the result. Aspects run construct by construct, parents first and children in the order they were
+        # added: on a leaf that is the CDK pipeline's first child, this one runs right after the build, before any
+        # generated construct is visited; and once per synth, where an aspect on the pipeline would be called
+        # back (in Python) for each of its constructs.
+        Aspects.of(Construct(self.cdk_pipeline, "FinishAfterBuild")).add(_FinishAfterBuild(self),
+                                                                         priority=AspectPriority.MUTATING)
 
     def _acknowledge_generated(self) -> None:
         """Build the pipeline (if CDK Pipelines has not yet) and acknowledge, one wildcard at a time, what CDK
@@ -504,17 +508,16 @@ def _verify_command(timeout_seconds: float) -> str:
             f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout_seconds:g} --poll-interval 30')
 
 
-@jsii.implements(IValidation)
-class _AfterBuild:
-    """Runs ``DeliveryPipeline._acknowledge_generated`` once, at validation (after CDK Pipelines' aspect has
-    built the pipeline, before the templates are written and checked)."""
+@jsii.implements(IAspect)
+class _FinishAfterBuild:
+    """Runs ``DeliveryPipeline._acknowledge_generated`` once, after CDK Pipelines' aspect has built the pipeline
+    (it builds the pipeline itself if that aspect has not run yet)."""
 
     def __init__(self, owner: DeliveryPipeline) -> None:
         self._owner = owner
         self._done = False
 
-    def validate(self) -> list[str]:
+    def visit(self, node: IConstruct) -> None:
         if not self._done:
             self._done = True
             self._owner._acknowledge_generated()
-        return []

@@ -373,6 +373,27 @@ def test_notifications_topic_is_encrypted_tls_only_and_gets_failures_and_approva
     assert "codestar-notifications.amazonaws.com" in key_policy
 
 
+def test_what_cdk_pipelines_generates_is_finished_before_read_only_aspects_run():
+    """Finishing the generated pipeline (its artifact bucket's expiry, cfn-lint's exception on the pipeline
+    resource, the acknowledgments) is a mutating aspect, not a side effect of validation: checks that run as
+    read-only aspects see the finished tree."""
+    import jsii
+    from aws_cdk import aws_codepipeline as codepipeline
+
+    delivery = _pipeline()
+    seen = []
+
+    @jsii.implements(cdk.IAspect)
+    class Look:
+        def visit(self, node):
+            if isinstance(node, codepipeline.CfnPipeline):
+                seen.append(node.get_metadata("cfn-lint"))
+
+    cdk.Aspects.of(delivery.node.root).add(Look(), priority=cdk.AspectPriority.READONLY)
+    delivery.node.root.synth()
+    assert seen == [{"config": {"ignore_checks": ["E3703"]}}]
+
+
 # --------------------------------------------------------------------------------------------- validation
 def _pipeline(**overrides):
     app = cdk.App()

@@ -6,7 +6,7 @@ group (``PendingManualApproval``, or ``Approved`` with ``approval="automatic"``)
 
 The definition is produced by the sagemaker Python SDK (3.x) at synth time and emitted as
 ``AWS::SageMaker::Pipeline`` ``PipelineDefinitionBody``. The model folder's scripts are CDK assets referenced
-by ``s3://`` URIs. The SDK (~2 s to import) runs offline, in the worker process ``build_pipeline_sdk.prewarm``
+by ``s3://`` URIs. The SDK (~3 s to import) runs offline, in the worker process ``sdk_worker.prewarm``
 starts (app.py does), else in this process on the first pipeline constructed; the definition reaches the
 template as a ``Lazy`` value. See ``build_pipeline_sdk.py`` for how every AWS call it would make is avoided.
 
@@ -37,7 +37,7 @@ from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy
 from .registry import MODELS_PREFIX, PIPELINES_PREFIX, key_through_s3
 
-__all__ = ["ModelBuildPipeline", "DEFAULT_HYPERPARAMETERS", "REQUIRED_SCRIPTS"]
+__all__ = ["Approval", "ModelBuildPipeline", "DEFAULT_HYPERPARAMETERS", "REQUIRED_SCRIPTS"]
 
 #: Scripts a model folder must hold (the example lives in constructs_lib/project_template/).
 REQUIRED_SCRIPTS = ("preprocess.py", "evaluate.py")
@@ -51,7 +51,14 @@ DEFAULT_HYPERPARAMETERS: Mapping[str, str] = {
 _INSTANCE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$")
 #: GPU and accelerator families (p*, g*, inf*, trn*, dl*): the scikit-learn image has CPU builds only.
 _PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
-_APPROVAL_STATUS = {"manual": "PendingManualApproval", "automatic": "Approved"}
+class Approval:
+    """How a new version enters the registry: waiting for a person (``MANUAL``) or already approved."""
+
+    MANUAL = "manual"
+    AUTOMATIC = "automatic"
+
+
+_APPROVAL_STATUS = {Approval.MANUAL: "PendingManualApproval", Approval.AUTOMATIC: "Approved"}
 
 
 class ModelBuildPipeline(Construct):
@@ -71,7 +78,8 @@ class ModelBuildPipeline(Construct):
     :param processing_instance_type: default of the ``ProcessingInstanceType`` parameter.
     :param training_instance_type: default of the ``TrainingInstanceType`` parameter.
     :param inference_instance_types: instance types the registered version declares for real-time inference.
-    :param approval: ``"manual"`` (default: versions wait as PendingManualApproval) or ``"automatic"``.
+    :param approval: ``Approval.MANUAL`` (default: versions wait as PendingManualApproval) or
+      ``Approval.AUTOMATIC`` (the strings ``"manual"``/``"automatic"`` alike).
     :param hyperparameters: built-in XGBoost hyperparameters; default ``DEFAULT_HYPERPARAMETERS``.
     :param role: the pipeline's execution role; default: a least-privilege role is created. A given role gets
         the same statements added.
@@ -81,7 +89,7 @@ class ModelBuildPipeline(Construct):
                  artifacts_bucket: s3.IBucket, encryption_key: kms.IKey, project_dir: Path | str, input_data: str,
                  metric: str = "accuracy", threshold: float = 0.7, processing_instance_type: str = "ml.m5.large",
                  training_instance_type: str = "ml.m5.large",
-                 inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = "manual",
+                 inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = Approval.MANUAL,
                  hyperparameters: Mapping[str, str] | None = None, role: iam.IRole | None = None) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
@@ -149,8 +157,8 @@ class ModelBuildPipeline(Construct):
             hyperparameters=tuple(sorted((hyperparameters or DEFAULT_HYPERPARAMETERS).items())),
         )
         # The definition and the images (for the role's ECR permissions) are produced while the app goes on,
-        # in the SDK worker (build_pipeline_sdk.prewarm), and read when the template is written (Lazy values);
-        # a failure surfaces as a synthesis error (app.py names it: build_pipeline_sdk.failures()).
+        # in the SDK worker (sdk_worker.prewarm), and read when the template is written (Lazy values);
+        # a failure surfaces as a synthesis error (app.py names it: sdk_worker.failures()).
         self._definition = submit_definition(spec)
         self._images = framework_images(env.region, processing_instance_type)
 
@@ -253,8 +261,8 @@ class _Produce:
 
 
 def sdk_result(future):
-    """The SDK worker's answer (``build_pipeline_sdk.result``: fails at once if the worker died)."""
-    from .build_pipeline_sdk import result
+    """The SDK worker's answer (``sdk_worker.result``: fails at once if the worker died)."""
+    from .sdk_worker import result
 
     return result(future)
 

@@ -29,21 +29,17 @@ SDK, jsonschema or botocore is replaced while it runs.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
-import signal
-import threading
 import warnings
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["DefinitionSpec", "failures", "framework_images", "prewarm", "submit_definition"]
+__all__ = ["DefinitionSpec", "framework_images", "import_offline", "submit_definition"]
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
@@ -193,75 +189,13 @@ def _threshold_text(threshold: float) -> str:
 _TEMPLATES: dict[tuple, _Template] = {}
 
 
-_WORKER: list = []
-
-
-def prewarm(region: str) -> None:
-    """Import the SDK (~2-3 s) in a worker process while the caller goes on, and build every definition
-    there: the import and the definitions then run on the second core, overlapping the CDK work (a thread
-    would contend for the GIL). The worker is spawned (a fresh interpreter: it inherits no jsii state), so call
-    this before aws_cdk is imported for the full overlap. Definitions are pure functions of their spec (CDK
-    tokens are opaque strings to them), so their text is the same as when built in this process.
-
-    A ``multiprocessing`` pool rather than a ``ProcessPoolExecutor``: at exit the pool terminates its idle
-    worker, where the executor would wait for the worker's interpreter to tear the SDK down (~0.5 s)."""
-    if _WORKER:
-        return
-    import multiprocessing
-
-    # The pool starts its worker (and the SDK import) now, not at the first definition. Ctrl-C reaches the whole
-    # process group: the synth (the parent) stops and ends the worker itself, so the worker is born ignoring
-    # SIGINT (an ignored signal stays ignored across exec) instead of adding a traceback to the synth's line.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
-    try:
-        pool = multiprocessing.get_context("spawn").Pool(1, initializer=_import_offline, initargs=(region,))
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, previous)
-    atexit.register(pool.terminate)  # before interpreter teardown, where the pool's own finaliser can fail
-    _WORKER.append(pool)
-    # The worker's process id: a pool replaces a dead worker but loses the task it was running, so a wait for
-    # that task would never end; ``result`` watches this process instead.
-    _WORKER_PIDS.update(child.pid for child in multiprocessing.active_children())
-
-
-_WORKER_PIDS: set[int] = set()
-#: How often a wait for the worker checks that it is still alive.
-_POLL_SECONDS = 0.5
-
-
-def result(future: Future) -> object:
-    """``future.result()``, but a worker that died (the OOM killer, a signal) fails every pending definition
-    within ``_POLL_SECONDS`` instead of leaving the synth waiting forever."""
-    import multiprocessing
-
-    while True:
-        try:
-            return future.result(timeout=_POLL_SECONDS)
-        except FutureTimeout:
-            if _WORKER_PIDS and not _WORKER_PIDS & {child.pid for child in multiprocessing.active_children()}:
-                died = RuntimeError("the SageMaker SDK worker process died before it answered (killed, or out "
-                                    "of memory?); run the synth again")
-                for _, pending in _SUBMITTED:
-                    if not pending.done():
-                        pending.set_exception(died)
-
-
-def failures() -> list[str]:
-    """One line per definition or image lookup the SDK failed on (``<what>: <error>``), for the caller to report
-    when synthesis fails because a ``Lazy`` value could not be produced."""
-    return [f"{label}: the SageMaker SDK failed: {type(error).__name__}: {error}"
-            for label, future in _SUBMITTED if future.done() and (error := future.exception()) is not None]
-
-
-def _import_offline(region: str) -> None:
-    """The worker's start: the SDK import begins at once (the part the image lookups need, ~1.2 s of ~1.8 s),
+def import_offline(region: str) -> None:
+    """The SDK worker's start (``sdk_worker.prewarm``): the SDK import begins at once (the part the image lookups need, ~1.2 s of ~1.8 s),
     before the first definition is submitted; the definitions import the rest.
 
-    The worker runs at a lower priority: its results are needed only when the templates are written, while the
-    caller's jsii round trips are the synth's critical path and lose time whenever the worker takes a core
-    their Node process was about to use (50 models, alternating runs: 8.65 s -> 8.27 s median)."""
+    The worker runs at a lower priority, so that it takes a core only when the caller's jsii round trips and
+    their Node process leave one idle. Measured (issue 19, alternating runs, medians): the example app
+    8.37 s -> 7.55 s niced; the 50-model platform 17.63 s -> 18.25 s (within its noise)."""
     if hasattr(os, "nice"):
         os.nice(10)
 
@@ -271,40 +205,27 @@ def _import_offline(region: str) -> None:
 
 def submit_definition(spec: DefinitionSpec) -> Future:
     """A future of the pipeline definition's JSON text for ``spec`` (tokens restored), produced by the SDK offline (see the module docstring).
-    With a worker (``prewarm``), the caller goes on building constructs while the definition is produced on the
+    With a worker (``sdk_worker.prewarm``), the caller goes on building constructs while the definition is produced on the
     other core (it is only needed when the template is written); without one, the future is already done."""
-    return _submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
+    from .sdk_worker import submit
+
+    return submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
 
 
 def framework_images(region: str, processing_instance_type: str) -> Future:
     """A future of the two container images the definitions of ``region`` use (scikit-learn processing,
     XGBoost training and serving), looked up once per region and processing instance type, for the execution
     role's ECR permissions."""
+    from .sdk_worker import submit
+
     key = (region, processing_instance_type)
     if key not in _FRAMEWORK_IMAGES:
-        _FRAMEWORK_IMAGES[key] = _submit(f"images for {processing_instance_type} in {region}", _images_offline,
+        _FRAMEWORK_IMAGES[key] = submit(f"images for {processing_instance_type} in {region}", _images_offline,
                                          region, processing_instance_type)
     return _FRAMEWORK_IMAGES[key]
 
 
 _FRAMEWORK_IMAGES: dict[tuple[str, str], Future] = {}
-_SUBMITTED: list[tuple[str, Future]] = []
-
-
-def _submit(label: str, function, *args) -> Future:
-    future: Future = Future()
-    _SUBMITTED.append((label, future))
-    if _WORKER:
-        # A future already failed by ``result`` (its worker died) ignores a late answer.
-        _WORKER[0].apply_async(function, args,
-                               callback=lambda value: future.done() or future.set_result(value),
-                               error_callback=lambda error: future.done() or future.set_exception(error))
-        return future
-    try:
-        future.set_result(function(*args))
-    except Exception as error:  # raised again by .result(), as the worker's would be
-        future.set_exception(error)
-    return future
 
 
 def _build_offline(spec: DefinitionSpec) -> str:

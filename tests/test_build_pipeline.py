@@ -196,7 +196,7 @@ def test_importing_the_construct_module_does_not_load_the_sdk():
 def test_the_sdk_worker_yields_the_cpu_to_the_synth():
     """The worker's definitions are needed only when templates are written; it runs 10 nice levels below the
     synth, whose jsii round trips are the critical path."""
-    code = ("import os; from constructs_lib import build_pipeline_sdk as sdk; sdk.prewarm('us-east-1');"
+    code = ("import os; from constructs_lib import sdk_worker as sdk; sdk.prewarm('us-east-1');"
             "print(sdk._WORKER[0].apply(os.nice, (0,)), os.nice(0))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                           timeout=120)
@@ -257,18 +257,18 @@ def test_a_dead_sdk_worker_fails_the_wait_within_seconds(monkeypatch):
     import threading
     import time
 
-    from constructs_lib import build_pipeline_sdk as sdk
+    from constructs_lib import sdk_worker as sdk
 
     monkeypatch.setattr(sdk, "_WORKER", [])
     monkeypatch.setattr(sdk, "_WORKER_PIDS", set())
     monkeypatch.setattr(sdk, "_SUBMITTED", [])
     # No SDK import (~2 s): only the process matters; a picklable builtin stands for the initializer.
-    monkeypatch.setattr(sdk, "_import_offline", str)
+    monkeypatch.setattr(sdk, "import_offline", str)
     sdk.prewarm("eu-west-1")
     pool = sdk._WORKER[0]
     try:
         (worker,) = sdk._WORKER_PIDS
-        future = sdk._submit("build pipeline p", time.sleep, 30)
+        future = sdk.submit("build pipeline p", time.sleep, 30)
         time.sleep(0.5)  # the worker has the task
         os.kill(worker, signal.SIGKILL)
         outcome: list = []

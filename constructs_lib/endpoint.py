@@ -47,6 +47,7 @@ from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import (
+    MAX_ROLLBACK_ALARMS,
     CaptureMode,
     DataCapture,
     ModelSource,
@@ -162,7 +163,8 @@ class ModelEndpoint(_EndpointBase):
     :param data_capture: request/response capture (not on serverless endpoints).
     :param deployment: the guardrail for updates; default all-at-once blue/green with a 10-minute bake.
     :param rollback_alarms: thresholds of the alarms created per production variant (``RollbackAlarms()``).
-    :param extra_rollback_alarms: more alarms that roll a deployment back (at most 10 alarms in all).
+    :param extra_rollback_alarms: more alarms that roll a deployment back (at most 10 alarms in all); or
+      ``add_rollback_alarm`` after construction.
     :param role: the SageMaker execution role; default: a least-privilege role created here.
     :param network_isolation: no network access for the model containers (default ``True``).
     :param vpc_subnets: subnets for the containers; needs ``security_groups`` (not on serverless endpoints).
@@ -332,6 +334,8 @@ class ModelEndpoint(_EndpointBase):
         self._max_capacity: dict[str, int] = {}
         self._timeout_warned = False
         self._render_deployment()
+        self._check_role: iam.CfnRole | None = None
+        self._check_statements: list[dict] = []
         self.preflight: CfnResource | None = None
         """The check before the update (variant changes SageMaker would refuse); None without release checks."""
         self.release_check: CfnResource | None = None
@@ -389,6 +393,22 @@ class ModelEndpoint(_EndpointBase):
         self._max_capacity[variant_name] = max_capacity
         self._render_deployment(f"{path}.max_capacity")
         return target
+
+    def add_rollback_alarm(self, alarm: cloudwatch.IAlarm) -> None:
+        """Roll a deployment back when ``alarm`` fires, as ``extra_rollback_alarms`` do: the deployment config
+        names it, and the execution role (SageMaker reads the alarms' states with it) and the release check may
+        describe it. At most 10 alarms in all (SageMaker's limit)."""
+        if len(self._alarm_refs) >= MAX_ROLLBACK_ALARMS:
+            raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
+                              f"(SageMaker's limit), got {len(self._alarm_refs) + 1} with {alarm.node.path}")
+        self._alarm_refs.append(alarm.alarm_name)
+        describe = allow(["cloudwatch:DescribeAlarms"], [alarm.alarm_arn])
+        grant_statements(self.role, [describe])
+        self._render_deployment("rollback_alarms")
+        if self._check_role is not None:
+            self._check_statements.append(describe)
+            self._check_role.policies = [_inline_policy(self._check_statements)]
+            self.release_check.add_property_override("AlarmNames", self._alarm_refs)
 
     @staticmethod
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> IModelEndpoint:
@@ -580,8 +600,8 @@ class ModelEndpoint(_EndpointBase):
             scope, "Role", description=f"Release checks of endpoint {self.endpoint_name}",
             assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            policies=[{"policyName": "Permissions",
-                       "policyDocument": {"Version": "2012-10-17", "Statement": statements}}])
+            policies=[_inline_policy(statements)])
+        self._check_role, self._check_statements = role, statements
         acknowledge_wildcards(role, {
             configs: "The preflight reads the endpoint's running config, named after the endpoint plus a hash of "
                      "its content (a new name per release).",
@@ -707,6 +727,10 @@ def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | No
     if key is not None:
         config["KmsKeyId"] = key.key_arn
     return config
+
+
+def _inline_policy(statements: list[dict]) -> dict:
+    return {"policyName": "Permissions", "policyDocument": {"Version": "2012-10-17", "Statement": statements}}
 
 
 @functools.cache

@@ -214,6 +214,41 @@ def test_execution_role_may_describe_exactly_its_rollback_alarms(scenarios):
     assert any("Fn::GetAtt" in json.dumps(a) and "BusinessKpi" in json.dumps(a) for a in arns)
 
 
+def test_a_rollback_alarm_added_after_construction_is_wired_like_an_extra_one():
+    """``add_rollback_alarm``: the deployment config (rendered again), the execution role's and the release
+    check's ``cloudwatch:DescribeAlarms`` and the check's alarm list all name it; the eleventh alarm is refused."""
+    stack = Stack(App(), "Late", env=ENV)
+    endpoint = ModelEndpoint(stack, "Endpoint", endpoint_name="churn-late", variants=[instance()],
+                             deployment=DeploymentPolicy.canary(CapacitySize.percent(50), wait=Duration.minutes(5)))
+    kpi = cloudwatch.Alarm(stack, "Kpi", metric=cloudwatch.Metric(namespace="ChurnApp", metric_name="Retained"),
+                           threshold=1, evaluation_periods=1,
+                           comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD)
+    endpoint.add_rollback_alarm(kpi)
+    template = Template.from_stack(stack)
+    kpi_id = stack.get_logical_id(kpi.node.default_child)
+    deployment = only(template, "AWS::SageMaker::Endpoint")["DeploymentConfig"]
+    alarms = deployment["AutoRollbackConfiguration"]["Alarms"]
+    assert len(alarms) == 4 and alarms[-1] == {"AlarmName": {"Ref": kpi_id}}
+    check = next(
+        r["Properties"] for r in resources(template, "Custom::SageMakerReleaseCheck").values()
+        if r["Properties"]["Check"] == "after")
+    assert check["AlarmNames"][-1] == {"Ref": kpi_id} and len(check["AlarmNames"]) == 4
+    kpi_arn = {"Fn::GetAtt": [kpi_id, "Arn"]}
+    execution = [s for key, p in resources(template, "AWS::IAM::Policy").items() if "ExecutionRole" in key
+                 for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": kpi_arn} in execution
+    (check_role,) = [r for k, r in resources(template, "AWS::IAM::Role").items() if "ConfigCheck" in k]
+    statements = check_role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"], "Resource": [kpi_arn]} in statements
+    for index in range(6):
+        endpoint.add_rollback_alarm(cloudwatch.Alarm(stack, f"More{index}", metric=kpi.metric, threshold=1,
+                                                     evaluation_periods=1))
+    with pytest.raises(ConfigError, match=r"^rollback_alarms: at most 10 alarms can roll a deployment back "
+                                          r"\(SageMaker's limit\), got 11 with Late/Last$"):
+        endpoint.add_rollback_alarm(cloudwatch.Alarm(stack, "Last", metric=kpi.metric, threshold=1,
+                                                     evaluation_periods=1))
+
+
 def test_whole_endpoint_alarm_is_opt_in_and_min_invocations_configurable(scenarios):
     template = scenarios[0]["Whole"]
     by_name = _alarms_by_name(template)

@@ -681,7 +681,7 @@ def load_config(path: str | Path) -> PlatformConfig:
     try:
         return parse_config(data)
     except ConfigError as error:
-        raise ConfigError(f"{file}: {error.path}" if error.path else str(file), error.message) from None
+        raise error.in_file(file) from None
 
 
 def json_schema() -> dict:

@@ -9,6 +9,7 @@ Every rule SageMaker or CloudFormation would enforce only at deploy time is chec
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 
 #: Longest path and message an error line shows.
@@ -29,12 +30,24 @@ class ConfigError(ValueError):
                         else f"{message[:MAX_MESSAGE - 30]}... ({len(message)} characters)")
         super().__init__(f"{self.path}: {self.message}" if self.path else self.message)
 
-    def under(self, prefix: str) -> "ConfigError":
-        """The same error with its path placed under ``prefix`` (a config path)."""
-        if not prefix:
-            return self
-        joined = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
-        return ConfigError(joined, self.message)
+    def under(self, prefix: str = "", renames: Mapping[str, str] | None = None) -> "ConfigError":
+        """The same error at its config path: the path's first key renamed by ``renames`` (a construct's
+        property -> the config key that sets it; the key with its index, ``variants[champion]``, or without,
+        ``inference_instance_types``), then placed under ``prefix``. The one way errors are re-pathed."""
+        path = self.path
+        segment = path.split(".", 1)[0]
+        name = segment.split("[", 1)[0]
+        for key in (segment, name):
+            if renames and key in renames:
+                path = renames[key] + path[len(key):]
+                break
+        if prefix:
+            path = f"{prefix}.{path}" if path and not path.startswith("[") else f"{prefix}{path}"
+        return ConfigError(path, self.message)
+
+    def in_file(self, file: object) -> "ConfigError":
+        """The same error naming the config file it is in (``config/platform.yaml: models[0].name: ...``)."""
+        return ConfigError(f"{file}: {self.path}" if self.path else str(file), self.message)
 
 
 #: The longest given value an error line shows (a config value can be a whole pasted document).

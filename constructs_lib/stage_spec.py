@@ -204,10 +204,9 @@ def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
 
 
 #: Construct property -> the stage's config key, where they differ.
-_CONFIG_KEYS = {"rollback_alarms": "alarms", "vpc_subnets": "vpc", "shadow_variant": "shadow_variant"}
+CONFIG_KEYS = {"rollback_alarms": "alarms", "vpc_subnets": "vpc", "shadow_variant": "shadow_variant"}
 
 
-def config_error(error: ConfigError) -> ConfigError:
-    """A ``ModelEndpoint`` error re-pathed to the stage's config keys (``rollback_alarms`` -> ``alarms``)."""
-    head, dot, rest = error.path.partition(".")
-    return ConfigError(_CONFIG_KEYS.get(head, head) + dot + rest, error.message)
+def config_error(error: ConfigError, prefix: str = "") -> ConfigError:
+    """A ``ModelEndpoint`` error at the stage's config keys (``rollback_alarms`` -> ``alarms``) under ``prefix``."""
+    return error.under(prefix, CONFIG_KEYS)

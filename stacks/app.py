@@ -107,6 +107,6 @@ def build_app(app: App, root: Path) -> App:
     except ConfigError as error:
         if error.path.split(".")[0].split("[")[0] in PlatformConfig.model_fields:
             # A construct's rule, re-pathed to the config: name the file as the loader does.
-            raise ConfigError(f"{config_path}: {error.path}", error.message) from None
+            raise error.in_file(config_path) from None
         raise
     return app

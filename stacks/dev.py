@@ -133,9 +133,7 @@ class ModelDevStack(Stack):
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
         except ConfigError as error:
-            path = _CONFIG_PATHS.get(error.path.split("[")[0], error.path)
-            raise ConfigError(f"models[{index}].{path}{error.path[len(error.path.split('[')[0]):]}",
-                              error.message) from None
+            raise error.under(f"models[{index}]", _CONFIG_PATHS) from None
         self.approval_trigger: ApprovalTrigger | None = None
         if approval_target is not None:
             self.add_approval_trigger(approval_target)

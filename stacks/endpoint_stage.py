@@ -60,7 +60,7 @@ class EndpointStack(Stack):
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
-            raise config_error(error).under(f"models[{index}].stages.{stage_name}") from None
+            raise config_error(error, f"models[{index}].stages.{stage_name}") from None
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)
@@ -121,15 +121,15 @@ class EndpointStack(Stack):
             data_capture=capture, deployment=DeploymentPolicy.from_spec(spec.rollout), rollback_alarms=spec.alarms,
             network_isolation=stage.network_isolation, vpc_subnets=subnets, security_groups=groups,
         )
-        index = {v.name: i for i, v in enumerate(spec.variants)}
+        # The construct names a variant by name, the config by position.
+        by_position = {f"variants[{v.name}]": f"variants[{i}]" for i, v in enumerate(spec.variants)}
         for name, (low, high, target, scale_in, scale_out) in spec.autoscaling.items():
             try:
                 endpoint.auto_scale_variant(
                     name, min_capacity=low, max_capacity=high, target_invocations_per_instance=target,
                     scale_in_cooldown=Duration.seconds(scale_in), scale_out_cooldown=Duration.seconds(scale_out))
             except ConfigError as error:
-                raise ConfigError(f"variants[{index[name]}].autoscaling.{error.path.rsplit('.', 1)[-1]}",
-                                  error.message) from None
+                raise error.under(renames=by_position) from None
         self._grant_registry(config, model, endpoint)
         return endpoint
 

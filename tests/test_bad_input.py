@@ -267,3 +267,17 @@ def test_an_agreement_gate_needs_the_captured_responses():
             f"{RELEASE_PATH}.release.shadow.min_agreement_percent: needs data_capture with capture_mode output or "
             "both (the predictions are compared from the captured responses), got capture_mode input")):
         parse_config(data).check()
+
+
+def test_an_error_is_re_pathed_to_the_config_one_way():
+    """``ConfigError.under``: the construct's first key renamed to the config's (with or without its index),
+    then placed under the config path; ``in_file`` names the file."""
+    scaled = ConfigError("variants[champion].autoscaling.max_capacity", "must be at most 6, got 9")
+    assert str(scaled.under("models[0].stages.prod", {"variants[champion]": "variants[1]"})) == (
+        "models[0].stages.prod.variants[1].autoscaling.max_capacity: must be at most 6, got 9")
+    build = ConfigError("inference_instance_types[1]", "must be an ml.* instance type, got 'c5'")
+    assert str(build.under("models[2]", {"inference_instance_types": "build.inference_instance_types"})) == (
+        "models[2].build.inference_instance_types[1]: must be an ml.* instance type, got 'c5'")
+    assert str(ConfigError("[3]", "bad").under("models")) == "models[3]: bad"
+    assert str(ConfigError("models[0].name", "bad").in_file("config/platform.yaml")) == (
+        "config/platform.yaml: models[0].name: bad")

@@ -24,7 +24,9 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
-from .variants import LATENCY_STATISTIC, ModelSource
+from .variants import (ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
+                       EVALUATION_PERIODS, LATENCY_MS, LATENCY_STATISTIC, MIN_INVOCATIONS, SHADOW_SAMPLING_PERCENT,
+                       TARGET_INVOCATIONS, ModelSource)
 
 APPROVED = "approved"
 """Model source meaning "the approved model version being released" (resolved by the pipeline)."""
@@ -113,9 +115,12 @@ ModelRef = Annotated[
 class AutoscalingConfig(_Strict):
     """Target tracking on invocations per instance for one instance variant."""
 
-    min_capacity: int = Field(default=1, ge=1)
-    max_capacity: int = Field(ge=1)
-    target_invocations_per_instance: int = Field(ge=1, description="SageMakerVariantInvocationsPerInstance target")
+    min_capacity: int = Field(default=1, json_schema_extra={"minimum": 1},
+                              description="at most the variant's initial_instance_count")
+    max_capacity: int = Field(json_schema_extra={"minimum": 1}, description="at least min_capacity and the "
+                              "variant's initial_instance_count")
+    target_invocations_per_instance: int = Field(json_schema_extra=TARGET_INVOCATIONS.schema(),
+                                                 description="SageMakerVariantInvocationsPerInstance target")
     scale_in_cooldown: int = Field(default=300, ge=0, description="seconds")
     scale_out_cooldown: int = Field(default=60, ge=0, description="seconds")
 
@@ -140,20 +145,22 @@ class VariantConfig(_Strict):
 class ShadowConfig(VariantConfig):
     """The shadow variant: receives a copy of ``sampling_percentage`` % of requests; its responses are dropped."""
 
-    sampling_percentage: float = 100.0
+    sampling_percentage: float = Field(default=100.0, json_schema_extra=SHADOW_SAMPLING_PERCENT.schema())
 
 
 class DataCaptureConfig(_Strict):
     """Request/response capture to a KMS-encrypted, TLS-only bucket (created unless ``bucket_name`` given)."""
 
-    sampling_percentage: float = 100.0
+    sampling_percentage: int = Field(default=100, json_schema_extra=CAPTURE_SAMPLING_PERCENT.schema(),
+                                     description="whole percent of requests captured")
     capture_mode: Literal["input", "output", "both"] = "both"
     csv_content_types: list[str] = Field(default_factory=lambda: ["text/csv"])
     json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
     bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
     prefix: str = "datacapture"
-    retention_days: int = Field(default=90, description="days captured data is kept in the created bucket "
-                                "(1-3650); a given bucket keeps its own rules")
+    retention_days: int = Field(default=90, json_schema_extra=CAPTURE_RETENTION_DAYS.schema(),
+                                description="days captured data is kept in the created bucket; a given bucket "
+                                "keeps its own rules")
 
 
 class DeploymentConfig(_Strict):
@@ -218,16 +225,18 @@ class AlarmsConfig(_Strict):
     """Thresholds of the auto-rollback alarms created per production variant, on the new fleet only (see
     ``RollbackAlarms``): 5XX and model-error rates over Invocations, and model latency at a statistic."""
 
-    max_5xx_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
-    max_model_error_rate_percent: float = Field(default=1.0, gt=0, le=100)
-    max_model_latency_ms: float = Field(default=1000.0, gt=0)
-    latency_statistic: str = Field(default="p99", pattern=f"^({LATENCY_STATISTIC})$")
+    # The rules are RollbackAlarms' (checked when the stage is built from this section); the schema shows them.
+    max_5xx_error_rate_percent: float = Field(default=1.0, json_schema_extra=ERROR_RATE_PERCENT.schema())
+    max_model_error_rate_percent: float = Field(default=1.0, json_schema_extra=ERROR_RATE_PERCENT.schema())
+    max_model_latency_ms: float = Field(default=1000.0, json_schema_extra=LATENCY_MS.schema())
+    latency_statistic: str = Field(default="p99", json_schema_extra={"pattern": f"^({LATENCY_STATISTIC})$"})
     min_invocations: int | None = Field(
-        default=None, ge=1, description="smallest denominator of the error rates per period; default: the request "
-        "count at which one failure equals the threshold (100 at 1 %)")
-    period_seconds: Literal[60, 120, 180, 300] = 60
-    evaluation_periods: int = Field(default=3, ge=1, le=10)
-    datapoints_to_alarm: int = Field(default=2, ge=1, le=10)
+        default=None, json_schema_extra=MIN_INVOCATIONS.schema(), description="smallest denominator of the error "
+        "rates per period; default: the request count at which one failure equals the threshold (100 at 1 %)")
+    period_seconds: int = Field(default=60, json_schema_extra={"enum": list(ALARM_PERIODS)})
+    evaluation_periods: int = Field(default=3, json_schema_extra=EVALUATION_PERIODS.schema())
+    datapoints_to_alarm: int = Field(default=2, json_schema_extra=EVALUATION_PERIODS.schema(),
+                                     description="at most evaluation_periods")
     watch_whole_endpoint: bool = Field(
         default=False, description="also a 5XX-rate alarm per variant over both fleets: a failing old fleet then "
         "stops the deployment too")

@@ -9,6 +9,7 @@ Every rule SageMaker or CloudFormation would enforce only at deploy time is chec
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 
@@ -86,6 +87,27 @@ def check_whole(path: str, value: object, low: int, high: int | None = None, uni
             raise ConfigError(path, f"must be at least {low}{' ' + unit if unit else ''}, got {value}")
         return
     check_range(path, value, low, high, unit)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A numeric rule stated once: the construct's value object checks values with it (``check``) and the config
+    file's JSON Schema shows it (``schema``), so the two cannot drift apart."""
+
+    low: float
+    high: float | None = None
+    unit: str = ""
+    whole: bool = False
+
+    def check(self, path: str, value: object) -> None:
+        if self.whole:
+            check_whole(path, value, int(self.low), None if self.high is None else int(self.high), self.unit)
+        else:
+            check_range(path, value, self.low, math.inf if self.high is None else self.high, self.unit)
+
+    def schema(self) -> dict:
+        """JSON Schema keywords for this rule (``json_schema_extra`` of a config field)."""
+        return {"minimum": self.low} | ({} if self.high is None else {"maximum": self.high})
 
 
 def check_choice(path: str, value: object, allowed: "list | tuple") -> None:

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .errors import ConfigError, check_choice, check_number, check_range, check_sagemaker_name, check_whole, cut
+from .errors import (ConfigError, Limit, check_choice, check_number, check_sagemaker_name,
+                     check_whole, cut)
 from .rollout import RolloutSpec
 from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
 
@@ -216,7 +217,7 @@ class ShadowVariant:
 
     def validate(self, path: str) -> None:
         self.variant.validate(path)
-        check_range(f"{path}.sampling_percentage", self.sampling_percentage, 0, 100, "percent")
+        SHADOW_SAMPLING_PERCENT.check(f"{path}.sampling_percentage", self.sampling_percentage)
         if self.variant.is_serverless:
             raise ConfigError(f"{path}.serverless_memory_mb", "a shadow variant must be instance-based, got "
                               f"{self.variant.serverless_memory_mb}")
@@ -252,7 +253,7 @@ class DataCapture:
     retention_days: int = 90
 
     def validate(self, path: str) -> None:
-        check_range(f"{path}.sampling_percentage", self.sampling_percentage, 0, 100, "percent")
+        CAPTURE_SAMPLING_PERCENT.check(f"{path}.sampling_percentage", self.sampling_percentage)
         if int(self.sampling_percentage) != self.sampling_percentage:
             raise ConfigError(f"{path}.sampling_percentage", "must be a whole percentage (SageMaker's "
                               f"InitialSamplingPercentage is an integer), got {self.sampling_percentage}")
@@ -262,11 +263,24 @@ class DataCapture:
         if self.prefix.startswith("/") or not self.prefix:
             raise ConfigError(f"{path}.prefix", f"must be a non-empty key prefix without a leading '/', got "
                               f"{cut(self.prefix)}")
-        check_whole(f"{path}.retention_days", self.retention_days, 1, 3650, "days")
+        CAPTURE_RETENTION_DAYS.check(f"{path}.retention_days", self.retention_days)
 
 
 #: ``latency_statistic``: CloudWatch's Average, Maximum, or a percentile (p0-p99.9...).
 LATENCY_STATISTIC = r"Average|Maximum|p\d{1,2}(\.\d+)?"
+
+#: The rollback alarms' numeric rules (``RollbackAlarms``; the config's ``alarms`` section shows the same).
+ERROR_RATE_PERCENT = Limit(0.01, 100, "percent")
+LATENCY_MS = Limit(0.001, 3_600_000, "ms")
+MIN_INVOCATIONS = Limit(1, 1_000_000, "requests per period", whole=True)
+EVALUATION_PERIODS = Limit(1, 10, whole=True)
+#: Data capture's (``DataCapture``): SageMaker's InitialSamplingPercentage is a whole percentage.
+CAPTURE_SAMPLING_PERCENT = Limit(0, 100, "percent")
+CAPTURE_RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
+#: A shadow variant's share of the production variant's requests (``ShadowVariant``).
+SHADOW_SAMPLING_PERCENT = Limit(0, 100, "percent")
+#: Autoscaling's target (``check_autoscaling``); its capacities are bounded by the variant's instance count.
+TARGET_INVOCATIONS = Limit(1, 1_000_000, whole=True)
 
 #: Alarm periods: SageMaker publishes endpoint invocation metrics once a minute, so shorter (high-resolution)
 #: periods would see no data most of the time and a rollback alarm would never fire.
@@ -311,17 +325,17 @@ class RollbackAlarms:
     enabled: bool = True
 
     def validate(self, path: str) -> None:
-        check_range(f"{path}.max_5xx_error_rate_percent", self.max_5xx_error_rate_percent, 0.01, 100, "percent")
-        check_range(f"{path}.max_model_error_rate_percent", self.max_model_error_rate_percent, 0.01, 100, "percent")
-        check_range(f"{path}.max_model_latency_ms", self.max_model_latency_ms, 0.001, 3_600_000, "ms")
+        ERROR_RATE_PERCENT.check(f"{path}.max_5xx_error_rate_percent", self.max_5xx_error_rate_percent)
+        ERROR_RATE_PERCENT.check(f"{path}.max_model_error_rate_percent", self.max_model_error_rate_percent)
+        LATENCY_MS.check(f"{path}.max_model_latency_ms", self.max_model_latency_ms)
         if not isinstance(self.latency_statistic, str) or not re.fullmatch(LATENCY_STATISTIC,
                                                                            self.latency_statistic):
             raise ConfigError(f"{path}.latency_statistic", "must be Average, Maximum or a percentile like p99, got "
                               f"{self.latency_statistic!r}")
         if self.min_invocations is not None:
-            check_whole(f"{path}.min_invocations", self.min_invocations, 1, 1_000_000, "requests per period")
+            MIN_INVOCATIONS.check(f"{path}.min_invocations", self.min_invocations)
         check_choice(f"{path}.period_seconds", self.period_seconds, ALARM_PERIODS)
-        check_whole(f"{path}.evaluation_periods", self.evaluation_periods, 1, 10)
+        EVALUATION_PERIODS.check(f"{path}.evaluation_periods", self.evaluation_periods)
         check_whole(f"{path}.datapoints_to_alarm", self.datapoints_to_alarm, 1, self.evaluation_periods,
                     "(at most evaluation_periods)")
 
@@ -364,7 +378,7 @@ def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, 
                 f"(at most initial_instance_count {variant.initial_instance_count})")
     check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count),
                 MAX_INSTANCES, "(at least min_capacity and initial_instance_count)")
-    check_whole(f"{path}.target_invocations_per_instance", target_invocations_per_instance, 1, 1_000_000)
+    TARGET_INVOCATIONS.check(f"{path}.target_invocations_per_instance", target_invocations_per_instance)
 
 
 def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,

@@ -281,3 +281,29 @@ def test_an_error_is_re_pathed_to_the_config_one_way():
     assert str(ConfigError("[3]", "bad").under("models")) == "models[3]: bad"
     assert str(ConfigError("models[0].name", "bad").in_file("config/platform.yaml")) == (
         "config/platform.yaml: models[0].name: bad")
+
+
+@pytest.mark.parametrize("key, limit, outside", [
+    ("alarms.max_5xx_error_rate_percent", "ERROR_RATE_PERCENT", 0.001),
+    ("alarms.max_model_latency_ms", "LATENCY_MS", 4_000_000),
+    ("alarms.min_invocations", "MIN_INVOCATIONS", 0),
+    ("alarms.evaluation_periods", "EVALUATION_PERIODS", 11),
+    ("data_capture.sampling_percentage", "CAPTURE_SAMPLING_PERCENT", 101),
+    ("data_capture.retention_days", "CAPTURE_RETENTION_DAYS", 0),
+])
+def test_a_numeric_rule_of_a_stage_has_one_source(key, limit, outside):
+    """The config file's schema shows the construct's own rule (a ``Limit`` of ``variants``), and a value
+    outside it fails with the construct's message at the config path: the two cannot drift apart."""
+    from constructs_lib import variants
+    from constructs_lib.config import json_schema
+
+    rule = getattr(variants, limit)
+    section, field = key.split(".")
+    definition = {"alarms": "AlarmsConfig", "data_capture": "DataCaptureConfig"}[section]
+    shown = json_schema()["$defs"][definition]["properties"][field]
+    assert (shown["minimum"], shown.get("maximum")) == (rule.low, rule.high)
+    with pytest.raises(ConfigError) as caught:
+        rule.check("x", outside)
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({f"{PROD}.{key}": outside}))
+    assert str(error.value) == f"models[0].stages.prod.{key}: {caught.value.message}"

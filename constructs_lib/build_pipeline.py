@@ -31,8 +31,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from .arns import StackArns
-from .instance_types import check_processing_instance_type
-from .errors import ConfigError, check_choice, check_range, check_sagemaker_name
+from .build_spec import check_build_inputs
+from .errors import ConfigError, check_sagemaker_name
 from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy
 from .registry import MODELS_PREFIX, PIPELINES_PREFIX, key_through_s3
@@ -48,8 +48,6 @@ DEFAULT_HYPERPARAMETERS: Mapping[str, str] = {
     "subsample": "0.8", "min_child_weight": "1",
 }
 
-_INSTANCE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$")
-#: GPU and accelerator families (p*, g*, inf*, trn*, dl*): the scikit-learn image has CPU builds only.
 _PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 class Approval:
     """How a new version enters the registry: waiting for a person (``MANUAL``) or already approved."""
@@ -96,24 +94,10 @@ class ModelBuildPipeline(Construct):
             raise ConfigError("pipeline_name", f"must be 1-256 letters, digits and hyphens, starting and ending "
                               f"with a letter or digit, got {pipeline_name!r}")
         check_sagemaker_name("model_package_group_name", model_package_group_name)
-        check_choice("approval", approval, tuple(_APPROVAL_STATUS))
-        check_range("threshold", threshold, 0, 1)
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", metric or ""):
-            raise ConfigError("metric", f"must be an identifier (a key of evaluation.json's metrics), got {metric!r}")
-        match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", input_data or "")
-        if not match:
-            raise ConfigError("input_data", f"must be an s3:// URI (s3://bucket/key), got {input_data!r}")
-        for name, value in (("processing_instance_type", processing_instance_type),
-                            ("training_instance_type", training_instance_type)):
-            if not isinstance(value, str) or not _INSTANCE.match(value):
-                raise ConfigError(name, f"must be an ml.* instance type, got {value!r}")
-        check_processing_instance_type("processing_instance_type", processing_instance_type)
-        if isinstance(inference_instance_types, str) or not inference_instance_types:
-            raise ConfigError("inference_instance_types", f"must be a non-empty list of ml.* instance types, "
-                              f"got {inference_instance_types!r}")
-        for i, value in enumerate(inference_instance_types):
-            if not isinstance(value, str) or not _INSTANCE.match(value):
-                raise ConfigError(f"inference_instance_types[{i}]", f"must be an ml.* instance type, got {value!r}")
+        check_build_inputs(input_data=input_data, metric=metric, threshold=threshold,
+                           processing_instance_type=processing_instance_type,
+                           training_instance_type=training_instance_type,
+                           inference_instance_types=inference_instance_types, approval=approval)
         folder = Path(project_dir)
         missing = [name for name in REQUIRED_SCRIPTS if not (folder / name).is_file()]
         if missing:
@@ -169,8 +153,9 @@ class ModelBuildPipeline(Construct):
         )
         repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, sdk_result(self._images)[i])))
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
-        self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), match.group(1),
-                              (match.group(2) or "/").lstrip("/"), repositories)
+        input_bucket, _, input_key = input_data.removeprefix("s3://").partition("/")
+        self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), input_bucket,
+                              input_key, repositories)
 
     @property
     def definition(self) -> dict:

@@ -22,6 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
+from . import build_spec
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
 from .variants import (ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
@@ -33,7 +34,6 @@ APPROVED = "approved"
 
 _ACCOUNT_ID = r"^\d{12}$"
 _REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
-_INSTANCE_TYPE = r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$"
 
 
 class _Strict(BaseModel):
@@ -385,32 +385,27 @@ class RegistryConfig(_Strict):
 class BuildConfig(_Strict):
     """The SageMaker model-build pipeline (dev account)."""
 
+    # The build rules are ModelBuildPipeline's (build_spec, checked by PlatformConfig.check); the schema shows them.
     approval: Literal["manual", "automatic"] = "manual"
     schedule: str | None = Field(default=None, description="EventBridge schedule: cron(...) or rate(...)")
     input_data: str | None = Field(
-        default=None, pattern=r"^s3://.+", description="s3:// URI of the raw data, in the dev account's region "
-        "(processing jobs read S3 in their own region); default: AWS's synthetic churn sample there")
+        default=None, json_schema_extra={"pattern": r"^s3://.+"}, description="s3:// URI of the raw data, in the "
+        "dev account's region (processing jobs read S3 in their own region); default: AWS's synthetic churn sample "
+        "there")
 
     def input_data_in(self, region: str) -> str:
         """``input_data``, or AWS's synthetic churn sample in ``region`` (the example bucket is regional)."""
         return self.input_data or f"s3://sagemaker-example-files-prod-{region}/datasets/tabular/synthetic/churn.txt"
-    metric: str = Field(default="accuracy", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    metric: str = Field(default="accuracy", json_schema_extra={"pattern": f"^{build_spec.METRIC}$"},
                         description="evaluation report metric the condition step compares")
-    threshold: float = Field(default=0.7, ge=0, le=1)
-    processing_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
-
-    @field_validator("processing_instance_type")
-    @classmethod
-    def _processing_type(cls, value: str) -> str:
-        from .instance_types import check_processing_instance_type
-
-        try:
-            check_processing_instance_type("", value)
-        except ConfigError as error:
-            raise ValueError(error.message) from None
-        return value
-    training_instance_type: str = Field(default="ml.m5.large", pattern=_INSTANCE_TYPE)
-    inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"])
+    threshold: float = Field(default=0.7, json_schema_extra=build_spec.THRESHOLD.schema())
+    processing_instance_type: str = Field(default="ml.m5.large",
+                                          json_schema_extra={"pattern": f"^{build_spec.INSTANCE_TYPE}$"},
+                                          description="a CPU type (the scikit-learn image has no GPU build)")
+    training_instance_type: str = Field(default="ml.m5.large",
+                                        json_schema_extra={"pattern": f"^{build_spec.INSTANCE_TYPE}$"})
+    inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"],
+                                                description="SageMaker real-time inference instance types")
 
     @field_validator("schedule")
     @classmethod
@@ -421,18 +416,6 @@ class BuildConfig(_Strict):
             except ConfigError as error:
                 raise ValueError(error.message) from None
         return value
-
-    @field_validator("inference_instance_types")
-    @classmethod
-    def _inference_types(cls, values: list[str]) -> list[str]:
-        from .instance_types import INFERENCE_INSTANCE_TYPES
-
-        if not values:
-            raise ValueError("must list at least one instance type the registered versions can be served on, got []")
-        for value in values:
-            if value not in INFERENCE_INSTANCE_TYPES:
-                raise ValueError(f"must be SageMaker real-time inference instance types, got {value!r}")
-        return values
 
 
 class ModelConfig(_Strict):
@@ -539,7 +522,10 @@ class PlatformConfig(_Strict):
 
     def check(self) -> "PlatformConfig":
         """The constructs' own rules for every stage, in plain Python (``stage_spec.check_stage``: the same
-        validators ``ModelEndpoint`` runs), so a file that passes here passes synth. Returns self."""
+        validators ``ModelEndpoint`` runs) and every build section (``build_spec``: ``ModelBuildPipeline``'s),
+        so a file that passes here passes synth. Returns self."""
+        from .build_spec import CONFIG_KEYS as BUILD_KEYS
+        from .build_spec import check_build_inputs
         from .stage_spec import check_stage
 
         dev = self.accounts.dev
@@ -550,6 +536,15 @@ class PlatformConfig(_Strict):
                                   f"(default <project>-<model>); models[{groups[model.group_name.lower()]}] uses "
                                   f"it too, got {model.group_name!r}")
             groups[model.group_name.lower()] = i
+            build = model.build
+            try:
+                check_build_inputs(
+                    input_data=build.input_data_in(dev.region), metric=build.metric, threshold=build.threshold,
+                    processing_instance_type=build.processing_instance_type,
+                    training_instance_type=build.training_instance_type,
+                    inference_instance_types=build.inference_instance_types, approval=build.approval)
+            except ConfigError as error:
+                raise error.under(f"models[{i}]", BUILD_KEYS) from None
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:

@@ -25,21 +25,11 @@ from constructs_lib.approval import ApprovalTrigger, RetrainingSchedule
 from constructs_lib.arns import StackArns
 from constructs_lib.build_pipeline import ModelBuildPipeline
 from constructs_lib.config import ModelConfig, PlatformConfig
+from constructs_lib.build_spec import CONFIG_KEYS as BUILD_KEYS
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import ModelRegistry, PlatformArtifacts, artifacts_bucket_name, artifacts_key_alias
 
 __all__ = ["ModelDevStack", "PlatformStack", "model_dev_stack_name", "pipeline_name", "platform_stack_name"]
-
-#: Construct property -> config path below ``models[i]``, so that construct errors name the YAML path.
-_CONFIG_PATHS = {
-    "project_dir": "project_dir", "group_name": "registry.group_name", "model_package_group_name":
-    "registry.group_name", "description": "registry.description", "input_data": "build.input_data",
-    "metric": "build.metric", "threshold": "build.threshold", "schedule": "build.schedule",
-    "processing_instance_type": "build.processing_instance_type",
-    "training_instance_type": "build.training_instance_type",
-    "inference_instance_types": "build.inference_instance_types", "approval": "build.approval",
-}
-
 
 def platform_stack_name(config: PlatformConfig) -> str:
     """``<project>-platform``."""
@@ -133,7 +123,7 @@ class ModelDevStack(Stack):
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
         except ConfigError as error:
-            raise error.under(f"models[{index}]", _CONFIG_PATHS) from None
+            raise error.under(f"models[{index}]", BUILD_KEYS) from None
         self.approval_trigger: ApprovalTrigger | None = None
         if approval_target is not None:
             self.add_approval_trigger(approval_target)

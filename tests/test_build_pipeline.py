@@ -216,7 +216,8 @@ def test_the_sdk_worker_yields_the_cpu_to_the_synth():
     ({"processing_instance_type": "ml.g5.xlarge"}, "processing_instance_type: must be a CPU instance type (the "
      "scikit-learn processing image has no GPU/accelerator build), got 'ml.g5.xlarge'"),
     ({"inference_instance_types": ["ml.m5.large", "c5"]},
-     "inference_instance_types[1]: must be an ml.* instance type, got 'c5'"),
+     "inference_instance_types[1]: must be a SageMaker real-time inference instance type (ml.m5.large...), "
+     "got 'c5'"),
     ({"project_dir": ROOT / "config"}, f"project_dir: must be a model folder holding preprocess.py and evaluate.py "
                                        f"(missing preprocess.py, evaluate.py), got '{ROOT / 'config'}'"),
 ])

@@ -51,9 +51,9 @@ CASES = [
     ("models.0.build.schedule", "cron(0 3 * *)",
      "models[0].build.schedule: a cron expression has six fields (minutes hours day-of-month month day-of-week "
      "year) separated by single spaces, got 4 in 'cron(0 3 * *)'"),
-    ("models.0.build.threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
+    ("models.0.build.threshold", 1.5, "models[0].build.threshold: must be between 0 and 1, got 1.5"),
     ("models.0.build.training_instance_type", "m5.large",
-     "models[0].build.training_instance_type: string should match pattern"),
+     "models[0].build.training_instance_type: must be an ml.* instance type, got 'm5.large'"),
     ("accounts.prod.account_id", "111111111111",
      "accounts: dev, test and prod must be three different account ids"),
     ("models.0.name", "churn_predictor", "models[0].name: must be 1-40 characters"),

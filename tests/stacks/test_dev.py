@@ -167,10 +167,12 @@ def test_the_dev_stacks_refuse_another_account():
     ("schedule", "cron(0 3 * * MON *)",
      "models[0].build.schedule: cron: exactly one of day-of-month and day-of-week must be '?', got '*' and 'MON' "
      "in 'cron(0 3 * * MON *)'"),
-    ("threshold", 1.5, "models[0].build.threshold: input should be less than or equal to 1, got 1.5"),
+    ("threshold", 1.5, "models[0].build.threshold: must be between 0 and 1, got 1.5"),
+    # the construct's rule (build_spec), which the config's own pattern (s3://.+) used to let through to synth
+    ("input_data", "s3://x", "models[0].build.input_data: must be an s3:// URI (s3://bucket/key), got 's3://x'"),
     ("inference_instance_types", ["ml.m5.large", "ml.m5.huge"],
-     "models[0].build.inference_instance_types: must be SageMaker real-time inference instance types, got "
-     "'ml.m5.huge'"),
+     "models[0].build.inference_instance_types[1]: must be a SageMaker real-time inference instance type "
+     "(ml.m5.large...), got 'ml.m5.huge'"),
 ])
 def test_config_errors_of_the_build_section(field, value, message):
     data = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from aws_cdk import Annotations, Aws, CfnResource, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -40,7 +40,6 @@ from .access_logs import access_log_props, access_logs_bucket, log_access
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_sagemaker_name
-from .image_accounts import sagemaker_image_accounts
 from .instance_types import NO_TRAFFIC_SHIFTING_FAMILIES, family
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
@@ -505,34 +504,17 @@ class ModelEndpoint(_EndpointBase):
         return topic
 
     def _image_repositories(self) -> tuple[list[str], str]:
-        """The ECR repositories the execution role may pull from, and the reason for their wildcard if any.
-
-        An image URI names its repository exactly. A model package's image is known only when SageMaker
-        creates the model: pulls are limited to the accounts it can come from, the registry's (the package's
-        own account), this account's and SageMaker's image accounts for the region (framework, algorithm and
-        deep learning container images). An image given as a reference (a token), or a region whose image
-        accounts are unknown, leaves only the region.
-        """
-        partition, region, account = self._env.partition, self._env.region, self._env.account
-        exact = sorted({f"arn:{partition}:ecr:{v.model.ecr_repository[1]}:{v.model.ecr_repository[0]}:"
-                        f"repository/{v.model.ecr_repository[2]}"
-                        for v in self._all_variants() if v.model.ecr_repository})
-        sources = [v.model for v in self._all_variants() if not v.model.ecr_repository]
-        if not sources:
-            return exact, ""
-        aws_accounts = () if _is_token(region) else sagemaker_image_accounts(region)
-        if not aws_accounts or not all(source.is_model_package for source in sources):
-            return [f"arn:{partition}:ecr:{region}:*:repository/*"], (
-                "An image known only at deploy time (a reference, or a model package in a region whose SageMaker "
-                "image accounts the SDK does not list): pulls are limited to ECR repositories in this region.")
-        accounts = {account, *aws_accounts}
-        for source in sources:
-            package = source.container["ModelPackageName"]
-            accounts.add(Fn.select(4, Fn.split(":", package)) if _is_token(package) else package.split(":")[4])
-        return exact + [f"arn:{partition}:ecr:{region}:{owner}:repository/*" for owner in sorted(accounts)], (
-            "A registered model package's image is known only at deploy time: pulls are limited to the "
-            "repositories of the registry's account, this account and SageMaker's own image accounts for this "
-            "region (from the SageMaker SDK's image tables).")
+        """The ECR repositories the execution role may pull from (what each variant's source needs:
+        ``ModelSource.image_repositories``), and the reason for their wildcards if any."""
+        needed: dict[str, str] = {}
+        for variant in self._all_variants():
+            needed.update(variant.model.image_repositories(self._env.partition, self._env.region, self._env.account))
+        region_wide = f"arn:{self._env.partition}:ecr:{self._env.region}:*:repository/*"
+        if region_wide in needed:  # covers every other repository of the region
+            return [region_wide], needed[region_wide]
+        exact = sorted(arn for arn, reason in needed.items() if not reason)
+        wildcards = sorted(arn for arn, reason in needed.items() if reason)
+        return exact + wildcards, next((needed[arn] for arn in wildcards), "")
 
     def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: str | None) -> iam.Role:
         partition, region, account = self._env.partition, self._env.region, self._env.account
@@ -549,8 +531,7 @@ class ModelEndpoint(_EndpointBase):
             allow(["cloudwatch:PutMetricData"], ["*"],
                   {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
         ]
-        model_objects = sorted({f"arn:{partition}:s3:::{b}/{k}" for v in self._all_variants()
-                                if v.model.model_data for b, k in [v.model.model_data]})
+        model_objects = sorted({arn for v in self._all_variants() for arn in v.model.model_objects(partition)})
         if model_objects:
             statements.append(allow(["s3:GetObject"], model_objects))
         if vpc_subnets:

@@ -97,6 +97,45 @@ class ModelSource:
     def is_model_package(self) -> bool:
         return "ModelPackageName" in self.container
 
+    def image_repositories(self, partition: str, region: str, account: str) -> dict[str, str]:
+        """The ECR repositories (ARNs) an execution role in ``account`` and ``region`` must pull this source's
+        image from, each with the reason its wildcard is the narrowest possible ("" for an exact repository).
+
+        An image URI names its repository exactly. A model package's image is known only when SageMaker creates
+        the model: pulls are limited to the accounts it can come from, the package's own (the registry's), the
+        role's and SageMaker's image accounts for the region (framework, algorithm and deep learning container
+        images). An image given as a reference (a token), or a region whose image accounts are unknown, leaves
+        only the region."""
+        if self.ecr_repository is not None:
+            owner, repository_region, name = self.ecr_repository
+            return {f"arn:{partition}:ecr:{repository_region}:{owner}:repository/{name}": ""}
+        from .image_accounts import sagemaker_image_accounts
+
+        aws_accounts = () if _is_token(region) else sagemaker_image_accounts(region)
+        if not self.is_model_package or not aws_accounts:
+            return {f"arn:{partition}:ecr:{region}:*:repository/*": _REGION_PULLS}
+        package = self.container["ModelPackageName"]
+        if _is_token(package):
+            from aws_cdk import Fn
+
+            owner = Fn.select(4, Fn.split(":", package))
+        else:
+            owner = package.split(":")[4]
+        return {f"arn:{partition}:ecr:{region}:{a}:repository/*": _PACKAGE_PULLS
+                for a in sorted({account, owner, *aws_accounts})}
+
+    def model_objects(self, partition: str) -> list[str]:
+        """The S3 objects (ARNs) an execution role must read to serve this source (its model data, when known
+        at synth; a model package's artifacts are granted by its registry)."""
+        return [f"arn:{partition}:s3:::{bucket}/{key}" for bucket, key in [self.model_data]] if self.model_data else []
+
+
+_REGION_PULLS = ("An image known only at deploy time (a reference, or a model package in a region whose SageMaker "
+                 "image accounts the SDK does not list): pulls are limited to ECR repositories in this region.")
+_PACKAGE_PULLS = ("A registered model package's image is known only at deploy time: pulls are limited to the "
+                  "repositories of the registry's account, this account and SageMaker's own image accounts for "
+                  "this region (from the SageMaker SDK's image tables).")
+
 
 class ProductionVariant:
     """A production variant: a model on instances or serverless, with a traffic weight.

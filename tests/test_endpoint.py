@@ -727,3 +727,18 @@ def test_access_logs_through_cdk_when_the_app_sets_the_bucket_policy_flag():
     stack = Stack(app, "Flagged", env=ENV)
     ModelEndpoint(stack, "E", endpoint_name="flagged", variants=[instance()], data_capture=DataCapture())
     assert_access_logged_without_acls(Template.from_stack(stack))
+
+
+def test_a_model_source_names_what_serving_it_takes():
+    """``ModelSource.image_repositories`` / ``model_objects``: what the execution role must pull and read for
+    that source alone (the endpoint's role takes their union)."""
+    assert IMAGE.image_repositories("aws", "eu-west-1", "333333333333") == {
+        "arn:aws:ecr:eu-west-1:123456789012:repository/baseline": ""}
+    assert IMAGE.model_objects("aws") == ["arn:aws:s3:::models-bucket/baseline/model.tar.gz"]
+    pulls = V1.image_repositories("aws", "eu-west-1", "333333333333")
+    assert {"arn:aws:ecr:eu-west-1:111111111111:repository/*", "arn:aws:ecr:eu-west-1:333333333333:repository/*",
+            "arn:aws:ecr:eu-west-1:141502667606:repository/*"} <= set(pulls)  # registry, endpoint, SageMaker's
+    assert all("model package" in reason for reason in pulls.values()) and V1.model_objects("aws") == []
+    unknown = ModelSource.from_image("registry.example.com/team/model:1")
+    (region_wide, reason), = unknown.image_repositories("aws", "eu-west-1", "333333333333").items()
+    assert region_wide == "arn:aws:ecr:eu-west-1:*:repository/*" and "known only at deploy time" in reason

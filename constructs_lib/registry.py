@@ -157,7 +157,7 @@ class RegistryRef:
 
     @classmethod
     def from_config(cls, config: "PlatformConfig", model: "ModelConfig") -> "RegistryRef":
-        """The registry of ``model`` as deployed by ``stacks/dev.py`` from ``config``."""
+        """The registry of ``model`` as deployed by ``platform/dev.py`` from ``config``."""
         dev = config.accounts.dev
         return cls(
             account=dev.account_id,

@@ -1,6 +1,6 @@
 """A config stage turned into the endpoint's value objects, and checked by the endpoint's own rules.
 
-One path from the YAML to ``ModelEndpoint``: ``stacks/endpoint_stage.py`` builds the construct from
+One path from the YAML to ``ModelEndpoint``: ``platform/endpoint_stage.py`` builds the construct from
 ``StageSpec``, and ``python -m constructs_lib.config --check`` runs ``StageSpec.check`` (the same
 ``validate_endpoint`` and ``check_autoscaling`` the construct runs), so ``--check`` refuses what synth refuses
 without loading CDK. Plain Python: no aws_cdk, no boto3.

@@ -18,8 +18,8 @@ from constructs_lib.config import PlatformConfig, config_warnings, load_config
 from constructs_lib.errors import ConfigError, cut
 
 from .catalog import CatalogStack, catalog_stack_name
-from .dev import PlatformStack, platform_stack_name
-from .project import ModelProject, project_id
+from constructs_lib.platform.dev import PlatformStack, platform_stack_name
+from constructs_lib.platform.project import ModelProject, project_id
 
 
 #: Context: ``true`` builds only what a release deploys (``build_platform(release_only=True)``): the delivery

@@ -2,7 +2,7 @@
 
 The portfolio is shared with the given Studio execution roles; each launch creates a model package group in the
 dev account shared with the config's test and prod accounts, and a rule that starts the model's delivery pipeline
-``<project>-<model>-delivery`` (``stacks.pipeline.delivery_pipeline_name``) on each approval. That pipeline exists
+``<project>-<model>-delivery`` (``constructs_lib.platform.pipeline.delivery_pipeline_name``) on each approval. That pipeline exists
 once the model is in the platform config (``mlops new-model``); see ``constructs_lib.catalog``.
 """
 
@@ -17,7 +17,7 @@ from constructs_lib.catalog import MODEL_PLACEHOLDER, ModelProjectTemplate, stud
 from constructs_lib.config import ModelConfig, PlatformConfig
 from constructs_lib.errors import ConfigError
 
-from .pipeline import delivery_pipeline_name
+from constructs_lib.platform.pipeline import delivery_pipeline_name
 
 __all__ = ["CatalogStack", "catalog_stack_name"]
 

@@ -152,7 +152,7 @@ def test_launched_rule_starts_the_release_only_on_approval_of_this_group(full):
     assert target["Arn"] == PIPELINE_ARN
     # The product names the pipeline by the delivery pipeline's own naming rule.
     from constructs_lib.config import ModelConfig
-    from stacks.pipeline import delivery_pipeline_name
+    from constructs_lib.platform.pipeline import delivery_pipeline_name
 
     assert delivery_pipeline_name(_config(), ModelConfig(name="fraud")) == "mlops-fraud-delivery"
     (policy,) = full["product_template"].find_resources("AWS::IAM::Policy").values()

@@ -148,7 +148,7 @@ def _add(args: Any) -> Output:
             raise OpsError(f"{error}; nothing changed (the model folder was removed again)", EXIT_USAGE) from None
         raise
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    # The naming rules of stacks/project.py, dev.py, pipeline.py and endpoint_stage.py (not imported: they load
+    # The naming rules of constructs_lib/platform/ (project.py, dev.py, pipeline.py, endpoint_stage.py) (not imported: they load
     # aws_cdk, which the ops command must not).
     project = f"{config.project}-{name}"
     stacks = {kind: f"{project}-{kind}" for kind in ("dev", "pipeline")}

@@ -20,7 +20,7 @@ from typing import Any
 
 #: Tags on a trial config: the release phase it serves, and the steady config to return to.
 PHASE_TAG, STEADY_TAG, VERSION_TAG = "mlops:release-phase", "mlops:steady-config", "mlops:release-version"
-#: On an endpoint whose stack grants the phases what they need of its resources (``stacks/release_access.py``):
+#: On an endpoint whose stack grants the phases what they need of its resources (``platform/release_access.py``):
 #: without it (a stack from before the release plan) a phase is skipped.
 READY_TAG = "mlops:release-phases"
 #: In the READY_TAG's value (space-separated grants) when the phases may also read the endpoint's captured data.

@@ -10,8 +10,8 @@ import aws_cdk as cdk
 import pytest
 
 from constructs_lib.config import load_config
-from stacks.dev import PlatformStack
-from stacks.project import ModelProject, project_id
+from constructs_lib.platform.dev import PlatformStack
+from constructs_lib.platform.project import ModelProject, project_id
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "platform.yaml"

@@ -19,7 +19,7 @@ from aws_cdk import aws_events_targets as targets
 from build_support import pipeline_definition, steps_by_name
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.errors import ConfigError
-from stacks.dev import ModelDevStack, PlatformStack
+from constructs_lib.platform.dev import ModelDevStack, PlatformStack
 from support import check_assembly, nag_app, no_aws_calls, synth_checked
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import yaml
 from constructs_lib.config import load_config, parse_config
 from constructs_lib.delivery import VERSIONS_FILE, DeliveryPipeline
 from constructs_lib.errors import ConfigError
-from stacks.pipeline import (OPS_RUNTIME_PACKAGES, ModelPipelineStack, approval_target, check_install_commands,
+from constructs_lib.platform.pipeline import (OPS_RUNTIME_PACKAGES, ModelPipelineStack, approval_target, check_install_commands,
                              release_install_commands,
                              delivery_pipeline_name, needs_approved_version, pipeline_stack_name)
 from support import check_assembly, nag_app, no_aws_calls, synth_checked

@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
 from . import build_spec
+from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
 from .variants import (ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
@@ -269,18 +270,26 @@ class ShadowPhaseConfig(_Strict):
                                      "shadow (whole percent)")
     instance_count: int | None = Field(default=None, ge=1, description="default: the production variant's "
                                        "initial_instance_count")
-    min_duration: int = Field(default=3600, ge=0, description="seconds the phase runs at least")
-    min_requests: int = Field(default=1000, ge=1, description="shadow requests needed before the gate decides")
-    max_latency_increase_percent: float = Field(default=10.0, gt=0, le=1000, description="at p50 and at p99")
-    max_error_rate_increase_points: float = Field(default=0.5, gt=0, le=100, description="5XX and model errors, "
-                                                  "percentage points above production's")
+    # The gate's rules are ShadowGate's (checked when the stage is checked); the schema shows them.
+    min_duration: int = Field(default=3600, json_schema_extra=gates.DURATION_SECONDS.schema(),
+                              description="seconds the phase runs at least")
+    min_requests: int = Field(default=1000, json_schema_extra=gates.SAMPLES.schema(),
+                              description="shadow requests needed before the gate decides")
+    max_latency_increase_percent: float = Field(default=10.0, json_schema_extra=gates.LATENCY_INCREASE_PCT.schema(),
+                                                description="at p50 and at p99")
+    max_error_rate_increase_points: float = Field(default=0.5, json_schema_extra=gates.ERROR_INCREASE_POINTS.schema(),
+                                                  description="5XX and model errors, percentage points above "
+                                                  "production's")
     deadline: int = Field(default=86400, ge=60, description="seconds: a phase still short of data then fails")
     min_agreement_percent: float | None = Field(
-        default=None, gt=0, le=100, description="prediction agreement from data capture: at least this share of "
+        default=None, json_schema_extra=gates.AGREEMENT_PCT.schema(), description="prediction agreement from data "
+        "capture: at least this share of "
         "paired predictions agree within agreement_tolerance (needs data_capture of outputs); default: not checked")
-    agreement_tolerance: float = Field(default=1e-6, ge=0, description="largest difference of two numeric "
+    agreement_tolerance: float = Field(default=1e-6, json_schema_extra=gates.AGREEMENT_TOLERANCE.schema(),
+                                       description="largest difference of two numeric "
                                        "predictions that still agree (other predictions must be equal)")
-    min_agreement_pairs: int = Field(default=100, ge=1, description="paired predictions needed before agreement "
+    min_agreement_pairs: int = Field(default=100, json_schema_extra=gates.SAMPLES.schema(),
+                                     description="paired predictions needed before agreement "
                                      "is judged")
 
 
@@ -297,10 +306,14 @@ class ABPhaseConfig(_Strict):
     kind: Literal["rate", "mean"] = Field(description="rate: the metric's Sum counts successes among the "
                                           "variant's invocations; mean: one value per observation")
     decision: Literal["non_inferiority", "superiority"] = "non_inferiority"
-    margin: float = Field(default=0.01, ge=0, description="non-inferiority margin in the metric's unit")
+    # The gate's rules are ABGate's (checked when the stage is checked); the schema shows them.
+    margin: float = Field(default=0.01, json_schema_extra=gates.MARGIN.schema(),
+                          description="non-inferiority margin in the metric's unit")
     lower_is_better: bool = False
-    min_duration: int = Field(default=86400, ge=0, description="seconds the phase runs at least")
-    min_samples: int = Field(default=1000, ge=1, description="the planned sample per variant")
+    min_duration: int = Field(default=86400, json_schema_extra=gates.DURATION_SECONDS.schema(),
+                              description="seconds the phase runs at least")
+    min_samples: int = Field(default=1000, json_schema_extra=gates.SAMPLES.schema(),
+                             description="the planned sample per variant")
     deadline: int = Field(default=6 * 86400, ge=60, description="seconds: a phase still short of data then fails "
                           "(at most 6.5 days: CodePipeline's Step Functions action times out after 7)")
 
@@ -317,11 +330,6 @@ class ReleaseConfig(_Strict):
     def _phases(self) -> "ReleaseConfig":
         if self.shadow is None and self.ab is None:
             raise ValueError("needs at least one phase (shadow, ab), got none")
-        for name in ("shadow", "ab"):
-            phase = getattr(self, name)
-            if phase is not None and phase.min_duration > phase.deadline:
-                raise ValueError(f"{name}.min_duration must not exceed {name}.deadline, got {phase.min_duration} "
-                                 f"and {phase.deadline} seconds")
         return self
 
 

@@ -102,8 +102,13 @@ class Limit:
     def check(self, path: str, value: object) -> None:
         if self.whole:
             check_whole(path, value, int(self.low), None if self.high is None else int(self.high), self.unit)
+        elif self.high is not None:
+            check_range(path, value, self.low, self.high, self.unit)
         else:
-            check_range(path, value, self.low, math.inf if self.high is None else self.high, self.unit)
+            check_number(path, value)
+            if value < self.low:  # type: ignore[operator]
+                raise ConfigError(path, f"must be at least {_fmt(self.low)}{' ' + self.unit if self.unit else ''}, "
+                                  f"got {_fmt(value)}")  # type: ignore[arg-type]
 
     def schema(self) -> dict:
         """JSON Schema keywords for this rule (``json_schema_extra`` of a config field)."""

@@ -90,7 +90,9 @@ class ReleasePhase:
                               f"{self.metric!r} and {self.kind!r}")
         try:  # the gate's own rules, and its deadline (given or default)
             gate = (ShadowGate if self.phase == "shadow" else ABGate)(**self.gate)
-        except (TypeError, ValueError) as error:
+        except ConfigError as error:
+            raise error.under("gate") from None
+        except TypeError as error:  # a setting the gate does not have
             raise ConfigError("gate", str(error)) from None
         check_phase_timing("gate", gate.deadline_seconds, self.poll_interval.to_seconds())
 

@@ -142,8 +142,10 @@ def check_release(stage: StageConfig, stage_name: str) -> None:
                               f"got {phase.variant_name!r} for both")
         try:
             phase_gate(name, phase)
-        except ValueError as error:
-            raise ConfigError(f"release.{name}", str(error)) from None
+        except ConfigError as error:
+            from .ops.gates import CONFIG_KEYS as GATE_KEYS
+
+            raise error.under(f"release.{name}", GATE_KEYS) from None
     shadow = release.shadow
     if shadow is not None and shadow.min_agreement_percent is not None:
         capture = stage.data_capture

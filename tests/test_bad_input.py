@@ -232,8 +232,8 @@ def release_data(**release) -> dict:
      f"{RELEASE_PATH}.release.ab.deadline: must be at most 561600 seconds"),
     ({"poll_interval": 60}, f"{RELEASE_PATH}.release.ab.poll_interval: must be at least 259 seconds for a deadline of "
                             "518400 s"),
-    ({"shadow": {"min_duration": 90000}}, f"{RELEASE_PATH}.release: shadow.min_duration must not exceed "
-                                          "shadow.deadline, got 90000 and 86400 seconds"),
+    ({"shadow": {"min_duration": 90000}}, f"{RELEASE_PATH}.release.shadow.min_duration: must be at most the "
+                                          "deadline (86400 s), got 90000"),
     ({"shadow": {"variant_name": "main"}}, f"{RELEASE_PATH}.release.shadow.variant_name: must differ from the "
                                            "production variant's name, got 'main' for both"),
     ({"shadow": None, "ab": None}, f"{RELEASE_PATH}.release: needs at least one phase (shadow, ab), got none"),
@@ -307,3 +307,17 @@ def test_a_numeric_rule_of_a_stage_has_one_source(key, limit, outside):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate({f"{PROD}.{key}": outside}))
     assert str(error.value) == f"models[0].stages.prod.{key}: {caught.value.message}"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("release.shadow.max_latency_increase_percent", 0, "must be between 0.01 and 1000 percent, got 0"),
+    ("release.shadow.min_requests", 0, "must be at least 1, got 0"),
+    ("release.shadow.min_duration", 90000, "must be at most the deadline (86400 s), got 90000"),
+    ("release.ab.margin", -0.5, "must be at least 0, got -0.5"),
+])
+def test_a_release_gate_rule_has_one_source(key, value, message):
+    """A release phase's gate settings are checked by the gate itself (``ops.gates``), the same rules a
+    ``ReleasePhase`` gets; the error names the config key, not the gate's field."""
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({f"{PROD}.{key}": value}))
+    assert str(error.value) == f"models[0].stages.prod.{key}: {message}"

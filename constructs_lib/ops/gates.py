@@ -20,12 +20,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import ConfigError, Limit
 from . import stats
 
 #: The error rates compared: key -> CloudWatch metric.
 ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}
 PERCENTILES = ("p50", "p99")
 PASS, FAIL, WAIT = "PASS", "FAIL", "WAIT"
+
+
+#: The gates' numeric rules: each gate checks itself with them, and the config's release section shows them.
+DURATION_SECONDS = Limit(0, None, "seconds")
+SAMPLES = Limit(1, None, whole=True)
+LATENCY_INCREASE_PCT = Limit(0.01, 1000, "percent")
+ERROR_INCREASE_POINTS = Limit(0.01, 100, "percentage points")
+AGREEMENT_PCT = Limit(0.01, 100, "percent")
+AGREEMENT_TOLERANCE = Limit(0, None)
+MARGIN = Limit(0, None)
+#: Gate field -> the config key of a release phase that sets it (``ConfigError.under``).
+CONFIG_KEYS = {"min_duration_seconds": "min_duration", "max_latency_increase_pct": "max_latency_increase_percent",
+               "deadline_seconds": "deadline", "min_agreement_pct": "min_agreement_percent"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,18 @@ class ShadowGate:
     min_agreement_pct: float | None = None
     agreement_tolerance: float = 1e-6
     min_agreement_pairs: int = 100
+
+    def __post_init__(self) -> None:
+        DURATION_SECONDS.check("min_duration_seconds", self.min_duration_seconds)
+        SAMPLES.check("min_requests", self.min_requests)
+        LATENCY_INCREASE_PCT.check("max_latency_increase_pct", self.max_latency_increase_pct)
+        ERROR_INCREASE_POINTS.check("max_error_rate_increase_points", self.max_error_rate_increase_points)
+        if self.min_agreement_pct is not None:
+            AGREEMENT_PCT.check("min_agreement_pct", self.min_agreement_pct)
+        AGREEMENT_TOLERANCE.check("agreement_tolerance", self.agreement_tolerance)
+        SAMPLES.check("min_agreement_pairs", self.min_agreement_pairs)
+        _check_window(self.min_duration_seconds, self.deadline_seconds)
+        _check_alphas(self.alpha, self.fail_fast_alpha)
 
 
 @dataclass(frozen=True)
@@ -224,15 +250,24 @@ class ABGate:
 
     def __post_init__(self) -> None:
         if self.decision not in (NON_INFERIORITY, SUPERIORITY):
-            raise ValueError(f"decision must be {NON_INFERIORITY} or {SUPERIORITY}, got {self.decision!r}")
-        for name in ("alpha", "fail_fast_alpha"):
-            if not 0 < getattr(self, name) < 0.5:
-                raise ValueError(f"{name} must be between 0 and 0.5 (one-sided), got {getattr(self, name)!r}")
-        if not self.margin >= 0 or not self.min_samples >= 1:
-            raise ValueError(f"margin must be >= 0 and min_samples >= 1, got {self.margin!r}, {self.min_samples!r}")
-        if not 0 <= self.min_duration_seconds <= self.deadline_seconds:
-            raise ValueError("min_duration_seconds must be between 0 and deadline_seconds, got "
-                             f"{self.min_duration_seconds!r} and {self.deadline_seconds!r}")
+            raise ConfigError("decision", f"must be {NON_INFERIORITY} or {SUPERIORITY}, got {self.decision!r}")
+        MARGIN.check("margin", self.margin)
+        SAMPLES.check("min_samples", self.min_samples)
+        DURATION_SECONDS.check("min_duration_seconds", self.min_duration_seconds)
+        _check_window(self.min_duration_seconds, self.deadline_seconds)
+        _check_alphas(self.alpha, self.fail_fast_alpha)
+
+
+def _check_window(min_duration_seconds: float, deadline_seconds: float) -> None:
+    if not min_duration_seconds <= deadline_seconds:
+        raise ConfigError("min_duration_seconds", f"must be at most the deadline ({deadline_seconds:g} s), got "
+                          f"{min_duration_seconds:g}")
+
+
+def _check_alphas(alpha: float, fail_fast_alpha: float) -> None:
+    for name, value in (("alpha", alpha), ("fail_fast_alpha", fail_fast_alpha)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 0.5:
+            raise ConfigError(name, f"must be between 0 and 0.5 (one-sided), got {value!r}")
 
 
 def compare(champion: Sample, challenger: Sample, alpha: float) -> stats.TestResult:

@@ -2,6 +2,7 @@
 too little traffic) and the A/B gate (non-inferiority and superiority, checked by hand)."""
 
 import math
+import re
 
 import pytest
 
@@ -126,13 +127,28 @@ def test_non_inferiority_where_lower_is_better():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"decision": "better"}, "decision must be non_inferiority or superiority, got 'better'"),
-    ({"alpha": 0.5}, "alpha must be between 0 and 0.5 (one-sided), got 0.5"),
-    ({"min_duration_seconds": 10 * DAY}, "min_duration_seconds must be between 0 and deadline_seconds"),
+    ({"decision": "better"}, "decision: must be non_inferiority or superiority, got 'better'"),
+    ({"alpha": 0.5}, "alpha: must be between 0 and 0.5 (one-sided), got 0.5"),
+    ({"min_duration_seconds": 10 * DAY}, "min_duration_seconds: must be at most the deadline (604800 s), got 864000"),
+    ({"margin": -0.1}, "margin: must be at least 0, got -0.1"),
+    ({"min_samples": True}, "min_samples: must be a whole number, got true"),
 ])
 def test_a_gate_with_impossible_settings_is_refused(settings, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         ABGate(**settings)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_latency_increase_pct": 0}, "max_latency_increase_pct: must be between 0.01 and 1000 percent, got 0"),
+    ({"min_requests": 0}, "min_requests: must be at least 1, got 0"),
+    ({"min_agreement_pct": 101}, "min_agreement_pct: must be between 0.01 and 100 percent, got 101"),
+    ({"min_duration_seconds": 7200, "deadline_seconds": 3600},
+     "min_duration_seconds: must be at most the deadline (3600 s), got 7200"),
+])
+def test_a_shadow_gate_with_impossible_settings_is_refused(settings, message):
+    """The shadow gate checks itself too (it used to take any number): the same rules the config shows."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ShadowGate(**settings)
 
 
 def test_a_clearly_worse_challenger_fails_before_its_window_closes():

@@ -190,15 +190,11 @@ _TEMPLATES: dict[tuple, _Template] = {}
 
 
 def import_offline(region: str) -> None:
-    """The SDK worker's start (``sdk_worker.prewarm``): the SDK import begins at once (the part the image lookups need, ~1.2 s of ~1.8 s),
-    before the first definition is submitted; the definitions import the rest.
+    """The SDK worker's start (``sdk_worker.prewarm``): the SDK import begins at once (the part the image
+    lookups need, ~1.7 s), before the first definition is submitted; the definitions import the rest.
 
-    The worker runs at a lower priority, so that it takes a core only when the caller's jsii round trips and
-    their Node process leave one idle. Measured (issue 19, alternating runs, medians): the example app
-    8.37 s -> 7.55 s niced; the 50-model platform 17.63 s -> 18.25 s (within its noise)."""
-    if hasattr(os, "nice"):
-        os.nice(10)
-
+    (The worker used to run at a lower priority. Now that it is the synth's critical path, that earned nothing:
+    example app 7.61 s either way, medians of 9 alternating runs; issue 19.)"""
     with _offline_sdk(region):
         import sagemaker.core.image_uris  # noqa: F401
 

@@ -193,17 +193,6 @@ def test_importing_the_construct_module_does_not_load_the_sdk():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
-def test_the_sdk_worker_yields_the_cpu_to_the_synth():
-    """The worker's definitions are needed only when templates are written; it runs 10 nice levels below the
-    synth, whose jsii round trips are the critical path."""
-    code = ("import os; from constructs_lib import sdk_worker as sdk; sdk.prewarm('us-east-1');"
-            "print(sdk._WORKER[0].apply(os.nice, (0,)), os.nice(0))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                          timeout=120)
-    worker, synth = map(int, done.stdout.split())
-    assert worker == min(synth + 10, 19)
-
-
 @pytest.mark.parametrize("overrides, message", [
     ({"pipeline_name": "bad name"}, "pipeline_name: must be 1-256 letters, digits and hyphens, starting and ending "
                                     "with a letter or digit, got 'bad name'"),

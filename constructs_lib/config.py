@@ -22,7 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
-from . import build_spec
+from . import build_spec, smoke
 from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
@@ -256,8 +256,10 @@ class VpcConfig(_Strict):
 class ChecksConfig(_Strict):
     """Post-deploy checks of a stage: smoke (sample payloads succeed) and latency (p95 over N calls)."""
 
-    invocations: int = Field(default=20, ge=1, le=1000)
-    latency_p95_ms: int = Field(default=1000, ge=1, description="whole milliseconds")
+    # The rules are SmokeTest's (checked when the stage's pipeline is built); the schema shows them.
+    invocations: int = Field(default=20, json_schema_extra=smoke.INVOCATIONS.schema())
+    latency_p95_ms: int = Field(default=1000, json_schema_extra=smoke.LATENCY_P95_MS.schema(),
+                                description="whole milliseconds")
     content_type: str | None = Field(default=None, description="default: from each payload file's extension")
 
 
@@ -558,6 +560,11 @@ class PlatformConfig(_Strict):
                 try:
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name)
+                    if stage.checks is not None:
+                        try:
+                            smoke.check_smoke(stage.checks.invocations, stage.checks.latency_p95_ms)
+                        except ConfigError as error:
+                            raise error.under("checks") from None
                 except ConfigError as error:
                     raise error.under(f"models[{i}].stages.{stage_name}") from None
         return self

@@ -35,6 +35,7 @@ from aws_cdk import pipelines
 from constructs import Construct, IConstruct
 
 from .arns import StackArns
+from .smoke import SmokeTest
 from .errors import ConfigError, check_emails, check_range, check_sagemaker_name
 from .keys import customer_key, restrict_grants_to_aws_services
 from .nag import acknowledge, acknowledge_wildcards
@@ -60,44 +61,8 @@ _EXIT_NOT_FOUND = 3
 PIPELINE_ARTIFACT_DAYS = 30
 
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
-_RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
 #: The smoke/latency step's CodeBuild timeout (one value: each Duration made is a jsii round trip).
 _SMOKE_TIMEOUT = Duration.minutes(30)
-
-
-@dataclass(frozen=True)
-class SmokeTest:
-    """A post-deploy smoke and latency check: ``invocations`` calls cycling through the sample payloads in
-    ``payloads_dir`` (a folder of the source repository); every call must succeed and, when ``latency_p95``
-    is given, the p95 of the client-side latencies must stay within it.
-
-    :param payloads_dir: folder of sample request bodies, relative to the repository root.
-    :param invocations: number of calls, 1-1000; default 20.
-    :param latency_p95: latency budget of the p95; default: none (success only).
-    :param content_type: ContentType of every call; default: from each file's extension.
-    """
-
-    payloads_dir: str
-    invocations: int = 20
-    latency_p95: Duration | None = None
-    content_type: str | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.payloads_dir, str) or not _RELATIVE_PATH.match(self.payloads_dir):
-            raise ConfigError("payloads_dir", "must be a folder relative to the repository root (no '..', not "
-                              f"absolute), got {self.payloads_dir!r}")
-        check_range("invocations", self.invocations, 1, 1000)
-        if self.latency_p95 is not None and self.latency_p95.to_milliseconds() <= 0:
-            raise ConfigError("latency_p95", f"must be positive, got {self.latency_p95.to_milliseconds()} ms")
-
-    def command(self) -> str:
-        """The ``mlops smoke`` arguments after the endpoint name."""
-        args = ["--payloads", self.payloads_dir, "--invocations", str(self.invocations)]
-        if self.latency_p95 is not None:
-            args += ["--p95-ms", f"{self.latency_p95.to_milliseconds():g}"]
-        if self.content_type:
-            args += ["--content-type", self.content_type]
-        return " ".join(shlex.quote(a) for a in args)
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,13 @@ def test_a_numeric_rule_of_a_stage_has_one_source(key, limit, outside):
     assert str(error.value) == f"models[0].stages.prod.{key}: {caught.value.message}"
 
 
+def test_the_checks_section_has_the_smoke_tests_rules():
+    """``checks``: SmokeTest's own rules (``smoke.check_smoke``), at the config path, from --check on."""
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({"models.0.stages.test.checks.invocations": 0}))
+    assert str(error.value) == "models[0].stages.test.checks.invocations: must be between 1 and 1000, got 0"
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("release.shadow.max_latency_increase_percent", 0, "must be between 0.01 and 1000 percent, got 0"),
     ("release.shadow.min_requests", 0, "must be at least 1, got 0"),

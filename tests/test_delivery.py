@@ -429,7 +429,7 @@ def test_bad_pipeline_props_fail_eagerly(overrides, message):
     ({"payloads_dir": "/abs/dir"}, "payloads_dir: must be a folder relative to the repository root (no '..', "
                                    "not absolute), got '/abs/dir'"),
     ({"payloads_dir": "p", "invocations": 0}, "invocations: must be between 1 and 1000, got 0"),
-    ({"payloads_dir": "p", "latency_p95": cdk.Duration.millis(0)}, "latency_p95: must be positive, got 0 ms"),
+    ({"payloads_dir": "p", "latency_p95": cdk.Duration.millis(0)}, "latency_p95: must be at least 1 ms, got 0"),
 ])
 def test_bad_smoke_test_fails_eagerly(kwargs, message):
     with pytest.raises(ConfigError) as error:

@@ -46,6 +46,7 @@ _EXPORTS = {
     "CaptureMode": "endpoint",
     "RollbackAlarms": "endpoint",
     "ModelEndpoint": "endpoint",
+    "EndpointDashboard": "dashboard",
     "IModelEndpoint": "endpoint",
     "ModelRegistry": "registry",
     "ModelBuildPipeline": "build_pipeline",

@@ -19,10 +19,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-import jsii
-from aws_cdk import IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -33,6 +32,7 @@ from constructs import Construct
 from .arns import StackArns
 from .build_spec import check_build_inputs
 from .errors import ConfigError, check_sagemaker_name
+from .lazy import lazy_string
 from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy
 from .registry import MODELS_PREFIX, PIPELINES_PREFIX, key_through_s3
@@ -148,10 +148,10 @@ class ModelBuildPipeline(Construct):
 
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=pipeline_name, role_arn=role_arn,
-            pipeline_definition={"PipelineDefinitionBody": Lazy.string(_Produce(self._definition.result))},
+            pipeline_definition={"PipelineDefinitionBody": lazy_string(self._definition.result)},
             pipeline_description=f"Builds, evaluates and registers {model_package_group_name} model versions",
         )
-        repositories = [Lazy.string(_Produce(lambda i=i: _repository_arn(env.partition, sdk_result(self._images)[i])))
+        repositories = [lazy_string(lambda i=i: _repository_arn(env.partition, sdk_result(self._images)[i]))
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
         input_bucket, _, input_key = input_data.removeprefix("s3://").partition("/")
         self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), input_bucket,
@@ -232,17 +232,6 @@ class ModelBuildPipeline(Construct):
                 "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)
-
-
-@jsii.implements(IStableStringProducer)
-class _Produce:
-    """A ``Lazy`` string: ``produce()`` returns ``function()`` (resolved at synthesis)."""
-
-    def __init__(self, function: Callable[[], str]) -> None:
-        self._function = function
-
-    def produce(self) -> str:
-        return self._function()
 
 
 def sdk_result(future):

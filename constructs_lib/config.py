@@ -345,6 +345,9 @@ class StageConfig(_Strict):
     deployment: DeploymentConfig
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     network_isolation: bool = True
+    dashboard: bool = Field(default=True, description="a CloudWatch dashboard for the endpoint (traffic, latency, "
+                            "error rates per variant and shadow, rollback alarms), named after it; ~3 USD a month "
+                            "each beyond the account's free three")
     vpc: VpcConfig | None = None
     checks: ChecksConfig | None = None
     release: ReleaseConfig | None = Field(default=None, description="prod only: shadow and/or A/B phases, each "

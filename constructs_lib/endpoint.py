@@ -251,6 +251,7 @@ class ModelEndpoint(_EndpointBase):
         """The ARN pattern of the rollback alarms created here (all named ``<endpoint name>-<variant>-<kind>``)."""
         alarm_arns = [self._env.arn("cloudwatch", "alarm", name, separator=":") for _, name, _ in self._alarm_specs]
         alarm_arns += [a.alarm_arn for a in extra_rollback_alarms]
+        self._alarm_arns = list(alarm_arns)
         describe = [allow(["cloudwatch:DescribeAlarms"], alarm_arns)] if alarm_arns else []
         if role is None:
             self.role: iam.IRole = self._create_role(list(vpc_subnets), capture + describe, captured_objects)
@@ -401,6 +402,7 @@ class ModelEndpoint(_EndpointBase):
             raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
                               f"(SageMaker's limit), got {len(self._alarm_refs) + 1} with {alarm.node.path}")
         self._alarm_refs.append(alarm.alarm_name)
+        self._alarm_arns.append(alarm.alarm_arn)
         describe = allow(["cloudwatch:DescribeAlarms"], [alarm.alarm_arn])
         grant_statements(self.role, [describe])
         self._render_deployment("rollback_alarms")
@@ -437,6 +439,12 @@ class ModelEndpoint(_EndpointBase):
             self, "AutoScalingRole", f"arn:{self._env.partition}:iam::{self._env.account}:role/aws-service-role/"
             "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
             mutable=False)
+
+    @property
+    def rollback_alarm_arns(self) -> list[str]:
+        """Every alarm that rolls a deployment of this endpoint back: those created here, then
+        ``extra_rollback_alarms`` and ``add_rollback_alarm``'s."""
+        return list(self._alarm_arns)
 
     @property
     def fleet_capacity(self) -> int:

@@ -20,6 +20,8 @@ STACK_TAG = "aws:cloudformation:stack-name"
 #: Endpoint stacks emit these outputs (optionally with a common prefix when a stack holds several endpoints).
 ENDPOINT_OUTPUT = "EndpointName"
 CONFIG_OUTPUT = "EndpointConfigName"
+#: The endpoint's CloudWatch dashboard (``EndpointDashboard``), when the stack has one.
+DASHBOARD_OUTPUT = "DashboardName"
 #: Statuses in which the endpoint is still moving; anything else is final.
 
 
@@ -31,6 +33,19 @@ def requested_config(ctx, endpoint: dict[str, Any], stack: str | None = None) ->
     tag; its outputs ``EndpointName``/``EndpointConfigName`` (or ``<Prefix>EndpointName``/
     ``<Prefix>EndpointConfigName`` when the stack has several endpoints) name the config just deployed.
     """
+    stack_name, outputs, note = endpoint_outputs(ctx, endpoint, stack)
+    if outputs is None:
+        return stack_name, None, note
+    if CONFIG_OUTPUT in outputs:
+        return stack_name, outputs[CONFIG_OUTPUT], ""
+    return stack_name, None, f"stack {stack_name} has no {CONFIG_OUTPUT} output for endpoint {endpoint['EndpointName']}"
+
+
+def endpoint_outputs(ctx, endpoint: dict[str, Any], stack: str | None = None
+                     ) -> tuple[str | None, dict[str, str] | None, str]:
+    """``(stack name, outputs, note)``: the outputs of the stack that deploys ``endpoint`` that are about it,
+    without their prefix (``EndpointConfigName``, ``DashboardName``...); None and a note when there is no stack.
+    A stack with several endpoints prefixes each one's outputs (``<Prefix>EndpointName``)."""
     if stack is None:
         stack = _stack_tag(ctx.client("sagemaker"), endpoint["EndpointArn"])
         if stack is None:
@@ -45,11 +60,8 @@ def requested_config(ctx, endpoint: dict[str, Any], stack: str | None = None) ->
     for key, value in outputs.items():
         if key.endswith(ENDPOINT_OUTPUT) and value == endpoint["EndpointName"]:
             prefix = key[: -len(ENDPOINT_OUTPUT)]
-            if prefix + CONFIG_OUTPUT in outputs:
-                return stack, outputs[prefix + CONFIG_OUTPUT], ""
-    if CONFIG_OUTPUT in outputs:
-        return stack, outputs[CONFIG_OUTPUT], ""
-    return stack, None, f"stack {stack} has no {CONFIG_OUTPUT} output for endpoint {endpoint['EndpointName']}"
+            return stack, {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}, ""
+    return stack, outputs, ""
 
 
 def _stack_tag(sagemaker_client: Any, endpoint_arn: str) -> str | None:
@@ -151,7 +163,11 @@ def variant_rows(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
 def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
-    stack_name, requested, note = requested_config(ctx, endpoint, stack)
+    stack_name, outputs, note = endpoint_outputs(ctx, endpoint, stack)
+    requested = (outputs or {}).get(CONFIG_OUTPUT)
+    if outputs is not None and requested is None:
+        note = f"stack {stack_name} has no {CONFIG_OUTPUT} output for endpoint {endpoint_name}"
+    dashboard = (outputs or {}).get(DASHBOARD_OUTPUT)
     outcome, explanation = deployment_outcome(endpoint, requested)
     deployment = endpoint.get("LastDeploymentConfig") or {}
     try:
@@ -175,6 +191,7 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "variants": variant_rows(endpoint),
         "alarms": alarms,
         "alarms_note": alarms_note,
+        "dashboard": dashboard,
     }
 
 
@@ -188,6 +205,7 @@ def _policy_name(deployment: dict[str, Any]) -> str | None:
 def run(args, ctx) -> Output:
     """Handler of ``mlops status``."""
     data = endpoint_status(ctx, args.endpoint, args.stack)
+    dashboard = [("dashboard", f"{data['dashboard']} (CloudWatch dashboards)")] if data["dashboard"] else []
     head = output.fields([
         ("endpoint", data["endpoint"]),
         ("status", data["status"]),
@@ -197,6 +215,7 @@ def run(args, ctx) -> Output:
         ("pending config", data["pending_config"]),
         ("deployment policy", data["deployment_policy"]),
         ("last deployment", f"{data['outcome'].upper().replace('_', ' ')}: {data['outcome_detail']}"),
+        *dashboard,
     ])
     variants = output.table(
         ["variant", "role", "weight", "traffic %", "instances", "desired"],

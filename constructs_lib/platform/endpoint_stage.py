@@ -18,6 +18,7 @@ from constructs import Construct
 
 from constructs_lib.arns import StackArns
 from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
+from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
@@ -61,6 +62,15 @@ class EndpointStack(Stack):
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
             raise config_error(error, f"models[{index}].stages.{stage_name}") from None
+        phases = {} if stage.release is None else {
+            phase.variant_name: f"{name} phase" for name in ("shadow", "ab")
+            if (phase := getattr(stage.release, name)) is not None}
+        self.dashboard = EndpointDashboard(self, "Dashboard", endpoint=self.endpoint,
+                                           candidate_variants=phases) if stage.dashboard else None
+        """The endpoint's CloudWatch dashboard (``mlops status`` names it from the DashboardName output)."""
+        if self.dashboard is not None:
+            CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name,
+                      description="CloudWatch dashboard of this endpoint")
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)

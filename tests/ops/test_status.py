@@ -111,3 +111,13 @@ def test_unreadable_alarms_are_a_warning(mlops, aws_client, stub_client):
     assert "last deployment:   SUCCEEDED: InService on the requested config" in result.out
     assert result.err == ("warning: alarm states unavailable: access denied: check --profile/--role-arn and the "
                           "role's policy: DescribeAlarms: AccessDenied: not authorized\n")
+
+
+def test_the_endpoint_dashboard_is_named_from_its_stack(mlops, aws_client):
+    """An endpoint stack with an ``EndpointDashboard`` outputs ``DashboardName``; status shows where to look."""
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
+                                                       "DashboardName": ENDPOINT})
+    result = mlops("status", ENDPOINT, "--stack", STACK)
+    assert result.code == 0 and f"dashboard:         {ENDPOINT} (CloudWatch dashboards)" in result.out.splitlines()
+    assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["dashboard"] == ENDPOINT

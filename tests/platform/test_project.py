@@ -18,8 +18,8 @@ CONFIG = ROOT / "config" / "platform.yaml"
 VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/3"
 
 
-def build(approved: str | None):
-    config = load_config(CONFIG)
+def build(approved: str | None, config=None):
+    config = config or load_config(CONFIG)
     app = cdk.App(outdir=tempfile.mkdtemp(prefix="cdk-project-"), context={"nag": "false"})
     platform = PlatformStack(app, "mlops-platform", config=config)
     model = config.models[0]
@@ -88,3 +88,32 @@ def test_without_an_approved_version_the_project_has_no_endpoint_stages():
     assert project.stages == {}
     assert sorted(s.hierarchical_id for s in assembly.stacks_recursively) == [
         "mlops-churn-predictor/dev", "mlops-churn-predictor/pipeline", "mlops-platform"]
+
+
+def _endpoint_stack(assembly, stage: str):
+    return next(s for s in assembly.stacks_recursively if s.stack_name == f"mlops-churn-predictor-{stage}-endpoint")
+
+
+def _dashboards(assembly, stage: str) -> list[dict]:
+    stack = _endpoint_stack(assembly, stage)
+    return [r for r in stack.template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+
+
+def test_each_endpoint_has_a_dashboard_with_its_release_candidates_unless_the_stage_turns_it_off(released):
+    """The dashboard is named after the endpoint (output DashboardName, which ``mlops status`` reads) and shows
+    the progressive release's shadow and challenger next to the production variant; ``dashboard: false``."""
+    _, _, assembly = released
+    prod = _endpoint_stack(assembly, "prod")
+    assert prod.template["Outputs"]["DashboardName"]["Value"] == "churn-predictor-prod"
+    (dashboard,) = _dashboards(assembly, "prod")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for line in ("main (production)", "shadow (shadow phase)", "challenger (ab phase)"):
+        assert line in body
+    assert len(_dashboards(assembly, "test")) == 1
+    config = load_config(CONFIG)
+    model = config.models[0]
+    quiet = model.model_copy(update={"stages": model.stages.model_copy(update={
+        "test": model.stages.test.model_copy(update={"dashboard": False})})})
+    _, _, assembly = build(VERSION, config.model_copy(update={"models": [quiet]}))
+    assert _dashboards(assembly, "test") == [] and len(_dashboards(assembly, "prod")) == 1
+    assert "DashboardName" not in _endpoint_stack(assembly, "test").template.get("Outputs", {})

@@ -1,0 +1,104 @@
+"""``EndpointDashboard``: one CloudWatch dashboard per endpoint, where the on-call engineer sees a release.
+
+Per production variant and for the shadow, side by side: traffic, model latency at p50 and p99, the 5XX and
+model-error rates (percent of invocations, as the rollback alarms judge them), and the rollback alarms' states.
+The body is rendered when the template is written, so alarms added after construction
+(``ModelEndpoint.add_rollback_alarm``) are on it. An ``AWS::CloudWatch::Dashboard`` (L1) with the body as one
+JSON document: one resource, two jsii calls, whatever the number of widgets.
+
+Drift and model-quality widgets join it with Model Monitor (issue 15).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from aws_cdk import Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from .endpoint import NAMESPACE, ModelEndpoint
+from .errors import ConfigError, cut
+from .lazy import lazy_string
+
+__all__ = ["EndpointDashboard"]
+
+#: CloudWatch dashboard names: letters, digits, '-' and '_', at most 255.
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_WIDTH, _HEIGHT = 12, 6
+
+
+class EndpointDashboard(Construct):
+    """A CloudWatch dashboard for ``endpoint`` (default name: the endpoint's name, which ``mlops status`` shows).
+
+    :param endpoint: the endpoint to watch.
+    :param dashboard_name: letters, digits, '-' and '_' (at most 255); default: the endpoint's name.
+    :param candidate_variants: variants a release adds for a while (a progressive release's shadow and
+      challenger), by name, with the role shown next to them: their lines stay empty between releases.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, endpoint: ModelEndpoint, dashboard_name: str | None = None,
+                 candidate_variants: Mapping[str, str] | None = None) -> None:
+        super().__init__(scope, id)
+        self.candidate_variants = dict(candidate_variants or {})
+        name = endpoint.endpoint_name if dashboard_name is None else dashboard_name
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError("dashboard_name", f"must be 1-255 letters, digits, '-' and '_', got {cut(name)}")
+        self.endpoint = endpoint
+        self.dashboard_name = name
+        stack = Stack.of(self)
+        self._dashboard = cloudwatch.CfnDashboard(
+            self, "Resource", dashboard_name=name,
+            dashboard_body=lazy_string(lambda: stack.to_json_string(self.body(stack.region))))
+
+    def body(self, region: str) -> dict:
+        """The dashboard's body (CloudWatch's dashboard body structure) for ``region``."""
+        endpoint = self.endpoint
+        variants = [(v.name, "production") for v in endpoint.variants]
+        if endpoint.shadow_variant is not None:
+            variants.append((endpoint.shadow_variant.variant.name, "shadow"))
+        variants += [(name, role) for name, role in self.candidate_variants.items()
+                     if name not in {v for v, _ in variants}]
+
+        def metric(name: str, variant: str, **options) -> list:
+            return [NAMESPACE, name, "EndpointName", endpoint.endpoint_name, "VariantName", variant, options]
+
+        def rates(errors: str, label: str) -> list:
+            rows: list = []
+            for i, (variant, role) in enumerate(variants):
+                rows += [metric(errors, variant, id=f"e{i}", stat="Sum", visible=False),
+                         metric("Invocations", variant, id=f"n{i}", stat="Sum", visible=False),
+                         [{"expression": f"100 * e{i} / n{i}", "id": f"r{i}", "label": f"{variant} ({role}) {label}"}]]
+            return rows
+
+        graphs = [
+            ("Invocations per minute", [metric("Invocations", v, stat="Sum", label=f"{v} ({role})")
+                                        for v, role in variants], "Count"),
+            ("Model latency (microseconds)", [metric("ModelLatency", v, stat=p, label=f"{v} ({role}) {p}")
+                                              for v, role in variants for p in ("p50", "p99")], "Microseconds"),
+            ("5XX error rate (% of invocations)", rates("Invocation5XXErrors", "5XX %"), "Percent"),
+            ("Model error rate (% of invocations)", rates("InvocationModelErrors", "model errors %"), "Percent"),
+        ]
+        widgets: list[dict] = [{
+            "type": "text", "x": 0, "y": 0, "width": 2 * _WIDTH, "height": 2,
+            "properties": {"markdown": f"## Endpoint {endpoint.endpoint_name}\nProduction variants: "
+                           + ", ".join(v.name for v in endpoint.variants)
+                           + (f"; shadow: {endpoint.shadow_variant.variant.name} (a copy of its share of requests; "
+                              "its answers are dropped)" if endpoint.shadow_variant is not None else "")
+                           + ("; during a release: " + ", ".join(f"{n} ({r})" for n, r in self.candidate_variants.items())
+                              if self.candidate_variants else "")
+                           + f". `mlops status {endpoint.endpoint_name}` shows the release state."}}]
+        for index, (title, metrics, unit) in enumerate(graphs):
+            widgets.append({
+                "type": "metric", "x": (index % 2) * _WIDTH, "y": 2 + (index // 2) * _HEIGHT,
+                "width": _WIDTH, "height": _HEIGHT,
+                "properties": {"title": title, "region": region, "view": "timeSeries", "period": 60,
+                               "metrics": metrics, "yAxis": {"left": {"label": unit, "showUnits": False}}}})
+        alarms = endpoint.rollback_alarm_arns
+        if alarms:
+            widgets.append({
+                "type": "alarm", "x": 0, "y": 2 + 2 * _HEIGHT, "width": 2 * _WIDTH, "height": 4,
+                "properties": {"title": "Rollback alarms (any in ALARM stops a guarded deployment and rolls it back)",
+                               "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}})
+        return {"widgets": widgets}

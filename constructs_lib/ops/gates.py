@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError, Limit
 from . import stats
+from .rules import ConfigError, Limit
 
 #: The error rates compared: key -> CloudWatch metric.
 ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}

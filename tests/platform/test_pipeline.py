@@ -394,6 +394,20 @@ def test_the_function_ships_the_ops_folder_and_may_touch_only_this_model_s_versi
         f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-predictor/*")
 
 
+def test_the_function_s_asset_imports_on_its_own(assembly):
+    """The release phases' function ships ``ops/`` alone (handler ``ops.release_gate.handler``): imported from
+    the staged asset with only boto3 beside it (no site-packages, so not the installed library), every module
+    the handler needs must come from that folder."""
+    import boto3
+
+    (handler,) = Path(assembly.directory).glob("asset.*/ops/release_gate.py")
+    packages = Path(boto3.__file__).parents[1]
+    code = (f"import sys; sys.path[:0] = [{str(handler.parents[1])!r}, {str(packages)!r}]; import ops.release_gate; "
+            "assert 'constructs_lib' not in sys.modules")
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_release_phases_role_is_its_own_and_the_endpoint_stack_adds_what_only_it_knows(assembly):
     """The role (release-access stack, deployed before the phases) trusts the phases' function only and may run
     phases on this endpoint; the endpoint stack attaches the grants on its own role, key and capture folder, and

@@ -88,7 +88,7 @@ class ModelBuildPipeline(Construct):
                  metric: str = "accuracy", threshold: float = 0.7, processing_instance_type: str = "ml.m5.large",
                  training_instance_type: str = "ml.m5.large",
                  inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = Approval.MANUAL,
-                 hyperparameters: Mapping[str, str] | None = None, role: iam.IRole | None = None) -> None:
+                 hyperparameters: Mapping[str, object] | None = None, role: iam.IRole | None = None) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
             raise ConfigError("pipeline_name", f"must be 1-256 letters, digits and hyphens, starting and ending "
@@ -138,7 +138,7 @@ class ModelBuildPipeline(Construct):
             processing_instance_type=processing_instance_type, training_instance_type=training_instance_type,
             inference_instance_types=tuple(inference_instance_types),
             approval_status=_APPROVAL_STATUS[approval],
-            hyperparameters=tuple(sorted((hyperparameters or DEFAULT_HYPERPARAMETERS).items())),
+            hyperparameters=_hyperparameters(hyperparameters or DEFAULT_HYPERPARAMETERS),
         )
         # The definition and the images (for the role's ECR permissions) are produced while the app goes on,
         # in the SDK worker (sdk_worker.prewarm), and read when the template is written (Lazy values);
@@ -232,6 +232,16 @@ class ModelBuildPipeline(Construct):
                 "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)
+
+
+def _hyperparameters(values: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    """SageMaker's HyperParameters are a map of strings: a string is kept, anything else written as JSON (what
+    the SDK's ModelTrainer does), so ``{"max_depth": 5}`` means ``"5"``. Keys must be strings."""
+    for key in values:
+        if not isinstance(key, str) or not key:
+            raise ConfigError("hyperparameters", f"keys must be non-empty strings, got {key!r}")
+    return tuple(sorted((key, value if isinstance(value, str) else json.dumps(value))
+                        for key, value in values.items()))
 
 
 def sdk_result(future):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import warnings
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -110,20 +111,19 @@ class _Template:
         self._check()
 
     def fill(self, spec: DefinitionSpec) -> str:
-        text = self._text
+        """The definition for ``spec``: every placeholder replaced in one pass (a value that happens to hold
+        another placeholder's text is copied as it is, never substituted again)."""
         values = _copied(spec)
-        for field, whole in self._wholes.items():
-            text = text.replace(whole, _json_inner(values[field]))
-        for field, placeholder in self._placeholders.items():
-            text = text.replace(placeholder, _json_inner(values[field]))
-        text = text.replace(json.dumps(self._instance_types),
-                            ",".join(json.dumps(value) for value in spec.inference_instance_types))
-        text = text.replace(self._hyperparameter_object(), json.dumps(dict(sorted(spec.hyperparameters)),
-                                                                      separators=(",", ":")))
-        text = text.replace(_threshold_text(_TEMPLATE_THRESHOLD), _threshold_text(spec.threshold))
-        if _MARK in text:  # pragma: no cover - _check proved every placeholder is replaced
-            raise AssertionError("a template placeholder was left in a pipeline definition")
-        return text
+        replacements = {whole: _json_inner(values[field]) for field, whole in self._wholes.items()}
+        replacements.update({placeholder: _json_inner(values[field])
+                             for field, placeholder in self._placeholders.items()})
+        replacements[json.dumps(self._instance_types)] = ",".join(
+            json.dumps(value) for value in spec.inference_instance_types)
+        replacements[self._hyperparameter_object()] = json.dumps(dict(sorted(spec.hyperparameters)),
+                                                                 separators=(",", ":"))
+        replacements[_threshold_text(_TEMPLATE_THRESHOLD)] = _threshold_text(spec.threshold)
+        pattern = "|".join(re.escape(key) for key in sorted(replacements, key=len, reverse=True))
+        return re.sub(pattern, lambda match: replacements[match.group(0)], self._text)
 
     def _hyperparameter_object(self) -> str:
         return json.dumps(dict([self._hyperparameters]), separators=(",", ":"))
@@ -139,6 +139,9 @@ class _Template:
                 raise AssertionError(f"the SDK did not copy {placeholder} as a whole list or map")
         if text.count(_threshold_text(_TEMPLATE_THRESHOLD)) != 1:
             raise AssertionError("the SDK did not copy the threshold as the Threshold parameter's default")
+        for field, whole in self._wholes.items():  # an ARN's placeholder only ever inside that ARN
+            if text.count(self._placeholders[field]) != text.count(whole):
+                raise AssertionError(f"the SDK copied part of the {field} ARN; the template cannot be filled")
         for placeholder in (*self._wholes.values(), *self._placeholders.values(), *spliced.values()):
             text = text.replace(placeholder, "")
         if _MARK in text:

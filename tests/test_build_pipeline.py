@@ -137,7 +137,7 @@ def test_token_valued_bucket_and_key_are_restored_as_references(synthesised):
 def test_a_definition_filled_in_from_a_template_is_the_sdks_own(synthesised):
     """The SDK builds one template per region, approval and image pair (here: the fixture's); a model whose every
     copied value differs from the template's first model (lists and maps of other lengths, characters JSON
-    escapes) gets exactly the definition the SDK builds for it directly."""
+    escapes, another placeholder's text) gets exactly the definition the SDK builds for it directly."""
     from dataclasses import replace
 
     from constructs_lib import build_pipeline_sdk as sdk
@@ -154,7 +154,7 @@ def test_a_definition_filled_in_from_a_template_is_the_sdks_own(synthesised):
         first, pipeline_name="b-build", role_arn=f'arn:aws:iam::{DEV}:role/path/b"q', group_name="b",
         bucket="bucket-b", data_prefix="pipelines/b", models_prefix="models/b",
         kms_key=f"arn:aws:kms:{REGION}:{DEV}:key/b", preprocess_uri="s3://other-assets/x1.py",
-        evaluate_uri="s3://other-assets/y2.py", input_data="s3://data/b\\/", metric="f1", threshold=0.825,
+        evaluate_uri="s3://other-assets/y2.py", input_data="s3://data/b\\/zzsdkvalue9z/", metric="f1", threshold=0.825,
         training_instance_type="ml.m5.2xlarge", inference_instance_types=("ml.c5.large", "ml.m5.large", "ml.g5.xlarge"),
         hyperparameters=(("eta", "0.2"), ("max_depth", "5"), ("objective", "binary:logistic")))
     templates = len(sdk._TEMPLATES)
@@ -164,6 +164,20 @@ def test_a_definition_filled_in_from_a_template_is_the_sdks_own(synthesised):
     with sdk._offline_sdk(REGION):
         direct = sdk._definition(second, sdk._images(REGION, second.processing_instance_type))
     assert filled == direct
+
+
+def test_hyperparameters_are_strings_as_sagemaker_takes_them():
+    """A number given as a hyperparameter is written as SageMaker's HyperParameters want it, a string (what the
+    SDK's ModelTrainer does); a key must be a string."""
+    stack = cdk.Stack(cdk.App(), "Hp", env=cdk.Environment(account=DEV, region=REGION))
+    pipeline = ModelBuildPipeline(stack, "P", **_props(hyperparameters={"max_depth": 5, "eta": 0.2,
+                                                                        "objective": "binary:logistic"}),
+                                  **_artifacts(stack))
+    assert steps_by_name(pipeline.definition)["Train"]["Arguments"]["HyperParameters"] == {
+        "eta": "0.2", "max_depth": "5", "objective": "binary:logistic"}
+    other = cdk.Stack(stack.node.root, "Hp2", env=cdk.Environment(account=DEV, region=REGION))
+    with pytest.raises(ConfigError, match=r"^hyperparameters: keys must be non-empty strings, got 3$"):
+        ModelBuildPipeline(other, "Q", **_props(hyperparameters={3: "x"}), **_artifacts(other))
 
 
 def test_pipeline_resource_and_role(synthesised):

@@ -1,7 +1,8 @@
 """The model-build pipeline definition, produced by the sagemaker Python SDK (3.x) offline and deterministically.
 
-Imported only when a ``ModelBuildPipeline`` is constructed: the SDK costs ~2 s to import (pandas, docker,
-paramiko...), so importing ``constructs_lib`` must not load it.
+This module imports nothing of the SDK itself (``sdk_worker.prewarm`` imports it at an app's start, for its
+worker's initializer): the SDK costs ~3 s to import (pandas, docker, paramiko...), and only the functions run
+offline (in the worker, or in this process without one) load it, so importing ``constructs_lib`` never does.
 
 By default the SDK talks to AWS while it merely *describes* a pipeline. Each call and how it is avoided:
 

@@ -21,7 +21,7 @@ APPROVALS = ("manual", "automatic")
 METRIC = r"[A-Za-z_][A-Za-z0-9_]*"
 THRESHOLD = Limit(0, 1)
 INSTANCE_TYPE = r"ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+"
-_INPUT_DATA = r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?"
+INPUT_DATA = r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?"
 
 #: Construct property -> the key of a model's config section that sets it.
 CONFIG_KEYS = {
@@ -41,7 +41,7 @@ def check_build_inputs(*, input_data: str, metric: str, threshold: float, proces
     THRESHOLD.check("threshold", threshold)
     if not isinstance(metric, str) or not re.fullmatch(METRIC, metric):
         raise ConfigError("metric", f"must be an identifier (a key of evaluation.json's metrics), got {cut(metric)}")
-    if not isinstance(input_data, str) or not re.fullmatch(_INPUT_DATA, input_data):
+    if not isinstance(input_data, str) or not re.fullmatch(INPUT_DATA, input_data):
         raise ConfigError("input_data", f"must be an s3:// URI (s3://bucket/key), got {cut(input_data)}")
     for name, value in (("processing_instance_type", processing_instance_type),
                         ("training_instance_type", training_instance_type)):

@@ -402,7 +402,7 @@ class BuildConfig(_Strict):
     approval: Literal["manual", "automatic"] = "manual"
     schedule: str | None = Field(default=None, description="EventBridge schedule: cron(...) or rate(...)")
     input_data: str | None = Field(
-        default=None, json_schema_extra={"pattern": r"^s3://.+"}, description="s3:// URI of the raw data, in the "
+        default=None, json_schema_extra={"pattern": f"^{build_spec.INPUT_DATA}$"}, description="s3:// URI of the raw data, in the "
         "dev account's region (processing jobs read S3 in their own region); default: AWS's synthetic churn sample "
         "there")
 

@@ -398,9 +398,17 @@ class ModelEndpoint(_EndpointBase):
         """Roll a deployment back when ``alarm`` fires, as ``extra_rollback_alarms`` do: the deployment config
         names it, and the execution role (SageMaker reads the alarms' states with it) and the release check may
         describe it. At most 10 alarms in all (SageMaker's limit)."""
+        if alarm.alarm_name in self._alarm_refs:
+            raise ConfigError("rollback_alarms", f"{alarm.node.path} already rolls this endpoint's deployments back "
+                              "(SageMaker's alarm list takes each alarm once)")
         if len(self._alarm_refs) >= MAX_ROLLBACK_ALARMS:
             raise ConfigError("rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a deployment back "
                               f"(SageMaker's limit), got {len(self._alarm_refs) + 1} with {alarm.node.path}")
+        if not self.deployment.spec.is_guarded:
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:alarm-without-guardrail",
+                f"{alarm.node.path} will roll back nothing while endpoint {self.endpoint_name} is released "
+                "unguarded (no deployment config); it takes effect with a guarded policy")
         self._alarm_refs.append(alarm.alarm_name)
         self._alarm_arns.append(alarm.alarm_arn)
         describe = allow(["cloudwatch:DescribeAlarms"], [alarm.alarm_arn])
@@ -413,8 +421,9 @@ class ModelEndpoint(_EndpointBase):
 
     @staticmethod
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str) -> IModelEndpoint:
-        """An endpoint that exists already (made by another app or stack), by name: to grant invoking it and to
-        read its metrics."""
+        """An endpoint that exists already (made by another app or stack) in this stack's account and region, by
+        name: to grant invoking it and to read its metrics. SageMaker writes endpoint ARNs with the name in lower
+        case; a name given as a reference (a token) cannot be lowered here, so give the lower-case one."""
         return _ImportedEndpoint(scope, id, endpoint_name)
 
     def _new_fleet_config_name(self) -> str:

@@ -240,6 +240,9 @@ def test_a_rollback_alarm_added_after_construction_is_wired_like_an_extra_one():
     (check_role,) = [r for k, r in resources(template, "AWS::IAM::Role").items() if "ConfigCheck" in k]
     statements = check_role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"], "Resource": [kpi_arn]} in statements
+    with pytest.raises(ConfigError, match=r"^rollback_alarms: Late/Kpi already rolls this endpoint's deployments "
+                                          r"back \(SageMaker's alarm list takes each alarm once\)$"):
+        endpoint.add_rollback_alarm(kpi)
     for index in range(6):
         endpoint.add_rollback_alarm(cloudwatch.Alarm(stack, f"More{index}", metric=kpi.metric, threshold=1,
                                                      evaluation_periods=1))
@@ -701,6 +704,11 @@ def test_unguarded_release_sends_no_deployment_config_and_is_warned():
         "before": "false", "after": None}
     Annotations.from_stack(stack).has_warning("/Unguarded/E", Match.string_like_regexp(
         "released without a guardrail"))
+    late = cloudwatch.Alarm(stack, "Late", metric=endpoint.metric_invocations("main"), threshold=1,
+                            evaluation_periods=1)
+    endpoint.add_rollback_alarm(late)  # watched once the policy is guarded again: said so
+    Annotations.from_stack(stack).has_warning("/Unguarded/E", Match.string_like_regexp(
+        "Unguarded/Late will roll back nothing while endpoint unguarded is released unguarded"))
 
 
 def test_marketplace_packages_are_refused_with_the_reason():

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import stats
-from .rules import ConfigError, Limit
+from .rules import ConfigError, Limit, _fmt
 
 #: The error rates compared: key -> CloudWatch metric.
 ERROR_METRICS = {"4xx": "Invocation4XXErrors", "5xx": "Invocation5XXErrors", "model": "InvocationModelErrors"}
@@ -260,8 +260,8 @@ class ABGate:
 
 def _check_window(min_duration_seconds: float, deadline_seconds: float) -> None:
     if not min_duration_seconds <= deadline_seconds:
-        raise ConfigError("min_duration_seconds", f"must be at most the deadline ({deadline_seconds:g} s), got "
-                          f"{min_duration_seconds:g}")
+        raise ConfigError("min_duration_seconds", f"must be at most the deadline ({_fmt(deadline_seconds)} s), got "
+                          f"{_fmt(min_duration_seconds)}")
 
 
 def _check_alphas(alpha: float, fail_fast_alpha: float) -> None:

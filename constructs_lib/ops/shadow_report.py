@@ -21,7 +21,8 @@ from typing import Any
 
 from . import capture
 from .base import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, OpsError, Output, bounded
-from .gates import ERROR_METRICS, PERCENTILES, WAIT, ShadowGate, Side, judge_shadow
+from .gates import (ERROR_INCREASE_POINTS, ERROR_METRICS, LATENCY_INCREASE_PCT, PERCENTILES, WAIT, ShadowGate, Side,
+                    judge_shadow)
 from .output import table
 from .reports import (
     SAGEMAKER_NAMESPACE,
@@ -56,9 +57,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--since", default="24h", metavar="DURATION", help="window ending now (default 24h)")
-    parser.add_argument("--max-latency-increase-pct", type=bounded(0, 1000), default=10.0, metavar="PCT",
+    parser.add_argument("--max-latency-increase-pct", default=10.0, metavar="PCT",
+                        type=bounded(LATENCY_INCREASE_PCT.low, LATENCY_INCREASE_PCT.high),
                         help="fail when shadow p50 or p99 latency exceeds production's by more (default 10%%)")
-    parser.add_argument("--max-error-rate-increase-pct", type=bounded(0, 100), default=0.5, metavar="POINTS",
+    parser.add_argument("--max-error-rate-increase-pct", default=0.5, metavar="POINTS",
+                        type=bounded(ERROR_INCREASE_POINTS.low, ERROR_INCREASE_POINTS.high),
                         help="fail when a shadow error rate exceeds production's by more percentage points "
                              "(default 0.5)")
     parser.add_argument("--min-invocations", type=bounded(1, 1_000_000_000, integer=True), default=100, metavar="N",
@@ -135,17 +138,18 @@ def _described(role: str, variant: str, side: Side) -> dict[str, Any]:
 def run(args: Any, ctx: Any) -> Output:
     """Handler of ``shadow-report``."""
     seconds = parse_duration(args.since)
+    # The gate's own judgement, with the report's window as the phase: no minimum duration, no deadline. Built
+    # first: its settings are checked before any AWS call (argparse already holds them to the gate's limits).
+    gate = ShadowGate(min_duration_seconds=0, min_requests=args.min_invocations,
+                      max_latency_increase_pct=args.max_latency_increase_pct,
+                      max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf,
+                      require_every_check=False)
     endpoint = describe_endpoint(ctx.client("sagemaker"), args.endpoint)
     prod, shadow = _variants(args, endpoint)
     start, end = window(seconds)
     production_side, shadow_side = measure(ctx.client("cloudwatch"), args.endpoint, (prod, shadow), start, end)
     sides = [_described(role, variant, side)
              for role, variant, side in (("production", prod, production_side), ("shadow", shadow, shadow_side))]
-    # The gate's own judgement, with the report's window as the phase: no minimum duration, no deadline.
-    gate = ShadowGate(min_duration_seconds=0, min_requests=args.min_invocations,
-                      max_latency_increase_pct=args.max_latency_increase_pct,
-                      max_error_rate_increase_points=args.max_error_rate_increase_pct, deadline_seconds=math.inf,
-                      require_every_check=False)
     judged = judge_shadow(production_side, shadow_side, gate, elapsed_seconds=seconds)
     checks = [check.as_dict() for check in judged.checks]
     verdict = "INSUFFICIENT DATA" if judged.decision == WAIT else judged.decision

@@ -125,6 +125,11 @@ def _module(handler):
     (["shift", "e", "--weights", "a=1", "--poll-interval", "0"], "argument --poll-interval: must be more than 0"),
     (["shadow-report", "e", "--max-latency-increase-pct", "nan"], "argument --max-latency-increase-pct: must be"),
     (["shadow-report", "e", "--min-invocations", "0"], "argument --min-invocations: must be at least 1"),
+    # the shadow gate's own limits (ops.gates), not looser ones of the command's
+    (["shadow-report", "e", "--max-latency-increase-pct", "0"],
+     "argument --max-latency-increase-pct: must be at least 0.01 and at most 1000, got 0"),
+    (["shadow-report", "e", "--max-error-rate-increase-pct", "0.005"],
+     "argument --max-error-rate-increase-pct: must be at least 0.01 and at most 100, got 0.005"),
     (["shadow-report", "e", "--min-invocations", "2.5"], "argument --min-invocations: must be a whole number"),
     (["ab-report", "e", "--metric", "A/B", "--alpha", "inf"], "argument --alpha: must be more than 0 and at most 0.5"),
     (["smoke", "e", "--payloads", ".", "--invocations", "0"], "argument --invocations: must be at least 1"),

@@ -6,7 +6,8 @@ The body is rendered when the template is written, so alarms added after constru
 (``ModelEndpoint.add_rollback_alarm``) are on it. An ``AWS::CloudWatch::Dashboard`` (L1) with the body as one
 JSON document: one resource, two jsii calls, whatever the number of widgets.
 
-Drift and model-quality widgets join it with Model Monitor (issue 15).
+Drift and model-quality widgets join it with drift monitoring (issue 15; SageMaker Model Monitor is closed to
+new customers, so that engine is still to be chosen).
 """
 
 from __future__ import annotations

@@ -279,7 +279,7 @@ class DataCapture:
     TLS-only, versioned, retained, with server access logs) unless ``bucket`` is given.
 
     Captured requests and responses are personal data more often than not: in the created bucket they expire
-    after ``retention_days`` (default 90, 1-3650; Model Monitor and the shadow reports read recent data), and
+    after ``retention_days`` (default 90, 1-3650; drift checks and the shadow reports read recent data), and
     overwritten or deleted object versions after a further 7 days. A given bucket keeps its own rules.
     """
 

@@ -44,6 +44,7 @@ _EXPORTS = {
     "ShadowVariant": "endpoint",
     "DataCapture": "endpoint",
     "CaptureMode": "endpoint",
+    "InferenceMode": "endpoint",
     "RollbackAlarms": "endpoint",
     "ModelEndpoint": "endpoint",
     "EndpointDashboard": "dashboard",

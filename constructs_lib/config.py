@@ -26,7 +26,7 @@ from . import build_spec, smoke
 from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
-from .variants import (ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
+from .variants import (PIPELINE_CONTAINERS, ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
                        EVALUATION_PERIODS, LATENCY_MS, LATENCY_STATISTIC, MIN_INVOCATIONS, SHADOW_SAMPLING_PERCENT,
                        TARGET_INVOCATIONS, ModelSource)
 
@@ -94,12 +94,29 @@ class ImageSource(_Strict):
     environment: dict[str, str] = Field(default_factory=dict)
 
 
+class PipelineContainer(ImageSource):
+    """One container of an inference pipeline."""
+
+    hostname: str | None = Field(default=None, description="ContainerHostname (logs, metrics, direct invocation); "
+                                 "default container-<position>")
+
+
+class PipelineSource(_Strict):
+    """An inference pipeline: 2-15 image containers on the same instances (``ModelSource.from_containers``)."""
+
+    containers: list[PipelineContainer] = Field(json_schema_extra=PIPELINE_CONTAINERS.schema() | {"minItems": 2,
+                                                "maxItems": 15})
+    mode: Literal["serial", "direct"] = Field(default="serial", description="serial: each container's response "
+                                              "is the next one's request; direct: a request names its container "
+                                              "(TargetContainerHostname)")
+
+
 def _model_kind(value: Any) -> str:
     if isinstance(value, str):
         return "approved"
     if isinstance(value, dict):
-        return "image" if "image" in value else "package"
-    return "image" if isinstance(value, ImageSource) else "package"
+        return "image" if "image" in value else "pipeline" if "containers" in value else "package"
+    return {ImageSource: "image", PipelineSource: "pipeline"}.get(type(value), "package")
 
 
 ModelRef = Annotated[
@@ -107,9 +124,11 @@ ModelRef = Annotated[
         Annotated[Literal["approved"], Tag("approved")],
         Annotated[PackageSource, Tag("package")],
         Annotated[ImageSource, Tag("image")],
+        Annotated[PipelineSource, Tag("pipeline")],
     ],
     Discriminator(_model_kind),
-    Field(description="'approved' (the version being released), {model_package_arn}, or {image, model_data_url}"),
+    Field(description="'approved' (the version being released), {model_package_arn}, {image, model_data_url}, "
+                      "or {containers: [...], mode} (an inference pipeline)"),
 ]
 
 

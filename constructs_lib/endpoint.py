@@ -48,6 +48,7 @@ from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import (
     MAX_ROLLBACK_ALARMS,
     CaptureMode,
+    InferenceMode,
     DataCapture,
     ModelSource,
     ProductionVariant,
@@ -62,6 +63,7 @@ from .variants import (
 __all__ = [
     "CapacitySize",
     "IModelEndpoint",
+    "InferenceMode",
     "CaptureMode",
     "DataCapture",
     "DeploymentPolicy",
@@ -273,7 +275,7 @@ class ModelEndpoint(_EndpointBase):
                 model = sagemaker.CfnModel(
                     self, f"Model{_logical(variant.name)}",
                     execution_role_arn=role_arn,
-                    primary_container=_to_props(variant.model.container),
+                    **{_snake(prop): _to_props(value) for prop, value in variant.model.model_properties().items()},
                     enable_network_isolation=network_isolation,
                     vpc_config=_to_props(vpc_config),
                 )

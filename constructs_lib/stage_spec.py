@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import APPROVED, ImageSource, PackageSource, StageConfig
+from .config import APPROVED, ImageSource, PackageSource, PipelineSource, StageConfig
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
 from .rollout import RolloutSpec
@@ -183,6 +183,22 @@ def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
         return ModelSource.from_model_package(approved_arn)
     if isinstance(ref, PackageSource):
         return ModelSource.from_model_package(ref.model_package_arn)
+    if isinstance(ref, PipelineSource):
+        parts = []
+        for i, part in enumerate(ref.containers):
+            try:
+                parts.append(ModelSource.from_image(part.image, model_data_url=part.model_data_url,
+                                                    environment=part.environment))
+            except ConfigError as error:
+                raise error.under(f"containers[{i}]") from None
+        hostnames = None
+        if any(part.hostname for part in ref.containers):
+            hostnames = [part.hostname or f"container-{i + 1}" for i, part in enumerate(ref.containers)]
+        try:
+            return ModelSource.from_containers(parts, mode=ref.mode.capitalize(), hostnames=hostnames)
+        except ConfigError as error:  # the construct names hostnames by position, the file per container
+            raise error.under(renames={f"hostnames[{i}]": f"containers[{i}].hostname"
+                                       for i in range(len(parts))}) from None
     assert isinstance(ref, ImageSource)
     return ModelSource.from_image(ref.image, model_data_url=ref.model_data_url, environment=ref.environment)
 

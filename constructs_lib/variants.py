@@ -42,17 +42,71 @@ def _is_token(value: str) -> bool:
     return "${Token[" in value
 
 
+class InferenceMode:
+    """How the containers of an inference pipeline (``ModelSource.from_containers``) serve a request."""
+
+    #: Each container's response is the next one's request; the last one's is the answer.
+    SERIAL = "Serial"
+    #: A request names the one container that answers it (``TargetContainerHostname``).
+    DIRECT = "Direct"
+
+
+#: SageMaker's CreateModel takes at most 15 containers; a pipeline has at least two.
+PIPELINE_CONTAINERS = Limit(2, 15, "containers", whole=True)
+
+
 class ModelSource:
-    """Where a variant's model comes from: a versioned model package (the registry path) or an image."""
+    """Where a variant's model comes from: a versioned model package (the registry path), an image, or an
+    inference pipeline of images."""
 
     def __init__(self, container: dict, description: str, ecr_repository: tuple[str, str, str] | None,
-                 model_data: tuple[str, str] | None) -> None:
+                 model_data: tuple[str, str] | None, parts: Sequence["ModelSource"] = ()) -> None:
         self.container = container
         self.description = description
         #: (account, region, repository) of the image when known at synth.
         self.ecr_repository = ecr_repository
         #: (bucket, key) of the model data when known at synth.
         self.model_data = model_data
+        #: An inference pipeline's containers, in order (empty for one container).
+        self.parts = tuple(parts)
+
+    @classmethod
+    def from_containers(cls, containers: Sequence["ModelSource"], *, mode: str = InferenceMode.SERIAL,
+                        hostnames: Sequence[str] | None = None) -> "ModelSource":
+        """An inference pipeline: 2-15 image containers on the same instances (``from_image`` sources).
+
+        ``InferenceMode.SERIAL`` (default) chains them, preprocessing -> model -> postprocessing;
+        ``InferenceMode.DIRECT`` runs only the container a request names with ``TargetContainerHostname``.
+        ``hostnames`` name the containers (SageMaker's ``ContainerHostname``: logs, metrics and direct
+        invocation); default ``container-1`` ... ``container-N``. A model package cannot be a part: register a
+        package whose inference specification lists the containers instead (SageMaker serves it as a pipeline).
+        """
+        if isinstance(containers, (str, ModelSource)) or not isinstance(containers, Sequence):
+            raise ConfigError("containers", f"must be a list of 2-15 image sources, got {cut(containers)}")
+        PIPELINE_CONTAINERS.check("containers", len(containers))
+        check_choice("mode", mode, (InferenceMode.SERIAL, InferenceMode.DIRECT))
+        for i, part in enumerate(containers):
+            if not isinstance(part, ModelSource) or part.parts or part.is_model_package:
+                raise ConfigError(f"containers[{i}]", "must be an image source (ModelSource.from_image), got "
+                                  + (part.description if isinstance(part, ModelSource) else cut(part)))
+        names = list(hostnames) if hostnames is not None else [f"container-{i + 1}" for i in range(len(containers))]
+        if len(names) != len(containers):
+            raise ConfigError("hostnames", f"must name each of the {len(containers)} containers, got {len(names)}")
+        for i, name in enumerate(names):
+            check_sagemaker_name(f"hostnames[{i}]", name)
+            if name in names[:i]:
+                raise ConfigError(f"hostnames[{i}]", f"must be unique in the pipeline, got {name!r} twice")
+        definitions = [dict(part.container, ContainerHostname=name) for part, name in zip(containers, names)]
+        return cls({"Containers": definitions, "InferenceExecutionConfig": {"Mode": mode}},
+                   f"{mode.lower()} pipeline of " + ", ".join(part.description for part in containers), None, None,
+                   parts=containers)
+
+    def model_properties(self) -> dict:
+        """The ``AWS::SageMaker::Model`` properties that name the model's containers (API casing)."""
+        if self.parts:
+            return {"Containers": self.container["Containers"],
+                    "InferenceExecutionConfig": self.container["InferenceExecutionConfig"]}
+        return {"PrimaryContainer": self.container}
 
     @classmethod
     def from_model_package(cls, model_package_arn: str) -> "ModelSource":
@@ -106,6 +160,11 @@ class ModelSource:
         role's and SageMaker's image accounts for the region (framework, algorithm and deep learning container
         images). An image given as a reference (a token), or a region whose image accounts are unknown, leaves
         only the region."""
+        if self.parts:
+            needed: dict[str, str] = {}
+            for part in self.parts:
+                needed.update(part.image_repositories(partition, region, account))
+            return needed
         if self.ecr_repository is not None:
             owner, repository_region, name = self.ecr_repository
             return {f"arn:{partition}:ecr:{repository_region}:{owner}:repository/{name}": ""}
@@ -127,6 +186,8 @@ class ModelSource:
     def model_objects(self, partition: str) -> list[str]:
         """The S3 objects (ARNs) an execution role must read to serve this source (its model data, when known
         at synth; a model package's artifacts are granted by its registry)."""
+        if self.parts:
+            return [arn for part in self.parts for arn in part.model_objects(partition)]
         return [f"arn:{partition}:s3:::{bucket}/{key}" for bucket, key in [self.model_data]] if self.model_data else []
 
 

@@ -328,3 +328,31 @@ def test_a_release_gate_rule_has_one_source(key, value, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate({f"{PROD}.{key}": value}))
     assert str(error.value) == f"models[0].stages.prod.{key}: {message}"
+
+
+PIPELINE = {"containers": [
+    {"image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prep:1", "model_data_url": "s3://m/prep.tar.gz"},
+    {"image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+     "model_data_url": "s3://m/model.tar.gz", "hostname": "scorer"}]}
+
+
+def test_an_inference_pipeline_from_the_config():
+    """``model: {containers: [...], mode}``: the stage serves a pipeline (hostnames default by position); its
+    rules fail at the config path of the container they concern."""
+    from constructs_lib.stage_spec import StageSpec
+
+    config = parse_config(mutate({"models.0.stages.test.variants.0.model": PIPELINE}))
+    spec = StageSpec.from_config(config.models[0].stages.test, model_name="churn-predictor", stage_name="test",
+                                 approved_arn=None)
+    model = spec.variants[0].model
+    assert [c["ContainerHostname"] for c in model.container["Containers"]] == ["container-1", "scorer"]
+    assert model.container["InferenceExecutionConfig"] == {"Mode": "Serial"}
+    twice = copy.deepcopy(PIPELINE)
+    twice["containers"][0]["hostname"] = "scorer"
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({"models.0.stages.test.variants.0.model": twice}))
+    assert str(error.value) == ("models[0].stages.test.variants[0].model.containers[1].hostname: must be unique in "
+                                "the pipeline, got 'scorer' twice")
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({"models.0.stages.test.variants.0.model": {"containers": PIPELINE["containers"][:1]}}))
+    assert str(error.value).startswith("models[0].stages.test.variants[0].model.containers: ")

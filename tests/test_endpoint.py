@@ -750,3 +750,51 @@ def test_a_model_source_names_what_serving_it_takes():
     unknown = ModelSource.from_image("registry.example.com/team/model:1")
     (region_wide, reason), = unknown.image_repositories("aws", "eu-west-1", "333333333333").items()
     assert region_wide == "arn:aws:ecr:eu-west-1:*:repository/*" and "known only at deploy time" in reason
+
+
+PREP = ModelSource.from_image("123456789012.dkr.ecr.eu-west-1.amazonaws.com/prep:1",
+                              model_data_url="s3://models-bucket/prep/model.tar.gz")
+
+
+def test_an_inference_pipeline_runs_its_containers_on_one_model():
+    """``from_containers``: one ``AWS::SageMaker::Model`` with the containers in order, their hostnames and the
+    mode; the execution role pulls every container's image and reads every model artifact; a change to any
+    container is a new endpoint config."""
+    from constructs_lib.variants import InferenceMode
+
+    stack = Stack(App(), "Pipeline", env=ENV)
+    pipeline = ModelSource.from_containers([PREP, IMAGE], mode=InferenceMode.DIRECT, hostnames=["prep", "model"])
+    endpoint = ModelEndpoint(stack, "E", endpoint_name="churn-pipeline", variants=[instance("main", pipeline)])
+    template = Template.from_stack(stack)
+    model = only(template, "AWS::SageMaker::Model")
+    assert [(c["ContainerHostname"], c["Image"]) for c in model["Containers"]] == [
+        ("prep", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/prep:1"),
+        ("model", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/baseline:1")]
+    assert model["Containers"][1]["Environment"] == {"SAGEMAKER_PROGRAM": "serve.py"}
+    assert model["InferenceExecutionConfig"] == {"Mode": "Direct"} and "PrimaryContainer" not in model
+    statements = json.dumps([s for p in resources(template, "AWS::IAM::Policy").values()
+                             for s in p["Properties"]["PolicyDocument"]["Statement"]])
+    for arn in (":ecr:eu-west-1:123456789012:repository/prep", ":ecr:eu-west-1:123456789012:repository/baseline",
+                ":s3:::models-bucket/prep/model.tar.gz", ":s3:::models-bucket/baseline/model.tar.gz"):
+        assert arn in statements, arn
+    other = ModelSource.from_containers([PREP, IMAGE], mode=InferenceMode.DIRECT, hostnames=["prep", "scorer"])
+    renamed = ModelEndpoint(Stack(App(), "Other", env=ENV), "E", endpoint_name="churn-pipeline",
+                            variants=[instance("main", other)])
+    assert renamed.endpoint_config_name != endpoint.endpoint_config_name
+
+
+@pytest.mark.parametrize("containers, kwargs, message", [
+    ([PREP], {}, "containers: must be between 2 and 15 containers, got 1"),
+    ([PREP] * 16, {}, "containers: must be between 2 and 15 containers, got 16"),
+    ([PREP, V1], {}, "containers[1]: must be an image source (ModelSource.from_image), got "
+                     "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/1"),
+    ([PREP, IMAGE], {"mode": "Parallel"}, "mode: must be one of Serial, Direct, got 'Parallel'"),
+    ([PREP, IMAGE], {"hostnames": ["a", "a"]}, "hostnames[1]: must be unique in the pipeline, got 'a' twice"),
+    ([PREP, IMAGE], {"hostnames": ["a"]}, "hostnames: must name each of the 2 containers, got 1"),
+    ([PREP, IMAGE], {"hostnames": ["a", "b_c"]}, "hostnames[1]: must be 1-63 characters of letters, digits and "
+                                                 "single or repeated hyphens"),
+])
+def test_an_inference_pipeline_s_rules(containers, kwargs, message):
+    with pytest.raises(ConfigError) as error:
+        ModelSource.from_containers(containers, **kwargs)
+    assert str(error.value).startswith(message)

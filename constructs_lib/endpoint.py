@@ -97,7 +97,9 @@ class _EndpointBase(Construct):
     endpoint_arn: str
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to call ``InvokeEndpoint`` (any variant, including ``TargetVariant``) on this endpoint."""
+        """Allow ``grantee`` to call ``InvokeEndpoint`` (any variant, including ``TargetVariant``) on this endpoint,
+        and ``InvokeEndpointWithResponseStream``, which IAM authorizes with the same ``sagemaker:InvokeEndpoint``
+        action (SageMaker API reference)."""
         return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
                                           resource_arns=[self.endpoint_arn])
 

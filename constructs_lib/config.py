@@ -104,8 +104,8 @@ class PipelineContainer(ImageSource):
 class PipelineSource(_Strict):
     """An inference pipeline: 2-15 image containers on the same instances (``ModelSource.from_containers``)."""
 
-    containers: list[PipelineContainer] = Field(json_schema_extra=PIPELINE_CONTAINERS.schema() | {"minItems": 2,
-                                                "maxItems": 15})
+    containers: list[PipelineContainer] = Field(json_schema_extra={"minItems": int(PIPELINE_CONTAINERS.low),
+                                                                   "maxItems": int(PIPELINE_CONTAINERS.high)})
     mode: Literal["serial", "direct"] = Field(default="serial", description="serial: each container's response "
                                               "is the next one's request; direct: a request names its container "
                                               "(TargetContainerHostname)")
@@ -605,7 +605,7 @@ def _config_path(loc: tuple, root: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif str(part) in ("approved", "package", "image") and path.endswith(".model"):
+        elif str(part) in ("approved", "package", "image", "pipeline") and path.endswith(".model"):
             continue  # the model source's union tag is not a key of the file
         elif str(part) in _SOURCE_TYPES and path.endswith(".source"):
             continue  # nor the pipeline source's

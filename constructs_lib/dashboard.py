@@ -28,13 +28,16 @@ __all__ = ["EndpointDashboard"]
 #: CloudWatch dashboard names: letters, digits, '-' and '_', at most 255.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _WIDTH, _HEIGHT = 12, 6
+_TOKEN = "${Token["
 
 
 class EndpointDashboard(Construct):
-    """A CloudWatch dashboard for ``endpoint`` (default name: the endpoint's name, which ``mlops status`` shows).
+    """A CloudWatch dashboard for ``endpoint``: ``mlops status`` names it (stack output ``DashboardName``).
 
     :param endpoint: the endpoint to watch.
-    :param dashboard_name: letters, digits, '-' and '_' (at most 255); default: the endpoint's name.
+    :param dashboard_name: letters, digits, '-' and '_' (at most 255); default ``<endpoint name>-<region>``
+      (dashboards are global to an account, endpoint names only to a region), or a name CloudFormation gives
+      when either is known only at deploy time.
     :param candidate_variants: variants a release adds for a while (a progressive release's shadow and
       challenger), by name, with the role shown next to them: their lines stay empty between releases.
     """
@@ -43,15 +46,23 @@ class EndpointDashboard(Construct):
                  candidate_variants: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, id)
         self.candidate_variants = dict(candidate_variants or {})
-        name = endpoint.endpoint_name if dashboard_name is None else dashboard_name
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError("dashboard_name", f"must be 1-255 letters, digits, '-' and '_', got {cut(name)}")
-        self.endpoint = endpoint
-        self.dashboard_name = name
         stack = Stack.of(self)
+        if dashboard_name is not None:
+            if not isinstance(dashboard_name, str) or not _NAME.match(dashboard_name):
+                raise ConfigError("dashboard_name", f"must be 1-255 letters, digits, '-' and '_', got "
+                                  f"{cut(dashboard_name)}")
+            name: str | None = dashboard_name
+        elif _TOKEN in endpoint.endpoint_name + stack.region:
+            name = None  # known only at deploy time: CloudFormation names it
+        else:
+            # Dashboards are global to an account; endpoint names only to a region.
+            name = f"{endpoint.endpoint_name}-{stack.region}"
+        self.endpoint = endpoint
         self._dashboard = cloudwatch.CfnDashboard(
             self, "Resource", dashboard_name=name,
             dashboard_body=lazy_string(lambda: stack.to_json_string(self.body(stack.region))))
+        self.dashboard_name: str = name if name is not None else self._dashboard.ref
+        """The dashboard's name (a reference when CloudFormation names it)."""
 
     def body(self, region: str) -> dict:
         """The dashboard's body (CloudWatch's dashboard body structure) for ``region``."""

@@ -213,6 +213,11 @@ class ModelEndpoint(_EndpointBase):
         self.shadow_variant = shadow_variant
         self.deployment = deployment or DeploymentPolicy.all_at_once()
         alarms = rollback_alarms or RollbackAlarms()
+        extra_names = [a.alarm_name for a in extra_rollback_alarms]
+        for i, name in enumerate(extra_names):
+            if name in extra_names[:i]:
+                raise ConfigError(f"extra_rollback_alarms[{i}]", f"{extra_rollback_alarms[i].node.path} is listed "
+                                  "twice (SageMaker's alarm list takes each alarm once)")
         validate_endpoint(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment.spec,
                           alarms, extra_alarms=len(extra_rollback_alarms), network_isolation=network_isolation,
                           subnets=len(vpc_subnets), security_groups=len(security_groups))

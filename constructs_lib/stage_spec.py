@@ -82,6 +82,12 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
     vpc = stage.vpc
     spec.check(network_isolation=stage.network_isolation, subnets=len(vpc.subnet_ids) if vpc else 0,
                security_groups=len(vpc.security_group_ids) if vpc else 0)
+    direct = [v.name for v in spec.variants
+              if v.model.parts and v.model.container["InferenceExecutionConfig"]["Mode"] == "Direct"]
+    if direct and stage.checks is not None:
+        raise ConfigError("checks", f"variant {direct[0]} is a direct-invocation pipeline, which answers only "
+                          "requests naming a container (TargetContainerHostname) and the smoke check names none: "
+                          "leave checks out of this stage or use mode serial")
     if stage.release is not None:
         check_release(stage, stage_name)
 

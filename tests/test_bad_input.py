@@ -356,3 +356,16 @@ def test_an_inference_pipeline_from_the_config():
     with pytest.raises(ConfigError) as error:
         parse_config(mutate({"models.0.stages.test.variants.0.model": {"containers": PIPELINE["containers"][:1]}}))
     assert str(error.value).startswith("models[0].stages.test.variants[0].model.containers: ")
+
+
+def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
+    """SageMaker answers a direct-invocation pipeline only for requests naming a container; the smoke check
+    names none, so the stage could never pass its checks: refused at the config path."""
+    direct = dict(PIPELINE, mode="direct")
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({"models.0.stages.test.variants.0.model": direct}))
+    assert str(error.value).startswith("models[0].stages.test.checks: variant main is a direct-invocation pipeline")
+    parse_config(mutate({"models.0.stages.test.variants.0.model": direct, "models.0.stages.test.checks": None}))
+    with pytest.raises(ConfigError) as error:  # no '.pipeline.' (the union's tag) in the path
+        parse_config(mutate({"models.0.stages.test.variants.0.model": dict(PIPELINE, mode="parallel")}))
+    assert str(error.value).startswith("models[0].stages.test.variants[0].model.mode: ")

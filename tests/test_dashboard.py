@@ -42,7 +42,7 @@ def dashboard():
 
 def test_every_variant_is_on_every_graph(dashboard):
     template, body, _ = dashboard
-    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "churn-prod"})
+    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "churn-prod-eu-west-1"})
     graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
     assert list(graphs) == ["Invocations per minute", "Model latency (microseconds)",
                             "5XX error rate (% of invocations)", "Model error rate (% of invocations)"]
@@ -92,3 +92,17 @@ def test_a_bad_dashboard_name_is_one_line():
     with pytest.raises(ConfigError, match=r"^dashboard_name: must be 1-255 letters, digits, '-' and '_', "
                                           r"got 'churn prod'$"):
         EndpointDashboard(stack, "Dashboard", endpoint=endpoint, dashboard_name="churn prod")
+
+
+def test_a_dashboard_of_an_endpoint_named_at_deploy_time_is_named_by_cloudformation():
+    """Dashboards are global to an account, so the default name carries the region; when the endpoint's name
+    (or the region) is known only at deploy time, CloudFormation names the dashboard."""
+    from aws_cdk import CfnParameter
+
+    stack = Stack(App(), "Late", env=ENV)
+    endpoint = ModelEndpoint(stack, "E", endpoint_name=CfnParameter(stack, "Name").value_as_string,
+                             variants=[instance()])
+    dashboard = EndpointDashboard(stack, "Dashboard", endpoint=endpoint)
+    (resource,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
+    assert "DashboardName" not in resource["Properties"]
+    assert stack.resolve(dashboard.dashboard_name) == {"Ref": stack.get_logical_id(dashboard.node.default_child)}

@@ -692,6 +692,14 @@ def test_access_logs_without_acls_and_autoscaling_without_an_unused_role(scenari
                 if "application-autoscaling" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])]
 
 
+def test_an_extra_rollback_alarm_listed_twice_is_refused():
+    stack = Stack(App(), "Twice", env=ENV)
+    alarm = cloudwatch.Alarm(stack, "Kpi", metric=cloudwatch.Metric(namespace="A", metric_name="B"), threshold=1,
+                             evaluation_periods=1)
+    with pytest.raises(ConfigError, match=r"^extra_rollback_alarms\[1\]: Twice/Kpi is listed twice"):
+        ModelEndpoint(stack, "E", endpoint_name="twice", variants=[instance()], extra_rollback_alarms=[alarm, alarm])
+
+
 def test_unguarded_release_sends_no_deployment_config_and_is_warned():
     """The escape hatch for a release that changes the production variants (which guardrails refuse)."""
     stack = Stack(None, "Unguarded", env=ENV)

@@ -60,7 +60,8 @@ def endpoint_outputs(ctx, endpoint: dict[str, Any], stack: str | None = None
     for key, value in outputs.items():
         if key.endswith(ENDPOINT_OUTPUT) and value == endpoint["EndpointName"]:
             prefix = key[: -len(ENDPOINT_OUTPUT)]
-            return stack, {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}, ""
+            if prefix + CONFIG_OUTPUT in outputs:  # the prefix that names this endpoint's config
+                return stack, {k[len(prefix):]: v for k, v in outputs.items() if k.startswith(prefix)}, ""
     return stack, outputs, ""
 
 

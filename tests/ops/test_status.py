@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ops_support import (
     ENDPOINT, NEW_CONFIG, OLD_CONFIG, STACK, STACK_TAG, create_alarm, create_endpoint, create_stack,
     endpoint_description,
@@ -121,3 +123,16 @@ def test_the_endpoint_dashboard_is_named_from_its_stack(mlops, aws_client):
     result = mlops("status", ENDPOINT, "--stack", STACK)
     assert result.code == 0 and f"dashboard:         {ENDPOINT} (CloudWatch dashboards)" in result.out.splitlines()
     assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["dashboard"] == ENDPOINT
+
+
+@pytest.mark.parametrize("outputs", [
+    # another output names the endpoint too, without a config of its own: the prefix that has one wins
+    {"CallerEndpointName": ENDPOINT, "ChurnEndpointName": ENDPOINT, "ChurnEndpointConfigName": NEW_CONFIG},
+    # a prefixed endpoint output with the config unprefixed
+    {"ChurnEndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG},
+])
+def test_the_requested_config_is_found_however_the_stack_names_its_outputs(mlops, aws_client, outputs):
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, outputs)
+    data = json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)
+    assert (data["requested_config"], data["outcome"]) == (NEW_CONFIG, "succeeded")

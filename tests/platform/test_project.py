@@ -104,7 +104,7 @@ def test_each_endpoint_has_a_dashboard_with_its_release_candidates_unless_the_st
     the progressive release's shadow and challenger next to the production variant; ``dashboard: false``."""
     _, _, assembly = released
     prod = _endpoint_stack(assembly, "prod")
-    assert prod.template["Outputs"]["DashboardName"]["Value"] == "churn-predictor-prod"
+    assert prod.template["Outputs"]["DashboardName"]["Value"] == "churn-predictor-prod-eu-west-1"
     (dashboard,) = _dashboards(assembly, "prod")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for line in ("main (production)", "shadow (shadow phase)", "challenger (ab phase)"):

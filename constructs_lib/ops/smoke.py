@@ -39,28 +39,53 @@ def percentile(values: list[float], percent: float) -> float:
     return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
 
 
+def _read_stream(runtime_client: Any, endpoint_name: str, body: bytes, mime: str) -> float:
+    """One ``InvokeEndpointWithResponseStream`` call read to its end; returns the time to its first part (s).
+    A stream that ends in a model or internal stream error raises it (botocore's ``EventStreamError``, a
+    ``ClientError``); one that carries no payload is a failure too."""
+    started = time.perf_counter()
+    response = runtime_client.invoke_endpoint_with_response_stream(EndpointName=endpoint_name, Body=body,
+                                                                   ContentType=mime)
+    first = None
+    for event in response["Body"]:
+        if "PayloadPart" in event and first is None:
+            first = time.perf_counter() - started
+    if first is None:
+        raise OpsError("the response stream carried no payload part", EXIT_FAILED)
+    return first
+
+
 def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], invocations: int,
-               content_type: str | None) -> dict[str, Any]:
+               content_type: str | None, stream: bool = False) -> dict[str, Any]:
     """Invoke ``endpoint_name`` ``invocations`` times, cycling through ``payloads``; latency stats in ms.
 
+    With ``stream``, each call is ``InvokeEndpointWithResponseStream`` read to its end (the latency is the whole
+    stream's; the time to the first part is reported too), and a stream that ends in an error event fails.
     A failed invocation (model error, 5XX) is counted, not raised; not-found and access-denied errors stop the
     test at once, since every further call would fail the same way.
     """
     bodies = [(p, p.read_bytes(), content_type or _CONTENT_TYPES.get(p.suffix.lower(), "application/octet-stream"))
               for p in payloads]
     latencies: list[float] = []
+    first_parts: list[float] = []
     failures: list[dict[str, str]] = []
     for call in range(invocations):
         path, body, mime = bodies[call % len(bodies)]
         started = time.perf_counter()
         try:
-            response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime)
-            response["Body"].read()
+            if stream:
+                first_parts.append(_read_stream(runtime_client, endpoint_name, body, mime) * 1000)
+            else:
+                response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime)
+                response["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
             translated = translate(error)
             if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
                 raise translated from None
             failures.append({"payload": path.name, "error": str(translated)})
+            continue
+        except OpsError as error:  # a stream without payload
+            failures.append({"payload": path.name, "error": str(error)})
             continue
         latencies.append((time.perf_counter() - started) * 1000)
     stats = {
@@ -69,6 +94,8 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
         "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
     }
+    if stream:
+        stats["first_part_p95_ms"] = round(percentile(first_parts, 95), 1) if first_parts else None
     return {"endpoint": endpoint_name, "payloads": [p.name for p in payloads], **stats,
             "errors": failures[:5]}
 
@@ -80,7 +107,7 @@ def run(args, ctx) -> Output:
     if endpoint["EndpointStatus"] != "InService":
         raise OpsError(f"endpoint {args.endpoint} is {endpoint['EndpointStatus']}, not InService", EXIT_FAILED)
     data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
-                      args.content_type)
+                      args.content_type, stream=args.stream)
     data["p95_budget_ms"] = args.p95_ms
     problems = []
     if data["failures"]:
@@ -92,6 +119,8 @@ def run(args, ctx) -> Output:
     text = output.table(["calls", "failures", "p50 ms", "p95 ms", "max ms", "p95 budget ms", "result"],
                         [[data["calls"], data["failures"], data["p50_ms"], data["p95_ms"], data["max_ms"],
                           args.p95_ms, "pass" if data["passed"] else "FAIL"]])
+    if args.stream:
+        text += f"\n(streamed: p95 time to the first part {data['first_part_p95_ms']} ms)"
     if problems:
         text += "\n" + "\n".join(f"FAIL: {p}" for p in problems)
     return Output(data=data, text=text, exit_code=EXIT_FAILED if problems else 0)
@@ -104,10 +133,13 @@ def register(subparsers) -> None:
         description="Invoke the endpoint N times with the payload files of DIR (round-robin, content type from "
                     "the file extension unless --content-type), fail (exit 1) if any call fails or the p95 "
                     "latency, measured client-side, is above --p95-ms.",
-        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300")
+        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --stream")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
     parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")
     parser.add_argument("--p95-ms", type=bounded(0, 3_600_000, above=True), metavar="X", help="latency budget for the p95, in milliseconds")
     parser.add_argument("--content-type", metavar="T", help="ContentType for every call (default: by extension)")
+    parser.add_argument("--stream", action="store_true",
+                        help="call InvokeEndpointWithResponseStream and read each stream to its end (a stream "
+                             "that ends in an error event fails; the latency is the whole stream's)")
     parser.set_defaults(handler=run)

@@ -80,3 +80,85 @@ def test_bad_arguments(mlops, payloads, tmp_path, argv, message):
 def test_percentile_is_nearest_rank():
     values = list(range(1, 21))  # 1..20: nearest-rank p95 is the 19th value, p50 the 10th
     assert (percentile(values, 95), percentile(values, 50), percentile([7.0], 95)) == (19, 10, 7.0)
+
+
+# --------------------------------------------------------------------------------------------- --stream
+def _message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One message of AWS's event-stream encoding (application/vnd.amazon.eventstream): prelude (total and
+    headers length, CRC32), string headers, payload, message CRC32; what SageMaker sends and botocore parses."""
+    import struct
+    import zlib
+
+    encoded = b"".join(struct.pack(">B", len(name)) + name.encode() + struct.pack(">BH", 7, len(value))
+                       + value.encode() for name, value in headers.items())
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    head = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + payload
+    return head + struct.pack(">I", zlib.crc32(head))
+
+
+def _part(data: bytes) -> bytes:
+    return _message({":event-type": "PayloadPart", ":content-type": "application/octet-stream",
+                     ":message-type": "event"}, data)
+
+
+def _error(kind: str, message: str) -> bytes:
+    return _message({":exception-type": kind, ":content-type": "application/json", ":message-type": "exception"},
+                    json.dumps({"Message": message}).encode())
+
+
+@pytest.fixture
+def streaming_endpoint(monkeypatch):
+    """A local HTTP server answering InvokeEndpointWithResponseStream with real event-stream bytes (moto has no
+    endpoint runtime and botocore's Stubber refuses event streams); ``streams`` holds what each call gets."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    streams: list[bytes] = []
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            paths.append(self.path)
+            body = streams.pop(0) if len(streams) > 1 else streams[0]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("X-Amzn-SageMaker-Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{server.server_port}")
+    yield streams, paths
+    server.shutdown()
+
+
+def test_streamed_responses_are_read_to_the_end(mlops, aws_client, payloads, streaming_endpoint):
+    streams, paths = streaming_endpoint
+    streams.append(_part(b'{"token": "Hel') + _part(b'lo"}'))
+    create_endpoint(aws_client("sagemaker"))
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "3", "--stream", "--json")
+    data = json.loads(result.out)
+    assert (result.code, data["calls"], data["failures"], data["passed"]) == (0, 3, 0, True)
+    assert 0 < data["first_part_p95_ms"] <= data["max_ms"]
+    assert paths == [f"/endpoints/{ENDPOINT}/invocations-response-stream"] * 3
+
+
+@pytest.mark.parametrize("stream, message", [
+    (_part(b"partial") + _error("ModelStreamError", "the model stopped"), "the model stopped"),
+    (b"", "the response stream carried no payload part"),
+])
+def test_a_stream_that_ends_in_an_error_or_carries_nothing_fails(mlops, aws_client, payloads, streaming_endpoint,
+                                                                  stream, message):
+    streaming_endpoint[0].append(stream)
+    create_endpoint(aws_client("sagemaker"))
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "2", "--stream", "--json")
+    data = json.loads(result.out)
+    assert (result.code, data["failures"], data["passed"]) == (EXIT_FAILED, 2, False)
+    assert message in data["errors"][0]["error"]

@@ -280,6 +280,8 @@ class ChecksConfig(_Strict):
     latency_p95_ms: int = Field(default=1000, json_schema_extra=smoke.LATENCY_P95_MS.schema(),
                                 description="whole milliseconds")
     content_type: str | None = Field(default=None, description="default: from each payload file's extension")
+    stream: bool = Field(default=False, description="the endpoint streams its responses: the smoke check calls "
+                         "InvokeEndpointWithResponseStream and reads each stream to its end")
 
 
 class ShadowPhaseConfig(_Strict):

@@ -33,12 +33,15 @@ class SmokeTest:
     :param invocations: number of calls, 1-1000; default 20.
     :param latency_p95: latency budget of the p95; default: none (success only).
     :param content_type: ContentType of every call; default: from each file's extension.
+    :param stream: call ``InvokeEndpointWithResponseStream`` and read each stream to its end (for a container
+      that streams its responses); default ``False``.
     """
 
     payloads_dir: str
     invocations: int = 20
     latency_p95: Duration | None = None
     content_type: str | None = None
+    stream: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.payloads_dir, str) or not _RELATIVE_PATH.match(self.payloads_dir):
@@ -54,6 +57,8 @@ class SmokeTest:
             args += ["--p95-ms", f"{self.latency_p95.to_milliseconds():g}"]
         if self.content_type:
             args += ["--content-type", self.content_type]
+        if self.stream:
+            args.append("--stream")
         return " ".join(shlex.quote(a) for a in args)
 
 

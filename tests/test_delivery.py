@@ -233,9 +233,13 @@ def test_verify_command_parses_as_the_mlops_cli_expects():
     for name, value in env.items():
         smoke = smoke.replace(f'"${name}"', shlex.quote(value))
     args = build_parser().parse_args(shlex.split(smoke)[1:])
-    assert (args.endpoint, args.payloads, args.invocations, args.p95_ms, args.content_type) == (
-        "ep", "models/m/sample payloads", 7, 250.0, "text/csv")
+    assert (args.endpoint, args.payloads, args.invocations, args.p95_ms, args.content_type, args.stream) == (
+        "ep", "models/m/sample payloads", 7, 250.0, "text/csv", False)
     assert args.handler.__module__ == "constructs_lib.ops.smoke"
+    streamed = DeliveryPipeline.smoke_command(SmokeTest("models/m/sample_payloads", stream=True))
+    for name, value in env.items():
+        streamed = streamed.replace(f'"${name}"', shlex.quote(value))
+    assert build_parser().parse_args(shlex.split(streamed)[1:]).stream is True
 
 
 def test_smoke_step_uses_the_stage_checks(template):

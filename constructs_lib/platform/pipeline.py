@@ -196,7 +196,8 @@ class ModelPipelineStack(Stack):
         smoke = None
         if checks is not None:
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
-                              latency_p95=Duration.millis(checks.latency_p95_ms), content_type=checks.content_type)
+                              latency_p95=Duration.millis(checks.latency_p95_ms), content_type=checks.content_type,
+                              stream=checks.stream)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output,

@@ -22,13 +22,13 @@ from constructs import Construct
 from .endpoint import NAMESPACE, ModelEndpoint
 from .errors import ConfigError, cut
 from .lazy import lazy_string
+from .variants import _is_token
 
 __all__ = ["EndpointDashboard"]
 
 #: CloudWatch dashboard names: letters, digits, '-' and '_', at most 255.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _WIDTH, _HEIGHT = 12, 6
-_TOKEN = "${Token["
 
 
 class EndpointDashboard(Construct):
@@ -52,7 +52,7 @@ class EndpointDashboard(Construct):
                 raise ConfigError("dashboard_name", f"must be 1-255 letters, digits, '-' and '_', got "
                                   f"{cut(dashboard_name)}")
             name: str | None = dashboard_name
-        elif _TOKEN in endpoint.endpoint_name + stack.region:
+        elif _is_token(endpoint.endpoint_name + stack.region):
             name = None  # known only at deploy time: CloudFormation names it
         else:
             # Dashboards are global to an account; endpoint names only to a region.

@@ -197,11 +197,9 @@ def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
                                                     environment=part.environment))
             except ConfigError as error:
                 raise error.under(f"containers[{i}]") from None
-        hostnames = None
-        if any(part.hostname for part in ref.containers):
-            hostnames = [part.hostname or f"container-{i + 1}" for i, part in enumerate(ref.containers)]
         try:
-            return ModelSource.from_containers(parts, mode=ref.mode.capitalize(), hostnames=hostnames)
+            return ModelSource.from_containers(parts, mode=ref.mode.capitalize(),
+                                               hostnames=[part.hostname for part in ref.containers])
         except ConfigError as error:  # the construct names hostnames by position, the file per container
             raise error.under(renames={f"hostnames[{i}]": f"containers[{i}].hostname"
                                        for i in range(len(parts))}) from None

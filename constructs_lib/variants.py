@@ -72,13 +72,13 @@ class ModelSource:
 
     @classmethod
     def from_containers(cls, containers: Sequence["ModelSource"], *, mode: str = InferenceMode.SERIAL,
-                        hostnames: Sequence[str] | None = None) -> "ModelSource":
+                        hostnames: Sequence[str | None] | None = None) -> "ModelSource":
         """An inference pipeline: 2-15 image containers on the same instances (``from_image`` sources).
 
         ``InferenceMode.SERIAL`` (default) chains them, preprocessing -> model -> postprocessing;
         ``InferenceMode.DIRECT`` runs only the container a request names with ``TargetContainerHostname``.
         ``hostnames`` name the containers (SageMaker's ``ContainerHostname``: logs, metrics and direct
-        invocation); default ``container-1`` ... ``container-N``. A model package cannot be a part: register a
+        invocation); default (the list, or a None in it) ``container-<position>``. A model package cannot be a part: register a
         package whose inference specification lists the containers instead (SageMaker serves it as a pipeline).
         """
         if isinstance(containers, (str, ModelSource)) or not isinstance(containers, Sequence):
@@ -89,9 +89,10 @@ class ModelSource:
             if not isinstance(part, ModelSource) or part.parts or part.is_model_package:
                 raise ConfigError(f"containers[{i}]", "must be an image source (ModelSource.from_image), got "
                                   + (part.description if isinstance(part, ModelSource) else cut(part)))
-        names = list(hostnames) if hostnames is not None else [f"container-{i + 1}" for i in range(len(containers))]
+        names = list(hostnames) if hostnames is not None else [None] * len(containers)
         if len(names) != len(containers):
             raise ConfigError("hostnames", f"must name each of the {len(containers)} containers, got {len(names)}")
+        names = [f"container-{i + 1}" if name is None else name for i, name in enumerate(names)]
         for i, name in enumerate(names):
             check_sagemaker_name(f"hostnames[{i}]", name)
             if name in names[:i]:

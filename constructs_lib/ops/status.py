@@ -34,11 +34,17 @@ def requested_config(ctx, endpoint: dict[str, Any], stack: str | None = None) ->
     ``<Prefix>EndpointConfigName`` when the stack has several endpoints) name the config just deployed.
     """
     stack_name, outputs, note = endpoint_outputs(ctx, endpoint, stack)
+    return (stack_name, *_requested(stack_name, outputs, note, endpoint["EndpointName"]))
+
+
+def _requested(stack_name: str | None, outputs: dict[str, str] | None, note: str,
+               endpoint_name: str) -> tuple[str | None, str]:
+    """``(config name, note)`` from ``endpoint_outputs``' answer."""
     if outputs is None:
-        return stack_name, None, note
+        return None, note
     if CONFIG_OUTPUT in outputs:
-        return stack_name, outputs[CONFIG_OUTPUT], ""
-    return stack_name, None, f"stack {stack_name} has no {CONFIG_OUTPUT} output for endpoint {endpoint['EndpointName']}"
+        return outputs[CONFIG_OUTPUT], ""
+    return None, f"stack {stack_name} has no {CONFIG_OUTPUT} output for endpoint {endpoint_name}"
 
 
 def endpoint_outputs(ctx, endpoint: dict[str, Any], stack: str | None = None
@@ -165,9 +171,7 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
     stack_name, outputs, note = endpoint_outputs(ctx, endpoint, stack)
-    requested = (outputs or {}).get(CONFIG_OUTPUT)
-    if outputs is not None and requested is None:
-        note = f"stack {stack_name} has no {CONFIG_OUTPUT} output for endpoint {endpoint_name}"
+    requested, note = _requested(stack_name, outputs, note, endpoint_name)
     dashboard = (outputs or {}).get(DASHBOARD_OUTPUT)
     outcome, explanation = deployment_outcome(endpoint, requested)
     deployment = endpoint.get("LastDeploymentConfig") or {}

@@ -47,6 +47,7 @@ from .permissions import allow, attach_policy, grant_statements
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import (
     MAX_ROLLBACK_ALARMS,
+    AsyncInference,
     CaptureMode,
     InferenceMode,
     DataCapture,
@@ -61,6 +62,7 @@ from .variants import (
 )
 
 __all__ = [
+    "AsyncInference",
     "CapacitySize",
     "IModelEndpoint",
     "InferenceMode",
@@ -163,7 +165,10 @@ class ModelEndpoint(_EndpointBase):
     :param endpoint_name: default: ``<stack name>-<id>`` (at most 63 characters, letters, digits, hyphens).
       The name is fixed because the rollback alarms' dimensions must name the endpoint before it exists.
     :param shadow_variant: a shadow variant (needs exactly one production variant).
-    :param data_capture: request/response capture (not on serverless endpoints).
+    :param data_capture: request/response capture (not on serverless or asynchronous endpoints).
+    :param async_inference: make the endpoint asynchronous (``AsyncInference``): requests queued and answered
+      through S3, notifications on SNS (``async_bucket``, ``success_topic``, ``error_topic``), autoscaling on
+      the queue down to zero instances; one instance variant, rolled out ``all_at_once`` (or ``unguarded``).
     :param deployment: the guardrail for updates; default all-at-once blue/green with a 10-minute bake.
     :param rollback_alarms: thresholds of the alarms created per production variant (``RollbackAlarms()``).
     :param extra_rollback_alarms: more alarms that roll a deployment back (at most 10 alarms in all); or
@@ -194,6 +199,7 @@ class ModelEndpoint(_EndpointBase):
         endpoint_name: str | None = None,
         shadow_variant: ShadowVariant | None = None,
         data_capture: DataCapture | None = None,
+        async_inference: AsyncInference | None = None,
         deployment: DeploymentPolicy | None = None,
         rollback_alarms: RollbackAlarms | None = None,
         extra_rollback_alarms: Sequence[cloudwatch.IAlarm] = (),
@@ -211,6 +217,7 @@ class ModelEndpoint(_EndpointBase):
         self.endpoint_name = endpoint_name or _default_name(stack.stack_name, id)
         self.variants = list(variants)
         self.shadow_variant = shadow_variant
+        self.async_inference = async_inference
         self.deployment = deployment or DeploymentPolicy.all_at_once()
         alarms = rollback_alarms or RollbackAlarms()
         extra_names = [a.alarm_name for a in extra_rollback_alarms]
@@ -220,7 +227,8 @@ class ModelEndpoint(_EndpointBase):
                                   "twice (SageMaker's alarm list takes each alarm once)")
         validate_endpoint(self.endpoint_name, self.variants, shadow_variant, data_capture, self.deployment.spec,
                           alarms, extra_alarms=len(extra_rollback_alarms), network_isolation=network_isolation,
-                          subnets=len(vpc_subnets), security_groups=len(security_groups))
+                          subnets=len(vpc_subnets), security_groups=len(security_groups),
+                          asynchronous=async_inference)
         serverless = self.variants[0].is_serverless
         if any(v.instance_type and family(v.instance_type) in NO_TRAFFIC_SHIFTING_FAMILIES
                for v in self._all_variants()):
@@ -235,12 +243,14 @@ class ModelEndpoint(_EndpointBase):
         # ------------------------------------------------------------------ key
         local_storage = any(v.has_local_storage for v in self._all_variants())
         creates_topic = alarm_topic is None and alarms.enabled
-        needs_key = (not serverless and not local_storage) or data_capture is not None or creates_topic
+        needs_key = ((not serverless and not local_storage) or data_capture is not None or creates_topic
+                     or async_inference is not None)
         self.encryption_key: kms.IKey | None = encryption_key
         if self.encryption_key is None and needs_key:
             self.encryption_key = customer_key(
                 self, "Key", description=f"SageMaker endpoint {self.endpoint_name}: storage volumes, captured data "
-                                         "and alarm notifications")
+                                         "and alarm notifications" + (", async requests, results and notifications"
+                                                                      if async_inference else ""))
 
         # ------------------------------------------------------------------ data capture bucket, role
         self.data_capture_bucket: s3.IBucket | None = None
@@ -252,6 +262,17 @@ class ModelEndpoint(_EndpointBase):
             capture.append(allow(["s3:PutObject"], [captured_objects]))
             if self.encryption_key is not None:
                 capture.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]))
+        self.async_bucket: s3.IBucket | None = None
+        """Where an asynchronous endpoint's requests, results and error reports are (None for real-time)."""
+        self.success_topic: sns.ITopic | None = None
+        """The topic an asynchronous endpoint notifies when a request succeeded (None for real-time)."""
+        self.error_topic: sns.ITopic | None = None
+        """The topic an asynchronous endpoint notifies when a request failed (None for real-time)."""
+        async_objects: list[str] = []
+        if async_inference is not None:
+            capture += self._create_async_io(async_inference)
+            async_objects = [self.async_bucket.arn_for_objects(f"{async_inference.key(part)}/*")
+                             for part in ("input", "output", "failure")]
         # SageMaker reads the rollback alarms' states with the execution role during a guarded deployment
         # ("Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action
         # on the auto-rollback alarms you specify"): exactly those alarms, named at synth.
@@ -263,7 +284,8 @@ class ModelEndpoint(_EndpointBase):
         self._alarm_arns = list(alarm_arns)
         describe = [allow(["cloudwatch:DescribeAlarms"], alarm_arns)] if alarm_arns else []
         if role is None:
-            self.role: iam.IRole = self._create_role(list(vpc_subnets), capture + describe, captured_objects)
+            self.role: iam.IRole = self._create_role(list(vpc_subnets), capture + describe,
+                                                     [captured_objects] if captured_objects else [], async_objects)
         else:
             self.role = role
             # Into its default policy: the role may serve other endpoints.
@@ -316,6 +338,8 @@ class ModelEndpoint(_EndpointBase):
             assert self.data_capture_bucket is not None
             config_props["data_capture_config"] = _capture_config(data_capture, self.data_capture_bucket,
                                                                   self.encryption_key)
+        if async_inference is not None:
+            config_props["async_inference_config"] = self._async_config(async_inference)
         content.update({k: v for k, v in config_props.items() if k not in ("production_variants",
                                                                            "shadow_production_variants")})
         self.endpoint_config_name = self._content_name(content)
@@ -359,11 +383,18 @@ class ModelEndpoint(_EndpointBase):
         *,
         min_capacity: int = 1,
         max_capacity: int,
-        target_invocations_per_instance: int,
+        target_invocations_per_instance: int | None = None,
+        target_backlog_per_instance: float | None = None,
         scale_in_cooldown: Duration | None = None,
         scale_out_cooldown: Duration | None = None,
     ) -> appscaling.ScalableTarget:
-        """Target-tracking autoscaling of an instance variant on ``SageMakerVariantInvocationsPerInstance``.
+        """Target-tracking autoscaling of an instance variant.
+
+        Real-time: on ``SageMakerVariantInvocationsPerInstance`` (``target_invocations_per_instance``).
+        Asynchronous: on the queue, ``ApproximateBacklogSizePerInstance`` (``target_backlog_per_instance``),
+        down to ``min_capacity`` 0; with 0, a step policy also adds an instance when requests wait with none
+        running (``HasBacklogWithoutCapacity`` at 1 for two minutes, AWS's recipe: target tracking alone starts
+        from zero only once the backlog exceeds its target).
 
         The endpoint then retains the variants' instance counts across updates (``RetainAllVariantProperties``
         with weights and data capture excluded), so a release does not reset what autoscaling scaled to.
@@ -376,7 +407,9 @@ class ModelEndpoint(_EndpointBase):
                               f"{', '.join(v.name for v in self.variants)}")
         if variant_name in self._scaled:
             raise ConfigError(path, "is already configured for this variant")
-        check_autoscaling(path, variant, min_capacity, max_capacity, target_invocations_per_instance)
+        asynchronous = self.async_inference is not None
+        check_autoscaling(path, variant, min_capacity, max_capacity, target_invocations_per_instance,
+                          asynchronous=asynchronous, target_backlog_per_instance=target_backlog_per_instance)
         target = appscaling.ScalableTarget(
             self, f"Scaling{_logical(variant_name)}",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
@@ -388,13 +421,21 @@ class ModelEndpoint(_EndpointBase):
             role=self._autoscaling_role(),
         )
         target.node.add_dependency(self._endpoint)
-        target.scale_to_track_metric(
-            "InvocationsPerInstance",
-            target_value=target_invocations_per_instance,
-            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-            scale_in_cooldown=scale_in_cooldown or Duration.seconds(300),
-            scale_out_cooldown=scale_out_cooldown or Duration.seconds(60),
-        )
+        cooldowns = {"scale_in_cooldown": scale_in_cooldown or Duration.seconds(300),
+                     "scale_out_cooldown": scale_out_cooldown or Duration.seconds(60)}
+        if asynchronous:
+            # The queue is the endpoint's: its metrics carry EndpointName only.
+            target.scale_to_track_metric(
+                "BacklogPerInstance", target_value=target_backlog_per_instance, custom_metric=cloudwatch.Metric(
+                    namespace=NAMESPACE, metric_name="ApproximateBacklogSizePerInstance", statistic="Average",
+                    dimensions_map={"EndpointName": self.endpoint_name}), **cooldowns)
+            if min_capacity == 0:
+                self._scale_out_from_zero(variant_name, target)
+        else:
+            target.scale_to_track_metric(
+                "InvocationsPerInstance", target_value=target_invocations_per_instance,
+                predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+                **cooldowns)
         self._endpoint.retain_all_variant_properties = True
         self._endpoint.exclude_retained_variant_properties = [
             {"variantPropertyType": "DesiredWeight"}, {"variantPropertyType": "DataCaptureConfig"}]
@@ -402,6 +443,26 @@ class ModelEndpoint(_EndpointBase):
         self._max_capacity[variant_name] = max_capacity
         self._render_deployment(f"{path}.max_capacity")
         return target
+
+    def _scale_out_from_zero(self, variant_name: str, target: appscaling.ScalableTarget) -> None:
+        """AWS's step policy for an async endpoint at zero instances: +1 instance when requests have waited
+        with no instance for two minutes (L1: CDK's step scaling needs two intervals, this has one)."""
+        scope = Construct(self, f"ScaleFromZero{_logical(variant_name)}")
+        policy = appscaling.CfnScalingPolicy(
+            scope, "Policy", policy_name=f"{self.endpoint_name}-{variant_name}-scale-from-zero"[:256],
+            policy_type="StepScaling", scaling_target_id=target.scalable_target_id,
+            step_scaling_policy_configuration=appscaling.CfnScalingPolicy.StepScalingPolicyConfigurationProperty(
+                adjustment_type="ChangeInCapacity", cooldown=300, metric_aggregation_type="Average",
+                step_adjustments=[appscaling.CfnScalingPolicy.StepAdjustmentProperty(
+                    metric_interval_lower_bound=0, scaling_adjustment=1)]))
+        cloudwatch.CfnAlarm(
+            scope, "Alarm", alarm_name=f"{self.endpoint_name}-{variant_name}-scale-from-zero",
+            alarm_description=f"Starts an instance of {self.endpoint_name} when requests wait with none running",
+            namespace=NAMESPACE, metric_name="HasBacklogWithoutCapacity", statistic="Average",
+            dimensions=[cloudwatch.CfnAlarm.DimensionProperty(name="EndpointName", value=self.endpoint_name)],
+            period=60, evaluation_periods=2, datapoints_to_alarm=2, threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="missing",
+            alarm_actions=[policy.attr_arn])
 
     def add_rollback_alarm(self, alarm: cloudwatch.IAlarm) -> None:
         """Roll a deployment back when ``alarm`` fires, as ``extra_rollback_alarms`` do: the deployment config
@@ -436,7 +497,38 @@ class ModelEndpoint(_EndpointBase):
         return _ImportedEndpoint(scope, id, endpoint_name)
 
     def _new_fleet_config_name(self) -> str:
+        if self.async_inference is not None:
+            raise ConfigError("new_fleet", f"endpoint {self.endpoint_name} is asynchronous: SageMaker publishes its "
+                              "metrics without EndpointConfigName, so there is no new-fleet metric to watch")
         return self.endpoint_config_name
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to call this endpoint.
+
+        Real-time: ``InvokeEndpoint`` (any variant, including ``TargetVariant``) and
+        ``InvokeEndpointWithResponseStream`` (IAM authorizes it with the same action). Asynchronous:
+        ``InvokeEndpointAsync``, writing requests under the bucket's ``input/`` prefix and reading results and
+        error reports under ``output/`` and ``failure/``, with the key that encrypts them.
+        """
+        if self.async_inference is None:
+            return super().grant_invoke(grantee)
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpointAsync"],
+                                           resource_arns=[self.endpoint_arn])
+        assert self.async_bucket is not None
+        requests, results, failures = (self.async_bucket.arn_for_objects(f"{self.async_inference.key(part)}/*")
+                                       for part in ("input", "output", "failure"))
+        grant_statements(grantee, [
+            allow(["s3:PutObject"], [requests]),
+            allow(["s3:GetObject"], [results, failures]),
+            *([allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn])]
+              if self.encryption_key is not None else []),
+        ])
+        if isinstance(grantee, Construct):
+            acknowledge_wildcards(grantee, {
+                requests: "A caller names each request object under the endpoint's input/ prefix.",
+                results: "SageMaker names each result by its inference id under output/.",
+                failures: "SageMaker names each error report by its inference id under failure/."})
+        return grant
 
     @property
     def cfn_endpoint(self) -> sagemaker.CfnEndpoint:
@@ -542,7 +634,8 @@ class ModelEndpoint(_EndpointBase):
         wildcards = sorted(arn for arn, reason in needed.items() if reason)
         return exact + wildcards, next((needed[arn] for arn in wildcards), "")
 
-    def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: str | None) -> iam.Role:
+    def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: list[str],
+                     async_objects: list[str]) -> iam.Role:
         partition, region, account = self._env.partition, self._env.region, self._env.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
@@ -574,9 +667,11 @@ class ModelEndpoint(_EndpointBase):
         }
         wildcards.update({repository: wildcard_reason for repository in repositories
                           if repository.endswith(":repository/*")})
-        if captured_objects is not None:
-            wildcards[captured_objects] = ("SageMaker names the captured objects by date and hour under the "
-                                           "capture prefix.")
+        for objects in captured_objects:
+            wildcards[objects] = "SageMaker names the captured objects by date and hour under the capture prefix."
+        for objects in async_objects:
+            wildcards[objects] = ("Callers name their requests under input/; SageMaker names each result and error "
+                                  "report by its inference id under output/ and failure/.")
         acknowledge_wildcards(role, wildcards)
         return role
 
@@ -634,20 +729,66 @@ class ModelEndpoint(_EndpointBase):
         return before, after
 
     def _create_capture_bucket(self, capture: DataCapture) -> s3.Bucket:
-        logs = access_logs_bucket(self, "DataCaptureAccessLogs", of="data capture bucket")
-        logging = access_log_props(self, logs, "datacapture/")
+        # Captured payloads are not kept forever (DataCapture.retention_days).
+        return self._create_bucket("DataCapture", "data capture", "datacapture/", "CapturedDataRetention",
+                                   capture.retention_days)
+
+    def _create_bucket(self, id: str, what: str, log_prefix: str, rule: str, retention_days: int) -> s3.Bucket:
+        """A bucket of this endpoint's data: KMS-encrypted with its key, TLS only, versioned, retained, with
+        server access logs; objects expire after ``retention_days``, overwritten versions 7 days later."""
+        logs = access_logs_bucket(self, f"{id}AccessLogs", of=f"{what} bucket")
+        logging = access_log_props(self, logs, log_prefix)
         bucket = s3.Bucket(
-            self, "DataCaptureBucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
+            self, f"{id}Bucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
             bucket_key_enabled=True, enforce_ssl=True, versioned=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
-            # Captured payloads are not kept forever (DataCapture.retention_days).
             lifecycle_rules=[s3.LifecycleRule(
-                id="CapturedDataRetention", expiration=Duration.days(capture.retention_days),
+                id=rule, expiration=Duration.days(retention_days),
                 noncurrent_version_expiration=Duration.days(7), abort_incomplete_multipart_upload_after=Duration.days(7))],
         )
         if not logging:
-            log_access(bucket, logs, "datacapture/")
+            log_access(bucket, logs, log_prefix)
         return bucket
+
+    def _create_async_io(self, config: AsyncInference) -> list[dict]:
+        """The async bucket (unless given) and the success and error topics; returns what the execution role
+        needs: read requests, write results and error reports, publish notifications, use the key for all."""
+        self.async_bucket = config.bucket or self._create_bucket(
+            "Async", "async inference", "async/", "AsyncDataRetention", config.retention_days)
+        # SageMaker publishes with the execution role (it sends a test notification when the endpoint is
+        # created or updated), so the topics need no resource policy beyond TLS only.
+        self.success_topic, self.error_topic = (
+            sns.Topic(self, f"{kind}Topic", master_key=self.encryption_key, enforce_ssl=True,
+                      display_name=f"{self.endpoint_name} async {kind.lower()}es"[:100])
+            for kind in ("Success", "Error"))
+        bucket = self.async_bucket
+        statements = [
+            allow(["s3:GetObject"], [bucket.arn_for_objects(f"{config.key('input')}/*")]),
+            allow(["s3:PutObject", "s3:AbortMultipartUpload"],
+                  [bucket.arn_for_objects(f"{config.key(part)}/*") for part in ("output", "failure")]),
+            allow(["sns:Publish"], [self.success_topic.topic_arn, self.error_topic.topic_arn]),
+        ]
+        if self.encryption_key is not None:
+            statements.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]))
+        return statements
+
+    def _async_config(self, config: AsyncInference) -> dict:
+        """The endpoint config's ``AsyncInferenceConfig`` (API casing)."""
+        bucket = self.async_bucket
+        assert bucket is not None and self.success_topic is not None and self.error_topic is not None
+        notification: dict = {"SuccessTopic": self.success_topic.topic_arn, "ErrorTopic": self.error_topic.topic_arn}
+        if config.include_response_in_notifications:
+            notification["IncludeInferenceResponseIn"] = ["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"]
+        output: dict = {"S3OutputPath": f"s3://{bucket.bucket_name}/{config.key('output')}",
+                        "S3FailurePath": f"s3://{bucket.bucket_name}/{config.key('failure')}",
+                        "NotificationConfig": notification}
+        if self.encryption_key is not None:
+            output["KmsKeyId"] = self.encryption_key.key_arn
+        result: dict = {"OutputConfig": output}
+        if config.max_concurrent_invocations_per_instance is not None:
+            result["ClientConfig"] = {
+                "MaxConcurrentInvocationsPerInstance": config.max_concurrent_invocations_per_instance}
+        return result
 
     def _rollback_alarm(self, kind: str, name: str, variant: str, alarms: RollbackAlarms) -> cloudwatch.CfnAlarm:
         """One rollback alarm (``kind`` from ``ALARM_KINDS``) of a production variant.
@@ -657,8 +798,13 @@ class ModelEndpoint(_EndpointBase):
         logical IDs stay those of earlier releases.
         """
         dimensions = [{"Name": "EndpointName", "Value": self.endpoint_name}, {"Name": "VariantName", "Value": variant}]
-        if kind != "endpoint-5xx-rate":  # the new fleet only: the config this stack deploys
+        asynchronous = self.async_inference is not None
+        if kind != "endpoint-5xx-rate" and not asynchronous:  # the new fleet only: the config this stack deploys
             dimensions.append({"Name": "EndpointConfigName", "Value": self.endpoint_config_name})
+        # An async endpoint's metrics carry no EndpointConfigName (its rollout moves all traffic at once, so
+        # the bake judges the new fleet), and it counts requests in InvocationsProcessed, failures of any
+        # kind (model, download, upload) in InvocationFailures.
+        fleet = "variant's" if asynchronous else "new fleet's"
         props: dict
         if kind == "latency":
             threshold = alarms.max_model_latency_ms * 1000  # ModelLatency is in microseconds
@@ -666,14 +812,19 @@ class ModelEndpoint(_EndpointBase):
             props = {"Namespace": NAMESPACE, "MetricName": "ModelLatency", "Dimensions": dimensions,
                      "Period": alarms.period_seconds,
                      ("ExtendedStatistic" if statistic.startswith("p") else "Statistic"): statistic}
-            what = f"new fleet's model latency {statistic} above {alarms.max_model_latency_ms:g} ms"
+            what = f"{fleet} model latency {statistic} above {alarms.max_model_latency_ms:g} ms"
         else:
-            errors_metric, threshold, fleet = {
-                "5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent, "new fleet's"),
-                "model-error-rate": ("InvocationModelErrors", alarms.max_model_error_rate_percent, "new fleet's"),
-                "endpoint-5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent, "whole endpoint's"),
+            errors_metric, threshold = {
+                "5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
+                "model-error-rate": ("InvocationFailures" if asynchronous else "InvocationModelErrors",
+                                     alarms.max_model_error_rate_percent),
+                "endpoint-5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
             }[kind]
+            if kind == "endpoint-5xx-rate":
+                fleet = "whole endpoint's"
             minimum = alarms.min_invocations_for(threshold)
+            # Async: a minute in which nothing succeeded may publish no InvocationsProcessed at all.
+            requests = "FILL(requests, 0)" if asynchronous else "requests"
 
             def stat(id: str, metric_name: str) -> dict:
                 return {"Id": id, "ReturnData": False, "MetricStat": {
@@ -681,11 +832,12 @@ class ModelEndpoint(_EndpointBase):
                     "Period": alarms.period_seconds, "Stat": "Sum"}}
 
             props = {"Metrics": [
-                stat("errors", errors_metric), stat("requests", "Invocations"),
+                stat("errors", errors_metric),
+                stat("requests", "InvocationsProcessed" if asynchronous else "Invocations"),
                 # Percent of requests, the denominator at least `minimum` (see RollbackAlarms).
-                {"Id": "rate", "Expression": f"100 * errors / IF(requests >= {minimum}, requests, {minimum})",
+                {"Id": "rate", "Expression": f"100 * errors / IF({requests} >= {minimum}, {requests}, {minimum})",
                  "Label": f"{variant} {kind} (%)", "ReturnData": True}]}
-            label = "5XX" if "5xx" in kind else "model error"
+            label = "5XX" if "5xx" in kind else "failure" if asynchronous else "model error"
             what = (f"{fleet} {label} rate above {threshold:g}% (of at least {minimum} requests per "
                     f"{alarms.period_seconds} s)")
         props.update({

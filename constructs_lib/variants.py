@@ -361,10 +361,62 @@ class DataCapture:
         check_choice(f"{path}.capture_mode", self.capture_mode, CAPTURE_MODES)
         if not self.csv_content_types and not self.json_content_types:
             raise ConfigError(f"{path}.json_content_types", "at least one content type must be captured, got none")
-        if self.prefix.startswith("/") or not self.prefix:
-            raise ConfigError(f"{path}.prefix", f"must be a non-empty key prefix without a leading '/', got "
-                              f"{cut(self.prefix)}")
+        check_prefix(f"{path}.prefix", self.prefix)
         CAPTURE_RETENTION_DAYS.check(f"{path}.retention_days", self.retention_days)
+
+
+#: SageMaker's ``MaxConcurrentInvocationsPerInstance`` (AsyncInferenceClientConfig).
+ASYNC_CONCURRENCY = Limit(1, 1000, "requests per instance", whole=True)
+#: How long the created async bucket keeps requests, results and failures.
+ASYNC_RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
+#: Autoscaling's target for an async endpoint: queued requests per instance (``ApproximateBacklogSizePerInstance``).
+TARGET_BACKLOG = Limit(0.1, 1_000_000, "queued requests per instance")
+#: What SageMaker's async inference does not combine with (its hosting feature matrix).
+ASYNC_STRATEGIES = ("all_at_once", "unguarded")
+
+
+@dataclass
+class AsyncInference:
+    """Asynchronous inference: requests are queued, read from S3 and answered into S3 (payloads up to 1 GB,
+    processing up to an hour), with an SNS notification when each one succeeds or fails.
+
+    The bucket is created (KMS-encrypted with the endpoint's key, TLS-only, versioned, retained, with server
+    access logs) unless ``bucket`` is given. Under ``prefix``: ``input/`` (callers put requests here; the
+    endpoint's role reads them), ``output/`` (results) and ``failure/`` (error reports); in the created bucket
+    all three expire after ``retention_days`` (default 30, 1-3650). A given bucket keeps its own rules.
+
+    :param max_concurrent_invocations_per_instance: requests one instance processes at once, 1-1000; default:
+      SageMaker chooses.
+    :param include_response_in_notifications: put the result (or error) in the success and error
+      notifications too, when it is at most 128 KB (SageMaker's ``IncludeInferenceResponseIn``); default
+      ``False``: a notification names the output location only.
+    """
+
+    max_concurrent_invocations_per_instance: int | None = None
+    bucket: "s3.IBucket | None" = None
+    prefix: str = "async"
+    retention_days: int = 30
+    include_response_in_notifications: bool = False
+
+    def validate(self, path: str) -> None:
+        if self.max_concurrent_invocations_per_instance is not None:
+            ASYNC_CONCURRENCY.check(f"{path}.max_concurrent_invocations_per_instance",
+                                    self.max_concurrent_invocations_per_instance)
+        check_prefix(f"{path}.prefix", self.prefix)
+        ASYNC_RETENTION_DAYS.check(f"{path}.retention_days", self.retention_days)
+        if not isinstance(self.include_response_in_notifications, bool):
+            raise ConfigError(f"{path}.include_response_in_notifications", "must be true or false, got "
+                              f"{cut(self.include_response_in_notifications)}")
+
+    def key(self, part: str) -> str:
+        """The key prefix of ``input``, ``output`` or ``failure`` in the bucket."""
+        return f"{self.prefix.rstrip('/')}/{part}"
+
+
+def check_prefix(path: str, prefix: object) -> None:
+    """An S3 key prefix: non-empty, no leading '/'."""
+    if not isinstance(prefix, str) or not prefix or prefix.startswith("/"):
+        raise ConfigError(path, f"must be a non-empty key prefix without a leading '/', got {cut(prefix)}")
 
 
 #: ``latency_statistic``: CloudWatch's Average, Maximum, or a percentile (p0-p99.9...).
@@ -470,25 +522,45 @@ MAX_ROLLBACK_ALARMS = 10
 
 
 def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, max_capacity: int,
-                      target_invocations_per_instance: int) -> None:
-    """The rules of target-tracking autoscaling on one production variant (``path`` names its settings)."""
+                      target_invocations_per_instance: int | None, *, asynchronous: bool = False,
+                      target_backlog_per_instance: float | None = None) -> None:
+    """The rules of target-tracking autoscaling on one production variant (``path`` names its settings): on
+    invocations per instance for a real-time endpoint; on queued requests per instance for an asynchronous one,
+    which may scale down to zero instances."""
     if variant.is_serverless:
         raise ConfigError(path, "autoscaling applies to instance variants only; serverless variants scale "
                           "by max concurrency")
-    check_whole(f"{path}.min_capacity", min_capacity, 1, variant.initial_instance_count,
-                f"(at most initial_instance_count {variant.initial_instance_count})")
-    check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count),
+    check_whole(f"{path}.min_capacity", min_capacity, 0 if asynchronous else 1, variant.initial_instance_count,
+                f"(at most initial_instance_count {variant.initial_instance_count}"
+                + ("" if asynchronous else "; only an asynchronous endpoint scales to zero") + ")")
+    check_whole(f"{path}.max_capacity", max_capacity, max(min_capacity, variant.initial_instance_count, 1),
                 MAX_INSTANCES, "(at least min_capacity and initial_instance_count)")
-    TARGET_INVOCATIONS.check(f"{path}.target_invocations_per_instance", target_invocations_per_instance)
+    wanted, unwanted = ("target_backlog_per_instance", "target_invocations_per_instance")
+    if not asynchronous:
+        wanted, unwanted = unwanted, wanted
+    given = {"target_backlog_per_instance": target_backlog_per_instance,
+             "target_invocations_per_instance": target_invocations_per_instance}
+    if given[unwanted] is not None:
+        kind = "an asynchronous" if asynchronous else "a real-time"
+        raise ConfigError(f"{path}.{unwanted}", f"does not apply to {kind} endpoint (it scales on {wanted}), "
+                          f"got {cut(given[unwanted])}")
+    if given[wanted] is None:
+        raise ConfigError(f"{path}.{wanted}", "is required: " + (
+            "the queued requests per instance (ApproximateBacklogSizePerInstance) autoscaling keeps"
+            if asynchronous else "the invocations per instance and minute autoscaling keeps") + ", got none")
+    (TARGET_BACKLOG if asynchronous else TARGET_INVOCATIONS).check(f"{path}.{wanted}", given[wanted])
 
 
 def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,
                       capture: DataCapture | None, rollout: RolloutSpec, alarms: RollbackAlarms, *,
                       extra_alarms: int = 0, network_isolation: bool = True, subnets: int = 0,
-                      security_groups: int = 0, max_capacities: dict[str, int] | None = None) -> None:
+                      security_groups: int = 0, max_capacities: dict[str, int] | None = None,
+                      asynchronous: AsyncInference | None = None) -> None:
     """Every rule of an endpoint as a whole (each value object checks itself), in plain Python: what
     ``ModelEndpoint`` enforces at construction and ``python -m constructs_lib.config --check`` runs without
     CDK. ``max_capacities`` are the autoscaled variants' maxima (the rollout's waits are counted at them)."""
+    if asynchronous is not None:
+        check_async(variants, shadow, capture, rollout, alarms, asynchronous)
     if "${Token[" not in endpoint_name:
         check_sagemaker_name("endpoint_name", endpoint_name)
     if not 1 <= len(variants) <= MAX_PRODUCTION_VARIANTS:
@@ -539,3 +611,33 @@ def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], sha
                           f"{len(variants)} + {extra_alarms} extra); use fewer variants or give your own")
 
 
+
+
+def check_async(variants: list[ProductionVariant], shadow: ShadowVariant | None, capture: DataCapture | None,
+                rollout: RolloutSpec, alarms: RollbackAlarms, asynchronous: AsyncInference) -> None:
+    """What an asynchronous endpoint cannot combine with (SageMaker's hosting feature matrix: one production
+    variant, no shadow variant, no data capture, no inference pipeline, not serverless) and what its rollback
+    alarms cannot judge: async endpoints publish no ``EndpointConfigName`` dimension, so an alarm cannot tell
+    the new fleet from the old, and only a rollout that moves all traffic at once bakes the new fleet alone."""
+    asynchronous.validate("async_inference")
+    if len(variants) != 1:
+        raise ConfigError("variants", f"an asynchronous endpoint has exactly one production variant, got "
+                          f"{len(variants)}")
+    variant = variants[0]
+    if variant.is_serverless:
+        raise ConfigError("variants[0].serverless_memory_mb", "an asynchronous endpoint runs on instances "
+                          f"(instance_type), not serverless, got {variant.serverless_memory_mb}")
+    if variant.model.parts:
+        raise ConfigError("variants[0].model", "an asynchronous endpoint serves one container (SageMaker "
+                          f"supports no inference pipeline with async inference), got {variant.model.description}")
+    for prop, present in (("shadow_variant", shadow is not None), ("data_capture", capture is not None)):
+        if present:
+            raise ConfigError(prop, "is not supported on an asynchronous endpoint, got a value")
+    if rollout.strategy not in ASYNC_STRATEGIES:
+        raise ConfigError("deployment.type", f"must be one of {', '.join(ASYNC_STRATEGIES)} on an asynchronous "
+                          "endpoint (its metrics carry no EndpointConfigName, so the rollback alarms cannot tell "
+                          f"a {rollout.strategy} rollout's new fleet from the old one), got {rollout.strategy!r}")
+    if alarms.watch_whole_endpoint:
+        raise ConfigError("rollback_alarms.watch_whole_endpoint", "must be false on an asynchronous endpoint (its "
+                          "alarms watch the whole variant already: async metrics carry no EndpointConfigName), "
+                          "got true")

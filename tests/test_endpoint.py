@@ -13,7 +13,8 @@ from aws_cdk.assertions import Annotations, Match, Template
 from constructs_lib.deployment import CapacitySize, DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
-from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant
+from constructs_lib.variants import (AsyncInference, DataCapture, ModelSource, ProductionVariant, RollbackAlarms,
+                                     ShadowVariant)
 from support import check_assembly, nag_app, synth_checked
 
 ENV = Environment(account="333333333333", region="eu-west-1")
@@ -76,6 +77,14 @@ def scenarios():
     # Serverless models may not use network isolation, and have no VPC: SM1 is a real, reviewed trade-off here.
     from constructs_lib.nag import acknowledge
     acknowledge(serverless, "SM1", "Test scenario: a serverless endpoint supports neither VPC nor network isolation.")
+    asynchronous = Stack(app, "Async", env=ENV)
+    endpoint = ModelEndpoint(asynchronous, "Endpoint", endpoint_name="transcribe",
+                             variants=[instance("main", V1, instance_type="ml.g5.xlarge")],
+                             async_inference=AsyncInference(max_concurrent_invocations_per_instance=4,
+                                                            include_response_in_notifications=True),
+                             deployment=DeploymentPolicy.all_at_once(bake_time=Duration.minutes(10)))
+    endpoint.auto_scale_variant("main", min_capacity=0, max_capacity=4, target_backlog_per_instance=5)
+    endpoint.grant_invoke(iam.Role(asynchronous, "Caller", assumed_by=iam.AccountRootPrincipal()))
     templates = check_assembly(synth_checked(app))
     return {name: Template.from_json(t) for name, t in templates.items()}, templates
 
@@ -806,3 +815,168 @@ def test_an_inference_pipeline_s_rules(containers, kwargs, message):
     with pytest.raises(ConfigError) as error:
         ModelSource.from_containers(containers, **kwargs)
     assert str(error.value).startswith(message)
+
+
+# ------------------------------------------------------------------------------------------- asynchronous endpoint
+def test_async_endpoint_answers_into_its_encrypted_bucket_and_notifies_both_topics(scenarios):
+    template = scenarios[0]["Async"]
+    config = only(template, "AWS::SageMaker::EndpointConfig")
+    output = config["AsyncInferenceConfig"]["OutputConfig"]
+    bucket = next(iter(resources(template, "AWS::S3::Bucket").keys() - {
+        k for k, v in resources(template, "AWS::S3::Bucket").items() if "AccessLogs" in k}))
+    assert output["S3OutputPath"] == {"Fn::Join": ["", ["s3://", {"Ref": bucket}, "/async/output"]]}
+    assert output["S3FailurePath"] == {"Fn::Join": ["", ["s3://", {"Ref": bucket}, "/async/failure"]]}
+    key = next(iter(resources(template, "AWS::KMS::Key")))
+    assert output["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    topics = resources(template, "AWS::SNS::Topic")
+    notification = output["NotificationConfig"]
+    assert notification["IncludeInferenceResponseIn"] == ["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"]
+    for kind in ("SuccessTopic", "ErrorTopic"):
+        topic = notification[kind]["Ref"]
+        assert topics[topic]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key, "Arn"]}
+    assert config["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 4}
+    props = resources(template, "AWS::S3::Bucket")[bucket]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": [key, "Arn"]}}
+    assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 30
+    assert resources(template, "AWS::S3::Bucket")[bucket]["DeletionPolicy"] == "Retain"
+
+
+def _statements(template: Template, path_part: str) -> list[dict]:
+    return [statement for logical, policy in resources(template, "AWS::IAM::Policy").items() if path_part in logical
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _actions(statements: list[dict]) -> dict:
+    found: dict = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources_ = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            found.setdefault(action, []).extend(json.dumps(r) for r in resources_)
+    return found
+
+
+def test_async_roles_read_and_write_only_their_own_prefixes(scenarios):
+    template = scenarios[0]["Async"]
+    role = _actions(_statements(template, "ExecutionRole"))
+    assert [r.split("/async/")[1].split('"')[0] for r in role["s3:GetObject"]] == ["input/*"]
+    assert sorted(r.split("/async/")[1].split('"')[0] for r in role["s3:PutObject"]) == ["failure/*", "output/*"]
+    assert len(role["sns:Publish"]) == 2
+    caller = _actions(_statements(template, "Caller"))
+    assert set(caller) == {"sagemaker:InvokeEndpointAsync", "s3:PutObject", "s3:GetObject", "kms:GenerateDataKey",
+                           "kms:Decrypt"}
+    assert [r.split("/async/")[1].split('"')[0] for r in caller["s3:PutObject"]] == ["input/*"]
+    assert sorted(r.split("/async/")[1].split('"')[0] for r in caller["s3:GetObject"]) == ["failure/*", "output/*"]
+    assert caller["sagemaker:InvokeEndpointAsync"][0].endswith(':sagemaker:eu-west-1:333333333333:endpoint/transcribe"]]}')
+
+
+def test_async_rollback_alarms_judge_failures_among_processed_requests_without_a_config_dimension(scenarios):
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"]
+              for a in resources(scenarios[0]["Async"], "AWS::CloudWatch::Alarm").values()}
+    assert set(alarms) == {"transcribe-main-5xx-rate", "transcribe-main-model-error-rate", "transcribe-main-latency",
+                           "transcribe-main-scale-from-zero"}
+    failures = alarms["transcribe-main-model-error-rate"]["Metrics"]
+    assert [m["MetricStat"]["Metric"]["MetricName"] for m in failures[:2]] == ["InvocationFailures",
+                                                                               "InvocationsProcessed"]
+    assert failures[2]["Expression"] == "100 * errors / IF(FILL(requests, 0) >= 100, FILL(requests, 0), 100)"
+    for name in ("transcribe-main-5xx-rate", "transcribe-main-model-error-rate"):
+        dimensions = alarms[name]["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]
+        assert [d["Name"] for d in dimensions] == ["EndpointName", "VariantName"]
+    assert [d["Name"] for d in alarms["transcribe-main-latency"]["Dimensions"]] == ["EndpointName", "VariantName"]
+    config = only(scenarios[0]["Async"], "AWS::SageMaker::Endpoint")["DeploymentConfig"]
+    assert len(config["AutoRollbackConfiguration"]["Alarms"]) == 3
+
+
+def test_async_endpoint_scales_on_its_queue_down_to_zero_and_back(scenarios):
+    template = scenarios[0]["Async"]
+    target = only(template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 4)
+    policies = {p["Properties"]["PolicyType"]: p["Properties"]
+                for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()}
+    tracking = policies["TargetTrackingScaling"]["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["CustomizedMetricSpecification"] == {
+        "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker", "Statistic": "Average",
+        "Dimensions": [{"Name": "EndpointName", "Value": "transcribe"}]}
+    assert tracking["TargetValue"] == 5
+    step = policies["StepScaling"]["StepScalingPolicyConfiguration"]
+    assert step == {"AdjustmentType": "ChangeInCapacity", "Cooldown": 300, "MetricAggregationType": "Average",
+                    "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}
+    alarm = next(a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
+                 if a["Properties"]["AlarmName"].endswith("scale-from-zero"))
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"],
+            alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "HasBacklogWithoutCapacity", "Average", 1, "GreaterThanOrEqualToThreshold", 2, 2)
+    step_policy = next(k for k, v in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").items()
+                       if v["Properties"]["PolicyType"] == "StepScaling")
+    assert alarm["AlarmActions"] == [{"Fn::GetAtt": [step_policy, "Arn"]}]
+
+
+def async_endpoint(**kw):
+    stack = Stack(None, "Bad", env=ENV)
+    props = {"endpoint_name": "bad", "variants": [instance()], "async_inference": AsyncInference()} | kw
+    return ModelEndpoint(stack, "Endpoint", **props)
+
+
+ASYNC_RULES = [
+    ({"variants": many(2)}, "variants: an asynchronous endpoint has exactly one production variant, got 2"),
+    ({"variants": [serverless()], "network_isolation": False},
+     "variants[0].serverless_memory_mb: an asynchronous endpoint runs on instances (instance_type), not serverless"),
+    ({"shadow_variant": ShadowVariant(instance("s"))},
+     "shadow_variant: is not supported on an asynchronous endpoint, got a value"),
+    ({"data_capture": DataCapture()}, "data_capture: is not supported on an asynchronous endpoint, got a value"),
+    ({"deployment": DeploymentPolicy.canary(CapacitySize.instances(1)), "variants": [instance(initial_instance_count=2)]},
+     "deployment.type: must be one of all_at_once, unguarded on an asynchronous endpoint (its metrics carry no "
+     "EndpointConfigName"),
+    ({"rollback_alarms": RollbackAlarms(watch_whole_endpoint=True)},
+     "rollback_alarms.watch_whole_endpoint: must be false on an asynchronous endpoint"),
+    ({"async_inference": AsyncInference(max_concurrent_invocations_per_instance=1001)},
+     "async_inference.max_concurrent_invocations_per_instance: must be between 1 and 1000 requests per instance, "
+     "got 1001"),
+    ({"async_inference": AsyncInference(max_concurrent_invocations_per_instance=True)},
+     "async_inference.max_concurrent_invocations_per_instance: must be a whole number"),
+    ({"async_inference": AsyncInference(prefix="/abs")},
+     "async_inference.prefix: must be a non-empty key prefix without a leading '/', got '/abs'"),
+    ({"async_inference": AsyncInference(retention_days=0)},
+     "async_inference.retention_days: must be between 1 and 3650 days, got 0"),
+    ({"async_inference": AsyncInference(include_response_in_notifications="yes")},
+     "async_inference.include_response_in_notifications: must be true or false, got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("props, message", ASYNC_RULES, ids=[m.split(":")[0] + f"-{i}" for i, (_, m) in
+                                                              enumerate(ASYNC_RULES)])
+def test_async_rules(props, message):
+    with pytest.raises(ConfigError) as error:
+        async_endpoint(**props)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_async_inference_pipelines_are_refused():
+    pipeline = ModelSource.from_containers([IMAGE, IMAGE], hostnames=["a", "b"])
+    with pytest.raises(ConfigError, match=r"^variants\[0\]\.model: an asynchronous endpoint serves one container"):
+        async_endpoint(variants=[instance(model=pipeline)])
+
+
+def test_async_autoscaling_rules():
+    endpoint = async_endpoint()
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.target_invocations_per_instance: does "
+                       r"not apply to an asynchronous endpoint \(it scales on target_backlog_per_instance\), got 5$"):
+        endpoint.auto_scale_variant("main", min_capacity=0, max_capacity=2, target_invocations_per_instance=5)
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.target_backlog_per_instance: is required"):
+        endpoint.auto_scale_variant("main", min_capacity=0, max_capacity=2)
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.target_backlog_per_instance: must be "
+                       r"a finite number, got nan$"):
+        endpoint.auto_scale_variant("main", min_capacity=0, max_capacity=2, target_backlog_per_instance=float("nan"))
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.target_backlog_per_instance: must be "
+                       r"between 0.1 and 1000000 queued requests per instance, got 0.05$"):
+        endpoint.auto_scale_variant("main", min_capacity=0, max_capacity=2, target_backlog_per_instance=0.05)
+    with pytest.raises(ConfigError, match=r"^new_fleet: endpoint bad is asynchronous"):
+        endpoint.metric("ModelLatency", "main", new_fleet=True)
+    realtime = ModelEndpoint(Stack(None, "R", env=ENV), "E", endpoint_name="rt", variants=[instance()])
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.min_capacity: must be between 1 and 1 "
+                       r"\(at most initial_instance_count 1; only an asynchronous endpoint scales to zero\), got 0$"):
+        realtime.auto_scale_variant("main", min_capacity=0, max_capacity=2, target_invocations_per_instance=5)
+    with pytest.raises(ConfigError, match=r"^variants\[main\]\.autoscaling\.target_backlog_per_instance: does not "
+                       r"apply to a real-time endpoint"):
+        realtime.auto_scale_variant("main", max_capacity=2, target_backlog_per_instance=5)

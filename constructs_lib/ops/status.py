@@ -114,6 +114,10 @@ def rollback_alarms(ctx, endpoint: dict[str, Any], scan_all: bool = True) -> lis
 
 
 def _watches(alarm: dict[str, Any], endpoint_name: str) -> bool:
+    """The alarm watches the endpoint and is not a scaling alarm (target tracking's, or an async endpoint's
+    scale-from-zero: their actions are Application Auto Scaling policies, and their ALARM is routine)."""
+    if any(":autoscaling:" in action for action in alarm.get("AlarmActions", [])):
+        return False
     dimension_lists = [alarm.get("Dimensions", [])] + [
         query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []) for query in alarm.get("Metrics", [])
     ]

@@ -28,7 +28,7 @@ from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
 from .variants import (PIPELINE_CONTAINERS, ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
                        EVALUATION_PERIODS, LATENCY_MS, LATENCY_STATISTIC, MIN_INVOCATIONS, SHADOW_SAMPLING_PERCENT,
-                       TARGET_INVOCATIONS, ModelSource)
+                       TARGET_INVOCATIONS, ModelSource, ASYNC_CONCURRENCY, ASYNC_RETENTION_DAYS, TARGET_BACKLOG)
 
 APPROVED = "approved"
 """Model source meaning "the approved model version being released" (resolved by the pipeline)."""
@@ -133,14 +133,19 @@ ModelRef = Annotated[
 
 
 class AutoscalingConfig(_Strict):
-    """Target tracking on invocations per instance for one instance variant."""
+    """Target tracking for one instance variant: on invocations per instance (real-time), or on queued requests
+    per instance (async, which may scale to zero)."""
 
-    min_capacity: int = Field(default=1, json_schema_extra={"minimum": 1},
-                              description="at most the variant's initial_instance_count")
+    min_capacity: int = Field(default=1, json_schema_extra={"minimum": 0},
+                              description="at most the variant's initial_instance_count; 0 only in mode async")
     max_capacity: int = Field(json_schema_extra={"minimum": 1}, description="at least min_capacity and the "
                               "variant's initial_instance_count")
-    target_invocations_per_instance: int = Field(json_schema_extra=TARGET_INVOCATIONS.schema(),
-                                                 description="SageMakerVariantInvocationsPerInstance target")
+    target_invocations_per_instance: int | None = Field(
+        default=None, json_schema_extra=TARGET_INVOCATIONS.schema(),
+        description="real-time: the SageMakerVariantInvocationsPerInstance target (requests per instance a minute)")
+    target_backlog_per_instance: float | None = Field(
+        default=None, json_schema_extra=TARGET_BACKLOG.schema(),
+        description="mode async: the ApproximateBacklogSizePerInstance target (queued requests per instance)")
     scale_in_cooldown: int = Field(default=300, ge=0, description="seconds")
     scale_out_cooldown: int = Field(default=60, ge=0, description="seconds")
 
@@ -181,6 +186,21 @@ class DataCaptureConfig(_Strict):
     retention_days: int = Field(default=90, json_schema_extra=CAPTURE_RETENTION_DAYS.schema(),
                                 description="days captured data is kept in the created bucket; a given bucket "
                                 "keeps its own rules")
+
+
+class AsyncConfig(_Strict):
+    """Mode async: requests queued and answered through S3, notifications on SNS (``AsyncInference``)."""
+
+    max_concurrent_invocations_per_instance: int | None = Field(
+        default=None, json_schema_extra=ASYNC_CONCURRENCY.schema(), description="default: SageMaker chooses")
+    bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
+    prefix: str = Field(default="async", description="input/, output/ and failure/ go under it")
+    retention_days: int = Field(default=30, json_schema_extra=ASYNC_RETENTION_DAYS.schema(),
+                                description="days requests, results and failures are kept in the created bucket")
+    include_response_in_notifications: bool = Field(
+        default=False, description="the result or error (up to 128 KB) in the notification, not only its location")
+    success_emails: "Emails" = Field(default_factory=list, description="subscribed to the success topic")
+    error_emails: "Emails" = Field(default_factory=list, description="subscribed to the error topic")
 
 
 class DeploymentConfig(_Strict):
@@ -360,6 +380,12 @@ class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
+    mode: Literal["realtime", "serverless", "async"] | None = Field(
+        default=None, description="how the endpoint serves: realtime (instances), serverless (serverless_memory_mb "
+        "variants) or async (queued through S3, one instance variant); default: serverless when the variants "
+        "are, else realtime")
+    async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
+                                                "left out)")
     variants: list[VariantConfig]
     shadow_variant: ShadowConfig | None = None
     data_capture: DataCaptureConfig | None = None

@@ -76,22 +76,37 @@ class EndpointDashboard(Construct):
         def metric(name: str, variant: str, **options) -> list:
             return [NAMESPACE, name, "EndpointName", endpoint.endpoint_name, "VariantName", variant, options]
 
+        # An asynchronous endpoint counts requests in InvocationsProcessed and failures of any kind in
+        # InvocationFailures (it publishes no Invocations), and has a queue, the endpoint's own.
+        asynchronous = endpoint.async_inference is not None
+        requests = "InvocationsProcessed" if asynchronous else "Invocations"
+
         def rates(errors: str, label: str) -> list:
             rows: list = []
             for i, (variant, role) in enumerate(variants):
                 rows += [metric(errors, variant, id=f"e{i}", stat="Sum", visible=False),
-                         metric("Invocations", variant, id=f"n{i}", stat="Sum", visible=False),
+                         metric(requests, variant, id=f"n{i}", stat="Sum", visible=False),
                          [{"expression": f"100 * e{i} / n{i}", "id": f"r{i}", "label": f"{variant} ({role}) {label}"}]]
             return rows
 
         graphs = [
-            ("Invocations per minute", [metric("Invocations", v, stat="Sum", label=f"{v} ({role})")
-                                        for v, role in variants], "Count"),
+            ("Requests processed per minute" if asynchronous else "Invocations per minute",
+             [metric(requests, v, stat="Sum", label=f"{v} ({role})") for v, role in variants], "Count"),
             ("Model latency (microseconds)", [metric("ModelLatency", v, stat=p, label=f"{v} ({role}) {p}")
                                               for v, role in variants for p in ("p50", "p99")], "Microseconds"),
             ("5XX error rate (% of invocations)", rates("Invocation5XXErrors", "5XX %"), "Percent"),
+            ("Failure rate (% of requests processed)", rates("InvocationFailures", "failures %"), "Percent")
+            if asynchronous else
             ("Model error rate (% of invocations)", rates("InvocationModelErrors", "model errors %"), "Percent"),
         ]
+        if asynchronous:
+            queue = ["EndpointName", endpoint.endpoint_name]
+            graphs.append(("Queue: requests waiting, and the oldest one's age (s)", [
+                [NAMESPACE, "ApproximateBacklogSize", *queue, {"stat": "Average", "label": "requests waiting"}],
+                [NAMESPACE, "ApproximateAgeOfOldestRequest", *queue,
+                 {"stat": "Maximum", "label": "oldest request age (s)", "yAxis": "right"}],
+                [NAMESPACE, "HasBacklogWithoutCapacity", *queue,
+                 {"stat": "Maximum", "label": "waiting with no instance (1)"}]], "Count"))
         widgets: list[dict] = [{
             "type": "text", "x": 0, "y": 0, "width": 2 * _WIDTH, "height": 2,
             "properties": {"markdown": f"## Endpoint {endpoint.endpoint_name}\nProduction variants: "
@@ -110,7 +125,7 @@ class EndpointDashboard(Construct):
         alarms = endpoint.rollback_alarm_arns
         if alarms:
             widgets.append({
-                "type": "alarm", "x": 0, "y": 2 + 2 * _HEIGHT, "width": 2 * _WIDTH, "height": 4,
+                "type": "alarm", "x": 0, "y": 2 + ((len(graphs) + 1) // 2) * _HEIGHT, "width": 2 * _WIDTH, "height": 4,
                 "properties": {"title": "Rollback alarms (any in ALARM stops a guarded deployment and rolls it back)",
                                "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}})
         return {"widgets": widgets}

@@ -343,6 +343,8 @@ class ModelEndpoint(_EndpointBase):
         content.update({k: v for k, v in config_props.items() if k not in ("production_variants",
                                                                            "shadow_production_variants")})
         self.endpoint_config_name = self._content_name(content)
+        self.endpoint_config_arn = self._env.arn("sagemaker", "endpoint-config", self.endpoint_config_name.lower())
+        """The ARN of the config this stack deploys (SageMaker writes it in lower case)."""
         self._config = sagemaker.CfnEndpointConfig(
             self, "EndpointConfig", endpoint_config_name=self.endpoint_config_name,
             **{prop: _to_props(value) for prop, value in config_props.items()})

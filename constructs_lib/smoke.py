@@ -35,6 +35,9 @@ class SmokeTest:
     :param content_type: ContentType of every call; default: from each file's extension.
     :param stream: call ``InvokeEndpointWithResponseStream`` and read each stream to its end (for a container
       that streams its responses); default ``False``.
+    :param asynchronous: the endpoint is asynchronous: put each payload under its input prefix, call
+      ``InvokeEndpointAsync`` and wait (up to 20 minutes: it may start from zero instances) for every result;
+      the latency budget then covers queueing and processing. Default ``False``.
     """
 
     payloads_dir: str
@@ -42,8 +45,12 @@ class SmokeTest:
     latency_p95: Duration | None = None
     content_type: str | None = None
     stream: bool = False
+    asynchronous: bool = False
 
     def __post_init__(self) -> None:
+        if self.stream and self.asynchronous:
+            raise ConfigError("stream", "must be false for an asynchronous endpoint (it writes its results to S3), "
+                              "got true")
         if not isinstance(self.payloads_dir, str) or not _RELATIVE_PATH.match(self.payloads_dir):
             raise ConfigError("payloads_dir", "must be a folder relative to the repository root (no '..', not "
                               f"absolute), got {self.payloads_dir!r}")
@@ -59,6 +66,8 @@ class SmokeTest:
             args += ["--content-type", self.content_type]
         if self.stream:
             args.append("--stream")
+        if self.asynchronous:
+            args.append("--async")
         return " ".join(shlex.quote(a) for a in args)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import APPROVED, ImageSource, PackageSource, PipelineSource, StageConfig
+from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
 from .rollout import RolloutSpec
-from .variants import (DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
+from .variants import (AsyncInference, DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
                        check_autoscaling, validate_endpoint)
 
 #: What ``--check`` deploys for ``model: approved`` when no version is known (its group and version do not
@@ -32,13 +32,16 @@ class StageSpec:
     capture: DataCapture | None
     rollout: RolloutSpec
     alarms: RollbackAlarms
-    autoscaling: dict[str, tuple[int, int, int, int, int]]
-    """{variant: (min, max, target invocations, scale-in cooldown s, scale-out cooldown s)}."""
+    autoscaling: dict[str, tuple[int, int, int | None, float | None, int, int]]
+    """{variant: (min, max, target invocations, target backlog, scale-in cooldown s, scale-out cooldown s)}."""
+    asynchronous: AsyncInference | None = None
+    """Mode async's settings (the bucket, a CDK object, is the caller's); None in other modes."""
 
     @classmethod
     def from_config(cls, stage: StageConfig, *, model_name: str, stage_name: str,
                     approved_arn: str | None) -> "StageSpec":
         """The stage's value objects; raises ``ConfigError`` with a path below the stage."""
+        check_mode(stage)
         variants = [_variant(v, approved_arn, f"variants[{i}]") for i, v in enumerate(stage.variants)]
         shadow = None
         if stage.shadow_variant is not None:
@@ -51,13 +54,19 @@ class StageSpec:
                                   prefix=c.prefix, csv_content_types=c.csv_content_types,
                                   json_content_types=c.json_content_types, retention_days=c.retention_days)
         scaling = {v.name: (v.autoscaling.min_capacity, v.autoscaling.max_capacity,
-                            v.autoscaling.target_invocations_per_instance, v.autoscaling.scale_in_cooldown,
-                            v.autoscaling.scale_out_cooldown)
+                            v.autoscaling.target_invocations_per_instance, v.autoscaling.target_backlog_per_instance,
+                            v.autoscaling.scale_in_cooldown, v.autoscaling.scale_out_cooldown)
                    for v in stage.variants if v.autoscaling is not None}
+        asynchronous = None
+        if mode(stage) == "async":
+            a = stage.async_inference or AsyncConfig()
+            asynchronous = AsyncInference(
+                max_concurrent_invocations_per_instance=a.max_concurrent_invocations_per_instance, prefix=a.prefix,
+                retention_days=a.retention_days, include_response_in_notifications=a.include_response_in_notifications)
         return cls(endpoint_name=stage.endpoint_name or f"{model_name}-{stage_name}", variants=variants,
                    shadow=shadow, capture=capture, rollout=stage.deployment.to_spec(),
                    alarms=RollbackAlarms(**stage.alarms.model_dump(exclude={"notification_emails"})),
-                   autoscaling=scaling)
+                   autoscaling=scaling, asynchronous=asynchronous)
 
     def check(self, *, network_isolation: bool, subnets: int, security_groups: int) -> None:
         """Every rule ``ModelEndpoint`` enforces for this stage (paths below the stage, as the file names them)."""
@@ -65,13 +74,15 @@ class StageSpec:
             validate_endpoint(self.endpoint_name, self.variants, self.shadow, self.capture, self.rollout,
                               self.alarms, network_isolation=network_isolation, subnets=subnets,
                               security_groups=security_groups,
-                              max_capacities={name: s[1] for name, s in self.autoscaling.items()})
+                              max_capacities={name: s[1] for name, s in self.autoscaling.items()},
+                              asynchronous=self.asynchronous)
         except ConfigError as error:
             raise config_error(error) from None
         by_name = {v.name: (i, v) for i, v in enumerate(self.variants)}
-        for name, (low, high, target, _, _) in self.autoscaling.items():
+        for name, (low, high, invocations, backlog, _, _) in self.autoscaling.items():
             index, variant = by_name[name]
-            check_autoscaling(f"variants[{index}].autoscaling", variant, low, high, target)
+            check_autoscaling(f"variants[{index}].autoscaling", variant, low, high, invocations,
+                              asynchronous=self.asynchronous is not None, target_backlog_per_instance=backlog)
 
 
 def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_account: str, dev_region: str,
@@ -109,6 +120,36 @@ def check_phase_timing(path: str, deadline_seconds: float, poll_seconds: float) 
         raise ConfigError(f"{path}.poll_interval", f"must be at least {deadline_seconds / MAX_LOOKS:.0f} seconds for "
                           f"a deadline of {deadline_seconds:g} s (at most {MAX_LOOKS} looks: Step Functions keeps "
                           f"25,000 events per execution), got {poll_seconds:g}")
+
+
+def mode(stage: StageConfig) -> str:
+    """How the stage's endpoint serves: its ``mode``, or serverless when its variants are, else realtime."""
+    if stage.mode is not None:
+        return stage.mode
+    return "serverless" if any(v.serverless_memory_mb is not None for v in stage.variants) else "realtime"
+
+
+def check_mode(stage: StageConfig) -> None:
+    """The stage's ``mode`` agrees with its variants and sections (what only one mode has)."""
+    serving = mode(stage)
+    serverless = [i for i, v in enumerate(stage.variants) if v.serverless_memory_mb is not None]
+    if serving == "serverless" and len(serverless) != len(stage.variants):
+        index = next(i for i in range(len(stage.variants)) if i not in serverless)
+        raise ConfigError(f"variants[{index}].serverless_memory_mb", "is required in mode serverless (1024-6144 in "
+                          f"steps of 1024), got {stage.variants[index].instance_type or 'none'}")
+    if serving != "serverless" and serverless:
+        raise ConfigError(f"variants[{serverless[0]}].serverless_memory_mb", f"must not be set in mode {serving} "
+                          f"(mode serverless serves from serverless variants), got "
+                          f"{stage.variants[serverless[0]].serverless_memory_mb}")
+    if serving != "async" and stage.async_inference is not None:
+        raise ConfigError("async_inference", f"applies to mode async only, got it in mode {serving}")
+    if serving == "async":
+        if stage.release is not None:
+            raise ConfigError("release", "must be left out in mode async (the shadow and A/B phases add a variant; "
+                              "an asynchronous endpoint has exactly one), got a release plan")
+        if stage.checks is not None and stage.checks.stream:
+            raise ConfigError("checks.stream", "must be false in mode async (results are written to S3, not "
+                              "streamed), got true")
 
 
 def check_release(stage: StageConfig, stage_name: str) -> None:

@@ -24,7 +24,10 @@ def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
     assert sorted(templates) == [
         "mlops-catalog", f"{PROJECT}/dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
         f"{PIPELINE}/churn-predictor-prod/ReleaseAccess",  # the release phases' role, deployed before them
-        f"{PIPELINE}/churn-predictor-test/Endpoint", "mlops-platform"]
+        f"{PIPELINE}/churn-predictor-test/Endpoint",
+        # the asynchronous model: no release plan, so no ReleaseAccess stack
+        "mlops-churn-scorer/dev", "mlops-churn-scorer/pipeline", "mlops-churn-scorer/pipeline/churn-scorer-prod/Endpoint",
+        "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint", "mlops-platform"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,9 @@ def test_every_template_meets_the_control_tower_controls_or_says_why_not(assembl
 
 def test_example_app_has_test_and_prod_endpoint_stacks(templates):
     endpoints = {name: t for name, t in templates.items() if name.endswith("/Endpoint")}
-    assert sorted(endpoints) == [f"{PIPELINE}/churn-predictor-prod/Endpoint", f"{PIPELINE}/churn-predictor-test/Endpoint"]
+    assert sorted(endpoints) == [f"{PIPELINE}/churn-predictor-prod/Endpoint", f"{PIPELINE}/churn-predictor-test/Endpoint",
+                                 "mlops-churn-scorer/pipeline/churn-scorer-prod/Endpoint",
+                                 "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint"]
     prod = endpoints[f"{PIPELINE}/churn-predictor-prod/Endpoint"]
     endpoint = next(r for r in prod["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint")
     policy = endpoint["Properties"]["DeploymentConfig"]
@@ -156,7 +161,8 @@ def test_an_sdk_failure_fails_synth_with_one_line_per_failure_and_no_stack_trace
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "config" / "platform.yaml").read_text().replace(
         'dev:  {account_id: "111111111111", region: eu-west-1}', 'dev:  {account_id: "111111111111", region: eu-north-9}'
-    ).replace("  - name: churn-predictor\n", f"  - name: churn-predictor\n    project_dir: {ROOT}/config/models/churn-predictor\n"))
+    ).replace("  - name: churn-predictor\n", f"  - name: churn-predictor\n    project_dir: {ROOT}/config/models/churn-predictor\n"
+    ).replace("project_dir: models/churn-predictor", f"project_dir: {ROOT}/config/models/churn-predictor"))
     # No approved version: the example's is in eu-west-1, which a dev registry in eu-north-9 refuses.
     result = run_app(f"config={bad}", "nag=false", f"approved_versions={tmp_path / 'none.json'}")
     assert result.returncode == 1

@@ -369,3 +369,55 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
     with pytest.raises(ConfigError) as error:  # no '.pipeline.' (the union's tag) in the path
         parse_config(mutate({"models.0.stages.test.variants.0.model": dict(PIPELINE, mode="parallel")}))
     assert str(error.value).startswith("models[0].stages.test.variants[0].model.mode: ")
+
+
+SCORER = "models.1.stages.prod"  # the example's asynchronous model
+MODE_CASES = [
+    ({f"{SCORER}.mode": "batch"},
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless' or 'async', got 'batch'"),
+    ({f"{SCORER}.mode": "realtime"},
+     "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
+    ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},
+     "models[1].stages.prod.async_inference.max_concurrent_invocations_per_instance: must be between 1 and 1000 "
+     "requests per instance, got 0"),
+    ({f"{SCORER}.async_inference.retention_days": True},
+     "models[1].stages.prod.async_inference.retention_days: must be a number, not a boolean, got true"),
+    ({f"{SCORER}.variants": [{"name": "a", "instance_type": "ml.m5.large"}, {"name": "b", "instance_type": "ml.m5.large"}]},
+     "models[1].stages.prod.variants: an asynchronous endpoint has exactly one production variant, got 2"),
+    ({f"{SCORER}.deployment": {"type": "canary", "canary_size": 10, "wait": 300}},
+     "models[1].stages.prod.deployment.type: must be one of all_at_once, unguarded on an asynchronous endpoint"),
+    ({f"{SCORER}.data_capture": {"sampling_percentage": 10}},
+     "models[1].stages.prod.data_capture: is not supported on an asynchronous endpoint, got a value"),
+    ({f"{SCORER}.alarms.watch_whole_endpoint": True},
+     "models[1].stages.prod.alarms.watch_whole_endpoint: must be false on an asynchronous endpoint"),
+    ({f"{SCORER}.variants.0.autoscaling.target_backlog_per_instance": KeyError},
+     "models[1].stages.prod.variants[0].autoscaling.target_backlog_per_instance: is required: the queued requests "
+     "per instance"),
+    ({f"{SCORER}.variants.0.autoscaling.target_invocations_per_instance": 100},
+     "models[1].stages.prod.variants[0].autoscaling.target_invocations_per_instance: does not apply to an "
+     "asynchronous endpoint (it scales on target_backlog_per_instance), got 100"),
+    ({f"{SCORER}.variants.0.autoscaling.target_backlog_per_instance": float("nan")},
+     "models[1].stages.prod.variants[0].autoscaling.target_backlog_per_instance: must be a finite number, got nan"),
+    ({f"{SCORER}.release": {"ab": {"metric": "App/Ok", "kind": "rate"}}},
+     "models[1].stages.prod.release: must be left out in mode async"),
+    ({"models.1.stages.test.checks.stream": True},
+     "models[1].stages.test.checks.stream: must be false in mode async"),
+    # the other modes
+    ({f"{PROD}.variants.0.autoscaling.min_capacity": 0},
+     "models[0].stages.prod.variants[0].autoscaling.min_capacity: must be between 1 and 2 (at most "
+     "initial_instance_count 2; only an asynchronous endpoint scales to zero), got 0"),
+    ({"models.0.stages.test.mode": "serverless"},
+     "models[0].stages.test.variants[0].serverless_memory_mb: is required in mode serverless"),
+    ({"models.0.stages.test.variants": [{"name": "main", "serverless_memory_mb": 2048, "serverless_max_concurrency": 5}],
+      "models.0.stages.test.mode": "realtime", "models.0.stages.test.network_isolation": False},
+     "models[0].stages.test.variants[0].serverless_memory_mb: must not be set in mode realtime"),
+]
+
+
+@pytest.mark.parametrize("changes, message", MODE_CASES, ids=[m.split(":")[0][-40:] + str(i)
+                                                              for i, (_, m) in enumerate(MODE_CASES)])
+def test_serving_modes_refuse_what_they_cannot_do_in_one_line(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

@@ -106,3 +106,25 @@ def test_a_dashboard_of_an_endpoint_named_at_deploy_time_is_named_by_cloudformat
     (resource,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
     assert "DashboardName" not in resource["Properties"]
     assert stack.resolve(dashboard.dashboard_name) == {"Ref": stack.get_logical_id(dashboard.node.default_child)}
+
+
+def test_an_async_endpoint_shows_requests_processed_failures_and_its_queue():
+    from constructs_lib.variants import AsyncInference
+
+    stack = Stack(App(), "Queued", env=ENV)
+    endpoint = ModelEndpoint(stack, "Endpoint", endpoint_name="scorer", variants=[instance("main", V1)],
+                             async_inference=AsyncInference())
+    EndpointDashboard(stack, "Dashboard", endpoint=endpoint)
+    body = _body(Template.from_stack(stack))
+    graphs = {w["properties"]["title"]: w for w in body["widgets"] if w["type"] == "metric"}
+    assert list(graphs) == ["Requests processed per minute", "Model latency (microseconds)",
+                            "5XX error rate (% of invocations)", "Failure rate (% of requests processed)",
+                            "Queue: requests waiting, and the oldest one's age (s)"]
+    names = {m[1] for w in graphs.values() for m in w["properties"]["metrics"] if len(m) > 1}
+    assert "Invocations" not in names and "InvocationModelErrors" not in names  # async publishes neither
+    assert {"InvocationsProcessed", "InvocationFailures", "ApproximateBacklogSize"} <= names
+    queue = graphs["Queue: requests waiting, and the oldest one's age (s)"]["properties"]["metrics"]
+    assert all(m[2:4] == ["EndpointName", "scorer"] and len(m) == 5 for m in queue)  # the endpoint's, no variant
+    (alarms,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    bottom = max(w["y"] + w["height"] for w in graphs.values())
+    assert alarms["y"] == bottom  # below the fifth graph, not over it

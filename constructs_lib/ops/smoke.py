@@ -1,7 +1,9 @@
 """``mlops smoke ENDPOINT --payloads DIR``: invoke an endpoint with sample payloads and check latency.
 
 The delivery pipeline runs this in the test account after each deploy. Latency is measured client-side
-around each InvokeEndpoint call (what a caller sees, network included).
+around each InvokeEndpoint call (what a caller sees, network included). An asynchronous endpoint (``--async``)
+gets each payload as an S3 object under its input prefix, is called with InvokeEndpointAsync, and passes when
+every result arrives in S3 within ``--timeout``; its latency is the time from submission to the result seen.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import botocore.exceptions
 from . import output
 from .aws import translate
 from .base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
+from .capture import split_s3_uri
+
+#: Seconds between two looks at the pending async results (one HeadObject per pending result and look).
+ASYNC_POLL_SECONDS = 5.0
 
 _CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
                   ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -100,14 +106,109 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
             "errors": failures[:5]}
 
 
+def async_input_location(sagemaker: Any, endpoint: dict[str, Any], given: str | None) -> str:
+    """Where the async smoke check puts its requests: ``given``, else the ``input`` folder next to the
+    endpoint's ``output`` folder (``ModelEndpoint``'s layout: ``<prefix>/input``, ``<prefix>/output``)."""
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    output = (config.get("AsyncInferenceConfig") or {}).get("OutputConfig", {}).get("S3OutputPath")
+    if not output and "AsyncInferenceConfig" not in config:
+        raise OpsError(f"endpoint {endpoint['EndpointName']} is not asynchronous (its config "
+                       f"{endpoint['EndpointConfigName']} has no AsyncInferenceConfig): leave out --async", EXIT_USAGE)
+    if given:
+        return given.rstrip("/")
+    bucket, prefix = split_s3_uri(output or "")
+    head, _, last = prefix.rpartition("/")
+    if last != "output":
+        raise OpsError(f"--input-location is needed: the endpoint writes results to {output}, not to an output/ "
+                       "folder with an input/ folder beside it", EXIT_USAGE)
+    return f"s3://{bucket}/{head + '/' if head else ''}input"
+
+
+def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, input_location: str,
+                     payloads: list[Path], invocations: int, content_type: str | None, timeout: float,
+                     run_id: str) -> dict[str, Any]:
+    """Submit ``invocations`` requests (the payloads round-robin, each an object under ``input_location``/
+    ``smoke-<run_id>/``), then look every ``ASYNC_POLL_SECONDS`` for each result or error report until all are
+    in or ``timeout`` seconds have passed since the last submission. A request whose error report appears, or
+    whose result does not appear in time, is a failure; latency is submission to the result seen."""
+    bucket, prefix = split_s3_uri(input_location)
+    pending: dict[int, tuple[str, str, str, float]] = {}
+    latencies: list[float] = []
+    failures: list[dict[str, str]] = []
+    for call in range(invocations):
+        path = payloads[call % len(payloads)]
+        key = f"{prefix + '/' if prefix else ''}smoke-{run_id}/{call:04d}-{path.name}"
+        mime = content_type or _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        try:
+            s3_client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=mime)
+            answer = runtime_client.invoke_endpoint_async(EndpointName=endpoint_name, ContentType=mime,
+                                                          InputLocation=f"s3://{bucket}/{key}")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+            translated = translate(error)
+            if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
+                raise translated from None
+            failures.append({"payload": path.name, "error": str(translated)})
+            continue
+        pending[call] = (path.name, answer["OutputLocation"], answer.get("FailureLocation", ""), time.perf_counter())
+    deadline = time.perf_counter() + timeout
+    while pending:
+        for call, (name, result, failure, started) in list(pending.items()):
+            if _exists(s3_client, result):
+                latencies.append((time.perf_counter() - started) * 1000)
+                del pending[call]
+            elif failure and _exists(s3_client, failure):
+                failures.append({"payload": name, "error": "error report " + _head_of(s3_client, failure)})
+                del pending[call]
+        if not pending or time.perf_counter() >= deadline:
+            break
+        time.sleep(min(ASYNC_POLL_SECONDS, max(0.0, deadline - time.perf_counter())))
+    failures += [{"payload": name, "error": f"no result within {timeout:g} s"} for name, *_ in pending.values()]
+    return {"endpoint": endpoint_name, "payloads": [p.name for p in payloads], "calls": invocations,
+            "failures": len(failures),
+            "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+            "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+            "max_ms": round(max(latencies), 1) if latencies else None,
+            "input_location": input_location, "errors": failures[:5]}
+
+
+def _exists(s3_client: Any, uri: str) -> bool:
+    bucket, key = split_s3_uri(uri)
+    try:
+        s3_client.head_object(Bucket=bucket, Key=key)
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise translate(error) from None
+    return True
+
+
+def _head_of(s3_client: Any, uri: str, limit: int = 300) -> str:
+    """``uri`` and the start of its text (an error report)."""
+    bucket, key = split_s3_uri(uri)
+    body = s3_client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")["Body"].read()
+    return f"{uri}: {body.decode('utf-8', 'replace').strip()}"
+
+
 def run(args, ctx) -> Output:
     """Handler of ``mlops smoke``."""
+    if args.asynchronous and args.stream:
+        raise OpsError("--async and --stream exclude each other: an asynchronous endpoint writes its results to S3",
+                       EXIT_USAGE)
+    if args.input_location and not args.asynchronous:
+        raise OpsError("--input-location goes with --async", EXIT_USAGE)
     payloads = load_payloads(args.payloads)
-    endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=args.endpoint)
+    sagemaker = ctx.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=args.endpoint)
     if endpoint["EndpointStatus"] != "InService":
         raise OpsError(f"endpoint {args.endpoint} is {endpoint['EndpointStatus']}, not InService", EXIT_FAILED)
-    data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
-                      args.content_type, stream=args.stream)
+    if args.asynchronous:
+        location = async_input_location(sagemaker, endpoint, args.input_location)
+        data = async_smoke_test(ctx.client("sagemaker-runtime"), ctx.client("s3"), args.endpoint, location,
+                                payloads, args.invocations, args.content_type, args.timeout,
+                                run_id=time.strftime("%Y%m%dT%H%M%S", time.gmtime()))
+    else:
+        data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
+                          args.content_type, stream=args.stream)
     data["p95_budget_ms"] = args.p95_ms
     problems = []
     if data["failures"]:
@@ -121,6 +222,9 @@ def run(args, ctx) -> Output:
                           args.p95_ms, "pass" if data["passed"] else "FAIL"]])
     if args.stream:
         text += f"\n(streamed: p95 time to the first part {data['first_part_p95_ms']} ms)"
+    if args.asynchronous:
+        text += (f"\n(asynchronous: requests under {data['input_location']}/; latency is submission to the result "
+                 f"seen in S3, looked at every {ASYNC_POLL_SECONDS:g} s)")
     if problems:
         text += "\n" + "\n".join(f"FAIL: {p}" for p in problems)
     return Output(data=data, text=text, exit_code=EXIT_FAILED if problems else 0)
@@ -133,7 +237,7 @@ def register(subparsers) -> None:
         description="Invoke the endpoint N times with the payload files of DIR (round-robin, content type from "
                     "the file extension unless --content-type), fail (exit 1) if any call fails or the p95 "
                     "latency, measured client-side, is above --p95-ms.",
-        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --stream")
+        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --stream\n  mlops smoke churn-scorer-test --payloads config/models/churn-predictor/sample_payloads --async --timeout 1200")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
     parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")
@@ -142,4 +246,13 @@ def register(subparsers) -> None:
     parser.add_argument("--stream", action="store_true",
                         help="call InvokeEndpointWithResponseStream and read each stream to its end (a stream "
                              "that ends in an error event fails; the latency is the whole stream's)")
+    parser.add_argument("--async", dest="asynchronous", action="store_true",
+                        help="an asynchronous endpoint: put each payload under its input prefix, call "
+                             "InvokeEndpointAsync, wait for every result in S3 (an error report fails the call)")
+    parser.add_argument("--input-location", metavar="S3_URI",
+                        help="with --async: where to put the requests (default: the input/ folder beside the "
+                             "endpoint's output/ folder, as ModelEndpoint lays them out)")
+    parser.add_argument("--timeout", type=bounded(1, 3600), default=1200, metavar="SECONDS",
+                        help="with --async: how long to wait for the results after the last submission (default "
+                             "1200: an endpoint scaled to zero starts an instance first)")
     parser.set_defaults(handler=run)

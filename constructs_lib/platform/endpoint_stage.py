@@ -74,6 +74,8 @@ class EndpointStack(Stack):
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         self.endpoint_config_name_output = CfnOutput(self, "EndpointConfigName",
                                                      value=self.endpoint.endpoint_config_name)
+        if self.endpoint.async_inference is not None:
+            self._async_outputs(stage)
         if self.endpoint.alarm_topic is not None:
             for email in stage.alarms.notification_emails:
                 self.endpoint.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
@@ -85,6 +87,23 @@ class EndpointStack(Stack):
             agreement = shadow is not None and shadow.min_agreement_percent is not None
             grant_endpoint_resources(self, self.endpoint, role_name=release_role_name(config, model, stage_name),
                                      capture_prefix=stage.data_capture.prefix if agreement else None)
+
+    def _async_outputs(self, stage: StageConfig) -> None:
+        """Where an async endpoint's callers put requests, and its notification topics (with the config's
+        e-mail subscriptions)."""
+        endpoint = self.endpoint
+        assert endpoint.async_bucket is not None and endpoint.success_topic and endpoint.error_topic
+        settings = stage.async_inference
+        for topic, emails in ((endpoint.success_topic, settings.success_emails if settings else ()),
+                              (endpoint.error_topic, settings.error_emails if settings else ())):
+            for email in emails:
+                topic.add_subscription(subscriptions.EmailSubscription(email))
+        CfnOutput(self, "AsyncInputLocation", description="Put requests here, then call InvokeEndpointAsync",
+                  value=f"s3://{endpoint.async_bucket.bucket_name}/{endpoint.async_inference.key('input')}/")
+        CfnOutput(self, "AsyncSuccessTopicArn", value=endpoint.success_topic.topic_arn,
+                  description="Notified when a request succeeded: subscribe here")
+        CfnOutput(self, "AsyncErrorTopicArn", value=endpoint.error_topic.topic_arn,
+                  description="Notified when a request failed: subscribe here")
 
     def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
         """The role the delivery pipeline's post-deploy steps assume: trusts only the pipeline (dev) account;
@@ -110,6 +129,10 @@ class EndpointStack(Stack):
 
         if invoke:
             endpoint.grant_invoke(role)
+            if endpoint.async_inference is not None:
+                # The async smoke check reads where the endpoint writes from its config.
+                iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpointConfig"],
+                                           resource_arns=[endpoint.endpoint_config_arn])
         acknowledge_wildcards(role, {alarms: "Verification reads the states of this endpoint's own "
             "rollback alarms, which are all named after the endpoint."})
         return role
@@ -121,6 +144,10 @@ class EndpointStack(Stack):
         if capture is not None and stage.data_capture.bucket_name:
             capture = dataclasses.replace(capture, bucket=s3.Bucket.from_bucket_name(
                 self, "CaptureBucket", stage.data_capture.bucket_name))
+        asynchronous = spec.asynchronous
+        if asynchronous is not None and stage.async_inference is not None and stage.async_inference.bucket_name:
+            asynchronous = dataclasses.replace(asynchronous, bucket=s3.Bucket.from_bucket_name(
+                self, "AsyncBucket", stage.async_inference.bucket_name))
         subnets, groups = [], []
         if stage.vpc is not None:
             subnets = [ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s) for i, s in enumerate(stage.vpc.subnet_ids)]
@@ -128,16 +155,18 @@ class EndpointStack(Stack):
                       for i, g in enumerate(stage.vpc.security_group_ids)]
         endpoint = ModelEndpoint(
             self, "Endpoint", endpoint_name=spec.endpoint_name, variants=spec.variants, shadow_variant=spec.shadow,
-            data_capture=capture, deployment=DeploymentPolicy.from_spec(spec.rollout), rollback_alarms=spec.alarms,
+            data_capture=capture, async_inference=asynchronous, deployment=DeploymentPolicy.from_spec(spec.rollout),
+            rollback_alarms=spec.alarms,
             network_isolation=stage.network_isolation, vpc_subnets=subnets, security_groups=groups,
         )
         # The construct names a variant by name, the config by position.
         by_position = {f"variants[{v.name}]": f"variants[{i}]" for i, v in enumerate(spec.variants)}
-        for name, (low, high, target, scale_in, scale_out) in spec.autoscaling.items():
+        for name, (low, high, invocations, backlog, scale_in, scale_out) in spec.autoscaling.items():
             try:
                 endpoint.auto_scale_variant(
-                    name, min_capacity=low, max_capacity=high, target_invocations_per_instance=target,
-                    scale_in_cooldown=Duration.seconds(scale_in), scale_out_cooldown=Duration.seconds(scale_out))
+                    name, min_capacity=low, max_capacity=high, target_invocations_per_instance=invocations,
+                    target_backlog_per_instance=backlog, scale_in_cooldown=Duration.seconds(scale_in),
+                    scale_out_cooldown=Duration.seconds(scale_out))
             except ConfigError as error:
                 raise error.under(renames=by_position) from None
         self._grant_registry(config, model, endpoint)

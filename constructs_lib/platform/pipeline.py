@@ -30,7 +30,7 @@ from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSo
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import phase_gate
+from constructs_lib.stage_spec import mode, phase_gate
 
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
@@ -195,9 +195,13 @@ class ModelPipelineStack(Stack):
         checks = getattr(self.model.stages, stage_name).checks
         smoke = None
         if checks is not None:
+            asynchronous = mode(getattr(self.model.stages, stage_name)) == "async"
+            # An async result takes queueing and processing (minutes from zero instances): the default
+            # budget, made for real-time calls, applies only when the file sets one.
+            budget = None if asynchronous and "latency_p95_ms" not in checks.model_fields_set else checks.latency_p95_ms
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
-                              latency_p95=Duration.millis(checks.latency_p95_ms), content_type=checks.content_type,
-                              stream=checks.stream)
+                              latency_p95=None if budget is None else Duration.millis(budget),
+                              content_type=checks.content_type, stream=checks.stream, asynchronous=asynchronous)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output,

@@ -180,10 +180,10 @@ def test_help_examples_name_what_the_example_app_has(capsys, command):
 
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "config" / "platform.yaml")
-    model = config.models[0]
-    known = {model.name, model.group_name, f"{config.project}-{model.name}-delivery",
-             *(f"{model.name}-{stage}" for stage in ("test", "prod")),
-             *(f"{config.project}-{model.name}-{stage}-endpoint" for stage in ("test", "prod"))}
+    known = {name for model in config.models for name in (
+        model.name, model.group_name, f"{config.project}-{model.name}-delivery",
+        *(f"{model.name}-{stage}" for stage in ("test", "prod")),
+        *(f"{config.project}-{model.name}-{stage}-endpoint" for stage in ("test", "prod")))}
     code, out, _ = run(capsys, *([command] if isinstance(command, str) else command), "--help")
     assert code == 0
     examples = out[out.index("example"):] if "example" in out else ""

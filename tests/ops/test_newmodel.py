@@ -76,7 +76,7 @@ def test_adds_the_entry_after_every_existing_line_and_creates_the_folder(platfor
     assert any(name.startswith("sample_payloads/") for name in copied)
     assert copied["preprocess.py"] == template["preprocess.py"]
     assert "<model>" not in copied["README.md"].decode() and "mlops-fraud-detector-build" in copied["README.md"].decode()
-    assert f"added model fraud-detector to {platform} (models[1])" in out
+    assert f"added model fraud-detector to {platform} (models[{len(load_config(platform).models) - 1}])" in out
     # the pinned CLI, as the README runs it (a bare `cdk` is not on PATH, and npm's latest is CLI 3.x)
     assert "  2. npx --yes aws-cdk@2.1148.1 synth " in out and "deploy 'mlops-fraud-detector/*'" in out
     assert "test and prod endpoint stages once one is approved" in err  # none until a version is approved

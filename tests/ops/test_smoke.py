@@ -162,3 +162,84 @@ def test_a_stream_that_ends_in_an_error_or_carries_nothing_fails(mlops, aws_clie
     data = json.loads(result.out)
     assert (result.code, data["failures"], data["passed"]) == (EXIT_FAILED, 2, False)
     assert message in data["errors"][0]["error"]
+
+
+# ------------------------------------------------------------------------------------------- asynchronous
+ASYNC_CONFIG = "churn-async-1"
+
+
+def create_async_endpoint(sagemaker, s3, output="s3://churn-async-io/async/output"):
+    """An asynchronous endpoint laid out as ModelEndpoint does, and its bucket."""
+    s3.create_bucket(Bucket="churn-async-io", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sagemaker.create_model(ModelName="churn-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                           PrimaryContainer={"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/churn:1"})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=ASYNC_CONFIG, ProductionVariants=[
+            {"VariantName": "main", "ModelName": "churn-model", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": output,
+                                               "S3FailurePath": output.replace("output", "failure")}})
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ASYNC_CONFIG)
+
+
+def queue_async_results(moto_server, *results):
+    """moto's queue of async results, in order: (is_failure, data)."""
+    import urllib.request
+    body = json.dumps({"account_id": "123456789012", "region": "eu-west-1", "results": [
+        {"is_failure": failure, "data": data} for failure, data in results]}).encode()
+    request = urllib.request.Request(f"{moto_server}/moto-api/static/sagemaker/async-endpoint-results", data=body,
+                                     method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_async_requests_go_under_the_input_folder_and_every_result_must_arrive(mlops, aws_client, payloads):
+    s3 = aws_client("s3")
+    create_async_endpoint(aws_client("sagemaker"), s3)
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "3", "--async", "--json")
+    data = json.loads(result.out)
+    assert (result.code, data["calls"], data["failures"], data["passed"]) == (0, 3, 0, True), result.out
+    assert data["input_location"] == "s3://churn-async-io/async/input"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="churn-async-io")["Contents"]]
+    assert len(keys) == 3 and all(k.startswith("async/input/smoke-") for k in keys)
+    assert [k.rsplit("/", 1)[1] for k in sorted(keys)] == ["0000-a.json", "0001-b.csv", "0002-a.json"]
+    assert data["p50_ms"] is not None
+
+
+def test_an_async_error_report_fails_the_call_with_its_text(mlops, aws_client, payloads, moto_server):
+    create_async_endpoint(aws_client("sagemaker"), aws_client("s3"))
+    queue_async_results(moto_server, (False, '{"score": 0.7}'), (True, "ModelError: out of memory"))
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "2", "--async")
+    assert result.code == EXIT_FAILED
+    last = result.out.splitlines()[-1]
+    assert last.startswith("FAIL: 1 of 2 invocations failed (first: b.csv: error report s3://")
+    assert last.endswith("/failure.json: ModelError: out of memory)")
+
+
+def test_an_async_result_that_never_arrives_fails_after_the_timeout(mlops, aws_client, stub_client, payloads):
+    create_async_endpoint(aws_client("sagemaker"), aws_client("s3"))
+    runtime = stub_client("sagemaker-runtime")
+    runtime.add_response("invoke_endpoint_async", {
+        "InferenceId": "1", "OutputLocation": "s3://churn-async-io/async/output/1.out",
+        "FailureLocation": "s3://churn-async-io/async/failure/1-error.out"})
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "1", "--async", "--timeout", "1")
+    assert result.code == EXIT_FAILED
+    assert result.out.splitlines()[-1] == "FAIL: 1 of 1 invocations failed (first: a.json: no result within 1 s)"
+    runtime.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("argv, output, message", [
+    (["--async", "--stream"], None, "--async and --stream exclude each other"),
+    (["--input-location", "s3://b/in"], None, "--input-location goes with --async"),
+    (["--async"], "s3://churn-async-io/results", "--input-location is needed: the endpoint writes results to "
+                                                 "s3://churn-async-io/results, not to an output/ folder"),
+])
+def test_async_usage_errors(mlops, aws_client, payloads, argv, output, message):
+    create_async_endpoint(aws_client("sagemaker"), aws_client("s3"), **({"output": output} if output else {}))
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), *argv)
+    assert result.code == EXIT_USAGE and message in result.err, result.err
+
+
+def test_async_on_a_real_time_endpoint_is_a_usage_error(mlops, aws_client, payloads):
+    create_endpoint(aws_client("sagemaker"))
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--async")
+    assert result.code == EXIT_USAGE and "has no AsyncInferenceConfig): leave out --async" in result.err, result.err

@@ -539,3 +539,51 @@ def test_a_release_synth_builds_only_what_a_release_deploys(tmp_path):
     project = projects["churn-predictor"]
     assert project.dev is None
     assert [c.node.id for c in project.node.children] == ["pipeline"]
+
+
+# --------------------------------------------------------------------------------------------- asynchronous model
+@pytest.fixture(scope="module")
+def scorer():
+    """The example's asynchronous model (churn-scorer): its pipeline stack and endpoint stacks' templates."""
+    config = load_config(CONFIG)
+    model = config.model("churn-scorer")
+    version = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/mlops-churn-scorer/1"
+    stack = ModelPipelineStack(cdk.App(), "scorer", config=config, model=model, approved_version_arn=version,
+                               config_dir=CONFIG.parent, repo_root=ROOT)
+    from aws_cdk.assertions import Template
+
+    return stack, {name: Template.from_stack(stack.stages[name].stack).to_json() for name in ("test", "prod")}
+
+
+def test_the_async_smoke_step_waits_for_results_without_the_real_time_latency_budget(scorer):
+    stack, _ = scorer
+    smoke = stack.releases["test"].smoke_test
+    assert (smoke.asynchronous, smoke.latency_p95, smoke.invocations) == (True, None, 4)
+    assert DeliveryPipeline.smoke_command(smoke).endswith(
+        "--payloads config/models/churn-predictor/sample_payloads --invocations 4 --content-type text/csv --async")
+    assert stack.releases["prod"].smoke_test is None
+
+
+def test_the_async_endpoints_scale_to_zero_in_prod_and_tell_who_subscribed(scorer):
+    _, templates = scorer
+    prod = templates["prod"]
+    by_type = lambda t, type_: [r["Properties"] for r in t["Resources"].values() if r["Type"] == type_]  # noqa: E731
+    (config,) = by_type(prod, "AWS::SageMaker::EndpointConfig")
+    assert config["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 4}
+    (target,) = by_type(prod, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 4)
+    assert sorted(p["PolicyType"] for p in by_type(prod, "AWS::ApplicationAutoScaling::ScalingPolicy")) == [
+        "StepScaling", "TargetTrackingScaling"]
+    emails = {(s["Endpoint"], json.dumps(s["TopicArn"])) for s in by_type(prod, "AWS::SNS::Subscription")}
+    error_topic = json.dumps(config["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]["ErrorTopic"])
+    assert ("ml-oncall@example.com", error_topic) in emails
+    assert {"AsyncInputLocation", "AsyncSuccessTopicArn", "AsyncErrorTopicArn"} <= set(prod["Outputs"])
+    # test: one instance, no autoscaling; its check role may submit and read results, and find where
+    test = templates["test"]
+    assert by_type(test, "AWS::ApplicationAutoScaling::ScalableTarget") == []
+    statements = [s for p in by_type(test, "AWS::IAM::Policy") if "ReleaseCheckRole" in json.dumps(p["Roles"])
+                  for s in p["PolicyDocument"]["Statement"]]
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpointConfig", "s3:PutObject",
+            "s3:GetObject"} <= actions
+    assert "sagemaker:InvokeEndpoint" not in actions

@@ -35,7 +35,7 @@ from .base import EXIT_USAGE, OpsError, Output
 from .output import duration, table
 from .release_phase import PHASES, candidate_instances
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
-from constructs_lib.stage_spec import StageSpec
+from constructs_lib.stage_spec import StageSpec, mode
 from constructs_lib.variants import RollbackAlarms, fleet_capacity
 
 STAGES = ("test", "prod")
@@ -193,13 +193,18 @@ def detection_seconds(period_seconds: int, datapoints_to_alarm: int,
 def detection_arithmetic(stage: StageConfig, alarms: RollbackAlarms) -> str:
     """How ``detection_seconds`` is reached for a stage's alarms, in words and numbers."""
     a = stage.alarms
+    asynchronous = mode(stage) == "async"
     minimum = (f"{a.min_invocations}" if a.min_invocations is not None else
                f"{alarms.min_invocations_for(a.max_5xx_error_rate_percent)} (5XX) and "
-               f"{alarms.min_invocations_for(a.max_model_error_rate_percent)} (model errors)")
+               f"{alarms.min_invocations_for(a.max_model_error_rate_percent)} "
+               + ("(failures)" if asynchronous else "(model errors)"))
+    rates = ("whole-variant rates (async metrics carry no config dimension; the bake sees only the new fleet) "
+             "over at least " + minimum + " processed requests" if asynchronous else
+             f"new-fleet rates over at least {minimum} requests")
     return (f"{a.period_seconds} s period x {a.datapoints_to_alarm} breaching of {a.evaluation_periods} + "
             f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery = "
             f"{detection_seconds(a.period_seconds, a.datapoints_to_alarm)} s after the new fleet's first request; "
-            f"new-fleet rates over at least {minimum} requests per period")
+            f"{rates} per period")
 
 
 def share_at(timeline: list[Step], seconds: float) -> float:

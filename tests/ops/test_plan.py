@@ -201,3 +201,13 @@ def test_the_release_timeline_goes_through_the_phases_to_the_rollout(tmp_path, c
     assert code == 0, err
     image = matplotlib.image.imread(tmp_path / "release.png")
     assert image.shape[:2] == (500, 900) and (image[..., :3] < 0.5).mean() > 0.005
+
+
+def test_an_async_stage_says_its_alarms_watch_the_whole_variant(capsys):
+    code, out, err = run(capsys, "--json", "plan", str(MAIN_EXAMPLE), "--stage", "prod")
+    assert code == 0, err
+    (scorer,) = [s for s in json.loads(out)["stages"] if s["model"] == "churn-scorer"]
+    assert scorer["policy"] == "all-at-once, bake 600s"
+    assert scorer["detection_arithmetic"].endswith(
+        "whole-variant rates (async metrics carry no config dimension; the bake sees only the new fleet) over at "
+        "least 100 (5XX) and 100 (failures) processed requests per period")

@@ -43,6 +43,7 @@ _EXPORTS = {
     "ProductionVariant": "endpoint",
     "ShadowVariant": "endpoint",
     "DataCapture": "endpoint",
+    "AsyncInference": "endpoint",
     "CaptureMode": "endpoint",
     "InferenceMode": "endpoint",
     "RollbackAlarms": "endpoint",

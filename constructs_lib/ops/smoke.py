@@ -85,21 +85,13 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
                 response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime)
                 response["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-            translated = translate(error)
-            if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
-                raise translated from None
-            failures.append({"payload": path.name, "error": str(translated)})
+            _count_failure(failures, path.name, error)
             continue
         except OpsError as error:  # a stream without payload
             failures.append({"payload": path.name, "error": str(error)})
             continue
         latencies.append((time.perf_counter() - started) * 1000)
-    stats = {
-        "calls": invocations, "failures": len(failures),
-        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
-        "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
-        "max_ms": round(max(latencies), 1) if latencies else None,
-    }
+    stats = {"calls": invocations, "failures": len(failures), **_latency_stats(latencies)}
     if stream:
         stats["first_part_p95_ms"] = round(percentile(first_parts, 95), 1) if first_parts else None
     return {"endpoint": endpoint_name, "payloads": [p.name for p in payloads], **stats,
@@ -144,10 +136,7 @@ def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, in
             answer = runtime_client.invoke_endpoint_async(EndpointName=endpoint_name, ContentType=mime,
                                                           InputLocation=f"s3://{bucket}/{key}")
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-            translated = translate(error)
-            if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
-                raise translated from None
-            failures.append({"payload": path.name, "error": str(translated)})
+            _count_failure(failures, path.name, error)
             continue
         pending[call] = (path.name, answer["OutputLocation"], answer.get("FailureLocation", ""), time.perf_counter())
     deadline = time.perf_counter() + timeout
@@ -164,11 +153,24 @@ def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, in
         time.sleep(min(ASYNC_POLL_SECONDS, max(0.0, deadline - time.perf_counter())))
     failures += [{"payload": name, "error": f"no result within {timeout:g} s"} for name, *_ in pending.values()]
     return {"endpoint": endpoint_name, "payloads": [p.name for p in payloads], "calls": invocations,
-            "failures": len(failures),
-            "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+            "failures": len(failures), **_latency_stats(latencies), "input_location": input_location,
+            "errors": failures[:5]}
+
+
+def _count_failure(failures: list[dict[str, str]], payload: str, error: Exception) -> None:
+    """A failed call is counted; not-found and access-denied errors stop the test at once, since every further
+    call would fail the same way."""
+    translated = translate(error)
+    if translated.exit_code in (EXIT_NOT_FOUND, EXIT_ACCESS):
+        raise translated from None
+    failures.append({"payload": payload, "error": str(translated)})
+
+
+def _latency_stats(latencies: list[float]) -> dict[str, float | None]:
+    """p50, p95 and max of the calls' latencies in ms (None without a successful call)."""
+    return {"p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
             "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
-            "max_ms": round(max(latencies), 1) if latencies else None,
-            "input_location": input_location, "errors": failures[:5]}
+            "max_ms": round(max(latencies), 1) if latencies else None}
 
 
 def _exists(s3_client: Any, uri: str) -> bool:

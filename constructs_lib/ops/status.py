@@ -6,6 +6,7 @@ deployment outcome) are shared with ``mlops verify``.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import botocore.exceptions
@@ -171,6 +172,31 @@ def variant_rows(endpoint: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def async_queue(ctx, endpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """An asynchronous endpoint's output locations and queue over the last 10 minutes (the newest minute's
+    ``ApproximateBacklogSize``, ``ApproximateAgeOfOldestRequest`` and ``HasBacklogWithoutCapacity``: requests
+    waiting with no instance running); None for a real-time endpoint. A metric with no data in the window is
+    None (an idle endpoint publishes none)."""
+    config = endpoint.get("AsyncInferenceConfig")
+    if config is None:
+        return None
+    output = config.get("OutputConfig", {})
+    queue: dict[str, Any] = {"output": output.get("S3OutputPath"), "failures": output.get("S3FailurePath")}
+    cloudwatch = ctx.client("cloudwatch")
+    end = datetime.now(timezone.utc)
+    for key, metric in (("waiting", "ApproximateBacklogSize"), ("oldest_seconds", "ApproximateAgeOfOldestRequest"),
+                        ("waiting_without_instance", "HasBacklogWithoutCapacity")):
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=metric, StartTime=end - timedelta(minutes=10), EndTime=end,
+            Period=60, Statistics=["Maximum"],
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint["EndpointName"]}])["Datapoints"]
+        newest = max(points, key=lambda p: p["Timestamp"], default=None)
+        queue[key] = None if newest is None else newest["Maximum"]
+    if queue["waiting_without_instance"] is not None:
+        queue["waiting_without_instance"] = queue["waiting_without_instance"] >= 1
+    return queue
+
+
 def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
@@ -184,6 +210,10 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
     except botocore.exceptions.ClientError as error:
         # The status is still worth showing when only the alarms cannot be read.
         alarms, alarms_note = [], f"alarm states unavailable: {translate(error)}"
+    try:
+        queue, queue_note = async_queue(ctx, endpoint), ""
+    except botocore.exceptions.ClientError as error:
+        queue, queue_note = {}, f"queue metrics unavailable: {translate(error)}"
     return {
         "endpoint": endpoint_name,
         "status": endpoint.get("EndpointStatus"),
@@ -201,6 +231,9 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "alarms": alarms,
         "alarms_note": alarms_note,
         "dashboard": dashboard,
+        "mode": "async" if endpoint.get("AsyncInferenceConfig") else "realtime",
+        "queue": queue,
+        "queue_note": queue_note,
     }
 
 
@@ -215,8 +248,18 @@ def run(args, ctx) -> Output:
     """Handler of ``mlops status``."""
     data = endpoint_status(ctx, args.endpoint, args.stack)
     dashboard = [("dashboard", f"{data['dashboard']} (CloudWatch dashboards)")] if data["dashboard"] else []
+    queue = data["queue"]
+    if queue is not None:
+        def shown(value, unit=""):
+            return "no data (idle)" if value is None else f"{value:g}{unit}"
+        waiting = shown(queue.get("waiting"))
+        if queue.get("waiting_without_instance"):
+            waiting += " (waiting with no instance running: one is being started)"
+        dashboard += [("results", f"{queue.get('output')} (errors: {queue.get('failures')})"),
+                      ("queued requests", waiting),
+                      ("oldest request", shown(queue.get("oldest_seconds"), " s"))] if queue else []
     head = output.fields([
-        ("endpoint", data["endpoint"]),
+        ("endpoint", data["endpoint"] + (" (asynchronous)" if data["mode"] == "async" else "")),
         ("status", data["status"]),
         ("current config", data["current_config"]),
         ("requested config", f"{data['requested_config'] or '-'}" + (f" (stack {data['stack']})" if data["stack"]
@@ -233,7 +276,7 @@ def run(args, ctx) -> Output:
     alarms = (output.table(["alarm", "state", "since"],
                            [[a["name"], a["state"], a["updated"]] for a in data["alarms"]])
               if data["alarms"] else "no rollback alarms found for this endpoint")
-    warnings = [note for note in (data["stack_note"], data["alarms_note"]) if note]
+    warnings = [note for note in (data["stack_note"], data["alarms_note"], data["queue_note"]) if note]
     if data["outcome"] == "rolled_back":
         firing = [a["name"] for a in data["alarms"] if a["state"] == "ALARM"]
         warnings.append("silent rollback: " + data["outcome_detail"]

@@ -136,3 +136,34 @@ def test_the_requested_config_is_found_however_the_stack_names_its_outputs(mlops
     create_stack(aws_client("cloudformation"), STACK, outputs)
     data = json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)
     assert (data["requested_config"], data["outcome"]) == (NEW_CONFIG, "succeeded")
+
+
+def test_an_async_endpoint_shows_where_results_go_and_its_queue(mlops, stub_client, aws_client):
+    # moto's DescribeEndpoint drops AsyncInferenceConfig: it comes from Stubber, the queue metrics from moto.
+    from datetime import datetime, timedelta, timezone
+
+    cloudwatch = aws_client("cloudwatch")
+    now = datetime.now(timezone.utc)
+    for minutes, backlog, age in ((3, 2.0, 40.0), (1, 7.0, 95.0)):
+        cloudwatch.put_metric_data(Namespace="AWS/SageMaker", MetricData=[
+            {"MetricName": name, "Value": value, "Timestamp": now - timedelta(minutes=minutes),
+             "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}]}
+            for name, value in (("ApproximateBacklogSize", backlog), ("ApproximateAgeOfOldestRequest", age),
+                                ("HasBacklogWithoutCapacity", 1.0))])
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": OLD_CONFIG})
+    stubber = stub_client("sagemaker")
+    stubber.add_response("describe_endpoint", endpoint_description(AsyncInferenceConfig={"OutputConfig": {
+        "S3OutputPath": "s3://io/async/output", "S3FailurePath": "s3://io/async/failure"}}))
+    stubber.add_response("list_tags", {"Tags": [{"Key": STACK_TAG, "Value": STACK}]})
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"endpoint:          {ENDPOINT} (asynchronous)"
+    assert "results:           s3://io/async/output (errors: s3://io/async/failure)" in lines
+    assert ("queued requests:   7 (waiting with no instance running: one is being started)") in lines
+    assert "oldest request:    95 s" in lines
+    stubber.add_response("describe_endpoint", endpoint_description())  # a real-time endpoint has no queue
+    stubber.add_response("list_tags", {"Tags": [{"Key": STACK_TAG, "Value": STACK}]})
+    data = json.loads(mlops("status", ENDPOINT, "--json").out)
+    assert (data["mode"], data["queue"]) == ("realtime", None)
+    stubber.assert_no_pending_responses()

@@ -132,6 +132,10 @@ ModelRef = Annotated[
 ]
 
 
+#: S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit.
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
 class AutoscalingConfig(_Strict):
     """Target tracking for one instance variant: on invocations per instance (real-time), or on queued requests
     per instance (async, which may scale to zero)."""
@@ -181,7 +185,8 @@ class DataCaptureConfig(_Strict):
     capture_mode: Literal["input", "output", "both"] = "both"
     csv_content_types: list[str] = Field(default_factory=lambda: ["text/csv"])
     json_content_types: list[str] = Field(default_factory=lambda: ["application/json"])
-    bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
+    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME,
+                                    description="existing bucket; default: one is created")
     prefix: str = "datacapture"
     retention_days: int = Field(default=90, json_schema_extra=CAPTURE_RETENTION_DAYS.schema(),
                                 description="days captured data is kept in the created bucket; a given bucket "
@@ -193,7 +198,8 @@ class AsyncConfig(_Strict):
 
     max_concurrent_invocations_per_instance: int | None = Field(
         default=None, json_schema_extra=ASYNC_CONCURRENCY.schema(), description="default: SageMaker chooses")
-    bucket_name: str | None = Field(default=None, description="existing bucket; default: one is created")
+    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME,
+                                    description="existing bucket; default: one is created")
     prefix: str = Field(default="async", description="input/, output/ and failure/ go under it")
     retention_days: int = Field(default=30, json_schema_extra=ASYNC_RETENTION_DAYS.schema(),
                                 description="days requests, results and failures are kept in the created bucket")

@@ -121,8 +121,9 @@ class _EndpointBase(Construct):
                                  period=period or Duration.minutes(1), dimensions_map=dimensions, **options)
 
     def metric_invocations(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Requests sent to the variant (Sum)."""
-        return self.metric("Invocations", variant_name, **kwargs)
+        """Requests sent to the variant (Sum); on an asynchronous endpoint, which publishes no ``Invocations``,
+        the requests it processed (``InvocationsProcessed``)."""
+        return self.metric("InvocationsProcessed" if self._asynchronous else "Invocations", variant_name, **kwargs)
 
     def metric_5xx_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
         """Requests answered with a 5XX (``Invocation5XXErrors`` Sum)."""
@@ -137,8 +138,15 @@ class _EndpointBase(Construct):
         return self.metric("ModelLatency", variant_name, statistic=statistic, **kwargs)
 
     def metric_model_errors(self, variant_name: str, **kwargs) -> cloudwatch.Metric:
-        """Requests the model container did not answer with a 2XX (``InvocationModelErrors`` Sum)."""
-        return self.metric("InvocationModelErrors", variant_name, **kwargs)
+        """Requests the model container did not answer with a 2XX (``InvocationModelErrors`` Sum); on an
+        asynchronous endpoint, requests that failed for any reason (``InvocationFailures``: it publishes no
+        ``InvocationModelErrors``)."""
+        return self.metric("InvocationFailures" if self._asynchronous else "InvocationModelErrors", variant_name,
+                           **kwargs)
+
+    @property
+    def _asynchronous(self) -> bool:
+        return getattr(self, "async_inference", None) is not None
 
     def _new_fleet_config_name(self) -> str:
         raise ConfigError("new_fleet", f"endpoint {self.endpoint_name} was imported by name: its configs are not "
@@ -399,8 +407,9 @@ class ModelEndpoint(_EndpointBase):
         from zero only once the backlog exceeds its target).
 
         The endpoint then retains the variants' instance counts across updates (``RetainAllVariantProperties``
-        with weights and data capture excluded), so a release does not reset what autoscaling scaled to.
-        Cooldowns default to 300 s (in) and 60 s (out).
+        with weights and data capture excluded), so a release does not reset what autoscaling scaled to; except
+        an async variant that may scale to zero, whose releases start at ``initial_instance_count`` (a new fleet
+        of zero instances would bake on nothing). Cooldowns default to 300 s (in) and 60 s (out).
         """
         path = f"variants[{variant_name}].autoscaling"
         variant = next((v for v in self.variants if v.name == variant_name), None)
@@ -439,8 +448,12 @@ class ModelEndpoint(_EndpointBase):
                 predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
                 **cooldowns)
         self._endpoint.retain_all_variant_properties = True
-        self._endpoint.exclude_retained_variant_properties = [
-            {"variantPropertyType": "DesiredWeight"}, {"variantPropertyType": "DataCaptureConfig"}]
+        excluded = ["DesiredWeight", "DataCaptureConfig"]
+        if asynchronous and min_capacity == 0:
+            # A release must not start its new fleet at the zero instances an idle endpoint scaled to: its bake
+            # would see no request and the rollback alarms nothing. It starts at initial_instance_count instead.
+            excluded.append("DesiredInstanceCount")
+        self._endpoint.exclude_retained_variant_properties = [{"variantPropertyType": kind} for kind in excluded]
         self._scaled[variant_name] = target
         self._max_capacity[variant_name] = max_capacity
         self._render_deployment(f"{path}.max_capacity")
@@ -509,8 +522,9 @@ class ModelEndpoint(_EndpointBase):
 
         Real-time: ``InvokeEndpoint`` (any variant, including ``TargetVariant``) and
         ``InvokeEndpointWithResponseStream`` (IAM authorizes it with the same action). Asynchronous:
-        ``InvokeEndpointAsync``, writing requests under the bucket's ``input/`` prefix and reading results and
-        error reports under ``output/`` and ``failure/``, with the key that encrypts them.
+        ``InvokeEndpointAsync``, writing requests under the bucket's ``input/`` prefix and reading and listing
+        results and error reports under ``output/`` and ``failure/`` (to look for a result: without
+        ``s3:ListBucket``, S3 answers 403 instead of 404 for one not written yet), with the key that encrypts them.
         """
         if self.async_inference is None:
             return super().grant_invoke(grantee)
@@ -519,9 +533,11 @@ class ModelEndpoint(_EndpointBase):
         assert self.async_bucket is not None
         requests, results, failures = (self.async_bucket.arn_for_objects(f"{self.async_inference.key(part)}/*")
                                        for part in ("input", "output", "failure"))
+        answers = [f"{self.async_inference.key(part)}/*" for part in ("output", "failure")]
         grant_statements(grantee, [
             allow(["s3:PutObject"], [requests]),
             allow(["s3:GetObject"], [results, failures]),
+            allow(["s3:ListBucket"], [self.async_bucket.bucket_arn], {"StringLike": {"s3:prefix": answers}}),
             *([allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn])]
               if self.encryption_key is not None else []),
         ])
@@ -724,6 +740,7 @@ class ModelEndpoint(_EndpointBase):
 
         before = custom_resource("Preflight", {
             "Check": "before", "Guarded": str(self.deployment.spec.is_guarded).lower(),
+            "Asynchronous": str(self.async_inference is not None).lower(),
             "Variants": {v.name: v.instance_type or "serverless" for v in self.variants}})
         self._endpoint.add_resource_dependency(before)
         after = custom_resource("Resource", {"Check": "after", "AlarmNames": self._alarm_refs})

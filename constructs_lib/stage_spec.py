@@ -144,6 +144,10 @@ def check_mode(stage: StageConfig) -> None:
     if serving != "async" and stage.async_inference is not None:
         raise ConfigError("async_inference", f"applies to mode async only, got it in mode {serving}")
     if serving == "async":
+        if "max_model_latency_ms" not in stage.alarms.model_fields_set:
+            raise ConfigError("alarms.max_model_latency_ms", "is required in mode async: the rollback alarm's "
+                              "budget for one request's processing (the default, 1000 ms, is a real-time one and "
+                              "would roll back every release of a model that works for minutes), got none")
         if stage.release is not None:
             raise ConfigError("release", "must be left out in mode async (the shadow and A/B phases add a variant; "
                               "an asynchronous endpoint has exactly one), got a release plan")

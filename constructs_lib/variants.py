@@ -413,10 +413,18 @@ class AsyncInference:
         return f"{self.prefix.rstrip('/')}/{part}"
 
 
+#: A key prefix the library writes into IAM policies and S3 URIs: S3's safe characters only (no '*' or '?',
+#: which IAM would read as wildcards), folders separated by single slashes.
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*/?$")
+MAX_PREFIX = 200
+
+
 def check_prefix(path: str, prefix: object) -> None:
-    """An S3 key prefix: non-empty, no leading '/'."""
-    if not isinstance(prefix, str) or not prefix or prefix.startswith("/"):
-        raise ConfigError(path, f"must be a non-empty key prefix without a leading '/', got {cut(prefix)}")
+    """An S3 key prefix: S3's safe characters (letters, digits, ``!_.'()-``) in '/'-separated folders, no
+    leading '/', at most 200 characters (SageMaker's S3 paths take 512 with the bucket and the file name)."""
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix) or len(prefix) > MAX_PREFIX:
+        raise ConfigError(path, f"must be a key prefix of at most {MAX_PREFIX} letters, digits and !_.'()- in "
+                          f"'/'-separated folders, without a leading '/', got {cut(prefix)}")
 
 
 #: ``latency_statistic``: CloudWatch's Average, Maximum, or a percentile (p0-p99.9...).

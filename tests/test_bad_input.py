@@ -421,3 +421,18 @@ def test_serving_modes_refuse_what_they_cannot_do_in_one_line(changes, message):
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"models.1.stages.test.alarms": KeyError},
+     "models[1].stages.test.alarms.max_model_latency_ms: is required in mode async"),
+    ({f"{SCORER}.async_inference.bucket_name": "Bad_Bucket"},
+     "models[1].stages.prod.async_inference.bucket_name: "),
+    ({f"{PROD}.data_capture.bucket_name": "arn:aws:s3:::captures"}, "models[0].stages.prod.data_capture.bucket_name: "),
+    ({f"{SCORER}.async_inference.prefix": "jobs/*"},
+     "models[1].stages.prod.async_inference.prefix: must be a key prefix of at most 200 letters"),
+], ids=["async-latency", "async-bucket", "capture-bucket", "async-prefix"])
+def test_async_inputs_that_would_fail_at_deploy_are_refused(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)

@@ -645,6 +645,7 @@ def test_release_checks_run_before_and_after_the_endpoint_on_every_new_config(sc
         assert check["Properties"]["ServiceTimeout"] == 960
     assert before["Properties"]["Variants"] == {"champion": "ml.m5.large", "challenger": "ml.m5.large"}
     assert before["Properties"]["Guarded"] == "true"
+    assert before["Properties"]["Asynchronous"] == "false"  # an async endpoint cannot become real-time
     assert sorted(a["Ref"] for a in after["Properties"]["AlarmNames"]) == sorted(
         resources(template, "AWS::CloudWatch::Alarm"))
     function = only(template, "AWS::Lambda::Function")
@@ -864,8 +865,11 @@ def test_async_roles_read_and_write_only_their_own_prefixes(scenarios):
     assert sorted(r.split("/async/")[1].split('"')[0] for r in role["s3:PutObject"]) == ["failure/*", "output/*"]
     assert len(role["sns:Publish"]) == 2
     caller = _actions(_statements(template, "Caller"))
-    assert set(caller) == {"sagemaker:InvokeEndpointAsync", "s3:PutObject", "s3:GetObject", "kms:GenerateDataKey",
-                           "kms:Decrypt"}
+    assert set(caller) == {"sagemaker:InvokeEndpointAsync", "s3:PutObject", "s3:GetObject", "s3:ListBucket",
+                           "kms:GenerateDataKey", "kms:Decrypt"}
+    # listing (to look for a result: HeadObject answers 403 for a missing object without it) of the answers only
+    (listing,) = [s for s in _statements(template, "Caller") if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["async/output/*", "async/failure/*"]}}
     assert [r.split("/async/")[1].split('"')[0] for r in caller["s3:PutObject"]] == ["input/*"]
     assert sorted(r.split("/async/")[1].split('"')[0] for r in caller["s3:GetObject"]) == ["failure/*", "output/*"]
     assert caller["sagemaker:InvokeEndpointAsync"][0].endswith(':sagemaker:eu-west-1:333333333333:endpoint/transcribe"]]}')
@@ -886,6 +890,8 @@ def test_async_rollback_alarms_judge_failures_among_processed_requests_without_a
     assert [d["Name"] for d in alarms["transcribe-main-latency"]["Dimensions"]] == ["EndpointName", "VariantName"]
     config = only(scenarios[0]["Async"], "AWS::SageMaker::Endpoint")["DeploymentConfig"]
     assert len(config["AutoRollbackConfiguration"]["Alarms"]) == 3
+    checks = resources(scenarios[0]["Async"], "Custom::SageMakerReleaseCheck").values()
+    assert [c["Properties"]["Asynchronous"] for c in checks if c["Properties"]["Check"] == "before"] == ["true"]
 
 
 def test_async_endpoint_scales_on_its_queue_down_to_zero_and_back(scenarios):
@@ -910,6 +916,11 @@ def test_async_endpoint_scales_on_its_queue_down_to_zero_and_back(scenarios):
     step_policy = next(k for k, v in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").items()
                        if v["Properties"]["PolicyType"] == "StepScaling")
     assert alarm["AlarmActions"] == [{"Fn::GetAtt": [step_policy, "Arn"]}]
+    # a release starts its new fleet at initial_instance_count, not at the zero an idle endpoint scaled to
+    endpoint = only(template, "AWS::SageMaker::Endpoint")
+    assert endpoint["RetainAllVariantProperties"] is True
+    assert [p["VariantPropertyType"] for p in endpoint["ExcludeRetainedVariantProperties"]] == [
+        "DesiredWeight", "DataCaptureConfig", "DesiredInstanceCount"]
 
 
 def async_endpoint(**kw):
@@ -936,7 +947,11 @@ ASYNC_RULES = [
     ({"async_inference": AsyncInference(max_concurrent_invocations_per_instance=True)},
      "async_inference.max_concurrent_invocations_per_instance: must be a whole number"),
     ({"async_inference": AsyncInference(prefix="/abs")},
-     "async_inference.prefix: must be a non-empty key prefix without a leading '/', got '/abs'"),
+     "async_inference.prefix: must be a key prefix of at most 200 letters, digits and !_.'()- in '/'-separated "
+     "folders, without a leading '/', got '/abs'"),
+    ({"async_inference": AsyncInference(prefix="jobs/*")},  # IAM would read '*' as a wildcard
+     "async_inference.prefix: must be a key prefix of at most 200 letters"),
+    ({"async_inference": AsyncInference(prefix="a" * 201)}, "async_inference.prefix: must be a key prefix of at most"),
     ({"async_inference": AsyncInference(retention_days=0)},
      "async_inference.retention_days: must be between 1 and 3650 days, got 0"),
     ({"async_inference": AsyncInference(include_response_in_notifications="yes")},
@@ -956,6 +971,15 @@ def test_async_inference_pipelines_are_refused():
     pipeline = ModelSource.from_containers([IMAGE, IMAGE], hostnames=["a", "b"])
     with pytest.raises(ConfigError, match=r"^variants\[0\]\.model: an asynchronous endpoint serves one container"):
         async_endpoint(variants=[instance(model=pipeline)])
+
+
+def test_async_metric_helpers_name_the_metrics_async_endpoints_publish():
+    endpoint = async_endpoint()
+    assert endpoint.metric_invocations("main").metric_name == "InvocationsProcessed"
+    assert endpoint.metric_model_errors("main").metric_name == "InvocationFailures"
+    realtime = ModelEndpoint(Stack(None, "R", env=ENV), "E", endpoint_name="rt", variants=[instance()])
+    assert realtime.metric_invocations("main").metric_name == "Invocations"
+    assert realtime.metric_model_errors("main").metric_name == "InvocationModelErrors"
 
 
 def test_async_autoscaling_rules():

@@ -198,8 +198,9 @@ def detection_arithmetic(stage: StageConfig, alarms: RollbackAlarms) -> str:
                f"{alarms.min_invocations_for(a.max_5xx_error_rate_percent)} (5XX) and "
                f"{alarms.min_invocations_for(a.max_model_error_rate_percent)} "
                + ("(failures)" if asynchronous else "(model errors)"))
-    rates = ("whole-variant rates (async metrics carry no config dimension; the bake sees only the new fleet) "
-             "over at least " + minimum + " processed requests" if asynchronous else
+    rates = ("whole-variant rates (async metrics carry no config dimension: after the shift only the new fleet "
+             "processes requests, the first periods still hold the old fleet's last minutes) over at least "
+             + minimum + " processed requests" if asynchronous else
              f"new-fleet rates over at least {minimum} requests")
     return (f"{a.period_seconds} s period x {a.datapoints_to_alarm} breaching of {a.evaluation_periods} + "
             f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery = "

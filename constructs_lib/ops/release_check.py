@@ -18,7 +18,7 @@
 It is deployed as the function's inline source, so it imports only the standard library and boto3 (no
 package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry ``Check``,
 ``EndpointName``, ``EndpointConfigName`` and, after, ``AlarmNames``; before, ``Variants`` ({name: instance type
-or "serverless"}) and ``Guarded`` ("true"/"false"); the answer is PUT to ``ResponseURL``.
+or "serverless"}), ``Guarded`` and ``Asynchronous`` ("true"/"false"); the answer is PUT to ``ResponseURL``.
 
 * ``Delete`` always succeeds (nothing to undo).
 * While the stack is *rolling back* (its status ends in ``ROLLBACK_IN_PROGRESS``) both checks succeed without
@@ -107,9 +107,11 @@ class ReleaseCheckFailed(Exception):
     """The release must not go on (preflight), or did not land (release check)."""
 
 
-def preflight(sagemaker: Any, autoscaling: Any, endpoint_name: str, new: dict[str, str], guarded: bool) -> str:
+def preflight(sagemaker: Any, autoscaling: Any, endpoint_name: str, new: dict[str, str], guarded: bool,
+              asynchronous: bool | None = None) -> str:
     """Compare the running endpoint with the production variants about to be deployed ({name: instance type
-    or "serverless"}); return a one-line verdict, or raise ``ReleaseCheckFailed`` naming the way through."""
+    or "serverless"}) and, when ``asynchronous`` is given, with the new config's kind; return a one-line verdict,
+    or raise ``ReleaseCheckFailed`` naming the way through."""
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except Exception as error:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
@@ -125,8 +127,14 @@ def preflight(sagemaker: Any, autoscaling: Any, endpoint_name: str, new: dict[st
         config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         running.update({v["VariantName"]: v.get("InstanceType") or "serverless"
                         for v in config["ProductionVariants"]})
-    except Exception:  # noqa: BLE001 - without the types only the instance-type rule is skipped
-        pass
+    except Exception:  # noqa: BLE001 - without the types only the instance-type and async rules are skipped
+        config = {}
+    if asynchronous is False and config.get("AsyncInferenceConfig"):
+        # SageMaker: "The AsyncInferenceConfig parameter cannot be removed from this endpoint".
+        raise ReleaseCheckFailed(
+            f"endpoint {endpoint_name} is asynchronous and this release makes it real-time, which SageMaker "
+            "refuses for an existing endpoint (its AsyncInferenceConfig cannot be removed): release the real-time "
+            "endpoint under a new endpoint_name, move the callers, then delete the old one")
     changed = set(running) != set(new)
     if guarded and changed:
         raise ReleaseCheckFailed(
@@ -194,8 +202,10 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
             if event["RequestType"] == "Update" and stack_rolling_back(aws["cloudformation"], event["StackId"]):
                 reason = "the stack is rolling back: CloudFormation restores the previous config, nothing to check"
             elif check == "before":
+                kind = props.get("Asynchronous")
                 reason = preflight(aws["sagemaker"], aws["application-autoscaling"], endpoint_name,
-                                   dict(props.get("Variants", {})), str(props.get("Guarded", "true")) == "true")
+                                   dict(props.get("Variants", {})), str(props.get("Guarded", "true")) == "true",
+                                   None if kind is None else str(kind) == "true")
             else:
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
                 reason = check_release(aws["sagemaker"], aws["cloudwatch"], endpoint_name,

@@ -9,6 +9,7 @@ every result arrives in S3 within ``--timeout``; its latency is the time from su
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,13 @@ def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, in
                      payloads: list[Path], invocations: int, content_type: str | None, timeout: float,
                      run_id: str) -> dict[str, Any]:
     """Submit ``invocations`` requests (the payloads round-robin, each an object under ``input_location``/
-    ``smoke-<run_id>/``), then look every ``ASYNC_POLL_SECONDS`` for each result or error report until all are
+    ``smoke-<run_id>/``), then look every ``ASYNC_POLL_SECONDS`` for the results and error reports until all are
     in or ``timeout`` seconds have passed since the last submission. A request whose error report appears, or
-    whose result does not appear in time, is a failure; latency is submission to the result seen."""
+    whose result does not appear in time, is a failure; latency is submission to the result seen.
+
+    Each look lists the result and error folders (ListObjectsV2 under the pending keys' common prefix: a
+    couple of calls per look, however many requests wait). HeadObject would answer 403, not 404, for a result
+    not written yet unless the caller may list the whole bucket."""
     bucket, prefix = split_s3_uri(input_location)
     pending: dict[int, tuple[str, str, str, float]] = {}
     latencies: list[float] = []
@@ -141,11 +146,13 @@ def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, in
         pending[call] = (path.name, answer["OutputLocation"], answer.get("FailureLocation", ""), time.perf_counter())
     deadline = time.perf_counter() + timeout
     while pending:
+        present = _present(s3_client, [uri for _, result, failure, _ in pending.values() for uri in (result, failure)
+                                       if uri])
         for call, (name, result, failure, started) in list(pending.items()):
-            if _exists(s3_client, result):
+            if result in present:
                 latencies.append((time.perf_counter() - started) * 1000)
                 del pending[call]
-            elif failure and _exists(s3_client, failure):
+            elif failure in present:
                 failures.append({"payload": name, "error": "error report " + _head_of(s3_client, failure)})
                 del pending[call]
         if not pending or time.perf_counter() >= deadline:
@@ -173,15 +180,19 @@ def _latency_stats(latencies: list[float]) -> dict[str, float | None]:
             "max_ms": round(max(latencies), 1) if latencies else None}
 
 
-def _exists(s3_client: Any, uri: str) -> bool:
-    bucket, key = split_s3_uri(uri)
-    try:
-        s3_client.head_object(Bucket=bucket, Key=key)
-    except botocore.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise translate(error) from None
-    return True
+def _present(s3_client: Any, uris: list[str]) -> set[str]:
+    """Which of ``uris`` exist: one listing per bucket and folder, under the common prefix of their keys."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for uri in uris:
+        bucket, key = split_s3_uri(uri)
+        groups.setdefault((bucket, key.rpartition("/")[0]), []).append(key)
+    present = set()
+    for (bucket, _), keys in groups.items():
+        wanted = set(keys)
+        paginator = s3_client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=os.path.commonprefix(keys)):
+            present.update(f"s3://{bucket}/{o['Key']}" for o in page.get("Contents", []) if o["Key"] in wanted)
+    return present
 
 
 def _head_of(s3_client: Any, uri: str, limit: int = 300) -> str:

@@ -209,5 +209,6 @@ def test_an_async_stage_says_its_alarms_watch_the_whole_variant(capsys):
     (scorer,) = [s for s in json.loads(out)["stages"] if s["model"] == "churn-scorer"]
     assert scorer["policy"] == "all-at-once, bake 600s"
     assert scorer["detection_arithmetic"].endswith(
-        "whole-variant rates (async metrics carry no config dimension; the bake sees only the new fleet) over at "
-        "least 100 (5XX) and 100 (failures) processed requests per period")
+        "whole-variant rates (async metrics carry no config dimension: after the shift only the new fleet "
+        "processes requests, the first periods still hold the old fleet's last minutes) over at least 100 (5XX) "
+        "and 100 (failures) processed requests per period")

@@ -175,6 +175,28 @@ def test_preflight_stops_a_guarded_rename_before_the_endpoint_is_touched(aws_cli
     assert passed["Reason"] == f"endpoint {ENDPOINT}: same production variants (challenger, champion)"
 
 
+def test_preflight_refuses_to_make_an_async_endpoint_real_time(aws_client, cloudformation_url, stack_id):
+    """SageMaker refuses an update that removes AsyncInferenceConfig ("cannot be removed from this endpoint"):
+    the preflight says so before the endpoint is touched, and lets an async-to-async release through."""
+    url, answers = cloudformation_url
+    sagemaker = aws_client("sagemaker")
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                           PrimaryContainer={"Image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/m:1"})
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=OLD_CONFIG, ProductionVariants=[{"VariantName": "main", "ModelName": "m",
+                                                            "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://io/async/output"}})
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=OLD_CONFIG)
+    for asynchronous in (False, True):
+        event = _preflight_event(url, stack_id, {"main": "ml.m5.large"})
+        event["ResourceProperties"]["Asynchronous"] = str(asynchronous).lower()
+        release_check.handler(event, _Context())
+    refused, passed = answers
+    assert refused["Status"] == "FAILED" and refused["Reason"].startswith(
+        f"endpoint {ENDPOINT} is asynchronous and this release makes it real-time, which SageMaker refuses")
+    assert passed["Status"] == "SUCCESS"
+
+
 def test_handler_source_is_self_contained():
     """It is deployed as inline source: only the standard library and boto3/botocore may be imported."""
     import ast

@@ -167,3 +167,21 @@ def test_an_async_endpoint_shows_where_results_go_and_its_queue(mlops, stub_clie
     data = json.loads(mlops("status", ENDPOINT, "--json").out)
     assert (data["mode"], data["queue"]) == ("realtime", None)
     stubber.assert_no_pending_responses()
+
+
+def test_scaling_alarms_are_not_rollback_alarms(mlops, aws_client):
+    """Target tracking's alarms and an async endpoint's scale-from-zero alarm watch the endpoint too, and are in
+    ALARM routinely; their actions are Application Auto Scaling policies, so status and verify leave them out."""
+    create_endpoint(aws_client("sagemaker"), aws_client("cloudformation"), running=NEW_CONFIG, requested=NEW_CONFIG)
+    cloudwatch = aws_client("cloudwatch")
+    create_alarm(cloudwatch, f"{ENDPOINT}-champion-5xx-rate", "OK")
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"{ENDPOINT}-main-scale-from-zero", Namespace="AWS/SageMaker", MetricName="HasBacklogWithoutCapacity",
+        Statistic="Average", Period=60, EvaluationPeriods=2, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        AlarmActions=["arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:1-2-3:resource/sagemaker/endpoint/"
+                      f"{ENDPOINT}/variant/main:policyName/scale-from-zero"])
+    cloudwatch.set_alarm_state(AlarmName=f"{ENDPOINT}-main-scale-from-zero", StateValue="ALARM", StateReason="queued")
+    data = json.loads(mlops("status", ENDPOINT, "--json").out)
+    assert [a["name"] for a in data["alarms"]] == [f"{ENDPOINT}-champion-5xx-rate"]
+    assert mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG, "--timeout", "1").code == 0

@@ -1,0 +1,203 @@
+"""``StreamInference``: predictions for a stream, Kinesis Data Streams in and out, through an endpoint.
+
+Records arrive on the input stream; a Lambda function (``ops/stream_consumer.py``) reads them in batches, sends
+each to the endpoint (``InvokeEndpoint``) and writes the answers to the output stream with the record's partition
+key (one key's predictions keep their order). What fails is retried and, in the end, set aside, never silently
+lost:
+
+* a record the endpoint refuses is reported back to Lambda (partial batch response): Lambda retries the batch
+  from it, splitting the batch in two on each failure (``bisect-on-error``) so one bad record does not hold its
+  neighbours back;
+* after ``retry_attempts`` or once older than ``max_record_age``, the failed records' positions go to an SQS
+  queue (KMS-encrypted, kept 14 days): ``discarded_queue``, whose first message raises an alarm;
+* alarms also watch how far behind the stream the function is (``IteratorAge``) and the function's own errors.
+
+The endpoint keeps its own guardrail: a release of the model behind the stream is guarded as any other, and
+while its rollback alarms roll a bad version back the stream waits (retrying) rather than dropping records.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from .endpoint import IModelEndpoint
+from .errors import ConfigError, Limit, cut
+from .keys import customer_key
+from .nag import acknowledge, acknowledge_wildcards
+from .permissions import allow
+
+__all__ = ["StreamInference"]
+
+#: Lambda's Kinesis event source mapping (CreateEventSourceMapping) and function limits.
+BATCH_SIZE = Limit(1, 10000, "records", whole=True)
+BATCHING_WINDOW_SECONDS = Limit(0, 300, "seconds", whole=True)
+PARALLELIZATION = Limit(1, 10, "batches per shard", whole=True)
+#: -1 (retry forever) is refused: one bad record would hold its shard until the record expires.
+RETRY_ATTEMPTS = Limit(0, 10000, "retries", whole=True)
+RECORD_AGE_SECONDS = Limit(60, 604800, "seconds", whole=True)
+TIMEOUT_SECONDS = Limit(1, 900, "seconds", whole=True)
+SHARDS = Limit(1, 10000, "shards", whole=True)
+ITERATOR_AGE_SECONDS = Limit(1, 604800, "seconds", whole=True)
+_CONTENT_TYPE_LENGTH = 1024
+
+
+class StreamInference(Construct):
+    """Kinesis Data Streams -> Lambda -> ``endpoint`` -> Kinesis Data Streams.
+
+    :param endpoint: the endpoint that predicts (a ``ModelEndpoint``, or one imported by name).
+    :param input_stream: where records arrive; default: a stream created here (``shards``, KMS with
+      ``encryption_key``, 24 hours' retention).
+    :param output_stream: where predictions go; default: created like the input stream.
+    :param content_type: ContentType of each record sent to the endpoint (default ``application/json``);
+      ``accept``: the answer's type (default ``application/json``).
+    :param batch_size: records per invocation, 1-10000 (default 10); ``max_batching_window``: how long Lambda
+      gathers records before invoking, 0-300 s (default 0); ``parallelization_factor``: batches per shard at
+      once, 1-10 (default 1: strict order per shard).
+    :param retry_attempts: retries of a failing batch before its records are set aside, 0-10000 (default 3);
+      ``max_record_age``: records older than this are set aside unprocessed, 60 s-7 days (default 1 hour).
+    :param timeout: the function's timeout, 1-900 s (default 60 s): a batch's endpoint calls must fit in it.
+    :param max_iterator_age: the alarm on ``IteratorAge``: fires when the oldest record read is older than
+      this for 3 of 5 minutes (default 5 minutes).
+    :param encryption_key: the key of the created streams and the discarded-records queue; default: created.
+    :param alarm_topic: where the alarms notify; default: a topic created here (``alarm_topic``, KMS).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, endpoint: IModelEndpoint,
+                 input_stream: kinesis.IStream | None = None, output_stream: kinesis.IStream | None = None,
+                 content_type: str = "application/json", accept: str = "application/json",
+                 batch_size: int = 10, max_batching_window: Duration | None = None,
+                 parallelization_factor: int = 1, retry_attempts: int = 3, max_record_age: Duration | None = None,
+                 timeout: Duration | None = None, shards: int = 1, max_iterator_age: Duration | None = None,
+                 encryption_key: kms.IKey | None = None, alarm_topic: sns.ITopic | None = None) -> None:
+        super().__init__(scope, id)
+        window = 0 if max_batching_window is None else max_batching_window.to_seconds()
+        record_age = 3600 if max_record_age is None else max_record_age.to_seconds()
+        timeout_seconds = 60 if timeout is None else timeout.to_seconds()
+        iterator_age = 300 if max_iterator_age is None else max_iterator_age.to_seconds()
+        BATCH_SIZE.check("batch_size", batch_size)
+        BATCHING_WINDOW_SECONDS.check("max_batching_window", window)
+        PARALLELIZATION.check("parallelization_factor", parallelization_factor)
+        RETRY_ATTEMPTS.check("retry_attempts", retry_attempts)
+        RECORD_AGE_SECONDS.check("max_record_age", record_age)
+        TIMEOUT_SECONDS.check("timeout", timeout_seconds)
+        SHARDS.check("shards", shards)
+        ITERATOR_AGE_SECONDS.check("max_iterator_age", iterator_age)
+        for name, value in (("content_type", content_type), ("accept", accept)):
+            if not isinstance(value, str) or not value or len(value) > _CONTENT_TYPE_LENGTH or not value.isascii():
+                raise ConfigError(name, f"must be a MIME type of at most {_CONTENT_TYPE_LENGTH} ASCII characters, "
+                                  f"got {cut(value)}")
+        self.endpoint = endpoint
+        self.encryption_key = encryption_key or customer_key(
+            self, "Key", description=f"Stream inference of {endpoint.endpoint_name}: streams, discarded records, "
+                                     "alarm notifications")
+
+        def stream(id: str) -> kinesis.Stream:
+            created = kinesis.Stream(self, id, shard_count=shards, retention_period=Duration.hours(24),
+                                     encryption=kinesis.StreamEncryption.KMS, encryption_key=self.encryption_key,
+                                     removal_policy=RemovalPolicy.DESTROY)
+            acknowledge(created, "KDS3", "A customer managed key (rotation on, retained, grants only for AWS "
+                        "services), shared with the discarded-records queue and the alarm topic: its own policy, "
+                        "not AWS's, decides who may read the records; its cost is in the README's cost section.")
+            return created
+
+        self.input_stream: kinesis.IStream = input_stream or stream("Input")
+        """Where records arrive."""
+        self.output_stream: kinesis.IStream = output_stream or stream("Output")
+        """Where the predictions go, with each input record's partition key."""
+        self.discarded_queue = sqs.Queue(
+            self, "Discarded", encryption=sqs.QueueEncryption.KMS, encryption_master_key=self.encryption_key,
+            enforce_ssl=True, retention_period=Duration.days(14), removal_policy=RemovalPolicy.RETAIN)
+        """Where the positions (shard, sequence numbers) of records set aside after the retries go."""
+        acknowledge(self.discarded_queue, "SQS3", "This queue is the dead-letter destination itself (the stream "
+                    "consumer's on-failure destination): a queue behind it would only move the same messages.")
+
+        # ------------------------------------------------------------------ the consumer
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_YEAR,
+                                  removal_policy=RemovalPolicy.RETAIN)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Stream inference through endpoint {endpoint.endpoint_name}")
+        role.add_to_policy(iam.PolicyStatement.from_json(
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.log_group_arn])))
+        self.function = lambda_.Function(
+            self, "Function", runtime=lambda_.Runtime.PYTHON_3_14, handler="index.handler",
+            code=lambda_.Code.from_inline(_consumer_source()), timeout=Duration.seconds(timeout_seconds),
+            memory_size=256, role=role, log_group=log_group,
+            description=f"Sends stream records to endpoint {endpoint.endpoint_name}, predictions to a stream",
+            environment={"ENDPOINT_NAME": endpoint.endpoint_name, "OUTPUT_STREAM_ARN": self.output_stream.stream_arn,
+                         "CONTENT_TYPE": content_type, "ACCEPT": accept})
+        """The consumer function."""
+        endpoint.grant_invoke(self.function)
+        self.output_stream.grant_write(self.function)
+        self.function.add_event_source(sources.KinesisEventSource(
+            self.input_stream, starting_position=lambda_.StartingPosition.LATEST, batch_size=batch_size,
+            max_batching_window=Duration.seconds(window), parallelization_factor=parallelization_factor,
+            retry_attempts=retry_attempts, max_record_age=Duration.seconds(record_age), bisect_batch_on_error=True,
+            report_batch_item_failures=True, on_failure=sources.SqsDlq(self.discarded_queue)))
+        acknowledge_wildcards(role, actions={
+            "kms:GenerateDataKey*": "CDK's stream write grant: Kinesis asks for a data key per record batch.",
+            "kms:ReEncrypt*": "CDK's stream write grant (Kinesis server-side encryption).",
+        })
+
+        # ------------------------------------------------------------------ alarms
+        self.alarm_topic = alarm_topic or sns.Topic(
+            self, "AlarmTopic", master_key=self.encryption_key, enforce_ssl=True,
+            display_name=f"{endpoint.endpoint_name} stream inference alarms"[:100])
+        """Where the alarms notify (created unless given)."""
+        if alarm_topic is None:
+            self._let_cloudwatch_publish()
+        period = Duration.minutes(1)
+        self.alarms = [
+            self.function.metric("IteratorAge", statistic="Maximum", period=period).create_alarm(
+                self, "BehindAlarm", threshold=iterator_age * 1000, evaluation_periods=5, datapoints_to_alarm=3,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"Stream inference through {endpoint.endpoint_name} is more than "
+                                  f"{iterator_age:g} s behind its stream (IteratorAge)"),
+            self.function.metric_errors(period=Duration.minutes(5)).create_alarm(
+                self, "ErrorsAlarm", threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"The stream consumer of {endpoint.endpoint_name} failed (crash or timeout)"),
+            self.discarded_queue.metric_approximate_number_of_messages_visible(period=period).create_alarm(
+                self, "DiscardedAlarm", threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"Records of the stream into {endpoint.endpoint_name} were set aside after "
+                                  "their retries: their positions are in the discarded-records queue"),
+        ]
+        """IteratorAge behind, function errors, records set aside."""
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+
+    def _let_cloudwatch_publish(self) -> None:
+        """CloudWatch publishes alarm notifications to the encrypted topic as itself: it needs the key and the
+        topic, for this account's alarms."""
+        stack = Stack.of(self)
+        service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        own = {"StringEquals": {"aws:SourceAccount": stack.account}}
+        if isinstance(self.encryption_key, kms.Key):
+            self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[service], actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
+                conditions=own))
+        self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[service], actions=["sns:Publish"], resources=[self.alarm_topic.topic_arn], conditions=own))
+
+
+@functools.cache
+def _consumer_source() -> str:
+    """The consumer's source, deployed inline (no asset to publish across accounts)."""
+    return (Path(__file__).parent / "ops" / "stream_consumer.py").read_text(encoding="utf-8")

@@ -59,6 +59,7 @@ _EXPORTS = {
     "ModelProjectTemplate": "catalog",
     "ReleaseStage": "delivery",
     "SmokeTest": "delivery",
+    "StreamInference": "streaming",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

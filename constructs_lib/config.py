@@ -22,7 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
-from . import build_spec, smoke
+from . import build_spec, smoke, stream_rules
 from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
@@ -209,6 +209,29 @@ class AsyncConfig(_Strict):
     error_emails: "Emails" = Field(default_factory=list, description="subscribed to the error topic")
 
 
+class StreamingConfig(_Strict):
+    """Mode streaming: records from a Kinesis stream through the endpoint to another (``StreamInference``)."""
+
+    content_type: str = Field(default="application/json", description="ContentType of each record sent")
+    accept: str = Field(default="application/json", description="the answer's type")
+    batch_size: int = Field(default=10, json_schema_extra=stream_rules.BATCH_SIZE.schema(),
+                            description="records per invocation of the consumer")
+    max_batching_window: int = Field(default=0, json_schema_extra=stream_rules.BATCHING_WINDOW_SECONDS.schema(),
+                                     description="seconds Lambda gathers records before invoking")
+    parallelization_factor: int = Field(default=1, json_schema_extra=stream_rules.PARALLELIZATION.schema(),
+                                        description="batches per shard at once (1: strict order per shard)")
+    retry_attempts: int = Field(default=3, json_schema_extra=stream_rules.RETRY_ATTEMPTS.schema(),
+                                description="retries of a failing batch before its records are set aside")
+    max_record_age: int = Field(default=3600, json_schema_extra=stream_rules.RECORD_AGE_SECONDS.schema(),
+                                description="seconds: older records are set aside unprocessed")
+    timeout: int = Field(default=60, json_schema_extra=stream_rules.TIMEOUT_SECONDS.schema(),
+                         description="seconds: the consumer's timeout (a batch's endpoint calls must fit)")
+    shards: int = Field(default=1, json_schema_extra=stream_rules.SHARDS.schema(),
+                        description="shards of each created stream")
+    max_iterator_age: int = Field(default=300, json_schema_extra=stream_rules.ITERATOR_AGE_SECONDS.schema(),
+                                  description="seconds behind the stream that raise the alarm")
+
+
 class DeploymentConfig(_Strict):
     """The deployment guardrail. ``type`` picks the policy; sizes are percent of a variant's capacity by
     default (``size_unit: instances`` for counts); times are seconds."""
@@ -386,12 +409,14 @@ class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
-    mode: Literal["realtime", "serverless", "async"] | None = Field(
+    mode: Literal["realtime", "serverless", "async", "streaming"] | None = Field(
         default=None, description="how the endpoint serves: realtime (instances), serverless (serverless_memory_mb "
-        "variants) or async (queued through S3, one instance variant); default: serverless when the variants "
-        "are, else realtime")
+        "variants), async (queued through S3, one instance variant) or streaming (a real-time endpoint fed from "
+        "a Kinesis stream, predictions to another); default: serverless when the variants are, else realtime")
     async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
                                                 "left out)")
+    streaming: StreamingConfig | None = Field(default=None, description="mode streaming's settings (defaults "
+                                              "when left out)")
     variants: list[VariantConfig]
     shadow_variant: ShadowConfig | None = None
     data_capture: DataCaptureConfig | None = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig
+from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig, StreamingConfig
+from .stream_rules import check_stream
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
 from .rollout import RolloutSpec
@@ -129,6 +130,11 @@ def mode(stage: StageConfig) -> str:
     return "serverless" if any(v.serverless_memory_mb is not None for v in stage.variants) else "realtime"
 
 
+def stream_settings(stage: StageConfig) -> dict:
+    """Mode streaming's settings (``StreamingConfig``, defaults when the section is left out), times in seconds."""
+    return (stage.streaming or StreamingConfig()).model_dump()
+
+
 def check_mode(stage: StageConfig) -> None:
     """The stage's ``mode`` agrees with its variants and sections (what only one mode has)."""
     serving = mode(stage)
@@ -141,8 +147,14 @@ def check_mode(stage: StageConfig) -> None:
         raise ConfigError(f"variants[{serverless[0]}].serverless_memory_mb", f"must not be set in mode {serving} "
                           f"(mode serverless serves from serverless variants), got "
                           f"{stage.variants[serverless[0]].serverless_memory_mb}")
-    if serving != "async" and stage.async_inference is not None:
-        raise ConfigError("async_inference", f"applies to mode async only, got it in mode {serving}")
+    for section, owner in (("async_inference", "async"), ("streaming", "streaming")):
+        if serving != owner and getattr(stage, section) is not None:
+            raise ConfigError(section, f"applies to mode {owner} only, got it in mode {serving}")
+    if serving == "streaming":
+        try:
+            check_stream(**stream_settings(stage))
+        except ConfigError as error:
+            raise error.under("streaming") from None
     if serving == "async":
         if "max_model_latency_ms" not in stage.alarms.model_fields_set:
             raise ConfigError("alarms.max_model_latency_ms", "is required in mode async: the rollback alarm's "

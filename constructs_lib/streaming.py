@@ -35,24 +35,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .endpoint import IModelEndpoint
-from .errors import ConfigError, Limit, cut
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow
+from .stream_rules import check_stream
+from .variants import _is_token
 
 __all__ = ["StreamInference"]
-
-#: Lambda's Kinesis event source mapping (CreateEventSourceMapping) and function limits.
-BATCH_SIZE = Limit(1, 10000, "records", whole=True)
-BATCHING_WINDOW_SECONDS = Limit(0, 300, "seconds", whole=True)
-PARALLELIZATION = Limit(1, 10, "batches per shard", whole=True)
-#: -1 (retry forever) is refused: one bad record would hold its shard until the record expires.
-RETRY_ATTEMPTS = Limit(0, 10000, "retries", whole=True)
-RECORD_AGE_SECONDS = Limit(60, 604800, "seconds", whole=True)
-TIMEOUT_SECONDS = Limit(1, 900, "seconds", whole=True)
-SHARDS = Limit(1, 10000, "shards", whole=True)
-ITERATOR_AGE_SECONDS = Limit(1, 604800, "seconds", whole=True)
-_CONTENT_TYPE_LENGTH = 1024
 
 
 class StreamInference(Construct):
@@ -73,7 +62,10 @@ class StreamInference(Construct):
     :param max_iterator_age: the alarm on ``IteratorAge``: fires when the oldest record read is older than
       this for 3 of 5 minutes (default 5 minutes).
     :param encryption_key: the key of the created streams and the discarded-records queue; default: created.
-    :param alarm_topic: where the alarms notify; default: a topic created here (``alarm_topic``, KMS).
+    :param alarm_topic: where the alarms notify; default: a topic created here (``alarm_topic``, KMS). The
+      alarms are named ``<endpoint name>-stream-<behind|errors|discarded>``, so an endpoint's own alarm topic
+      (``ModelEndpoint.alarm_topic``, which CloudWatch may publish to for alarms named after the endpoint)
+      takes them as they are.
     """
 
     def __init__(self, scope: Construct, id: str, *, endpoint: IModelEndpoint,
@@ -88,18 +80,9 @@ class StreamInference(Construct):
         record_age = 3600 if max_record_age is None else max_record_age.to_seconds()
         timeout_seconds = 60 if timeout is None else timeout.to_seconds()
         iterator_age = 300 if max_iterator_age is None else max_iterator_age.to_seconds()
-        BATCH_SIZE.check("batch_size", batch_size)
-        BATCHING_WINDOW_SECONDS.check("max_batching_window", window)
-        PARALLELIZATION.check("parallelization_factor", parallelization_factor)
-        RETRY_ATTEMPTS.check("retry_attempts", retry_attempts)
-        RECORD_AGE_SECONDS.check("max_record_age", record_age)
-        TIMEOUT_SECONDS.check("timeout", timeout_seconds)
-        SHARDS.check("shards", shards)
-        ITERATOR_AGE_SECONDS.check("max_iterator_age", iterator_age)
-        for name, value in (("content_type", content_type), ("accept", accept)):
-            if not isinstance(value, str) or not value or len(value) > _CONTENT_TYPE_LENGTH or not value.isascii():
-                raise ConfigError(name, f"must be a MIME type of at most {_CONTENT_TYPE_LENGTH} ASCII characters, "
-                                  f"got {cut(value)}")
+        check_stream(batch_size=batch_size, max_batching_window=window, parallelization_factor=parallelization_factor,
+                     retry_attempts=retry_attempts, max_record_age=record_age, timeout=timeout_seconds, shards=shards,
+                     max_iterator_age=iterator_age, content_type=content_type, accept=accept)
         self.endpoint = endpoint
         self.encryption_key = encryption_key or customer_key(
             self, "Key", description=f"Stream inference of {endpoint.endpoint_name}: streams, discarded records, "
@@ -162,18 +145,18 @@ class StreamInference(Construct):
         period = Duration.minutes(1)
         self.alarms = [
             self.function.metric("IteratorAge", statistic="Maximum", period=period).create_alarm(
-                self, "BehindAlarm", threshold=iterator_age * 1000, evaluation_periods=5, datapoints_to_alarm=3,
+                self, "BehindAlarm", alarm_name=self._alarm_name("behind"), threshold=iterator_age * 1000, evaluation_periods=5, datapoints_to_alarm=3,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"Stream inference through {endpoint.endpoint_name} is more than "
                                   f"{iterator_age:g} s behind its stream (IteratorAge)"),
             self.function.metric_errors(period=Duration.minutes(5)).create_alarm(
-                self, "ErrorsAlarm", threshold=1, evaluation_periods=1,
+                self, "ErrorsAlarm", alarm_name=self._alarm_name("errors"), threshold=1, evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"The stream consumer of {endpoint.endpoint_name} failed (crash or timeout)"),
             self.discarded_queue.metric_approximate_number_of_messages_visible(period=period).create_alarm(
-                self, "DiscardedAlarm", threshold=1, evaluation_periods=1,
+                self, "DiscardedAlarm", alarm_name=self._alarm_name("discarded"), threshold=1, evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"Records of the stream into {endpoint.endpoint_name} were set aside after "
@@ -182,6 +165,10 @@ class StreamInference(Construct):
         """IteratorAge behind, function errors, records set aside."""
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+
+    def _alarm_name(self, kind: str) -> str | None:
+        name = self.endpoint.endpoint_name
+        return None if _is_token(name) else f"{name}-stream-{kind}"
 
     def _let_cloudwatch_publish(self) -> None:
         """CloudWatch publishes alarm notifications to the encrypted topic as itself: it needs the key and the

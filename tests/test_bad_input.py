@@ -374,7 +374,7 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
 SCORER = "models.1.stages.prod"  # the example's asynchronous model
 MODE_CASES = [
     ({f"{SCORER}.mode": "batch"},
-     "models[1].stages.prod.mode: input should be 'realtime', 'serverless' or 'async', got 'batch'"),
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async' or 'streaming', got 'batch'"),
     ({f"{SCORER}.mode": "realtime"},
      "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
     ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},
@@ -402,6 +402,15 @@ MODE_CASES = [
      "models[1].stages.prod.release: must be left out in mode async"),
     ({"models.1.stages.test.checks.stream": True},
      "models[1].stages.test.checks.stream: must be false in mode async"),
+    # streaming: a real-time endpoint fed from a stream; Lambda's event source mapping limits
+    ({f"{PROD}.streaming": {"batch_size": 20}},
+     "models[0].stages.prod.streaming: applies to mode streaming only, got it in mode realtime"),
+    ({f"{PROD}.mode": "streaming", f"{PROD}.release": KeyError, f"{PROD}.streaming": {"batch_size": 20000}},
+     "models[0].stages.prod.streaming.batch_size: must be between 1 and 10000 records, got 20000"),
+    ({f"{PROD}.mode": "streaming", f"{PROD}.release": KeyError, f"{PROD}.streaming": {"retry_attempts": -1}},
+     "models[0].stages.prod.streaming.retry_attempts: must be between 0 and 10000 retries, got -1"),
+    ({f"{PROD}.mode": "streaming", f"{PROD}.release": KeyError, f"{PROD}.streaming": {"max_record_age": 10}},
+     "models[0].stages.prod.streaming.max_record_age: must be between 60 and 604800 seconds, got 10"),
     # the other modes
     ({f"{PROD}.variants.0.autoscaling.min_capacity": 0},
      "models[0].stages.prod.variants[0].autoscaling.min_capacity: must be between 1 and 2 (at most "

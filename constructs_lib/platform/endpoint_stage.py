@@ -25,7 +25,8 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import StageSpec, config_error
+from constructs_lib.stage_spec import StageSpec, config_error, mode, stream_settings
+from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
 
@@ -76,6 +77,8 @@ class EndpointStack(Stack):
                                                      value=self.endpoint.endpoint_config_name)
         if self.endpoint.async_inference is not None:
             self._async_outputs(stage)
+        self.stream: StreamInference | None = self._stream(stage) if mode(stage) == "streaming" else None
+        """Mode streaming's stream inference (Kinesis in and out through the endpoint)."""
         if self.endpoint.alarm_topic is not None:
             for email in stage.alarms.notification_emails:
                 self.endpoint.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
@@ -87,6 +90,24 @@ class EndpointStack(Stack):
             agreement = shadow is not None and shadow.min_agreement_percent is not None
             grant_endpoint_resources(self, self.endpoint, role_name=release_role_name(config, model, stage_name),
                                      capture_prefix=stage.data_capture.prefix if agreement else None)
+
+    def _stream(self, stage: StageConfig) -> StreamInference:
+        """Kinesis in and out through the endpoint; its alarms notify the endpoint's alarm topic (named after
+        the endpoint, which that topic accepts), so the stage's notification_emails hear of both."""
+        settings = stream_settings(stage)
+        seconds = {key: Duration.seconds(settings.pop(key))
+                   for key in ("max_batching_window", "max_record_age", "timeout", "max_iterator_age")}
+        # The settings passed check_mode's check_stream, the construct's own rules.
+        stream = StreamInference(self, "Stream", endpoint=self.endpoint, alarm_topic=self.endpoint.alarm_topic,
+                                 **settings, **seconds)
+        if self.endpoint.alarm_topic is None:  # the endpoint's alarms are off: the stream's topic is its own
+            for email in stage.alarms.notification_emails:
+                stream.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+        CfnOutput(self, "StreamInputName", value=stream.input_stream.stream_name,
+                  description="Put records here (Kinesis): each is sent to the endpoint")
+        CfnOutput(self, "StreamOutputName", value=stream.output_stream.stream_name,
+                  description="The predictions, with each input record's partition key")
+        return stream
 
     def _async_outputs(self, stage: StageConfig) -> None:
         """Where an async endpoint's callers put requests, and its notification topics (with the config's

@@ -587,3 +587,46 @@ def test_the_async_endpoints_scale_to_zero_in_prod_and_tell_who_subscribed(score
     assert {"sagemaker:InvokeEndpointAsync", "sagemaker:DescribeEndpointConfig", "s3:PutObject",
             "s3:GetObject"} <= actions
     assert "sagemaker:InvokeEndpoint" not in actions
+
+
+# --------------------------------------------------------------------------------------------- streaming example
+STREAMING = ROOT / "config" / "examples" / "streaming.yaml"
+
+
+@pytest.fixture(scope="module")
+def streaming():
+    """config/examples/streaming.yaml's pipeline with both stages, synthesised with cdk-nag and linted."""
+    config = load_config(STREAMING)
+    model = config.models[0]
+    version = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/{model.group_name}/1"
+    app = nag_app()
+    stack = ModelPipelineStack(app, "streaming", config=config, model=model, approved_version_arn=version,
+                               config_dir=STREAMING.parent, repo_root=ROOT)
+    templates = check_assembly(synth_checked(app))
+    return stack, {name: templates[f"{stack.node.path}/{model.name}-{name}/Endpoint"] for name in ("test", "prod")}
+
+
+def test_the_streaming_example_feeds_each_stage_s_endpoint_from_a_stream(streaming):
+    stack, templates = streaming
+    prod = templates["prod"]
+    kinds = [r["Type"] for r in prod["Resources"].values()]
+    assert kinds.count("AWS::Kinesis::Stream") == 2 and "AWS::Lambda::EventSourceMapping" in kinds
+    (mapping,) = [r["Properties"] for r in prod["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert (mapping["BatchSize"], mapping["ParallelizationFactor"], mapping["MaximumBatchingWindowInSeconds"]) == (
+        100, 2, 1)
+    streams = [r["Properties"] for r in prod["Resources"].values() if r["Type"] == "AWS::Kinesis::Stream"]
+    assert [s["ShardCount"] for s in streams] == [2, 2]
+    assert {"StreamInputName", "StreamOutputName", "EndpointName"} <= set(prod["Outputs"])
+    # the stream's alarms notify the endpoint's alarm topic, whose policy admits alarms named after the endpoint
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in prod["Resources"].values()
+              if r["Type"] == "AWS::CloudWatch::Alarm" and "stream" in str(r["Properties"].get("AlarmName"))}
+    assert sorted(alarms) == ["churn-events-prod-stream-behind", "churn-events-prod-stream-discarded",
+                              "churn-events-prod-stream-errors"]
+    assert alarms["churn-events-prod-stream-behind"]["Threshold"] == 120000
+    topic = next(k for k, r in prod["Resources"].items() if r["Type"] == "AWS::SNS::Topic"
+                 and k.startswith("EndpointAlarmTopic"))
+    assert all(a["AlarmActions"] == [{"Ref": topic}] for a in alarms.values())
+    # the endpoint is released as any real-time one: a canary in prod, smoke-checked in test
+    (endpoint,) = [r["Properties"] for r in prod["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint"]
+    assert endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert stack.releases["test"].smoke_test.asynchronous is False

@@ -38,6 +38,28 @@ def access_log_props(scope: Construct, logs: s3.Bucket, prefix: str) -> dict:
     return {}
 
 
+def data_bucket(scope: Construct, id: str, *, key, what: str, log_prefix: str, rule: str,
+                retention_days: int) -> s3.Bucket:
+    """A bucket of model data (``<id>Bucket``, its access logs in ``<id>AccessLogs``): KMS-encrypted with
+    ``key``, TLS only, versioned, retained, with server access logs; objects expire after ``retention_days``
+    (lifecycle rule ``rule``), overwritten versions 7 days later."""
+    from aws_cdk import Duration, RemovalPolicy
+
+    logs = access_logs_bucket(scope, f"{id}AccessLogs", of=f"{what} bucket")
+    logging = access_log_props(scope, logs, log_prefix)
+    bucket = s3.Bucket(
+        scope, f"{id}Bucket", encryption=s3.BucketEncryption.KMS, encryption_key=key,
+        bucket_key_enabled=True, enforce_ssl=True, versioned=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
+        lifecycle_rules=[s3.LifecycleRule(
+            id=rule, expiration=Duration.days(retention_days),
+            noncurrent_version_expiration=Duration.days(7), abort_incomplete_multipart_upload_after=Duration.days(7))],
+    )
+    if not logging:
+        log_access(bucket, logs, log_prefix)
+    return bucket
+
+
 def log_access(bucket: s3.Bucket, logs: s3.Bucket, prefix: str) -> None:
     """Send ``bucket``'s server access logs to ``logs`` under ``prefix`` (a bucket policy grant, no ACL)."""
     cfn = bucket.node.default_child

@@ -36,7 +36,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .access_logs import access_log_props, access_logs_bucket, log_access
+from .access_logs import data_bucket
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .errors import ConfigError, check_sagemaker_name
@@ -639,52 +639,21 @@ class ModelEndpoint(_EndpointBase):
             resources=[self._alarm_topic_arn], conditions=own_alarms))
         return topic
 
-    def _image_repositories(self) -> tuple[list[str], str]:
-        """The ECR repositories the execution role may pull from (what each variant's source needs:
-        ``ModelSource.image_repositories``), and the reason for their wildcards if any."""
-        needed: dict[str, str] = {}
-        for variant in self._all_variants():
-            needed.update(variant.model.image_repositories(self._env.partition, self._env.region, self._env.account))
-        region_wide = f"arn:{self._env.partition}:ecr:{self._env.region}:*:repository/*"
-        if region_wide in needed:  # covers every other repository of the region
-            return [region_wide], needed[region_wide]
-        exact = sorted(arn for arn, reason in needed.items() if not reason)
-        wildcards = sorted(arn for arn, reason in needed.items() if reason)
-        return exact + wildcards, next((needed[arn] for arn in wildcards), "")
-
     def _create_role(self, vpc_subnets: list, capture: list[dict], captured_objects: list[str],
                      async_objects: list[str]) -> iam.Role:
-        partition, region, account = self._env.partition, self._env.region, self._env.account
         role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"SageMaker execution role of endpoint {self.endpoint_name}")
-        repositories, wildcard_reason = self._image_repositories()
-        log_group = (f"arn:{partition}:logs:{region}:{account}:log-group:"
-                     f"/aws/sagemaker/Endpoints/{self.endpoint_name}")
-        statements = [
-            allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], repositories),
-            allow(["ecr:GetAuthorizationToken"], ["*"]),
-            allow(["logs:CreateLogGroup", "logs:DescribeLogStreams"], [log_group]),
-            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
-            allow(["cloudwatch:PutMetricData"], ["*"],
-                  {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
-        ]
-        model_objects = sorted({arn for v in self._all_variants() for arn in v.model.model_objects(partition)})
-        if model_objects:
-            statements.append(allow(["s3:GetObject"], model_objects))
+        statements, wildcards = container_statements(
+            [v.model for v in self._all_variants()], self._env, f"/aws/sagemaker/Endpoints/{self.endpoint_name}",
+            "SageMaker creates one log stream per instance under the endpoint's own log group.")
         if vpc_subnets:
             statements.append(allow(
                 ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
                  "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
                  "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], ["*"]))
         attach_policy(role, "Permissions", statements + capture)
-        wildcards = {
-            "*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to SageMaker namespaces by condition)"
-                 + (" and the VPC network-interface actions" if vpc_subnets else "")
-                 + " support no resource-level permissions.",
-            f"{log_group}:*": "SageMaker creates one log stream per instance under the endpoint's own log group.",
-        }
-        wildcards.update({repository: wildcard_reason for repository in repositories
-                          if repository.endswith(":repository/*")})
+        if vpc_subnets:
+            wildcards["*"] = wildcards["*"].replace(" support", " and the VPC network-interface actions support")
         for objects in captured_objects:
             wildcards[objects] = "SageMaker names the captured objects by date and hour under the capture prefix."
         for objects in async_objects:
@@ -753,21 +722,9 @@ class ModelEndpoint(_EndpointBase):
                                    capture.retention_days)
 
     def _create_bucket(self, id: str, what: str, log_prefix: str, rule: str, retention_days: int) -> s3.Bucket:
-        """A bucket of this endpoint's data: KMS-encrypted with its key, TLS only, versioned, retained, with
-        server access logs; objects expire after ``retention_days``, overwritten versions 7 days later."""
-        logs = access_logs_bucket(self, f"{id}AccessLogs", of=f"{what} bucket")
-        logging = access_log_props(self, logs, log_prefix)
-        bucket = s3.Bucket(
-            self, f"{id}Bucket", encryption=s3.BucketEncryption.KMS, encryption_key=self.encryption_key,
-            bucket_key_enabled=True, enforce_ssl=True, versioned=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
-            lifecycle_rules=[s3.LifecycleRule(
-                id=rule, expiration=Duration.days(retention_days),
-                noncurrent_version_expiration=Duration.days(7), abort_incomplete_multipart_upload_after=Duration.days(7))],
-        )
-        if not logging:
-            log_access(bucket, logs, log_prefix)
-        return bucket
+        """A bucket of this endpoint's data (``access_logs.data_bucket``), encrypted with its key."""
+        return data_bucket(self, id, key=self.encryption_key, what=what, log_prefix=log_prefix, rule=rule,
+                           retention_days=retention_days)
 
     def _create_async_io(self, config: AsyncInference) -> list[dict]:
         """The async bucket (unless given) and the success and error topics; returns what the execution role
@@ -871,6 +828,43 @@ class ModelEndpoint(_EndpointBase):
 
 
 # -------------------------------------------------------------------------------------------------- helpers
+def container_statements(sources: Sequence[ModelSource], env: StackArns, log_group_name: str,
+                         log_streams_reason: str) -> tuple[list[dict], dict[str, str]]:
+    """What an execution role needs to run ``sources``' containers (an endpoint's, a transform job's): pull
+    their images (``ModelSource.image_repositories``: exact repositories where known), read their model data,
+    log under ``log_group_name`` and publish SageMaker's metrics; with the reasons for its wildcards."""
+    partition, region, account = env.partition, env.region, env.account
+    needed: dict[str, str] = {}
+    for source in sources:
+        needed.update(source.image_repositories(partition, region, account))
+    region_wide = f"arn:{partition}:ecr:{region}:*:repository/*"
+    if region_wide in needed:  # covers every other repository of the region
+        repositories = [region_wide]
+    else:
+        repositories = (sorted(arn for arn, reason in needed.items() if not reason)
+                        + sorted(arn for arn, reason in needed.items() if reason))
+    log_group = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
+    statements = [
+        allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"], repositories),
+        allow(["ecr:GetAuthorizationToken"], ["*"]),
+        allow(["logs:CreateLogGroup", "logs:DescribeLogStreams"], [log_group]),
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
+        allow(["cloudwatch:PutMetricData"], ["*"],
+              {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
+    ]
+    model_objects = sorted({arn for source in sources for arn in source.model_objects(partition)})
+    if model_objects:
+        statements.append(allow(["s3:GetObject"], model_objects))
+    wildcards = {
+        "*": "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited to SageMaker namespaces by condition)"
+             " support no resource-level permissions.",
+        f"{log_group}:*": log_streams_reason,
+    }
+    wildcards.update({repository: needed[repository] for repository in repositories
+                      if repository.endswith(":repository/*")})
+    return statements, wildcards
+
+
 #: The rollback alarms of a production variant, in order; ``endpoint-5xx-rate`` only with
 #: ``RollbackAlarms.watch_whole_endpoint``.
 ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency", "endpoint-5xx-rate")

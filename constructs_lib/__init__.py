@@ -60,6 +60,7 @@ _EXPORTS = {
     "ReleaseStage": "delivery",
     "SmokeTest": "delivery",
     "StreamInference": "streaming",
+    "BatchInference": "batch",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

@@ -81,7 +81,7 @@ class RetrainingSchedule(Construct):
 
     def __init__(self, scope: Construct, id: str, *, pipeline: Union[str, Any], schedule: str,
                  timezone: str = "UTC", parameters: Mapping[str, str] | None = None,
-                 retry_attempts: int = 3) -> None:
+                 retry_attempts: int = 3, description: str = "Retrains the model on the configured schedule") -> None:
         super().__init__(scope, id)
         check_schedule("schedule", schedule)
         check_range("retry_attempts", retry_attempts, 0, 185)
@@ -105,7 +105,7 @@ class RetrainingSchedule(Construct):
         self.schedule = scheduler.CfnSchedule(
             self, "Schedule", schedule_expression=schedule, schedule_expression_timezone=timezone,
             flexible_time_window={"mode": "OFF"}, target=target, state="ENABLED",
-            description="Retrains the model on the configured schedule",
+            description=description,
         )
 
 

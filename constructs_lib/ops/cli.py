@@ -19,7 +19,8 @@ from .base import EXIT_USAGE, OpsError, Output
 from .signals import Interrupted
 
 #: Subcommand modules, in the order ``mlops --help`` lists them.
-COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "reports", "plan",
+COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "batch_check", "reports",
+                   "plan",
                    "promote", "release", "newmodel"]
 
 _DESCRIPTION = ("Operate safe SageMaker model releases: endpoint status and rollbacks, approvals, A/B weights, "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -36,22 +37,16 @@ from .approval import RetrainingSchedule
 from .arns import StackArns
 from .batch_sdk import BatchSpec, submit_batch_definition
 from .endpoint import _snake, _to_props, container_statements
-from .errors import ConfigError, Limit, check_choice, check_sagemaker_name, cut
-from .instance_types import INFERENCE_INSTANCE_TYPES
+from .batch_rules import SPLIT_TYPES, STRATEGIES, check_batch
+from .errors import ConfigError, check_choice, check_sagemaker_name, cut
 from .keys import customer_key
 from .lazy import lazy_string
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, attach_policy
-from .variants import ModelSource, check_prefix
+from .variants import ModelSource
 
 __all__ = ["BatchInference"]
 
-#: CreateTransformJob: TransformResources.InstanceCount, MaxPayloadInMB.
-INSTANCE_COUNT = Limit(1, 100, "instances", whole=True)
-MAX_PAYLOAD_MB = Limit(0, 100, "MB", whole=True)
-RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
-SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
-STRATEGIES = ("MultiRecord", "SingleRecord")
 
 
 class BatchInference(Construct):
@@ -82,15 +77,9 @@ class BatchInference(Construct):
                  alarm_topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, id)
         check_sagemaker_name("pipeline_name", pipeline_name, 256)
-        if instance_type not in INFERENCE_INSTANCE_TYPES:
-            raise ConfigError("instance_type", "must be a SageMaker inference instance type from the ml. families "
-                              f"(for example ml.m5.xlarge), got {cut(instance_type)}")
-        INSTANCE_COUNT.check("instance_count", instance_count)
-        MAX_PAYLOAD_MB.check("max_payload_mb", max_payload_mb)
-        RETENTION_DAYS.check("retention_days", retention_days)
+        check_batch(instance_type, instance_count, max_payload_mb, retention_days, prefix)
         check_choice("split_type", split_type, SPLIT_TYPES)
         check_choice("strategy", strategy, STRATEGIES)
-        check_prefix("prefix", prefix)
         if not isinstance(model, ModelSource) or model.parts:
             raise ConfigError("model", "must be one container (ModelSource.from_model_package or from_image), got "
                               + (model.description if isinstance(model, ModelSource) else cut(model)))
@@ -183,7 +172,19 @@ class BatchInference(Construct):
                                      dimensions_map={"RuleName": self.failure_rule.rule_name}),
             threshold=1, evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-        """In ALARM for the five minutes after a failed run (the topic tells each one, with its reason)."""
+        """In ALARM for the five minutes after a failed run; it notifies the topic too (the event itself, with the
+        failure reason, arrives next to it)."""
+        self.failure_alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
+        if alarm_topic is None:  # CloudWatch publishes the alarm's notifications as itself
+            self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": env.account}}))
+            if isinstance(self.encryption_key, kms.Key):
+                self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=["*"],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": env.account}}))
 
     @property
     def definition(self) -> str:

@@ -22,7 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
-from . import build_spec, smoke, stream_rules
+from . import batch_rules, build_spec, smoke, stream_rules
 from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
@@ -232,6 +232,39 @@ class StreamingConfig(_Strict):
                                   description="seconds behind the stream that raise the alarm")
 
 
+class BatchConfig(_Strict):
+    """Mode batch: the model scores whole files with batch transform, run by a SageMaker pipeline
+    (``BatchInference``); no endpoint."""
+
+    model: ModelRef = APPROVED
+    instance_type: str = Field(description="the transform job's instances (ml.*)")
+    instance_count: int = Field(default=1, json_schema_extra=batch_rules.INSTANCE_COUNT.schema())
+    content_type: str = Field(default="text/csv", description="each input file's MIME type")
+    accept: str = Field(default="text/csv", description="the results' MIME type")
+    split_type: Literal["None", "Line", "RecordIO", "TFRecord"] = Field(
+        default="Line", description="how input files are cut into records")
+    strategy: Literal["MultiRecord", "SingleRecord"] = "MultiRecord"
+    max_payload_mb: int = Field(default=6, json_schema_extra=batch_rules.MAX_PAYLOAD_MB.schema())
+    schedule: str | None = Field(default=None, description="EventBridge schedule of runs over the whole input "
+                                 "prefix: cron(...) or rate(...); default: runs are started by hand")
+    bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME,
+                                    description="existing bucket; default: one is created")
+    prefix: str = Field(default="batch", description="input/ and output/ go under it")
+    retention_days: int = Field(default=30, json_schema_extra=batch_rules.RETENTION_DAYS.schema(),
+                                description="days inputs and results are kept in the created bucket")
+    failure_emails: "Emails" = Field(default_factory=list, description="told of every failed run, with its reason")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_schedule("", value)
+            except ConfigError as error:
+                raise ValueError(error.message) from None
+        return value
+
+
 class DeploymentConfig(_Strict):
     """The deployment guardrail. ``type`` picks the policy; sizes are percent of a variant's capacity by
     default (``size_unit: instances`` for counts); times are seconds."""
@@ -409,18 +442,22 @@ class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
-    mode: Literal["realtime", "serverless", "async", "streaming"] | None = Field(
-        default=None, description="how the endpoint serves: realtime (instances), serverless (serverless_memory_mb "
-        "variants), async (queued through S3, one instance variant) or streaming (a real-time endpoint fed from "
-        "a Kinesis stream, predictions to another); default: serverless when the variants are, else realtime")
+    mode: Literal["realtime", "serverless", "async", "streaming", "batch"] | None = Field(
+        default=None, description="how the stage serves: realtime (instances), serverless (serverless_memory_mb "
+        "variants), async (queued through S3, one instance variant), streaming (a real-time endpoint fed from "
+        "a Kinesis stream, predictions to another) or batch (whole files, no endpoint: the batch section); "
+        "default: serverless when the variants are, else realtime")
     async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
                                                 "left out)")
     streaming: StreamingConfig | None = Field(default=None, description="mode streaming's settings (defaults "
                                               "when left out)")
-    variants: list[VariantConfig]
+    batch: BatchConfig | None = Field(default=None, description="mode batch's settings (required in it)")
+    variants: list[VariantConfig] = Field(default_factory=list, description="1-10 production variants (every "
+                                          "mode but batch)")
     shadow_variant: ShadowConfig | None = None
     data_capture: DataCaptureConfig | None = None
-    deployment: DeploymentConfig
+    deployment: DeploymentConfig | None = Field(default=None, description="the endpoint's guardrail (every mode "
+                                                "but batch)")
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     network_isolation: bool = True
     dashboard: bool = Field(default=True, description="a CloudWatch dashboard for the endpoint (traffic, latency, "

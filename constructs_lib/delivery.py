@@ -63,16 +63,21 @@ PIPELINE_ARTIFACT_DAYS = 30
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 #: The smoke/latency step's CodeBuild timeout (one value: each Duration made is a jsii round trip).
 _SMOKE_TIMEOUT = Duration.minutes(30)
+#: The batch check's: its run may take 30 minutes (``mlops batch-check --timeout``), plus the install.
+_BATCH_CHECK_TIMEOUT = Duration.minutes(45)
 
 
 @dataclass(frozen=True)
 class ReleaseStage:
-    """One account's endpoint deployment as the pipeline releases it.
+    """One account's endpoint (or batch-inference) deployment as the pipeline releases it.
 
     :param stage: the CDK Stage holding the endpoint stack(s), with its account and region set.
     :param endpoint_name: the stack output naming the endpoint.
     :param endpoint_config_name: the stack output naming the endpoint config this deployment requests
         (content-derived: if the endpoint runs another one after the deploy, SageMaker rolled it back).
+    :param batch_pipeline_name: instead of an endpoint, the stack output naming a batch-inference pipeline
+        (``BatchInference``): no endpoint verification; with ``batch_payloads_dir`` (a folder of the
+        repository), ``mlops batch-check`` runs it over those sample files after the deploy.
     :param check_role: the role in the stage account the checks assume (trusting the pipeline account; may
         describe the endpoint and its alarms, and invoke it for a smoke test). Usually
         ``iam.Role.from_role_arn(...)`` of a deterministic name, since it lives in another account.
@@ -82,10 +87,12 @@ class ReleaseStage:
     """
 
     stage: Stage
-    endpoint_name: CfnOutput
-    endpoint_config_name: CfnOutput
-    check_role: iam.IRole
+    endpoint_name: CfnOutput | None = None
+    endpoint_config_name: CfnOutput | None = None
+    check_role: iam.IRole | None = None
     smoke_test: SmokeTest | None = None
+    batch_pipeline_name: CfnOutput | None = None
+    batch_payloads_dir: str | None = None
     verify_timeout: Duration = Duration.minutes(30)
     account: str = field(init=False)
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
@@ -102,6 +109,14 @@ class ReleaseStage:
         object.__setattr__(self, "region", region)
         object.__setattr__(self, "verify_minutes", self.verify_timeout.to_minutes())
         check_range("verify_timeout", self.verify_minutes, 1, 60, "minutes")
+        if self.check_role is None:
+            raise ConfigError("check_role", "is required: the role the checks assume in the stage's account")
+        endpoint = self.endpoint_name is not None and self.endpoint_config_name is not None
+        if endpoint == (self.batch_pipeline_name is not None):
+            raise ConfigError("endpoint_name", "give the endpoint's outputs (endpoint_name and endpoint_config_name) "
+                              "or a batch pipeline's (batch_pipeline_name), not both or neither")
+        if self.batch_pipeline_name is not None and self.smoke_test is not None:
+            raise ConfigError("smoke_test", "does not apply to a batch stage (batch_payloads_dir runs its check)")
 
 
 class DeliveryPipeline(Construct):
@@ -282,6 +297,14 @@ class DeliveryPipeline(Construct):
     def _checks(self, release: ReleaseStage) -> list[pipelines.Step]:
         role_arn = release.check_role.role_arn
         env = {"CHECK_ROLE_ARN": role_arn, "ENDPOINT_REGION": release.region}
+        if release.batch_pipeline_name is not None:
+            if release.batch_payloads_dir is None:
+                return []
+            return [pipelines.CodeBuildStep(
+                "BatchCheck", input=self.source, install_commands=self._check_install, env=env,
+                env_from_cfn_outputs={"PIPELINE_NAME": release.batch_pipeline_name}, role=self._check_step_role(release),
+                role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
+                timeout=_BATCH_CHECK_TIMEOUT, commands=[self.batch_check_command(release.batch_payloads_dir)])]
         outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
         step_role = self._check_step_role(release)
@@ -305,6 +328,12 @@ class DeliveryPipeline(Construct):
     def verify_command(timeout: Duration = Duration.minutes(30)) -> str:
         """The verification step's command (exit 6 when SageMaker rolled the release back)."""
         return _verify_command(timeout.to_seconds())
+
+    @staticmethod
+    def batch_check_command(payloads_dir: str) -> str:
+        """The batch check step's command: the stage's batch pipeline over the sample files."""
+        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" batch-check "$PIPELINE_NAME" '
+                f"--payloads {shlex.quote(payloads_dir)}")
 
     @staticmethod
     def smoke_command(smoke_test: SmokeTest) -> str:

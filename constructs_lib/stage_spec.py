@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig, StreamingConfig
+from .batch_rules import check_batch
 from .stream_rules import check_stream
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
@@ -88,7 +89,11 @@ class StageSpec:
 
 def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_account: str, dev_region: str,
                 group_name: str) -> None:
-    """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``."""
+    """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
+    rules for mode batch."""
+    if mode(stage) == "batch":
+        check_mode(stage)
+        return
     placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
     spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder)
     vpc = stage.vpc
@@ -147,9 +152,15 @@ def check_mode(stage: StageConfig) -> None:
         raise ConfigError(f"variants[{serverless[0]}].serverless_memory_mb", f"must not be set in mode {serving} "
                           f"(mode serverless serves from serverless variants), got "
                           f"{stage.variants[serverless[0]].serverless_memory_mb}")
-    for section, owner in (("async_inference", "async"), ("streaming", "streaming")):
+    for section, owner in (("async_inference", "async"), ("streaming", "streaming"), ("batch", "batch")):
         if serving != owner and getattr(stage, section) is not None:
             raise ConfigError(section, f"applies to mode {owner} only, got it in mode {serving}")
+    if serving == "batch":
+        check_batch_stage(stage)
+        return
+    if stage.deployment is None:
+        raise ConfigError("deployment", f"is required in mode {serving}: the endpoint's guardrail (type "
+                          "all_at_once, canary, linear, rolling or unguarded), got none")
     if serving == "streaming":
         try:
             check_stream(**stream_settings(stage))
@@ -166,6 +177,33 @@ def check_mode(stage: StageConfig) -> None:
         if stage.checks is not None and stage.checks.stream:
             raise ConfigError("checks.stream", "must be false in mode async (results are written to S3, not "
                               "streamed), got true")
+
+
+#: What a batch stage leaves out: it has no endpoint (``batch`` names the model and the transform's instances).
+_NOT_IN_BATCH = ("endpoint_name", "variants", "shadow_variant", "data_capture", "deployment", "alarms", "vpc",
+                 "release")
+
+
+def check_batch_stage(stage: StageConfig) -> None:
+    """Mode batch: the ``batch`` section, and nothing of an endpoint's."""
+    if stage.batch is None:
+        raise ConfigError("batch", "is required in mode batch: the model and the transform job's instances "
+                          "(instance_type), got none")
+    for key in _NOT_IN_BATCH:
+        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
+            raise ConfigError(key, "must be left out in mode batch (no endpoint: the batch section names the model "
+                              "and the transform job's instances; failed runs go to batch.failure_emails), got a value")
+    if stage.checks is not None:
+        for key in ("invocations", "latency_p95_ms", "stream", "content_type"):
+            if key in stage.checks.model_fields_set:
+                raise ConfigError(f"checks.{key}", "does not apply in mode batch: the check runs every sample file "
+                                  "through the pipeline once and needs a result for each; leave it out")
+    batch = stage.batch
+    try:
+        check_batch(batch.instance_type, batch.instance_count, batch.max_payload_mb, batch.retention_days,
+                    batch.prefix)
+    except ConfigError as error:
+        raise error.under("batch") from None
 
 
 def check_release(stage: StageConfig, stage_name: str) -> None:
@@ -264,11 +302,17 @@ def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
     return ModelSource.from_image(ref.image, model_data_url=ref.model_data_url, environment=ref.environment)
 
 
-def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
+def model_source(ref, approved_arn: str | None, path: str) -> ModelSource:
+    """A config model reference (``approved``, a package, an image, an inference pipeline) as a
+    ``ModelSource``; errors under ``path``."""
     try:
-        model = _source(cfg.model, approved_arn, f"{path}.model")
+        return _source(ref, approved_arn, path)
     except ConfigError as error:
-        raise error if error.path.startswith(path) else error.under(f"{path}.model") from None
+        raise error if error.path.startswith(path) else error.under(path) from None
+
+
+def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
+    model = model_source(cfg.model, approved_arn, f"{path}.model")
     if cfg.serverless_memory_mb is not None:
         return ProductionVariant.serverless(
             cfg.name, model, memory_size_mb=cfg.serverless_memory_mb,

@@ -24,14 +24,14 @@ _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
 _RELEASE_CHECK = r"EndpointConfigCheck(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
-_DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket)[0-9A-F]{8}"
+_DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket)[0-9A-F]{8}"
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
 
 #: (Control Tower rule, regular expression on the resource's logical ID) -> the reason the finding stands.
 ACKNOWLEDGED: dict[tuple[str, str], str] = {
     ("s3_bucket_object_lock_enabled_check", _EVERY_BUCKET):
-        "CT.S3.PR.9 Object Lock: retention here is by lifecycle rule (captured data and async requests and "
-        "results after retention_days, "
+        "CT.S3.PR.9 Object Lock: retention here is by lifecycle rule (captured data, async requests and "
+        "results, and batch inputs and results after retention_days, "
         "replaced model versions after 90 days, pipeline artifacts after 30) and deletion protection by "
         "RETAIN and versioning; Object Lock would keep every object past those rules, and S3 delivers no "
         "server access logs to a bucket with a default retention.",

@@ -21,13 +21,16 @@ PIPELINE = f"{PROJECT}/pipeline"
 
 def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
     """Shared stacks at the top; each model's stacks in its ModelProject (``cdk deploy 'mlops-churn-predictor/*'``)."""
-    assert sorted(templates) == [
-        "mlops-catalog", f"{PROJECT}/dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
+    assert sorted(templates) == sorted([
+        "mlops-catalog", "mlops-platform", f"{PROJECT}/dev", PIPELINE, f"{PIPELINE}/churn-predictor-prod/Endpoint",
         f"{PIPELINE}/churn-predictor-prod/ReleaseAccess",  # the release phases' role, deployed before them
         f"{PIPELINE}/churn-predictor-test/Endpoint",
         # the asynchronous model: no release plan, so no ReleaseAccess stack
         "mlops-churn-scorer/dev", "mlops-churn-scorer/pipeline", "mlops-churn-scorer/pipeline/churn-scorer-prod/Endpoint",
-        "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint", "mlops-platform"]
+        "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint",
+        # the batch model: its stages hold batch pipelines, no endpoint
+        "mlops-churn-nightly/dev", "mlops-churn-nightly/pipeline", "mlops-churn-nightly/pipeline/churn-nightly-prod/Batch",
+        "mlops-churn-nightly/pipeline/churn-nightly-test/Batch"])
 
 
 @pytest.fixture(scope="module")

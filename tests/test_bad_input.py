@@ -61,10 +61,12 @@ CASES = [
       f"{PROD}.network_isolation": False, f"{PROD}.data_capture": KeyError,
       f"{PROD}.deployment": {"type": "all_at_once", "bake_time": 300}},
      "models[0].stages.prod.variants[0].serverless_max_concurrency: must be between 1 and 200, got 0"),
-    # a misspelt required key names the key that was given
+    # a misspelt key is named as given (deployment is optional in the schema now: mode batch has none)
     ({f"{PROD}.deployment": KeyError, f"{PROD}.deploymnet": {"type": "all_at_once"}},
-     "models[0].stages.prod.deployment: is required; the unknown key 'deploymnet' next to it looks like a "
-     "misspelling"),
+     "models[0].stages.prod.deploymnet: is not a known setting (check the spelling"),
+    # ...and a left-out one by the mode that needs it
+    ({f"{PROD}.deployment": KeyError},
+     "models[0].stages.prod.deployment: is required in mode realtime: the endpoint's guardrail"),
     # a long given value is cut
     ({"models.0.build.training_instance_type": "ml." + "x" * 5000},
      "models[0].build.training_instance_type: must be an ml.* instance type, "
@@ -373,8 +375,8 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
 
 SCORER = "models.1.stages.prod"  # the example's asynchronous model
 MODE_CASES = [
-    ({f"{SCORER}.mode": "batch"},
-     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async' or 'streaming', got 'batch'"),
+    ({f"{SCORER}.mode": "nightly"},
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming' or 'batch', got 'nightly'"),
     ({f"{SCORER}.mode": "realtime"},
      "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
     ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},
@@ -445,3 +447,28 @@ def test_async_inputs_that_would_fail_at_deploy_are_refused(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
+
+
+NIGHTLY = "models.2.stages"  # the example's batch model
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{NIGHTLY}.prod.batch": KeyError}, "models[2].stages.prod.batch: is required in mode batch"),
+    ({f"{NIGHTLY}.prod.variants": [{"name": "main", "instance_type": "ml.m5.large"}]},
+     "models[2].stages.prod.variants: must be left out in mode batch (no endpoint"),
+    ({f"{NIGHTLY}.prod.deployment": {"type": "all_at_once"}}, "models[2].stages.prod.deployment: must be left out"),
+    ({f"{NIGHTLY}.test.checks": {"invocations": 5}},
+     "models[2].stages.test.checks.invocations: does not apply in mode batch"),
+    ({f"{NIGHTLY}.prod.batch.instance_count": 0},
+     "models[2].stages.prod.batch.instance_count: must be between 1 and 100 instances, got 0"),
+    ({f"{NIGHTLY}.prod.batch.instance_type": "ml.nope.large"},
+     "models[2].stages.prod.batch.instance_type: must be a SageMaker inference instance type"),
+    ({f"{NIGHTLY}.prod.batch.schedule": "cron(0 2 * * * *)"}, "models[2].stages.prod.batch.schedule: "),
+    ({f"{NIGHTLY}.prod.batch.split_type": "lines"}, "models[2].stages.prod.batch.split_type: input should be"),
+    ({f"{NIGHTLY}.prod.mode": "realtime"}, "models[2].stages.prod.batch: applies to mode batch only"),
+], ids=["no-batch", "variants", "deployment", "checks", "count", "type", "schedule", "split", "wrong-mode"])
+def test_a_batch_stage_is_refused_what_it_cannot_do(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

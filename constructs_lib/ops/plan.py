@@ -167,15 +167,20 @@ def run(args: Any, ctx: Any = None) -> Output:
     except ConfigError as error:
         raise OpsError(str(error), EXIT_USAGE) from None
     stages = [args.stage] if args.stage else list(STAGES)
-    plans = []
+    plans, batches = [], []
     for model in models:
         for stage_name in stages:
+            stage = getattr(model.stages, stage_name)
+            if mode(stage) == "batch":  # no endpoint, no rollout: a stack update swaps the model between runs
+                batches.append(f"{model.name} / {stage_name}: mode batch, no endpoint to roll out (a release swaps "
+                               "the model of the batch pipeline between runs; the test stage's batch check runs it)")
+                continue
             try:
-                plans.append(plan_stage(model.name, stage_name, getattr(model.stages, stage_name)))
+                plans.append(plan_stage(model.name, stage_name, stage))
             except ConfigError as error:
                 raise OpsError(f"{args.config}: model {model.name}, stage {stage_name}: {error}", EXIT_USAGE) from None
-    text = render(plans)
-    data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans]}
+    text = "\n\n".join(part for part in (render(plans) if plans else "", "\n".join(batches)) if part)
+    data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans], "batch": batches}
     if args.chart:
         write_chart(plans, args.chart)
         data["chart"] = str(args.chart)

@@ -17,6 +17,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.arns import StackArns
+from constructs_lib.batch import BatchInference
 from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
@@ -25,7 +26,7 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import StageSpec, config_error, mode, stream_settings
+from constructs_lib.stage_spec import StageSpec, config_error, mode, model_source, stream_settings
 from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
@@ -131,18 +132,8 @@ class EndpointStack(Stack):
         may describe this endpoint and its rollback alarms (deployment verification) and, where the stage has
         smoke/latency checks, invoke it."""
         endpoint = self.endpoint
-        dev = config.accounts.dev.account_id
-        account = getattr(config.accounts, stage_name)
-        checker = StackArns.of(self).arn("iam", "role", check_step_role_name(
-            delivery_pipeline_name(config, model), account.account_id, account.region), region="", account=dev)
-        role = iam.Role(
-            self, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
-            # The pipeline's check steps only (their role, by name: a condition, not a principal, so that
-            # either stack can be deployed first), not every principal of the dev account.
-            assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": checker}}),
-            description=f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}",
-            max_session_duration=_ONE_HOUR,
-        )
+        role = _trusting_the_check_steps(self, config, model, stage_name,
+                                         f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}")
         alarms = endpoint.alarms_arn_pattern
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
                                    resource_arns=[endpoint.endpoint_arn])
@@ -198,8 +189,85 @@ class EndpointStack(Stack):
         RegistryRef.from_config(config, model).grant_consumer_read(endpoint.role)
 
 
+class BatchStack(Stack):
+    """Mode batch: the model's batch-inference pipeline in one stage (``BatchInference``), and the role the
+    delivery pipeline's batch check assumes.
+
+    Outputs: ``PipelineName`` (what ``mlops batch-check`` runs) and ``InputLocation``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                 approved_version_arn: str | None, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        index = config.models.index(model)
+        stage: StageConfig = getattr(model.stages, stage_name)
+        if isinstance(scope, EndpointStage) and "env" not in kwargs:
+            account = getattr(config.accounts, stage_name)
+            StackArns.remember(self, account=account.account_id, region=account.region)
+        settings = stage.batch
+        assert settings is not None  # check_mode: required in mode batch
+        try:
+            source = model_source(settings.model, approved_version_arn, "batch.model")
+            bucket = (s3.Bucket.from_bucket_name(self, "DataBucket", settings.bucket_name)
+                      if settings.bucket_name else None)
+            self.batch = BatchInference(
+                self, "Batch", model=source, pipeline_name=f"{model.name}-{stage_name}",
+                instance_type=settings.instance_type, instance_count=settings.instance_count,
+                content_type=settings.content_type, accept=settings.accept, split_type=settings.split_type,
+                strategy=settings.strategy, max_payload_mb=settings.max_payload_mb, schedule=settings.schedule,
+                bucket=bucket, prefix=settings.prefix, retention_days=settings.retention_days,
+                network_isolation=stage.network_isolation)
+        except ConfigError as error:
+            raise error.under(f"models[{index}].stages.{stage_name}") from None
+        for email in settings.failure_emails:
+            self.batch.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+        RegistryRef.from_config(config, model).grant_consumer_read(self.batch.role)
+        self.pipeline_name_output = CfnOutput(self, "PipelineName", value=self.batch.pipeline_name,
+                                              description="The batch-inference pipeline (mlops batch-check runs it)")
+        CfnOutput(self, "InputLocation", description="Put input files here; a run transforms the whole prefix",
+                  value=f"s3://{self.batch.bucket.bucket_name}/{self.batch.input_prefix}/")
+        self.check_role = self._check_role(config, model, stage_name)
+
+    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str) -> iam.Role:
+        """The role the delivery pipeline's batch check assumes: trusts only the pipeline's check steps; may run
+        and watch this pipeline, put samples under its input prefix and read its results."""
+        batch = self.batch
+        role = _trusting_the_check_steps(self, config, model, stage_name, f"Batch check of {batch.pipeline_name}")
+        executions = f"{batch.pipeline_arn}/execution/*"
+        inputs = batch.bucket.arn_for_objects(f"{batch.input_prefix}/*")
+        outputs = batch.bucket.arn_for_objects(f"{batch.output_prefix}/*")
+        for actions, resources, conditions in (
+                (["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"], [batch.pipeline_arn], None),
+                (["sagemaker:DescribePipelineExecution", "sagemaker:StopPipelineExecution"], [executions], None),
+                (["s3:PutObject"], [inputs], None),
+                (["s3:GetObject"], [outputs], None),
+                (["s3:ListBucket"], [batch.bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{batch.output_prefix}/*"]}}),
+                (["kms:GenerateDataKey", "kms:Decrypt"], [batch.encryption_key.key_arn], None)):
+            iam.Grant.add_to_principal(grantee=role, actions=actions, resource_arns=resources, conditions=conditions)
+        acknowledge_wildcards(role, {
+            executions: "The check starts one execution and watches it; SageMaker names executions.",
+            inputs: "The check puts its sample files in a folder of its own under input/.",
+            outputs: "SageMaker names the results after the inputs, in a folder per execution."})
+        return role
+
+
+def _trusting_the_check_steps(scope: Stack, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                              description: str) -> iam.Role:
+    """A role only the delivery pipeline's check steps for this stage may assume (by their role's name, a
+    condition rather than a principal, so that either stack can be deployed first), for an hour."""
+    dev = config.accounts.dev.account_id
+    account = getattr(config.accounts, stage_name)
+    checker = StackArns.of(scope).arn("iam", "role", check_step_role_name(
+        delivery_pipeline_name(config, model), account.account_id, account.region), region="", account=dev)
+    return iam.Role(
+        scope, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
+        assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": checker}}),
+        description=description, max_session_duration=_ONE_HOUR)
+
+
 class EndpointStage(Stage):
-    """A model's endpoint deployed to the test or prod account (one stack: ``Endpoint``)."""
+    """A model's endpoint (or, in mode batch, its batch-inference pipeline) deployed to the test or prod account
+    (one stack: ``Endpoint``, or ``Batch``)."""
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
@@ -212,9 +280,11 @@ class EndpointStage(Stage):
                 self, "ReleaseAccess", stack_name=f"{config.project}-{model.name}-{stage_name}-release-access",
                 config=config, model=model, stage_name=stage_name,
                 description=f"Role of the release phases of model {model.name} ({stage_name})")
-        self.stack = EndpointStack(
-            self, "Endpoint", stack_name=f"{config.project}-{model.name}-{stage_name}-endpoint",
+        batch = mode(getattr(model.stages, stage_name)) == "batch"
+        self.stack: EndpointStack | BatchStack = (BatchStack if batch else EndpointStack)(
+            self, "Batch" if batch else "Endpoint", stack_name=f"{config.project}-{model.name}-{stage_name}-" + ("batch" if batch else "endpoint"),
             config=config, model=model, stage_name=stage_name, approved_version_arn=approved_version_arn,
-            description=f"SageMaker endpoint of model {model.name} ({stage_name})")
+            description=(f"Batch inference of model {model.name} ({stage_name})" if batch
+                         else f"SageMaker endpoint of model {model.name} ({stage_name})"))
         if self.release_access is not None:
             self.stack.add_stack_dependency(self.release_access)

@@ -35,7 +35,7 @@ from constructs_lib.stage_spec import mode, phase_gate
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
 
-from .endpoint_stage import EndpointStage, delivery_pipeline_name, release_check_role_name
+from .endpoint_stage import BatchStack, EndpointStage, delivery_pipeline_name, release_check_role_name
 from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
@@ -70,7 +70,7 @@ def needs_approved_version(model: ModelConfig) -> bool:
     for stage_name in STAGES:
         stage: StageConfig = getattr(model.stages, stage_name)
         variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
-        if any(v.model == APPROVED for v in variants):
+        if any(v.model == APPROVED for v in variants) or stage.batch is not None and stage.batch.model == APPROVED:
             return True
     return False
 
@@ -183,9 +183,17 @@ class ModelPipelineStack(Stack):
             phases=[self.release_gates.step(p) for p in self.release_gates.state_machines]
             if self.release_gates else (), phases_before=self.stages["prod"].stack,
             test=self.releases["test"], prod=self.releases["prod"],
-            approval_comment=f"Release model {model.name} to prod? The version this execution resolved (Build step "
-            f"log; `mlops status {self.stages['test'].stack.endpoint.endpoint_name}` shows it live) passed "
-            "deployment verification and the smoke checks in test.")
+            approval_comment=self._approval_comment())
+
+    def _approval_comment(self) -> str:
+        test = self.stages["test"].stack
+        if isinstance(test, BatchStack):
+            return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log) "
+                    f"ran batch pipeline {test.batch.pipeline_name} over the sample files in test"
+                    + (" and every file got a result." if self.releases["test"].batch_payloads_dir else "."))
+        return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log; "
+                f"`mlops status {test.endpoint.endpoint_name}` shows it live) passed deployment verification and "
+                "the smoke checks in test.")
 
     def _release(self, stage_name: str) -> ReleaseStage:
         stage = self.stages[stage_name]
@@ -193,6 +201,10 @@ class ModelPipelineStack(Stack):
         role_arn = StackArns.of(self).arn("iam", "role", release_check_role_name(self.config, self.model, stage_name),
                                           region="", account=account.account_id)
         checks = getattr(self.model.stages, stage_name).checks
+        check_role = iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False)
+        if isinstance(stage.stack, BatchStack):
+            return ReleaseStage(stage, batch_pipeline_name=stage.stack.pipeline_name_output, check_role=check_role,
+                                batch_payloads_dir=self.payloads_dir if checks is not None else None)
         smoke = None
         if checks is not None:
             asynchronous = mode(getattr(self.model.stages, stage_name)) == "async"
@@ -204,9 +216,7 @@ class ModelPipelineStack(Stack):
                               content_type=checks.content_type, stream=checks.stream, asynchronous=asynchronous)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
-            endpoint_config_name=stage.stack.endpoint_config_name_output,
-            check_role=iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False),
-            smoke_test=smoke)
+            endpoint_config_name=stage.stack.endpoint_config_name_output, check_role=check_role, smoke_test=smoke)
 
     def _release_gates(self) -> ReleaseGates:
         """The prod stage's release phases (``release``), run before its guarded rollout."""

@@ -630,3 +630,53 @@ def test_the_streaming_example_feeds_each_stage_s_endpoint_from_a_stream(streami
     (endpoint,) = [r["Properties"] for r in prod["Resources"].values() if r["Type"] == "AWS::SageMaker::Endpoint"]
     assert endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
     assert stack.releases["test"].smoke_test.asynchronous is False
+
+
+# --------------------------------------------------------------------------------------------- batch model
+@pytest.fixture(scope="module")
+def nightly():
+    """The example's batch model (churn-nightly): its pipeline stack with both batch stages, nag-checked."""
+    config = load_config(CONFIG)
+    model = config.model("churn-nightly")
+    version = f"arn:aws:sagemaker:eu-west-1:{DEV}:model-package/{model.group_name}/1"
+    app = nag_app()
+    stack = ModelPipelineStack(app, "nightly", config=config, model=model, approved_version_arn=version,
+                               config_dir=CONFIG.parent, repo_root=ROOT)
+    templates = check_assembly(synth_checked(app))
+    return stack, templates
+
+
+def test_a_batch_release_runs_the_samples_through_the_test_pipeline_then_waits_for_approval(nightly):
+    stack, templates = nightly
+    pipeline = templates["nightly"]
+    test_steps = [a["Name"] for a in stages(pipeline)["churn-nightly-test"]]
+    assert "BatchCheck" in test_steps and "VerifyDeployment" not in test_steps and "SmokeTest" not in test_steps
+    spec = json.loads(project_of(pipeline, action(pipeline, "churn-nightly-test", "BatchCheck"))["Source"]["BuildSpec"])
+    assert spec["phases"]["build"]["commands"] == [
+        'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" batch-check "$PIPELINE_NAME" '
+        "--payloads config/models/churn-predictor/sample_payloads"]
+    prod_steps = [a["Name"] for a in stages(pipeline)["churn-nightly-prod"]]
+    assert not any(name in prod_steps for name in ("BatchCheck", "VerifyDeployment"))
+    assert "PromoteToProd" in prod_steps
+    assert "ran batch pipeline churn-nightly-test over the sample files" in json.dumps(pipeline)
+
+
+def test_a_batch_stage_deploys_the_approved_version_on_schedule_and_its_check_role_only_runs_it(nightly):
+    stack, templates = nightly
+    prod = templates["nightly/churn-nightly-prod/Batch"]
+    resources = prod["Resources"].values()
+    (model,) = [r["Properties"] for r in resources if r["Type"] == "AWS::SageMaker::Model"]
+    assert model["PrimaryContainer"]["ModelPackageName"].endswith("model-package/mlops-churn-nightly/1")
+    (schedule,) = [r["Properties"] for r in resources if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    emails = [r["Properties"]["Endpoint"] for r in resources if r["Type"] == "AWS::SNS::Subscription"]
+    assert emails == ["ml-oncall@example.com"]
+    assert {"PipelineName", "InputLocation"} <= set(prod["Outputs"])
+    test = templates["nightly/churn-nightly-test/Batch"]
+    role = [p["Properties"]["PolicyDocument"]["Statement"] for p in test["Resources"].values()
+            if p["Type"] == "AWS::IAM::Policy" and "ReleaseCheckRole" in json.dumps(p["Properties"]["Roles"])]
+    actions = {a for statements in role for s in statements
+               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:StopPipelineExecution",
+            "sagemaker:DescribePipeline", "s3:PutObject", "s3:GetObject", "s3:ListBucket"} <= actions
+    assert not any(a.startswith("sagemaker:Invoke") for a in actions)

@@ -36,6 +36,14 @@ class Output:
     warnings: list[str] = field(default_factory=list)
 
 
+def checked(data: Any, text: str, problems: list[str]) -> Output:
+    """A check's result: ``text`` with one ``FAIL:`` line per problem, exit 1 when there is any (``smoke``,
+    ``batch-check``)."""
+    if problems:
+        text += "\n" + "\n".join(f"FAIL: {p}" for p in problems)
+    return Output(data=data, text=text, exit_code=EXIT_FAILED if problems else EXIT_OK)
+
+
 def bounded(low: float, high: float, *, integer: bool = False, above: bool = False) -> Callable[[str], float]:
     """An argparse ``type`` for a finite number within ``low``-``high`` (``above``: strictly more than ``low``);
     NaN, infinities, 1e308 and, with ``integer``, fractions are refused with one line naming the range."""

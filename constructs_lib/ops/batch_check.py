@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import output
-from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
+from .base import EXIT_USAGE, OpsError, Output, bounded, checked
 from .capture import split_s3_uri
 from .smoke import load_payloads
 
@@ -96,9 +96,7 @@ def run(args, ctx) -> Output:
                         [[data["pipeline"], data["status"], len(data["samples"]), len(data["missing"]),
                           data["seconds"], "pass" if data["passed"] else "FAIL"]])
     text += f"\ninputs: {data['inputs']}" + (f"\nresults: {data['results']}" if data.get("results") else "")
-    if data["problems"]:
-        text += "\n" + "\n".join(f"FAIL: {p}" for p in data["problems"])
-    return Output(data=data, text=text, exit_code=EXIT_FAILED if data["problems"] else 0)
+    return checked(data, text, data["problems"])
 
 
 def register(subparsers) -> None:

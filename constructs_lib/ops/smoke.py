@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from . import output
 from .aws import translate
-from .base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded
+from .base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded, checked
 from .capture import split_s3_uri
 
 #: Seconds between two looks at the pending async results (one HeadObject per pending result and look).
@@ -238,9 +238,7 @@ def run(args, ctx) -> Output:
     if args.asynchronous:
         text += (f"\n(asynchronous: requests under {data['input_location']}/; latency is submission to the result "
                  f"seen in S3, looked at every {ASYNC_POLL_SECONDS:g} s)")
-    if problems:
-        text += "\n" + "\n".join(f"FAIL: {p}" for p in problems)
-    return Output(data=data, text=text, exit_code=EXIT_FAILED if problems else 0)
+    return checked(data, text, problems)
 
 
 def register(subparsers) -> None:

@@ -37,8 +37,9 @@ from .approval import RetrainingSchedule
 from .arns import StackArns
 from .batch_sdk import BatchSpec, submit_batch_definition
 from .endpoint import _snake, _to_props, container_statements
-from .batch_rules import SPLIT_TYPES, STRATEGIES, check_batch
-from .errors import ConfigError, check_choice, check_sagemaker_name, cut
+from .batch_rules import check_batch
+from .errors import ConfigError, check_sagemaker_name, cut
+from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .lazy import lazy_string
 from .nag import acknowledge, acknowledge_wildcards
@@ -77,10 +78,9 @@ class BatchInference(Construct):
                  alarm_topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, id)
         check_sagemaker_name("pipeline_name", pipeline_name, 256)
-        check_batch(instance_type, instance_count, max_payload_mb, retention_days, prefix)
-        check_choice("split_type", split_type, SPLIT_TYPES)
-        check_choice("strategy", strategy, STRATEGIES)
-        if not isinstance(model, ModelSource) or model.parts:
+        check_batch(instance_type, instance_count, max_payload_mb, retention_days, prefix,
+                    content_type=content_type, accept=accept, split_type=split_type, strategy=strategy)
+        if not isinstance(model, ModelSource) or model.parts:  # stage_spec.check_batch_stage says so too
             raise ConfigError("model", "must be one container (ModelSource.from_model_package or from_image), got "
                               + (model.description if isinstance(model, ModelSource) else cut(model)))
         env = StackArns.of(Stack.of(self))
@@ -107,7 +107,8 @@ class BatchInference(Construct):
             allow(["s3:GetObject"], [inputs]),
             allow(["s3:ListBucket"], [self.bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{self.input_prefix}/*"]}}),
             allow(["s3:PutObject", "s3:AbortMultipartUpload"], [outputs]),
-            allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]),
+            # Transform output with a KmsKeyId: SageMaker encrypts with the model's role.
+            allow(["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]),
         ]
         attach_policy(self.role, "Permissions", statements)
         wildcards[inputs] = "Callers name their input files under input/."
@@ -127,14 +128,17 @@ class BatchInference(Construct):
             pipeline_name=pipeline_name, region=env.region, model_name=self.model.attr_model_name,
             input_uri=f"s3://{self.bucket.bucket_name}/{self.input_prefix}/",
             output_uri=f"s3://{self.bucket.bucket_name}/{self.output_prefix}", kms_key=self.encryption_key.key_arn,
+            # SageMaker refuses a volume key for instances with local NVMe storage (encrypted in hardware).
+            volume_kms_key=None if family(instance_type) in LOCAL_STORAGE_FAMILIES else self.encryption_key.key_arn,
             instance_type=instance_type, instance_count=instance_count, content_type=content_type, accept=accept,
             split_type=split_type, strategy=strategy, max_payload_mb=max_payload_mb))
         pipeline_role = iam.Role(self, "PipelineRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                                  description=f"Runs batch inference pipeline {pipeline_name}")
         jobs = env.arn("sagemaker", "transform-job", "*")
         attach_policy(pipeline_role, "Permissions", [
-            allow(["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
-                  [jobs]),
+            # Pipelines tags the jobs it starts with the pipeline's execution (AddTags on the job).
+            allow(["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
+                   "sagemaker:AddTags"], [jobs]),
             allow(["kms:CreateGrant", "kms:DescribeKey"], [self.encryption_key.key_arn],
                   {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
         ])
@@ -154,7 +158,8 @@ class BatchInference(Construct):
         self.alarm_topic = alarm_topic or sns.Topic(self, "AlarmTopic", master_key=self.encryption_key,
                                                     enforce_ssl=True,
                                                     display_name=f"{pipeline_name} failed runs"[:100])
-        """Where failed runs are announced (the event, with the failure reason)."""
+        """Where failed runs are announced (the execution's event: its ARN and display name; ``aws sagemaker
+        describe-pipeline-execution`` gives the reason)."""
         if alarm_topic is None and isinstance(self.encryption_key, kms.Key):
             self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("events.amazonaws.com")], resources=["*"],
@@ -172,8 +177,8 @@ class BatchInference(Construct):
                                      dimensions_map={"RuleName": self.failure_rule.rule_name}),
             threshold=1, evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-        """In ALARM for the five minutes after a failed run; it notifies the topic too (the event itself, with the
-        failure reason, arrives next to it)."""
+        """In ALARM for the five minutes after a failed run; it notifies the topic too (next to the event, which
+        names the failed execution)."""
         self.failure_alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         if alarm_topic is None:  # CloudWatch publishes the alarm's notifications as itself
             self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(

@@ -26,6 +26,7 @@ class BatchSpec:
     input_uri: str
     output_uri: str
     kms_key: str
+    volume_kms_key: str | None
     instance_type: str
     instance_count: int
     content_type: str
@@ -68,7 +69,7 @@ def _definition(spec: BatchSpec) -> str:
         strategy=spec.strategy, assemble_with="Line" if spec.split_type == "Line" else None,
         # A folder per execution: a run never overwrites another's results.
         output_path=Join(on="/", values=[spec.output_uri, ExecutionVariables.PIPELINE_EXECUTION_ID]),
-        output_kms_key=spec.kms_key, volume_kms_key=spec.kms_key, accept=spec.accept,
+        output_kms_key=spec.kms_key, volume_kms_key=spec.volume_kms_key, accept=spec.accept,
         max_payload=spec.max_payload_mb, sagemaker_session=session,
         # Without a base name the SDK asks SageMaker for the model's image to name the job (an AWS call).
         base_transform_job_name=spec.pipeline_name[:50])

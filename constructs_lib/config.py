@@ -252,7 +252,8 @@ class BatchConfig(_Strict):
     prefix: str = Field(default="batch", description="input/ and output/ go under it")
     retention_days: int = Field(default=30, json_schema_extra=batch_rules.RETENTION_DAYS.schema(),
                                 description="days inputs and results are kept in the created bucket")
-    failure_emails: "Emails" = Field(default_factory=list, description="told of every failed run, with its reason")
+    failure_emails: "Emails" = Field(default_factory=list, description="told of every failed run (the execution "
+                                     "that failed)")
 
     @field_validator("schedule")
     @classmethod

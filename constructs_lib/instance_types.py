@@ -289,6 +289,127 @@ INFERENCE_INSTANCE_TYPES = frozenset({
     "ml.trn2.48xlarge",
 })
 
+#: Batch transform instance types, from botocore's TransformInstanceType enum (regenerate with
+#: ``python -m constructs_lib.instance_types transform``; tests/test_instance_types.py compares).
+TRANSFORM_INSTANCE_TYPES = frozenset({
+    "ml.c4.2xlarge",
+    "ml.c4.4xlarge",
+    "ml.c4.8xlarge",
+    "ml.c4.xlarge",
+    "ml.c5.18xlarge",
+    "ml.c5.2xlarge",
+    "ml.c5.4xlarge",
+    "ml.c5.9xlarge",
+    "ml.c5.xlarge",
+    "ml.c6i.12xlarge",
+    "ml.c6i.16xlarge",
+    "ml.c6i.24xlarge",
+    "ml.c6i.2xlarge",
+    "ml.c6i.32xlarge",
+    "ml.c6i.4xlarge",
+    "ml.c6i.8xlarge",
+    "ml.c6i.large",
+    "ml.c6i.xlarge",
+    "ml.c7i.12xlarge",
+    "ml.c7i.16xlarge",
+    "ml.c7i.24xlarge",
+    "ml.c7i.2xlarge",
+    "ml.c7i.48xlarge",
+    "ml.c7i.4xlarge",
+    "ml.c7i.8xlarge",
+    "ml.c7i.large",
+    "ml.c7i.xlarge",
+    "ml.g4dn.12xlarge",
+    "ml.g4dn.16xlarge",
+    "ml.g4dn.2xlarge",
+    "ml.g4dn.4xlarge",
+    "ml.g4dn.8xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g5.12xlarge",
+    "ml.g5.16xlarge",
+    "ml.g5.24xlarge",
+    "ml.g5.2xlarge",
+    "ml.g5.48xlarge",
+    "ml.g5.4xlarge",
+    "ml.g5.8xlarge",
+    "ml.g5.xlarge",
+    "ml.g6.12xlarge",
+    "ml.g6.16xlarge",
+    "ml.g6.24xlarge",
+    "ml.g6.2xlarge",
+    "ml.g6.48xlarge",
+    "ml.g6.4xlarge",
+    "ml.g6.8xlarge",
+    "ml.g6.xlarge",
+    "ml.g6e.12xlarge",
+    "ml.g6e.16xlarge",
+    "ml.g6e.24xlarge",
+    "ml.g6e.2xlarge",
+    "ml.g6e.48xlarge",
+    "ml.g6e.4xlarge",
+    "ml.g6e.8xlarge",
+    "ml.g6e.xlarge",
+    "ml.inf2.24xlarge",
+    "ml.inf2.48xlarge",
+    "ml.inf2.8xlarge",
+    "ml.inf2.xlarge",
+    "ml.m4.10xlarge",
+    "ml.m4.16xlarge",
+    "ml.m4.2xlarge",
+    "ml.m4.4xlarge",
+    "ml.m4.xlarge",
+    "ml.m5.12xlarge",
+    "ml.m5.24xlarge",
+    "ml.m5.2xlarge",
+    "ml.m5.4xlarge",
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.m6i.12xlarge",
+    "ml.m6i.16xlarge",
+    "ml.m6i.24xlarge",
+    "ml.m6i.2xlarge",
+    "ml.m6i.32xlarge",
+    "ml.m6i.4xlarge",
+    "ml.m6i.8xlarge",
+    "ml.m6i.large",
+    "ml.m6i.xlarge",
+    "ml.m7i.12xlarge",
+    "ml.m7i.16xlarge",
+    "ml.m7i.24xlarge",
+    "ml.m7i.2xlarge",
+    "ml.m7i.48xlarge",
+    "ml.m7i.4xlarge",
+    "ml.m7i.8xlarge",
+    "ml.m7i.large",
+    "ml.m7i.xlarge",
+    "ml.p2.16xlarge",
+    "ml.p2.8xlarge",
+    "ml.p2.xlarge",
+    "ml.p3.16xlarge",
+    "ml.p3.2xlarge",
+    "ml.p3.8xlarge",
+    "ml.r6i.12xlarge",
+    "ml.r6i.16xlarge",
+    "ml.r6i.24xlarge",
+    "ml.r6i.2xlarge",
+    "ml.r6i.32xlarge",
+    "ml.r6i.4xlarge",
+    "ml.r6i.8xlarge",
+    "ml.r6i.large",
+    "ml.r6i.xlarge",
+    "ml.r7i.12xlarge",
+    "ml.r7i.16xlarge",
+    "ml.r7i.24xlarge",
+    "ml.r7i.2xlarge",
+    "ml.r7i.48xlarge",
+    "ml.r7i.4xlarge",
+    "ml.r7i.8xlarge",
+    "ml.r7i.large",
+    "ml.r7i.xlarge",
+    "ml.trn1.2xlarge",
+    "ml.trn1.32xlarge",
+})
+
 #: Families whose instances carry local NVMe instance storage. SageMaker rejects ``KmsKeyId`` (the storage is
 #: hardware-encrypted) and ``VolumeSizeInGB`` on endpoint configs that use them.
 LOCAL_STORAGE_FAMILIES = frozenset({
@@ -305,15 +426,17 @@ def family(instance_type: str) -> str:
     return instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
 
 
-def _regenerate() -> str:  # pragma: no cover - developer tool
+def _regenerate(shape: str = "ProductionVariantInstanceType") -> str:  # pragma: no cover - developer tool
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return "\n".join(sorted(model.shape_for("ProductionVariantInstanceType").enum))
+    return "\n".join(sorted(model.shape_for(shape).enum))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(_regenerate())
+    import sys
+
+    print(_regenerate("TransformInstanceType" if sys.argv[1:] == ["transform"] else "ProductionVariantInstanceType"))
 
 
 #: Families with GPUs or accelerators (the scikit-learn processing image has no build for them).

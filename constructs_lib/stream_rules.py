@@ -35,6 +35,11 @@ def check_stream(*, batch_size: object, max_batching_window: object, paralleliza
     TIMEOUT_SECONDS.check("timeout", timeout)
     SHARDS.check("shards", shards)
     ITERATOR_AGE_SECONDS.check("max_iterator_age", max_iterator_age)
-    for name, value in (("content_type", content_type), ("accept", accept)):
-        if not isinstance(value, str) or not value or len(value) > MIME_LENGTH or not value.isascii():
-            raise ConfigError(name, f"must be a MIME type of at most {MIME_LENGTH} ASCII characters, got {cut(value)}")
+    check_mime("content_type", content_type)
+    check_mime("accept", accept)
+
+
+def check_mime(path: str, value: object) -> None:
+    """A ContentType or Accept SageMaker takes: 1-1024 ASCII characters."""
+    if not isinstance(value, str) or not value or len(value) > MIME_LENGTH or not value.isascii():
+        raise ConfigError(path, f"must be a MIME type of at most {MIME_LENGTH} ASCII characters, got {cut(value)}")

@@ -121,7 +121,9 @@ class StreamInference(Construct):
             memory_size=256, role=role, log_group=log_group,
             description=f"Sends stream records to endpoint {endpoint.endpoint_name}, predictions to a stream",
             environment={"ENDPOINT_NAME": endpoint.endpoint_name, "OUTPUT_STREAM_ARN": self.output_stream.stream_arn,
-                         "CONTENT_TYPE": content_type, "ACCEPT": accept})
+                         "CONTENT_TYPE": content_type, "ACCEPT": accept,
+                         # One endpoint call may take a third of the timeout (the consumer stops sending in time).
+                         "READ_TIMEOUT": str(max(1, int(timeout_seconds) // 3))})
         """The consumer function."""
         endpoint.grant_invoke(self.function)
         self.output_stream.grant_write(self.function)

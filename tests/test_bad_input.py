@@ -462,11 +462,19 @@ NIGHTLY = "models.2.stages"  # the example's batch model
     ({f"{NIGHTLY}.prod.batch.instance_count": 0},
      "models[2].stages.prod.batch.instance_count: must be between 1 and 100 instances, got 0"),
     ({f"{NIGHTLY}.prod.batch.instance_type": "ml.nope.large"},
-     "models[2].stages.prod.batch.instance_type: must be a SageMaker inference instance type"),
+     "models[2].stages.prod.batch.instance_type: must be a SageMaker batch transform instance type"),
     ({f"{NIGHTLY}.prod.batch.schedule": "cron(0 2 * * * *)"}, "models[2].stages.prod.batch.schedule: "),
     ({f"{NIGHTLY}.prod.batch.split_type": "lines"}, "models[2].stages.prod.batch.split_type: input should be"),
     ({f"{NIGHTLY}.prod.mode": "realtime"}, "models[2].stages.prod.batch: applies to mode batch only"),
-], ids=["no-batch", "variants", "deployment", "checks", "count", "type", "schedule", "split", "wrong-mode"])
+    ({f"{NIGHTLY}.prod.batch.instance_type": "ml.t2.medium"},  # real-time only: transform jobs refuse it
+     "models[2].stages.prod.batch.instance_type: must be a SageMaker batch transform instance type"),
+    ({f"{NIGHTLY}.prod.batch.split_type": "None"},
+     "models[2].stages.prod.batch.strategy: must be SingleRecord when split_type is None"),
+    ({f"{NIGHTLY}.prod.batch.model": {"containers": [{"image": "1.dkr.ecr.eu-west-1.amazonaws.com/a:1"},
+                                                      {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/b:1"}]}},
+     "models[2].stages.prod.batch.model: must be one container"),
+], ids=["no-batch", "variants", "deployment", "checks", "count", "type", "schedule", "split", "wrong-mode",
+        "realtime-type", "single-record", "pipeline-model"])
 def test_a_batch_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

@@ -71,7 +71,8 @@ def test_the_model_reads_only_inputs_and_writes_only_results_and_the_pipeline_on
     assert all("/batch/output/*" in r for r in model["s3:PutObject"])
     pipeline = _statements(template, "PipelineRole")
     assert set(pipeline) == {"sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                             "sagemaker:StopTransformJob", "kms:CreateGrant", "kms:DescribeKey"}
+                             "sagemaker:StopTransformJob", "sagemaker:AddTags", "kms:CreateGrant", "kms:DescribeKey"}
+    assert "kms:Encrypt" in model  # transform output encrypted with KmsKeyId, by the model's role
 
 
 def test_a_schedule_starts_it_and_a_failed_run_notifies_and_alarms(built):
@@ -91,7 +92,11 @@ def test_a_schedule_starts_it_and_a_failed_run_notifies_and_alarms(built):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"pipeline_name": "bad_name"}, "pipeline_name: must be 1-256 characters"),
-    ({"instance_type": "m5.xlarge"}, "instance_type: must be a SageMaker inference instance type"),
+    ({"instance_type": "m5.xlarge"}, "instance_type: must be a SageMaker batch transform instance type"),
+    # a real-time type that batch transform does not offer
+    ({"instance_type": "ml.t2.medium"}, "instance_type: must be a SageMaker batch transform instance type"),
+    ({"split_type": "None"}, "strategy: must be SingleRecord when split_type is None"),
+    ({"content_type": ""}, "content_type: must be a MIME type of at most 1024 ASCII characters"),
     ({"instance_count": 0}, "instance_count: must be between 1 and 100 instances, got 0"),
     ({"max_payload_mb": 101}, "max_payload_mb: must be between 0 and 100 MB, got 101"),
     ({"split_type": "Lines"}, "split_type: must be one of None, Line, RecordIO, TFRecord, got 'Lines'"),
@@ -108,3 +113,11 @@ def test_batch_rules(kwargs, message):
     with pytest.raises(ConfigError) as error:
         BatchInference(stack, "Batch", **props)
     assert str(error.value).startswith(message), str(error.value)
+
+
+def test_instances_with_local_storage_get_no_volume_key():
+    """SageMaker refuses VolumeKmsKeyId for instance types with local NVMe storage (encrypted in hardware)."""
+    stack = Stack(None, "Gpu", env=ENV)
+    batch = BatchInference(stack, "Batch", model=V1, pipeline_name="churn-gpu", instance_type="ml.g5.xlarge")
+    resources = json.loads(batch.definition)["Steps"][0]["Arguments"]["TransformResources"]
+    assert "VolumeKmsKeyId" not in resources and resources["InstanceType"] == "ml.g5.xlarge"

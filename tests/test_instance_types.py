@@ -12,3 +12,10 @@ def test_instance_types_match_botocore():
 
 def test_local_storage_families_exist():
     assert LOCAL_STORAGE_FAMILIES <= {family(t) for t in INFERENCE_INSTANCE_TYPES}
+
+
+def test_transform_instance_types_match_botocore():
+    from constructs_lib.instance_types import TRANSFORM_INSTANCE_TYPES
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert set(model.shape_for("TransformInstanceType").enum) == TRANSFORM_INSTANCE_TYPES

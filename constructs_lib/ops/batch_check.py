@@ -5,7 +5,8 @@ The delivery pipeline runs this in the test account after a batch stage deploys 
 sample files go under the pipeline's input prefix (its ``InputData`` parameter's default) in a folder of their
 own, and one execution transforms that folder only; it must succeed within ``--timeout`` and leave a non-empty
 result (``<file>.out``) per sample under the output prefix's folder for that execution. An execution still
-running at the timeout is stopped, so the check leaves nothing running behind it.
+running at the timeout is stopped (and waited for, a few looks), and the samples are deleted however the check
+ends, so a scheduled run of the whole prefix never scores them.
 """
 
 from __future__ import annotations
@@ -44,12 +45,27 @@ def locations(sagemaker: Any, pipeline_name: str) -> tuple[str, str]:
 
 def batch_check(sagemaker: Any, s3: Any, pipeline_name: str, payloads: list[Path], timeout: float,
                 run_id: str, sleep=time.sleep, clock=time.monotonic) -> dict[str, Any]:
-    """Upload ``payloads``, run the pipeline over them, wait, and compare results with inputs."""
+    """Upload ``payloads``, run the pipeline over them, wait, and compare results with inputs; the uploaded
+    samples are deleted however it ends."""
     input_uri, output_root = locations(sagemaker, pipeline_name)
     bucket, prefix = split_s3_uri(input_uri)
     folder = f"{prefix + '/' if prefix else ''}check-{run_id}"
-    for path in payloads:
-        s3.put_object(Bucket=bucket, Key=f"{folder}/{path.name}", Body=path.read_bytes())
+    keys = [f"{folder}/{path.name}" for path in payloads]
+    try:
+        for key, path in zip(keys, payloads):
+            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        return _run(sagemaker, s3, pipeline_name, payloads, timeout, run_id, bucket, folder, output_root, sleep,
+                    clock)
+    finally:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+
+
+#: Looks at a stopped execution before the check reports it as still stopping.
+_STOP_LOOKS = 4
+
+
+def _run(sagemaker, s3, pipeline_name, payloads, timeout, run_id, bucket, folder, output_root, sleep,
+         clock) -> dict[str, Any]:
     started = clock()
     execution = sagemaker.start_pipeline_execution(
         PipelineName=pipeline_name, PipelineExecutionDisplayName=f"check-{run_id}"[:82],
@@ -66,9 +82,16 @@ def batch_check(sagemaker: Any, s3: Any, pipeline_name: str, payloads: list[Path
                             "inputs": f"s3://{bucket}/{folder}/", "samples": [p.name for p in payloads],
                             "seconds": round(clock() - started), "missing": [], "problems": []}
     if status not in _DONE:
-        sagemaker.stop_pipeline_execution(PipelineExecutionArn=execution,
-                                          ClientRequestToken=str(uuid.uuid5(uuid.NAMESPACE_URL, execution)))
-        data["problems"].append(f"the run did not finish within {timeout:g} s and was stopped")
+        if status != "Stopping":
+            sagemaker.stop_pipeline_execution(PipelineExecutionArn=execution,
+                                              ClientRequestToken=str(uuid.uuid5(uuid.NAMESPACE_URL, execution)))
+        for _ in range(_STOP_LOOKS):
+            sleep(POLL_SECONDS)
+            status = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution)["PipelineExecutionStatus"]
+            if status in _DONE:
+                break
+        data["status"] = status
+        data["problems"].append(f"the run did not finish within {timeout:g} s: it was stopped (now {status})")
         return data
     if status != "Succeeded":
         data["problems"].append(f"the run {status.lower()}: {described.get('FailureReason') or 'no reason given'}")

@@ -239,7 +239,7 @@ class BatchStack(Stack):
         for actions, resources, conditions in (
                 (["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"], [batch.pipeline_arn], None),
                 (["sagemaker:DescribePipelineExecution", "sagemaker:StopPipelineExecution"], [executions], None),
-                (["s3:PutObject"], [inputs], None),
+                (["s3:PutObject", "s3:DeleteObject"], [inputs], None),
                 (["s3:GetObject"], [outputs], None),
                 (["s3:ListBucket"], [batch.bucket.bucket_arn], {"StringLike": {"s3:prefix": [f"{batch.output_prefix}/*"]}}),
                 (["kms:GenerateDataKey", "kms:Decrypt"], [batch.encryption_key.key_arn], None)):

@@ -189,8 +189,10 @@ class ModelPipelineStack(Stack):
         test = self.stages["test"].stack
         if isinstance(test, BatchStack):
             return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log) "
-                    f"ran batch pipeline {test.batch.pipeline_name} over the sample files in test"
-                    + (" and every file got a result." if self.releases["test"].batch_payloads_dir else "."))
+                    + (f"ran batch pipeline {test.batch.pipeline_name} over the sample files in test and every "
+                       "file got a result." if self.releases["test"].batch_payloads_dir else
+                       f"is deployed in test's batch pipeline {test.batch.pipeline_name}; the stage has no checks, "
+                       "so nothing ran it."))
         return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log; "
                 f"`mlops status {test.endpoint.endpoint_name}` shows it live) passed deployment verification and "
                 "the smoke checks in test.")

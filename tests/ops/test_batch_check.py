@@ -17,6 +17,7 @@ def definition():
     return _build_offline(BatchSpec(
         pipeline_name=PIPELINE, region="eu-west-1", model_name="churn-model", input_uri=f"s3://{BUCKET}/batch/input/",
         output_uri=f"s3://{BUCKET}/batch/output", kms_key="arn:aws:kms:eu-west-1:123456789012:key/k",
+        volume_kms_key="arn:aws:kms:eu-west-1:123456789012:key/k",
         instance_type="ml.m5.xlarge", instance_count=1, content_type="text/csv", accept="text/csv",
         split_type="Line", strategy="MultiRecord", max_payload_mb=6))
 
@@ -56,8 +57,8 @@ def test_every_sample_gets_a_result_in_the_run_s_own_folder(mlops, aws_client, p
     data = json.loads(result.out)
     assert (result.code, data["status"], data["missing"], data["passed"]) == (0, "Succeeded", [], True), result.out
     assert data["inputs"].startswith(f"s3://{BUCKET}/batch/input/check-")
-    uploaded = [o["Key"] for o in pipeline.list_objects_v2(Bucket=BUCKET, Prefix="batch/input/")["Contents"]]
-    assert sorted(k.rsplit("/", 1)[1] for k in uploaded) == ["a.csv", "b.csv"]
+    # the samples went to a folder of their own, and are gone after the check (a scheduled run never sees them)
+    assert "Contents" not in pipeline.list_objects_v2(Bucket=BUCKET, Prefix="batch/input/")
     # the execution ran over that folder only
     (execution,) = aws_client("sagemaker").list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
     parameters = aws_client("sagemaker").list_pipeline_parameters_for_execution(
@@ -103,12 +104,16 @@ def test_a_run_past_the_timeout_is_stopped(pipeline, definition, payloads):
         stubber.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": "Executing"})
     stubber.add_response("stop_pipeline_execution", {"PipelineExecutionArn": arn},
                          {"PipelineExecutionArn": arn, "ClientRequestToken": ANY})
+    stubber.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": "Stopping"})
+    stubber.add_response("describe_pipeline_execution", {"PipelineExecutionStatus": "Stopped"})
     now = [0.0]
     with stubber:
         data = batch_check(client, pipeline, PIPELINE, sorted(payloads.iterdir()), timeout=30, run_id="t",
                            sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
-    assert data["problems"] == ["the run did not finish within 30 s and was stopped"]
+    assert data["problems"] == ["the run did not finish within 30 s: it was stopped (now Stopped)"]
+    assert data["status"] == "Stopped"
     stubber.assert_no_pending_responses()
+    assert "Contents" not in pipeline.list_objects_v2(Bucket=BUCKET, Prefix="batch/input/")  # samples deleted
 
 
 def test_a_pipeline_that_is_not_a_batch_one_is_a_usage_error(mlops, aws_client, payloads):

@@ -72,6 +72,44 @@ def test_a_prediction_the_output_stream_refuses_is_reported_too(output_stream, a
     assert stream_consumer.handler(event, None, clients) == {"batchItemFailures": [{"itemIdentifier": "2"}]}
 
 
+def test_a_failing_first_record_splits_the_batch_instead_of_retrying_it_whole(output_stream, stub_client):
+    """Reporting the first record would retry the same batch until its good records are set aside with it."""
+    kinesis, _ = output_stream
+    runtime = stub_client("sagemaker-runtime")
+    runtime.add_client_error("invoke_endpoint", "ModelError", "bad input", http_status_code=424)
+    clients = {"sagemaker-runtime": runtime.client, "kinesis": kinesis}
+    with pytest.raises(stream_consumer.BatchSplit, match=r"^record 1, the first of 2, failed"):
+        stream_consumer.handler({"Records": [_record("1", b"bad"), _record("2", b"4,5,6")]}, None, clients)
+    runtime.add_client_error("invoke_endpoint", "ModelError", "bad input", http_status_code=424)
+    alone = stream_consumer.handler({"Records": [_record("1", b"bad")]}, None, clients)
+    assert alone == {"batchItemFailures": [{"itemIdentifier": "1"}]}  # alone: retried, then set aside
+
+
+def test_the_consumer_stops_sending_before_its_timeout(output_stream, aws_client, monkeypatch):
+    kinesis, arn = output_stream
+    monkeypatch.setenv("READ_TIMEOUT", "10")
+
+    class Context:
+        calls = 0
+
+        def get_remaining_time_in_millis(self):  # 30 s, then 21 s: under two 10 s calls and a margin
+            Context.calls += 1
+            return 30_000 if Context.calls == 1 else 21_000
+
+    clients = {"sagemaker-runtime": aws_client("sagemaker-runtime"), "kinesis": kinesis}
+    event = {"Records": [_record("1", b"1,2,3"), _record("2", b"4,5,6"), _record("3", b"7,8,9")]}
+    assert stream_consumer.handler(event, Context(), clients) == {"batchItemFailures": [{"itemIdentifier": "3"}]}
+    assert len(_written(kinesis, arn)) == 2
+
+
+def test_predictions_are_written_in_put_records_sized_chunks():
+    big = b"x" * (2 * 1024 * 1024)
+    answers = [(_record(str(i), b""), big) for i in range(5)] + [(_record(str(i), b""), b"1") for i in range(5, 700)]
+    chunks = stream_consumer._chunks(answers)
+    assert [len(c) for c in chunks] == [2, 2, 1 + 499, 196]  # 5 MiB, then 500 records at most
+    assert [pair for chunk in chunks for pair in chunk] == answers  # in order
+
+
 def test_handler_source_is_self_contained():
     """It is deployed as inline source: only the standard library and boto3/botocore may be imported."""
     import ast

@@ -6,6 +6,7 @@ deployment outcome) are shared with ``mlops verify``.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +24,8 @@ ENDPOINT_OUTPUT = "EndpointName"
 CONFIG_OUTPUT = "EndpointConfigName"
 #: The endpoint's CloudWatch dashboard (``EndpointDashboard``), when the stack has one.
 DASHBOARD_OUTPUT = "DashboardName"
+#: Mode streaming's stack outputs (``EndpointStack``): the Kinesis streams in front of and behind the endpoint.
+STREAM_INPUT_OUTPUT, STREAM_OUTPUT_OUTPUT = "StreamInputName", "StreamOutputName"
 #: Statuses in which the endpoint is still moving; anything else is final.
 
 
@@ -197,6 +200,31 @@ def async_queue(ctx, endpoint: dict[str, Any]) -> dict[str, Any] | None:
     return queue
 
 
+def pipeline_status(ctx, pipeline_name: str, executions: int = 5) -> dict[str, Any]:
+    """A batch-inference pipeline (mode batch: no endpoint): its model, input, and last ``executions`` runs
+    (newest first; the newest failed run's reason)."""
+    sagemaker = ctx.client("sagemaker")
+    described = sagemaker.describe_pipeline(PipelineName=pipeline_name)
+    definition = json.loads(described.get("PipelineDefinition") or "{}")
+    transform = next((s["Arguments"] for s in definition.get("Steps", []) if s.get("Type") == "Transform"), {})
+    input_data = next((p.get("DefaultValue") for p in definition.get("Parameters", []) if p.get("Name") == "InputData"),
+                      None)
+    runs = sagemaker.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime", SortOrder="Descending",
+                                              MaxResults=executions).get("PipelineExecutionSummaries", [])
+    rows = [{"execution": r.get("PipelineExecutionDisplayName") or r["PipelineExecutionArn"].rsplit("/", 1)[1],
+             "status": r.get("PipelineExecutionStatus"), "started": r.get("StartTime"),
+             "arn": r["PipelineExecutionArn"]} for r in runs]
+    failed = next((r for r in rows if r["status"] == "Failed"), None)
+    reason = None
+    if failed is not None:
+        reason = sagemaker.describe_pipeline_execution(PipelineExecutionArn=failed["arn"]).get("FailureReason")
+    return {"pipeline": pipeline_name, "mode": "batch", "status": described.get("PipelineStatus"),
+            "model": transform.get("ModelName"), "instances": "{} x {}".format(
+                transform.get("TransformResources", {}).get("InstanceCount"),
+                transform.get("TransformResources", {}).get("InstanceType")),
+            "input": input_data, "runs": rows, "last_failure": reason}
+
+
 def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
@@ -231,7 +259,10 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "alarms": alarms,
         "alarms_note": alarms_note,
         "dashboard": dashboard,
-        "mode": "async" if endpoint.get("AsyncInferenceConfig") else "realtime",
+        "mode": "async" if endpoint.get("AsyncInferenceConfig") else (
+            "streaming" if (outputs or {}).get(STREAM_INPUT_OUTPUT) else "realtime"),
+        "streams": {key: (outputs or {}).get(key) for key in (STREAM_INPUT_OUTPUT, STREAM_OUTPUT_OUTPUT)
+                    if (outputs or {}).get(key)},
         "queue": queue,
         "queue_note": queue_note,
     }
@@ -245,9 +276,37 @@ def _policy_name(deployment: dict[str, Any]) -> str | None:
 
 
 def run(args, ctx) -> Output:
-    """Handler of ``mlops status``."""
-    data = endpoint_status(ctx, args.endpoint, args.stack)
+    """Handler of ``mlops status``: an endpoint, or (mode batch) a batch-inference pipeline of that name."""
+    try:
+        data = endpoint_status(ctx, args.endpoint, args.stack)
+    except botocore.exceptions.ClientError as error:
+        if not (error_code(error) == "ValidationException" and "Could not find endpoint" in str(error)):
+            raise
+        try:
+            return _batch_output(pipeline_status(ctx, args.endpoint))
+        except botocore.exceptions.ClientError as pipeline_error:
+            # SageMaker answers ResourceNotFound (moto a ValidationException) for a pipeline that does not exist.
+            if not (error_code(pipeline_error) == "ResourceNotFound" or "Could not find pipeline" in str(pipeline_error)):
+                raise
+        raise error from None  # neither an endpoint nor a pipeline: the endpoint's not-found
+    return _endpoint_output(data)
+
+
+def _batch_output(data: dict[str, Any]) -> Output:
+    head = output.fields([("pipeline", f"{data['pipeline']} (batch inference: no endpoint)"),
+                          ("status", data["status"]), ("model", data["model"]), ("instances", data["instances"]),
+                          ("input", data["input"])])
+    runs = (output.table(["run", "status", "started"], [[r["execution"], r["status"], r["started"]]
+                                                         for r in data["runs"]])
+            if data["runs"] else "no runs yet")
+    warnings = [f"the newest failed run's reason: {data['last_failure']}"] if data["last_failure"] else []
+    return Output(data=data, text=f"{head}\n\n{runs}", warnings=warnings)
+
+
+def _endpoint_output(data: dict[str, Any]) -> Output:
     dashboard = [("dashboard", f"{data['dashboard']} (CloudWatch dashboards)")] if data["dashboard"] else []
+    dashboard += [("stream in", data["streams"][STREAM_INPUT_OUTPUT]),
+                  ("stream out", data["streams"][STREAM_OUTPUT_OUTPUT])] if data["streams"] else []
     queue = data["queue"]
     if queue is not None:
         def shown(value, unit=""):
@@ -296,7 +355,7 @@ def register(subparsers) -> None:
                     "outcome. A release is ROLLED BACK when the endpoint runs another config than the one its "
                     "CloudFormation stack last deployed (output EndpointConfigName).",
         epilog="example:\n  mlops status churn-predictor-prod\n  mlops status churn-predictor-prod --stack mlops-churn-predictor-prod-endpoint --json")
-    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
+    parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name (mode batch: the batch pipeline's, <model>-<stage>)")
     parser.add_argument("--stack", metavar="NAME",
                         help="the CloudFormation stack that deploys the endpoint (default: from its "
                              f"{STACK_TAG} tag)")

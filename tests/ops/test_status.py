@@ -185,3 +185,40 @@ def test_scaling_alarms_are_not_rollback_alarms(mlops, aws_client):
     data = json.loads(mlops("status", ENDPOINT, "--json").out)
     assert [a["name"] for a in data["alarms"]] == [f"{ENDPOINT}-champion-5xx-rate"]
     assert mlops("verify", ENDPOINT, "--expected-config", NEW_CONFIG, "--timeout", "1").code == 0
+
+
+def test_a_batch_pipeline_shows_its_model_input_and_last_runs(mlops, aws_client):
+    """Mode batch has no endpoint: status of the stage's name describes its batch-inference pipeline."""
+    from constructs_lib.batch_sdk import BatchSpec, _build_offline
+
+    definition = _build_offline(BatchSpec(
+        pipeline_name="churn-nightly-prod", region="eu-west-1", model_name="churn-model-v3",
+        input_uri="s3://io/batch/input/", output_uri="s3://io/batch/output", kms_key="k", volume_kms_key=None,
+        instance_type="ml.m5.xlarge", instance_count=2, content_type="text/csv", accept="text/csv",
+        split_type="Line", strategy="MultiRecord", max_payload_mb=6))
+    sagemaker = aws_client("sagemaker")
+    sagemaker.create_pipeline(PipelineName="churn-nightly-prod", PipelineDefinition=definition,
+                              RoleArn="arn:aws:iam::123456789012:role/batch")
+    sagemaker.start_pipeline_execution(PipelineName="churn-nightly-prod", PipelineExecutionDisplayName="nightly-1")
+    result = mlops("status", "churn-nightly-prod")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "pipeline:  churn-nightly-prod (batch inference: no endpoint)"
+    assert "model:     churn-model-v3" in lines and "instances: 2 x ml.m5.xlarge" in lines
+    assert "input:     s3://io/batch/input/" in lines
+    assert any(line.startswith("nightly-1") and "Succeeded" in line for line in lines)
+
+
+def test_neither_an_endpoint_nor_a_pipeline_is_not_found(mlops):
+    result = mlops("status", "nothing-here")
+    assert result.code == EXIT_NOT_FOUND and "Could not find endpoint" in result.err
+
+
+def test_a_streaming_endpoint_names_its_streams(mlops, aws_client):
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
+                                                       "StreamInputName": "events", "StreamOutputName": "scores"})
+    result = mlops("status", ENDPOINT, "--stack", STACK)
+    lines = result.out.splitlines()
+    assert result.code == 0 and "stream in:         events" in lines and "stream out:        scores" in lines
+    assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["mode"] == "streaming"

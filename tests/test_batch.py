@@ -121,3 +121,28 @@ def test_instances_with_local_storage_get_no_volume_key():
     batch = BatchInference(stack, "Batch", model=V1, pipeline_name="churn-gpu", instance_type="ml.g5.xlarge")
     resources = json.loads(batch.definition)["Steps"][0]["Arguments"]["TransformResources"]
     assert "VolumeKmsKeyId" not in resources and resources["InstanceType"] == "ml.g5.xlarge"
+
+
+def test_a_definition_filled_in_from_a_template_is_the_sdks_own():
+    """Stages of one region and shape share one SDK build: a stage whose every copied value differs from the
+    template's (characters JSON escapes, another placeholder's text, other numbers) gets exactly the SDK's own."""
+    from dataclasses import replace
+
+    from constructs_lib import batch_sdk as sdk
+    from constructs_lib.build_pipeline_sdk import _offline_sdk
+
+    first = sdk.BatchSpec(pipeline_name="a-batch", region="eu-west-1", model_name="model-a",
+                          input_uri="s3://a/batch/input/", output_uri="s3://a/batch/output", kms_key="arn:key/a",
+                          volume_kms_key="arn:key/a", instance_type="ml.m5.large", instance_count=1,
+                          content_type="text/csv", accept="text/csv", split_type="Line", strategy="MultiRecord",
+                          max_payload_mb=6)
+    second = replace(first, pipeline_name="b-batch", model_name='model "b"', input_uri="s3://b/in\\zzbatchvalue1z/",
+                     output_uri="s3://b/out", kms_key="arn:key/b", volume_kms_key="arn:key/c",
+                     instance_type="ml.c5.2xlarge", instance_count=12, content_type="application/jsonlines",
+                     accept="application/json", max_payload_mb=0)
+    sdk._build_offline(first)
+    templates = len(sdk._TEMPLATES)
+    filled = sdk._build_offline(second)
+    assert len(sdk._TEMPLATES) == templates  # the first's template served the second
+    with _offline_sdk("eu-west-1"):
+        assert filled == sdk._definition(second)

@@ -460,7 +460,8 @@ class StageConfig(_Strict):
     deployment: DeploymentConfig | None = Field(default=None, description="the endpoint's guardrail (every mode "
                                                 "but batch)")
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
-    network_isolation: bool = True
+    network_isolation: bool | None = Field(default=None, description="no network access for the model "
+                                           "containers; default true, false in mode serverless (which refuses it)")
     dashboard: bool = Field(default=True, description="a CloudWatch dashboard for the endpoint (traffic, latency, "
                             "error rates per variant and shadow, rollback alarms), named after it; ~3 USD a month "
                             "each beyond the account's free three")
@@ -740,7 +741,8 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
     if kind == "string_type" and isinstance(given, (int, float)) and not isinstance(given, bool):
         return ConfigError(path, f"must be a string: quote it (YAML read it as the number {_number(given)})")
     if kind == "extra_forbidden":
-        return ConfigError(path, "is not a known setting (check the spelling; see config/platform.schema.json)")
+        return ConfigError(path, f"is not a known setting{_known_hint(str(first['loc'][-1]))} (see "
+                           "config/platform.schema.json)")
     if kind == "value_error":  # our own validators' messages already say what was given
         return ConfigError(path, message)
     if isinstance(given, bool) and kind in ("int_type", "float_type"):
@@ -751,6 +753,44 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
         return ConfigError(path, f"must be a finite number, got {given!r}")
     shown = str(given).lower() if isinstance(given, bool) else cut(given)
     return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {shown}")
+
+
+@functools.cache
+def _sections() -> dict[str, list[str]]:
+    """Every config key, with the sections (parent keys) it belongs to, from the models themselves."""
+    import typing
+
+    found: dict[str, list[str]] = {}
+    seen: set[type] = set()
+
+    def visit(model: type, section: str) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            found.setdefault(name, [])
+            if section not in found[name]:
+                found[name].append(section)
+            stack = [info.annotation]
+            while stack:
+                annotation = stack.pop()
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    visit(annotation, name)
+                else:
+                    stack.extend(typing.get_args(annotation))
+
+    visit(PlatformConfig, "the file")
+    return found
+
+
+def _known_hint(key: str) -> str:
+    """``; did you mean 'x'?`` for a misspelt key, or where a key given in the wrong place belongs."""
+    sections = _sections()
+    if key in sections:
+        return f" here; {key!r} belongs under " + " or ".join(sorted(sections[key]))
+    close = difflib.get_close_matches(key, list(sections), n=1, cutoff=0.75) or sorted(
+        name for name in sections if name.startswith(key + "_"))[:1]
+    return f"; did you mean {close[0]!r}?" if close else " (check the spelling)"
 
 
 def parse_config(data: Any) -> PlatformConfig:

@@ -97,7 +97,7 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
     placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
     spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder)
     vpc = stage.vpc
-    spec.check(network_isolation=stage.network_isolation, subnets=len(vpc.subnet_ids) if vpc else 0,
+    spec.check(network_isolation=network_isolation(stage), subnets=len(vpc.subnet_ids) if vpc else 0,
                security_groups=len(vpc.security_group_ids) if vpc else 0)
     direct = [v.name for v in spec.variants
               if v.model.parts and v.model.container["InferenceExecutionConfig"]["Mode"] == "Direct"]
@@ -133,6 +133,13 @@ def mode(stage: StageConfig) -> str:
     if stage.mode is not None:
         return stage.mode
     return "serverless" if any(v.serverless_memory_mb is not None for v in stage.variants) else "realtime"
+
+
+def network_isolation(stage: StageConfig) -> bool:
+    """The stage's ``network_isolation``: as given, else on, except in mode serverless (which refuses it)."""
+    if stage.network_isolation is not None:
+        return stage.network_isolation
+    return mode(stage) != "serverless"
 
 
 def stream_settings(stage: StageConfig) -> dict:
@@ -181,7 +188,7 @@ def check_mode(stage: StageConfig) -> None:
 
 #: What a batch stage leaves out: it has no endpoint (``batch`` names the model and the transform's instances).
 _NOT_IN_BATCH = ("endpoint_name", "variants", "shadow_variant", "data_capture", "deployment", "alarms", "vpc",
-                 "release")
+                 "release", "dashboard")
 
 
 def check_batch_stage(stage: StageConfig) -> None:

@@ -602,7 +602,7 @@ def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], sha
                               ("vpc_subnets", bool(subnets)), ("network_isolation", network_isolation)):
             if present:
                 raise ConfigError(prop, f"is not supported on a serverless endpoint, got "
-                                  f"{'True' if prop == 'network_isolation' else 'a value'}")
+                                  f"{'true' if prop == 'network_isolation' else 'a value'}")
         if rollout.strategy not in ("all_at_once", "unguarded"):
             raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
                               f"{rollout.strategy!r}")

@@ -63,7 +63,12 @@ CASES = [
      "models[0].stages.prod.variants[0].serverless_max_concurrency: must be between 1 and 200, got 0"),
     # a misspelt key is named as given (deployment is optional in the schema now: mode batch has none)
     ({f"{PROD}.deployment": KeyError, f"{PROD}.deploymnet": {"type": "all_at_once"}},
-     "models[0].stages.prod.deploymnet: is not a known setting (check the spelling"),
+     "models[0].stages.prod.deploymnet: is not a known setting; did you mean 'deployment'?"),
+    # a key put in the wrong place says where it belongs
+    ({f"{PROD}.retry_attempts": 3},
+     "models[0].stages.prod.retry_attempts: is not a known setting here; 'retry_attempts' belongs under streaming"),
+    ({f"{PROD}.async": {"max_concurrent_invocations_per_instance": 2}},
+     "models[0].stages.prod.async: is not a known setting; did you mean 'async_inference'?"),
     # ...and a left-out one by the mode that needs it
     ({f"{PROD}.deployment": KeyError},
      "models[0].stages.prod.deployment: is required in mode realtime: the endpoint's guardrail"),
@@ -480,3 +485,19 @@ def test_a_batch_stage_is_refused_what_it_cannot_do(changes, message):
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_a_serverless_stage_runs_without_network_isolation_unless_it_says_otherwise():
+    """Mode serverless refuses network isolation, so its default is off there (on everywhere else)."""
+    from constructs_lib.stage_spec import network_isolation
+
+    serverless = {"variants": [{"name": "main", "serverless_memory_mb": 2048}],
+                  "deployment": {"type": "all_at_once"}}
+    config = parse_config(mutate({"models.0.stages.test": serverless}))
+    assert network_isolation(config.models[0].stages.test) is False
+    assert network_isolation(config.models[0].stages.prod) is True
+    with pytest.raises(ConfigError, match=r"^models\[0\]\.stages\.test\.network_isolation: is not supported on a "
+                                          r"serverless endpoint, got true$"):
+        parse_config(mutate({"models.0.stages.test": serverless | {"network_isolation": True}}))
+    with pytest.raises(ConfigError, match=r"^models\[2\]\.stages\.prod\.dashboard: must be left out in mode batch"):
+        parse_config(mutate({"models.2.stages.prod.dashboard": False}))

@@ -533,7 +533,7 @@ RULES = [
      "variants: a serverless endpoint has exactly one production variant, got 2"),
     ({"variants": [serverless()], "data_capture": DataCapture(), **NO_ISOLATION},
      "data_capture: is not supported on a serverless endpoint"),
-    ({"variants": [serverless()]}, "network_isolation: is not supported on a serverless endpoint, got True"),
+    ({"variants": [serverless()]}, "network_isolation: is not supported on a serverless endpoint, got true"),
     ({"variants": [serverless()], "deployment": DeploymentPolicy.rolling(CapacitySize.percent(10)), **NO_ISOLATION},
      "deployment.type: a serverless endpoint supports only all_at_once, got 'rolling'"),
     ({"variants": many(2), "deployment": DeploymentPolicy.rolling(CapacitySize.percent(10))},

@@ -172,8 +172,10 @@ def run(args: Any, ctx: Any = None) -> Output:
         for stage_name in stages:
             stage = getattr(model.stages, stage_name)
             if mode(stage) == "batch":  # no endpoint, no rollout: a stack update swaps the model between runs
+                check = ("; the delivery pipeline's batch check runs it over the sample files" if stage_name == "test"
+                         and stage.checks is not None else "")
                 batches.append(f"{model.name} / {stage_name}: mode batch, no endpoint to roll out (a release swaps "
-                               "the model of the batch pipeline between runs; the test stage's batch check runs it)")
+                               f"the model of the batch pipeline between runs{check})")
                 continue
             try:
                 plans.append(plan_stage(model.name, stage_name, stage))

@@ -26,7 +26,8 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import StageSpec, config_error, mode, model_source, stream_settings
+from constructs_lib.stage_spec import (StageSpec, config_error, mode, model_source, network_isolation,
+                                       stream_settings)
 from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
@@ -169,7 +170,7 @@ class EndpointStack(Stack):
             self, "Endpoint", endpoint_name=spec.endpoint_name, variants=spec.variants, shadow_variant=spec.shadow,
             data_capture=capture, async_inference=asynchronous, deployment=DeploymentPolicy.from_spec(spec.rollout),
             rollback_alarms=spec.alarms,
-            network_isolation=stage.network_isolation, vpc_subnets=subnets, security_groups=groups,
+            network_isolation=network_isolation(stage), vpc_subnets=subnets, security_groups=groups,
         )
         # The construct names a variant by name, the config by position.
         by_position = {f"variants[{v.name}]": f"variants[{i}]" for i, v in enumerate(spec.variants)}
@@ -216,7 +217,7 @@ class BatchStack(Stack):
                 content_type=settings.content_type, accept=settings.accept, split_type=settings.split_type,
                 strategy=settings.strategy, max_payload_mb=settings.max_payload_mb, schedule=settings.schedule,
                 bucket=bucket, prefix=settings.prefix, retention_days=settings.retention_days,
-                network_isolation=stage.network_isolation)
+                network_isolation=network_isolation(stage))
         except ConfigError as error:
             raise error.under(f"models[{index}].stages.{stage_name}") from None
         for email in settings.failure_emails:

@@ -132,6 +132,18 @@ ModelRef = Annotated[
 ]
 
 
+#: One container's model (mode batch: a transform job runs no inference pipeline here).
+SingleModelRef = Annotated[
+    Union[
+        Annotated[Literal["approved"], Tag("approved")],
+        Annotated[PackageSource, Tag("package")],
+        Annotated[ImageSource, Tag("image")],
+    ],
+    Discriminator(_model_kind),
+    Field(description="'approved' (the version being released), {model_package_arn} or {image, model_data_url}"),
+]
+
+
 #: S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit.
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -236,7 +248,7 @@ class BatchConfig(_Strict):
     """Mode batch: the model scores whole files with batch transform, run by a SageMaker pipeline
     (``BatchInference``); no endpoint."""
 
-    model: ModelRef = APPROVED
+    model: SingleModelRef = APPROVED
     instance_type: str = Field(description="the transform job's instances (ml.*)")
     instance_count: int = Field(default=1, json_schema_extra=batch_rules.INSTANCE_COUNT.schema())
     content_type: str = Field(default="text/csv", description="each input file's MIME type")

@@ -205,11 +205,7 @@ def check_batch_stage(stage: StageConfig) -> None:
             if key in stage.checks.model_fields_set:
                 raise ConfigError(f"checks.{key}", "does not apply in mode batch: the check runs every sample file "
                                   "through the pipeline once and needs a result for each; leave it out")
-    batch = stage.batch
-    if isinstance(batch.model, PipelineSource):
-        raise ConfigError("batch.model", "must be one container ('approved', {model_package_arn} or {image, "
-                          "model_data_url}): a batch transform runs no inference pipeline here, got "
-                          f"{len(batch.model.containers)} containers")
+    batch = stage.batch  # its model is one container (the schema's SingleModelRef)
     try:
         check_batch(batch.instance_type, batch.instance_count, batch.max_payload_mb, batch.retention_days,
                     batch.prefix, content_type=batch.content_type, accept=batch.accept, split_type=batch.split_type,

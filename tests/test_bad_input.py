@@ -477,7 +477,8 @@ NIGHTLY = "models.2.stages"  # the example's batch model
      "models[2].stages.prod.batch.strategy: must be SingleRecord when split_type is None"),
     ({f"{NIGHTLY}.prod.batch.model": {"containers": [{"image": "1.dkr.ecr.eu-west-1.amazonaws.com/a:1"},
                                                       {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/b:1"}]}},
-     "models[2].stages.prod.batch.model: must be one container"),
+     "models[2].stages.prod.batch.model: must be 'approved', {model_package_arn: ARN} or {image: URI, "
+     "model_data_url: s3://...}, got {'containers'"),
 ], ids=["no-batch", "variants", "deployment", "checks", "count", "type", "schedule", "split", "wrong-mode",
         "realtime-type", "single-record", "pipeline-model"])
 def test_a_batch_stage_is_refused_what_it_cannot_do(changes, message):

@@ -1,4 +1,4 @@
-"""``ModelEndpoint``: a SageMaker real-time endpoint released behind a deployment guardrail.
+"""``ModelEndpoint``: a SageMaker real-time (or asynchronous) endpoint released behind a deployment guardrail.
 
 What it builds (SageMaker L1 resources, assembled from validated value objects):
 
@@ -9,7 +9,8 @@ What it builds (SageMaker L1 resources, assembled from validated value objects):
 * the ``AWS::SageMaker::Endpoint`` with the deployment policy (blue/green all-at-once, canary, linear, or
   rolling; or none, ``unguarded``, for the one release that changes the production variants);
 * the in-stack preflight and release check (custom resources around the endpoint, ``ops/release_check.py``);
-* optionally data capture to a KMS-encrypted, TLS-only bucket, and autoscaling per instance variant.
+* optionally data capture to a KMS-encrypted, TLS-only bucket, and autoscaling per instance variant;
+* with ``async_inference``: the async bucket and notification topics, and autoscaling on the queue down to zero.
 
 Synth-time validation covers every rule SageMaker otherwise enforces only at deploy time.
 """

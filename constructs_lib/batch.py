@@ -43,11 +43,10 @@ from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .lazy import lazy_string
 from .nag import acknowledge, acknowledge_wildcards
-from .permissions import allow, attach_policy
+from .permissions import allow, allow_service_to_publish, attach_policy
 from .variants import ModelSource
 
 __all__ = ["BatchInference"]
-
 
 
 class BatchInference(Construct):
@@ -80,7 +79,7 @@ class BatchInference(Construct):
         check_sagemaker_name("pipeline_name", pipeline_name, 256)
         check_batch(instance_type, instance_count, max_payload_mb, retention_days, prefix,
                     content_type=content_type, accept=accept, split_type=split_type, strategy=strategy)
-        if not isinstance(model, ModelSource) or model.parts:  # stage_spec.check_batch_stage says so too
+        if not isinstance(model, ModelSource) or model.parts:  # the config's schema says so too (SingleModelRef)
             raise ConfigError("model", "must be one container (ModelSource.from_model_package or from_image), got "
                               + (model.description if isinstance(model, ModelSource) else cut(model)))
         env = StackArns.of(Stack.of(self))
@@ -160,11 +159,9 @@ class BatchInference(Construct):
                                                     display_name=f"{pipeline_name} failed runs"[:100])
         """Where failed runs are announced (the execution's event: its ARN and display name; ``aws sagemaker
         describe-pipeline-execution`` gives the reason)."""
-        if alarm_topic is None and isinstance(self.encryption_key, kms.Key):
-            self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("events.amazonaws.com")], resources=["*"],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                conditions={"StringEquals": {"aws:SourceAccount": env.account}}))
+        if alarm_topic is None:  # the rule's SNS target adds EventBridge to the topic's policy, not to the key's
+            allow_service_to_publish(self.alarm_topic, self.encryption_key, "events.amazonaws.com", env.account,
+                                     topic_policy=False)
         self.failure_rule = events.Rule(
             self, "FailedRuns", description=f"Failed runs of batch inference {pipeline_name}",
             event_pattern=events.EventPattern(
@@ -181,15 +178,7 @@ class BatchInference(Construct):
         names the failed execution)."""
         self.failure_alarm.add_alarm_action(cw_actions.SnsAction(self.alarm_topic))
         if alarm_topic is None:  # CloudWatch publishes the alarm's notifications as itself
-            self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], actions=["sns:Publish"],
-                resources=[self.alarm_topic.topic_arn],
-                conditions={"StringEquals": {"aws:SourceAccount": env.account}}))
-            if isinstance(self.encryption_key, kms.Key):
-                self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
-                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=["*"],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": env.account}}))
+            allow_service_to_publish(self.alarm_topic, self.encryption_key, "cloudwatch.amazonaws.com", env.account)
 
     @property
     def definition(self) -> str:

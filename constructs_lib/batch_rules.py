@@ -8,7 +8,6 @@ from .errors import ConfigError, Limit, cut
 #: CreateTransformJob: TransformResources.InstanceCount, MaxPayloadInMB.
 INSTANCE_COUNT = Limit(1, 100, "instances", whole=True)
 MAX_PAYLOAD_MB = Limit(0, 100, "MB", whole=True)
-RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
 SPLIT_TYPES = ("None", "Line", "RecordIO", "TFRecord")
 STRATEGIES = ("MultiRecord", "SingleRecord")
 
@@ -20,7 +19,7 @@ def check_batch(instance_type: object, instance_count: object, max_payload_mb: o
     from .instance_types import TRANSFORM_INSTANCE_TYPES
     from .errors import check_choice
     from .stream_rules import check_mime
-    from .variants import check_prefix
+    from .variants import CAPTURE_RETENTION_DAYS, check_prefix
 
     if instance_type not in TRANSFORM_INSTANCE_TYPES:
         raise ConfigError("instance_type", "must be a SageMaker batch transform instance type (botocore's "
@@ -34,5 +33,5 @@ def check_batch(instance_type: object, instance_count: object, max_payload_mb: o
                           "when it can split files into them: Line, RecordIO or TFRecord), got 'MultiRecord'")
     INSTANCE_COUNT.check("instance_count", instance_count)
     MAX_PAYLOAD_MB.check("max_payload_mb", max_payload_mb)
-    RETENTION_DAYS.check("retention_days", retention_days)
+    CAPTURE_RETENTION_DAYS.check("retention_days", retention_days)
     check_prefix("prefix", prefix)

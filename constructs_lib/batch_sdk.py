@@ -13,7 +13,6 @@ path), not two.
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
@@ -88,12 +87,13 @@ class _BatchTemplate:
 
     def fill(self, spec: BatchSpec) -> str:
         """The definition for ``spec``: every placeholder replaced in one pass."""
-        replacements = {placeholder: json.dumps(getattr(spec, field))[1:-1]
+        from .build_pipeline_sdk import _json_inner, substitute
+
+        replacements = {placeholder: _json_inner(getattr(spec, field))
                         for field, placeholder in self._placeholders.items()}
         replacements.update({f'"{name}":{sentinel}': f'"{name}":{int(getattr(spec, field))}'
                              for field, (name, sentinel) in _NUMBERS.items()})
-        pattern = "|".join(re.escape(key) for key in sorted(replacements, key=len, reverse=True))
-        return re.sub(pattern, lambda match: replacements[match.group(0)], self._text)
+        return substitute(self._text, replacements)
 
 
 def _definition(spec: BatchSpec) -> str:

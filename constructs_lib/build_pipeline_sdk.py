@@ -123,8 +123,7 @@ class _Template:
         replacements[self._hyperparameter_object()] = json.dumps(dict(sorted(spec.hyperparameters)),
                                                                  separators=(",", ":"))
         replacements[_threshold_text(_TEMPLATE_THRESHOLD)] = _threshold_text(spec.threshold)
-        pattern = "|".join(re.escape(key) for key in sorted(replacements, key=len, reverse=True))
-        return re.sub(pattern, lambda match: replacements[match.group(0)], self._text)
+        return substitute(self._text, replacements)
 
     def _hyperparameter_object(self) -> str:
         return json.dumps(dict([self._hyperparameters]), separators=(",", ":"))
@@ -179,6 +178,13 @@ def _template_key(spec: DefinitionSpec, images: tuple[str, str]) -> tuple:
     keys = tuple(key if "/" in key else None for key in (_split_s3(spec.preprocess_uri)[1],
                                                             _split_s3(spec.evaluate_uri)[1]))
     return spec.region, spec.approval_status, images, keys
+
+
+def substitute(text: str, replacements: dict[str, str]) -> str:
+    """``text`` with every key of ``replacements`` replaced in one pass, longest first: a value that holds
+    another key's text is copied as it is, never substituted again (a template's fill)."""
+    pattern = "|".join(re.escape(key) for key in sorted(replacements, key=len, reverse=True))
+    return re.sub(pattern, lambda match: replacements[match.group(0)], text)
 
 
 def _json_inner(value: str) -> str:

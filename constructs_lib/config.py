@@ -28,7 +28,7 @@ from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
 from .variants import (PIPELINE_CONTAINERS, ALARM_PERIODS, CAPTURE_RETENTION_DAYS, CAPTURE_SAMPLING_PERCENT, ERROR_RATE_PERCENT,
                        EVALUATION_PERIODS, LATENCY_MS, LATENCY_STATISTIC, MIN_INVOCATIONS, SHADOW_SAMPLING_PERCENT,
-                       TARGET_INVOCATIONS, ModelSource, ASYNC_CONCURRENCY, ASYNC_RETENTION_DAYS, TARGET_BACKLOG)
+                       TARGET_INVOCATIONS, ModelSource, ASYNC_CONCURRENCY, TARGET_BACKLOG)
 
 APPROVED = "approved"
 """Model source meaning "the approved model version being released" (resolved by the pipeline)."""
@@ -213,7 +213,7 @@ class AsyncConfig(_Strict):
     bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME,
                                     description="existing bucket; default: one is created")
     prefix: str = Field(default="async", description="input/, output/ and failure/ go under it")
-    retention_days: int = Field(default=30, json_schema_extra=ASYNC_RETENTION_DAYS.schema(),
+    retention_days: int = Field(default=30, json_schema_extra=CAPTURE_RETENTION_DAYS.schema(),
                                 description="days requests, results and failures are kept in the created bucket")
     include_response_in_notifications: bool = Field(
         default=False, description="the result or error (up to 128 KB) in the notification, not only its location")
@@ -262,7 +262,7 @@ class BatchConfig(_Strict):
     bucket_name: str | None = Field(default=None, pattern=_BUCKET_NAME,
                                     description="existing bucket; default: one is created")
     prefix: str = Field(default="batch", description="input/ and output/ go under it")
-    retention_days: int = Field(default=30, json_schema_extra=batch_rules.RETENTION_DAYS.schema(),
+    retention_days: int = Field(default=30, json_schema_extra=CAPTURE_RETENTION_DAYS.schema(),
                                 description="days inputs and results are kept in the created bucket")
     failure_emails: "Emails" = Field(default_factory=list, description="told of every failed run (the execution "
                                      "that failed)")

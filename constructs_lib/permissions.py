@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-__all__ = ["allow", "attach_policy", "grant_statements"]
+__all__ = ["allow", "allow_service_to_publish", "attach_policy", "grant_statements"]
 
 
 def allow(actions: Sequence[str], resources: Sequence[str], conditions: Mapping[str, Any] | None = None) -> dict:
@@ -40,3 +40,19 @@ def grant_statements(grantee: iam.IGrantable, statements: Iterable[Mapping[str, 
     for statement in statements:
         iam.Grant.add_to_principal(grantee=grantee, actions=statement["Action"], resource_arns=statement["Resource"],
                                    conditions=statement.get("Condition"))
+
+
+def allow_service_to_publish(topic: Any, key: Any, service: str, account: str, *, topic_policy: bool = True) -> None:
+    """Let an AWS service (``cloudwatch.amazonaws.com``, ``events.amazonaws.com``) publish to an encrypted SNS
+    ``topic`` as itself, for this ``account``'s resources only: the topic's policy (unless ``topic_policy`` is
+    False, when a CDK target adds it) and the use of ``key``, when it is a key this app manages."""
+    from aws_cdk import aws_kms as kms
+
+    principal = iam.ServicePrincipal(service)
+    own = {"StringEquals": {"aws:SourceAccount": account}}
+    if isinstance(key, kms.Key):
+        key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[principal], actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"], conditions=own))
+    if topic_policy:
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[principal], actions=["sns:Publish"], resources=[topic.topic_arn], conditions=own))

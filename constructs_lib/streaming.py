@@ -2,18 +2,20 @@
 
 Records arrive on the input stream; a Lambda function (``ops/stream_consumer.py``) reads them in batches, sends
 each to the endpoint (``InvokeEndpoint``) and writes the answers to the output stream with the record's partition
-key (one key's predictions keep their order). What fails is retried and, in the end, set aside, never silently
+key. What fails is retried and, in the end, set aside, never silently
 lost:
 
-* a record the endpoint refuses is reported back to Lambda (partial batch response): Lambda retries the batch
-  from it, splitting the batch in two on each failure (``bisect-on-error``) so one bad record does not hold its
-  neighbours back;
+* a record the endpoint refuses is reported back to Lambda (partial batch response) and Lambda retries from it;
+  when it is the batch's first record the function fails the batch, so Lambda splits it in two
+  (``bisect-on-error``) and one bad record does not take its neighbours to the discarded queue;
 * after ``retry_attempts`` or once older than ``max_record_age``, the failed records' positions go to an SQS
   queue (KMS-encrypted, kept 14 days): ``discarded_queue``, whose first message raises an alarm;
 * alarms also watch how far behind the stream the function is (``IteratorAge``) and the function's own errors.
 
-The endpoint keeps its own guardrail: a release of the model behind the stream is guarded as any other, and
-while its rollback alarms roll a bad version back the stream waits (retrying) rather than dropping records.
+Delivery is at least once: a retry writes again what a partly written batch had written, so a key's
+predictions can then arrive twice or out of order. The endpoint keeps its own guardrail: a release of the model
+behind the stream is guarded as any other; records that fail while a bad version is rolled back can use up their
+retries and be set aside (their positions stay in the queue for 14 days, the records in the stream for 24 hours).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from constructs import Construct
 from .endpoint import IModelEndpoint
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
-from .permissions import allow
+from .permissions import allow, allow_service_to_publish
 from .stream_rules import check_stream
 from .variants import _is_token
 
@@ -142,8 +144,9 @@ class StreamInference(Construct):
             self, "AlarmTopic", master_key=self.encryption_key, enforce_ssl=True,
             display_name=f"{endpoint.endpoint_name} stream inference alarms"[:100])
         """Where the alarms notify (created unless given)."""
-        if alarm_topic is None:
-            self._let_cloudwatch_publish()
+        if alarm_topic is None:  # CloudWatch publishes the alarms' notifications as itself
+            allow_service_to_publish(self.alarm_topic, self.encryption_key, "cloudwatch.amazonaws.com",
+                                     Stack.of(self).account)
         period = Duration.minutes(1)
         self.alarms = [
             self.function.metric("IteratorAge", statistic="Maximum", period=period).create_alarm(
@@ -171,19 +174,6 @@ class StreamInference(Construct):
     def _alarm_name(self, kind: str) -> str | None:
         name = self.endpoint.endpoint_name
         return None if _is_token(name) else f"{name}-stream-{kind}"
-
-    def _let_cloudwatch_publish(self) -> None:
-        """CloudWatch publishes alarm notifications to the encrypted topic as itself: it needs the key and the
-        topic, for this account's alarms."""
-        stack = Stack.of(self)
-        service = iam.ServicePrincipal("cloudwatch.amazonaws.com")
-        own = {"StringEquals": {"aws:SourceAccount": stack.account}}
-        if isinstance(self.encryption_key, kms.Key):
-            self.encryption_key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[service], actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],
-                conditions=own))
-        self.alarm_topic.add_to_resource_policy(iam.PolicyStatement(
-            principals=[service], actions=["sns:Publish"], resources=[self.alarm_topic.topic_arn], conditions=own))
 
 
 @functools.cache

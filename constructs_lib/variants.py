@@ -367,8 +367,9 @@ class DataCapture:
 
 #: SageMaker's ``MaxConcurrentInvocationsPerInstance`` (AsyncInferenceClientConfig).
 ASYNC_CONCURRENCY = Limit(1, 1000, "requests per instance", whole=True)
-#: How long the created async bucket keeps requests, results and failures.
-ASYNC_RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
+#: How long a created data bucket keeps its objects: captured data, async requests and results, batch inputs and
+#: results (one rule for all three; named after the first).
+CAPTURE_RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
 #: Autoscaling's target for an async endpoint: queued requests per instance (``ApproximateBacklogSizePerInstance``).
 TARGET_BACKLOG = Limit(0.1, 1_000_000, "queued requests per instance")
 #: What SageMaker's async inference does not combine with (its hosting feature matrix).
@@ -403,7 +404,7 @@ class AsyncInference:
             ASYNC_CONCURRENCY.check(f"{path}.max_concurrent_invocations_per_instance",
                                     self.max_concurrent_invocations_per_instance)
         check_prefix(f"{path}.prefix", self.prefix)
-        ASYNC_RETENTION_DAYS.check(f"{path}.retention_days", self.retention_days)
+        CAPTURE_RETENTION_DAYS.check(f"{path}.retention_days", self.retention_days)
         if not isinstance(self.include_response_in_notifications, bool):
             raise ConfigError(f"{path}.include_response_in_notifications", "must be true or false, got "
                               f"{cut(self.include_response_in_notifications)}")
@@ -437,7 +438,6 @@ MIN_INVOCATIONS = Limit(1, 1_000_000, "requests per period", whole=True)
 EVALUATION_PERIODS = Limit(1, 10, whole=True)
 #: Data capture's (``DataCapture``): SageMaker's InitialSamplingPercentage is a whole percentage.
 CAPTURE_SAMPLING_PERCENT = Limit(0, 100, "percent")
-CAPTURE_RETENTION_DAYS = Limit(1, 3650, "days", whole=True)
 #: A shadow variant's share of the production variant's requests (``ShadowVariant``).
 SHADOW_SAMPLING_PERCENT = Limit(0, 100, "percent")
 #: Autoscaling's target (``check_autoscaling``); its capacities are bounded by the variant's instance count.

@@ -665,43 +665,24 @@ class ModelEndpoint(_EndpointBase):
 
     def _add_release_checks(self, alarm_arns: list[str]) -> tuple[CfnResource, CfnResource]:
         """The preflight before the endpoint and the release check after it: two custom resources served by one
-        function (``ops/release_check.py``).
-
-        L1 resources written from plain Python (a role with its one inline policy, the function, its log group,
-        the two custom resources): ~12 jsii calls and six resources per endpoint stack, where the L2 constructs
-        cost ~22 calls and seven resources, which a 50-model platform (100 endpoint stacks) pays a hundred times.
-        """
+        function (``release_check_function``)."""
         scope = Construct(self, "ConfigCheck")
-        log_group = logs.CfnLogGroup(scope, "Logs", retention_in_days=365)
-        log_group.apply_removal_policy(RemovalPolicy.RETAIN)
         configs = self._env.arn("sagemaker", "endpoint-config", f"{self.endpoint_name[:50].rstrip('-').lower()}-*")
         statements = [
             allow(["sagemaker:DescribeEndpoint"], [self.endpoint_arn]),
             # The preflight reads the running config's variants and which of them autoscale.
             allow(["sagemaker:DescribeEndpointConfig"], [configs]),
             allow(["application-autoscaling:DescribeScalableTargets"], ["*"]),
-            # Only while CloudFormation rolls this stack back do the checks stand aside.
-            allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID]),
-            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.attr_arn]),
         ]
         if alarm_arns:
             statements.append(allow(["cloudwatch:DescribeAlarms"], alarm_arns))
-        role = iam.CfnRole(
-            scope, "Role", description=f"Release checks of endpoint {self.endpoint_name}",
-            assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            policies=[_inline_policy(statements)])
+        role, token, statements = release_check_function(
+            scope, f"endpoint {self.endpoint_name}", statements, {
+                configs: "The preflight reads the endpoint's running config, named after the endpoint plus a hash "
+                         "of its content (a new name per release).",
+                "*": "application-autoscaling:DescribeScalableTargets (read-only) has no resource-level "
+                     "permissions."})
         self._check_role, self._check_statements = role, statements
-        acknowledge_wildcards(role, {
-            configs: "The preflight reads the endpoint's running config, named after the endpoint plus a hash of "
-                     "its content (a new name per release).",
-            "*": "application-autoscaling:DescribeScalableTargets (read-only) has no resource-level permissions.",
-        })
-        function = lambda_.CfnFunction(
-            scope, "Function", runtime="python3.14", handler="index.handler", timeout=900, role=role.attr_arn,
-            code={"zipFile": _release_check_source()}, logging_config={"logGroup": log_group.ref},
-            description=f"Checks releases of endpoint {self.endpoint_name} before and after the update")
-        token = function.attr_arn
 
         def custom_resource(id: str, properties: dict) -> CfnResource:
             return CfnResource(scope, id, type="Custom::SageMakerReleaseCheck", properties={
@@ -779,56 +760,71 @@ class ModelEndpoint(_EndpointBase):
         if kind != "endpoint-5xx-rate" and not asynchronous:  # the new fleet only: the config this stack deploys
             dimensions.append({"Name": "EndpointConfigName", "Value": self.endpoint_config_name})
         # An async endpoint's metrics carry no EndpointConfigName (its rollout moves all traffic at once, so
-        # the bake judges the new fleet), and it counts requests in InvocationsProcessed, failures of any
-        # kind (model, download, upload) in InvocationFailures.
-        fleet = "variant's" if asynchronous else "new fleet's"
-        props: dict
-        if kind == "latency":
-            threshold = alarms.max_model_latency_ms * 1000  # ModelLatency is in microseconds
-            statistic = alarms.latency_statistic
-            props = {"Namespace": NAMESPACE, "MetricName": "ModelLatency", "Dimensions": dimensions,
-                     "Period": alarms.period_seconds,
-                     ("ExtendedStatistic" if statistic.startswith("p") else "Statistic"): statistic}
-            what = f"{fleet} model latency {statistic} above {alarms.max_model_latency_ms:g} ms"
-        else:
-            errors_metric, threshold = {
-                "5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
-                "model-error-rate": ("InvocationFailures" if asynchronous else "InvocationModelErrors",
-                                     alarms.max_model_error_rate_percent),
-                "endpoint-5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
-            }[kind]
-            if kind == "endpoint-5xx-rate":
-                fleet = "whole endpoint's"
-            minimum = alarms.min_invocations_for(threshold)
-            # Async: a minute in which nothing succeeded may publish no InvocationsProcessed at all.
-            requests = "FILL(requests, 0)" if asynchronous else "requests"
-
-            def stat(id: str, metric_name: str) -> dict:
-                return {"Id": id, "ReturnData": False, "MetricStat": {
-                    "Metric": {"Namespace": NAMESPACE, "MetricName": metric_name, "Dimensions": dimensions},
-                    "Period": alarms.period_seconds, "Stat": "Sum"}}
-
-            props = {"Metrics": [
-                stat("errors", errors_metric),
-                stat("requests", "InvocationsProcessed" if asynchronous else "Invocations"),
-                # Percent of requests, the denominator at least `minimum` (see RollbackAlarms).
-                {"Id": "rate", "Expression": f"100 * errors / IF({requests} >= {minimum}, {requests}, {minimum})",
-                 "Label": f"{variant} {kind} (%)", "ReturnData": True}]}
-            label = "5XX" if "5xx" in kind else "failure" if asynchronous else "model error"
-            what = (f"{fleet} {label} rate above {threshold:g}% (of at least {minimum} requests per "
-                    f"{alarms.period_seconds} s)")
-        props.update({
-            "AlarmName": name, "AlarmDescription": f"Rolls back {self.endpoint_name}: {variant} {what}",
-            "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
-            "EvaluationPeriods": alarms.evaluation_periods, "DatapointsToAlarm": alarms.datapoints_to_alarm,
-            "TreatMissingData": "notBreaching"})
-        if self._alarm_topic_arn is not None:
-            props["AlarmActions"] = [self._alarm_topic_arn]
-        return cloudwatch.CfnAlarm(Construct(self, f"{_ALARM_IDS[kind]}{_logical(variant)}"), "Resource",
-                                   **{_snake(k): _to_props(v) for k, v in props.items()})
+        # the bake judges the new fleet).
+        fleet = ("whole endpoint's" if kind == "endpoint-5xx-rate" else "variant's" if asynchronous
+                 else "new fleet's")
+        props = rollback_alarm_props(kind, name, dimensions, alarms, label=variant, fleet=fleet,
+                                     subject=self.endpoint_name, asynchronous=asynchronous,
+                                     topic_arn=self._alarm_topic_arn)
+        return cfn_alarm(self, f"{_ALARM_IDS[kind]}{_logical(variant)}", props)
 
 
 # -------------------------------------------------------------------------------------------------- helpers
+def rollback_alarm_props(kind: str, name: str, dimensions: list[dict], alarms: RollbackAlarms, *, label: str,
+                         fleet: str, subject: str, asynchronous: bool = False, topic_arn: str | None = None) -> dict:
+    """The ``AWS::SageMaker``-metric rollback alarm ``name`` of ``kind`` (``ALARM_KINDS``) over ``dimensions``
+    (CloudFormation casing): a rate over requests for errors, ``ModelLatency`` at the statistic for latency.
+    ``label`` names what is watched (a variant, a component), ``fleet`` whose metrics they are, ``subject``
+    what the alarm rolls back. Asynchronous endpoints count requests in ``InvocationsProcessed`` and failures
+    of any kind (model, download, upload) in ``InvocationFailures``."""
+    if kind == "latency":
+        threshold = alarms.max_model_latency_ms * 1000  # ModelLatency is in microseconds
+        statistic = alarms.latency_statistic
+        props: dict = {"Namespace": NAMESPACE, "MetricName": "ModelLatency", "Dimensions": dimensions,
+                       "Period": alarms.period_seconds,
+                       ("ExtendedStatistic" if statistic.startswith("p") else "Statistic"): statistic}
+        what = f"{fleet} model latency {statistic} above {alarms.max_model_latency_ms:g} ms"
+    else:
+        errors_metric, threshold = {
+            "5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
+            "model-error-rate": ("InvocationFailures" if asynchronous else "InvocationModelErrors",
+                                 alarms.max_model_error_rate_percent),
+            "endpoint-5xx-rate": ("Invocation5XXErrors", alarms.max_5xx_error_rate_percent),
+        }[kind]
+        minimum = alarms.min_invocations_for(threshold)
+        # Async: a minute in which nothing succeeded may publish no InvocationsProcessed at all.
+        requests = "FILL(requests, 0)" if asynchronous else "requests"
+
+        def stat(id: str, metric_name: str) -> dict:
+            return {"Id": id, "ReturnData": False, "MetricStat": {
+                "Metric": {"Namespace": NAMESPACE, "MetricName": metric_name, "Dimensions": dimensions},
+                "Period": alarms.period_seconds, "Stat": "Sum"}}
+
+        props = {"Metrics": [
+            stat("errors", errors_metric),
+            stat("requests", "InvocationsProcessed" if asynchronous else "Invocations"),
+            # Percent of requests, the denominator at least `minimum` (see RollbackAlarms).
+            {"Id": "rate", "Expression": f"100 * errors / IF({requests} >= {minimum}, {requests}, {minimum})",
+             "Label": f"{label} {kind} (%)", "ReturnData": True}]}
+        kind_label = "5XX" if "5xx" in kind else "failure" if asynchronous else "model error"
+        what = (f"{fleet} {kind_label} rate above {threshold:g}% (of at least {minimum} requests per "
+                f"{alarms.period_seconds} s)")
+    props.update({
+        "AlarmName": name, "AlarmDescription": f"Rolls back {subject}: {label} {what}",
+        "ComparisonOperator": "GreaterThanThreshold", "Threshold": threshold,
+        "EvaluationPeriods": alarms.evaluation_periods, "DatapointsToAlarm": alarms.datapoints_to_alarm,
+        "TreatMissingData": "notBreaching"})
+    if topic_arn is not None:
+        props["AlarmActions"] = [topic_arn]
+    return props
+
+
+def cfn_alarm(scope: Construct, id: str, props: dict) -> cloudwatch.CfnAlarm:
+    """``props`` (CloudFormation casing) as an ``AWS::CloudWatch::Alarm`` at ``<id>/Resource``, the path an L2
+    ``Alarm`` would have."""
+    return cloudwatch.CfnAlarm(Construct(scope, id), "Resource", **{_snake(k): _to_props(v) for k, v in props.items()})
+
+
 def container_statements(sources: Sequence[ModelSource], env: StackArns, log_group_name: str,
                          log_streams_reason: str) -> tuple[list[dict], dict[str, str]]:
     """What an execution role needs to run ``sources``' containers (an endpoint's, a transform job's): pull
@@ -900,6 +896,37 @@ def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | No
     if key is not None:
         config["KmsKeyId"] = key.key_arn
     return config
+
+
+def release_check_function(scope: Construct, what: str, statements: list[dict],
+                           wildcards: dict[str, str]) -> tuple[iam.CfnRole, str, list[dict]]:
+    """The function that serves the release checks (``ops/release_check.py``, inline) of ``what``, under
+    ``scope``: its role may do ``statements`` (plus reading its stack's status and writing its logs), whose
+    wildcards ``wildcards`` explain. Returns the role, the function's ARN (the custom resources' service token)
+    and the role's statements (a caller that adds alarms later rewrites the policy from them).
+
+    L1 resources written from plain Python (a role with its one inline policy, the function, its log group):
+    a few jsii calls per stack where the L2 constructs cost three times as many, which a 50-model platform
+    (100 endpoint stacks) pays a hundred times."""
+    log_group = logs.CfnLogGroup(scope, "Logs", retention_in_days=365)
+    log_group.apply_removal_policy(RemovalPolicy.RETAIN)
+    statements = statements + [
+        # Only while CloudFormation rolls this stack back do the checks stand aside.
+        allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID]),
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.attr_arn]),
+    ]
+    role = iam.CfnRole(
+        scope, "Role", description=f"Release checks of {what}",
+        assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        policies=[_inline_policy(statements)])
+    if wildcards:
+        acknowledge_wildcards(role, wildcards)
+    function = lambda_.CfnFunction(
+        scope, "Function", runtime="python3.14", handler="index.handler", timeout=900, role=role.attr_arn,
+        code={"zipFile": _release_check_source()}, logging_config={"logGroup": log_group.ref},
+        description=f"Checks releases of {what} before and after the update"[:256])
+    return role, function.attr_arn, statements
 
 
 def _inline_policy(statements: list[dict]) -> dict:

@@ -69,6 +69,11 @@ class CapacitySize:
         """``count`` instances of each instance variant (SageMaker ``INSTANCE_COUNT``)."""
         return cls("instances", count)
 
+    @classmethod
+    def copies(cls, count: int) -> "CapacitySize":
+        """``count`` copies of an inference component (SageMaker ``COPY_COUNT``; counted as instances are)."""
+        return cls("instances", count)
+
     @property
     def api_type(self) -> str:
         """SageMaker's ``CapacitySize.Type``."""

@@ -15,6 +15,11 @@
   deployed. The stack then rolls back before any cleanup, keeps what the endpoint runs on, and ``cdk deploy``
   and the pipeline's deploy action fail on their own, naming the alarm(s) in ALARM and the running config.
 
+``InferenceComponent`` adds a third kind after each component (``Check: component``, with
+``InferenceComponentName``, ``ModelName`` and ``AlarmNames``): SageMaker's rolling update of a component
+rolls back to the previous model on its own, and the check fails the update unless the component is
+InService on the model the stack just deployed.
+
 It is deployed as the function's inline source, so it imports only the standard library and boto3 (no
 package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry ``Check``,
 ``EndpointName``, ``EndpointConfigName`` and, after, ``AlarmNames``; before, ``Variants`` ({name: instance type
@@ -84,6 +89,43 @@ def check_release(sagemaker: Any, cloudwatch: Any, endpoint_name: str, expected_
         f"SageMaker rolled the release back: endpoint {endpoint_name} runs {current}, not {expected_config} "
         f"which this stack deployed; {firing}" + (f"; reason: {reason}" if reason else "")
         + ". The stack rolls back and keeps the config and models the endpoint serves from")
+
+
+#: Inference component statuses that are still moving.
+COMPONENT_TRANSITIONAL = frozenset({"Creating", "Updating", "Deleting"})
+
+
+def check_component(sagemaker: Any, cloudwatch: Any, component_name: str, expected_model: str,
+                    alarm_names: list[str], deadline: float, poll_seconds: float = POLL_SECONDS,
+                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
+    """An inference component's release check: wait (until ``deadline``) for the component to settle; return a
+    verdict when it is InService on ``expected_model`` (the model this stack deployed), else raise
+    ``ReleaseCheckFailed``. SageMaker's rolling update of a component rolls back to the previous model when a
+    rollback alarm fires; the stack must then roll back too, keeping that model."""
+    while True:
+        component = sagemaker.describe_inference_component(InferenceComponentName=component_name)
+        status = component["InferenceComponentStatus"]
+        if status not in COMPONENT_TRANSITIONAL:
+            break
+        if clock() + poll_seconds > deadline:
+            raise ReleaseCheckFailed(f"inference component {component_name} is still {status}; the release check "
+                                     "timed out waiting for it (see `mlops status`)")
+        sleep(poll_seconds)
+    current = (component.get("Specification") or {}).get("ModelName")
+    if status == "InService" and current == expected_model:
+        return (f"inference component {component_name} is InService on model {expected_model}, the model this "
+                "stack deployed")
+    firing = (_firing(cloudwatch, alarm_names) if clock() < deadline
+              else "no time left to read the rollback alarms (see `mlops status`)")
+    reason = component.get("FailureReason")
+    if status != "InService":
+        raise ReleaseCheckFailed(f"inference component {component_name} is {status} on model {current}, not "
+                                 f"InService on {expected_model}" + (f"; reason: {reason}" if reason else "")
+                                 + f"; {firing}")
+    raise ReleaseCheckFailed(
+        f"SageMaker rolled the release back: inference component {component_name} runs model {current}, not "
+        f"{expected_model} which this stack deployed; {firing}. The stack rolls back and keeps the model the "
+        "component serves from")
 
 
 def _firing(cloudwatch: Any, alarm_names: list[str]) -> str:
@@ -194,13 +236,19 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
     props = event.get("ResourceProperties", {})
     endpoint_name = props.get("EndpointName", "")
     check = props.get("Check", "after")
-    physical_id = event.get("PhysicalResourceId") or f"{endpoint_name}-{'preflight' if check == 'before' else 'release-check'}"
+    subject = props.get("InferenceComponentName") or endpoint_name
+    physical_id = event.get("PhysicalResourceId") or f"{subject}-{'preflight' if check == 'before' else 'release-check'}"
     status, reason = "SUCCESS", "nothing to check"
     try:
         if event["RequestType"] != "Delete":
             aws = clients or _clients()
             if event["RequestType"] == "Update" and stack_rolling_back(aws["cloudformation"], event["StackId"]):
                 reason = "the stack is rolling back: CloudFormation restores the previous config, nothing to check"
+            elif check == "component":
+                remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
+                reason = check_component(aws["sagemaker"], aws["cloudwatch"], props["InferenceComponentName"],
+                                         props["ModelName"], list(props.get("AlarmNames", [])),
+                                         time.monotonic() + max(0, remaining), poll_seconds=POLL_SECONDS)
             elif check == "before":
                 kind = props.get("Asynchronous")
                 reason = preflight(aws["sagemaker"], aws["application-autoscaling"], endpoint_name,

@@ -208,3 +208,59 @@ def test_handler_source_is_self_contained():
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
     assert modules <= {"__future__", "json", "time", "urllib", "typing", "boto3", "botocore"}, modules
+
+
+COMPONENT = "churn-prod"
+COMPONENT_ALARMS = [f"{ENDPOINT}-{COMPONENT}-5xx-rate", f"{ENDPOINT}-{COMPONENT}-latency"]
+
+
+def _component(status: str, model: str) -> dict:
+    return {"InferenceComponentName": COMPONENT, "InferenceComponentArn":
+            f"arn:aws:sagemaker:eu-west-1:123456789012:inference-component/{COMPONENT}", "EndpointName": ENDPOINT,
+            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+            "InferenceComponentStatus": status, "Specification": {"ModelName": model},
+            "CreationTime": 0, "LastModifiedTime": 0}
+
+
+def _component_event(url: str, stack_id: str) -> dict:
+    return {"RequestType": "Update", "ResponseURL": url, "StackId": stack_id, "RequestId": "req-2",
+            "LogicalResourceId": "ChurnReleaseCheck", "ResourceProperties": {
+                "Check": "component", "EndpointName": ENDPOINT, "InferenceComponentName": COMPONENT,
+                "ModelName": "model-new", "AlarmNames": COMPONENT_ALARMS}}
+
+
+@pytest.mark.parametrize("running, status, verdict", [
+    ("model-new", "InService", "SUCCESS"),
+    ("model-old", "InService", "FAILED"),   # SageMaker rolled the component back to the previous model
+    ("model-new", "Failed", "FAILED"),
+])
+def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, cloudformation_url, stack_id,
+                                                                     monkeypatch, running, status, verdict):
+    """moto has no inference components: SageMaker's answers are stubbed, CloudWatch and CloudFormation are moto."""
+    url, answers = cloudformation_url
+    cloudwatch = aws_client("cloudwatch")
+    create_alarm(cloudwatch, COMPONENT_ALARMS[0], "ALARM" if running == "model-old" else "OK")
+    create_alarm(cloudwatch, COMPONENT_ALARMS[1], "OK")
+    sagemaker = aws_client("sagemaker")
+    with Stubber(sagemaker) as stub:
+        stub.add_response("describe_inference_component", _component("Updating", running),
+                          {"InferenceComponentName": COMPONENT})
+        stub.add_response("describe_inference_component", _component(status, running),
+                          {"InferenceComponentName": COMPONENT})
+        clients = {"sagemaker": sagemaker, "cloudwatch": cloudwatch, "cloudformation": aws_client("cloudformation"),
+                   "application-autoscaling": aws_client("application-autoscaling")}
+        monkeypatch.setattr(release_check, "POLL_SECONDS", 0.01)
+        result = release_check.handler(_component_event(url, stack_id), _Context(), clients=clients)
+    assert result["Status"] == verdict
+    (answer,) = answers
+    assert answer["PhysicalResourceId"] == f"{COMPONENT}-release-check"
+    if running == "model-old":
+        assert answer["Reason"] == (
+            f"SageMaker rolled the release back: inference component {COMPONENT} runs model model-old, not model-new "
+            f"which this stack deployed; alarm(s) in ALARM: {COMPONENT_ALARMS[0]}. The stack rolls back and keeps "
+            "the model the component serves from")
+    elif status == "Failed":
+        assert answer["Reason"].startswith(f"inference component {COMPONENT} is Failed on model model-new")
+    else:
+        assert answer["Reason"] == (f"inference component {COMPONENT} is InService on model model-new, the model "
+                                    "this stack deployed")

@@ -1,0 +1,443 @@
+"""Inference components: several models sharing one endpoint's instances, each released on its own.
+
+* ``ComponentHost`` is the endpoint: one production variant with no model of its own (SageMaker: an endpoint
+  that hosts inference components), its instances shared by the components, optionally scaled by SageMaker
+  (managed instance scaling). ``ComponentHost.from_endpoint_name`` imports one another stack or app made.
+* ``InferenceComponent`` is one model on it: its compute requirements (CPU cores, memory, accelerators), its
+  number of copies (autoscaled with ``auto_scale_copies``), and its own release: a model change updates the
+  component in place with SageMaker's rolling update (batches of copies, a bake after each, rollback alarms on
+  the component's metrics), followed by the in-stack release check (``ops/release_check.py``, ``Check:
+  component``), which fails the stack update unless the component serves the model just deployed.
+
+Why the rollback alarms watch the whole component: SageMaker publishes a component's metrics under
+``InferenceComponentName`` only; there is no per-fleet dimension like an endpoint's ``EndpointConfigName``.
+During a rolling update the old and new copies share the metrics, so a new batch failing at a rate *r*
+shows as about *r* times its share of the copies (``mlops plan`` prints that share per batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from aws_cdk import Annotations, CfnResource, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from .arns import StackArns
+from .deployment import CapacitySize, DeploymentPolicy
+from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements,
+                       release_check_function, rollback_alarm_props)
+from .errors import ConfigError, Limit, check_choice, check_sagemaker_name, cut
+from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
+from .keys import customer_key
+from .nag import acknowledge, acknowledge_wildcards
+from .permissions import allow, allow_service_to_publish, attach_policy
+from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
+from .variants import MAX_INSTANCES, MAX_ROLLBACK_ALARMS, ModelSource, RollbackAlarms
+
+__all__ = ["ComponentHost", "ComputeRequirements", "IComponentHost", "InferenceComponent", "RoutingStrategy"]
+
+#: botocore ``InferenceComponentComputeResourceRequirements``: at least a quarter core, 128 MB, one accelerator.
+CPU_CORES = Limit(0.25, 1024, "cores")
+MEMORY_MB = Limit(128, 4 * 1024 * 1024, "MB", whole=True)
+ACCELERATORS = Limit(1, 64, "devices", whole=True)
+#: Copies a component runs (``RuntimeConfig.CopyCount``; 0 is scale-to-zero, not built here).
+COPIES = Limit(1, MAX_INSTANCES, "copies", whole=True)
+HOST_INSTANCES = Limit(1, MAX_INSTANCES, "instances", whole=True)
+
+
+class RoutingStrategy:
+    """How the host's router picks the copy (instance) that answers a request (``RoutingConfig``)."""
+
+    #: The copy with the fewest requests in flight (SageMaker's recommendation for uneven request costs).
+    LEAST_OUTSTANDING_REQUESTS = "LEAST_OUTSTANDING_REQUESTS"
+    #: Any copy at random.
+    RANDOM = "RANDOM"
+
+
+@dataclass(frozen=True)
+class ComputeRequirements:
+    """What one copy of a component reserves on an instance (``ComputeResourceRequirements``).
+
+    :param memory_mb: memory reserved per copy (MiB, at least 128; SageMaker's ``MinMemoryRequiredInMb``).
+    :param cpu_cores: CPU cores per copy (at least 0.25); default none reserved.
+    :param accelerators: GPUs or Inferentia/Trainium devices per copy; default none.
+    :param max_memory_mb: memory a copy may grow to; default ``memory_mb``'s reservation only.
+    """
+
+    memory_mb: int
+    cpu_cores: float | None = None
+    accelerators: int | None = None
+    max_memory_mb: int | None = None
+
+    def validate(self, path: str = "compute") -> None:
+        MEMORY_MB.check(f"{path}.memory_mb", self.memory_mb)
+        if self.cpu_cores is not None:
+            CPU_CORES.check(f"{path}.cpu_cores", self.cpu_cores)
+        if self.accelerators is not None:
+            ACCELERATORS.check(f"{path}.accelerators", self.accelerators)
+        if self.max_memory_mb is not None:
+            MEMORY_MB.check(f"{path}.max_memory_mb", self.max_memory_mb)
+            if self.max_memory_mb < self.memory_mb:
+                raise ConfigError(f"{path}.max_memory_mb", f"must be at least memory_mb ({self.memory_mb}), got "
+                                  f"{self.max_memory_mb}")
+
+    def to_api(self) -> dict:
+        api: dict = {"MinMemoryRequiredInMb": self.memory_mb}
+        if self.max_memory_mb is not None:
+            api["MaxMemoryRequiredInMb"] = self.max_memory_mb
+        if self.cpu_cores is not None:
+            api["NumberOfCpuCoresRequired"] = self.cpu_cores
+        if self.accelerators is not None:
+            api["NumberOfAcceleratorDevicesRequired"] = self.accelerators
+        return api
+
+
+def check_component_rollout(path: str, deployment: DeploymentPolicy | None, copies: int,
+                            max_copies: int | None = None) -> None:
+    """A component's release policy: SageMaker updates components by rolling update only (or, ``unguarded``,
+    without a deployment config); its batch is 5-50% of the copies (at least one copy); the waits fit the
+    maximum execution time at the most copies autoscaling may reach."""
+    if deployment is None:
+        return
+    spec = deployment.spec
+    check_choice(f"{path}.type", spec.strategy, ("rolling", "unguarded"))
+    if spec.strategy != "rolling":
+        return
+    assert spec.size is not None
+    if spec.size.unit == "instances" and spec.size.value > max(1, copies // 2):
+        raise ConfigError(f"{path}.batch_size", f"must be at most 50% of the component's {copies} copies (so at "
+                          f"most {max(1, copies // 2)}), got {spec.size.value} copies")
+    spec.check_capacity(copies, path=path, waits_capacity=max(copies, max_copies or 0))
+
+
+class IComponentHost(Protocol):
+    """An endpoint that hosts inference components."""
+
+    endpoint_name: str
+    variant_name: str
+    endpoint_arn: str
+
+
+class _ImportedHost(Construct):
+    def __init__(self, scope: Construct, id: str, endpoint_name: str, variant_name: str) -> None:
+        super().__init__(scope, id)
+        check_sagemaker_name("endpoint_name", endpoint_name)
+        check_sagemaker_name("variant_name", variant_name)
+        self.endpoint_name = endpoint_name
+        self.variant_name = variant_name
+        self.endpoint_arn = StackArns.of(Stack.of(self)).arn("sagemaker", "endpoint", endpoint_name.lower())
+
+
+class ComponentHost(Construct):
+    """An endpoint whose instances inference components share (one production variant, no model of its own).
+
+    :param endpoint_name: the endpoint's name (fixed: the components and their alarms name it).
+    :param instance_type: the instances' type (``ml.*``, a real-time hosting type).
+    :param instance_count: instances at creation; default 1.
+    :param max_instance_count: with it, SageMaker's managed instance scaling adds instances (up to this) when
+      the components' copies do not fit and removes idle ones (down to ``min_instance_count``, default
+      ``instance_count``); default: a fixed fleet.
+    :param routing: ``RoutingStrategy``; default least outstanding requests.
+    :param variant_name: the production variant's name; default ``main``.
+    :param encryption_key: KMS key for the instances' storage volumes; default: created (rotation on,
+      retained). Not used on instance types with local NVMe storage, which SageMaker encrypts in hardware.
+
+    The endpoint config's execution role (``role``) may write the endpoint's logs and metrics and read the
+    states of the components' rollback alarms (all named ``<endpoint name>-*``), which SageMaker reads while
+    it rolls a component out. Changes to the host itself (instance type, counts) are a plain endpoint update:
+    a host carries no deployment guardrail of its own; its components carry theirs.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, endpoint_name: str, instance_type: str,
+                 instance_count: int = 1, max_instance_count: int | None = None,
+                 min_instance_count: int | None = None, routing: str = RoutingStrategy.LEAST_OUTSTANDING_REQUESTS,
+                 variant_name: str = "main", encryption_key: kms.IKey | None = None) -> None:
+        super().__init__(scope, id)
+        check_sagemaker_name("endpoint_name", endpoint_name)
+        check_sagemaker_name("variant_name", variant_name)
+        if instance_type not in INFERENCE_INSTANCE_TYPES:
+            raise ConfigError("instance_type", "must be a SageMaker real-time inference instance type from the ml. "
+                              f"families (for example ml.m5.xlarge), got {cut(instance_type)}")
+        HOST_INSTANCES.check("instance_count", instance_count)
+        check_choice("routing", routing, (RoutingStrategy.LEAST_OUTSTANDING_REQUESTS, RoutingStrategy.RANDOM))
+        if max_instance_count is not None:
+            HOST_INSTANCES.check("max_instance_count", max_instance_count)
+            if max_instance_count < instance_count:
+                raise ConfigError("max_instance_count", f"must be at least instance_count ({instance_count}), got "
+                                  f"{max_instance_count}")
+        if min_instance_count is not None:
+            if max_instance_count is None:
+                raise ConfigError("min_instance_count", "applies only with max_instance_count (managed instance "
+                                  "scaling)")
+            Limit(1, instance_count, "instances", whole=True).check("min_instance_count", min_instance_count)
+        env = StackArns.of(Stack.of(self))
+        self.endpoint_name = endpoint_name
+        self.variant_name = variant_name
+        self.instance_type = instance_type
+        self.endpoint_arn = env.arn("sagemaker", "endpoint", endpoint_name.lower())
+        self.alarms_arn_pattern = env.arn("cloudwatch", "alarm", f"{endpoint_name}-*", separator=":")
+        """The ARN pattern of the components' rollback alarms (``<endpoint name>-<component>-<kind>``)."""
+        local_storage = family(instance_type) in LOCAL_STORAGE_FAMILIES
+        self.encryption_key = encryption_key if encryption_key is not None or local_storage else customer_key(
+            self, "Key", description=f"SageMaker endpoint {endpoint_name}: storage volumes")
+
+        self.role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                             description=f"SageMaker execution role of endpoint {endpoint_name} (inference components)")
+        log_group = env.arn("logs", "log-group", f"/aws/sagemaker/Endpoints/{endpoint_name}", separator=":")
+        attach_policy(self.role, "Permissions", [
+            allow(["logs:CreateLogGroup", "logs:DescribeLogStreams"], [log_group]),
+            allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:*"]),
+            allow(["cloudwatch:PutMetricData"], ["*"],
+                  {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}}),
+            # "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action
+            # on the auto-rollback alarms you specify": the components' alarms, named after the endpoint.
+            allow(["cloudwatch:DescribeAlarms"], [self.alarms_arn_pattern]),
+        ])
+        acknowledge_wildcards(self.role, {
+            "*": "cloudwatch:PutMetricData supports no resource-level permissions (limited to SageMaker's "
+                 "namespaces by condition).",
+            f"{log_group}:*": "SageMaker creates one log stream per instance under the endpoint's own log group.",
+            self.alarms_arn_pattern: "The components' rollback alarms, all named after this endpoint; components "
+                                     "are added by other stacks, so their alarms are not known here."})
+
+        variant: dict = {"VariantName": variant_name, "InstanceType": instance_type,
+                         "InitialInstanceCount": instance_count,
+                         "RoutingConfig": {"RoutingStrategy": routing}}
+        if max_instance_count is not None:
+            variant["ManagedInstanceScaling"] = {
+                "Status": "ENABLED", "MinInstanceCount": min_instance_count or instance_count,
+                "MaxInstanceCount": max_instance_count}
+        props: dict = {"ProductionVariants": [variant], "ExecutionRoleArn": self.role.role_arn}
+        if self.encryption_key is not None and not local_storage:
+            props["KmsKeyId"] = self.encryption_key.key_arn
+        # Content-named, as ModelEndpoint's configs: a changed config is a new one (every property replaces it).
+        digest = json.dumps(Stack.of(self).resolve(props), sort_keys=True)
+        self.endpoint_config_name = f"{endpoint_name[:50].rstrip('-')}-{hashlib.sha256(digest.encode()).hexdigest()[:12]}"
+        config = sagemaker.CfnEndpointConfig(self, "EndpointConfig", endpoint_config_name=self.endpoint_config_name,
+                                             **{_snake(k): _to_props(v) for k, v in props.items()})
+        config.node.add_dependency(self.role)
+        if "KmsKeyId" not in props:
+            acknowledge(config, "SM2", "Instances with local NVMe storage encrypt it in hardware; SageMaker rejects "
+                        "KmsKeyId for them.")
+        self.cfn_endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_name=endpoint_name,
+                                                  endpoint_config_name=config.attr_endpoint_config_name)
+
+    @staticmethod
+    def from_endpoint_name(scope: Construct, id: str, endpoint_name: str, variant_name: str = "main") -> IComponentHost:
+        """A component host made elsewhere (another stack, another app) in this stack's account and region."""
+        return _ImportedHost(scope, id, endpoint_name, variant_name)
+
+
+class InferenceComponent(Construct):
+    """One model on a ``ComponentHost``, with its copies, its compute and its own guarded release.
+
+    :param host: the endpoint (``ComponentHost`` or ``ComponentHost.from_endpoint_name``).
+    :param model: the model (``ModelSource``: a versioned model package, an image, an inference pipeline).
+    :param component_name: the component's name (fixed: its alarms and scaling name it), 1-63 characters.
+    :param compute: what each copy reserves (``ComputeRequirements``).
+    :param copies: copies at creation; default 1. With ``auto_scale_copies``, autoscaling moves it.
+    :param deployment: how a model change rolls out: ``DeploymentPolicy.rolling(CapacitySize.copies(n) or
+      CapacitySize.percent(p), wait=...)`` (batches of 5-50% of the copies, at least one; the default is one
+      copy at a time with a 5-minute bake) or ``DeploymentPolicy.unguarded()`` (SageMaker's plain update, no
+      bake and no alarm rollback). SageMaker offers components no blue/green policy.
+    :param rollback_alarms: thresholds of the alarms on the component's metrics (5XX rate, model error rate,
+      latency), which roll a release back; ``RollbackAlarms(enabled=False)`` for none.
+    :param extra_rollback_alarms: more alarms that roll a release back (at most 10 in all).
+    :param alarm_topic: the topic the alarms notify; default: one created here (KMS, TLS only).
+    :param network_isolation: no network access for the model's containers (default ``True``).
+    :param release_check: the in-stack release check after the component (default ``True``).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, host: IComponentHost, model: ModelSource, component_name: str,
+                 compute: ComputeRequirements, copies: int = 1, deployment: DeploymentPolicy | None = None,
+                 rollback_alarms: RollbackAlarms | None = None,
+                 extra_rollback_alarms: Sequence[cloudwatch.IAlarm] = (), alarm_topic: sns.ITopic | None = None,
+                 network_isolation: bool = True, release_check: bool = True) -> None:
+        super().__init__(scope, id)
+        check_sagemaker_name("component_name", component_name)
+        if not isinstance(model, ModelSource):
+            raise ConfigError("model", f"must be a ModelSource, got {cut(model)}")
+        if not isinstance(compute, ComputeRequirements):
+            raise ConfigError("compute", f"must be ComputeRequirements, got {cut(compute)}")
+        compute.validate()
+        COPIES.check("copies", copies)
+        self.deployment = deployment or DeploymentPolicy.rolling(CapacitySize.copies(1), wait=Duration.minutes(5))
+        check_component_rollout("deployment", self.deployment, copies)
+        alarms = rollback_alarms or RollbackAlarms()
+        alarms.validate("rollback_alarms")
+        if alarms.watch_whole_endpoint:
+            raise ConfigError("rollback_alarms.watch_whole_endpoint", "does not apply to an inference component "
+                              "(its alarms already watch all of its copies)")
+        self.host = host
+        self.component_name = component_name
+        self.copies = copies
+        self.model = model
+        env = self._env = StackArns.of(Stack.of(self))
+        self.component_arn = env.arn("sagemaker", "inference-component", component_name.lower())
+
+        # ------------------------------------------------------------------ the model and its role
+        self.role = iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                             description=f"SageMaker execution role of inference component {component_name}")
+        statements, wildcards = container_statements(
+            [model], env, f"/aws/sagemaker/InferenceComponents/{component_name}",
+            "SageMaker creates one log stream per copy under the component's own log group.")
+        attach_policy(self.role, "Permissions", statements)
+        acknowledge_wildcards(self.role, wildcards)
+        self.cfn_model = sagemaker.CfnModel(
+            self, "Model", execution_role_arn=self.role.role_arn, enable_network_isolation=network_isolation,
+            **{_snake(k): _to_props(v) for k, v in model.model_properties().items()})
+        self.cfn_model.node.add_dependency(self.role)
+        acknowledge(self.cfn_model, "SM1", "The container runs with network isolation (no network access at all), "
+                    "so placing it in a VPC would add no protection." if network_isolation else
+                    "The container needs network access and runs on the host's instances, which SageMaker places.")
+
+        # ------------------------------------------------------------------ rollback alarms
+        self.alarm_topic: sns.ITopic | None = alarm_topic
+        if alarm_topic is None and alarms.enabled:
+            key = customer_key(self, "AlarmTopicKey",
+                               description=f"Inference component {component_name}: alarm notifications")
+            topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
+                              display_name=f"{component_name} rollback alarms"[:100])
+            allow_service_to_publish(topic, key, "cloudwatch.amazonaws.com", env.account)
+            self.alarm_topic = topic
+        self._alarm_prefix = f"{host.endpoint_name}-{component_name}"
+        dimensions = [{"Name": "InferenceComponentName", "Value": component_name}]
+        topic_arn = self.alarm_topic.topic_arn if self.alarm_topic is not None else None
+        self.rollback_alarms: list[cloudwatch.CfnAlarm] = [
+            cfn_alarm(self, _ALARM_IDS[kind], rollback_alarm_props(
+                kind, f"{self._alarm_prefix}-{kind}", dimensions, alarms, label=component_name,
+                fleet="component's (old and new copies)", subject=f"inference component {component_name}",
+                topic_arn=topic_arn))
+            for kind in ALARM_KINDS[:3] if alarms.enabled]
+        self._alarm_refs = [a.ref for a in self.rollback_alarms] + [a.alarm_name for a in extra_rollback_alarms]
+        self._alarm_arns = [env.arn("cloudwatch", "alarm", f"{self._alarm_prefix}-{kind}", separator=":")
+                            for kind in ALARM_KINDS[:3] if alarms.enabled]
+        self._alarm_arns += [a.alarm_arn for a in extra_rollback_alarms]
+        if len(self._alarm_refs) > MAX_ROLLBACK_ALARMS:
+            raise ConfigError("extra_rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a release "
+                              f"back (SageMaker's limit), got {len(self._alarm_refs)}")
+        if not isinstance(host, ComponentHost):
+            # The host's role reads the alarms while SageMaker rolls the component out; a host made here grants
+            # its components' alarms by name pattern already.
+            Annotations.of(self).add_info(f"the execution role of endpoint {host.endpoint_name} must be allowed "
+                                          f"cloudwatch:DescribeAlarms on {self._alarm_prefix}-* for the rollback "
+                                          "alarms to work (a ComponentHost's role is)")
+
+        # ------------------------------------------------------------------ the component
+        self._max_copies = copies
+        self._timeout_warned = False
+        self.cfn_component = sagemaker.CfnInferenceComponent(
+            self, "Resource", endpoint_name=host.endpoint_name, variant_name=host.variant_name,
+            inference_component_name=component_name,
+            specification={"modelName": self.cfn_model.attr_model_name,
+                           "computeResourceRequirements": _to_props(compute.to_api())},
+            runtime_config={"copyCount": copies})
+        if isinstance(host, ComponentHost):
+            self.cfn_component.add_dependency(host.cfn_endpoint)
+        self._render_deployment()
+
+        self.release_check: CfnResource | None = None
+        """The check after the update (the component serves the model just deployed); None without it."""
+        if release_check:
+            scope_ = Construct(self, "ReleaseCheck")
+            statements = [allow(["sagemaker:DescribeInferenceComponent"], [self.component_arn])]
+            if self._alarm_arns:
+                statements.append(allow(["cloudwatch:DescribeAlarms"], self._alarm_arns))
+            _, token, _ = release_check_function(scope_, f"inference component {component_name}", statements, {})
+            self.release_check = CfnResource(scope_, "Resource", type="Custom::SageMakerReleaseCheck", properties={
+                "ServiceToken": token, "ServiceTimeout": 960, "Check": "component",
+                "EndpointName": host.endpoint_name, "InferenceComponentName": component_name,
+                "ModelName": self.cfn_model.attr_model_name, "AlarmNames": self._alarm_refs})
+            self.release_check.add_dependency(self.cfn_component)
+
+    # ---------------------------------------------------------------------------------------------- API
+    def auto_scale_copies(self, *, min_copies: int = 1, max_copies: int, target_invocations_per_copy: int,
+                          scale_in_cooldown: Duration | None = None,
+                          scale_out_cooldown: Duration | None = None) -> appscaling.ScalableTarget:
+        """Target tracking of the component's copies on ``SageMakerInferenceComponentInvocationsPerCopy``
+        (requests per copy per minute), between ``min_copies`` (at least 1) and ``max_copies``. The copies
+        need room on the host: give it ``max_instance_count`` (managed instance scaling) or enough instances.
+        Cooldowns default to 300 s (in) and 60 s (out)."""
+        path = "autoscaling"
+        COPIES.check(f"{path}.min_copies", min_copies)
+        COPIES.check(f"{path}.max_copies", max_copies)
+        if max_copies < min_copies:
+            raise ConfigError(f"{path}.max_copies", f"must be at least min_copies ({min_copies}), got {max_copies}")
+        if not min_copies <= self.copies <= max_copies:
+            raise ConfigError(f"{path}.min_copies", f"copies ({self.copies}) must be between min_copies and "
+                              f"max_copies, got {min_copies}-{max_copies}")
+        Limit(1, 10 ** 6, "requests per copy per minute", whole=True).check(
+            f"{path}.target_invocations_per_copy", target_invocations_per_copy)
+        if self.node.try_find_child("Scaling") is not None:
+            raise ConfigError(path, "is already configured for this component")
+        target = appscaling.ScalableTarget(
+            self, "Scaling", service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"inference-component/{self.component_name}",
+            scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
+            min_capacity=min_copies, max_capacity=max_copies,
+            role=iam.Role.from_role_arn(
+                self, "AutoScalingRole", f"arn:{self._env.partition}:iam::{self._env.account}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_"
+                "SageMakerEndpoint", mutable=False))
+        target.node.add_dependency(self.cfn_component)
+        target.scale_to_track_metric(
+            "InvocationsPerCopy", target_value=target_invocations_per_copy,
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
+            scale_in_cooldown=scale_in_cooldown or Duration.seconds(300),
+            scale_out_cooldown=scale_out_cooldown or Duration.seconds(60))
+        self._max_copies = max_copies
+        check_component_rollout("deployment", self.deployment, self.copies, max_copies)
+        self._render_deployment()
+        return target
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` call the host endpoint (``InvokeEndpoint``, naming this component in the request)."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
+                                          resource_arns=[self.host.endpoint_arn])
+
+    def metric(self, metric_name: str, *, statistic: str = "Sum", period: Duration | None = None,
+               **kwargs) -> cloudwatch.Metric:
+        """A metric of this component (``AWS/SageMaker``, ``InferenceComponentName``): ``Invocations``,
+        ``Invocation5XXErrors``, ``InvocationModelErrors``, ``ModelLatency``, ``InvocationsPerCopy``..."""
+        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=metric_name, statistic=statistic,
+                                 period=period or Duration.minutes(1),
+                                 dimensions_map={"InferenceComponentName": self.component_name}, **kwargs)
+
+    @property
+    def rollback_alarm_arns(self) -> list[str]:
+        """Every alarm that rolls a release of this component back."""
+        return list(self._alarm_arns)
+
+    # ---------------------------------------------------------------------------------------------- internals
+    def _render_deployment(self) -> None:
+        """The component's DeploymentConfig (CloudFormation casing): the endpoint's rolling policy with copies
+        for instances; its timeout counts the batches at the most copies autoscaling may reach."""
+        spec = self.deployment.spec
+        config = spec.to_deployment_config(self._max_copies, [])
+        if config is None:
+            self.cfn_component.deployment_config = None
+            return
+        rolling = config["RollingUpdatePolicy"]
+        for key in ("MaximumBatchSize", "RollbackMaximumBatchSize"):
+            if key in rolling and rolling[key]["Type"] == "INSTANCE_COUNT":
+                rolling[key] = {"Type": "COPY_COUNT", "Value": rolling[key]["Value"]}
+        if self._alarm_refs:
+            config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in self._alarm_refs]}
+        needed = spec.needed_timeout(self._max_copies)
+        if spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS and not self._timeout_warned:
+            self._timeout_warned = True
+            Annotations.of(self).add_warning_v2(
+                "@sagemaker-safe-release:rollout-may-time-out",
+                f"the rolling update of {self._max_copies} copies may need at least {needed} s (waits plus "
+                f"{PROVISIONING_ALLOWANCE_SECONDS} s provisioning per batch), more than the {MAX_TIMEOUT_SECONDS} s "
+                "SageMaker allows; take larger batches or shorter waits")
+        self.cfn_component.deployment_config = _to_props(config)

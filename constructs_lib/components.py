@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from aws_cdk import Annotations, CfnResource, Duration, Stack
@@ -35,89 +34,17 @@ from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
 from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements,
                        release_check_function, rollback_alarm_props)
-from .errors import ConfigError, Limit, check_choice, check_sagemaker_name, cut
-from .instance_types import INFERENCE_INSTANCE_TYPES, LOCAL_STORAGE_FAMILIES, family
+from .component_rules import (COPIES, ComputeRequirements, RoutingStrategy, check_component_rollout,
+                              check_copy_scaling, check_host)
+from .errors import ConfigError, check_sagemaker_name, cut
+from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, allow_service_to_publish, attach_policy
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
-from .variants import MAX_INSTANCES, MAX_ROLLBACK_ALARMS, ModelSource, RollbackAlarms
+from .variants import MAX_ROLLBACK_ALARMS, ModelSource, RollbackAlarms
 
 __all__ = ["ComponentHost", "ComputeRequirements", "IComponentHost", "InferenceComponent", "RoutingStrategy"]
-
-#: botocore ``InferenceComponentComputeResourceRequirements``: at least a quarter core, 128 MB, one accelerator.
-CPU_CORES = Limit(0.25, 1024, "cores")
-MEMORY_MB = Limit(128, 4 * 1024 * 1024, "MB", whole=True)
-ACCELERATORS = Limit(1, 64, "devices", whole=True)
-#: Copies a component runs (``RuntimeConfig.CopyCount``; 0 is scale-to-zero, not built here).
-COPIES = Limit(1, MAX_INSTANCES, "copies", whole=True)
-HOST_INSTANCES = Limit(1, MAX_INSTANCES, "instances", whole=True)
-
-
-class RoutingStrategy:
-    """How the host's router picks the copy (instance) that answers a request (``RoutingConfig``)."""
-
-    #: The copy with the fewest requests in flight (SageMaker's recommendation for uneven request costs).
-    LEAST_OUTSTANDING_REQUESTS = "LEAST_OUTSTANDING_REQUESTS"
-    #: Any copy at random.
-    RANDOM = "RANDOM"
-
-
-@dataclass(frozen=True)
-class ComputeRequirements:
-    """What one copy of a component reserves on an instance (``ComputeResourceRequirements``).
-
-    :param memory_mb: memory reserved per copy (MiB, at least 128; SageMaker's ``MinMemoryRequiredInMb``).
-    :param cpu_cores: CPU cores per copy (at least 0.25); default none reserved.
-    :param accelerators: GPUs or Inferentia/Trainium devices per copy; default none.
-    :param max_memory_mb: memory a copy may grow to; default ``memory_mb``'s reservation only.
-    """
-
-    memory_mb: int
-    cpu_cores: float | None = None
-    accelerators: int | None = None
-    max_memory_mb: int | None = None
-
-    def validate(self, path: str = "compute") -> None:
-        MEMORY_MB.check(f"{path}.memory_mb", self.memory_mb)
-        if self.cpu_cores is not None:
-            CPU_CORES.check(f"{path}.cpu_cores", self.cpu_cores)
-        if self.accelerators is not None:
-            ACCELERATORS.check(f"{path}.accelerators", self.accelerators)
-        if self.max_memory_mb is not None:
-            MEMORY_MB.check(f"{path}.max_memory_mb", self.max_memory_mb)
-            if self.max_memory_mb < self.memory_mb:
-                raise ConfigError(f"{path}.max_memory_mb", f"must be at least memory_mb ({self.memory_mb}), got "
-                                  f"{self.max_memory_mb}")
-
-    def to_api(self) -> dict:
-        api: dict = {"MinMemoryRequiredInMb": self.memory_mb}
-        if self.max_memory_mb is not None:
-            api["MaxMemoryRequiredInMb"] = self.max_memory_mb
-        if self.cpu_cores is not None:
-            api["NumberOfCpuCoresRequired"] = self.cpu_cores
-        if self.accelerators is not None:
-            api["NumberOfAcceleratorDevicesRequired"] = self.accelerators
-        return api
-
-
-def check_component_rollout(path: str, deployment: DeploymentPolicy | None, copies: int,
-                            max_copies: int | None = None) -> None:
-    """A component's release policy: SageMaker updates components by rolling update only (or, ``unguarded``,
-    without a deployment config); its batch is 5-50% of the copies (at least one copy); the waits fit the
-    maximum execution time at the most copies autoscaling may reach."""
-    if deployment is None:
-        return
-    spec = deployment.spec
-    check_choice(f"{path}.type", spec.strategy, ("rolling", "unguarded"))
-    if spec.strategy != "rolling":
-        return
-    assert spec.size is not None
-    if spec.size.unit == "instances" and spec.size.value > max(1, copies // 2):
-        raise ConfigError(f"{path}.batch_size", f"must be at most 50% of the component's {copies} copies (so at "
-                          f"most {max(1, copies // 2)}), got {spec.size.value} copies")
-    spec.check_capacity(copies, path=path, waits_capacity=max(copies, max_copies or 0))
-
 
 class IComponentHost(Protocol):
     """An endpoint that hosts inference components."""
@@ -164,21 +91,7 @@ class ComponentHost(Construct):
         super().__init__(scope, id)
         check_sagemaker_name("endpoint_name", endpoint_name)
         check_sagemaker_name("variant_name", variant_name)
-        if instance_type not in INFERENCE_INSTANCE_TYPES:
-            raise ConfigError("instance_type", "must be a SageMaker real-time inference instance type from the ml. "
-                              f"families (for example ml.m5.xlarge), got {cut(instance_type)}")
-        HOST_INSTANCES.check("instance_count", instance_count)
-        check_choice("routing", routing, (RoutingStrategy.LEAST_OUTSTANDING_REQUESTS, RoutingStrategy.RANDOM))
-        if max_instance_count is not None:
-            HOST_INSTANCES.check("max_instance_count", max_instance_count)
-            if max_instance_count < instance_count:
-                raise ConfigError("max_instance_count", f"must be at least instance_count ({instance_count}), got "
-                                  f"{max_instance_count}")
-        if min_instance_count is not None:
-            if max_instance_count is None:
-                raise ConfigError("min_instance_count", "applies only with max_instance_count (managed instance "
-                                  "scaling)")
-            Limit(1, instance_count, "instances", whole=True).check("min_instance_count", min_instance_count)
+        check_host(instance_type, instance_count, max_instance_count, min_instance_count, routing)
         env = StackArns.of(Stack.of(self))
         self.endpoint_name = endpoint_name
         self.variant_name = variant_name
@@ -271,7 +184,7 @@ class InferenceComponent(Construct):
         compute.validate()
         COPIES.check("copies", copies)
         self.deployment = deployment or DeploymentPolicy.rolling(CapacitySize.copies(1), wait=Duration.minutes(5))
-        check_component_rollout("deployment", self.deployment, copies)
+        check_component_rollout("deployment", self.deployment.spec, copies)
         alarms = rollback_alarms or RollbackAlarms()
         alarms.validate("rollback_alarms")
         if alarms.watch_whole_endpoint:
@@ -342,7 +255,7 @@ class InferenceComponent(Construct):
                            "computeResourceRequirements": _to_props(compute.to_api())},
             runtime_config={"copyCount": copies})
         if isinstance(host, ComponentHost):
-            self.cfn_component.add_dependency(host.cfn_endpoint)
+            self.cfn_component.add_resource_dependency(host.cfn_endpoint)
         self._render_deployment()
 
         self.release_check: CfnResource | None = None
@@ -357,7 +270,7 @@ class InferenceComponent(Construct):
                 "ServiceToken": token, "ServiceTimeout": 960, "Check": "component",
                 "EndpointName": host.endpoint_name, "InferenceComponentName": component_name,
                 "ModelName": self.cfn_model.attr_model_name, "AlarmNames": self._alarm_refs})
-            self.release_check.add_dependency(self.cfn_component)
+            self.release_check.add_resource_dependency(self.cfn_component)
 
     # ---------------------------------------------------------------------------------------------- API
     def auto_scale_copies(self, *, min_copies: int = 1, max_copies: int, target_invocations_per_copy: int,
@@ -368,15 +281,7 @@ class InferenceComponent(Construct):
         need room on the host: give it ``max_instance_count`` (managed instance scaling) or enough instances.
         Cooldowns default to 300 s (in) and 60 s (out)."""
         path = "autoscaling"
-        COPIES.check(f"{path}.min_copies", min_copies)
-        COPIES.check(f"{path}.max_copies", max_copies)
-        if max_copies < min_copies:
-            raise ConfigError(f"{path}.max_copies", f"must be at least min_copies ({min_copies}), got {max_copies}")
-        if not min_copies <= self.copies <= max_copies:
-            raise ConfigError(f"{path}.min_copies", f"copies ({self.copies}) must be between min_copies and "
-                              f"max_copies, got {min_copies}-{max_copies}")
-        Limit(1, 10 ** 6, "requests per copy per minute", whole=True).check(
-            f"{path}.target_invocations_per_copy", target_invocations_per_copy)
+        check_copy_scaling(path, self.copies, min_copies, max_copies, target_invocations_per_copy)
         if self.node.try_find_child("Scaling") is not None:
             raise ConfigError(path, "is already configured for this component")
         target = appscaling.ScalableTarget(
@@ -395,7 +300,7 @@ class InferenceComponent(Construct):
             scale_in_cooldown=scale_in_cooldown or Duration.seconds(300),
             scale_out_cooldown=scale_out_cooldown or Duration.seconds(60))
         self._max_copies = max_copies
-        check_component_rollout("deployment", self.deployment, self.copies, max_copies)
+        check_component_rollout("deployment", self.deployment.spec, self.copies, max_copies)
         self._render_deployment()
         return target
 

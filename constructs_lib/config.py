@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
 from . import batch_rules, build_spec, smoke, stream_rules
+from .component_rules import ACCELERATORS, COPIES, CPU_CORES, HOST_INSTANCES, MEMORY_MB
 from .ops import gates
 from .schedules import check_schedule
 from .rollout import RolloutSpec, CapacitySize
@@ -288,13 +289,19 @@ class DeploymentConfig(_Strict):
     step_size: int | None = None
     batch_size: int | None = None
     rollback_batch_size: int | None = None
-    size_unit: Literal["percent", "instances"] = "percent"
+    size_unit: Literal["percent", "instances", "copies"] = Field(
+        default="percent", description="copies: mode component's batches of copies (instances elsewhere)")
     wait: int = Field(default=0, description="seconds of baking after every traffic step or batch (canary, "
                       "linear, rolling), the last one included")
     bake_time: int = Field(default=0, description="all_at_once only: seconds of baking after the shift")
     termination_wait: int = Field(default=0, description="blue/green: seconds the old fleet is kept after the "
                                   "final baking period")
     max_execution_timeout: int | None = None
+
+    @property
+    def _unit(self) -> str:
+        # A component's copies are counted as a variant's instances are (CapacitySize.copies).
+        return "instances" if self.size_unit == "copies" else self.size_unit
 
     def to_spec(self) -> RolloutSpec:
         """The validated rollout spec (raises ConfigError with a ``deployment.*`` path)."""
@@ -306,11 +313,11 @@ class DeploymentConfig(_Strict):
         size = sizes.get(self.type)
         return RolloutSpec(
             strategy=self.type,
-            size=CapacitySize(self.size_unit, size) if size is not None else None,
+            size=CapacitySize(self._unit, size) if size is not None else None,
             wait_seconds=self.wait,
             bake_seconds=self.bake_time,
             termination_wait_seconds=self.termination_wait,
-            rollback_size=CapacitySize(self.size_unit, self.rollback_batch_size)
+            rollback_size=CapacitySize(self._unit, self.rollback_batch_size)
             if self.rollback_batch_size is not None else None,
             max_execution_timeout_seconds=self.max_execution_timeout,
         )
@@ -451,20 +458,84 @@ class ReleaseConfig(_Strict):
         return self
 
 
+class CopyScalingConfig(_Strict):
+    """Target tracking of an inference component's copies."""
+
+    min_copies: int = Field(default=1, json_schema_extra=COPIES.schema())
+    max_copies: int = Field(json_schema_extra=COPIES.schema())
+    target_invocations_per_copy: int = Field(json_schema_extra={"minimum": 1},
+                                             description="requests per copy per minute to keep")
+    scale_in_cooldown: int = Field(default=300, ge=0, description="seconds")
+    scale_out_cooldown: int = Field(default=60, ge=0, description="seconds")
+
+
+class ComponentConfig(_Strict):
+    """Mode component: the model as an inference component on a shared host (``component_hosts``)."""
+
+    host: str = Field(description="the name of an entry of component_hosts")
+    model: ModelRef = APPROVED
+    copies: int = Field(default=1, json_schema_extra=COPIES.schema(), description="copies at release time")
+    memory_mb: int = Field(json_schema_extra=MEMORY_MB.schema(), description="memory reserved per copy (MiB)")
+    max_memory_mb: int | None = Field(default=None, json_schema_extra=MEMORY_MB.schema())
+    cpu_cores: float | None = Field(default=None, json_schema_extra=CPU_CORES.schema(),
+                                    description="CPU cores reserved per copy")
+    accelerators: int | None = Field(default=None, json_schema_extra=ACCELERATORS.schema(),
+                                     description="GPUs or Neuron devices per copy")
+    autoscaling: CopyScalingConfig | None = None
+
+
+class HostStageConfig(_Strict):
+    """A component host's instances in one stage."""
+
+    instance_type: str = Field(description="ml.* real-time hosting type")
+    instance_count: int = Field(default=1, json_schema_extra=HOST_INSTANCES.schema())
+    max_instance_count: int | None = Field(
+        default=None, json_schema_extra=HOST_INSTANCES.schema(),
+        description="with it, SageMaker adds instances when copies do not fit (managed instance scaling)")
+    min_instance_count: int | None = Field(default=None, json_schema_extra=HOST_INSTANCES.schema(),
+                                           description="managed scaling's floor; default instance_count")
+    routing: Literal["least_outstanding_requests", "random"] = "least_outstanding_requests"
+
+
+class ComponentHostConfig(_Strict):
+    """An endpoint whose instances several models' inference components share (mode component)."""
+
+    name: str = Field(description="SageMaker-safe; the endpoint is <name>-<stage>")
+    test: HostStageConfig
+    prod: HostStageConfig
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            check_sagemaker_name("", value, max_length=40)
+        except ConfigError as error:
+            raise ValueError(error.message) from None
+        if not value[0].isalpha():
+            raise ValueError(f"must start with a letter (it names the host's stacks), got {value!r}")
+        return value
+
+    def endpoint_name(self, stage_name: str) -> str:
+        return f"{self.name}-{stage_name}"
+
+
 class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
-    mode: Literal["realtime", "serverless", "async", "streaming", "batch"] | None = Field(
+    mode: Literal["realtime", "serverless", "async", "streaming", "batch", "component"] | None = Field(
         default=None, description="how the stage serves: realtime (instances), serverless (serverless_memory_mb "
         "variants), async (queued through S3, one instance variant), streaming (a real-time endpoint fed from "
-        "a Kinesis stream, predictions to another) or batch (whole files, no endpoint: the batch section); "
+        "a Kinesis stream, predictions to another), batch (whole files, no endpoint: the batch section) or "
+        "component (an inference component on a shared host: the component section); "
         "default: serverless when the variants are, else realtime")
     async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
                                                 "left out)")
     streaming: StreamingConfig | None = Field(default=None, description="mode streaming's settings (defaults "
                                               "when left out)")
     batch: BatchConfig | None = Field(default=None, description="mode batch's settings (required in it)")
+    component: ComponentConfig | None = Field(default=None, description="mode component's settings (required "
+                                              "in it)")
     variants: list[VariantConfig] = Field(default_factory=list, description="1-10 production variants (every "
                                           "mode but batch)")
     shadow_variant: ShadowConfig | None = None
@@ -639,6 +710,8 @@ class PlatformConfig(_Strict):
     accounts: Accounts
     pipeline: PipelineConfig
     models: list[ModelConfig] = Field(min_length=1)
+    component_hosts: list[ComponentHostConfig] = Field(
+        default_factory=list, description="endpoints shared by inference components (mode component)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "PlatformConfig":
@@ -656,6 +729,13 @@ class PlatformConfig(_Strict):
                 update={"group_name": f"{self.project}-{m.name}"})}) for m in self.models])
         return self
 
+    def component_host(self, name: str) -> ComponentHostConfig:
+        """The ``component_hosts`` entry called ``name``."""
+        for host in self.component_hosts:
+            if host.name == name:
+                return host
+        raise ConfigError("component.host", f"must name an entry of component_hosts, got {name!r}")
+
     def model(self, name: str) -> ModelConfig:
         for model in self.models:
             if model.name == name:
@@ -670,7 +750,22 @@ class PlatformConfig(_Strict):
         from .build_spec import check_build_inputs
         from .stage_spec import check_stage
 
+        from .component_rules import check_host
+
         dev = self.accounts.dev
+        hosts: dict[str, int] = {}
+        for i, host in enumerate(self.component_hosts):
+            if host.name in hosts:
+                raise ConfigError(f"component_hosts[{i}].name", f"must be unique; component_hosts[{hosts[host.name]}] "
+                                  f"uses it too, got {host.name!r}")
+            hosts[host.name] = i
+            for stage_name in ("test", "prod"):
+                h = getattr(host, stage_name)
+                try:
+                    check_host(h.instance_type, h.instance_count, h.max_instance_count, h.min_instance_count,
+                               h.routing.upper())
+                except ConfigError as error:
+                    raise error.under(f"component_hosts[{i}].{stage_name}") from None
         groups: dict[str, int] = {}
         for i, model in enumerate(self.models):
             if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive
@@ -692,6 +787,9 @@ class PlatformConfig(_Strict):
                 try:
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name)
+                    if stage.component is not None and stage.component.host not in hosts:
+                        raise ConfigError("component.host", "must name an entry of component_hosts ("
+                                          + (", ".join(hosts) or "there are none") + f"), got {stage.component.host!r}")
                     if stage.checks is not None:
                         try:
                             smoke.check_smoke(stage.checks.invocations, stage.checks.latency_p95_ms)

@@ -82,6 +82,9 @@ class ReleaseStage:
         describe the endpoint and its alarms, and invoke it for a smoke test). Usually
         ``iam.Role.from_role_arn(...)`` of a deterministic name, since it lives in another account.
     :param smoke_test: the smoke/latency check after verification; default none.
+    :param component_name: with ``component_model``, instead of ``endpoint_config_name``: the stack outputs naming
+        an inference component of ``endpoint_name`` and the model its deployment requests (if the component
+        serves another one after the deploy, SageMaker rolled it back); the checks name the component.
     :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
         1-60 minutes (the check role's session lasts one hour); default 30 minutes.
     """
@@ -93,6 +96,8 @@ class ReleaseStage:
     smoke_test: SmokeTest | None = None
     batch_pipeline_name: CfnOutput | None = None
     batch_payloads_dir: str | None = None
+    component_name: CfnOutput | None = None
+    component_model: CfnOutput | None = None
     verify_timeout: Duration = Duration.minutes(30)
     account: str = field(init=False)
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
@@ -111,10 +116,18 @@ class ReleaseStage:
         check_range("verify_timeout", self.verify_minutes, 1, 60, "minutes")
         if self.check_role is None:
             raise ConfigError("check_role", "is required: the role the checks assume in the stage's account")
-        endpoint = self.endpoint_name is not None and self.endpoint_config_name is not None
+        if (self.component_name is None) != (self.component_model is None):
+            raise ConfigError("component_name", "goes with component_model (the component and the model its "
+                              "deployment requests)")
+        if self.component_name is not None and self.endpoint_config_name is not None:
+            raise ConfigError("endpoint_config_name", "does not apply to an inference component (component_model "
+                              "names what its deployment requests)")
+        endpoint = self.endpoint_name is not None and (self.endpoint_config_name is not None
+                                                       or self.component_name is not None)
         if endpoint == (self.batch_pipeline_name is not None):
-            raise ConfigError("endpoint_name", "give the endpoint's outputs (endpoint_name and endpoint_config_name) "
-                              "or a batch pipeline's (batch_pipeline_name), not both or neither")
+            raise ConfigError("endpoint_name", "give the endpoint's outputs (endpoint_name and endpoint_config_name, "
+                              "or component_name and component_model) or a batch pipeline's (batch_pipeline_name), "
+                              "not both or neither")
         if self.batch_pipeline_name is not None and self.smoke_test is not None:
             raise ConfigError("smoke_test", "does not apply to a batch stage (batch_payloads_dir runs its check)")
 
@@ -305,21 +318,25 @@ class DeliveryPipeline(Construct):
                 env_from_cfn_outputs={"PIPELINE_NAME": release.batch_pipeline_name}, role=self._check_step_role(release),
                 role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
                 timeout=_BATCH_CHECK_TIMEOUT, commands=[self.batch_check_command(release.batch_payloads_dir)])]
-        outputs = {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name}
+        component = release.component_name is not None
+        outputs = ({"ENDPOINT_NAME": release.endpoint_name, "COMPONENT_NAME": release.component_name,
+                    "EXPECTED_MODEL": release.component_model} if component else
+                   {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name})
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
         step_role = self._check_step_role(release)
         verify = pipelines.CodeBuildStep(
             "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
             env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
             timeout=Duration.minutes(release.verify_minutes + 20),
-            commands=[_verify_command(release.verify_minutes * 60)])
+            commands=[_verify_command(release.verify_minutes * 60, component=component)])
         steps: list[pipelines.Step] = [verify]
         if release.smoke_test is not None:
             smoke = pipelines.CodeBuildStep(
                 "SmokeTest", input=self.source, install_commands=self._check_install, env=env,
                 env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
                 timeout=_SMOKE_TIMEOUT,
-                commands=[self.smoke_command(release.smoke_test)])
+                commands=[self.smoke_command(release.smoke_test)
+                          + (' --component "$COMPONENT_NAME"' if component else "")])
             smoke.add_step_dependency(verify)
             steps.append(smoke)
         return steps
@@ -496,10 +513,13 @@ def check_step_role_name(pipeline_name: str, account: str, region: str) -> str:
     return bounded_role_name(f"{pipeline_name}-checks-{account}-{region}")
 
 
-def _verify_command(timeout_seconds: float) -> str:
-    """``DeliveryPipeline.verify_command`` for a timeout in seconds (a number: no Duration round trips)."""
+def _verify_command(timeout_seconds: float, component: bool = False) -> str:
+    """``DeliveryPipeline.verify_command`` for a timeout in seconds (a number: no Duration round trips); with
+    ``component``, the check of an inference component's model."""
+    expected = ('--component "$COMPONENT_NAME" --expected-model "$EXPECTED_MODEL"' if component
+                else '--expected-config "$ENDPOINT_CONFIG_NAME"')
     return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
-            f'--expected-config "$ENDPOINT_CONFIG_NAME" --timeout {timeout_seconds:g} --poll-interval 30')
+            f'{expected} --timeout {timeout_seconds:g} --poll-interval 30')
 
 
 @jsii.implements(IAspect)

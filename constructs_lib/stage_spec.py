@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig, StreamingConfig
 from .batch_rules import check_batch
+from .component_rules import COPIES, ComputeRequirements, check_component_rollout, check_copy_scaling
 from .stream_rules import check_stream
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
-from .rollout import RolloutSpec
+from .rollout import CapacitySize, RolloutSpec
 from .variants import (AsyncInference, DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
                        check_autoscaling, validate_endpoint)
 
@@ -67,8 +68,13 @@ class StageSpec:
                 retention_days=a.retention_days, include_response_in_notifications=a.include_response_in_notifications)
         return cls(endpoint_name=stage.endpoint_name or f"{model_name}-{stage_name}", variants=variants,
                    shadow=shadow, capture=capture, rollout=stage.deployment.to_spec(),
-                   alarms=RollbackAlarms(**stage.alarms.model_dump(exclude={"notification_emails"})),
+                   alarms=cls.rollback_alarms(stage),
                    autoscaling=scaling, asynchronous=asynchronous)
+
+    @staticmethod
+    def rollback_alarms(stage: StageConfig) -> RollbackAlarms:
+        """The stage's ``alarms`` as the constructs' ``RollbackAlarms``."""
+        return RollbackAlarms(**stage.alarms.model_dump(exclude={"notification_emails"}))
 
     def check(self, *, network_isolation: bool, subnets: int, security_groups: int) -> None:
         """Every rule ``ModelEndpoint`` enforces for this stage (paths below the stage, as the file names them)."""
@@ -91,8 +97,11 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
                 group_name: str) -> None:
     """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
     rules for mode batch."""
-    if mode(stage) == "batch":
+    if mode(stage) in ("batch", "component"):
         check_mode(stage)
+        if mode(stage) == "component":
+            placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
+            model_source(stage.component.model, placeholder, "component.model")
         return
     placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
     spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder)
@@ -159,12 +168,19 @@ def check_mode(stage: StageConfig) -> None:
         raise ConfigError(f"variants[{serverless[0]}].serverless_memory_mb", f"must not be set in mode {serving} "
                           f"(mode serverless serves from serverless variants), got "
                           f"{stage.variants[serverless[0]].serverless_memory_mb}")
-    for section, owner in (("async_inference", "async"), ("streaming", "streaming"), ("batch", "batch")):
+    for section, owner in (("async_inference", "async"), ("streaming", "streaming"), ("batch", "batch"),
+                           ("component", "component")):
         if serving != owner and getattr(stage, section) is not None:
             raise ConfigError(section, f"applies to mode {owner} only, got it in mode {serving}")
     if serving == "batch":
         check_batch_stage(stage)
         return
+    if serving == "component":
+        check_component_stage(stage)
+        return
+    if stage.deployment is not None and stage.deployment.size_unit == "copies":
+        raise ConfigError("deployment.size_unit", f"copies applies to mode component only (an endpoint's batches "
+                          f"are instances or percent), got it in mode {serving}")
     if stage.deployment is None:
         raise ConfigError("deployment", f"is required in mode {serving}: the endpoint's guardrail (type "
                           "all_at_once, canary, linear, rolling or unguarded), got none")
@@ -212,6 +228,65 @@ def check_batch_stage(stage: StageConfig) -> None:
                     strategy=batch.strategy)
     except ConfigError as error:
         raise error.under("batch") from None
+
+
+#: What a component stage leaves out: the host is the endpoint (``component_hosts``), shared with other models.
+_NOT_IN_COMPONENT = ("endpoint_name", "variants", "shadow_variant", "data_capture", "vpc", "release", "dashboard")
+
+
+def check_component_stage(stage: StageConfig) -> None:
+    """Mode component: the ``component`` section, a rolling (or unguarded) release of its copies, and nothing
+    of an endpoint of its own."""
+    settings = stage.component
+    if settings is None:
+        raise ConfigError("component", "is required in mode component: the host (a component_hosts entry) and "
+                          "what each copy reserves (memory_mb), got none")
+    for key in _NOT_IN_COMPONENT:
+        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
+            raise ConfigError(key, "must be left out in mode component (the model runs as an inference component on "
+                              "the shared host named by component.host, which is the endpoint), got a value")
+    try:
+        component_settings(stage)
+    except ConfigError as error:
+        raise error.under("component") from None
+    spec = component_rollout(stage)
+    if stage.deployment is not None and spec.size is not None and stage.deployment.size_unit == "instances":
+        raise ConfigError("deployment.size_unit", "must be copies or percent in mode component (a component's "
+                          "rolling update moves copies, not instances), got instances")
+    scaling = settings.autoscaling
+    check_component_rollout("deployment", spec, settings.copies, scaling.max_copies if scaling else None)
+    StageSpec.rollback_alarms(stage).validate("alarms")
+    if stage.alarms.watch_whole_endpoint:
+        raise ConfigError("alarms.watch_whole_endpoint", "does not apply in mode component (the component's alarms "
+                          "already watch all of its copies), got true")
+
+
+def component_settings(stage: StageConfig) -> dict:
+    """Mode component's checked settings: ``copies``, ``compute`` (``ComputeRequirements``) and ``scaling``
+    (``auto_scale_copies`` keywords, cooldowns in seconds, or None); errors below ``component``."""
+    settings = stage.component
+    assert settings is not None
+    compute = ComputeRequirements(memory_mb=settings.memory_mb, cpu_cores=settings.cpu_cores,
+                                  accelerators=settings.accelerators, max_memory_mb=settings.max_memory_mb)
+    compute.validate("")
+    COPIES.check("copies", settings.copies)
+    scaling = None
+    if settings.autoscaling is not None:
+        a = settings.autoscaling
+        check_copy_scaling("autoscaling", settings.copies, a.min_copies, a.max_copies, a.target_invocations_per_copy)
+        scaling = dict(min_copies=a.min_copies, max_copies=a.max_copies,
+                       target_invocations_per_copy=a.target_invocations_per_copy,
+                       scale_in_cooldown=a.scale_in_cooldown, scale_out_cooldown=a.scale_out_cooldown)
+    return {"copies": settings.copies, "compute": compute, "scaling": scaling}
+
+
+#: A component's release when the stage gives none: one copy at a time, five minutes' bake after each.
+DEFAULT_COMPONENT_ROLLOUT = RolloutSpec("rolling", size=CapacitySize.copies(1), wait_seconds=300)
+
+
+def component_rollout(stage: StageConfig) -> RolloutSpec:
+    """Mode component's release policy: the stage's ``deployment``, or ``DEFAULT_COMPONENT_ROLLOUT``."""
+    return stage.deployment.to_spec() if stage.deployment is not None else DEFAULT_COMPONENT_ROLLOUT
 
 
 def check_release(stage: StageConfig, stage_name: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
-_RELEASE_CHECK = r"EndpointConfigCheck(Function|Logs)[0-9A-F]{8}"
+_RELEASE_CHECK = r"(EndpointConfigCheck|ComponentReleaseCheck)(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
 _DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket)[0-9A-F]{8}"
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"

@@ -30,7 +30,11 @@ def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
         "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint",
         # the batch model: its stages hold batch pipelines, no endpoint
         "mlops-churn-nightly/dev", "mlops-churn-nightly/pipeline", "mlops-churn-nightly/pipeline/churn-nightly-prod/Batch",
-        "mlops-churn-nightly/pipeline/churn-nightly-test/Batch"])
+        "mlops-churn-nightly/pipeline/churn-nightly-test/Batch",
+        # the two inference components: each stage deploys the shared host, then the component
+        *[f"mlops-{model}/{part}" for model in ("churn-lite", "churn-segment") for part in (
+            "dev", "pipeline", *[f"pipeline/{model}-{stage}/{kind}" for stage in ("prod", "test")
+                                 for kind in ("Component", "Host")])]])
 
 
 @pytest.fixture(scope="module")

@@ -381,7 +381,7 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
 SCORER = "models.1.stages.prod"  # the example's asynchronous model
 MODE_CASES = [
     ({f"{SCORER}.mode": "nightly"},
-     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming' or 'batch', got 'nightly'"),
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming', 'batch' or 'component', got 'nightly'"),
     ({f"{SCORER}.mode": "realtime"},
      "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
     ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},

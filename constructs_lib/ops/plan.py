@@ -35,7 +35,7 @@ from .base import EXIT_USAGE, OpsError, Output
 from .output import duration, table
 from .release_phase import PHASES, candidate_instances
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
-from constructs_lib.stage_spec import StageSpec, mode
+from constructs_lib.stage_spec import StageSpec, component_rollout, component_settings, mode
 from constructs_lib.variants import RollbackAlarms, fleet_capacity
 
 STAGES = ("test", "prod")
@@ -144,6 +144,8 @@ class StagePlan:
     timeline: list[Step]
     phases: list[PhasePlan]
     """The release phases before the rollout (``release``); empty without a release plan."""
+    unit: str = "instances"
+    """What capacity counts: instances, or an inference component's copies."""
 
     def as_dict(self) -> dict:
         """Plain dict for ``--json``."""
@@ -209,6 +211,10 @@ def detection_arithmetic(stage: StageConfig, alarms: RollbackAlarms) -> str:
              "processes requests, the first periods still hold the old fleet's last minutes) over at least "
              + minimum + " processed requests" if asynchronous else
              f"new-fleet rates over at least {minimum} requests")
+    if mode(stage) == "component":
+        rates = (f"component-wide rates over at least {minimum} requests: old and new copies share the "
+                 "component's metrics (SageMaker gives them no fleet dimension), so a new batch failing at a rate r "
+                 "shows as about r x its share of the copies")
     return (f"{a.period_seconds} s period x {a.datapoints_to_alarm} breaching of {a.evaluation_periods} + "
             f"{METRIC_DELIVERY_DELAY_SECONDS} s metric delivery = "
             f"{detection_seconds(a.period_seconds, a.datapoints_to_alarm)} s after the new fleet's first request; "
@@ -264,11 +270,24 @@ def extra_instance_hours(spec: RolloutSpec, counts: list[int], duration_seconds:
 
 def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
     """Every number of one stage's plan, from its deployment policy and alarm settings."""
-    spec = stage.deployment.to_spec()
-    # The same value objects the endpoint is built from (a placeholder for `model: approved`).
-    values = StageSpec.from_config(stage, model_name=model, stage_name=stage_name, approved_arn=_PLACEHOLDER)
-    fleet = fleet_capacity(values.variants, {name: s[1] for name, s in values.autoscaling.items()})
-    capacity, instances, counts = stage_capacity(stage)
+    component = mode(stage) == "component"
+    if component:
+        # Capacity is the component's copies: its rolling update moves copies, and the host's instances stay.
+        spec = component_rollout(stage)
+        settings = component_settings(stage)
+        capacity = settings["copies"]
+        instances, counts = 0, [capacity]
+        fleet = settings["scaling"]["max_copies"] if settings["scaling"] else capacity
+        alarms = StageSpec.rollback_alarms(stage)
+        endpoint = f"{stage.component.host}-{stage_name}, component {model}-{stage_name}"
+    else:
+        spec = stage.deployment.to_spec()
+        # The same value objects the endpoint is built from (a placeholder for `model: approved`).
+        values = StageSpec.from_config(stage, model_name=model, stage_name=stage_name, approved_arn=_PLACEHOLDER)
+        fleet = fleet_capacity(values.variants, {name: s[1] for name, s in values.autoscaling.items()})
+        capacity, instances, counts = stage_capacity(stage)
+        alarms = values.alarms
+        endpoint = stage.endpoint_name or f"{model}-{stage_name}"
     spec.check_capacity(capacity, f"stages.{stage_name}.deployment")
     timeline = spec.timeline(capacity)
     end = timeline[-1].at_seconds
@@ -284,12 +303,22 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
         condition = f"yes: alarms gate each of {spec.steps_count(capacity)} batches"
     else:
         condition = f"yes: alarms gate each of {spec.steps_count(capacity)} steps"
-    extra_hours = extra_instance_hours(spec, counts, end)
+    extra_hours = 0.0 if component else extra_instance_hours(spec, counts, end)
     cost = ("+100% of the fleet during the rollout" if spec.is_blue_green
-            else "+1 batch per variant during the rollout")
+            else "+1 batch of copies on the host during the rollout (room for it, or max_instance_count)"
+            if component else "+1 batch per variant during the rollout")
+    if component and spec.is_guarded:
+        share = spec.size.percent_of(capacity)
+        threshold = min(stage.alarms.max_5xx_error_rate_percent, stage.alarms.max_model_error_rate_percent)
+        needed = threshold * 100 / share
+        condition = (f"yes: alarms gate each of {spec.steps_count(capacity)} batches; the first batch holds "
+                     f"{share:g}% of the copies, so its copies must fail more than {min(needed, 100):g}% of their "
+                     "requests to trip the error-rate alarms" + (" (they cannot: raise the batch or lower the "
+                                                                   "thresholds)" if needed > 100 else ""))
     return StagePlan(
-        model=model, stage=stage_name, endpoint=stage.endpoint_name or f"{model}-{stage_name}",
-        policy=spec.describe(), strategy=spec.strategy, capacity=capacity, instances=instances,
+        model=model, stage=stage_name, endpoint=endpoint,
+        policy=spec.describe().replace(" instance(s)", " copies") if component else spec.describe(),
+        strategy=spec.strategy, unit="copies" if component else "instances", capacity=capacity, instances=instances,
         steps=spec.steps_count(capacity), expected_seconds=end, fleet_capacity=fleet,
         fleet_steps=spec.steps_count(fleet),
         # unguarded: no SageMaker timeout and no alarms; the plan says so instead of showing numbers
@@ -297,7 +326,7 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
         timeout_capped=(spec.is_guarded and spec.max_execution_timeout_seconds is None
                         and spec.needed_timeout(fleet) > MAX_TIMEOUT_SECONDS),
         detection_seconds=detect if spec.is_guarded else None,
-        detection_arithmetic=detection_arithmetic(stage, values.alarms) if spec.is_guarded else "none (unguarded)",
+        detection_arithmetic=detection_arithmetic(stage, alarms) if spec.is_guarded else "none (unguarded)",
         exposed_percent=exposed, alarm_after_rollout=spec.is_guarded and alarm_at > watched_until,
         extra_instance_hours=extra_hours,
         rollback_seconds=rollback_seconds(spec, capacity, exposed) if spec.is_guarded else None,
@@ -335,11 +364,11 @@ def render(plans: list[StagePlan]) -> str:
         parts.append(f"alarms: {p.detection_arithmetic}" if p.detection_seconds is not None
                      else "alarms: none can roll this release back (unguarded)")
         if p.timeout_capped:
-            parts.append(f"warning: at {p.fleet_capacity} instances this rollout needs more than SageMaker's "
+            parts.append(f"warning: at {p.fleet_capacity} {p.unit} this rollout needs more than SageMaker's "
                          f"{_minutes(MAX_TIMEOUT_SECONDS)} limit; the timeout is capped there and a slow rollout is "
                          "rolled back (take larger batches or shorter waits)")
         if p.fleet_capacity > p.capacity and p.fleet_steps > p.steps:
-            parts.append(f"autoscaling may grow the fleet to {p.fleet_capacity} instances: then {p.fleet_steps} "
+            parts.append(f"autoscaling may grow the fleet to {p.fleet_capacity} {p.unit}: then {p.fleet_steps} "
                          "steps, which the maximum duration counts")
         if p.phases:
             parts.append(table(

@@ -125,7 +125,7 @@ def check_component(sagemaker: Any, cloudwatch: Any, component_name: str, expect
     raise ReleaseCheckFailed(
         f"SageMaker rolled the release back: inference component {component_name} runs model {current}, not "
         f"{expected_model} which this stack deployed; {firing}. The stack rolls back and keeps the model the "
-        "component serves from")
+        "component serves from", rolled_back=True)
 
 
 def _firing(cloudwatch: Any, alarm_names: list[str]) -> str:
@@ -146,7 +146,12 @@ def _firing(cloudwatch: Any, alarm_names: list[str]) -> str:
 
 
 class ReleaseCheckFailed(Exception):
-    """The release must not go on (preflight), or did not land (release check)."""
+    """The release must not go on (preflight), or did not land (release check); ``rolled_back`` when SageMaker
+    returned to what ran before (not a failure of the new release's resources)."""
+
+    def __init__(self, message: str, rolled_back: bool = False) -> None:
+        super().__init__(message)
+        self.rolled_back = rolled_back
 
 
 def preflight(sagemaker: Any, autoscaling: Any, endpoint_name: str, new: dict[str, str], guarded: bool,

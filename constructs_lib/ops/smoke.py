@@ -46,13 +46,13 @@ def percentile(values: list[float], percent: float) -> float:
     return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
 
 
-def _read_stream(runtime_client: Any, endpoint_name: str, body: bytes, mime: str) -> float:
+def _read_stream(runtime_client: Any, endpoint_name: str, body: bytes, mime: str, target: dict[str, str]) -> float:
     """One ``InvokeEndpointWithResponseStream`` call read to its end; returns the time to its first part (s).
     A stream that ends in a model or internal stream error raises it (botocore's ``EventStreamError``, a
     ``ClientError``); one that carries no payload is a failure too."""
     started = time.perf_counter()
     response = runtime_client.invoke_endpoint_with_response_stream(EndpointName=endpoint_name, Body=body,
-                                                                   ContentType=mime)
+                                                                   ContentType=mime, **target)
     first = None
     for event in response["Body"]:
         if "PayloadPart" in event and first is None:
@@ -63,8 +63,9 @@ def _read_stream(runtime_client: Any, endpoint_name: str, body: bytes, mime: str
 
 
 def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], invocations: int,
-               content_type: str | None, stream: bool = False) -> dict[str, Any]:
+               content_type: str | None, stream: bool = False, component: str | None = None) -> dict[str, Any]:
     """Invoke ``endpoint_name`` ``invocations`` times, cycling through ``payloads``; latency stats in ms.
+    With ``component``, every call names that inference component (``InferenceComponentName``).
 
     With ``stream``, each call is ``InvokeEndpointWithResponseStream`` read to its end (the latency is the whole
     stream's; the time to the first part is reported too), and a stream that ends in an error event fails.
@@ -76,14 +77,16 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
     latencies: list[float] = []
     first_parts: list[float] = []
     failures: list[dict[str, str]] = []
+    target = {"InferenceComponentName": component} if component else {}
     for call in range(invocations):
         path, body, mime = bodies[call % len(bodies)]
         started = time.perf_counter()
         try:
             if stream:
-                first_parts.append(_read_stream(runtime_client, endpoint_name, body, mime) * 1000)
+                first_parts.append(_read_stream(runtime_client, endpoint_name, body, mime, target) * 1000)
             else:
-                response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime)
+                response = runtime_client.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=mime,
+                                                          **target)
                 response["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
             _count_failure(failures, path.name, error)
@@ -209,6 +212,9 @@ def run(args, ctx) -> Output:
                        EXIT_USAGE)
     if args.input_location and not args.asynchronous:
         raise OpsError("--input-location goes with --async", EXIT_USAGE)
+    if args.component and args.asynchronous:
+        raise OpsError("--component and --async exclude each other: inference components serve real-time requests",
+                       EXIT_USAGE)
     payloads = load_payloads(args.payloads)
     sagemaker = ctx.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=args.endpoint)
@@ -221,7 +227,7 @@ def run(args, ctx) -> Output:
                                 run_id=time.strftime("%Y%m%dT%H%M%S", time.gmtime()))
     else:
         data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
-                          args.content_type, stream=args.stream)
+                          args.content_type, stream=args.stream, component=args.component)
     data["p95_budget_ms"] = args.p95_ms
     problems = []
     if data["failures"]:
@@ -254,6 +260,8 @@ def register(subparsers) -> None:
     parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")
     parser.add_argument("--p95-ms", type=bounded(0, 3_600_000, above=True), metavar="X", help="latency budget for the p95, in milliseconds")
     parser.add_argument("--content-type", metavar="T", help="ContentType for every call (default: by extension)")
+    parser.add_argument("--component", metavar="NAME",
+                        help="the inference component every call names (an endpoint hosting components)")
     parser.add_argument("--stream", action="store_true",
                         help="call InvokeEndpointWithResponseStream and read each stream to its end (a stream "
                              "that ends in an error event fails; the latency is the whole stream's)")

@@ -26,6 +26,8 @@ CONFIG_OUTPUT = "EndpointConfigName"
 DASHBOARD_OUTPUT = "DashboardName"
 #: Mode streaming's stack outputs (``EndpointStack``): the Kinesis streams in front of and behind the endpoint.
 STREAM_INPUT_OUTPUT, STREAM_OUTPUT_OUTPUT = "StreamInputName", "StreamOutputName"
+#: A component host's stack (``HostStack``) says so: ``mlops status`` then lists the endpoint's components.
+COMPONENTS_OUTPUT = "HostsInferenceComponents"
 #: Statuses in which the endpoint is still moving; anything else is final.
 
 
@@ -225,6 +227,28 @@ def pipeline_status(ctx, pipeline_name: str, executions: int = 5) -> dict[str, A
             "input": input_data, "runs": rows, "last_failure": reason}
 
 
+def component_row(sagemaker: Any, name: str) -> dict[str, Any]:
+    """One inference component: its endpoint, model, status, copies and last rollout policy."""
+    described = sagemaker.describe_inference_component(InferenceComponentName=name)
+    runtime = described.get("RuntimeConfig") or {}
+    return {"component": name, "endpoint": described.get("EndpointName"),
+            "status": described.get("InferenceComponentStatus"),
+            "model": (described.get("Specification") or {}).get("ModelName"),
+            "copies": runtime.get("CurrentCopyCount"), "desired_copies": runtime.get("DesiredCopyCount"),
+            "deployment_policy": _policy_name(described.get("LastDeploymentConfig") or {}),
+            "failure_reason": described.get("FailureReason")}
+
+
+def component_rows(ctx, endpoint_name: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The inference components of ``endpoint_name`` (at most ``limit``, by name), each ``component_row``."""
+    sagemaker = ctx.client("sagemaker")
+    names: list[str] = []
+    for page in sagemaker.get_paginator("list_inference_components").paginate(
+            EndpointNameEquals=endpoint_name, PaginationConfig={"MaxItems": limit}):
+        names += [c["InferenceComponentName"] for c in page.get("InferenceComponents", [])]
+    return [component_row(sagemaker, name) for name in sorted(names)]
+
+
 def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
@@ -242,6 +266,12 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         queue, queue_note = async_queue(ctx, endpoint), ""
     except botocore.exceptions.ClientError as error:
         queue, queue_note = {}, f"queue metrics unavailable: {translate(error)}"
+    components, components_note = None, ""
+    if (outputs or {}).get(COMPONENTS_OUTPUT):
+        try:
+            components = component_rows(ctx, endpoint_name)
+        except botocore.exceptions.ClientError as error:
+            components, components_note = [], f"inference components unavailable: {translate(error)}"
     return {
         "endpoint": endpoint_name,
         "status": endpoint.get("EndpointStatus"),
@@ -265,6 +295,8 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
                     if (outputs or {}).get(key)},
         "queue": queue,
         "queue_note": queue_note,
+        "components": components,
+        "components_note": components_note,
     }
 
 
@@ -283,6 +315,12 @@ def run(args, ctx) -> Output:
         if not (error_code(error) == "ValidationException" and "Could not find endpoint" in str(error)):
             raise
         try:
+            return _component_output(component_row(ctx.client("sagemaker"), args.endpoint))
+        except botocore.exceptions.ClientError:
+            # Not a component (SageMaker: "Could not find inference component"), or one this caller may not
+            # read: the name may still be a batch pipeline's, and a caller with batch rights only must see it.
+            pass
+        try:
             return _batch_output(pipeline_status(ctx, args.endpoint))
         except botocore.exceptions.ClientError as pipeline_error:
             # SageMaker answers ResourceNotFound (moto a ValidationException) for a pipeline that does not exist.
@@ -290,6 +328,17 @@ def run(args, ctx) -> Output:
                 raise
         raise error from None  # neither an endpoint nor a pipeline: the endpoint's not-found
     return _endpoint_output(data)
+
+
+def _component_output(data: dict[str, Any]) -> Output:
+    text = output.fields([
+        ("component", f"{data['component']} (inference component of endpoint {data['endpoint']}: "
+                      f"`mlops status {data['endpoint']}` for the host)"),
+        ("status", data["status"]), ("model", data["model"]),
+        ("copies", f"{data['copies']} (desired {data['desired_copies']})"),
+        ("deployment policy", data["deployment_policy"])])
+    warnings = [f"failure: {data['failure_reason']}"] if data["failure_reason"] else []
+    return Output(data=data, text=text, warnings=warnings)
 
 
 def _batch_output(data: dict[str, Any]) -> Output:
@@ -343,6 +392,15 @@ def _endpoint_output(data: dict[str, Any]) -> Output:
     if any(v["role"] == "shadow" for v in data["variants"]):
         variants += "\n(traffic % of a shadow variant: the share of production requests copied to it)"
     text = f"{head}\n\n{variants}\n\n{alarms}"
+    if data["components"] is not None:
+        text += "\n\n" + (output.table(
+            ["component", "status", "model", "copies", "desired", "policy"],
+            [[c["component"], c["status"], c["model"], c["copies"], c["desired_copies"], c["deployment_policy"]]
+             for c in data["components"]]) if data["components"] else "no inference components on this endpoint yet")
+        warnings += [f"component {c['component']}: {c['failure_reason']}" for c in data["components"]
+                     if c["failure_reason"]]
+    if data["components_note"]:
+        warnings.append(data["components_note"])
     return Output(data=data, text=text, warnings=warnings)
 
 

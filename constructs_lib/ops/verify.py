@@ -71,8 +71,37 @@ def verify(ctx, endpoint_name: str, expected: str | None, timeout: float, interv
             "verified": True}
 
 
+#: The rollback alarms of an inference component, after ``<endpoint>-<component>-`` (``InferenceComponent``).
+COMPONENT_ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency")
+
+
+def verify_component(ctx, endpoint_name: str, component_name: str, expected_model: str, timeout: float,
+                     interval: float) -> dict[str, Any]:
+    """Wait for the inference component to settle, then check it serves ``expected_model`` (the model its stack
+    deployed): the in-stack release check's rule (``release_check.check_component``), from the pipeline."""
+    from .release_check import ReleaseCheckFailed, check_component
+
+    alarms = [f"{endpoint_name}-{component_name}-{kind}" for kind in COMPONENT_ALARM_KINDS]
+    try:
+        verdict = check_component(ctx.client("sagemaker"), ctx.client("cloudwatch"), component_name, expected_model,
+                                  alarms, time.monotonic() + timeout, poll_seconds=interval)
+    except ReleaseCheckFailed as failure:
+        raise OpsError(str(failure), EXIT_ROLLED_BACK if failure.rolled_back else EXIT_FAILED) from None
+    return {"endpoint": endpoint_name, "component": component_name, "model": expected_model, "status": "InService",
+            "verified": True, "verdict": verdict}
+
+
 def run(args, ctx) -> Output:
     """Handler of ``mlops verify``."""
+    if (args.component is None) != (args.expected_model is None):
+        raise OpsError("--component and --expected-model go together (the component and the model its stack "
+                       "deployed)", EXIT_USAGE)
+    if args.component is not None:
+        data = verify_component(ctx, args.endpoint, args.component, args.expected_model, args.timeout,
+                                args.poll_interval)
+        text = output.fields([("endpoint", data["endpoint"]), ("component", data["component"]),
+                              ("model", data["model"]), ("verified", "the deployed model is live")])
+        return Output(data=data, text=text)
     data = verify(ctx, args.endpoint, args.expected_config, args.timeout, args.poll_interval, args.stack)
     text = output.fields([("endpoint", data["endpoint"]), ("status", data["status"]),
                           ("config", data["config"]), ("verified", "the deployed config is live")])
@@ -93,6 +122,10 @@ def register(subparsers) -> None:
                         help="the endpoint config just deployed (default: the EndpointConfigName output of the "
                              "endpoint's CloudFormation stack)")
     parser.add_argument("--stack", metavar="NAME", help="stack to read the expected config from (default: tag)")
+    parser.add_argument("--component", metavar="NAME",
+                        help="an inference component of the endpoint: check it instead (with --expected-model)")
+    parser.add_argument("--expected-model", metavar="MODEL",
+                        help="the model the component's stack deployed (its ModelName output)")
     parser.add_argument("--timeout", type=bounded(0, 86400, above=True), default=3600, metavar="S",
                         help="seconds to wait for a final status (default: 3600, a full guarded rollout)")
     parser.add_argument("--poll-interval", type=bounded(0, 3600, above=True), default=30, metavar="S",

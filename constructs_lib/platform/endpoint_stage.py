@@ -18,6 +18,7 @@ from constructs import Construct
 
 from constructs_lib.arns import StackArns
 from constructs_lib.batch import BatchInference
+from constructs_lib.components import ComponentHost, InferenceComponent
 from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
@@ -26,8 +27,8 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import (StageSpec, config_error, mode, model_source, network_isolation,
-                                       stream_settings)
+from constructs_lib.stage_spec import (StageSpec, component_rollout, component_settings, config_error, mode,
+                                       model_source, network_isolation, stream_settings)
 from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
@@ -252,6 +253,104 @@ class BatchStack(Stack):
         return role
 
 
+def host_stack_name(config: PlatformConfig, host_name: str, stage_name: str) -> str:
+    """``<project>-<host>-<stage>-host``: a component host's stack, deployed by each model pipeline that uses it."""
+    return f"{config.project}-{host_name}-{stage_name}-host"
+
+
+class HostStack(Stack):
+    """A component host in one stage (``ComponentHost``): the endpoint that models in mode component share.
+
+    Its template depends on the ``component_hosts`` entry alone, so every model pipeline that uses the host
+    deploys the same stack; the first creates the endpoint, the others find nothing to change.
+    Outputs: ``EndpointName``, ``EndpointConfigName`` and ``HostsInferenceComponents`` (``mlops status`` then
+    lists the endpoint's components)."""
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, host_name: str, stage_name: str,
+                 **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        host = config.component_host(host_name)
+        index = config.component_hosts.index(host)
+        settings = getattr(host, stage_name)
+        try:
+            self.host = ComponentHost(
+                self, "Host", endpoint_name=host.endpoint_name(stage_name), instance_type=settings.instance_type,
+                instance_count=settings.instance_count, max_instance_count=settings.max_instance_count,
+                min_instance_count=settings.min_instance_count, routing=settings.routing.upper())
+        except ConfigError as error:
+            raise error.under(f"component_hosts[{index}].{stage_name}") from None
+        CfnOutput(self, "EndpointName", value=self.host.endpoint_name)
+        CfnOutput(self, "EndpointConfigName", value=self.host.endpoint_config_name)
+        CfnOutput(self, "HostsInferenceComponents", value="true",
+                  description="mlops status lists this endpoint's inference components")
+
+
+class ComponentStack(Stack):
+    """Mode component: the model as an inference component on its stage's shared host, with the role the
+    delivery pipeline's checks assume.
+
+    Outputs: ``EndpointName`` (the host), ``InferenceComponentName`` and ``ModelName`` (the model this deployment
+    requests: if the component serves another one afterwards, SageMaker rolled the release back)."""
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                 approved_version_arn: str | None, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        index = config.models.index(model)
+        stage: StageConfig = getattr(model.stages, stage_name)
+        if isinstance(scope, EndpointStage) and "env" not in kwargs:
+            account = getattr(config.accounts, stage_name)
+            StackArns.remember(self, account=account.account_id, region=account.region)
+        settings = stage.component
+        assert settings is not None  # check_mode: required in mode component
+        path = f"models[{index}].stages.{stage_name}"
+        host = config.component_host(settings.host)
+        try:
+            spec = component_settings(stage)
+        except ConfigError as error:
+            raise error.under(f"{path}.component") from None
+        try:
+            self.component = InferenceComponent(
+                self, "Component", host=ComponentHost.from_endpoint_name(self, "Host", host.endpoint_name(stage_name)),
+                model=model_source(settings.model, approved_version_arn, "component.model"),
+                component_name=f"{model.name}-{stage_name}", compute=spec["compute"], copies=spec["copies"],
+                deployment=DeploymentPolicy.from_spec(component_rollout(stage)),
+                rollback_alarms=StageSpec.rollback_alarms(stage),
+                network_isolation=network_isolation(stage))
+            if spec["scaling"] is not None:
+                scaling = dict(spec["scaling"])
+                self.component.auto_scale_copies(
+                    **scaling | {key: Duration.seconds(scaling[key]) for key in ("scale_in_cooldown",
+                                                                                   "scale_out_cooldown")})
+        except ConfigError as error:
+            raise config_error(error, path) from None
+        RegistryRef.from_config(config, model).grant_consumer_read(self.component.role)
+        if self.component.alarm_topic is not None:
+            for email in stage.alarms.notification_emails:
+                self.component.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
+            CfnOutput(self, "AlarmTopicArn", value=self.component.alarm_topic.topic_arn,
+                      description="Rollback alarm notifications of this component: subscribe here")
+        self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.component.host.endpoint_name)
+        self.component_name_output = CfnOutput(self, "InferenceComponentName", value=self.component.component_name)
+        self.model_name_output = CfnOutput(self, "ModelName", value=self.component.cfn_model.attr_model_name,
+                                           description="The model this deployment requests")
+        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
+
+    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
+        """The role the delivery pipeline's checks assume: describe the host and this component, read its
+        rollback alarms and, with checks, invoke it."""
+        component = self.component
+        role = _trusting_the_check_steps(self, config, model, stage_name,
+                                         f"Delivery pipeline checks of inference component {component.component_name}")
+        for actions, resources in ((["sagemaker:DescribeEndpoint"], [component.host.endpoint_arn]),
+                                   (["sagemaker:DescribeInferenceComponent"], [component.component_arn]),
+                                   (["cloudwatch:DescribeAlarms"], component.rollback_alarm_arns)):
+            if resources:
+                iam.Grant.add_to_principal(grantee=role, actions=actions, resource_arns=resources)
+        if invoke:
+            component.grant_invoke(role)
+        return role
+
+
 def _trusting_the_check_steps(scope: Stack, config: PlatformConfig, model: ModelConfig, stage_name: str,
                               description: str) -> iam.Role:
     """A role only the delivery pipeline's check steps for this stage may assume (by their role's name, a
@@ -281,11 +380,24 @@ class EndpointStage(Stage):
                 self, "ReleaseAccess", stack_name=f"{config.project}-{model.name}-{stage_name}-release-access",
                 config=config, model=model, stage_name=stage_name,
                 description=f"Role of the release phases of model {model.name} ({stage_name})")
-        batch = mode(getattr(model.stages, stage_name)) == "batch"
-        self.stack: EndpointStack | BatchStack = (BatchStack if batch else EndpointStack)(
-            self, "Batch" if batch else "Endpoint", stack_name=f"{config.project}-{model.name}-{stage_name}-" + ("batch" if batch else "endpoint"),
-            config=config, model=model, stage_name=stage_name, approved_version_arn=approved_version_arn,
-            description=(f"Batch inference of model {model.name} ({stage_name})" if batch
-                         else f"SageMaker endpoint of model {model.name} ({stage_name})"))
+        stage = getattr(model.stages, stage_name)
+        serving = mode(stage)
+        self.host: HostStack | None = None
+        """Mode component: the shared host's stack, deployed before the component's."""
+        if serving == "component":
+            host_name = stage.component.host
+            self.host = HostStack(self, "Host", stack_name=host_stack_name(config, host_name, stage_name),
+                                  config=config, host_name=host_name, stage_name=stage_name,
+                                  description=f"SageMaker endpoint {host_name} hosting inference components "
+                                              f"({stage_name})")
+        kind, id_, description = {
+            "batch": (BatchStack, "Batch", f"Batch inference of model {model.name} ({stage_name})"),
+            "component": (ComponentStack, "Component", f"Inference component of model {model.name} ({stage_name})"),
+        }.get(serving, (EndpointStack, "Endpoint", f"SageMaker endpoint of model {model.name} ({stage_name})"))
+        self.stack: EndpointStack | BatchStack | ComponentStack = kind(
+            self, id_, stack_name=f"{config.project}-{model.name}-{stage_name}-{id_.lower()}", config=config,
+            model=model, stage_name=stage_name, approved_version_arn=approved_version_arn, description=description)
         if self.release_access is not None:
             self.stack.add_stack_dependency(self.release_access)
+        if self.host is not None:
+            self.stack.add_stack_dependency(self.host)

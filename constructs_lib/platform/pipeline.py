@@ -35,7 +35,8 @@ from constructs_lib.stage_spec import mode, phase_gate
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
 
-from .endpoint_stage import BatchStack, EndpointStage, delivery_pipeline_name, release_check_role_name
+from .endpoint_stage import (BatchStack, ComponentStack, EndpointStage, delivery_pipeline_name,
+                             release_check_role_name)
 from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
@@ -70,7 +71,8 @@ def needs_approved_version(model: ModelConfig) -> bool:
     for stage_name in STAGES:
         stage: StageConfig = getattr(model.stages, stage_name)
         variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
-        if any(v.model == APPROVED for v in variants) or stage.batch is not None and stage.batch.model == APPROVED:
+        if any(v.model == APPROVED for v in variants) or any(
+                section is not None and section.model == APPROVED for section in (stage.batch, stage.component)):
             return True
     return False
 
@@ -193,9 +195,10 @@ class ModelPipelineStack(Stack):
                        "file got a result." if self.releases["test"].batch_payloads_dir else
                        f"is deployed in test's batch pipeline {test.batch.pipeline_name}; the stage has no checks, "
                        "so nothing ran it."))
+        where = (f"`mlops status {test.component.host.endpoint_name}`" if isinstance(test, ComponentStack)
+                 else f"`mlops status {test.endpoint.endpoint_name}`")
         return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log; "
-                f"`mlops status {test.endpoint.endpoint_name}` shows it live) passed deployment verification and "
-                "the smoke checks in test.")
+                f"{where} shows it live) passed deployment verification and the smoke checks in test.")
 
     def _release(self, stage_name: str) -> ReleaseStage:
         stage = self.stages[stage_name]
@@ -216,6 +219,10 @@ class ModelPipelineStack(Stack):
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
                               latency_p95=None if budget is None else Duration.millis(budget),
                               content_type=checks.content_type, stream=checks.stream, asynchronous=asynchronous)
+        if isinstance(stage.stack, ComponentStack):
+            return ReleaseStage(stage, endpoint_name=stage.stack.endpoint_name_output,
+                                component_name=stage.stack.component_name_output,
+                                component_model=stage.stack.model_name_output, check_role=check_role, smoke_test=smoke)
         return ReleaseStage(
             stage, endpoint_name=stage.stack.endpoint_name_output,
             endpoint_config_name=stage.stack.endpoint_config_name_output, check_role=check_role, smoke_test=smoke)

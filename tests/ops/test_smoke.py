@@ -243,3 +243,22 @@ def test_async_on_a_real_time_endpoint_is_a_usage_error(mlops, aws_client, paylo
     create_endpoint(aws_client("sagemaker"))
     result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--async")
     assert result.code == EXIT_USAGE and "has no AsyncInferenceConfig): leave out --async" in result.err, result.err
+
+
+def test_every_call_names_the_inference_component(mlops, aws_client, stub_client, payloads):
+    """An endpoint hosting components answers only requests that name one: moto's DescribeEndpoint, the
+    runtime stubbed so that each call's InferenceComponentName is checked."""
+    create_endpoint(aws_client("sagemaker"))
+    runtime = stub_client("sagemaker-runtime")
+    for body, mime in ((b'{"features": [1, 2, 3]}', "application/json"), (b"1,2,3\n", "text/csv")):
+        runtime.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"0.7"), 3)},
+                             {"EndpointName": ENDPOINT, "Body": body, "ContentType": mime,
+                              "InferenceComponentName": "churn-lite-test"})
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "2",
+                   "--component", "churn-lite-test", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["failures"] == 0
+    runtime.assert_no_pending_responses()
+    refused = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--component", "x", "--async")
+    assert (refused.code, refused.err.strip()) == (EXIT_USAGE, "error: --component and --async exclude each other: "
+                                                   "inference components serve real-time requests")

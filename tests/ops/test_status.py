@@ -222,3 +222,52 @@ def test_a_streaming_endpoint_names_its_streams(mlops, aws_client):
     lines = result.out.splitlines()
     assert result.code == 0 and "stream in:         events" in lines and "stream out:        scores" in lines
     assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["mode"] == "streaming"
+
+
+def _component(name: str, model: str, status: str = "InService", **extra) -> dict:
+    return {"InferenceComponentName": name, "InferenceComponentArn":
+            f"arn:aws:sagemaker:eu-west-1:123456789012:inference-component/{name}", "EndpointName": ENDPOINT,
+            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+            "InferenceComponentStatus": status, "Specification": {"ModelName": model},
+            "RuntimeConfig": {"DesiredCopyCount": 4, "CurrentCopyCount": 3}, "CreationTime": 0,
+            "LastModifiedTime": 0, "LastDeploymentConfig": {"RollingUpdatePolicy": {
+                "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1}, "WaitIntervalInSeconds": 300}}, **extra}
+
+
+def test_a_component_host_lists_its_components(mlops, aws_client, stub_client):
+    """The host's stack says it hosts components (HostStack's output); moto has no component APIs (Stubber for
+    those two operations only, the endpoint and the stack from moto)."""
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
+                                                       "HostsInferenceComponents": "true"})
+    sagemaker = stub_client("sagemaker", ["ListInferenceComponents", "DescribeInferenceComponent"])
+    sagemaker.add_response("list_inference_components", {"InferenceComponents": [
+        {"InferenceComponentName": name, "InferenceComponentArn": f"arn:aws:sagemaker:eu-west-1:123456789012:"
+         f"inference-component/{name}", "EndpointName": ENDPOINT, "EndpointArn": "arn:aws:sagemaker:eu-west-1:"
+         f"123456789012:endpoint/{ENDPOINT}", "VariantName": "main", "CreationTime": 0, "LastModifiedTime": 0}
+        for name in ("segment", "lite")]}, {"EndpointNameEquals": ENDPOINT})
+    sagemaker.add_response("describe_inference_component", _component("lite", "model-a"),
+                           {"InferenceComponentName": "lite"})
+    sagemaker.add_response("describe_inference_component",
+                           _component("segment", "model-b", "Failed", FailureReason="copies do not fit"),
+                           {"InferenceComponentName": "segment"})
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0, result.err
+    table = result.out.split("\n\n")[-1].splitlines()
+    assert table[0].split() == ["component", "status", "model", "copies", "desired", "policy"]
+    assert [line.split() for line in table[2:]] == [["lite", "InService", "model-a", "3", "4", "rolling"],
+                                                    ["segment", "Failed", "model-b", "3", "4", "rolling"]]
+    assert "component segment: copies do not fit" in result.err
+
+
+def test_a_component_is_shown_by_its_name(mlops, stub_client):
+    sagemaker = stub_client("sagemaker", ["DescribeInferenceComponent"])
+    sagemaker.add_response("describe_inference_component", _component("churn-lite-prod", "model-a"),
+                           {"InferenceComponentName": "churn-lite-prod"})
+    result = mlops("status", "churn-lite-prod", "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert {k: data[k] for k in ("component", "endpoint", "model", "copies", "desired_copies",
+                                 "deployment_policy")} == {
+        "component": "churn-lite-prod", "endpoint": ENDPOINT, "model": "model-a", "copies": 3, "desired_copies": 4,
+        "deployment_policy": "rolling"}

@@ -98,3 +98,42 @@ def test_unreadable_alarms_do_not_hide_the_rollback(mlops, aws_client, stub_clie
                           f"the deployed {NEW_CONFIG}; alarm states unavailable (access denied: check "
                           "--profile/--role-arn and the role's policy: DescribeAlarms: AccessDenied: not authorized "
                           "to perform: cloudwatch:DescribeAlarms)\n")
+
+
+def _component(status: str, model: str) -> dict:
+    return {"InferenceComponentName": "churn-lite-prod", "InferenceComponentArn":
+            "arn:aws:sagemaker:eu-west-1:123456789012:inference-component/churn-lite-prod", "EndpointName": ENDPOINT,
+            "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
+            "InferenceComponentStatus": status, "Specification": {"ModelName": model},
+            "RuntimeConfig": {"DesiredCopyCount": 4, "CurrentCopyCount": 4}, "CreationTime": 0, "LastModifiedTime": 0}
+
+
+@pytest.mark.parametrize("status, model, code, message", [
+    ("InService", "model-new", 0, None),
+    ("InService", "model-old", EXIT_ROLLED_BACK, "SageMaker rolled the release back: inference component "
+     "churn-lite-prod runs model model-old, not model-new which this stack deployed; alarm(s) in ALARM: "
+     f"{ENDPOINT}-churn-lite-prod-5xx-rate"),
+    ("Failed", "model-new", EXIT_FAILED, "inference component churn-lite-prod is Failed on model model-new"),
+])
+def test_a_component_is_verified_on_the_model_its_stack_deployed(mlops, aws_client, stub_client, status, model, code,
+                                                                 message):
+    """moto has no inference components (Stubber); the alarms are moto's."""
+    create_alarm(aws_client("cloudwatch"), f"{ENDPOINT}-churn-lite-prod-5xx-rate", "ALARM" if code else "OK")
+    sagemaker = stub_client("sagemaker")
+    sagemaker.add_response("describe_inference_component", _component("Updating", "model-new"),
+                           {"InferenceComponentName": "churn-lite-prod"})
+    sagemaker.add_response("describe_inference_component", _component(status, model))
+    result = mlops("verify", ENDPOINT, "--component", "churn-lite-prod", "--expected-model", "model-new",
+                   "--poll-interval", "0.01")
+    assert result.code == code, result.err
+    if message:
+        assert result.err.strip().startswith(f"error: {message}")
+    else:
+        assert "verified:  the deployed model is live" in result.out
+    sagemaker.assert_no_pending_responses()
+
+
+def test_component_and_expected_model_go_together(mlops):
+    result = mlops("verify", ENDPOINT, "--component", "churn-lite-prod")
+    assert (result.code, result.err.strip()) == (EXIT_USAGE, "error: --component and --expected-model go together "
+                                                 "(the component and the model its stack deployed)")

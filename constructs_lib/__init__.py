@@ -61,6 +61,10 @@ _EXPORTS = {
     "SmokeTest": "delivery",
     "StreamInference": "streaming",
     "BatchInference": "batch",
+    "ComponentHost": "components",
+    "InferenceComponent": "components",
+    "ComputeRequirements": "component_rules",
+    "RoutingStrategy": "component_rules",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

@@ -502,3 +502,60 @@ def test_a_serverless_stage_runs_without_network_isolation_unless_it_says_otherw
         parse_config(mutate({"models.0.stages.test": serverless | {"network_isolation": True}}))
     with pytest.raises(ConfigError, match=r"^models\[2\]\.stages\.prod\.dashboard: must be left out in mode batch"):
         parse_config(mutate({"models.2.stages.prod.dashboard": False}))
+
+
+LITE = "models.3.stages"  # the example's first inference component
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{LITE}.prod.component": KeyError}, "models[3].stages.prod.component: is required in mode component"),
+    ({f"{LITE}.prod.component.host": "gpu"},
+     "models[3].stages.prod.component.host: must name an entry of component_hosts (shared), got 'gpu'"),
+    ({f"{LITE}.prod.component.memory_mb": 64},
+     "models[3].stages.prod.component.memory_mb: must be between 128 and 4194304 MB, got 64"),
+    ({f"{LITE}.prod.component.cpu_cores": True},
+     "models[3].stages.prod.component.cpu_cores: must be a number, not a boolean, got true"),
+    ({f"{LITE}.prod.component.cpu_cores": 0.1},
+     "models[3].stages.prod.component.cpu_cores: must be between 0.25 and 1024 cores, got 0.1"),
+    ({f"{LITE}.prod.component.copies": 0}, "models[3].stages.prod.component.copies: must be between 1 and 10000"),
+    ({f"{LITE}.prod.component.autoscaling.min_copies": 5},
+     "models[3].stages.prod.component.autoscaling.min_copies: copies (4) must be between min_copies and "
+     "max_copies, got 5-8"),
+    ({f"{LITE}.prod.deployment": {"type": "canary", "canary_size": 10}},
+     "models[3].stages.prod.deployment.type: must be one of rolling, unguarded, got 'canary'"),
+    ({f"{LITE}.prod.deployment.batch_size": 3},
+     "models[3].stages.prod.deployment.batch_size: must be at most 50% of the component's 4 copies (so at most "
+     "2), got 3 copies"),
+    ({f"{LITE}.prod.deployment.size_unit": "instances"},
+     "models[3].stages.prod.deployment.size_unit: must be copies or percent in mode component"),
+    ({f"{LITE}.prod.deployment.wait": 3601},
+     "models[3].stages.prod.deployment.wait: must be between 0 and 3600 seconds, got 3601"),
+    ({f"{LITE}.prod.variants": [{"name": "main", "instance_type": "ml.m5.large"}]},
+     "models[3].stages.prod.variants: must be left out in mode component"),
+    ({f"{LITE}.prod.dashboard": True}, "models[3].stages.prod.dashboard: must be left out in mode component"),
+    ({f"{LITE}.prod.alarms.watch_whole_endpoint": True},
+     "models[3].stages.prod.alarms.watch_whole_endpoint: does not apply in mode component"),
+    ({f"{LITE}.prod.mode": "realtime", f"{LITE}.prod.variants": [{"name": "main", "instance_type": "ml.m5.large"}]},
+     "models[3].stages.prod.component: applies to mode component only, got it in mode realtime"),
+    ({"models.0.stages.test.deployment.size_unit": "copies", "models.0.stages.test.deployment.type": "rolling",
+      "models.0.stages.test.deployment.batch_size": 1, "models.0.stages.test.deployment.bake_time": 0},
+     "models[0].stages.test.deployment.size_unit: copies applies to mode component only"),
+    ({"component_hosts.0.prod.instance_type": "ml.t9.huge"},
+     "component_hosts[0].prod.instance_type: must be a SageMaker real-time inference instance type"),
+    ({"component_hosts.0.prod.max_instance_count": 1},
+     "component_hosts[0].prod.max_instance_count: must be at least instance_count (2), got 1"),
+    ({"component_hosts.0.test.min_instance_count": 1},
+     "component_hosts[0].test.min_instance_count: applies only with max_instance_count"),
+    ({"component_hosts.0.test.routing": "round_robin"}, "component_hosts[0].test.routing: input should be"),
+    ({"component_hosts": [{"name": "shared", "test": {"instance_type": "ml.m5.large"},
+                           "prod": {"instance_type": "ml.m5.large"}}] * 2},
+     "component_hosts[1].name: must be unique; component_hosts[0] uses it too, got 'shared'"),
+    ({"component_hosts.0.name": "9lives"}, "component_hosts[0].name: must start with a letter"),
+], ids=["no-component", "unknown-host", "memory", "bool-cores", "cores", "copies", "scaling", "canary", "batch",
+        "instances", "wait", "variants", "dashboard", "whole-endpoint", "wrong-mode", "copies-elsewhere",
+        "host-type", "host-max", "host-min", "routing", "host-twice", "host-name"])
+def test_a_component_stage_is_refused_what_it_cannot_do(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

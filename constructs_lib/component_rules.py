@@ -72,20 +72,37 @@ class ComputeRequirements:
         return api
 
 
-def check_component_rollout(path: str, spec: RolloutSpec, copies: int, max_copies: int | None = None) -> None:
+def check_component_rollout(path: str, spec: RolloutSpec, copies: int, min_copies: int | None = None,
+                            max_copies: int | None = None) -> None:
     """A component's release policy: SageMaker updates components by rolling update only (or, ``unguarded``,
-    without a deployment config); its batch is 5-50% of the copies (at least one copy); the waits fit the
-    maximum execution time at the most copies autoscaling may reach."""
+    without a deployment config). A batch "must be between 5% to 50% of the copy count" (SageMaker's API
+    reference): a batch counted in copies is at most half the fewest copies the component may have when a
+    release starts (``min_copies`` when autoscaled) and at least 5% of the most (``max_copies``), so a component
+    released in batches of copies has at least two; a rollback batch is at most the copies. The waits fit the
+    maximum execution time at the most copies."""
     check_choice(f"{path}.type", spec.strategy, ("rolling", "unguarded"))
     if spec.strategy != "rolling":
         return
     assert spec.size is not None
-    if spec.size.unit == "instances" and spec.size.value > max(1, copies // 2):
-        raise ConfigError(f"{path}.batch_size", f"must be at most 50% of the component's {copies} copies (so at "
-                          f"most {max(1, copies // 2)}), got {spec.size.value} copies")
-    spec.check_capacity(copies, path=path, waits_capacity=max(copies, max_copies or 0))
-
-
+    fewest, most = min(copies, min_copies or copies), max(copies, max_copies or copies)
+    if spec.size.unit == "instances":
+        batch = spec.size.value
+        if batch > fewest // 2:
+            raise ConfigError(f"{path}.batch_size", (
+                f"must be at most 50% of the component's copies ({fewest}" + (" at the fewest autoscaling allows"
+                                                                            if fewest < copies else "")
+                + f", so at most {fewest // 2}), got {batch} copies") if fewest >= 2 else (
+                f"a rolling update in batches of copies needs at least 2 copies (each batch is 5-50% of them), the "
+                f"component has {fewest}" + (" at the fewest" if fewest < copies else "")
+                + ": give it 2 copies, or deployment type unguarded"))
+        if batch * 20 < most:
+            raise ConfigError(f"{path}.batch_size", f"must be at least 5% of the component's copies ({most}"
+                              + (" at the most autoscaling allows" if most > copies else "")
+                              + f", so at least {-(-most // 20)}), got {batch} copies")
+    if spec.rollback_size is not None and spec.rollback_size.unit == "instances" and spec.rollback_size.value > most:
+        raise ConfigError(f"{path}.rollback_batch_size", f"must be at most the component's copies ({most}), got "
+                          f"{spec.rollback_size.value}")
+    spec.check_capacity(max(fewest, 2), path=path, waits_capacity=most)
 
 
 def check_copy_scaling(path: str, copies: int, min_copies: int, max_copies: int, target_invocations_per_copy: int) -> None:

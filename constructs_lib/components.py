@@ -40,7 +40,7 @@ from .errors import ConfigError, check_sagemaker_name, cut
 from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
-from .permissions import allow, allow_service_to_publish, attach_policy
+from .permissions import allow, allow_service_to_publish, attach_policy, grant_statements
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import MAX_ROLLBACK_ALARMS, ModelSource, RollbackAlarms
 
@@ -77,6 +77,9 @@ class ComponentHost(Construct):
     :param variant_name: the production variant's name; default ``main``.
     :param encryption_key: KMS key for the instances' storage volumes; default: created (rotation on,
       retained). Not used on instance types with local NVMe storage, which SageMaker encrypts in hardware.
+    :param network_isolation: no network access for any model container on the endpoint (default ``True``;
+      SageMaker's endpoint-level ``EnableNetworkIsolation``, which an endpoint without a model of its own needs
+      for its components' containers to be isolated).
 
     The endpoint config's execution role (``role``) may write the endpoint's logs and metrics and read the
     states of the components' rollback alarms (all named ``<endpoint name>-*``), which SageMaker reads while
@@ -87,7 +90,8 @@ class ComponentHost(Construct):
     def __init__(self, scope: Construct, id: str, *, endpoint_name: str, instance_type: str,
                  instance_count: int = 1, max_instance_count: int | None = None,
                  min_instance_count: int | None = None, routing: str = RoutingStrategy.LEAST_OUTSTANDING_REQUESTS,
-                 variant_name: str = "main", encryption_key: kms.IKey | None = None) -> None:
+                 variant_name: str = "main", encryption_key: kms.IKey | None = None,
+                 network_isolation: bool = True) -> None:
         super().__init__(scope, id)
         check_sagemaker_name("endpoint_name", endpoint_name)
         check_sagemaker_name("variant_name", variant_name)
@@ -129,7 +133,8 @@ class ComponentHost(Construct):
             variant["ManagedInstanceScaling"] = {
                 "Status": "ENABLED", "MinInstanceCount": min_instance_count or instance_count,
                 "MaxInstanceCount": max_instance_count}
-        props: dict = {"ProductionVariants": [variant], "ExecutionRoleArn": self.role.role_arn}
+        props: dict = {"ProductionVariants": [variant], "ExecutionRoleArn": self.role.role_arn,
+                       "EnableNetworkIsolation": network_isolation}
         if self.encryption_key is not None and not local_storage:
             props["KmsKeyId"] = self.encryption_key.key_arn
         # Content-named, as ModelEndpoint's configs: a changed config is a new one (every property replaces it).
@@ -143,6 +148,10 @@ class ComponentHost(Construct):
                         "KmsKeyId for them.")
         self.cfn_endpoint = sagemaker.CfnEndpoint(self, "Endpoint", endpoint_name=endpoint_name,
                                                   endpoint_config_name=config.attr_endpoint_config_name)
+        if max_instance_count is not None:
+            # A host update keeps the instance count SageMaker's managed scaling reached (as ModelEndpoint keeps
+            # an autoscaled variant's), instead of dropping to instance_count under the components' copies.
+            self.cfn_endpoint.retain_all_variant_properties = True
 
     @staticmethod
     def from_endpoint_name(scope: Construct, id: str, endpoint_name: str, variant_name: str = "main") -> IComponentHost:
@@ -157,7 +166,8 @@ class InferenceComponent(Construct):
     :param model: the model (``ModelSource``: a versioned model package, an image, an inference pipeline).
     :param component_name: the component's name (fixed: its alarms and scaling name it), 1-63 characters.
     :param compute: what each copy reserves (``ComputeRequirements``).
-    :param copies: copies at creation; default 1. With ``auto_scale_copies``, autoscaling moves it.
+    :param copies: copies at creation; default 2 (a rolling update's batch is 5-50% of the copies). With
+      ``auto_scale_copies``, autoscaling moves it.
     :param deployment: how a model change rolls out: ``DeploymentPolicy.rolling(CapacitySize.copies(n) or
       CapacitySize.percent(p), wait=...)`` (batches of 5-50% of the copies, at least one; the default is one
       copy at a time with a 5-minute bake) or ``DeploymentPolicy.unguarded()`` (SageMaker's plain update, no
@@ -171,14 +181,18 @@ class InferenceComponent(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, host: IComponentHost, model: ModelSource, component_name: str,
-                 compute: ComputeRequirements, copies: int = 1, deployment: DeploymentPolicy | None = None,
+                 compute: ComputeRequirements, copies: int = 2, deployment: DeploymentPolicy | None = None,
                  rollback_alarms: RollbackAlarms | None = None,
                  extra_rollback_alarms: Sequence[cloudwatch.IAlarm] = (), alarm_topic: sns.ITopic | None = None,
                  network_isolation: bool = True, release_check: bool = True) -> None:
         super().__init__(scope, id)
         check_sagemaker_name("component_name", component_name)
-        if not isinstance(model, ModelSource):
-            raise ConfigError("model", f"must be a ModelSource, got {cut(model)}")
+        if not all(isinstance(getattr(host, key, None), str) for key in ("endpoint_name", "variant_name")):
+            raise ConfigError("host", f"must be a ComponentHost (or ComponentHost.from_endpoint_name), got {cut(host)}")
+        if not isinstance(model, ModelSource) or model.parts:
+            raise ConfigError("model", "must be a one-container ModelSource (a model package or an image: an "
+                              "inference component runs one container), got "
+                              + (model.description if isinstance(model, ModelSource) else cut(model)))
         if not isinstance(compute, ComputeRequirements):
             raise ConfigError("compute", f"must be ComputeRequirements, got {cut(compute)}")
         compute.validate()
@@ -203,7 +217,7 @@ class InferenceComponent(Construct):
         statements, wildcards = container_statements(
             [model], env, f"/aws/sagemaker/InferenceComponents/{component_name}",
             "SageMaker creates one log stream per copy under the component's own log group.")
-        attach_policy(self.role, "Permissions", statements)
+        self._role_statements = statements
         acknowledge_wildcards(self.role, wildcards)
         self.cfn_model = sagemaker.CfnModel(
             self, "Model", execution_role_arn=self.role.role_arn, enable_network_isolation=network_isolation,
@@ -235,6 +249,13 @@ class InferenceComponent(Construct):
         self._alarm_arns = [env.arn("cloudwatch", "alarm", f"{self._alarm_prefix}-{kind}", separator=":")
                             for kind in ALARM_KINDS[:3] if alarms.enabled]
         self._alarm_arns += [a.alarm_arn for a in extra_rollback_alarms]
+        # SageMaker reads the rollback alarms during a rollout with an execution role: the host's (which may read
+        # its components' alarms by name) and, in case it uses the model's, this one too: exactly these alarms.
+        describe = [allow(["cloudwatch:DescribeAlarms"], self._alarm_arns)] if self._alarm_arns else []
+        attach_policy(self.role, "Permissions", self._role_statements + describe)
+        if isinstance(host, ComponentHost) and extra_rollback_alarms:
+            grant_statements(host.role, [allow(["cloudwatch:DescribeAlarms"],
+                                               [a.alarm_arn for a in extra_rollback_alarms])])
         if len(self._alarm_refs) > MAX_ROLLBACK_ALARMS:
             raise ConfigError("extra_rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a release "
                               f"back (SageMaker's limit), got {len(self._alarm_refs)}")
@@ -269,7 +290,8 @@ class InferenceComponent(Construct):
             self.release_check = CfnResource(scope_, "Resource", type="Custom::SageMakerReleaseCheck", properties={
                 "ServiceToken": token, "ServiceTimeout": 960, "Check": "component",
                 "EndpointName": host.endpoint_name, "InferenceComponentName": component_name,
-                "ModelName": self.cfn_model.attr_model_name, "AlarmNames": self._alarm_refs})
+                "ModelName": self.cfn_model.attr_model_name, "Compute": compute.to_api(),
+                "AlarmNames": self._alarm_refs})
             self.release_check.add_resource_dependency(self.cfn_component)
 
     # ---------------------------------------------------------------------------------------------- API
@@ -300,12 +322,13 @@ class InferenceComponent(Construct):
             scale_in_cooldown=scale_in_cooldown or Duration.seconds(300),
             scale_out_cooldown=scale_out_cooldown or Duration.seconds(60))
         self._max_copies = max_copies
-        check_component_rollout("deployment", self.deployment.spec, self.copies, max_copies)
+        check_component_rollout("deployment", self.deployment.spec, self.copies, min_copies, max_copies)
         self._render_deployment()
         return target
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` call the host endpoint (``InvokeEndpoint``, naming this component in the request)."""
+        """Let ``grantee`` call the host endpoint (``InvokeEndpoint``, naming this component in the request).
+        IAM authorises the call on the endpoint, so the grant covers every component of the host."""
         return iam.Grant.add_to_principal(grantee=grantee, actions=["sagemaker:InvokeEndpoint"],
                                           resource_arns=[self.host.endpoint_arn])
 

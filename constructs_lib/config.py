@@ -473,8 +473,9 @@ class ComponentConfig(_Strict):
     """Mode component: the model as an inference component on a shared host (``component_hosts``)."""
 
     host: str = Field(description="the name of an entry of component_hosts")
-    model: ModelRef = APPROVED
-    copies: int = Field(default=1, json_schema_extra=COPIES.schema(), description="copies at release time")
+    model: SingleModelRef = APPROVED
+    copies: int = Field(default=2, json_schema_extra=COPIES.schema(), description="copies at release time "
+                        "(default 2: a rolling update's batch is 5-50% of the copies)")
     memory_mb: int = Field(json_schema_extra=MEMORY_MB.schema(), description="memory reserved per copy (MiB)")
     max_memory_mb: int | None = Field(default=None, json_schema_extra=MEMORY_MB.schema())
     cpu_cores: float | None = Field(default=None, json_schema_extra=CPU_CORES.schema(),
@@ -503,6 +504,8 @@ class ComponentHostConfig(_Strict):
     name: str = Field(description="SageMaker-safe; the endpoint is <name>-<stage>")
     test: HostStageConfig
     prod: HostStageConfig
+    network_isolation: bool = Field(default=True, description="no network access for any model container on "
+                                    "the endpoint (SageMaker's EnableNetworkIsolation)")
 
     @field_validator("name")
     @classmethod
@@ -729,6 +732,20 @@ class PlatformConfig(_Strict):
                 update={"group_name": f"{self.project}-{m.name}"})}) for m in self.models])
         return self
 
+    def _check_component_host(self, stage: StageConfig, stage_name: str, hosts: dict[str, int]) -> None:
+        """A component stage's host exists, and has the accelerators its copies reserve."""
+        from .instance_types import ACCELERATED
+
+        settings = stage.component
+        if settings.host not in hosts:
+            raise ConfigError("component.host", "must name an entry of component_hosts ("
+                              + (", ".join(hosts) or "there are none") + f"), got {settings.host!r}")
+        host_type = getattr(self.component_host(settings.host), stage_name).instance_type
+        if settings.accelerators and not ACCELERATED.match(host_type):
+            raise ConfigError("component.accelerators", f"needs a host with accelerators (ml.g*, ml.p*, ml.inf*, "
+                              f"ml.trn*), and host {settings.host} runs {host_type} in {stage_name}, got "
+                              f"{settings.accelerators}")
+
     def component_host(self, name: str) -> ComponentHostConfig:
         """The ``component_hosts`` entry called ``name``."""
         for host in self.component_hosts:
@@ -787,9 +804,14 @@ class PlatformConfig(_Strict):
                 try:
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name)
-                    if stage.component is not None and stage.component.host not in hosts:
-                        raise ConfigError("component.host", "must name an entry of component_hosts ("
-                                          + (", ".join(hosts) or "there are none") + f"), got {stage.component.host!r}")
+                    if stage.component is not None:
+                        self._check_component_host(stage, stage_name, hosts)
+                    elif stage.mode != "batch" and (stage.endpoint_name or f"{model.name}-{stage_name}") in {
+                            h.endpoint_name(stage_name) for h in self.component_hosts}:
+                        raise ConfigError("endpoint_name", "must differ from the component hosts' endpoints "
+                                          "(<host name>-<stage>), got "
+                                          f"{stage.endpoint_name or f'{model.name}-{stage_name}'!r} (the default "
+                                          "<model>-<stage> when not given): rename the host or give endpoint_name")
                     if stage.checks is not None:
                         try:
                             smoke.check_smoke(stage.checks.invocations, stage.checks.latency_p95_ms)

@@ -254,7 +254,8 @@ def check_component_stage(stage: StageConfig) -> None:
         raise ConfigError("deployment.size_unit", "must be copies or percent in mode component (a component's "
                           "rolling update moves copies, not instances), got instances")
     scaling = settings.autoscaling
-    check_component_rollout("deployment", spec, settings.copies, scaling.max_copies if scaling else None)
+    check_component_rollout("deployment", spec, settings.copies, scaling.min_copies if scaling else None,
+                            scaling.max_copies if scaling else None)
     StageSpec.rollback_alarms(stage).validate("alarms")
     if stage.alarms.watch_whole_endpoint:
         raise ConfigError("alarms.watch_whole_endpoint", "does not apply in mode component (the component's alarms "

@@ -291,3 +291,30 @@ def test_warnings_carry_no_stack_trace(app_run):
     warnings = [entry for p in out.rglob("*.metadata.json") for entries in json.loads(p.read_text()).values()
                 for entry in entries if entry["type"] == "aws:cdk:warning"]
     assert warnings and not [w for w in warnings if "trace" in w]
+
+
+def test_every_pipeline_deploys_the_same_shared_host_then_checks_its_own_component(templates):
+    """The host stack is in each model pipeline that uses it: identical templates, so whichever runs first creates
+    the endpoint and the others change nothing; each pipeline verifies and smoke-tests its own component."""
+    hosts = {name: t for name, t in templates.items() if name.endswith("-prod/Host")}
+    assert sorted(hosts) == ["mlops-churn-lite/pipeline/churn-lite-prod/Host",
+                             "mlops-churn-segment/pipeline/churn-segment-prod/Host"]
+    first, second = hosts.values()
+    assert first == second
+    assert first["Outputs"]["HostsInferenceComponents"]["Value"] == "true"
+    component = templates["mlops-churn-lite/pipeline/churn-lite-prod/Component"]
+    (resource,) = [r["Properties"] for r in component["Resources"].values()
+                   if r["Type"] == "AWS::SageMaker::InferenceComponent"]
+    assert (resource["EndpointName"], resource["InferenceComponentName"]) == ("shared-prod", "churn-lite-prod")
+    check_role = next(r["Properties"] for k, r in component["Resources"].items() if k.startswith("ReleaseCheckRole")
+                      and r["Type"] == "AWS::IAM::Role")
+    assert check_role["RoleName"] == "mlops-churn-lite-prod-checks"
+    policy = next(r["Properties"] for k, r in component["Resources"].items()
+                  if k.startswith("ReleaseCheckRoleDefaultPolicy"))
+    actions = sorted(a for s in policy["PolicyDocument"]["Statement"] for a in
+                     ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["cloudwatch:DescribeAlarms", "sagemaker:DescribeInferenceComponent"]  # prod: no smoke check
+    pipeline = json.dumps(templates["mlops-churn-lite/pipeline"])
+    assert ('verify \\\\\\"$ENDPOINT_NAME\\\\\\" --component \\\\\\"$COMPONENT_NAME\\\\\\" --expected-model '
+            '\\\\\\"$EXPECTED_MODEL\\\\\\"') in pipeline
+    assert '--component \\\\\\"$COMPONENT_NAME\\\\\\"\\"' in pipeline  # the test stage's smoke check names it

@@ -524,8 +524,18 @@ LITE = "models.3.stages"  # the example's first inference component
     ({f"{LITE}.prod.deployment": {"type": "canary", "canary_size": 10}},
      "models[3].stages.prod.deployment.type: must be one of rolling, unguarded, got 'canary'"),
     ({f"{LITE}.prod.deployment.batch_size": 3},
-     "models[3].stages.prod.deployment.batch_size: must be at most 50% of the component's 4 copies (so at most "
+     "models[3].stages.prod.deployment.batch_size: must be at most 50% of the component's copies (4, so at most "
      "2), got 3 copies"),
+    ({f"{LITE}.test.component.copies": 1},
+     "models[3].stages.test.deployment.batch_size: a rolling update in batches of copies needs at least 2 copies"),
+    ({f"{LITE}.prod.component.accelerators": 1},
+     "models[3].stages.prod.component.accelerators: needs a host with accelerators (ml.g*, ml.p*, ml.inf*, "
+     "ml.trn*), and host shared runs ml.m5.2xlarge in prod, got 1"),
+    ({f"{LITE}.prod.component.model": {"containers": [{"image": "1.dkr.ecr.eu-west-1.amazonaws.com/a:1"},
+                                                      {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/b:1"}]}},
+     "models[3].stages.prod.component.model: must be 'approved', {model_package_arn: ARN} or {image: URI"),
+    ({"component_hosts.0.name": "churn-predictor"},
+     "models[0].stages.test.endpoint_name: must differ from the component hosts' endpoints"),
     ({f"{LITE}.prod.deployment.size_unit": "instances"},
      "models[3].stages.prod.deployment.size_unit: must be copies or percent in mode component"),
     ({f"{LITE}.prod.deployment.wait": 3601},
@@ -552,7 +562,7 @@ LITE = "models.3.stages"  # the example's first inference component
      "component_hosts[1].name: must be unique; component_hosts[0] uses it too, got 'shared'"),
     ({"component_hosts.0.name": "9lives"}, "component_hosts[0].name: must start with a letter"),
 ], ids=["no-component", "unknown-host", "memory", "bool-cores", "cores", "copies", "scaling", "canary", "batch",
-        "instances", "wait", "variants", "dashboard", "whole-endpoint", "wrong-mode", "copies-elsewhere",
+        "one-copy", "accelerators", "pipeline-model", "host-named-like-a-model", "instances", "wait", "variants", "dashboard", "whole-endpoint", "wrong-mode", "copies-elsewhere",
         "host-type", "host-max", "host-min", "routing", "host-twice", "host-name"])
 def test_a_component_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:

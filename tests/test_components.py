@@ -62,12 +62,14 @@ def test_the_host_is_one_variant_without_a_model_scaled_by_sagemaker(template):
     (role_id,) = [k for k in by_type(template, "AWS::IAM::Role") if k.startswith("HostExecutionRole")]
     assert config["ExecutionRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
     assert "KmsKeyId" in config
-
+    assert config["EnableNetworkIsolation"] is True  # the components' containers: the host has no model of its own
+    (endpoint,) = by_type(template, "AWS::SageMaker::Endpoint").values()
+    assert endpoint["RetainAllVariantProperties"] is True  # keeps the instances managed scaling added
 
 def test_each_component_rolls_out_in_batches_of_copies_watched_by_its_own_alarms(template):
     churn = component(template, "churn-prod")
     policy = churn["DeploymentConfig"]["RollingUpdatePolicy"]
-    # 8 copies at most (autoscaling), one per batch: 8 x (600 s bake + 1800 s provisioning allowance) > 28800.
+    # 8 copies at most (autoscaling), one per batch: 8 x (600 s bake + 1800 s provisioning allowance) = 19200 s.
     assert policy == {"MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1}, "WaitIntervalInSeconds": 600,
                       "MaximumExecutionTimeoutInSeconds": 19200}
     alarms = by_type(template, "AWS::CloudWatch::Alarm")
@@ -123,6 +125,7 @@ def test_the_release_check_follows_each_component_and_may_read_only_it(template)
     role = next(r["Properties"] for k, r in template["Resources"].items()
                 if k.startswith("ChurnReleaseCheckRole") and r["Type"] == "AWS::IAM::Role")
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert check["Properties"]["Compute"] == {"MinMemoryRequiredInMb": 2048, "NumberOfCpuCoresRequired": 1}
     assert statements[0]["Action"] == ["sagemaker:DescribeInferenceComponent"]
     assert flat(statements[0]["Resource"]) == ["arn:aws:sagemaker:eu-west-1:333333333333:inference-component/churn-prod"]
     assert flat(statements[1]["Resource"]) == [f"arn:aws:cloudwatch:eu-west-1:333333333333:alarm:shared-prod-churn-prod-{k}"
@@ -161,7 +164,20 @@ def _component(**overrides):
     ({"deployment": DeploymentPolicy.canary(CapacitySize.percent(10))},
      "deployment.type: must be one of rolling, unguarded, got 'canary'"),
     ({"deployment": DeploymentPolicy.rolling(CapacitySize.copies(2))},
-     "deployment.batch_size: must be at most 50% of the component's 2 copies (so at most 1), got 2 copies"),
+     "deployment.batch_size: must be at most 50% of the component's copies (2, so at most 1), got 2 copies"),
+    ({"copies": 1, "deployment": DeploymentPolicy.rolling(CapacitySize.copies(1))},
+     "deployment.batch_size: a rolling update in batches of copies needs at least 2 copies"),
+    ({"copies": 21, "deployment": DeploymentPolicy.rolling(CapacitySize.copies(1))},
+     "deployment.batch_size: must be at least 5% of the component's copies (21, so at least 2), got 1 copies"),
+    ({"deployment": DeploymentPolicy.rolling(CapacitySize.copies(1), rollback_batch_size=CapacitySize.copies(3))},
+     "deployment.rollback_batch_size: must be at most the component's copies (2), got 3"),
+    ({"copies": 4, "deployment": DeploymentPolicy.rolling(CapacitySize.copies(2)),
+      "scaling": {"min_copies": 2, "max_copies": 6, "target_invocations_per_copy": 10}},
+     "deployment.batch_size: must be at most 50% of the component's copies (2 at the fewest autoscaling allows, "
+     "so at most 1), got 2 copies"),
+    ({"model": ModelSource.from_containers([ModelSource.from_image(IMAGE), ModelSource.from_image(IMAGE)])},
+     "model: must be a one-container ModelSource"),
+    ({"host": None}, "host: must be a ComponentHost"),
     ({"component_name": "bad_name"}, "component_name:"),
     ({"rollback_alarms": RollbackAlarms(watch_whole_endpoint=True)},
      "rollback_alarms.watch_whole_endpoint: does not apply to an inference component"),
@@ -190,3 +206,39 @@ def test_bad_host_settings_fail_with_one_line(props, message):
     with pytest.raises(ConfigError, match=None) as error:
         ComponentHost(stack, "Host", **{"endpoint_name": "shared-prod", "instance_type": "ml.m5.xlarge", **props})
     assert str(error.value).startswith(message)
+
+
+def test_the_model_role_reads_only_its_own_alarms(template):
+    policies = by_type(template, "AWS::IAM::Policy")
+    (churn,) = [p for k, p in policies.items() if k.startswith("ChurnExecutionRolePermissions")]
+    (describe,) = [s for s in churn["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:DescribeAlarms"]
+    assert sorted(flat(describe["Resource"])) == sorted(
+        f"arn:aws:cloudwatch:eu-west-1:333333333333:alarm:shared-prod-churn-prod-{k}"
+        for k in ("5xx-rate", "model-error-rate", "latency"))
+
+
+def test_a_rollback_batch_of_copies_is_a_copy_count():
+    stack = Stack(nag_app(), "Rollback", env=ENV)
+    host = ComponentHost.from_endpoint_name(stack, "Host", "shared-prod")
+    built = InferenceComponent(stack, "Lite", host=host, model=ModelSource.from_image(IMAGE), component_name="lite",
+                               compute=ComputeRequirements(memory_mb=1024), copies=4,
+                               deployment=DeploymentPolicy.rolling(CapacitySize.copies(1),
+                                                                   rollback_batch_size=CapacitySize.copies(2)))
+    policy = Stack.of(built).resolve(built.cfn_component.deployment_config)["rollingUpdatePolicy"]
+    assert policy["maximumBatchSize"] == {"type": "COPY_COUNT", "value": 1}
+    assert policy["rollbackMaximumBatchSize"] == {"type": "COPY_COUNT", "value": 2}
+    # 4 x (300 s bake + 1800 s provisioning allowance)
+    assert policy["maximumExecutionTimeoutInSeconds"] == 8400
+
+
+def test_more_than_ten_rollback_alarms_are_refused():
+    from aws_cdk import aws_cloudwatch as cloudwatch
+
+    stack = Stack(nag_app(), "Alarms", env=ENV)
+    extra = [cloudwatch.Alarm.from_alarm_arn(stack, f"A{i}", f"arn:aws:cloudwatch:eu-west-1:333333333333:alarm:a{i}")
+             for i in range(8)]
+    with pytest.raises(ConfigError, match=r"^extra_rollback_alarms: at most 10 alarms can roll a release back "
+                                          r"\(SageMaker's limit\), got 11$"):
+        InferenceComponent(stack, "Lite", host=ComponentHost.from_endpoint_name(stack, "Host", "shared-prod"),
+                           model=ModelSource.from_image(IMAGE), component_name="lite",
+                           compute=ComputeRequirements(memory_mb=1024), extra_rollback_alarms=extra)

@@ -97,11 +97,13 @@ COMPONENT_TRANSITIONAL = frozenset({"Creating", "Updating", "Deleting"})
 
 def check_component(sagemaker: Any, cloudwatch: Any, component_name: str, expected_model: str,
                     alarm_names: list[str], deadline: float, poll_seconds: float = POLL_SECONDS,
-                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
+                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                    expected_compute: dict | None = None) -> str:
     """An inference component's release check: wait (until ``deadline``) for the component to settle; return a
-    verdict when it is InService on ``expected_model`` (the model this stack deployed), else raise
-    ``ReleaseCheckFailed``. SageMaker's rolling update of a component rolls back to the previous model when a
-    rollback alarm fires; the stack must then roll back too, keeping that model."""
+    verdict when it is InService on ``expected_model`` (the model this stack deployed) and, when given, with
+    ``expected_compute`` (its ``ComputeResourceRequirements``: CloudFormation passes the numbers as text), else
+    raise ``ReleaseCheckFailed``. SageMaker's rolling update of a component rolls back to the previous model and
+    compute when a rollback alarm fires; the stack must then roll back too, keeping that model."""
     while True:
         component = sagemaker.describe_inference_component(InferenceComponentName=component_name)
         status = component["InferenceComponentStatus"]
@@ -111,7 +113,14 @@ def check_component(sagemaker: Any, cloudwatch: Any, component_name: str, expect
             raise ReleaseCheckFailed(f"inference component {component_name} is still {status}; the release check "
                                      "timed out waiting for it (see `mlops status`)")
         sleep(poll_seconds)
-    current = (component.get("Specification") or {}).get("ModelName")
+    specification = component.get("Specification") or {}
+    current = specification.get("ModelName")
+    if expected_compute:
+        running = specification.get("ComputeResourceRequirements") or {}
+        differs = sorted(key for key, value in expected_compute.items()
+                         if key not in running or float(running[key]) != float(value))
+        if differs and current == expected_model:
+            current = f"{current} with other compute ({', '.join(differs)})"
     if status == "InService" and current == expected_model:
         return (f"inference component {component_name} is InService on model {expected_model}, the model this "
                 "stack deployed")
@@ -253,7 +262,8 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
                 reason = check_component(aws["sagemaker"], aws["cloudwatch"], props["InferenceComponentName"],
                                          props["ModelName"], list(props.get("AlarmNames", [])),
-                                         time.monotonic() + max(0, remaining), poll_seconds=POLL_SECONDS)
+                                         time.monotonic() + max(0, remaining), poll_seconds=POLL_SECONDS,
+                                         expected_compute=props.get("Compute"))
             elif check == "before":
                 kind = props.get("Asynchronous")
                 reason = preflight(aws["sagemaker"], aws["application-autoscaling"], endpoint_name,

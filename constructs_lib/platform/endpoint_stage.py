@@ -276,7 +276,8 @@ class HostStack(Stack):
             self.host = ComponentHost(
                 self, "Host", endpoint_name=host.endpoint_name(stage_name), instance_type=settings.instance_type,
                 instance_count=settings.instance_count, max_instance_count=settings.max_instance_count,
-                min_instance_count=settings.min_instance_count, routing=settings.routing.upper())
+                min_instance_count=settings.min_instance_count, routing=settings.routing.upper(),
+                network_isolation=host.network_isolation)
         except ConfigError as error:
             raise error.under(f"component_hosts[{index}].{stage_name}") from None
         CfnOutput(self, "EndpointName", value=self.host.endpoint_name)
@@ -336,17 +337,18 @@ class ComponentStack(Stack):
         self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
 
     def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
-        """The role the delivery pipeline's checks assume: describe the host and this component, read its
-        rollback alarms and, with checks, invoke it."""
+        """The role the delivery pipeline's checks assume: describe this component and read its rollback alarms
+        (verification) and, with checks, describe and invoke the host (the smoke check)."""
         component = self.component
         role = _trusting_the_check_steps(self, config, model, stage_name,
                                          f"Delivery pipeline checks of inference component {component.component_name}")
-        for actions, resources in ((["sagemaker:DescribeEndpoint"], [component.host.endpoint_arn]),
-                                   (["sagemaker:DescribeInferenceComponent"], [component.component_arn]),
+        for actions, resources in ((["sagemaker:DescribeInferenceComponent"], [component.component_arn]),
                                    (["cloudwatch:DescribeAlarms"], component.rollback_alarm_arns)):
             if resources:
                 iam.Grant.add_to_principal(grantee=role, actions=actions, resource_arns=resources)
         if invoke:
+            iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
+                                       resource_arns=[component.host.endpoint_arn])
             component.grant_invoke(role)
         return role
 

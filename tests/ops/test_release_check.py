@@ -214,11 +214,12 @@ COMPONENT = "churn-prod"
 COMPONENT_ALARMS = [f"{ENDPOINT}-{COMPONENT}-5xx-rate", f"{ENDPOINT}-{COMPONENT}-latency"]
 
 
-def _component(status: str, model: str) -> dict:
+def _component(status: str, model: str, memory: int = 1024) -> dict:
     return {"InferenceComponentName": COMPONENT, "InferenceComponentArn":
             f"arn:aws:sagemaker:eu-west-1:123456789012:inference-component/{COMPONENT}", "EndpointName": ENDPOINT,
             "EndpointArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint/{ENDPOINT}",
-            "InferenceComponentStatus": status, "Specification": {"ModelName": model},
+            "InferenceComponentStatus": status, "Specification": {"ModelName": model, "ComputeResourceRequirements": {
+                "MinMemoryRequiredInMb": memory, "NumberOfCpuCoresRequired": 1.0}},
             "CreationTime": 0, "LastModifiedTime": 0}
 
 
@@ -226,16 +227,19 @@ def _component_event(url: str, stack_id: str) -> dict:
     return {"RequestType": "Update", "ResponseURL": url, "StackId": stack_id, "RequestId": "req-2",
             "LogicalResourceId": "ChurnReleaseCheck", "ResourceProperties": {
                 "Check": "component", "EndpointName": ENDPOINT, "InferenceComponentName": COMPONENT,
-                "ModelName": "model-new", "AlarmNames": COMPONENT_ALARMS}}
+                "ModelName": "model-new", "AlarmNames": COMPONENT_ALARMS,
+                # CloudFormation passes a custom resource's numbers as text
+                "Compute": {"MinMemoryRequiredInMb": "2048", "NumberOfCpuCoresRequired": "1"}}}
 
 
-@pytest.mark.parametrize("running, status, verdict", [
-    ("model-new", "InService", "SUCCESS"),
-    ("model-old", "InService", "FAILED"),   # SageMaker rolled the component back to the previous model
-    ("model-new", "Failed", "FAILED"),
+@pytest.mark.parametrize("running, status, verdict, memory", [
+    ("model-new", "InService", "SUCCESS", 2048),
+    ("model-old", "InService", "FAILED", 2048),   # SageMaker rolled the component back to the previous model
+    ("model-new", "Failed", "FAILED", 2048),
+    ("model-new", "InService", "FAILED", 1024),   # ...or back to the previous compute (a memory-only release)
 ])
 def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, cloudformation_url, stack_id,
-                                                                     monkeypatch, running, status, verdict):
+                                                                     monkeypatch, running, status, verdict, memory):
     """moto has no inference components: SageMaker's answers are stubbed, CloudWatch and CloudFormation are moto."""
     url, answers = cloudformation_url
     cloudwatch = aws_client("cloudwatch")
@@ -245,7 +249,7 @@ def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, 
     with Stubber(sagemaker) as stub:
         stub.add_response("describe_inference_component", _component("Updating", running),
                           {"InferenceComponentName": COMPONENT})
-        stub.add_response("describe_inference_component", _component(status, running),
+        stub.add_response("describe_inference_component", _component(status, running, memory),
                           {"InferenceComponentName": COMPONENT})
         clients = {"sagemaker": sagemaker, "cloudwatch": cloudwatch, "cloudformation": aws_client("cloudformation"),
                    "application-autoscaling": aws_client("application-autoscaling")}
@@ -261,6 +265,10 @@ def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, 
             "the model the component serves from")
     elif status == "Failed":
         assert answer["Reason"].startswith(f"inference component {COMPONENT} is Failed on model model-new")
+    elif memory == 1024:
+        assert answer["Reason"].startswith(
+            f"SageMaker rolled the release back: inference component {COMPONENT} runs model model-new with other "
+            "compute (MinMemoryRequiredInMb), not model-new which this stack deployed")
     else:
         assert answer["Reason"] == (f"inference component {COMPONENT} is InService on model model-new, the model "
                                     "this stack deployed")

@@ -458,6 +458,18 @@ class ReleaseConfig(_Strict):
         return self
 
 
+def _stack_name(value: str, what: str) -> str:
+    """A model's or a host's name: SageMaker-safe, at most 40 characters, starting with a letter (it names CDK
+    stages and stacks, which must)."""
+    try:
+        check_sagemaker_name("", value, max_length=40)
+    except ConfigError as error:
+        raise ValueError(error.message) from None
+    if not value[0].isalpha():
+        raise ValueError(f"must start with a letter (it names the {what}'s stacks), got {value!r}")
+    return value
+
+
 class CopyScalingConfig(_Strict):
     """Target tracking of an inference component's copies."""
 
@@ -510,13 +522,7 @@ class ComponentHostConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        try:
-            check_sagemaker_name("", value, max_length=40)
-        except ConfigError as error:
-            raise ValueError(error.message) from None
-        if not value[0].isalpha():
-            raise ValueError(f"must start with a letter (it names the host's stacks), got {value!r}")
-        return value
+        return _stack_name(value, "host")
 
     def endpoint_name(self, stage_name: str) -> str:
         return f"{self.name}-{stage_name}"
@@ -647,14 +653,7 @@ class ModelConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        try:
-            check_sagemaker_name("", value, max_length=40)
-        except ConfigError as error:
-            raise ValueError(error.message) from None
-        if not value[0].isalpha():
-            # It names CDK stages and stacks, which must start with a letter.
-            raise ValueError(f"must start with a letter (it names the model's stacks), got {value!r}")
-        return value
+        return _stack_name(value, "model")
 
     @property
     def group_name(self) -> str:

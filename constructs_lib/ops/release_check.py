@@ -61,20 +61,29 @@ def _clients(region: str | None = None) -> dict[str, Any]:
     return {name: boto3.client(name, region_name=region, config=config) for name in SERVICES}
 
 
+def _settled(describe: Callable[[], dict], status_key: str, moving: frozenset, what: str, deadline: float,
+             poll_seconds: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> dict:
+    """``describe()`` again every ``poll_seconds`` until its status leaves ``moving``; ``ReleaseCheckFailed``
+    when ``deadline`` (on ``clock``) comes first."""
+    while True:
+        described = describe()
+        status = described[status_key]
+        if status not in moving:
+            return described
+        if clock() + poll_seconds > deadline:
+            raise ReleaseCheckFailed(f"{what} is still {status}; the release check timed out waiting for it (see "
+                                     "`mlops status`)")
+        sleep(poll_seconds)
+
+
 def check_release(sagemaker: Any, cloudwatch: Any, endpoint_name: str, expected_config: str,
                   alarm_names: list[str], deadline: float, poll_seconds: float = POLL_SECONDS,
                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
     """Wait (until ``deadline`` on ``clock``) for the endpoint to leave its transitional statuses; return a
     one-line verdict when it is InService on ``expected_config``, else raise ``ReleaseCheckFailed``."""
-    while True:
-        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-        status = endpoint["EndpointStatus"]
-        if status not in TRANSITIONAL:
-            break
-        if clock() + poll_seconds > deadline:
-            raise ReleaseCheckFailed(f"endpoint {endpoint_name} is still {status}; the release check timed out "
-                                     "waiting for it (see `mlops status`)")
-        sleep(poll_seconds)
+    endpoint = _settled(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name), "EndpointStatus",
+                        TRANSITIONAL, f"endpoint {endpoint_name}", deadline, poll_seconds, clock, sleep)
+    status = endpoint["EndpointStatus"]
     current = endpoint.get("EndpointConfigName")
     if status == "InService" and current == expected_config:
         return f"endpoint {endpoint_name} is InService on {expected_config}, the config this stack deployed"
@@ -104,15 +113,10 @@ def check_component(sagemaker: Any, cloudwatch: Any, component_name: str, expect
     ``expected_compute`` (its ``ComputeResourceRequirements``: CloudFormation passes the numbers as text), else
     raise ``ReleaseCheckFailed``. SageMaker's rolling update of a component rolls back to the previous model and
     compute when a rollback alarm fires; the stack must then roll back too, keeping that model."""
-    while True:
-        component = sagemaker.describe_inference_component(InferenceComponentName=component_name)
-        status = component["InferenceComponentStatus"]
-        if status not in COMPONENT_TRANSITIONAL:
-            break
-        if clock() + poll_seconds > deadline:
-            raise ReleaseCheckFailed(f"inference component {component_name} is still {status}; the release check "
-                                     "timed out waiting for it (see `mlops status`)")
-        sleep(poll_seconds)
+    component = _settled(lambda: sagemaker.describe_inference_component(InferenceComponentName=component_name),
+                         "InferenceComponentStatus", COMPONENT_TRANSITIONAL, f"inference component {component_name}",
+                         deadline, poll_seconds, clock, sleep)
+    status = component["InferenceComponentStatus"]
     specification = component.get("Specification") or {}
     current = specification.get("ModelName")
     if expected_compute:

@@ -57,11 +57,7 @@ class EndpointStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        index = config.models.index(model)
-        stage: StageConfig = getattr(model.stages, stage_name)
-        if isinstance(scope, EndpointStage) and "env" not in kwargs:  # the stage's environment, from the config
-            account = getattr(config.accounts, stage_name)
-            StackArns.remember(self, account=account.account_id, region=account.region)
+        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
@@ -201,11 +197,7 @@ class BatchStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        index = config.models.index(model)
-        stage: StageConfig = getattr(model.stages, stage_name)
-        if isinstance(scope, EndpointStage) and "env" not in kwargs:
-            account = getattr(config.accounts, stage_name)
-            StackArns.remember(self, account=account.account_id, region=account.region)
+        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         settings = stage.batch
         assert settings is not None  # check_mode: required in mode batch
         try:
@@ -253,6 +245,16 @@ class BatchStack(Stack):
         return role
 
 
+def _stage_of(stack: Stack, scope: Construct, config: PlatformConfig, model: ModelConfig, stage_name: str,
+              env_given: bool) -> tuple[int, StageConfig]:
+    """A stage stack's model index and stage config; in an ``EndpointStage`` without an explicit ``env``, the
+    stage's account and region (from the config) are remembered for the stack's ARNs."""
+    if isinstance(scope, EndpointStage) and not env_given:
+        account = getattr(config.accounts, stage_name)
+        StackArns.remember(stack, account=account.account_id, region=account.region)
+    return config.models.index(model), getattr(model.stages, stage_name)
+
+
 def host_stack_name(config: PlatformConfig, host_name: str, stage_name: str) -> str:
     """``<project>-<host>-<stage>-host``: a component host's stack, deployed by each model pipeline that uses it."""
     return f"{config.project}-{host_name}-{stage_name}-host"
@@ -296,11 +298,7 @@ class ComponentStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        index = config.models.index(model)
-        stage: StageConfig = getattr(model.stages, stage_name)
-        if isinstance(scope, EndpointStage) and "env" not in kwargs:
-            account = getattr(config.accounts, stage_name)
-            StackArns.remember(self, account=account.account_id, region=account.region)
+        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         settings = stage.component
         assert settings is not None  # check_mode: required in mode component
         path = f"models[{index}].stages.{stage_name}"

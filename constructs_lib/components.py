@@ -162,7 +162,9 @@ class ComponentHost(Construct):
 class InferenceComponent(Construct):
     """One model on a ``ComponentHost``, with its copies, its compute and its own guarded release.
 
-    :param host: the endpoint (``ComponentHost`` or ``ComponentHost.from_endpoint_name``).
+    :param host: the endpoint (``ComponentHost`` or ``ComponentHost.from_endpoint_name``). An imported host's
+      execution role must be allowed ``cloudwatch:DescribeAlarms`` on this component's alarms
+      (``<endpoint name>-<component name>-*``), as a ``ComponentHost``'s role is for its endpoint's.
     :param model: the model (``ModelSource``: a versioned model package, an image, an inference pipeline).
     :param component_name: the component's name (fixed: its alarms and scaling name it), 1-63 characters.
     :param compute: what each copy reserves (``ComputeRequirements``).
@@ -259,13 +261,6 @@ class InferenceComponent(Construct):
         if len(self._alarm_refs) > MAX_ROLLBACK_ALARMS:
             raise ConfigError("extra_rollback_alarms", f"at most {MAX_ROLLBACK_ALARMS} alarms can roll a release "
                               f"back (SageMaker's limit), got {len(self._alarm_refs)}")
-        if not isinstance(host, ComponentHost):
-            # The host's role reads the alarms while SageMaker rolls the component out; a host made here grants
-            # its components' alarms by name pattern already.
-            Annotations.of(self).add_info(f"the execution role of endpoint {host.endpoint_name} must be allowed "
-                                          f"cloudwatch:DescribeAlarms on {self._alarm_prefix}-* for the rollback "
-                                          "alarms to work (a ComponentHost's role is)")
-
         # ------------------------------------------------------------------ the component
         self._max_copies = copies
         self._timeout_warned = False

@@ -528,15 +528,53 @@ class ComponentHostConfig(_Strict):
         return f"{self.name}-{stage_name}"
 
 
+class MultiModelHostStageConfig(_Strict):
+    """A multi-model host's instances in one stage."""
+
+    instance_type: str = Field(description="ml.* type: any CPU type, or a GPU type of SageMaker's Triton container")
+    instance_count: int = Field(default=1, json_schema_extra=HOST_INSTANCES.schema())
+
+
+class MultiModelHostConfig(_Strict):
+    """A multi-model endpoint whose models are several model projects (mode multi_model)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", description="lower case (it names the models' bucket); "
+                      "the endpoint is <name>-<stage>")
+    image: str = Field(description="a multi-model capable container image URI (for the example's XGBoost "
+                       "models, SageMaker's XGBoost image)")
+    cache: bool = Field(default=True, description="keep loaded models on the instances")
+    prefix: str = Field(default="models", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+                        description="the key prefix the models live under")
+    network_isolation: bool = True
+    test: MultiModelHostStageConfig
+    prod: MultiModelHostStageConfig
+
+    def endpoint_name(self, stage_name: str) -> str:
+        return f"{self.name}-{stage_name}"
+
+    def bucket_name(self, project: str, account: "AccountConfig") -> str:
+        """The models' bucket, named so that each model's stack can compute it."""
+        return f"{project}-{self.name}-models-{account.account_id}-{account.region}"
+
+
+class MultiModelTargetConfig(_Strict):
+    """Mode multi_model: the model as one of the models of a multi-model host (``multi_model_hosts``)."""
+
+    host: str = Field(description="the name of an entry of multi_model_hosts")
+    model: Literal["approved"] | PackageSource = Field(default=APPROVED, description="approved, or a pinned "
+                                                       "{model_package_arn} (its one container's artifact is served)")
+
+
 class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
-    mode: Literal["realtime", "serverless", "async", "streaming", "batch", "component"] | None = Field(
+    mode: Literal["realtime", "serverless", "async", "streaming", "batch", "component", "multi_model"] | None = Field(
         default=None, description="how the stage serves: realtime (instances), serverless (serverless_memory_mb "
         "variants), async (queued through S3, one instance variant), streaming (a real-time endpoint fed from "
         "a Kinesis stream, predictions to another), batch (whole files, no endpoint: the batch section) or "
-        "component (an inference component on a shared host: the component section); "
+        "component (an inference component on a shared host: the component section) or multi_model (one model "
+        "of a multi-model host: the multi_model section); "
         "default: serverless when the variants are, else realtime")
     async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
                                                 "left out)")
@@ -545,6 +583,8 @@ class StageConfig(_Strict):
     batch: BatchConfig | None = Field(default=None, description="mode batch's settings (required in it)")
     component: ComponentConfig | None = Field(default=None, description="mode component's settings (required "
                                               "in it)")
+    multi_model: MultiModelTargetConfig | None = Field(default=None, description="mode multi_model's settings "
+                                                       "(required in it)")
     variants: list[VariantConfig] = Field(default_factory=list, description="1-10 production variants (every "
                                           "mode but batch)")
     shadow_variant: ShadowConfig | None = None
@@ -714,6 +754,8 @@ class PlatformConfig(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     component_hosts: list[ComponentHostConfig] = Field(
         default_factory=list, description="endpoints shared by inference components (mode component)")
+    multi_model_hosts: list[MultiModelHostConfig] = Field(
+        default_factory=list, description="multi-model endpoints whose models are model projects (mode multi_model)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "PlatformConfig":
@@ -730,6 +772,47 @@ class PlatformConfig(_Strict):
             m if m.registry.group_name else m.model_copy(update={"registry": m.registry.model_copy(
                 update={"group_name": f"{self.project}-{m.name}"})}) for m in self.models])
         return self
+
+    def _check_multi_model_hosts(self, component_hosts: dict[str, int]) -> None:
+        """Each multi-model host: a unique name (among component hosts too: both name ``<host>-<stage>``
+        endpoints and stacks), a bucket name S3 takes, and the rules its endpoint gets from ``ModelEndpoint``."""
+        from .rollout import RolloutSpec
+        from .variants import ModelSource, ProductionVariant, RollbackAlarms, validate_endpoint
+
+        seen: dict[str, int] = {}
+        for i, host in enumerate(self.multi_model_hosts):
+            path = f"multi_model_hosts[{i}]"
+            if host.name in seen or host.name in component_hosts:
+                other = (f"multi_model_hosts[{seen[host.name]}]" if host.name in seen
+                         else f"component_hosts[{component_hosts[host.name]}]")
+                raise ConfigError(f"{path}.name", f"must be unique among the hosts; {other} uses it too, got "
+                                  f"{host.name!r}")
+            seen[host.name] = i
+            for stage_name in ("test", "prod"):
+                bucket = host.bucket_name(self.project, getattr(self.accounts, stage_name))
+                if len(bucket) > 63:
+                    raise ConfigError(f"{path}.name", f"is too long for its models' bucket name ({bucket!r} is "
+                                      f"{len(bucket)} characters, S3 allows 63): shorten the host or project name")
+                settings = getattr(host, stage_name)
+                try:
+                    source = ModelSource.multi_model(host.image, f"s3://{bucket}/{host.prefix}/", cache=host.cache)
+                    validate_endpoint(host.endpoint_name(stage_name), [ProductionVariant(
+                        "main", source, instance_type=settings.instance_type,
+                        initial_instance_count=settings.instance_count)], None, None,
+                        RolloutSpec("all_at_once", bake_seconds=600), RollbackAlarms(),
+                        network_isolation=host.network_isolation)
+                except ConfigError as error:
+                    # The endpoint's variant is the host stage's settings.
+                    key = error.path.removeprefix("variants[0].").replace("initial_instance_count", "instance_count")
+                    raise ConfigError(f"{path}.{stage_name}.{key}" if key else f"{path}.{stage_name}",
+                                      error.message) from None
+
+    def multi_model_host(self, name: str) -> MultiModelHostConfig:
+        """The ``multi_model_hosts`` entry called ``name``."""
+        for host in self.multi_model_hosts:
+            if host.name == name:
+                return host
+        raise ConfigError("multi_model.host", f"must name an entry of multi_model_hosts, got {name!r}")
 
     def _check_component_host(self, stage: StageConfig, stage_name: str, hosts: dict[str, int]) -> None:
         """A component stage's host exists, and has the accelerators its copies reserve."""
@@ -782,6 +865,7 @@ class PlatformConfig(_Strict):
                                h.routing.upper())
                 except ConfigError as error:
                     raise error.under(f"component_hosts[{i}].{stage_name}") from None
+        self._check_multi_model_hosts(hosts)
         groups: dict[str, int] = {}
         for i, model in enumerate(self.models):
             if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive
@@ -805,10 +889,15 @@ class PlatformConfig(_Strict):
                                 dev_region=dev.region, group_name=model.group_name)
                     if stage.component is not None:
                         self._check_component_host(stage, stage_name, hosts)
+                    elif stage.multi_model is not None:
+                        if stage.multi_model.host not in {h.name for h in self.multi_model_hosts}:
+                            raise ConfigError("multi_model.host", "must name an entry of multi_model_hosts ("
+                                              + (", ".join(h.name for h in self.multi_model_hosts) or "there are "
+                                                 "none") + f"), got {stage.multi_model.host!r}")
                     elif stage.mode != "batch" and (stage.endpoint_name or f"{model.name}-{stage_name}") in {
-                            h.endpoint_name(stage_name) for h in self.component_hosts}:
-                        raise ConfigError("endpoint_name", "must differ from the component hosts' endpoints "
-                                          "(<host name>-<stage>), got "
+                            h.endpoint_name(stage_name) for h in [*self.component_hosts, *self.multi_model_hosts]}:
+                        raise ConfigError("endpoint_name", "must differ from the component and multi-model hosts' "
+                                          "endpoints (<host name>-<stage>), got "
                                           f"{stage.endpoint_name or f'{model.name}-{stage_name}'!r} (the default "
                                           "<model>-<stage> when not given): rename the host or give endpoint_name")
                     if stage.checks is not None:

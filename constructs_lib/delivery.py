@@ -85,6 +85,9 @@ class ReleaseStage:
     :param component_name: with ``component_model``, instead of ``endpoint_config_name``: the stack outputs naming
         an inference component of ``endpoint_name`` and the model its deployment requests (if the component
         serves another one after the deploy, SageMaker rolled it back); the checks name the component.
+    :param target_model: with ``target_parameter``, instead of ``endpoint_config_name``: the stack outputs naming
+        a model released onto the multi-model endpoint ``endpoint_name`` and the SSM parameter that must name it
+        after the deploy; the checks invoke that target model.
     :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
         1-60 minutes (the check role's session lasts one hour); default 30 minutes.
     """
@@ -98,6 +101,8 @@ class ReleaseStage:
     batch_payloads_dir: str | None = None
     component_name: CfnOutput | None = None
     component_model: CfnOutput | None = None
+    target_model: CfnOutput | None = None
+    target_parameter: CfnOutput | None = None
     verify_timeout: Duration = Duration.minutes(30)
     account: str = field(init=False)
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
@@ -122,8 +127,15 @@ class ReleaseStage:
         if self.component_name is not None and self.endpoint_config_name is not None:
             raise ConfigError("endpoint_config_name", "does not apply to an inference component (component_model "
                               "names what its deployment requests)")
+        if (self.target_model is None) != (self.target_parameter is None):
+            raise ConfigError("target_model", "goes with target_parameter (the target model and the parameter "
+                              "that names it)")
+        if self.target_model is not None and (self.endpoint_config_name or self.component_name) is not None:
+            raise ConfigError("target_model", "excludes endpoint_config_name and component_name (one kind of "
+                              "release per stage)")
         endpoint = self.endpoint_name is not None and (self.endpoint_config_name is not None
-                                                       or self.component_name is not None)
+                                                       or self.component_name is not None
+                                                       or self.target_model is not None)
         if endpoint == (self.batch_pipeline_name is not None):
             raise ConfigError("endpoint_name", "give the endpoint's outputs (endpoint_name and endpoint_config_name, "
                               "or component_name and component_model) or a batch pipeline's (batch_pipeline_name), "
@@ -319,8 +331,11 @@ class DeliveryPipeline(Construct):
                 role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
                 timeout=_BATCH_CHECK_TIMEOUT, commands=[self.batch_check_command(release.batch_payloads_dir)])]
         component = release.component_name is not None
+        target = release.target_model is not None
         outputs = ({"ENDPOINT_NAME": release.endpoint_name, "COMPONENT_NAME": release.component_name,
                     "EXPECTED_MODEL": release.component_model} if component else
+                   {"ENDPOINT_NAME": release.endpoint_name, "TARGET_MODEL": release.target_model,
+                    "TARGET_PARAMETER": release.target_parameter} if target else
                    {"ENDPOINT_NAME": release.endpoint_name, "ENDPOINT_CONFIG_NAME": release.endpoint_config_name})
         assume = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])]
         step_role = self._check_step_role(release)
@@ -328,7 +343,7 @@ class DeliveryPipeline(Construct):
             "VerifyDeployment", input=self.source, install_commands=self._check_install, env=env,
             env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
             timeout=Duration.minutes(release.verify_minutes + 20),
-            commands=[_verify_command(release.verify_minutes * 60, component=component)])
+            commands=[_verify_command(release.verify_minutes * 60, component=component, target=target)])
         steps: list[pipelines.Step] = [verify]
         if release.smoke_test is not None:
             smoke = pipelines.CodeBuildStep(
@@ -336,7 +351,8 @@ class DeliveryPipeline(Construct):
                 env_from_cfn_outputs=outputs, role_policy_statements=assume, role=step_role,
                 timeout=_SMOKE_TIMEOUT,
                 commands=[self.smoke_command(release.smoke_test)
-                          + (' --component "$COMPONENT_NAME"' if component else "")])
+                          + (' --component "$COMPONENT_NAME"' if component else "")
+                          + (' --target-model "$TARGET_MODEL"' if target else "")])
             smoke.add_step_dependency(verify)
             steps.append(smoke)
         return steps
@@ -513,10 +529,11 @@ def check_step_role_name(pipeline_name: str, account: str, region: str) -> str:
     return bounded_role_name(f"{pipeline_name}-checks-{account}-{region}")
 
 
-def _verify_command(timeout_seconds: float, component: bool = False) -> str:
+def _verify_command(timeout_seconds: float, component: bool = False, target: bool = False) -> str:
     """``DeliveryPipeline.verify_command`` for a timeout in seconds (a number: no Duration round trips); with
-    ``component``, the check of an inference component's model."""
+    ``component``, the check of an inference component's model; with ``target``, of a multi-model target."""
     expected = ('--component "$COMPONENT_NAME" --expected-model "$EXPECTED_MODEL"' if component
+                else '--target-model "$TARGET_MODEL" --target-parameter "$TARGET_PARAMETER"' if target
                 else '--expected-config "$ENDPOINT_CONFIG_NAME"')
     return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" verify "$ENDPOINT_NAME" '
             f'{expected} --timeout {timeout_seconds:g} --poll-interval 30')

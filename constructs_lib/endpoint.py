@@ -859,6 +859,8 @@ def container_statements(sources: Sequence[ModelSource], env: StackArns, log_gro
     }
     wildcards.update({repository: needed[repository] for repository in repositories
                       if repository.endswith(":repository/*")})
+    wildcards.update({objects: "A multi-model container loads any model under its prefix (each request's "
+                               "TargetModel names one)." for objects in model_objects if objects.endswith("*")})
     return statements, wildcards
 
 

@@ -169,21 +169,28 @@ class RegistryRef:
 
     def grant_consumer_read(self, role: "iam.IRole") -> None:
         """Adds to ``role`` (an endpoint's SageMaker execution role in test/prod) what it needs to create a
-        model from this registry's versions: s3:GetObject on this group's prefix of the artifacts bucket,
-        kms:Decrypt on the dev-account key through S3 only (by key ARN pattern, conditioned on the S3 service
-        and the bucket's encryption context: the key id is unknown outside the dev account), and
-        sagemaker:DescribeModelPackage on the group's versions, as one policy (``RegistryRead-<group>``). The
-        IAM5 findings of those patterns are acknowledged on ``role`` with their reasons."""
+        model from this registry's versions (``consumer_read_statements``), as one policy
+        (``RegistryRead-<group>``). The IAM5 findings of those patterns are acknowledged on ``role`` with their
+        reasons."""
+        statements, wildcards = self.consumer_read_statements()
+        attach_policy(role, f"RegistryRead-{self.group_name}", statements)
+        acknowledge_wildcards(role, wildcards)
+
+    def consumer_read_statements(self) -> tuple[list[dict], dict[str, str]]:
+        """What reading this registry's versions takes, with the reasons for its wildcards: s3:GetObject on this
+        group's prefix of the artifacts bucket, kms:Decrypt on the dev-account key through S3 only (by key ARN
+        pattern, conditioned on the S3 service and the bucket's encryption context: the key id is unknown outside
+        the dev account), and sagemaker:DescribeModelPackage on the group's versions."""
         objects = f"{self.bucket_arn}/{self.models_prefix}*"
         keys = f"arn:{self.partition}:kms:{self.region}:{self.account}:key/*"
-        attach_policy(role, f"RegistryRead-{self.group_name}", [
+        statements = [
             allow(["s3:GetObject"], [objects]),
             allow(["kms:Decrypt"], [keys], {
                 "StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"},
                 "StringLike": {"kms:EncryptionContext:aws:s3:arn": [self.bucket_arn, f"{self.bucket_arn}/*"]},
             }),
             allow(["sagemaker:DescribeModelPackage"], self.versions_arns),
-        ])
+        ]
         wildcards = {
             objects: "Model artifacts are written by training jobs under generated job names below this "
                      "group's prefix; reading is limited to that prefix of the dev account's artifacts bucket.",
@@ -193,7 +200,7 @@ class RegistryRef:
         for arn in self.versions_arns:
             wildcards[arn] = ("Model package versions are numbered by SageMaker at registration; the pattern "
                               "is limited to this group's versions.")
-        acknowledge_wildcards(role, wildcards)
+        return statements, wildcards
 
 
 # --------------------------------------------------------------------------------------------- dev side

@@ -97,7 +97,7 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
                 group_name: str) -> None:
     """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
     rules for mode batch."""
-    if mode(stage) in ("batch", "component"):
+    if mode(stage) in ("batch", "component", "multi_model"):
         check_mode(stage)
         if mode(stage) == "component":
             placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
@@ -169,7 +169,7 @@ def check_mode(stage: StageConfig) -> None:
                           f"(mode serverless serves from serverless variants), got "
                           f"{stage.variants[serverless[0]].serverless_memory_mb}")
     for section, owner in (("async_inference", "async"), ("streaming", "streaming"), ("batch", "batch"),
-                           ("component", "component")):
+                           ("component", "component"), ("multi_model", "multi_model")):
         if serving != owner and getattr(stage, section) is not None:
             raise ConfigError(section, f"applies to mode {owner} only, got it in mode {serving}")
     if serving == "batch":
@@ -177,6 +177,9 @@ def check_mode(stage: StageConfig) -> None:
         return
     if serving == "component":
         check_component_stage(stage)
+        return
+    if serving == "multi_model":
+        check_multi_model_stage(stage)
         return
     if stage.deployment is not None and stage.deployment.size_unit == "copies":
         raise ConfigError("deployment.size_unit", f"copies applies to mode component only (an endpoint's batches "
@@ -279,6 +282,27 @@ def component_settings(stage: StageConfig) -> dict:
                        target_invocations_per_copy=a.target_invocations_per_copy,
                        scale_in_cooldown=a.scale_in_cooldown, scale_out_cooldown=a.scale_out_cooldown)
     return {"copies": settings.copies, "compute": compute, "scaling": scaling}
+
+
+#: What a multi_model stage leaves out: the host is the endpoint (``multi_model_hosts``), and a model's release is
+#: an artifact and a parameter, with no rollout, no alarm of its own and nothing of an endpoint's to set.
+_NOT_IN_MULTI_MODEL = ("endpoint_name", "variants", "shadow_variant", "data_capture", "vpc", "release", "dashboard",
+                       "deployment", "alarms", "network_isolation")
+
+
+def check_multi_model_stage(stage: StageConfig) -> None:
+    """Mode multi_model: the ``multi_model`` section, and nothing of an endpoint of its own."""
+    if stage.multi_model is None:
+        raise ConfigError("multi_model", "is required in mode multi_model: the host (a multi_model_hosts entry), "
+                          "got none")
+    for key in _NOT_IN_MULTI_MODEL:
+        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
+            raise ConfigError(key, "must be left out in mode multi_model (the model is one of the models of the "
+                              "multi-model host named by multi_model.host: no rollout, and SageMaker publishes no "
+                              "per-model metric for an alarm to judge; the smoke check is the gate), got a value")
+    if stage.checks is not None and stage.checks.stream:
+        raise ConfigError("checks.stream", "must be false in mode multi_model (a streamed invocation cannot name "
+                          "its target model), got true")
 
 
 #: A component's release when the stage gives none: one copy at a time, five minutes' bake after each.

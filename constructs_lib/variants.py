@@ -86,7 +86,7 @@ class ModelSource:
         PIPELINE_CONTAINERS.check("containers", len(containers))
         check_choice("mode", mode, (InferenceMode.SERIAL, InferenceMode.DIRECT))
         for i, part in enumerate(containers):
-            if not isinstance(part, ModelSource) or part.parts or part.is_model_package:
+            if not isinstance(part, ModelSource) or part.parts or part.is_model_package or part.is_multi_model:
                 raise ConfigError(f"containers[{i}]", "must be an image source (ModelSource.from_image), got "
                                   + (part.description if isinstance(part, ModelSource) else cut(part)))
         names = list(hostnames) if hostnames is not None else [None] * len(containers)
@@ -148,9 +148,32 @@ class ModelSource:
         repository = (ecr.group(1), ecr.group(2), ecr.group(4)) if ecr else None
         return cls(container, f"{image_uri} {model_data_url or ''}".strip(), repository, model_data)
 
+    @classmethod
+    def multi_model(cls, image_uri: str, model_data_prefix: str, *, cache: bool = True,
+                    environment: dict[str, str] | None = None) -> "ModelSource":
+        """A multi-model container: one image that loads any model under ``model_data_prefix`` (``s3://bucket/
+        prefix/``) on demand, the model a request names with ``InvokeEndpoint(TargetModel="<path under the
+        prefix>")``. ``cache`` keeps loaded models on the instances (SageMaker's ``ModelCacheSetting``; off
+        for models used once). A new model version goes under a new name: SageMaker keeps serving a cached
+        model whose artifact was overwritten."""
+        match = _S3_URI.match(model_data_prefix or "")
+        if not match or not model_data_prefix.endswith("/"):
+            if not (model_data_prefix and _is_token(model_data_prefix)):
+                raise ConfigError("model_data_prefix", "must be an s3://bucket/prefix/ URI ending with /, got "
+                                  f"{cut(model_data_prefix)}")
+        source = cls.from_image(image_uri, environment=environment)
+        container = dict(source.container, ModelDataUrl=model_data_prefix, Mode="MultiModel",
+                         MultiModelConfig={"ModelCacheSetting": "Enabled" if cache else "Disabled"})
+        return cls(container, f"{image_uri} serving the models under {model_data_prefix}", source.ecr_repository,
+                   (match.group(1), f"{match.group(2)}*") if match else None)
+
     @property
     def is_model_package(self) -> bool:
         return "ModelPackageName" in self.container
+
+    @property
+    def is_multi_model(self) -> bool:
+        return self.container.get("Mode") == "MultiModel"
 
     def image_repositories(self, partition: str, region: str, account: str) -> dict[str, str]:
         """The ECR repositories (ARNs) an execution role in ``account`` and ``region`` must pull this source's
@@ -559,6 +582,39 @@ def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, 
     (TARGET_BACKLOG if asynchronous else TARGET_INVOCATIONS).check(f"{path}.{wanted}", given[wanted])
 
 
+#: GPU instances a multi-model endpoint runs on (SageMaker's Triton container only); every CPU type works.
+MULTI_MODEL_GPU_TYPES = frozenset({
+    "ml.p2.xlarge", "ml.p3.2xlarge", *(f"ml.g5.{size}" for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge",
+                                                                      "16xlarge")),
+    *(f"ml.g4dn.{size}" for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge"))})
+
+
+def check_multi_model(variants: list[ProductionVariant], multi_model: list[int], shadow: ShadowVariant | None,
+                      asynchronous: AsyncInference | None) -> None:
+    """What a multi-model endpoint excludes (SageMaker's multi-model, serverless and shadow-test pages): a
+    serverless variant, a shadow variant, asynchronous inference (its invocation names no target model), and
+    instance types beyond every CPU type and the GPU types of SageMaker's Triton container."""
+    from .instance_types import ACCELERATED
+
+    if shadow is not None:
+        raise ConfigError("shadow_variant", "is not supported on a multi-model endpoint (SageMaker's shadow "
+                          "variants and shadow tests exclude them), got one")
+    if asynchronous is not None:
+        raise ConfigError("async_inference", "is not supported with a multi-model container (an asynchronous "
+                          "invocation cannot name its target model), got one")
+    for i in multi_model:
+        variant = variants[i]
+        if variant.is_serverless:
+            raise ConfigError(f"variants[{i}].serverless_memory_mb", "must not be set on a multi-model variant "
+                              "(serverless endpoints exclude multi-model containers), got "
+                              f"{variant.serverless_memory_mb}")
+        if (variant.instance_type and ACCELERATED.match(variant.instance_type)
+                and variant.instance_type not in MULTI_MODEL_GPU_TYPES):
+            raise ConfigError(f"variants[{i}].instance_type", "must be a CPU type or one of the GPU types multi-model "
+                              f"endpoints run on ({', '.join(sorted(MULTI_MODEL_GPU_TYPES))}), got "
+                              f"{variant.instance_type!r}")
+
+
 def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,
                       capture: DataCapture | None, rollout: RolloutSpec, alarms: RollbackAlarms, *,
                       extra_alarms: int = 0, network_isolation: bool = True, subnets: int = 0,
@@ -606,6 +662,9 @@ def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], sha
         if rollout.strategy not in ("all_at_once", "unguarded"):
             raise ConfigError("deployment.type", "a serverless endpoint supports only all_at_once, got "
                               f"{rollout.strategy!r}")
+    multi_model = [i for i, v in enumerate(variants) if v.model.is_multi_model]
+    if multi_model or shadow is not None and shadow.variant.model.is_multi_model:
+        check_multi_model(variants, multi_model, shadow, asynchronous)
     if rollout.strategy == "rolling" and len(variants) > 1:
         raise ConfigError("deployment.type", "a rolling update needs exactly one production variant, got "
                           f"{len(variants)}; use canary or linear for A/B endpoints")

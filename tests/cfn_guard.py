@@ -22,9 +22,10 @@ from pathlib import Path
 
 _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
-_RELEASE_CHECK = r"(EndpointConfigCheck|ComponentReleaseCheck)(Function|Logs)[0-9A-F]{8}"
+_RELEASE_CHECK = r"((Host)?EndpointConfigCheck|ComponentReleaseCheck|Release)(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
-_DATA_BUCKETS = r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket)[0-9A-F]{8}"
+_DATA_BUCKETS = (r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket|HostModelsBucket)"
+                 r"[0-9A-F]{8}")
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
 
 #: (Control Tower rule, regular expression on the resource's logical ID) -> the reason the finding stands.
@@ -32,7 +33,8 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
     ("s3_bucket_object_lock_enabled_check", _EVERY_BUCKET):
         "CT.S3.PR.9 Object Lock: retention here is by lifecycle rule (captured data, async requests and "
         "results, and batch inputs and results after retention_days, "
-        "replaced model versions after 90 days, pipeline artifacts after 30) and deletion protection by "
+        "replaced model versions after 90 days, pipeline artifacts after 30; a multi-model endpoint's models "
+        "until removed by hand) and deletion protection by "
         "RETAIN and versioning; Object Lock would keep every object past those rules, and S3 delivers no "
         "server access logs to a bucket with a default retention.",
     ("s3_event_notifications_enabled_check", _EVERY_BUCKET):
@@ -59,7 +61,7 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
         "CT.CODEBUILD.PR.3 logging: CDK Pipelines' projects log to CloudWatch Logs, CodeBuild's default "
         "when LogsConfig is absent (the rule wants it stated); their roles may write only their own log groups.",
     ("lambda_inside_vpc_check", _RELEASE_CHECK):
-        "CT.LAMBDA.PR.3 VPC: the release check only calls the SageMaker and CloudFormation APIs and "
+        "CT.LAMBDA.PR.3 VPC: the release check only calls the SageMaker, S3 and CloudFormation APIs and "
         "CloudFormation's pre-signed response URL; it reads no data, and a VPC would need interface endpoints "
         "for both in every stage account.",
     ("cloudwatch_log_group_encrypted_check", _RELEASE_CHECK):

@@ -34,7 +34,11 @@ def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
         # the two inference components: each stage deploys the shared host, then the component
         *[f"mlops-{model}/{part}" for model in ("churn-lite", "churn-segment") for part in (
             "dev", "pipeline", *[f"pipeline/{model}-{stage}/{kind}" for stage in ("prod", "test")
-                                 for kind in ("Component", "Host")])]])
+                                 for kind in ("Component", "Host")])],
+        # the model on the multi-model endpoint: the shared host, then the model's release onto it
+        *[f"mlops-churn-regional/{part}" for part in (
+            "dev", "pipeline", *[f"pipeline/churn-regional-{stage}/{kind}" for stage in ("prod", "test")
+                                 for kind in ("Host", "MultiModel")])]])
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +300,7 @@ def test_warnings_carry_no_stack_trace(app_run):
 def test_every_pipeline_deploys_the_same_shared_host_then_checks_its_own_component(templates):
     """The host stack is in each model pipeline that uses it: identical templates, so whichever runs first creates
     the endpoint and the others change nothing; each pipeline verifies and smoke-tests its own component."""
-    hosts = {name: t for name, t in templates.items() if name.endswith("-prod/Host")}
+    hosts = {name: t for name, t in templates.items() if name.endswith("-prod/Host") and "regional" not in name}
     assert sorted(hosts) == ["mlops-churn-lite/pipeline/churn-lite-prod/Host",
                              "mlops-churn-segment/pipeline/churn-segment-prod/Host"]
     first, second = hosts.values()
@@ -318,3 +322,13 @@ def test_every_pipeline_deploys_the_same_shared_host_then_checks_its_own_compone
     assert ('verify \\\\\\"$ENDPOINT_NAME\\\\\\" --component \\\\\\"$COMPONENT_NAME\\\\\\" --expected-model '
             '\\\\\\"$EXPECTED_MODEL\\\\\\"') in pipeline
     assert '--component \\\\\\"$COMPONENT_NAME\\\\\\"\\"' in pipeline  # the test stage's smoke check names it
+
+
+def test_the_multi_model_pipeline_checks_the_target_model_and_the_parameter(templates):
+    stack = templates["mlops-churn-regional/pipeline/churn-regional-test/MultiModel"]
+    assert set(stack["Outputs"]) >= {"EndpointName", "TargetModel", "TargetParameterName"}
+    assert stack["Outputs"]["TargetModel"]["Value"] == "churn-regional/v1.tar.gz"
+    pipeline = json.dumps(templates["mlops-churn-regional/pipeline"])
+    assert ('--target-model \\\\\\"$TARGET_MODEL\\\\\\" --target-parameter \\\\\\"$TARGET_PARAMETER\\\\\\"'
+            in pipeline)
+    assert '--content-type text/csv --target-model \\\\\\"$TARGET_MODEL\\\\\\"' in pipeline

@@ -381,7 +381,8 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
 SCORER = "models.1.stages.prod"  # the example's asynchronous model
 MODE_CASES = [
     ({f"{SCORER}.mode": "nightly"},
-     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming', 'batch' or 'component', got 'nightly'"),
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming', 'batch', 'component' "
+     "or 'multi_model', got 'nightly'"),
     ({f"{SCORER}.mode": "realtime"},
      "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
     ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},
@@ -535,7 +536,7 @@ LITE = "models.3.stages"  # the example's first inference component
                                                       {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/b:1"}]}},
      "models[3].stages.prod.component.model: must be 'approved', {model_package_arn: ARN} or {image: URI"),
     ({"component_hosts.0.name": "churn-predictor"},
-     "models[0].stages.test.endpoint_name: must differ from the component hosts' endpoints"),
+     "models[0].stages.test.endpoint_name: must differ from the component and multi-model hosts' endpoints"),
     ({f"{LITE}.prod.deployment.size_unit": "instances"},
      "models[3].stages.prod.deployment.size_unit: must be copies or percent in mode component"),
     ({f"{LITE}.prod.deployment.wait": 3601},
@@ -565,6 +566,42 @@ LITE = "models.3.stages"  # the example's first inference component
         "one-copy", "accelerators", "pipeline-model", "host-named-like-a-model", "instances", "wait", "variants", "dashboard", "whole-endpoint", "wrong-mode", "copies-elsewhere",
         "host-type", "host-max", "host-min", "routing", "host-twice", "host-name"])
 def test_a_component_stage_is_refused_what_it_cannot_do(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{REGIONAL}.prod.multi_model": KeyError}, "models[5].stages.prod.multi_model: is required in mode multi_model"),
+    ({f"{REGIONAL}.prod.multi_model.host": "few"},
+     "models[5].stages.prod.multi_model.host: must name an entry of multi_model_hosts (many), got 'few'"),
+    ({f"{REGIONAL}.prod.multi_model.model": {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/a:1"}},
+     "models[5].stages.prod.multi_model.model"),
+    ({f"{REGIONAL}.prod.deployment": {"type": "all_at_once"}},
+     "models[5].stages.prod.deployment: must be left out in mode multi_model"),
+    ({f"{REGIONAL}.prod.alarms": {"max_model_latency_ms": 100}},
+     "models[5].stages.prod.alarms: must be left out in mode multi_model"),
+    ({f"{REGIONAL}.test.checks.stream": True}, "models[5].stages.test.checks.stream: must be false in mode multi_model"),
+    ({"multi_model_hosts.0.prod.instance_type": "ml.inf2.xlarge"},
+     "multi_model_hosts[0].prod.instance_type: must be a CPU type or one of the GPU types multi-model endpoints run on"),
+    ({"multi_model_hosts.0.prod.instance_count": 0},
+     "multi_model_hosts[0].prod.instance_count: must be between 1 and 10000"),
+    ({"multi_model_hosts.0.name": "shared"},
+     "multi_model_hosts[0].name: must be unique among the hosts; component_hosts[0] uses it too, got 'shared'"),
+    ({"multi_model_hosts.0.name": "a" * 30},
+     "multi_model_hosts[0].name: is too long for its models' bucket name"),
+    ({"multi_model_hosts.0.name": "Many"}, "multi_model_hosts[0].name: "),
+    ({"multi_model_hosts.0.prefix": "models/"}, "multi_model_hosts[0].prefix: "),
+    ({f"{REGIONAL}.prod.mode": "realtime", f"{REGIONAL}.prod.variants": [{"name": "main", "instance_type": "ml.m5.large"}],
+      f"{REGIONAL}.prod.deployment": {"type": "all_at_once"}},
+     "models[5].stages.prod.multi_model: applies to mode multi_model only, got it in mode realtime"),
+], ids=["no-section", "unknown-host", "image-model", "deployment", "alarms", "stream", "inferentia", "count",
+        "name-taken", "long-name", "upper-case", "prefix-slash", "wrong-mode"])
+def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)

@@ -173,6 +173,14 @@ def run(args: Any, ctx: Any = None) -> Output:
     for model in models:
         for stage_name in stages:
             stage = getattr(model.stages, stage_name)
+            if mode(stage) == "multi_model":  # no rollout: an artifact under a new name, then the pointer moves
+                check = ("; the delivery pipeline's smoke check invokes the new target model first" if stage.checks
+                         is not None else "; no smoke check in this stage")
+                batches.append(f"{model.name} / {stage_name}: mode multi_model on host {stage.multi_model.host}, no "
+                               "rollout: a release copies the version's artifact under a new name, then the target "
+                               "parameter names it for callers, all at once; no alarm judges one model (SageMaker "
+                               f"publishes no per-model metrics){check}")
+                continue
             if mode(stage) == "batch":  # no endpoint, no rollout: a stack update swaps the model between runs
                 check = ("; the delivery pipeline's batch check runs it over the sample files" if stage_name == "test"
                          and stage.checks is not None else "")

@@ -20,6 +20,12 @@
 rolls back to the previous model on its own, and the check fails the update unless the component is
 InService on the model the stack just deployed.
 
+``MultiModelRelease`` adds the release of one model to a multi-model endpoint (``Check: artifact``, with
+``ModelPackageArn``, ``Bucket`` and ``Key``): the version's artifact is copied from the registry under a key
+of its own (SageMaker keeps serving a cached model whose artifact was overwritten, so nothing is ever
+overwritten: an existing key from another source fails the release); deleting it keeps the artifact, so an
+earlier version stays available to go back to.
+
 It is deployed as the function's inline source, so it imports only the standard library and boto3 (no
 package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry ``Check``,
 ``EndpointName``, ``EndpointConfigName`` and, after, ``AlarmNames``; before, ``Variants`` ({name: instance type
@@ -48,7 +54,7 @@ MAX_REASON = 1000
 POLL_SECONDS = 15
 
 
-SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscaling")
+SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscaling", "s3")
 
 
 def _clients(region: str | None = None) -> dict[str, Any]:
@@ -236,6 +242,34 @@ def stack_rolling_back(cloudformation: Any, stack_id: str) -> bool:
     return bool(stacks) and stacks[0]["StackStatus"].endswith("ROLLBACK_IN_PROGRESS")
 
 
+def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key: str) -> str:
+    """Copy the artifact of model package ``package_arn`` (one container) to ``s3://bucket/key`` unless it is
+    there already from the same source; return a verdict, or raise ``ReleaseCheckFailed``."""
+    containers = (sagemaker.describe_model_package(ModelPackageName=package_arn).get("InferenceSpecification")
+                  or {}).get("Containers", [])
+    if len(containers) != 1 or not str(containers[0].get("ModelDataUrl", "")).startswith("s3://"):
+        raise ReleaseCheckFailed(f"{package_arn} has {len(containers)} container(s)"
+                                 + ("" if len(containers) != 1 else " and no s3:// model data")
+                                 + ": a multi-model endpoint serves one container's model artifact")
+    source = containers[0]["ModelDataUrl"]
+    source_bucket, _, source_key = source[len("s3://"):].partition("/")
+    try:
+        existing = s3.head_object(Bucket=bucket, Key=key)
+    except Exception as error:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
+        if "404" not in str(error) and "Not Found" not in str(error):
+            raise
+        existing = None
+    if existing is not None:
+        if existing.get("Metadata", {}).get("source") == source:
+            return f"s3://{bucket}/{key} holds {package_arn}'s artifact already"
+        raise ReleaseCheckFailed(f"s3://{bucket}/{key} exists with another artifact "
+                                 f"({existing.get('Metadata', {}).get('source', 'unknown source')}); it is never "
+                                 "overwritten, since the endpoint may serve its cached copy")
+    s3.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key, ExtraArgs={
+        "MetadataDirective": "REPLACE", "Metadata": {"source": source, "model-package": package_arn}})
+    return f"copied {package_arn}'s artifact to s3://{bucket}/{key}"
+
+
 def respond(event: dict, status: str, reason: str, physical_id: str, opener: Callable = urllib.request.urlopen) -> None:
     """PUT the custom resource's answer to CloudFormation's pre-signed ``ResponseURL``."""
     body = json.dumps({
@@ -256,12 +290,18 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
     check = props.get("Check", "after")
     subject = props.get("InferenceComponentName") or endpoint_name
     physical_id = event.get("PhysicalResourceId") or f"{subject}-{'preflight' if check == 'before' else 'release-check'}"
+    if check == "artifact":
+        # One resource per artifact: a new version replaces it, and the old one's Delete keeps its artifact.
+        physical_id = f"s3://{props.get('Bucket', '')}/{props.get('Key', '')}"
     status, reason = "SUCCESS", "nothing to check"
     try:
         if event["RequestType"] != "Delete":
             aws = clients or _clients()
             if event["RequestType"] == "Update" and stack_rolling_back(aws["cloudformation"], event["StackId"]):
                 reason = "the stack is rolling back: CloudFormation restores the previous config, nothing to check"
+            elif check == "artifact":
+                reason = release_artifact(aws["sagemaker"], aws["s3"], props["ModelPackageArn"], props["Bucket"],
+                                          props["Key"])
             elif check == "component":
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
                 reason = check_component(aws["sagemaker"], aws["cloudwatch"], props["InferenceComponentName"],

@@ -63,9 +63,11 @@ def _read_stream(runtime_client: Any, endpoint_name: str, body: bytes, mime: str
 
 
 def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], invocations: int,
-               content_type: str | None, stream: bool = False, component: str | None = None) -> dict[str, Any]:
+               content_type: str | None, stream: bool = False, component: str | None = None,
+               target_model: str | None = None) -> dict[str, Any]:
     """Invoke ``endpoint_name`` ``invocations`` times, cycling through ``payloads``; latency stats in ms.
-    With ``component``, every call names that inference component (``InferenceComponentName``).
+    With ``component``, every call names that inference component (``InferenceComponentName``); with
+    ``target_model``, that model of a multi-model endpoint (``TargetModel``).
 
     With ``stream``, each call is ``InvokeEndpointWithResponseStream`` read to its end (the latency is the whole
     stream's; the time to the first part is reported too), and a stream that ends in an error event fails.
@@ -77,7 +79,8 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
     latencies: list[float] = []
     first_parts: list[float] = []
     failures: list[dict[str, str]] = []
-    target = {"InferenceComponentName": component} if component else {}
+    target = ({"InferenceComponentName": component} if component else {}) | (
+        {"TargetModel": target_model} if target_model else {})
     for call in range(invocations):
         path, body, mime = bodies[call % len(bodies)]
         started = time.perf_counter()
@@ -215,6 +218,9 @@ def run(args, ctx) -> Output:
     if args.component and args.asynchronous:
         raise OpsError("--component and --async exclude each other: inference components serve real-time requests",
                        EXIT_USAGE)
+    if args.target_model and (args.asynchronous or args.stream):
+        raise OpsError("--target-model excludes --async and --stream: only InvokeEndpoint names a target model",
+                       EXIT_USAGE)
     payloads = load_payloads(args.payloads)
     sagemaker = ctx.client("sagemaker")
     endpoint = sagemaker.describe_endpoint(EndpointName=args.endpoint)
@@ -227,7 +233,8 @@ def run(args, ctx) -> Output:
                                 run_id=time.strftime("%Y%m%dT%H%M%S", time.gmtime()))
     else:
         data = smoke_test(ctx.client("sagemaker-runtime"), args.endpoint, payloads, args.invocations,
-                          args.content_type, stream=args.stream, component=args.component)
+                          args.content_type, stream=args.stream, component=args.component,
+                          target_model=args.target_model)
     data["p95_budget_ms"] = args.p95_ms
     problems = []
     if data["failures"]:
@@ -262,6 +269,8 @@ def register(subparsers) -> None:
     parser.add_argument("--content-type", metavar="T", help="ContentType for every call (default: by extension)")
     parser.add_argument("--component", metavar="NAME",
                         help="the inference component every call names (an endpoint hosting components)")
+    parser.add_argument("--target-model", metavar="PATH",
+                        help="the model of a multi-model endpoint every call names (TargetModel)")
     parser.add_argument("--stream", action="store_true",
                         help="call InvokeEndpointWithResponseStream and read each stream to its end (a stream "
                              "that ends in an error event fails; the latency is the whole stream's)")

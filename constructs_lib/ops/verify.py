@@ -91,8 +91,33 @@ def verify_component(ctx, endpoint_name: str, component_name: str, expected_mode
             "verified": True, "verdict": verdict}
 
 
+def verify_target(ctx, endpoint_name: str, target_model: str, parameter: str, timeout: float,
+                  interval: float) -> dict[str, Any]:
+    """A model released onto a multi-model endpoint: the endpoint is InService and the parameter callers read
+    names ``target_model`` (another value: a later release or a rollback moved it since this one)."""
+    endpoint = wait_final(ctx.client("sagemaker"), endpoint_name, timeout, interval)
+    if endpoint["EndpointStatus"] != "InService":
+        raise OpsError(f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}: "
+                       f"{endpoint.get('FailureReason') or 'no reason given'}", EXIT_FAILED)
+    current = ctx.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    if current != target_model:
+        raise OpsError(f"parameter {parameter} names {current}, not the released {target_model}: callers are not "
+                       "sent to this release (a later release or a rollback moved it)", EXIT_ROLLED_BACK)
+    return {"endpoint": endpoint_name, "status": "InService", "target_model": target_model, "parameter": parameter,
+            "verified": True}
+
+
 def run(args, ctx) -> Output:
     """Handler of ``mlops verify``."""
+    if (args.target_model is None) != (args.target_parameter is None):
+        raise OpsError("--target-model and --target-parameter go together (the model released onto a multi-model "
+                       "endpoint and the parameter that names it)", EXIT_USAGE)
+    if args.target_model is not None:
+        data = verify_target(ctx, args.endpoint, args.target_model, args.target_parameter, args.timeout,
+                             args.poll_interval)
+        text = output.fields([("endpoint", data["endpoint"]), ("target model", data["target_model"]),
+                              ("verified", f"{data['parameter']} names the released model")])
+        return Output(data=data, text=text)
     if (args.component is None) != (args.expected_model is None):
         raise OpsError("--component and --expected-model go together (the component and the model its stack "
                        "deployed)", EXIT_USAGE)
@@ -126,6 +151,10 @@ def register(subparsers) -> None:
                         help="an inference component of the endpoint: check it instead (with --expected-model)")
     parser.add_argument("--expected-model", metavar="MODEL",
                         help="the model the component's stack deployed (its ModelName output)")
+    parser.add_argument("--target-model", metavar="PATH",
+                        help="a model released onto a multi-model endpoint (with --target-parameter)")
+    parser.add_argument("--target-parameter", metavar="NAME",
+                        help="the SSM parameter that must name --target-model (its stack's TargetParameterName)")
     parser.add_argument("--timeout", type=bounded(0, 86400, above=True), default=3600, metavar="S",
                         help="seconds to wait for a final status (default: 3600, a full guarded rollout)")
     parser.add_argument("--poll-interval", type=bounded(0, 3600, above=True), default=30, metavar="S",

@@ -19,6 +19,7 @@ from constructs import Construct
 from constructs_lib.arns import StackArns
 from constructs_lib.batch import BatchInference
 from constructs_lib.components import ComponentHost, InferenceComponent
+from constructs_lib.multi_model import MultiModelHost, MultiModelRelease
 from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
@@ -288,6 +289,80 @@ class HostStack(Stack):
                   description="mlops status lists this endpoint's inference components")
 
 
+class MultiModelHostStack(Stack):
+    """A multi-model host in one stage (``MultiModelHost``): the endpoint and the bucket of its models, which
+    models in mode multi_model share. Like ``HostStack``, its template depends on the ``multi_model_hosts``
+    entry alone, so each model pipeline that uses the host deploys the same stack.
+    Outputs: ``EndpointName``, ``EndpointConfigName`` and ``ModelsBucket``."""
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, host_name: str, stage_name: str,
+                 **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        host = config.multi_model_host(host_name)
+        settings = getattr(host, stage_name)
+        index = config.multi_model_hosts.index(host)
+        try:
+            self.host = MultiModelHost(
+                self, "Host", endpoint_name=host.endpoint_name(stage_name), image=host.image,
+                instance_type=settings.instance_type, instance_count=settings.instance_count, cache=host.cache,
+                bucket_name=host.bucket_name(config.project, getattr(config.accounts, stage_name)),
+                prefix=host.prefix, network_isolation=host.network_isolation)
+        except ConfigError as error:
+            raise error.under(f"multi_model_hosts[{index}].{stage_name}") from None
+        CfnOutput(self, "EndpointName", value=self.host.endpoint_name)
+        CfnOutput(self, "EndpointConfigName", value=self.host.endpoint.endpoint_config_name)
+        CfnOutput(self, "ModelsBucket", value=self.host.bucket_name,
+                  description=f"The models of this endpoint, under {host.prefix}/")
+
+
+class MultiModelStack(Stack):
+    """Mode multi_model: the model's release onto its stage's multi-model host (``MultiModelRelease``: the
+    version's artifact under a key of its own, the parameter naming it), with the role the delivery pipeline's
+    checks assume.
+
+    Outputs: ``EndpointName`` (the host), ``TargetModel`` (what callers send as ``TargetModel``) and
+    ``TargetParameterName`` (the SSM parameter that holds it)."""
+
+    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
+                 approved_version_arn: str | None, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
+        settings = stage.multi_model
+        assert settings is not None  # check_mode: required in mode multi_model
+        host = config.multi_model_host(settings.host)
+        account = getattr(config.accounts, stage_name)
+        try:
+            source = model_source(settings.model, approved_version_arn, "multi_model.model")
+            self.release = MultiModelRelease(
+                self, "Release", host=MultiModelHost.from_attributes(
+                    self, "Host", endpoint_name=host.endpoint_name(stage_name), prefix=host.prefix,
+                    bucket_name=host.bucket_name(config.project, account)),
+                model_package_arn=source.container["ModelPackageName"], target=model.name,
+                registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
+                parameter_name=f"/{config.project}/{model.name}/{stage_name}/target-model")
+        except ConfigError as error:
+            raise error.under(f"models[{index}].stages.{stage_name}") from None
+        self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.release.host.endpoint_name)
+        self.target_model_output = CfnOutput(self, "TargetModel", value=self.release.target_model,
+                                             description="Send it as InvokeEndpoint's TargetModel")
+        self.target_parameter_output = CfnOutput(self, "TargetParameterName", value=self.release.parameter_name,
+                                                 description="The SSM parameter callers read the TargetModel from")
+        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
+
+    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
+        """The role the delivery pipeline's checks assume: describe the host and read the target parameter
+        (verification) and, with checks, invoke this model's versions."""
+        release = self.release
+        role = _trusting_the_check_steps(self, config, model, stage_name,
+                                         f"Delivery pipeline checks of {model.name} on {release.host.endpoint_name}")
+        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
+                                   resource_arns=[release.host.endpoint_arn])
+        iam.Grant.add_to_principal(grantee=role, actions=["ssm:GetParameter"], resource_arns=[release.parameter_arn])
+        if invoke:
+            release.grant_invoke(role)
+        return role
+
+
 class ComponentStack(Stack):
     """Mode component: the model as an inference component on its stage's shared host, with the role the
     delivery pipeline's checks assume.
@@ -382,19 +457,27 @@ class EndpointStage(Stage):
                 description=f"Role of the release phases of model {model.name} ({stage_name})")
         stage = getattr(model.stages, stage_name)
         serving = mode(stage)
-        self.host: HostStack | None = None
-        """Mode component: the shared host's stack, deployed before the component's."""
+        self.host: HostStack | MultiModelHostStack | None = None
+        """Modes component and multi_model: the shared host's stack, deployed before the model's."""
         if serving == "component":
             host_name = stage.component.host
             self.host = HostStack(self, "Host", stack_name=host_stack_name(config, host_name, stage_name),
                                   config=config, host_name=host_name, stage_name=stage_name,
                                   description=f"SageMaker endpoint {host_name} hosting inference components "
                                               f"({stage_name})")
+        elif serving == "multi_model":
+            host_name = stage.multi_model.host
+            self.host = MultiModelHostStack(
+                self, "Host", stack_name=host_stack_name(config, host_name, stage_name), config=config,
+                host_name=host_name, stage_name=stage_name,
+                description=f"SageMaker multi-model endpoint {host_name} and its models' bucket ({stage_name})")
         kind, id_, description = {
             "batch": (BatchStack, "Batch", f"Batch inference of model {model.name} ({stage_name})"),
             "component": (ComponentStack, "Component", f"Inference component of model {model.name} ({stage_name})"),
+            "multi_model": (MultiModelStack, "MultiModel",
+                            f"Model {model.name} on a multi-model endpoint ({stage_name})"),
         }.get(serving, (EndpointStack, "Endpoint", f"SageMaker endpoint of model {model.name} ({stage_name})"))
-        self.stack: EndpointStack | BatchStack | ComponentStack = kind(
+        self.stack: EndpointStack | BatchStack | ComponentStack | MultiModelStack = kind(
             self, id_, stack_name=f"{config.project}-{model.name}-{stage_name}-{id_.lower()}", config=config,
             model=model, stage_name=stage_name, approved_version_arn=approved_version_arn, description=description)
         if self.release_access is not None:

@@ -35,7 +35,7 @@ from constructs_lib.stage_spec import mode, phase_gate
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
 
-from .endpoint_stage import (BatchStack, ComponentStack, EndpointStage, delivery_pipeline_name,
+from .endpoint_stage import (BatchStack, ComponentStack, EndpointStage, MultiModelStack, delivery_pipeline_name,
                              release_check_role_name)
 from .release_access import release_function_role_name, release_role_name
 
@@ -72,7 +72,8 @@ def needs_approved_version(model: ModelConfig) -> bool:
         stage: StageConfig = getattr(model.stages, stage_name)
         variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
         if any(v.model == APPROVED for v in variants) or any(
-                section is not None and section.model == APPROVED for section in (stage.batch, stage.component)):
+                section is not None and section.model == APPROVED
+                for section in (stage.batch, stage.component, stage.multi_model)):
             return True
     return False
 
@@ -196,6 +197,7 @@ class ModelPipelineStack(Stack):
                        f"is deployed in test's batch pipeline {test.batch.pipeline_name}; the stage has no checks, "
                        "so nothing ran it."))
         where = (f"`mlops status {test.component.host.endpoint_name}`" if isinstance(test, ComponentStack)
+                 else f"`mlops status {test.release.host.endpoint_name}`" if isinstance(test, MultiModelStack)
                  else f"`mlops status {test.endpoint.endpoint_name}`")
         return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log; "
                 f"{where} shows it live) passed deployment verification and the smoke checks in test.")
@@ -219,6 +221,11 @@ class ModelPipelineStack(Stack):
             smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
                               latency_p95=None if budget is None else Duration.millis(budget),
                               content_type=checks.content_type, stream=checks.stream, asynchronous=asynchronous)
+        if isinstance(stage.stack, MultiModelStack):
+            return ReleaseStage(stage, endpoint_name=stage.stack.endpoint_name_output,
+                                target_model=stage.stack.target_model_output,
+                                target_parameter=stage.stack.target_parameter_output, check_role=check_role,
+                                smoke_test=smoke)
         if isinstance(stage.stack, ComponentStack):
             return ReleaseStage(stage, endpoint_name=stage.stack.endpoint_name_output,
                                 component_name=stage.stack.component_name_output,

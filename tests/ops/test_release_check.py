@@ -272,3 +272,51 @@ def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, 
     else:
         assert answer["Reason"] == (f"inference component {COMPONENT} is InService on model model-new, the model "
                                     "this stack deployed")
+
+
+def _package(sagemaker, model_data: str) -> str:
+    try:
+        sagemaker.create_model_package_group(ModelPackageGroupName="churn-regional")
+    except sagemaker.exceptions.ClientError:
+        pass
+    return sagemaker.create_model_package(
+        ModelPackageGroupName="churn-regional", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": "x", "ModelDataUrl": model_data}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    )["ModelPackageArn"]
+
+
+def test_a_model_release_copies_the_version_once_and_never_overwrites(aws_client, cloudformation_url, stack_id):
+    """moto's S3 and SageMaker (the package's model data), through the handler as CloudFormation calls it."""
+    url, answers = cloudformation_url
+    s3, sagemaker = aws_client("s3"), aws_client("sagemaker")
+    for bucket in ("artifacts", "models"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="artifacts", Key="models/churn-regional/job-1/model.tar.gz", Body=b"v1")
+    s3.put_object(Bucket="artifacts", Key="models/churn-regional/job-2/model.tar.gz", Body=b"v2")
+    first = _package(sagemaker, "s3://artifacts/models/churn-regional/job-1/model.tar.gz")
+    second = _package(sagemaker, "s3://artifacts/models/churn-regional/job-2/model.tar.gz")
+
+    def release(arn: str, key: str, request: str = "Create") -> dict:
+        event = {"RequestType": request, "ResponseURL": url, "StackId": stack_id, "RequestId": "req-3",
+                 "LogicalResourceId": "Release", "ResourceProperties": {
+                     "Check": "artifact", "EndpointName": "many-prod", "ModelPackageArn": arn, "Bucket": "models",
+                     "Key": key}}
+        return release_check.handler(event, _Context())
+
+    assert release(first, "models/churn-regional/v1.tar.gz")["Status"] == "SUCCESS"
+    assert answers[-1]["PhysicalResourceId"] == "s3://models/models/churn-regional/v1.tar.gz"
+    assert release(first, "models/churn-regional/v1.tar.gz", "Update")["Reason"].endswith("holds " + first +
+                                                                                          "'s artifact already")
+    assert release(second, "models/churn-regional/v2.tar.gz", "Update")["Status"] == "SUCCESS"
+    copied = s3.get_object(Bucket="models", Key="models/churn-regional/v2.tar.gz")
+    assert copied["Body"].read() == b"v2"
+    assert copied["Metadata"] == {"source": "s3://artifacts/models/churn-regional/job-2/model.tar.gz",
+                                  "model-package": second}
+    # Another version under an existing key: refused, the served artifact untouched.
+    refused = release(second, "models/churn-regional/v1.tar.gz", "Update")
+    assert refused["Status"] == "FAILED" and "is never overwritten" in refused["Reason"]
+    assert s3.get_object(Bucket="models", Key="models/churn-regional/v1.tar.gz")["Body"].read() == b"v1"
+    # Delete keeps the artifact: an earlier version stays available to go back to.
+    assert release(first, "models/churn-regional/v1.tar.gz", "Delete")["Status"] == "SUCCESS"
+    assert s3.head_object(Bucket="models", Key="models/churn-regional/v1.tar.gz")

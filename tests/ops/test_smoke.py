@@ -262,3 +262,18 @@ def test_every_call_names_the_inference_component(mlops, aws_client, stub_client
     refused = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--component", "x", "--async")
     assert (refused.code, refused.err.strip()) == (EXIT_USAGE, "error: --component and --async exclude each other: "
                                                    "inference components serve real-time requests")
+
+
+def test_every_call_names_the_target_model(mlops, aws_client, stub_client, payloads):
+    create_endpoint(aws_client("sagemaker"))
+    runtime = stub_client("sagemaker-runtime")
+    for body, mime in ((b'{"features": [1, 2, 3]}', "application/json"), (b"1,2,3\n", "text/csv")):
+        runtime.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(b"0.7"), 3)},
+                             {"EndpointName": ENDPOINT, "Body": body, "ContentType": mime,
+                              "TargetModel": "churn-regional/v3.tar.gz"})
+    result = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--invocations", "2",
+                   "--target-model", "churn-regional/v3.tar.gz")
+    assert result.code == 0, result.err
+    runtime.assert_no_pending_responses()
+    refused = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--target-model", "x", "--stream")
+    assert refused.code == EXIT_USAGE and "only InvokeEndpoint names a target model" in refused.err

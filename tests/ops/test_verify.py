@@ -137,3 +137,24 @@ def test_component_and_expected_model_go_together(mlops):
     result = mlops("verify", ENDPOINT, "--component", "churn-lite-prod")
     assert (result.code, result.err.strip()) == (EXIT_USAGE, "error: --component and --expected-model go together "
                                                  "(the component and the model its stack deployed)")
+
+
+def test_a_multi_model_release_is_verified_by_the_parameter_callers_read(mlops, aws_client):
+    """moto's endpoint and SSM: the parameter must name the released target model."""
+    create_endpoint(aws_client("sagemaker"))
+    ssm = aws_client("ssm")
+    ssm.put_parameter(Name="/mlops/churn-regional/prod/target-model", Value="churn-regional/v3.tar.gz", Type="String")
+    args = ("verify", ENDPOINT, "--target-model", "churn-regional/v3.tar.gz", "--target-parameter",
+            "/mlops/churn-regional/prod/target-model", "--poll-interval", "0.01")
+    result = mlops(*args)
+    assert result.code == 0, result.err
+    assert "/mlops/churn-regional/prod/target-model names the released model" in result.out
+    ssm.put_parameter(Name="/mlops/churn-regional/prod/target-model", Value="churn-regional/v2.tar.gz",
+                      Type="String", Overwrite=True)
+    moved = mlops(*args)
+    assert moved.code == EXIT_ROLLED_BACK
+    assert moved.err.strip() == ("error: parameter /mlops/churn-regional/prod/target-model names churn-regional/v2.tar.gz, "
+                                 "not the released churn-regional/v3.tar.gz: callers are not sent to this release (a "
+                                 "later release or a rollback moved it)")
+    usage = mlops("verify", ENDPOINT, "--target-model", "x")
+    assert usage.code == EXIT_USAGE

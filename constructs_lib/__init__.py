@@ -65,6 +65,8 @@ _EXPORTS = {
     "InferenceComponent": "components",
     "ComputeRequirements": "component_rules",
     "RoutingStrategy": "component_rules",
+    "MultiModelHost": "multi_model",
+    "MultiModelRelease": "multi_model",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

@@ -39,11 +39,11 @@ def access_log_props(scope: Construct, logs: s3.Bucket, prefix: str) -> dict:
 
 
 def data_bucket(scope: Construct, id: str, *, key, what: str, log_prefix: str, rule: str,
-                retention_days: int | None, bucket_name: str | None = None) -> s3.Bucket:
+                retention_days: int | None, bucket_name: str | None = None, removal_policy=None) -> s3.Bucket:
     """A bucket of model data (``<id>Bucket``, its access logs in ``<id>AccessLogs``): KMS-encrypted with
     ``key``, TLS only, versioned, retained, with server access logs; objects expire after ``retention_days``
     (lifecycle rule ``rule``; None: never, for objects in use until removed), overwritten versions 7 days
-    later."""
+    later. ``removal_policy`` default ``RETAIN``."""
     from aws_cdk import Duration, RemovalPolicy
 
     logs = access_logs_bucket(scope, f"{id}AccessLogs", of=f"{what} bucket")
@@ -51,7 +51,8 @@ def data_bucket(scope: Construct, id: str, *, key, what: str, log_prefix: str, r
     bucket = s3.Bucket(
         scope, f"{id}Bucket", bucket_name=bucket_name, encryption=s3.BucketEncryption.KMS, encryption_key=key,
         bucket_key_enabled=True, enforce_ssl=True, versioned=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=RemovalPolicy.RETAIN, **logging,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy or RemovalPolicy.RETAIN,
+        **logging,
         lifecycle_rules=[s3.LifecycleRule(
             id=rule, expiration=None if retention_days is None else Duration.days(retention_days),
             noncurrent_version_expiration=Duration.days(7), abort_incomplete_multipart_upload_after=Duration.days(7))],

@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
                       model_validator)
@@ -543,11 +544,12 @@ class MultiModelHostConfig(_Strict):
     image: str = Field(description="a multi-model capable container image URI (for the example's XGBoost "
                        "models, SageMaker's XGBoost image)")
     cache: bool = Field(default=True, description="keep loaded models on the instances")
-    prefix: str = Field(default="models", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-                        description="the key prefix the models live under")
     network_isolation: bool = True
     test: MultiModelHostStageConfig
     prod: MultiModelHostStageConfig
+
+    #: Where the models live in the bucket. Fixed: moving it would move every model of the host at once.
+    prefix: ClassVar[str] = "models"
 
     def endpoint_name(self, stage_name: str) -> str:
         return f"{self.name}-{stage_name}"
@@ -807,6 +809,27 @@ class PlatformConfig(_Strict):
                     raise ConfigError(f"{path}.{stage_name}.{key}" if key else f"{path}.{stage_name}",
                                       error.message) from None
 
+    def _check_multi_model_target(self, model: "ModelConfig", stage: StageConfig) -> None:
+        """A multi_model stage: its host exists; the model's name is a key prefix (lower case); a pinned version
+        is one of the model's own (the release reads only its registry group, and the version number names the
+        artifact's key)."""
+        settings = stage.multi_model
+        if settings.host not in {h.name for h in self.multi_model_hosts}:
+            raise ConfigError("multi_model.host", "must name an entry of multi_model_hosts ("
+                              + (", ".join(h.name for h in self.multi_model_hosts) or "there are none")
+                              + f"), got {settings.host!r}")
+        if not re.match(r"^[a-z0-9][a-z0-9-]*$", model.name):
+            raise ConfigError("mode", "multi_model needs a lower-case model name (it names the model's folder on "
+                              f"the host, the start of every TargetModel), got {model.name!r}")
+        if isinstance(settings.model, PackageSource):
+            dev = self.accounts.dev
+            expected = f"arn:aws:sagemaker:{dev.region}:{dev.account_id}:model-package/{model.group_name}/"
+            if not re.match(re.escape(expected).replace("aws", "aws[a-z-]*", 1) + r"\d+$",
+                            settings.model.model_package_arn):
+                raise ConfigError("multi_model.model.model_package_arn", f"must be a version of this model's group "
+                                  f"({expected}<version>): the release may read only it, and the version number "
+                                  f"names the artifact on the host, got {cut(settings.model.model_package_arn)}")
+
     def multi_model_host(self, name: str) -> MultiModelHostConfig:
         """The ``multi_model_hosts`` entry called ``name``."""
         for host in self.multi_model_hosts:
@@ -890,10 +913,7 @@ class PlatformConfig(_Strict):
                     if stage.component is not None:
                         self._check_component_host(stage, stage_name, hosts)
                     elif stage.multi_model is not None:
-                        if stage.multi_model.host not in {h.name for h in self.multi_model_hosts}:
-                            raise ConfigError("multi_model.host", "must name an entry of multi_model_hosts ("
-                                              + (", ".join(h.name for h in self.multi_model_hosts) or "there are "
-                                                 "none") + f"), got {stage.multi_model.host!r}")
+                        self._check_multi_model_target(model, stage)
                     elif stage.mode != "batch" and (stage.endpoint_name or f"{model.name}-{stage_name}") in {
                             h.endpoint_name(stage_name) for h in [*self.component_hosts, *self.multi_model_hosts]}:
                         raise ConfigError("endpoint_name", "must differ from the component and multi-model hosts' "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -62,9 +62,9 @@ class _ImportedHost(Construct):
         self.endpoint_arn = StackArns.of(Stack.of(self)).arn("sagemaker", "endpoint", endpoint_name.lower())
 
 
-def _check_prefix(prefix: str) -> None:
+def _check_prefix(prefix: str, path: str = "prefix") -> None:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-        raise ConfigError("prefix", f"must be 1-63 lower-case letters, digits and hyphens, got {cut(prefix)}")
+        raise ConfigError(path, f"must be 1-63 lower-case letters, digits and hyphens, got {cut(prefix)}")
 
 
 class MultiModelHost(Construct):
@@ -98,7 +98,10 @@ class MultiModelHost(Construct):
         self.encryption_key: kms.IKey = key
         self.bucket: s3.Bucket = data_bucket(
             self, "Models", key=key, what=f"multi-model endpoint {endpoint_name}'s models", log_prefix="models/",
-            rule="OldVersions", retention_days=None, bucket_name=bucket_name)
+            rule="OldVersions", retention_days=None, bucket_name=bucket_name,
+            # Kept on update and delete, but removed when the stack's creation fails: a retained bucket of a fixed
+            # name would make every retry fail with "already exists".
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE)
         self.bucket_name = bucket_name or self.bucket.bucket_name
         source = ModelSource.multi_model(image, f"s3://{self.bucket_name}/{prefix}/", cache=cache)
         self.endpoint = ModelEndpoint(
@@ -148,7 +151,7 @@ class MultiModelRelease(Construct):
         if not match:
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
-        _check_prefix(target)
+        _check_prefix(target, "target")
         version = model_package_arn.rsplit("/", 1)[1]
         self.host = host
         self.target = target
@@ -160,7 +163,8 @@ class MultiModelRelease(Construct):
         keys = f"arn:{env.partition}:kms:{env.region}:{env.account}:key/*"
         statements, wildcards = registry_statements
         statements = list(statements) + [
-            # HeadObject (is the version there already?) and the copy, under this target's folder only.
+            # Is the version there already (a listing of this target's folder, then its metadata), and the copy.
+            allow(["s3:ListBucket"], [bucket_arn], {"StringLike": {"s3:prefix": [f"{host.prefix}/{target}/*"]}}),
             allow(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], [objects]),
             allow(["kms:GenerateDataKey", "kms:Decrypt"], [keys], {
                 "StringEquals": {"kms:ViaService": f"s3.{env.region}.amazonaws.com"},
@@ -184,10 +188,13 @@ class MultiModelRelease(Construct):
         self.parameter.node.add_dependency(self.release)
         self.parameter_arn = env.arn("ssm", "parameter", self.parameter_name.lstrip("/"))
 
-    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+    def grant_invoke(self, grantee: iam.IGrantable, *, this_version_only: bool = False) -> iam.Grant:
         """Let ``grantee`` call the endpoint for this model's versions only (``sagemaker:TargetModel``
-        ``<target>/*``) and read the parameter naming the current one."""
+        ``<target>/*``; with ``this_version_only``, the version this release made) and read the parameter naming
+        the current one. Earlier versions stay on the endpoint (a rollback releases one again), so a caller that
+        keeps an old value calls an old version: re-read the parameter every few minutes."""
         iam.Grant.add_to_principal(grantee=grantee, actions=["ssm:GetParameter"], resource_arns=[self.parameter_arn])
+        target = self.target_model if this_version_only else f"{self.target}/*"
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=["sagemaker:InvokeEndpoint"], resource_arns=[self.host.endpoint_arn],
-            conditions={"StringLike": {"sagemaker:TargetModel": [f"{self.target}/*"]}})
+            conditions={"StringLike": {"sagemaker:TargetModel": [target]}})

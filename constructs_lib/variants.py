@@ -608,11 +608,16 @@ def check_multi_model(variants: list[ProductionVariant], multi_model: list[int],
             raise ConfigError(f"variants[{i}].serverless_memory_mb", "must not be set on a multi-model variant "
                               "(serverless endpoints exclude multi-model containers), got "
                               f"{variant.serverless_memory_mb}")
-        if (variant.instance_type and ACCELERATED.match(variant.instance_type)
-                and variant.instance_type not in MULTI_MODEL_GPU_TYPES):
-            raise ConfigError(f"variants[{i}].instance_type", "must be a CPU type or one of the GPU types multi-model "
-                              f"endpoints run on ({', '.join(sorted(MULTI_MODEL_GPU_TYPES))}), got "
-                              f"{variant.instance_type!r}")
+        if variant.instance_type and ACCELERATED.match(variant.instance_type):
+            if variant.instance_type not in MULTI_MODEL_GPU_TYPES:
+                raise ConfigError(f"variants[{i}].instance_type", "must be a CPU type or one of the GPU types "
+                                  f"multi-model endpoints run on ({', '.join(sorted(MULTI_MODEL_GPU_TYPES))}), got "
+                                  f"{variant.instance_type!r}")
+            image = str(variant.model.container.get("Image", ""))
+            if "tritonserver" not in image and not _is_token(image):
+                raise ConfigError(f"variants[{i}].instance_type", f"{variant.instance_type} is a GPU type: a "
+                                  "multi-model endpoint runs on GPUs only with SageMaker's Triton container "
+                                  f"(sagemaker-tritonserver), got image {cut(image)}")
 
 
 def validate_endpoint(endpoint_name: str, variants: list[ProductionVariant], shadow: ShadowVariant | None,

@@ -595,12 +595,23 @@ REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
     ({"multi_model_hosts.0.name": "a" * 30},
      "multi_model_hosts[0].name: is too long for its models' bucket name"),
     ({"multi_model_hosts.0.name": "Many"}, "multi_model_hosts[0].name: "),
-    ({"multi_model_hosts.0.prefix": "models/"}, "multi_model_hosts[0].prefix: "),
+    ({"multi_model_hosts.0.prefix": "models/"}, "multi_model_hosts[0].prefix: is not a known setting"),
+    ({"models.5.name": "ChurnRegional"},
+     "models[5].stages.test.mode: multi_model needs a lower-case model name (it names the model's folder on the "
+     "host, the start of every TargetModel), got 'ChurnRegional'"),
+    ({f"{REGIONAL}.prod.multi_model.model": {
+        "model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/4"}},
+     "models[5].stages.prod.multi_model.model.model_package_arn: must be a version of this model's group "
+     "(arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-regional/<version>)"),
+    ({"multi_model_hosts.0.prod.instance_type": "ml.g5.xlarge"},
+     "multi_model_hosts[0].prod.instance_type: ml.g5.xlarge is a GPU type: a multi-model endpoint runs on GPUs "
+     "only with SageMaker's Triton container"),
     ({f"{REGIONAL}.prod.mode": "realtime", f"{REGIONAL}.prod.variants": [{"name": "main", "instance_type": "ml.m5.large"}],
       f"{REGIONAL}.prod.deployment": {"type": "all_at_once"}},
      "models[5].stages.prod.multi_model: applies to mode multi_model only, got it in mode realtime"),
 ], ids=["no-section", "unknown-host", "image-model", "deployment", "alarms", "stream", "inferentia", "count",
-        "name-taken", "long-name", "upper-case", "prefix-slash", "wrong-mode"])
+        "name-taken", "long-name", "upper-case", "prefix-fixed", "upper-case-model", "other-group", "gpu-not-triton",
+        "wrong-mode"])
 def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

@@ -67,6 +67,13 @@ def test_the_release_function_writes_only_its_models_folder(template):
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     (write,) = [s for s in statements if "s3:PutObject" in s["Action"]]
     assert flat(write["Resource"]) == [f"arn:aws:s3:::{BUCKET}/models/churn-regional/*"]
+    # It lists only its own folder (whether a version is there: HeadObject answers 403 to a missing key without
+    # the listing right).
+    (listing,) = [s for s in statements if s["Action"] == ["s3:ListBucket"]]
+    assert flat(listing["Resource"]) == [f"arn:aws:s3:::{BUCKET}"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/churn-regional/*"]}}
+    (keys,) = [s for s in statements if s["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]]
+    assert keys["Condition"]["StringEquals"] == {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
 
 
 def test_grant_invoke_is_limited_to_the_models_versions():
@@ -81,6 +88,21 @@ def test_grant_invoke_is_limited_to_the_models_versions():
     invoke = next(s for s in statements if s["Action"] == "sagemaker:InvokeEndpoint")
     assert invoke["Condition"] == {"StringLike": {"sagemaker:TargetModel": ["churn-regional/*"]}}
     assert release.parameter_name == "/sagemaker/multi-model/many-prod/churn-regional"
+
+
+def test_the_named_bucket_goes_when_the_host_stack_fails_to_create(template):
+    (bucket,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"
+                 and r["Properties"].get("BucketName") == BUCKET]
+    # RETAIN_ON_UPDATE_OR_DELETE: a retried first deployment does not fail on "already exists".
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+
+
+def test_a_gpu_host_runs_the_triton_container_and_cache_can_be_off():
+    triton = "301217895009.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+    source = ModelSource.multi_model(triton, f"s3://{BUCKET}/models/", cache=False)
+    assert source.container["MultiModelConfig"] == {"ModelCacheSetting": "Disabled"}
+    endpoint = _endpoint(variants=[ProductionVariant("main", source, instance_type="ml.g5.xlarge")])
+    assert endpoint.variants[0].instance_type == "ml.g5.xlarge"
 
 
 def _endpoint(**kwargs):
@@ -104,6 +126,10 @@ def _endpoint(**kwargs):
      "variants[0].instance_type: must be a CPU type or one of the GPU types multi-model endpoints run on"),
     (lambda: _endpoint(async_inference=AsyncInference(), deployment=DeploymentPolicy.all_at_once()),
      "async_inference: is not supported with a multi-model container"),
+    (lambda: _endpoint(variants=[ProductionVariant("main", ModelSource.multi_model(IMAGE, f"s3://{BUCKET}/models/"),
+                                                   instance_type="ml.g5.xlarge")]),
+     "variants[0].instance_type: ml.g5.xlarge is a GPU type: a multi-model endpoint runs on GPUs only with "
+     "SageMaker's Triton container"),
     (lambda: ModelSource.from_containers([ModelSource.multi_model(IMAGE, f"s3://{BUCKET}/models/"),
                                           ModelSource.from_image(IMAGE)]),
      "containers[0]: must be an image source"),

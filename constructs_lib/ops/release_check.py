@@ -253,20 +253,21 @@ def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key
                                  + ": a multi-model endpoint serves one container's model artifact")
     source = containers[0]["ModelDataUrl"]
     source_bucket, _, source_key = source[len("s3://"):].partition("/")
-    try:
-        existing = s3.head_object(Bucket=bucket, Key=key)
-    except Exception as error:  # noqa: BLE001 - botocore's ClientError, without importing botocore here
-        if "404" not in str(error) and "Not Found" not in str(error):
-            raise
-        existing = None
-    if existing is not None:
-        if existing.get("Metadata", {}).get("source") == source:
+    # Listing, not HeadObject: a missing key answers 403 to HeadObject for a role that may not list the whole
+    # bucket, and this one may list only its own folder.
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if any(item["Key"] == key for item in listed):
+        existing = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        if existing.get("source") == source:
             return f"s3://{bucket}/{key} holds {package_arn}'s artifact already"
         raise ReleaseCheckFailed(f"s3://{bucket}/{key} exists with another artifact "
-                                 f"({existing.get('Metadata', {}).get('source', 'unknown source')}); it is never "
-                                 "overwritten, since the endpoint may serve its cached copy")
+                                 f"({existing.get('source', 'unknown source')}); it is never overwritten, since the "
+                                 "endpoint may serve its cached copy")
+    # Managed copy: one CopyObject, or a multipart copy above 8 MiB (models are often larger than CopyObject's
+    # 5 GB). The source's tags are not copied (nothing reads them; copying them would need tagging rights).
     s3.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key, ExtraArgs={
-        "MetadataDirective": "REPLACE", "Metadata": {"source": source, "model-package": package_arn}})
+        "MetadataDirective": "REPLACE", "TaggingDirective": "REPLACE",
+        "Metadata": {"source": source, "model-package": package_arn}})
     return f"copied {package_arn}'s artifact to s3://{bucket}/{key}"
 
 

@@ -359,7 +359,7 @@ class MultiModelStack(Stack):
                                    resource_arns=[release.host.endpoint_arn])
         iam.Grant.add_to_principal(grantee=role, actions=["ssm:GetParameter"], resource_arns=[release.parameter_arn])
         if invoke:
-            release.grant_invoke(role)
+            release.grant_invoke(role, this_version_only=True)
         return role
 
 

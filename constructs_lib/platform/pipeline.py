@@ -196,8 +196,11 @@ class ModelPipelineStack(Stack):
                        "file got a result." if self.releases["test"].batch_payloads_dir else
                        f"is deployed in test's batch pipeline {test.batch.pipeline_name}; the stage has no checks, "
                        "so nothing ran it."))
+        if isinstance(test, MultiModelStack):
+            return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log) "
+                    f"is on multi-model endpoint {test.release.host.endpoint_name} in test, named by parameter "
+                    f"{test.release.parameter_name}, and passed verification and the smoke checks there.")
         where = (f"`mlops status {test.component.host.endpoint_name}`" if isinstance(test, ComponentStack)
-                 else f"`mlops status {test.release.host.endpoint_name}`" if isinstance(test, MultiModelStack)
                  else f"`mlops status {test.endpoint.endpoint_name}`")
         return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log; "
                 f"{where} shows it live) passed deployment verification and the smoke checks in test.")

@@ -212,3 +212,17 @@ def test_an_async_stage_says_its_alarms_watch_the_whole_variant(capsys):
         "whole-variant rates (async metrics carry no config dimension: after the shift only the new fleet "
         "processes requests, the first periods still hold the old fleet's last minutes) over at least 100 (5XX) "
         "and 100 (failures) processed requests per period")
+
+
+def test_a_multi_model_target_has_no_rollout_and_says_why(mlops):
+    result = mlops("plan", "config/platform.yaml", "--model", "churn-regional")
+    assert result.code == 0, result.err
+    lines = result.out.strip().splitlines()
+    assert lines == [
+        "churn-regional / test: mode multi_model on host many, no rollout: a release copies the version's artifact "
+        "under a new name, then the target parameter names it for callers, all at once; no alarm judges one model "
+        "(SageMaker publishes no per-model metrics); the delivery pipeline's smoke check invokes the new target "
+        "model first",
+        "churn-regional / prod: mode multi_model on host many, no rollout: a release copies the version's artifact "
+        "under a new name, then the target parameter names it for callers, all at once; no alarm judges one model "
+        "(SageMaker publishes no per-model metrics); no smoke check in this stage"]

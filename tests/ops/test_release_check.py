@@ -320,3 +320,17 @@ def test_a_model_release_copies_the_version_once_and_never_overwrites(aws_client
     # Delete keeps the artifact: an earlier version stays available to go back to.
     assert release(first, "models/churn-regional/v1.tar.gz", "Delete")["Status"] == "SUCCESS"
     assert s3.head_object(Bucket="models", Key="models/churn-regional/v1.tar.gz")
+
+
+def test_a_large_model_is_copied_in_parts_with_its_source_recorded(aws_client):
+    """Above 8 MiB boto3 copies in parts (CreateMultipartUpload carries the metadata): moto's S3."""
+    s3, sagemaker = aws_client("s3"), aws_client("sagemaker")
+    for bucket in ("big-artifacts", "big-models"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="big-artifacts", Key="models/big/model.tar.gz", Body=b"x" * (9 * 1024 * 1024))
+    arn = _package(sagemaker, "s3://big-artifacts/models/big/model.tar.gz")
+    verdict = release_check.release_artifact(sagemaker, s3, arn, "big-models", "models/big/v1.tar.gz")
+    assert verdict.startswith("copied ")
+    head = s3.head_object(Bucket="big-models", Key="models/big/v1.tar.gz")
+    assert head["ContentLength"] == 9 * 1024 * 1024
+    assert head["Metadata"] == {"source": "s3://big-artifacts/models/big/model.tar.gz", "model-package": arn}

@@ -459,6 +459,15 @@ class ReleaseConfig(_Strict):
         return self
 
 
+def _named(entries: list, name: str, path: str, key: str):
+    """The entry of ``entries`` (a hosts list, the file's ``key``) called ``name``."""
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    raise ConfigError(path, f"must name an entry of {key} ({', '.join(e.name for e in entries) or 'there are none'}), "
+                      f"got {name!r}")
+
+
 def _stack_name(value: str, what: str) -> str:
     """A model's or a host's name: SageMaker-safe, at most 40 characters, starting with a letter (it names CDK
     stages and stacks, which must)."""
@@ -814,10 +823,7 @@ class PlatformConfig(_Strict):
         is one of the model's own (the release reads only its registry group, and the version number names the
         artifact's key)."""
         settings = stage.multi_model
-        if settings.host not in {h.name for h in self.multi_model_hosts}:
-            raise ConfigError("multi_model.host", "must name an entry of multi_model_hosts ("
-                              + (", ".join(h.name for h in self.multi_model_hosts) or "there are none")
-                              + f"), got {settings.host!r}")
+        self.multi_model_host(settings.host)
         if not re.match(r"^[a-z0-9][a-z0-9-]*$", model.name):
             raise ConfigError("mode", "multi_model needs a lower-case model name (it names the model's folder on "
                               f"the host, the start of every TargetModel), got {model.name!r}")
@@ -832,19 +838,13 @@ class PlatformConfig(_Strict):
 
     def multi_model_host(self, name: str) -> MultiModelHostConfig:
         """The ``multi_model_hosts`` entry called ``name``."""
-        for host in self.multi_model_hosts:
-            if host.name == name:
-                return host
-        raise ConfigError("multi_model.host", f"must name an entry of multi_model_hosts, got {name!r}")
+        return _named(self.multi_model_hosts, name, "multi_model.host", "multi_model_hosts")
 
-    def _check_component_host(self, stage: StageConfig, stage_name: str, hosts: dict[str, int]) -> None:
+    def _check_component_host(self, stage: StageConfig, stage_name: str) -> None:
         """A component stage's host exists, and has the accelerators its copies reserve."""
         from .instance_types import ACCELERATED
 
         settings = stage.component
-        if settings.host not in hosts:
-            raise ConfigError("component.host", "must name an entry of component_hosts ("
-                              + (", ".join(hosts) or "there are none") + f"), got {settings.host!r}")
         host_type = getattr(self.component_host(settings.host), stage_name).instance_type
         if settings.accelerators and not ACCELERATED.match(host_type):
             raise ConfigError("component.accelerators", f"needs a host with accelerators (ml.g*, ml.p*, ml.inf*, "
@@ -853,10 +853,7 @@ class PlatformConfig(_Strict):
 
     def component_host(self, name: str) -> ComponentHostConfig:
         """The ``component_hosts`` entry called ``name``."""
-        for host in self.component_hosts:
-            if host.name == name:
-                return host
-        raise ConfigError("component.host", f"must name an entry of component_hosts, got {name!r}")
+        return _named(self.component_hosts, name, "component.host", "component_hosts")
 
     def model(self, name: str) -> ModelConfig:
         for model in self.models:
@@ -911,7 +908,7 @@ class PlatformConfig(_Strict):
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name)
                     if stage.component is not None:
-                        self._check_component_host(stage, stage_name, hosts)
+                        self._check_component_host(stage, stage_name)
                     elif stage.multi_model is not None:
                         self._check_multi_model_target(model, stage)
                     elif stage.mode != "batch" and (stage.endpoint_name or f"{model.name}-{stage_name}") in {

@@ -210,15 +210,21 @@ _NOT_IN_BATCH = ("endpoint_name", "variants", "shadow_variant", "data_capture", 
                  "release", "dashboard")
 
 
+def _own_section(stage: StageConfig, section: str, needs: str, left_out: tuple[str, ...], why: str) -> None:
+    """A mode with a section of its own (``section``, the same name as the mode): the section is there
+    (``needs`` says what it holds), and the keys of ``left_out`` are not (``why``)."""
+    if getattr(stage, section) is None:
+        raise ConfigError(section, f"is required in mode {section}: {needs}, got none")
+    for key in left_out:
+        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
+            raise ConfigError(key, f"must be left out in mode {section} ({why}), got a value")
+
+
 def check_batch_stage(stage: StageConfig) -> None:
     """Mode batch: the ``batch`` section, and nothing of an endpoint's."""
-    if stage.batch is None:
-        raise ConfigError("batch", "is required in mode batch: the model and the transform job's instances "
-                          "(instance_type), got none")
-    for key in _NOT_IN_BATCH:
-        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
-            raise ConfigError(key, "must be left out in mode batch (no endpoint: the batch section names the model "
-                              "and the transform job's instances; failed runs go to batch.failure_emails), got a value")
+    _own_section(stage, "batch", "the model and the transform job's instances (instance_type)", _NOT_IN_BATCH,
+                 "no endpoint: the batch section names the model and the transform job's instances; failed runs "
+                 "go to batch.failure_emails")
     if stage.checks is not None:
         for key in ("invocations", "latency_p95_ms", "stream", "content_type"):
             if key in stage.checks.model_fields_set:
@@ -240,14 +246,10 @@ _NOT_IN_COMPONENT = ("endpoint_name", "variants", "shadow_variant", "data_captur
 def check_component_stage(stage: StageConfig) -> None:
     """Mode component: the ``component`` section, a rolling (or unguarded) release of its copies, and nothing
     of an endpoint of its own."""
+    _own_section(stage, "component", "the host (a component_hosts entry) and what each copy reserves (memory_mb)",
+                 _NOT_IN_COMPONENT, "the model runs as an inference component on the shared host named by "
+                 "component.host, which is the endpoint")
     settings = stage.component
-    if settings is None:
-        raise ConfigError("component", "is required in mode component: the host (a component_hosts entry) and "
-                          "what each copy reserves (memory_mb), got none")
-    for key in _NOT_IN_COMPONENT:
-        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
-            raise ConfigError(key, "must be left out in mode component (the model runs as an inference component on "
-                              "the shared host named by component.host, which is the endpoint), got a value")
     try:
         component_settings(stage)
     except ConfigError as error:
@@ -292,14 +294,9 @@ _NOT_IN_MULTI_MODEL = ("endpoint_name", "variants", "shadow_variant", "data_capt
 
 def check_multi_model_stage(stage: StageConfig) -> None:
     """Mode multi_model: the ``multi_model`` section, and nothing of an endpoint of its own."""
-    if stage.multi_model is None:
-        raise ConfigError("multi_model", "is required in mode multi_model: the host (a multi_model_hosts entry), "
-                          "got none")
-    for key in _NOT_IN_MULTI_MODEL:
-        if key in stage.model_fields_set and getattr(stage, key) not in (None, []):
-            raise ConfigError(key, "must be left out in mode multi_model (the model is one of the models of the "
-                              "multi-model host named by multi_model.host: no rollout, and SageMaker publishes no "
-                              "per-model metric for an alarm to judge; the smoke check is the gate), got a value")
+    _own_section(stage, "multi_model", "the host (a multi_model_hosts entry)", _NOT_IN_MULTI_MODEL,
+                 "the model is one of the models of the multi-model host named by multi_model.host: no rollout, "
+                 "and SageMaker publishes no per-model metric for an alarm to judge; the smoke check is the gate")
     if stage.checks is not None and stage.checks.stream:
         raise ConfigError("checks.stream", "must be false in mode multi_model (a streamed invocation cannot name "
                           "its target model), got true")

@@ -107,21 +107,24 @@ def verify_target(ctx, endpoint_name: str, target_model: str, parameter: str, ti
             "verified": True}
 
 
+def _together(first: object, second: object, options: str, why: str) -> bool:
+    """Whether a pair of options that go together is given (both), after refusing one without the other."""
+    if (first is None) != (second is None):
+        raise OpsError(f"{options} go together ({why})", EXIT_USAGE)
+    return first is not None
+
+
 def run(args, ctx) -> Output:
     """Handler of ``mlops verify``."""
-    if (args.target_model is None) != (args.target_parameter is None):
-        raise OpsError("--target-model and --target-parameter go together (the model released onto a multi-model "
-                       "endpoint and the parameter that names it)", EXIT_USAGE)
-    if args.target_model is not None:
+    if _together(args.target_model, args.target_parameter, "--target-model and --target-parameter",
+                 "the model released onto a multi-model endpoint and the parameter that names it"):
         data = verify_target(ctx, args.endpoint, args.target_model, args.target_parameter, args.timeout,
                              args.poll_interval)
         text = output.fields([("endpoint", data["endpoint"]), ("target model", data["target_model"]),
                               ("verified", f"{data['parameter']} names the released model")])
         return Output(data=data, text=text)
-    if (args.component is None) != (args.expected_model is None):
-        raise OpsError("--component and --expected-model go together (the component and the model its stack "
-                       "deployed)", EXIT_USAGE)
-    if args.component is not None:
+    if _together(args.component, args.expected_model, "--component and --expected-model",
+                 "the component and the model its stack deployed"):
         data = verify_component(ctx, args.endpoint, args.component, args.expected_model, args.timeout,
                                 args.poll_interval)
         text = output.fields([("endpoint", data["endpoint"]), ("component", data["component"]),

@@ -800,6 +800,12 @@ class PlatformConfig(_Strict):
                                   f"{host.name!r}")
             seen[host.name] = i
             for stage_name in ("test", "prod"):
+                region = getattr(self.accounts, stage_name).region
+                ecr = re.match(r"^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", host.image)
+                if ecr and ecr.group(1) != region:
+                    raise ConfigError(f"{path}.image", f"must be in the {stage_name} stage's region ({region}: "
+                                      "SageMaker pulls a model's image from its own region; one image serves both "
+                                      f"stages), got one in {ecr.group(1)}")
                 bucket = host.bucket_name(self.project, getattr(self.accounts, stage_name))
                 if len(bucket) > 63:
                     raise ConfigError(f"{path}.name", f"is too long for its models' bucket name ({bucket!r} is "

@@ -259,8 +259,14 @@ def check_component_stage(stage: StageConfig) -> None:
         raise ConfigError("deployment.size_unit", "must be copies or percent in mode component (a component's "
                           "rolling update moves copies, not instances), got instances")
     scaling = settings.autoscaling
-    check_component_rollout("deployment", spec, settings.copies, scaling.min_copies if scaling else None,
-                            scaling.max_copies if scaling else None)
+    try:
+        check_component_rollout("deployment", spec, settings.copies, scaling.min_copies if scaling else None,
+                                scaling.max_copies if scaling else None)
+    except ConfigError as error:
+        if stage.deployment is not None:
+            raise
+        raise ConfigError(error.path, f"{error.message} (the default deployment: rolling, one copy at a time)") \
+            from None
     StageSpec.rollback_alarms(stage).validate("alarms")
     if stage.alarms.watch_whole_endpoint:
         raise ConfigError("alarms.watch_whole_endpoint", "does not apply in mode component (the component's alarms "
@@ -295,8 +301,9 @@ _NOT_IN_MULTI_MODEL = ("endpoint_name", "variants", "shadow_variant", "data_capt
 def check_multi_model_stage(stage: StageConfig) -> None:
     """Mode multi_model: the ``multi_model`` section, and nothing of an endpoint of its own."""
     _own_section(stage, "multi_model", "the host (a multi_model_hosts entry)", _NOT_IN_MULTI_MODEL,
-                 "the model is one of the models of the multi-model host named by multi_model.host: no rollout, "
-                 "and SageMaker publishes no per-model metric for an alarm to judge; the smoke check is the gate")
+                 "the multi-model host named by multi_model.host is the endpoint and carries the endpoint's "
+                 "settings; a model's release is its artifact and a parameter, with no rollout and no alarm of its "
+                 "own (SageMaker publishes no per-model metric); the smoke check is the gate")
     if stage.checks is not None and stage.checks.stream:
         raise ConfigError("checks.stream", "must be false in mode multi_model (a streamed invocation cannot name "
                           "its target model), got true")

@@ -528,7 +528,9 @@ LITE = "models.3.stages"  # the example's first inference component
      "models[3].stages.prod.deployment.batch_size: must be at most 50% of the component's copies (4, so at most "
      "2), got 3 copies"),
     ({f"{LITE}.test.component.copies": 1},
-     "models[3].stages.test.deployment.batch_size: a rolling update in batches of copies needs at least 2 copies"),
+     "models[3].stages.test.deployment.batch_size: a rolling update in batches of copies needs at least 2 copies "
+     "(each batch is 5-50% of them), the component has 1: give it 2 copies, or deployment type unguarded (the "
+     "default deployment: rolling, one copy at a time)"),
     ({f"{LITE}.prod.component.accelerators": 1},
      "models[3].stages.prod.component.accelerators: needs a host with accelerators (ml.g*, ml.p*, ml.inf*, "
      "ml.trn*), and host shared runs ml.m5.2xlarge in prod, got 1"),
@@ -555,7 +557,7 @@ LITE = "models.3.stages"  # the example's first inference component
      "component_hosts[0].prod.instance_type: must be a SageMaker real-time inference instance type"),
     ({"component_hosts.0.prod.max_instance_count": 1},
      "component_hosts[0].prod.max_instance_count: must be at least instance_count (2), got 1"),
-    ({"component_hosts.0.test.min_instance_count": 1},
+    ({"component_hosts.0.test": {"instance_type": "ml.m5.xlarge", "min_instance_count": 1}},
      "component_hosts[0].test.min_instance_count: applies only with max_instance_count"),
     ({"component_hosts.0.test.routing": "round_robin"}, "component_hosts[0].test.routing: input should be"),
     ({"component_hosts": [{"name": "shared", "test": {"instance_type": "ml.m5.large"},
@@ -603,6 +605,9 @@ REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
         "model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/4"}},
      "models[5].stages.prod.multi_model.model.model_package_arn: must be a version of this model's group "
      "(arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-regional/<version>)"),
+    ({"multi_model_hosts.0.image": "141502667606.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"},
+     "multi_model_hosts[0].image: must be in the test stage's region (eu-west-1: SageMaker pulls a model's image "
+     "from its own region; one image serves both stages), got one in us-east-1"),
     ({"multi_model_hosts.0.prod.instance_type": "ml.g5.xlarge"},
      "multi_model_hosts[0].prod.instance_type: ml.g5.xlarge is a GPU type: a multi-model endpoint runs on GPUs "
      "only with SageMaker's Triton container"),
@@ -610,7 +615,8 @@ REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
       f"{REGIONAL}.prod.deployment": {"type": "all_at_once"}},
      "models[5].stages.prod.multi_model: applies to mode multi_model only, got it in mode realtime"),
 ], ids=["no-section", "unknown-host", "image-model", "deployment", "alarms", "stream", "inferentia", "count",
-        "name-taken", "long-name", "upper-case", "prefix-fixed", "upper-case-model", "other-group", "gpu-not-triton",
+        "name-taken", "long-name", "upper-case", "prefix-fixed", "upper-case-model", "other-group", "image-region",
+        "gpu-not-triton",
         "wrong-mode"])
 def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:

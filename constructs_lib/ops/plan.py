@@ -178,8 +178,9 @@ def run(args: Any, ctx: Any = None) -> Output:
                          is not None else "; no smoke check in this stage")
                 batches.append(f"{model.name} / {stage_name}: mode multi_model on host {stage.multi_model.host}, no "
                                "rollout: a release copies the version's artifact under a new name, then the target "
-                               "parameter names it for callers, all at once; no alarm judges one model (SageMaker "
-                               f"publishes no per-model metrics){check}")
+                               f"parameter (/{config.project}/{model.name}/{stage_name}/target-model) names it for "
+                               "callers, all at once; no alarm judges one model (SageMaker publishes no per-model "
+                               f"metrics){check}")
                 continue
             if mode(stage) == "batch":  # no endpoint, no rollout: a stack update swaps the model between runs
                 check = ("; the delivery pipeline's batch check runs it over the sample files" if stage_name == "test"
@@ -325,7 +326,8 @@ def plan_stage(model: str, stage_name: str, stage: StageConfig) -> StagePlan:
                                                                    "thresholds)" if needed > 100 else ""))
     return StagePlan(
         model=model, stage=stage_name, endpoint=endpoint,
-        policy=spec.describe().replace(" instance(s)", " copies") if component else spec.describe(),
+        policy=(spec.describe().replace(" 1 instance(s)", " 1 copy").replace(" instance(s)", " copies")
+                if component else spec.describe()),
         strategy=spec.strategy, unit="copies" if component else "instances", capacity=capacity, instances=instances,
         steps=spec.steps_count(capacity), expected_seconds=end, fleet_capacity=fleet,
         fleet_steps=spec.steps_count(fleet),

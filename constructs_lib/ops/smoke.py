@@ -218,6 +218,9 @@ def run(args, ctx) -> Output:
     if args.component and args.asynchronous:
         raise OpsError("--component and --async exclude each other: inference components serve real-time requests",
                        EXIT_USAGE)
+    if args.target_model and args.component:
+        raise OpsError("--component and --target-model exclude each other: an endpoint hosts inference components "
+                       "or many models, not both", EXIT_USAGE)
     if args.target_model and (args.asynchronous or args.stream):
         raise OpsError("--target-model excludes --async and --stream: only InvokeEndpoint names a target model",
                        EXIT_USAGE)
@@ -261,7 +264,7 @@ def register(subparsers) -> None:
         description="Invoke the endpoint N times with the payload files of DIR (round-robin, content type from "
                     "the file extension unless --content-type), fail (exit 1) if any call fails or the p95 "
                     "latency, measured client-side, is above --p95-ms.",
-        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --stream\n  mlops smoke churn-scorer-test --payloads config/models/churn-predictor/sample_payloads --async --timeout 1200")
+        epilog="example:\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --invocations 50 --p95-ms 300\n  mlops smoke churn-predictor-test --payloads config/models/churn-predictor/sample_payloads --stream\n  mlops smoke churn-scorer-test --payloads config/models/churn-predictor/sample_payloads --async --timeout 1200\n  mlops smoke shared-test --payloads config/models/churn-predictor/sample_payloads --component churn-lite-test\n  mlops smoke many-test --payloads config/models/churn-predictor/sample_payloads --target-model churn-regional/v1.tar.gz")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--payloads", required=True, metavar="DIR", help="folder of sample request bodies")
     parser.add_argument("--invocations", type=bounded(1, 1000, integer=True), default=20, metavar="N", help="number of calls (default: 20)")

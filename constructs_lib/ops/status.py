@@ -411,8 +411,10 @@ def register(subparsers) -> None:
         description="Show an endpoint's status, current and requested endpoint configs, variants with weights "
                     "and instance counts, shadow sampling, rollback alarm states, and the last deployment's "
                     "outcome. A release is ROLLED BACK when the endpoint runs another config than the one its "
-                    "CloudFormation stack last deployed (output EndpointConfigName).",
-        epilog="example:\n  mlops status churn-predictor-prod\n  mlops status churn-predictor-prod --stack mlops-churn-predictor-prod-endpoint --json")
+                    "CloudFormation stack last deployed (output EndpointConfigName). An endpoint hosting inference "
+                    "components lists them; a component's name (<model>-<stage>) shows that component; a batch "
+                    "stage's pipeline name (<model>-<stage>) shows the pipeline.",
+        epilog="example:\n  mlops status churn-predictor-prod\n  mlops status churn-predictor-prod --stack mlops-churn-predictor-prod-endpoint --json\n  mlops status shared-prod\n  mlops status churn-lite-prod")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name (mode batch: the batch pipeline's, <model>-<stage>)")
     parser.add_argument("--stack", metavar="NAME",
                         help="the CloudFormation stack that deploys the endpoint (default: from its "

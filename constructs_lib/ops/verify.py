@@ -116,6 +116,11 @@ def _together(first: object, second: object, options: str, why: str) -> bool:
 
 def run(args, ctx) -> Output:
     """Handler of ``mlops verify``."""
+    kinds = [name for name, given in (("--expected-config", args.expected_config), ("--component", args.component),
+                                      ("--target-model", args.target_model)) if given is not None]
+    if len(kinds) > 1:
+        raise OpsError(f"{' and '.join(kinds)} exclude each other: an endpoint's config, an inference component, "
+                       "or a multi-model target", EXIT_USAGE)
     if _together(args.target_model, args.target_parameter, "--target-model and --target-parameter",
                  "the model released onto a multi-model endpoint and the parameter that names it"):
         data = verify_target(ctx, args.endpoint, args.target_model, args.target_parameter, args.timeout,
@@ -141,10 +146,16 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify", help="fail unless the endpoint is InService on the config just deployed",
         description="Wait until the endpoint is no longer Creating/Updating/RollingBack, then check that it is "
-                    "InService on the expected endpoint config. Exit 6 when SageMaker rolled the release back "
-                    "(naming the rollback alarms in ALARM), 1 when the endpoint failed or the wait timed out.",
-        epilog="example (pipeline step, config name from the stack output):\n"
-               "  mlops verify churn-predictor-prod --expected-config \"$ENDPOINT_CONFIG_NAME\" --timeout 3600")
+                    "InService on the expected endpoint config; with --component, that the inference component is "
+                    "InService on the model its stack deployed; with --target-model, that the multi-model "
+                    "endpoint is InService and --target-parameter names that model. Exit 6 when SageMaker rolled "
+                    "the release back (naming the rollback alarms in ALARM) or the parameter names another model, "
+                    "1 when the endpoint failed or the wait timed out.",
+        epilog="examples (pipeline steps, names from the stack outputs):\n"
+               "  mlops verify churn-predictor-prod --expected-config \"$ENDPOINT_CONFIG_NAME\" --timeout 3600\n"
+               "  mlops verify shared-prod --component churn-lite-prod --expected-model \"$EXPECTED_MODEL\"\n"
+               "  mlops verify many-prod --target-model churn-regional/v4.tar.gz "
+               "--target-parameter /mlops/churn-regional/prod/target-model")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("--expected-config", metavar="NAME",
                         help="the endpoint config just deployed (default: the EndpointConfigName output of the "

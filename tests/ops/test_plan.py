@@ -220,9 +220,11 @@ def test_a_multi_model_target_has_no_rollout_and_says_why(mlops):
     lines = result.out.strip().splitlines()
     assert lines == [
         "churn-regional / test: mode multi_model on host many, no rollout: a release copies the version's artifact "
-        "under a new name, then the target parameter names it for callers, all at once; no alarm judges one model "
+        "under a new name, then the target parameter (/mlops/churn-regional/test/target-model) names it for "
+        "callers, all at once; no alarm judges one model "
         "(SageMaker publishes no per-model metrics); the delivery pipeline's smoke check invokes the new target "
         "model first",
         "churn-regional / prod: mode multi_model on host many, no rollout: a release copies the version's artifact "
-        "under a new name, then the target parameter names it for callers, all at once; no alarm judges one model "
+        "under a new name, then the target parameter (/mlops/churn-regional/prod/target-model) names it for "
+        "callers, all at once; no alarm judges one model "
         "(SageMaker publishes no per-model metrics); no smoke check in this stage"]

@@ -277,3 +277,5 @@ def test_every_call_names_the_target_model(mlops, aws_client, stub_client, paylo
     runtime.assert_no_pending_responses()
     refused = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--target-model", "x", "--stream")
     assert refused.code == EXIT_USAGE and "only InvokeEndpoint names a target model" in refused.err
+    both = mlops("smoke", ENDPOINT, "--payloads", str(payloads), "--target-model", "x", "--component", "c")
+    assert both.code == EXIT_USAGE and "--component and --target-model exclude each other" in both.err

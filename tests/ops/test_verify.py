@@ -158,3 +158,11 @@ def test_a_multi_model_release_is_verified_by_the_parameter_callers_read(mlops, 
                                  "later release or a rollback moved it)")
     usage = mlops("verify", ENDPOINT, "--target-model", "x")
     assert usage.code == EXIT_USAGE
+
+
+def test_one_kind_of_release_at_a_time(mlops):
+    result = mlops("verify", ENDPOINT, "--component", "c", "--expected-model", "m", "--target-model", "t",
+                   "--target-parameter", "p")
+    assert (result.code, result.err.strip()) == (EXIT_USAGE, "error: --component and --target-model exclude each "
+                                                 "other: an endpoint's config, an inference component, or a "
+                                                 "multi-model target")

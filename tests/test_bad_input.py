@@ -596,7 +596,10 @@ REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
      "multi_model_hosts[0].name: must be unique among the hosts; component_hosts[0] uses it too, got 'shared'"),
     ({"multi_model_hosts.0.name": "a" * 30},
      "multi_model_hosts[0].name: is too long for its models' bucket name"),
-    ({"multi_model_hosts.0.name": "Many"}, "multi_model_hosts[0].name: "),
+    ({"multi_model_hosts.0.name": "Many"}, "multi_model_hosts[0].name: must be 1-40 lower-case letters, digits and "
+                                           "hyphens, starting with a letter, got 'Many'"),
+    ({f"{REGIONAL}.prod.multi_model": "many"}, "models[5].stages.prod.multi_model: must be a section of key: value "
+                                               "settings (see config/platform.schema.json), got 'many'"),
     ({"multi_model_hosts.0.prefix": "models/"}, "multi_model_hosts[0].prefix: is not a known setting"),
     ({"models.5.name": "ChurnRegional"},
      "models[5].stages.test.mode: multi_model needs a lower-case model name (it names the model's folder on the "
@@ -615,7 +618,7 @@ REGIONAL = "models.5.stages"  # the example's model on the multi-model endpoint
       f"{REGIONAL}.prod.deployment": {"type": "all_at_once"}},
      "models[5].stages.prod.multi_model: applies to mode multi_model only, got it in mode realtime"),
 ], ids=["no-section", "unknown-host", "image-model", "deployment", "alarms", "stream", "inferentia", "count",
-        "name-taken", "long-name", "upper-case", "prefix-fixed", "upper-case-model", "other-group", "image-region",
+        "name-taken", "long-name", "upper-case", "scalar-section", "prefix-fixed", "upper-case-model", "other-group", "image-region",
         "gpu-not-triton",
         "wrong-mode"])
 def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):

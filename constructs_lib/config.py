@@ -997,7 +997,7 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
     if kind in ("model_type", "dict_type"):  # a section given as a scalar or a list: not pydantic's class name
         return ConfigError(path, f"must be a section of key: value settings (see config/platform.schema.json), got "
                            f"{str(given).lower() if isinstance(given, bool) else cut(given)}")
-    if kind == "pattern_mismatch" and str(first.get("ctx", {}).get("pattern", "")).startswith("^[a-z][a-z0-9-]{0,39}"):
+    if kind == "string_pattern_mismatch" and str(first.get("ctx", {}).get("pattern", "")).startswith("^[a-z][a-z0-9-]{0,39}"):
         return ConfigError(path, f"must be 1-40 lower-case letters, digits and hyphens, starting with a letter, "
                            f"got {cut(given)}")
     shown = str(given).lower() if isinstance(given, bool) else cut(given)

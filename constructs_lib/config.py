@@ -459,6 +459,12 @@ class ReleaseConfig(_Strict):
         return self
 
 
+def target_parameter_name(config: "PlatformConfig", model_name: str, stage_name: str) -> str:
+    """``/<project>/<model>/<stage>/target-model``: the SSM parameter naming a multi-model target's TargetModel
+    (what callers send)."""
+    return f"/{config.project}/{model_name}/{stage_name}/target-model"
+
+
 def _named(entries: list, name: str, path: str, key: str):
     """The entry of ``entries`` (a hosts list, the file's ``key``) called ``name``."""
     for entry in entries:

@@ -325,6 +325,8 @@ def test_every_pipeline_deploys_the_same_shared_host_then_checks_its_own_compone
 
 
 def test_the_multi_model_pipeline_checks_the_target_model_and_the_parameter(templates):
+    host = templates["mlops-churn-regional/pipeline/churn-regional-test/Host"]
+    assert host["Outputs"]["TargetParameterNames"]["Value"] == "/mlops/{model}/test/target-model"
     stack = templates["mlops-churn-regional/pipeline/churn-regional-test/MultiModel"]
     assert set(stack["Outputs"]) >= {"EndpointName", "TargetModel", "TargetParameterName"}
     assert stack["Outputs"]["TargetModel"]["Value"] == "churn-regional/v1.tar.gz"

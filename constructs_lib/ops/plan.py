@@ -29,7 +29,7 @@ from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from constructs_lib.config import StageConfig, load_config
+from constructs_lib.config import StageConfig, load_config, target_parameter_name
 from constructs_lib.errors import ConfigError
 from .base import EXIT_USAGE, OpsError, Output
 from .output import duration, table
@@ -178,7 +178,7 @@ def run(args: Any, ctx: Any = None) -> Output:
                          is not None else "; no smoke check in this stage")
                 batches.append(f"{model.name} / {stage_name}: mode multi_model on host {stage.multi_model.host}, no "
                                "rollout: a release copies the version's artifact under a new name, then the target "
-                               f"parameter (/{config.project}/{model.name}/{stage_name}/target-model) names it for "
+                               f"parameter ({target_parameter_name(config, model.name, stage_name)}) names it for "
                                "callers, all at once; no alarm judges one model (SageMaker publishes no per-model "
                                f"metrics){check}")
                 continue

@@ -28,6 +28,9 @@ DASHBOARD_OUTPUT = "DashboardName"
 STREAM_INPUT_OUTPUT, STREAM_OUTPUT_OUTPUT = "StreamInputName", "StreamOutputName"
 #: A component host's stack (``HostStack``) says so: ``mlops status`` then lists the endpoint's components.
 COMPONENTS_OUTPUT = "HostsInferenceComponents"
+#: A multi-model host's stack (``MultiModelHostStack``): where its models are, and how each model's target
+#: parameter is named (``{model}`` in it), so that ``mlops status`` lists the models and the version each serves.
+MODELS_BUCKET_OUTPUT, TARGET_PARAMETERS_OUTPUT = "ModelsBucket", "TargetParameterNames"
 #: Statuses in which the endpoint is still moving; anything else is final.
 
 
@@ -249,6 +252,31 @@ def component_rows(ctx, endpoint_name: str, limit: int = 50) -> list[dict[str, A
     return [component_row(sagemaker, name) for name in sorted(names)]
 
 
+def hosted_models(ctx, bucket: str, parameter_names: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+    """A multi-model host's models: the versions under ``models/<model>/`` (at most ``limit`` keys) and, when
+    ``parameter_names`` is given (``/project/{model}/stage/target-model``), the version each model's
+    parameter names: what callers are sent to."""
+    versions: dict[str, list[str]] = {}
+    for page in ctx.client("s3").get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix="models/", PaginationConfig={"MaxItems": limit}):
+        for item in page.get("Contents", []):
+            model, _, version = item["Key"][len("models/"):].partition("/")
+            if version:
+                versions.setdefault(model, []).append(version)
+    rows = []
+    for model in sorted(versions):
+        current = None
+        if parameter_names:
+            try:
+                current = ctx.client("ssm").get_parameter(
+                    Name=parameter_names.replace("{model}", model))["Parameter"]["Value"]
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != "ParameterNotFound":
+                    raise
+        rows.append({"model": model, "versions": sorted(versions[model]), "target_model": current})
+    return rows
+
+
 def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[str, Any]:
     """Everything ``mlops status`` reports, as data."""
     endpoint = ctx.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
@@ -272,6 +300,12 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
             components = component_rows(ctx, endpoint_name)
         except botocore.exceptions.ClientError as error:
             components, components_note = [], f"inference components unavailable: {translate(error)}"
+    models, models_note = None, ""
+    if (outputs or {}).get(MODELS_BUCKET_OUTPUT):
+        try:
+            models = hosted_models(ctx, outputs[MODELS_BUCKET_OUTPUT], outputs.get(TARGET_PARAMETERS_OUTPUT))
+        except botocore.exceptions.ClientError as error:
+            models, models_note = [], f"hosted models unavailable: {translate(error)}"
     return {
         "endpoint": endpoint_name,
         "status": endpoint.get("EndpointStatus"),
@@ -297,6 +331,8 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "queue_note": queue_note,
         "components": components,
         "components_note": components_note,
+        "models": models,
+        "models_note": models_note,
     }
 
 
@@ -401,6 +437,13 @@ def _endpoint_output(data: dict[str, Any]) -> Output:
                      if c["failure_reason"]]
     if data["components_note"]:
         warnings.append(data["components_note"])
+    if data["models"] is not None:
+        text += "\n\n" + (output.table(
+            ["model", "callers sent to", "versions on the endpoint"],
+            [[m["model"], m["target_model"] or "-", ", ".join(m["versions"])] for m in data["models"]])
+            if data["models"] else "no models on this multi-model endpoint yet")
+    if data["models_note"]:
+        warnings.append(data["models_note"])
     return Output(data=data, text=text, warnings=warnings)
 
 

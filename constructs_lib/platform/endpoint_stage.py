@@ -20,7 +20,7 @@ from constructs_lib.arns import StackArns
 from constructs_lib.batch import BatchInference
 from constructs_lib.components import ComponentHost, InferenceComponent
 from constructs_lib.multi_model import MultiModelHost, MultiModelRelease
-from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
+from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig, target_parameter_name
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.delivery import bounded_role_name, check_step_role_name
 from constructs_lib.deployment import DeploymentPolicy
@@ -293,7 +293,8 @@ class MultiModelHostStack(Stack):
     """A multi-model host in one stage (``MultiModelHost``): the endpoint and the bucket of its models, which
     models in mode multi_model share. Like ``HostStack``, its template depends on the ``multi_model_hosts``
     entry alone, so each model pipeline that uses the host deploys the same stack.
-    Outputs: ``EndpointName``, ``EndpointConfigName`` and ``ModelsBucket``."""
+    Outputs: ``EndpointName``, ``EndpointConfigName``, ``ModelsBucket`` and ``TargetParameterNames`` (``mlops
+    status`` then lists the models and the version each model's parameter names)."""
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, host_name: str, stage_name: str,
                  **kwargs) -> None:
@@ -313,6 +314,8 @@ class MultiModelHostStack(Stack):
         CfnOutput(self, "EndpointConfigName", value=self.host.endpoint.endpoint_config_name)
         CfnOutput(self, "ModelsBucket", value=self.host.bucket_name,
                   description=f"The models of this endpoint, under {host.prefix}/")
+        CfnOutput(self, "TargetParameterNames", value=target_parameter_name(config, "{model}", stage_name),
+                  description="Each model's SSM parameter naming the TargetModel callers send ({model}: its name)")
 
 
 class MultiModelStack(Stack):
@@ -339,7 +342,7 @@ class MultiModelStack(Stack):
                     bucket_name=host.bucket_name(config.project, account)),
                 model_package_arn=source.container["ModelPackageName"], target=model.name,
                 registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
-                parameter_name=f"/{config.project}/{model.name}/{stage_name}/target-model")
+                parameter_name=target_parameter_name(config, model.name, stage_name))
         except ConfigError as error:
             raise error.under(f"models[{index}].stages.{stage_name}") from None
         self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.release.host.endpoint_name)

@@ -271,3 +271,24 @@ def test_a_component_is_shown_by_its_name(mlops, stub_client):
                                  "deployment_policy")} == {
         "component": "churn-lite-prod", "endpoint": ENDPOINT, "model": "model-a", "copies": 3, "desired_copies": 4,
         "deployment_policy": "rolling"}
+
+
+def test_a_multi_model_host_lists_its_models_and_the_version_callers_are_sent_to(mlops, aws_client):
+    """moto's endpoint, stack, S3 and SSM: the host's stack names its bucket and the parameters' pattern."""
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, {
+        "EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG, "ModelsBucket": "many-models",
+        "TargetParameterNames": "/mlops/{model}/prod/target-model"})
+    s3 = aws_client("s3")
+    s3.create_bucket(Bucket="many-models", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for key in ("models/churn-regional/v1.tar.gz", "models/churn-regional/v2.tar.gz", "models/fraud/v7.tar.gz"):
+        s3.put_object(Bucket="many-models", Key=key, Body=b"x")
+    aws_client("ssm").put_parameter(Name="/mlops/churn-regional/prod/target-model", Value="churn-regional/v1.tar.gz",
+                                    Type="String")
+    result = mlops("status", ENDPOINT)
+    assert result.code == 0, result.err
+    table = result.out.split("\n\n")[-1].splitlines()
+    assert table[0].split() == ["model", "callers", "sent", "to", "versions", "on", "the", "endpoint"]
+    assert [line.split() for line in table[2:]] == [
+        ["churn-regional", "churn-regional/v1.tar.gz", "v1.tar.gz,", "v2.tar.gz"],  # rolled back to v1
+        ["fraud", "-", "v7.tar.gz"]]  # no parameter (yet): nobody is sent to it

@@ -16,36 +16,23 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from constructs_lib.arns import StackArns
 from constructs_lib.batch import BatchInference
-from constructs_lib.components import ComponentHost, InferenceComponent
-from constructs_lib.multi_model import MultiModelHost, MultiModelRelease
-from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig, target_parameter_name
+from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.dashboard import EndpointDashboard
-from constructs_lib.delivery import bounded_role_name, check_step_role_name
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import (StageSpec, component_rollout, component_settings, config_error, mode,
-                                       model_source, network_isolation, stream_settings)
+from constructs_lib.stage_spec import StageSpec, config_error, mode, model_source, network_isolation, stream_settings
 from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
+from .shared_hosts import ComponentStack, HostStack, MultiModelHostStack, MultiModelStack, host_stack_name
+from .stage_roles import delivery_pipeline_name, release_check_role_name, stage_of, trusting_the_check_steps
 
-#: The release-check role's session limit (one value: each Duration made is a jsii round trip).
-_ONE_HOUR = Duration.hours(1)
-
-
-def release_check_role_name(config: PlatformConfig, model: ModelConfig, stage_name: str) -> str:
-    """The IAM role the delivery pipeline assumes in a stage's account to check the endpoint (<= 64 chars)."""
-    return bounded_role_name(f"{config.project}-{model.name}-{stage_name}-checks")
-
-
-def delivery_pipeline_name(config: PlatformConfig, model: ModelConfig) -> str:
-    """``<project>-<model>-delivery``: the CodePipeline the model's approval rule starts."""
-    return f"{config.project}-{model.name}-delivery"
+__all__ = ["BatchStack", "ComponentStack", "EndpointStack", "EndpointStage", "HostStack", "MultiModelHostStack",
+           "MultiModelStack", "delivery_pipeline_name", "release_check_role_name"]
 
 
 class EndpointStack(Stack):
@@ -58,7 +45,7 @@ class EndpointStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
+        index, stage = stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
@@ -131,7 +118,7 @@ class EndpointStack(Stack):
         may describe this endpoint and its rollback alarms (deployment verification) and, where the stage has
         smoke/latency checks, invoke it."""
         endpoint = self.endpoint
-        role = _trusting_the_check_steps(self, config, model, stage_name,
+        role = trusting_the_check_steps(self, config, model, stage_name,
                                          f"Delivery pipeline checks of endpoint {endpoint.endpoint_name}")
         alarms = endpoint.alarms_arn_pattern
         iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
@@ -198,7 +185,7 @@ class BatchStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
+        index, stage = stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         settings = stage.batch
         assert settings is not None  # check_mode: required in mode batch
         try:
@@ -227,7 +214,7 @@ class BatchStack(Stack):
         """The role the delivery pipeline's batch check assumes: trusts only the pipeline's check steps; may run
         and watch this pipeline, put samples under its input prefix and read its results."""
         batch = self.batch
-        role = _trusting_the_check_steps(self, config, model, stage_name, f"Batch check of {batch.pipeline_name}")
+        role = trusting_the_check_steps(self, config, model, stage_name, f"Batch check of {batch.pipeline_name}")
         executions = f"{batch.pipeline_arn}/execution/*"
         inputs = batch.bucket.arn_for_objects(f"{batch.input_prefix}/*")
         outputs = batch.bucket.arn_for_objects(f"{batch.output_prefix}/*")
@@ -246,206 +233,13 @@ class BatchStack(Stack):
         return role
 
 
-def _stage_of(stack: Stack, scope: Construct, config: PlatformConfig, model: ModelConfig, stage_name: str,
-              env_given: bool) -> tuple[int, StageConfig]:
-    """A stage stack's model index and stage config; in an ``EndpointStage`` without an explicit ``env``, the
-    stage's account and region (from the config) are remembered for the stack's ARNs."""
-    if isinstance(scope, EndpointStage) and not env_given:
-        account = getattr(config.accounts, stage_name)
-        StackArns.remember(stack, account=account.account_id, region=account.region)
-    return config.models.index(model), getattr(model.stages, stage_name)
-
-
-def host_stack_name(config: PlatformConfig, host_name: str, stage_name: str) -> str:
-    """``<project>-<host>-<stage>-host``: a component host's stack, deployed by each model pipeline that uses it."""
-    return f"{config.project}-{host_name}-{stage_name}-host"
-
-
-class HostStack(Stack):
-    """A component host in one stage (``ComponentHost``): the endpoint that models in mode component share.
-
-    Its template depends on the ``component_hosts`` entry alone, so every model pipeline that uses the host
-    deploys the same stack; the first creates the endpoint, the others find nothing to change.
-    Outputs: ``EndpointName``, ``EndpointConfigName`` and ``HostsInferenceComponents`` (``mlops status`` then
-    lists the endpoint's components)."""
-
-    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, host_name: str, stage_name: str,
-                 **kwargs) -> None:
-        super().__init__(scope, id, **kwargs)
-        host = config.component_host(host_name)
-        index = config.component_hosts.index(host)
-        settings = getattr(host, stage_name)
-        try:
-            self.host = ComponentHost(
-                self, "Host", endpoint_name=host.endpoint_name(stage_name), instance_type=settings.instance_type,
-                instance_count=settings.instance_count, max_instance_count=settings.max_instance_count,
-                min_instance_count=settings.min_instance_count, routing=settings.routing.upper(),
-                network_isolation=host.network_isolation)
-        except ConfigError as error:
-            raise error.under(f"component_hosts[{index}].{stage_name}") from None
-        CfnOutput(self, "EndpointName", value=self.host.endpoint_name)
-        CfnOutput(self, "EndpointConfigName", value=self.host.endpoint_config_name)
-        CfnOutput(self, "HostsInferenceComponents", value="true",
-                  description="mlops status lists this endpoint's inference components")
-
-
-class MultiModelHostStack(Stack):
-    """A multi-model host in one stage (``MultiModelHost``): the endpoint and the bucket of its models, which
-    models in mode multi_model share. Like ``HostStack``, its template depends on the ``multi_model_hosts``
-    entry alone, so each model pipeline that uses the host deploys the same stack.
-    Outputs: ``EndpointName``, ``EndpointConfigName``, ``ModelsBucket`` and ``TargetParameterNames`` (``mlops
-    status`` then lists the models and the version each model's parameter names)."""
-
-    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, host_name: str, stage_name: str,
-                 **kwargs) -> None:
-        super().__init__(scope, id, **kwargs)
-        host = config.multi_model_host(host_name)
-        settings = getattr(host, stage_name)
-        index = config.multi_model_hosts.index(host)
-        try:
-            self.host = MultiModelHost(
-                self, "Host", endpoint_name=host.endpoint_name(stage_name), image=host.image,
-                instance_type=settings.instance_type, instance_count=settings.instance_count, cache=host.cache,
-                bucket_name=host.bucket_name(config.project, getattr(config.accounts, stage_name)),
-                prefix=host.prefix, network_isolation=host.network_isolation)
-        except ConfigError as error:
-            raise error.under(f"multi_model_hosts[{index}].{stage_name}") from None
-        CfnOutput(self, "EndpointName", value=self.host.endpoint_name)
-        CfnOutput(self, "EndpointConfigName", value=self.host.endpoint.endpoint_config_name)
-        CfnOutput(self, "ModelsBucket", value=self.host.bucket_name,
-                  description=f"The models of this endpoint, under {host.prefix}/")
-        CfnOutput(self, "TargetParameterNames", value=target_parameter_name(config, "{model}", stage_name),
-                  description="Each model's SSM parameter naming the TargetModel callers send ({model}: its name)")
-
-
-class MultiModelStack(Stack):
-    """Mode multi_model: the model's release onto its stage's multi-model host (``MultiModelRelease``: the
-    version's artifact under a key of its own, the parameter naming it), with the role the delivery pipeline's
-    checks assume.
-
-    Outputs: ``EndpointName`` (the host), ``TargetModel`` (what callers send as ``TargetModel``) and
-    ``TargetParameterName`` (the SSM parameter that holds it)."""
-
-    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
-                 approved_version_arn: str | None, **kwargs) -> None:
-        super().__init__(scope, id, **kwargs)
-        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
-        settings = stage.multi_model
-        assert settings is not None  # check_mode: required in mode multi_model
-        host = config.multi_model_host(settings.host)
-        account = getattr(config.accounts, stage_name)
-        try:
-            source = model_source(settings.model, approved_version_arn, "multi_model.model")
-            self.release = MultiModelRelease(
-                self, "Release", host=MultiModelHost.from_attributes(
-                    self, "Host", endpoint_name=host.endpoint_name(stage_name), prefix=host.prefix,
-                    bucket_name=host.bucket_name(config.project, account)),
-                model_package_arn=source.container["ModelPackageName"], target=model.name,
-                registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
-                parameter_name=target_parameter_name(config, model.name, stage_name))
-        except ConfigError as error:
-            raise error.under(f"models[{index}].stages.{stage_name}") from None
-        self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.release.host.endpoint_name)
-        self.target_model_output = CfnOutput(self, "TargetModel", value=self.release.target_model,
-                                             description="Send it as InvokeEndpoint's TargetModel")
-        self.target_parameter_output = CfnOutput(self, "TargetParameterName", value=self.release.parameter_name,
-                                                 description="The SSM parameter callers read the TargetModel from")
-        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
-
-    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
-        """The role the delivery pipeline's checks assume: describe the host and read the target parameter
-        (verification) and, with checks, invoke this model's versions."""
-        release = self.release
-        role = _trusting_the_check_steps(self, config, model, stage_name,
-                                         f"Delivery pipeline checks of {model.name} on {release.host.endpoint_name}")
-        iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
-                                   resource_arns=[release.host.endpoint_arn])
-        iam.Grant.add_to_principal(grantee=role, actions=["ssm:GetParameter"], resource_arns=[release.parameter_arn])
-        if invoke:
-            release.grant_invoke(role, this_version_only=True)
-        return role
-
-
-class ComponentStack(Stack):
-    """Mode component: the model as an inference component on its stage's shared host, with the role the
-    delivery pipeline's checks assume.
-
-    Outputs: ``EndpointName`` (the host), ``InferenceComponentName`` and ``ModelName`` (the model this deployment
-    requests: if the component serves another one afterwards, SageMaker rolled the release back)."""
-
-    def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
-                 approved_version_arn: str | None, **kwargs) -> None:
-        super().__init__(scope, id, **kwargs)
-        index, stage = _stage_of(self, scope, config, model, stage_name, "env" in kwargs)
-        settings = stage.component
-        assert settings is not None  # check_mode: required in mode component
-        path = f"models[{index}].stages.{stage_name}"
-        host = config.component_host(settings.host)
-        try:
-            spec = component_settings(stage)
-        except ConfigError as error:
-            raise error.under(f"{path}.component") from None
-        try:
-            self.component = InferenceComponent(
-                self, "Component", host=ComponentHost.from_endpoint_name(self, "Host", host.endpoint_name(stage_name)),
-                model=model_source(settings.model, approved_version_arn, "component.model"),
-                component_name=f"{model.name}-{stage_name}", compute=spec["compute"], copies=spec["copies"],
-                deployment=DeploymentPolicy.from_spec(component_rollout(stage)),
-                rollback_alarms=StageSpec.rollback_alarms(stage),
-                network_isolation=network_isolation(stage))
-            if spec["scaling"] is not None:
-                scaling = dict(spec["scaling"])
-                self.component.auto_scale_copies(
-                    **scaling | {key: Duration.seconds(scaling[key]) for key in ("scale_in_cooldown",
-                                                                                   "scale_out_cooldown")})
-        except ConfigError as error:
-            raise config_error(error, path) from None
-        RegistryRef.from_config(config, model).grant_consumer_read(self.component.role)
-        if self.component.alarm_topic is not None:
-            for email in stage.alarms.notification_emails:
-                self.component.alarm_topic.add_subscription(subscriptions.EmailSubscription(email))
-            CfnOutput(self, "AlarmTopicArn", value=self.component.alarm_topic.topic_arn,
-                      description="Rollback alarm notifications of this component: subscribe here")
-        self.endpoint_name_output = CfnOutput(self, "EndpointName", value=self.component.host.endpoint_name)
-        self.component_name_output = CfnOutput(self, "InferenceComponentName", value=self.component.component_name)
-        self.model_name_output = CfnOutput(self, "ModelName", value=self.component.cfn_model.attr_model_name,
-                                           description="The model this deployment requests")
-        self.check_role = self._check_role(config, model, stage_name, invoke=stage.checks is not None)
-
-    def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str, invoke: bool) -> iam.Role:
-        """The role the delivery pipeline's checks assume: describe this component and read its rollback alarms
-        (verification) and, with checks, describe and invoke the host (the smoke check)."""
-        component = self.component
-        role = _trusting_the_check_steps(self, config, model, stage_name,
-                                         f"Delivery pipeline checks of inference component {component.component_name}")
-        for actions, resources in ((["sagemaker:DescribeInferenceComponent"], [component.component_arn]),
-                                   (["cloudwatch:DescribeAlarms"], component.rollback_alarm_arns)):
-            if resources:
-                iam.Grant.add_to_principal(grantee=role, actions=actions, resource_arns=resources)
-        if invoke:
-            iam.Grant.add_to_principal(grantee=role, actions=["sagemaker:DescribeEndpoint"],
-                                       resource_arns=[component.host.endpoint_arn])
-            component.grant_invoke(role)
-        return role
-
-
-def _trusting_the_check_steps(scope: Stack, config: PlatformConfig, model: ModelConfig, stage_name: str,
-                              description: str) -> iam.Role:
-    """A role only the delivery pipeline's check steps for this stage may assume (by their role's name, a
-    condition rather than a principal, so that either stack can be deployed first), for an hour."""
-    dev = config.accounts.dev.account_id
-    account = getattr(config.accounts, stage_name)
-    checker = StackArns.of(scope).arn("iam", "role", check_step_role_name(
-        delivery_pipeline_name(config, model), account.account_id, account.region), region="", account=dev)
-    return iam.Role(
-        scope, "ReleaseCheckRole", role_name=release_check_role_name(config, model, stage_name),
-        assumed_by=iam.AccountPrincipal(dev).with_conditions({"ArnEquals": {"aws:PrincipalArn": checker}}),
-        description=description, max_session_duration=_ONE_HOUR)
-
-
 class EndpointStage(Stage):
     """A model's endpoint (or, in mode batch, its batch-inference pipeline) deployed to the test or prod account
-    (one stack: ``Endpoint``, or ``Batch``)."""
+    (one stack: ``Endpoint``, or ``Batch``; in the shared-host modes the host's stack, then ``Component`` or
+    ``MultiModel``)."""
+
+    #: Its stacks take the stage's account and region from the config (``stage_roles.stage_of``).
+    builds_config_stage = True
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
                  approved_version_arn: str | None, **kwargs) -> None:

@@ -17,11 +17,9 @@ shows as about *r* times its share of the copies (``mlops plan`` prints that sha
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Protocol, Sequence
 
-from aws_cdk import Annotations, CfnResource, Duration, Stack
+from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -32,8 +30,9 @@ from constructs import Construct
 
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
-from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements,
-                       release_check_function, rollback_alarm_props)
+from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements, content_name,
+                       release_check_function, rollback_alarm_props, sagemaker_autoscaling_role,
+                       warn_if_rollout_may_time_out)
 from .component_rules import (COPIES, ComputeRequirements, RoutingStrategy, check_component_rollout,
                               check_copy_scaling, check_host)
 from .errors import ConfigError, check_sagemaker_name, cut
@@ -41,7 +40,6 @@ from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, allow_service_to_publish, attach_policy, grant_statements
-from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import MAX_ROLLBACK_ALARMS, ModelSource, RollbackAlarms
 
 __all__ = ["ComponentHost", "ComputeRequirements", "IComponentHost", "InferenceComponent", "RoutingStrategy"]
@@ -138,8 +136,7 @@ class ComponentHost(Construct):
         if self.encryption_key is not None and not local_storage:
             props["KmsKeyId"] = self.encryption_key.key_arn
         # Content-named, as ModelEndpoint's configs: a changed config is a new one (every property replaces it).
-        digest = json.dumps(Stack.of(self).resolve(props), sort_keys=True)
-        self.endpoint_config_name = f"{endpoint_name[:50].rstrip('-')}-{hashlib.sha256(digest.encode()).hexdigest()[:12]}"
+        self.endpoint_config_name = content_name(self, endpoint_name, props)
         config = sagemaker.CfnEndpointConfig(self, "EndpointConfig", endpoint_config_name=self.endpoint_config_name,
                                              **{_snake(k): _to_props(v) for k, v in props.items()})
         config.node.add_dependency(self.role)
@@ -306,10 +303,7 @@ class InferenceComponent(Construct):
             resource_id=f"inference-component/{self.component_name}",
             scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
             min_capacity=min_copies, max_capacity=max_copies,
-            role=iam.Role.from_role_arn(
-                self, "AutoScalingRole", f"arn:{self._env.partition}:iam::{self._env.account}:role/aws-service-role/"
-                "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_"
-                "SageMakerEndpoint", mutable=False))
+            role=sagemaker_autoscaling_role(self))
         target.node.add_dependency(self.cfn_component)
         target.scale_to_track_metric(
             "InvocationsPerCopy", target_value=target_invocations_per_copy,
@@ -345,22 +339,7 @@ class InferenceComponent(Construct):
         """The component's DeploymentConfig (CloudFormation casing): the endpoint's rolling policy with copies
         for instances; its timeout counts the batches at the most copies autoscaling may reach."""
         spec = self.deployment.spec
-        config = spec.to_deployment_config(self._max_copies, [])
-        if config is None:
-            self.cfn_component.deployment_config = None
-            return
-        rolling = config["RollingUpdatePolicy"]
-        for key in ("MaximumBatchSize", "RollbackMaximumBatchSize"):
-            if key in rolling and rolling[key]["Type"] == "INSTANCE_COUNT":
-                rolling[key] = {"Type": "COPY_COUNT", "Value": rolling[key]["Value"]}
-        if self._alarm_refs:
-            config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in self._alarm_refs]}
-        needed = spec.needed_timeout(self._max_copies)
-        if spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS and not self._timeout_warned:
-            self._timeout_warned = True
-            Annotations.of(self).add_warning_v2(
-                "@sagemaker-safe-release:rollout-may-time-out",
-                f"the rolling update of {self._max_copies} copies may need at least {needed} s (waits plus "
-                f"{PROVISIONING_ALLOWANCE_SECONDS} s provisioning per batch), more than the {MAX_TIMEOUT_SECONDS} s "
-                "SageMaker allows; take larger batches or shorter waits")
+        config = spec.to_deployment_config(self._max_copies, self._alarm_refs, count_type="COPY_COUNT")
+        self._timeout_warned = warn_if_rollout_may_time_out(
+            self, spec, self._max_copies, f"the rolling update of {self._max_copies} copies", self._timeout_warned)
         self.cfn_component.deployment_config = _to_props(config)

@@ -47,6 +47,7 @@ from .nag import acknowledge, acknowledge_wildcards
 from .permissions import allow, attach_policy, grant_statements
 from .rollout import MAX_TIMEOUT_SECONDS, PROVISIONING_ALLOWANCE_SECONDS
 from .variants import (
+    ALARM_KINDS,
     MAX_ROLLBACK_ALARMS,
     AsyncInference,
     CaptureMode,
@@ -430,7 +431,7 @@ class ModelEndpoint(_EndpointBase):
             min_capacity=min_capacity, max_capacity=max_capacity,
             # Application Auto Scaling acts for SageMaker through its service-linked role and ignores any other
             # (CDK would otherwise create an unused role per target).
-            role=self._autoscaling_role(),
+            role=sagemaker_autoscaling_role(self),
         )
         target.node.add_dependency(self._endpoint)
         cooldowns = {"scale_in_cooldown": scale_in_cooldown or Duration.seconds(300),
@@ -560,15 +561,6 @@ class ModelEndpoint(_EndpointBase):
         return self._config
 
     # ---------------------------------------------------------------------------------------------- internals
-    def _autoscaling_role(self) -> iam.IRole:
-        existing = self.node.try_find_child("AutoScalingRole")
-        if existing is not None:
-            return existing  # type: ignore[return-value]
-        return iam.Role.from_role_arn(
-            self, "AutoScalingRole", f"arn:{self._env.partition}:iam::{self._env.account}:role/aws-service-role/"
-            "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
-            mutable=False)
-
     @property
     def rollback_alarm_arns(self) -> list[str]:
         """Every alarm that rolls a deployment of this endpoint back: those created here, then
@@ -587,17 +579,8 @@ class ModelEndpoint(_EndpointBase):
         spec, capacity = self.deployment.spec, self.fleet_capacity
         spec.check_capacity(min((v.initial_instance_count for v in self.variants if not v.is_serverless),
                                 default=0), waits_capacity=capacity, path=path)
-        needed = spec.needed_timeout(capacity)
-        if (spec.is_guarded and spec.max_execution_timeout_seconds is None and needed > MAX_TIMEOUT_SECONDS
-                and not self._timeout_warned):
-            # Once: a later autoscaled variant can only make the rollout longer ("at least").
-            self._timeout_warned = True
-            Annotations.of(self).add_warning_v2(
-                "@sagemaker-safe-release:rollout-may-time-out",
-                f"the {spec.strategy} rollout of a {capacity}-instance fleet may need at least {needed} s (waits "
-                f"plus {PROVISIONING_ALLOWANCE_SECONDS} s provisioning per fleet or batch), more than the "
-                f"{MAX_TIMEOUT_SECONDS} s SageMaker allows; the timeout is set to the maximum and a slow rollout "
-                "will be rolled back: take larger batches or shorter waits")
+        self._timeout_warned = warn_if_rollout_may_time_out(
+            self, spec, capacity, f"the {spec.strategy} rollout of a {capacity}-instance fleet", self._timeout_warned)
         self._endpoint.deployment_config = _to_props(spec.to_deployment_config(capacity, self._alarm_refs))
         if not spec.is_guarded and path == "deployment":
             Annotations.of(self).add_warning_v2(
@@ -610,13 +593,7 @@ class ModelEndpoint(_EndpointBase):
         return self.variants + ([self.shadow_variant.variant] if self.shadow_variant else [])
 
     def _content_name(self, content: dict) -> str:
-        text = json.dumps(content, sort_keys=True, default=str)
-        if "${Token[" in text:
-            # References (keys, buckets) are hashed by what they resolve to (logical IDs), so that pointing the
-            # config at another resource also renames it.
-            text = json.dumps(Stack.of(self).resolve(content), sort_keys=True, default=str)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-        return f"{self.endpoint_name[:50].rstrip('-')}-{digest}"
+        return content_name(self, self.endpoint_name, content)
 
     def _create_alarm_topic(self) -> sns.Topic:
         """A topic for the rollback alarms: encrypted with the endpoint's key (or a key of its own when the given
@@ -770,6 +747,45 @@ class ModelEndpoint(_EndpointBase):
 
 
 # -------------------------------------------------------------------------------------------------- helpers
+def content_name(scope: Construct, prefix: str, content: dict) -> str:
+    """``<prefix>-<12 hex digits of content>``, at most 63 characters: the name of an immutable resource (an
+    endpoint config) that must change whenever its content does. References (keys, buckets, roles) are hashed by
+    what they resolve to (logical IDs), so that pointing the resource at another one also renames it."""
+    text = json.dumps(content, sort_keys=True, default=str)
+    if "${Token[" in text:
+        text = json.dumps(Stack.of(scope).resolve(content), sort_keys=True, default=str)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{prefix[:50].rstrip('-')}-{digest}"
+
+
+def sagemaker_autoscaling_role(scope: Construct) -> iam.IRole:
+    """Application Auto Scaling's service-linked role for SageMaker (it acts through it and ignores any other;
+    CDK would otherwise create an unused role per scalable target), imported once per ``scope``."""
+    existing = scope.node.try_find_child("AutoScalingRole")
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    env = StackArns.of(Stack.of(scope))
+    return iam.Role.from_role_arn(
+        scope, "AutoScalingRole", f"arn:{env.partition}:iam::{env.account}:role/aws-service-role/"
+        "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+        mutable=False)
+
+
+def warn_if_rollout_may_time_out(scope: Construct, spec, capacity: int, what: str, warned: bool) -> bool:
+    """Warn once (``warned``: already did) when a guarded rollout at ``capacity`` may need more than SageMaker's
+    maximum execution time and none was given (it is then capped there); returns whether it has warned. Once: a
+    later autoscaled variant or component can only make the rollout longer ("at least")."""
+    needed = spec.needed_timeout(capacity)
+    if warned or not spec.is_guarded or spec.max_execution_timeout_seconds is not None or needed <= MAX_TIMEOUT_SECONDS:
+        return warned
+    Annotations.of(scope).add_warning_v2(
+        "@sagemaker-safe-release:rollout-may-time-out",
+        f"{what} may need at least {needed} s (waits plus {PROVISIONING_ALLOWANCE_SECONDS} s provisioning per fleet "
+        f"or batch), more than the {MAX_TIMEOUT_SECONDS} s SageMaker allows; the timeout is set to the maximum and a "
+        "slow rollout will be rolled back: take larger batches or shorter waits")
+    return True
+
+
 def rollback_alarm_props(kind: str, name: str, dimensions: list[dict], alarms: RollbackAlarms, *, label: str,
                          fleet: str, subject: str, asynchronous: bool = False, topic_arn: str | None = None) -> dict:
     """The ``AWS::SageMaker``-metric rollback alarm ``name`` of ``kind`` (``ALARM_KINDS``) over ``dimensions``
@@ -864,9 +880,6 @@ def container_statements(sources: Sequence[ModelSource], env: StackArns, log_gro
     return statements, wildcards
 
 
-#: The rollback alarms of a production variant, in order; ``endpoint-5xx-rate`` only with
-#: ``RollbackAlarms.watch_whole_endpoint``.
-ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency", "endpoint-5xx-rate")
 #: Construct ids per kind. Kept from earlier releases where the alarm name is unchanged: a new logical id under
 #: the same alarm name would overwrite the alarm (PutMetricAlarm upserts) and then delete it in the cleanup.
 _ALARM_IDS = {"5xx-rate": "Alarm5xx", "latency": "AlarmLatency", "model-error-rate": "AlarmModelErrorRate",

@@ -79,9 +79,10 @@ class CapacitySize:
         """SageMaker's ``CapacitySize.Type``."""
         return "CAPACITY_PERCENT" if self.unit == "percent" else "INSTANCE_COUNT"
 
-    def to_api(self) -> dict:
-        """SageMaker's ``CapacitySize`` structure."""
-        return {"Type": self.api_type, "Value": self.value}
+    def to_api(self, count_type: str = "INSTANCE_COUNT") -> dict:
+        """SageMaker's ``CapacitySize`` structure; a count is of ``count_type`` (an inference component's
+        batches count copies: ``COPY_COUNT``)."""
+        return {"Type": count_type if self.unit == "instances" else self.api_type, "Value": self.value}
 
     def instances_of(self, capacity: int) -> int:
         """Instances this size covers in a variant of ``capacity`` instances (at least one)."""
@@ -229,9 +230,11 @@ class RolloutSpec:
         return max(MIN_TIMEOUT_SECONDS, min(MAX_TIMEOUT_SECONDS, self.needed_timeout(capacity)))
 
     # ---------------------------------------------------------------- SageMaker API shape
-    def to_deployment_config(self, capacity: int, alarm_names: list[str]) -> dict | None:
+    def to_deployment_config(self, capacity: int, alarm_names: list[str],
+                             count_type: str = "INSTANCE_COUNT") -> dict | None:
         """SageMaker's ``DeploymentConfig`` (CloudFormation casing), with the auto-rollback alarms; ``None`` for
-        an unguarded update."""
+        an unguarded update. ``count_type``: what a batch counted in units is (``COPY_COUNT`` for an inference
+        component's rolling update)."""
         if not self.is_guarded:
             return None
         timeout = self.max_execution_timeout(capacity)
@@ -239,12 +242,12 @@ class RolloutSpec:
         if self.strategy == "rolling":
             assert self.size is not None
             rolling: dict = {
-                "MaximumBatchSize": self.size.to_api(),
+                "MaximumBatchSize": self.size.to_api(count_type),
                 "WaitIntervalInSeconds": self.wait_seconds,
                 "MaximumExecutionTimeoutInSeconds": timeout,
             }
             if self.rollback_size is not None:
-                rolling["RollbackMaximumBatchSize"] = self.rollback_size.to_api()
+                rolling["RollbackMaximumBatchSize"] = self.rollback_size.to_api(count_type)
             config["RollingUpdatePolicy"] = rolling
         else:
             all_at_once = self.strategy == "all_at_once"

@@ -550,6 +550,9 @@ def fleet_capacity(variants: Sequence[ProductionVariant], max_capacities: dict[s
 MAX_PRODUCTION_VARIANTS = 10
 #: SageMaker's limit on a deployment's auto-rollback alarms (AlarmList, 1-10).
 MAX_ROLLBACK_ALARMS = 10
+#: The rollback alarms of a production variant (or an inference component: the first three), in order;
+#: ``endpoint-5xx-rate`` only with ``RollbackAlarms.watch_whole_endpoint``. Each is named ``<prefix>-<kind>``.
+ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency", "endpoint-5xx-rate")
 
 
 def check_autoscaling(path: str, variant: ProductionVariant, min_capacity: int, max_capacity: int,

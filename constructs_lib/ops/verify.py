@@ -16,6 +16,7 @@ from . import output
 from .aws import translate
 from .base import EXIT_FAILED, EXIT_ROLLED_BACK, EXIT_USAGE, OpsError, Output, bounded
 from .status import TRANSITIONAL, requested_config, rollback_alarms
+from constructs_lib.variants import ALARM_KINDS
 
 
 def wait_final(sagemaker_client: Any, endpoint_name: str, timeout: float, interval: float) -> dict[str, Any]:
@@ -71,8 +72,6 @@ def verify(ctx, endpoint_name: str, expected: str | None, timeout: float, interv
             "verified": True}
 
 
-#: The rollback alarms of an inference component, after ``<endpoint>-<component>-`` (``InferenceComponent``).
-COMPONENT_ALARM_KINDS = ("5xx-rate", "model-error-rate", "latency")
 
 
 def verify_component(ctx, endpoint_name: str, component_name: str, expected_model: str, timeout: float,
@@ -81,7 +80,8 @@ def verify_component(ctx, endpoint_name: str, component_name: str, expected_mode
     deployed): the in-stack release check's rule (``release_check.check_component``), from the pipeline."""
     from .release_check import ReleaseCheckFailed, check_component
 
-    alarms = [f"{endpoint_name}-{component_name}-{kind}" for kind in COMPONENT_ALARM_KINDS]
+    # An InferenceComponent's alarms: <endpoint>-<component>-<kind>, the first three kinds.
+    alarms = [f"{endpoint_name}-{component_name}-{kind}" for kind in ALARM_KINDS[:3]]
     try:
         verdict = check_component(ctx.client("sagemaker"), ctx.client("cloudwatch"), component_name, expected_model,
                                   alarms, time.monotonic() + timeout, poll_seconds=interval)

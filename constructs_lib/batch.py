@@ -36,13 +36,13 @@ from .access_logs import data_bucket
 from .approval import RetrainingSchedule
 from .arns import StackArns
 from .batch_sdk import BatchSpec, submit_batch_definition
-from .endpoint import _snake, _to_props, container_statements
+from .endpoint import container_statements, isolated_model
 from .batch_rules import check_batch
 from .errors import ConfigError, check_sagemaker_name, cut
 from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
 from .lazy import lazy_string
-from .nag import acknowledge, acknowledge_wildcards
+from .nag import acknowledge_wildcards
 from .permissions import allow, allow_service_to_publish, attach_policy
 from .variants import ModelSource
 
@@ -113,13 +113,8 @@ class BatchInference(Construct):
         wildcards[inputs] = "Callers name their input files under input/."
         wildcards[outputs] = "SageMaker names each result after its input file, in a folder per run."
         acknowledge_wildcards(self.role, wildcards)
-        self.model = sagemaker.CfnModel(
-            self, "Model", execution_role_arn=self.role.role_arn, enable_network_isolation=network_isolation,
-            **{_snake(prop): _to_props(value) for prop, value in model.model_properties().items()})
-        self.model.node.add_dependency(self.role)
-        acknowledge(self.model, "SM1", "The container runs with network isolation (no network access at all), so "
-                    "placing it in a VPC would add no protection." if network_isolation else
-                    "The caller chose network access for this model's container.")
+        self.model = isolated_model(self, "Model", model, self.role, network_isolation,
+                                    "The caller chose network access for this model's container.")
 
         # ------------------------------------------------------------------ the pipeline
         self.pipeline_arn = env.arn("sagemaker", "pipeline", pipeline_name.lower())

@@ -30,7 +30,7 @@ from constructs import Construct
 
 from .arns import StackArns
 from .deployment import CapacitySize, DeploymentPolicy
-from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements, content_name,
+from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements, content_name, isolated_model,
                        release_check_function, rollback_alarm_props, sagemaker_autoscaling_role,
                        warn_if_rollout_may_time_out)
 from .component_rules import (COPIES, ComputeRequirements, RoutingStrategy, check_component_rollout,
@@ -218,13 +218,9 @@ class InferenceComponent(Construct):
             "SageMaker creates one log stream per copy under the component's own log group.")
         self._role_statements = statements
         acknowledge_wildcards(self.role, wildcards)
-        self.cfn_model = sagemaker.CfnModel(
-            self, "Model", execution_role_arn=self.role.role_arn, enable_network_isolation=network_isolation,
-            **{_snake(k): _to_props(v) for k, v in model.model_properties().items()})
-        self.cfn_model.node.add_dependency(self.role)
-        acknowledge(self.cfn_model, "SM1", "The container runs with network isolation (no network access at all), "
-                    "so placing it in a VPC would add no protection." if network_isolation else
-                    "The container needs network access and runs on the host's instances, which SageMaker places.")
+        self.cfn_model = isolated_model(
+            self, "Model", model, self.role, network_isolation,
+            "The container needs network access and runs on the host's instances, which SageMaker places.")
 
         # ------------------------------------------------------------------ rollback alarms
         self.alarm_topic: sns.ITopic | None = alarm_topic

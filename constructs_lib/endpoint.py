@@ -321,8 +321,7 @@ class ModelEndpoint(_EndpointBase):
                 model.node.add_dependency(self.role)
                 models[key] = model
                 if not vpc_subnets and network_isolation:
-                    acknowledge(model, "SM1", "The container runs with network isolation (no network access at "
-                                 "all), so placing it in a VPC would add no protection.")
+                    acknowledge(model, "SM1", ISOLATED)
 
         def model_name(variant: ProductionVariant) -> str:
             return models[json.dumps(variant.model.container, sort_keys=True)].attr_model_name
@@ -747,6 +746,22 @@ class ModelEndpoint(_EndpointBase):
 
 
 # -------------------------------------------------------------------------------------------------- helpers
+#: Why a model with network isolation needs no VPC (cdk-nag's SM1).
+ISOLATED = "The container runs with network isolation (no network access at all), so placing it in a VPC would add no protection."
+
+
+def isolated_model(scope: Construct, id: str, source: ModelSource, role: iam.IRole, network_isolation: bool,
+                   open_reason: str) -> sagemaker.CfnModel:
+    """A model of one ``source`` run by ``role`` outside any VPC (a batch transform's, an inference component's),
+    created after the role; cdk-nag's SM1 is answered by its network isolation, or else by ``open_reason``."""
+    model = sagemaker.CfnModel(
+        scope, id, execution_role_arn=role.role_arn, enable_network_isolation=network_isolation,
+        **{_snake(prop): _to_props(value) for prop, value in source.model_properties().items()})
+    model.node.add_dependency(role)
+    acknowledge(model, "SM1", ISOLATED if network_isolation else open_reason)
+    return model
+
+
 def content_name(scope: Construct, prefix: str, content: dict) -> str:
     """``<prefix>-<12 hex digits of content>``, at most 63 characters: the name of an immutable resource (an
     endpoint config) that must change whenever its content does. References (keys, buckets, roles) are hashed by

@@ -72,6 +72,17 @@ class ComputeRequirements:
         return api
 
 
+def check_component_model(path: str, model) -> None:
+    """An inference component runs one container: a model package registered with several (an inference
+    pipeline) or a pipeline of images has no place in one."""
+    from .variants import ModelSource
+
+    if not isinstance(model, ModelSource) or model.is_pipeline:
+        raise ConfigError(path, "must be a one-container model (an inference component runs one container; "
+                          "an inference pipeline cannot be a component), got "
+                          + (model.description if isinstance(model, ModelSource) else cut(model)))
+
+
 def check_component_rollout(path: str, spec: RolloutSpec, copies: int, min_copies: int | None = None,
                             max_copies: int | None = None) -> None:
     """A component's release policy: SageMaker updates components by rolling update only (or, ``unguarded``,

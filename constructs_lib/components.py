@@ -33,8 +33,8 @@ from .deployment import CapacitySize, DeploymentPolicy
 from .endpoint import (_ALARM_IDS, ALARM_KINDS, _snake, _to_props, cfn_alarm, container_statements, content_name, isolated_model,
                        release_check_function, rollback_alarm_props, sagemaker_autoscaling_role,
                        warn_if_rollout_may_time_out)
-from .component_rules import (COPIES, ComputeRequirements, RoutingStrategy, check_component_rollout,
-                              check_copy_scaling, check_host)
+from .component_rules import (COPIES, ComputeRequirements, RoutingStrategy, check_component_model,
+                              check_component_rollout, check_copy_scaling, check_host)
 from .errors import ConfigError, check_sagemaker_name, cut
 from .instance_types import LOCAL_STORAGE_FAMILIES, family
 from .keys import customer_key
@@ -188,10 +188,7 @@ class InferenceComponent(Construct):
         check_sagemaker_name("component_name", component_name)
         if not all(isinstance(getattr(host, key, None), str) for key in ("endpoint_name", "variant_name")):
             raise ConfigError("host", f"must be a ComponentHost (or ComponentHost.from_endpoint_name), got {cut(host)}")
-        if not isinstance(model, ModelSource) or model.parts:
-            raise ConfigError("model", "must be a one-container ModelSource (a model package or an image: an "
-                              "inference component runs one container), got "
-                              + (model.description if isinstance(model, ModelSource) else cut(model)))
+        check_component_model("model", model)
         if not isinstance(compute, ComputeRequirements):
             raise ConfigError("compute", f"must be ComputeRequirements, got {cut(compute)}")
         compute.validate()

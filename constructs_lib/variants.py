@@ -69,6 +69,8 @@ class ModelSource:
         self.model_data = model_data
         #: An inference pipeline's containers, in order (empty for one container).
         self.parts = tuple(parts)
+        #: A model package registered with several containers (``from_model_package(inference_pipeline=True)``).
+        self.package_pipeline = False
 
     @classmethod
     def from_containers(cls, containers: Sequence["ModelSource"], *, mode: str = InferenceMode.SERIAL,
@@ -110,11 +112,14 @@ class ModelSource:
         return {"PrimaryContainer": self.container}
 
     @classmethod
-    def from_model_package(cls, model_package_arn: str) -> "ModelSource":
+    def from_model_package(cls, model_package_arn: str, *, inference_pipeline: bool = False) -> "ModelSource":
         """A versioned model package: ``arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION``.
 
         Only versioned ARNs are accepted: a group ARN would let the deployed model change without a
         template change. The package may live in another account when its group's policy shares it.
+        ``inference_pipeline``: the package lists several containers (``ModelBuildPipeline``'s
+        ``inference_preprocessing``); SageMaker serves it as an inference pipeline, so it is refused where
+        pipelines are (serverless, asynchronous, inference components).
         """
         if not _is_token(model_package_arn) and not _MODEL_PACKAGE_ARN.match(model_package_arn):
             # AWS Marketplace packages have unversioned ARNs (model-package/NAME): SageMaker applies no deployment
@@ -126,7 +131,12 @@ class ModelSource:
                               + ("; an unversioned AWS Marketplace package cannot be released behind a guardrail "
                                  "(SageMaker deploys Marketplace containers all at once, without baking)"
                                  if marketplace else "") + f", got {cut(model_package_arn)}")
-        return cls({"ModelPackageName": model_package_arn}, model_package_arn, None, None)
+        if not isinstance(inference_pipeline, bool):
+            raise ConfigError("inference_pipeline", f"must be true or false, got {cut(inference_pipeline)}")
+        source = cls({"ModelPackageName": model_package_arn}, model_package_arn
+                     + (" (an inference pipeline)" if inference_pipeline else ""), None, None)
+        source.package_pipeline = inference_pipeline
+        return source
 
     @classmethod
     def from_image(cls, image_uri: str, *, model_data_url: str | None = None,
@@ -166,6 +176,11 @@ class ModelSource:
                          MultiModelConfig={"ModelCacheSetting": "Enabled" if cache else "Disabled"})
         return cls(container, f"{image_uri} serving the models under {model_data_prefix}", source.ecr_repository,
                    (match.group(1), f"{match.group(2)}*") if match else None)
+
+    @property
+    def is_pipeline(self) -> bool:
+        """The model is an inference pipeline: of images (``from_containers``), or a package of several."""
+        return bool(self.parts) or self.package_pipeline
 
     @property
     def is_model_package(self) -> bool:
@@ -289,6 +304,10 @@ class ProductionVariant:
             if self.serverless_memory_mb not in _SERVERLESS_MEMORY:
                 raise ConfigError(f"{path}.serverless_memory_mb", "must be one of "
                                   f"{', '.join(map(str, _SERVERLESS_MEMORY))}, got {self.serverless_memory_mb}")
+            if self.model.is_pipeline:
+                raise ConfigError(f"{path}.serverless_memory_mb", "must not be set on an inference pipeline's variant "
+                                  "(SageMaker's serverless inference excludes inference pipelines), got "
+                                  f"{self.serverless_memory_mb} for {cut(self.model.description)}")
             check_whole(f"{path}.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
             if self.serverless_provisioned_concurrency is not None:
                 check_whole(f"{path}.serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,
@@ -702,7 +721,7 @@ def check_async(variants: list[ProductionVariant], shadow: ShadowVariant | None,
     if variant.is_serverless:
         raise ConfigError("variants[0].serverless_memory_mb", "an asynchronous endpoint runs on instances "
                           f"(instance_type), not serverless, got {variant.serverless_memory_mb}")
-    if variant.model.parts:
+    if variant.model.is_pipeline:
         raise ConfigError("variants[0].model", "an asynchronous endpoint serves one container (SageMaker "
                           f"supports no inference pipeline with async inference), got {variant.model.description}")
     for prop, present in (("shadow_variant", shadow is not None), ("data_capture", capture is not None)):

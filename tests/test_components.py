@@ -176,7 +176,10 @@ def _component(**overrides):
      "deployment.batch_size: must be at most 50% of the component's copies (2 at the fewest autoscaling allows, "
      "so at most 1), got 2 copies"),
     ({"model": ModelSource.from_containers([ModelSource.from_image(IMAGE), ModelSource.from_image(IMAGE)])},
-     "model: must be a one-container ModelSource"),
+     "model: must be a one-container model (an inference component runs one container"),
+    ({"model": ModelSource.from_model_package("arn:aws:sagemaker:eu-west-1:111111111111:model-package/lite/2",
+                                              inference_pipeline=True)},
+     "model: must be a one-container model (an inference component runs one container"),
     ({"host": None}, "host: must be a ComponentHost"),
     ({"component_name": "bad_name"}, "component_name:"),
     ({"rollback_alarms": RollbackAlarms(watch_whole_endpoint=True)},

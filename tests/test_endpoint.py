@@ -973,6 +973,25 @@ def test_async_inference_pipelines_are_refused():
         async_endpoint(variants=[instance(model=pipeline)])
 
 
+def test_async_packages_registered_as_inference_pipelines_are_refused():
+    package = ModelSource.from_model_package(V1.container["ModelPackageName"], inference_pipeline=True)
+    assert package.is_pipeline and package.container == V1.container and not V1.is_pipeline
+    with pytest.raises(ConfigError, match=r"^variants\[0\]\.model: an asynchronous endpoint serves one container"):
+        async_endpoint(variants=[instance(model=package)])
+
+
+@pytest.mark.parametrize("model", [ModelSource.from_containers([PREP, IMAGE]),
+                                   ModelSource.from_model_package(V1.container["ModelPackageName"],
+                                                                  inference_pipeline=True)],
+                         ids=["images", "package"])
+def test_a_serverless_variant_serves_no_inference_pipeline(model):
+    """SageMaker's serverless inference excludes inference pipelines (its feature exclusions)."""
+    with pytest.raises(ConfigError, match=r"^variants\[0\]\.serverless_memory_mb: must not be set on an inference "
+                                          r"pipeline's variant \(SageMaker's serverless inference excludes"):
+        ModelEndpoint(Stack(None, "S", env=ENV), "E", endpoint_name="sls", network_isolation=False,
+                      variants=[ProductionVariant.serverless("main", model)])
+
+
 def test_async_metric_helpers_name_the_metrics_async_endpoints_publish():
     endpoint = async_endpoint()
     assert endpoint.metric_invocations("main").metric_name == "InvocationsProcessed"

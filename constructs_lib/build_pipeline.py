@@ -4,6 +4,10 @@ preprocess (processing) -> train (built-in XGBoost) -> evaluate (processing, wri
 -> condition (``metrics.<metric>.value`` >= the ``Threshold`` parameter) -> register a model package in the
 group (``PendingManualApproval``, or ``Approved`` with ``approval="automatic"``), else fail with a message.
 
+With ``inference_preprocessing`` the registered version is an inference pipeline of two containers: the
+preprocess job also packs ``preprocess.py`` (and the raw columns it saw) as the model of a scikit-learn serving
+container that runs before XGBoost, so callers send raw records and serving applies the very code training did.
+
 The definition is produced by the sagemaker Python SDK (3.x) at synth time and emitted as
 ``AWS::SageMaker::Pipeline`` ``PipelineDefinitionBody``. The model folder's scripts are CDK assets referenced
 by ``s3://`` URIs. The SDK (~3 s to import) runs offline, in the worker process ``sdk_worker.prewarm``
@@ -31,7 +35,7 @@ from constructs import Construct
 
 from .arns import StackArns
 from .build_spec import check_build_inputs
-from .errors import ConfigError, check_sagemaker_name
+from .errors import ConfigError, check_sagemaker_name, cut
 from .lazy import lazy_string
 from .nag import acknowledge_wildcards
 from .permissions import allow, attach_policy
@@ -79,6 +83,10 @@ class ModelBuildPipeline(Construct):
     :param approval: ``Approval.MANUAL`` (default: versions wait as PendingManualApproval) or
       ``Approval.AUTOMATIC`` (the strings ``"manual"``/``"automatic"`` alike).
     :param hyperparameters: built-in XGBoost hyperparameters; default ``DEFAULT_HYPERPARAMETERS``.
+    :param inference_preprocessing: register each version as an inference pipeline, ``preprocess.py`` serving
+        in the scikit-learn container before the model (default ``False``: one XGBoost container fed encoded
+        features). ``preprocess.py`` must then define ``model_fn`` (and the other serving functions the
+        template's does) and write the serving package when run with ``--serving``.
     :param role: the pipeline's execution role; default: a least-privilege role is created. A given role gets
         the same statements added.
     """
@@ -88,7 +96,8 @@ class ModelBuildPipeline(Construct):
                  metric: str = "accuracy", threshold: float = 0.7, processing_instance_type: str = "ml.m5.large",
                  training_instance_type: str = "ml.m5.large",
                  inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = Approval.MANUAL,
-                 hyperparameters: Mapping[str, object] | None = None, role: iam.IRole | None = None) -> None:
+                 hyperparameters: Mapping[str, object] | None = None, inference_preprocessing: bool = False,
+                 role: iam.IRole | None = None) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
             raise ConfigError("pipeline_name", f"must be 1-256 letters, digits and hyphens, starting and ending "
@@ -103,6 +112,10 @@ class ModelBuildPipeline(Construct):
         if missing:
             raise ConfigError("project_dir", f"must be a model folder holding {' and '.join(REQUIRED_SCRIPTS)} "
                               f"(missing {', '.join(missing)}), got {str(folder)!r}")
+        if not isinstance(inference_preprocessing, bool):
+            raise ConfigError("inference_preprocessing", f"must be true or false, got {cut(inference_preprocessing)}")
+        if inference_preprocessing:
+            check_serving_script("inference_preprocessing", folder / "preprocess.py")
         stack = Stack.of(self)
         env = StackArns.of(stack)
         if Token.is_unresolved(env.region + env.account):
@@ -139,6 +152,7 @@ class ModelBuildPipeline(Construct):
             inference_instance_types=tuple(inference_instance_types),
             approval_status=_APPROVAL_STATUS[approval],
             hyperparameters=_hyperparameters(hyperparameters or DEFAULT_HYPERPARAMETERS),
+            inference_preprocessing=inference_preprocessing,
         )
         # The definition and the images (for the role's ECR permissions) are produced while the app goes on,
         # in the SDK worker (sdk_worker.prewarm), and read when the template is written (Lazy values);
@@ -220,7 +234,8 @@ class ModelBuildPipeline(Construct):
         wildcards.update({
             versions: "Model package versions are numbered by SageMaker at registration; limited to this group.",
             data: "Processing jobs write their outputs under the execution's id below this model's prefix.",
-            models: "Training jobs write model.tar.gz under their generated job name below this model's prefix.",
+            models: "Training jobs write model.tar.gz under their generated job name below this model's prefix "
+                    "(and a preprocess job its serving package under the execution's id).",
             input_objects: "The input data location from the config (a prefix: a dataset may span objects).",
             "*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permission; "
                  "metrics are limited to the /aws/sagemaker/* namespaces by condition.",
@@ -232,6 +247,21 @@ class ModelBuildPipeline(Construct):
                 "The artifacts key is referenced by alias (its id is not known to this stack); use is limited to "
                 "S3 in this region by the kms:ViaService condition.")
         acknowledge_wildcards(role, wildcards)
+
+
+def check_serving_script(path: str, script: Path) -> None:
+    """``script`` (a model folder's ``preprocess.py``) can serve in the scikit-learn container: it defines
+    ``model_fn``, without which the container answers no request (its other serving functions have defaults)."""
+    import ast
+
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"), filename=str(script))
+    except (SyntaxError, UnicodeDecodeError) as error:
+        raise ConfigError(path, f"{script} must be a Python script, got one that does not parse ({error})") from None
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if "model_fn" not in defined:
+        raise ConfigError(path, f"is true, so {script} serves before the model and must define model_fn (see the "
+                          "project template's preprocess.py: mlops new-model), got a script without it")
 
 
 def _hyperparameters(values: Mapping[str, object]) -> tuple[tuple[str, str], ...]:

@@ -47,6 +47,11 @@ __all__ = ["DefinitionSpec", "framework_images", "import_offline", "submit_defin
 XGBOOST_VERSION = "1.7-1"
 SKLEARN_VERSION = "1.2-1"
 
+#: The scikit-learn serving container's settings for ``preprocess.py`` packed by the Preprocess step as
+#: ``model.tar.gz`` with the script under ``code/`` (the layout the SDK's own repack gives a framework model).
+SERVING_ENVIRONMENT = {"SAGEMAKER_PROGRAM": "preprocess.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                       "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+
 _SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 _TOKEN_MARK = "${Token["
 
@@ -73,6 +78,9 @@ class DefinitionSpec:
     inference_instance_types: tuple[str, ...]
     approval_status: str
     hyperparameters: tuple[tuple[str, str], ...]
+    inference_preprocessing: bool = False
+    """Register an inference pipeline: ``preprocess.py`` serving in the scikit-learn container before the model
+    (``SERVING_ENVIRONMENT``), so callers send raw records."""
 
 
 #: What every placeholder of a template starts with (no real value holds it).
@@ -177,7 +185,7 @@ def _template_key(spec: DefinitionSpec, images: tuple[str, str]) -> tuple:
     """What a template depends on: the values the SDK reads rather than copies."""
     keys = tuple(key if "/" in key else None for key in (_split_s3(spec.preprocess_uri)[1],
                                                             _split_s3(spec.evaluate_uri)[1]))
-    return spec.region, spec.approval_status, images, keys
+    return spec.region, spec.approval_status, images, keys, spec.inference_preprocessing
 
 
 def substitute(text: str, replacements: dict[str, str]) -> str:
@@ -335,9 +343,9 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
         return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
             s3_uri=uri, local_path=f"/opt/ml/processing/{local}", s3_data_type="S3Prefix", s3_input_mode="File"))
 
-    def s3_output(name: str):
+    def s3_output(name: str, root: str = data_root):
         # Per execution, so that a run never overwrites the data an earlier version was evaluated on.
-        uri = Join(on="/", values=[data_root, ExecutionVariables.PIPELINE_EXECUTION_ID, name])
+        uri = Join(on="/", values=[root, ExecutionVariables.PIPELINE_EXECUTION_ID, name])
         return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
             s3_uri=uri, local_path=f"/opt/ml/processing/{name}", s3_upload_mode="EndOfJob"))
 
@@ -346,9 +354,13 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
                                instance_count=1, role=role, sagemaker_session=session,
                                base_job_name=f"{spec.group_name}-{job}", output_kms_key=kms_key)
 
+    # With inference preprocessing, the job also packs preprocess.py and the raw columns it saw as the serving
+    # container's model (under the models prefix, which the test and prod accounts read).
+    serving = [s3_output("serving", f"s3://{bucket}/{spec.models_prefix}")] if spec.inference_preprocessing else []
     preprocess = ProcessingStep(name="Preprocess", step_args=processor(sklearn_image, "preprocess").run(
         inputs=[s3_input("raw", input_data, "input")],
-        outputs=[s3_output(name) for name in ("train", "validation", "test")],
+        outputs=[s3_output(name) for name in ("train", "validation", "test")] + serving,
+        arguments=["--serving"] if serving else None,
         code=spec.preprocess_uri))
     splits = preprocess.properties.ProcessingOutputConfig.Outputs
 
@@ -371,10 +383,24 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
         code=spec.evaluate_uri))
     score = JsonGet(step_name=evaluate.name, property_file=report, json_path=f"metrics.{spec.metric}.value")
 
-    builder = ModelBuilder(s3_model_data_url=model_data, image_uri=xgboost_image, sagemaker_session=session,
-                           role_arn=role, dependencies=None)
+    if spec.inference_preprocessing:
+        from sagemaker.core.resources import Model
+        from sagemaker.core.shapes import ContainerDefinition
+
+        serving_model = Join(on="/", values=[splits["serving"].S3Output.S3Uri, "model.tar.gz"])
+        containers = [Model(model_name=hostname, primary_container=ContainerDefinition(
+            container_hostname=hostname, image=image, model_data_url=data, environment=environment))
+            for hostname, image, data, environment in (
+                ("preprocess", sklearn_image, serving_model, dict(SERVING_ENVIRONMENT, SAGEMAKER_REGION=spec.region)),
+                ("model", xgboost_image, model_data, None))]
+        builder = ModelBuilder(model=containers, sagemaker_session=session, role_arn=role)
+        content_types = ["text/csv", "application/json"]
+    else:
+        builder = ModelBuilder(s3_model_data_url=model_data, image_uri=xgboost_image, sagemaker_session=session,
+                               role_arn=role, dependencies=None)
+        content_types = ["text/csv"]
     register = ModelStep(name="Register", step_args=builder.register(
-        model_package_group_name=spec.group_name, content_types=["text/csv"], response_types=["text/csv"],
+        model_package_group_name=spec.group_name, content_types=content_types, response_types=["text/csv"],
         inference_instances=list(spec.inference_instance_types), transform_instances=[spec.processing_instance_type],
         approval_status=spec.approval_status))
     fail = FailStep(name="MetricBelowThreshold", error_message=Join(on=" ", values=[

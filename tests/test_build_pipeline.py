@@ -252,6 +252,93 @@ def test_template_evaluation_metrics():
         assert len(payload.read_text().strip().split(",")) == len(FEATURES)
 
 
+def test_inference_preprocessing_registers_preprocess_py_serving_before_the_model():
+    """The version is an inference pipeline: the preprocess job also writes the serving package (under the
+    models prefix the test and prod accounts read), and the package lists the scikit-learn container serving it
+    before XGBoost, which accepts raw CSV and JSON records."""
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account=DEV, region=REGION))
+    construct = ModelBuildPipeline(stack, "P", **_props(inference_preprocessing=True), **_artifacts(stack))
+    steps = steps_by_name(construct.definition)
+    preprocess = steps["Preprocess"]["Arguments"]
+    assert preprocess["AppSpecification"]["ContainerArguments"] == ["--serving"]
+    serving = next(o for o in preprocess["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == "serving")
+    assert serving["S3Output"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
+        f"s3://{BUCKET}/models/fraud", {"Get": "Execution.PipelineExecutionId"}, "serving"]}}
+    specification = steps["Register"]["Arguments"]["InferenceSpecification"]
+    first, model = specification["Containers"]
+    assert first["ContainerHostname"] == "preprocess" and "sagemaker-scikit-learn" in first["Image"]
+    assert first["Environment"] == {"SAGEMAKER_PROGRAM": "preprocess.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": REGION}
+    assert first["ModelDataUrl"] == {"Std:Join": {"On": "/", "Values": [
+        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['serving'].S3Output.S3Uri"}, "model.tar.gz"]}}
+    assert model["ContainerHostname"] == "model" and "sagemaker-xgboost" in model["Image"]
+    assert model["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert specification["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert specification["SupportedResponseMIMETypes"] == ["text/csv"]
+
+
+def test_a_one_container_build_has_no_serving_package(synthesised):
+    steps = steps_by_name(synthesised[2])
+    assert "ContainerArguments" not in steps["Preprocess"]["Arguments"]["AppSpecification"]
+    assert [c["ContainerHostname"] if "ContainerHostname" in c else c["Image"].split("/")[1]
+            for c in steps["Register"]["Arguments"]["InferenceSpecification"]["Containers"]] == ["sagemaker-xgboost:1.7-1"]
+
+
+@pytest.mark.parametrize("script, message", [
+    ("def main():\n    pass\n", "inference_preprocessing: is true, so {} serves before the model and must define "
+     "model_fn (see the project template's preprocess.py: mlops new-model), got a script without it"),
+    ("def model_fn(:\n", "inference_preprocessing: {} must be a Python script, got one that does not parse"),
+])
+def test_inference_preprocessing_needs_a_script_that_can_serve(tmp_path, script, message):
+    (tmp_path / "preprocess.py").write_text(script)
+    (tmp_path / "evaluate.py").write_text("")
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account=DEV, region=REGION))
+    with pytest.raises(ConfigError) as caught:
+        ModelBuildPipeline(stack, "P", **_props(project_dir=tmp_path, inference_preprocessing=True), **_artifacts(stack))
+    assert str(caught.value).startswith(message.format(tmp_path / "preprocess.py")), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_path):
+    """preprocess.py --serving packs itself and the raw columns; loaded as the scikit-learn container loads it,
+    the template's raw payloads (CSV with a header, a JSON record) become exactly the encoded sample payloads the
+    one-container models are checked with: training and serving share ``features``."""
+    import importlib.util
+    import tarfile
+
+    raw = (TEMPLATE_DIR / "raw_payloads" / "likely-churner.csv").read_text().splitlines()
+    rows = [raw[0] + ",Churn?"] + [f"{raw[1]},{label}" for label in ("True.", "False.", "False.", "True.")]
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "churn.txt").write_text("\n".join(rows) + "\n")
+    subprocess.run([sys.executable, str(TEMPLATE_DIR / "preprocess.py"), "--base", str(tmp_path), "--serving"],
+                   check=True, capture_output=True)
+    model_dir = tmp_path / "model"
+    with tarfile.open(tmp_path / "serving" / "model.tar.gz") as archive:
+        assert sorted(archive.getnames()) == ["code/preprocess.py", "columns.json"]
+        archive.extractall(model_dir, filter="data")
+    spec = importlib.util.spec_from_file_location("served_preprocess", model_dir / "code" / "preprocess.py")
+    served = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(served)
+    columns = served.model_fn(str(model_dir))
+    assert columns == raw[0].split(",")
+
+    def serve(body: bytes, content_type: str) -> str:
+        answer, media = served.output_fn(served.predict_fn(served.input_fn(body, content_type), columns), "*/*")
+        assert media == "text/csv"
+        return answer
+
+    samples = TEMPLATE_DIR / "sample_payloads"
+    assert serve((TEMPLATE_DIR / "raw_payloads" / "likely-churner.csv").read_bytes(), "text/csv") == (
+        samples / "likely-churner.csv").read_text()
+    assert serve((TEMPLATE_DIR / "raw_payloads" / "loyal-customer.json").read_bytes(), "application/json") == (
+        samples / "loyal-customer.csv").read_text()
+    assert serve(raw[1].encode(), "text/csv; charset=utf-8") == (samples / "likely-churner.csv").read_text()
+    with pytest.raises(ValueError, match="CSV row 1 has 3 values; a record has 20: State, Account Length"):
+        serve(b"1,2,3", "text/csv")
+    with pytest.raises(ValueError, match="unsupported content type 'application/x-npy'"):
+        serve(b"", "application/x-npy")
+
+
 def test_a_dead_sdk_worker_fails_the_wait_within_seconds(monkeypatch):
     """The OOM killer (here: SIGKILL) takes the worker while it builds: a pool replaces the worker but loses
     the task, so a plain wait would never end. The wait notices the worker is gone and fails, with a line

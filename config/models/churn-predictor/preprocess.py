@@ -1,17 +1,31 @@
-"""Preprocess the churn data set for the built-in XGBoost algorithm (runs in a SageMaker processing job).
+"""Preprocess the churn data set for the built-in XGBoost algorithm (runs in a SageMaker processing job), and
+serve the same transformation in front of the model when the build's ``inference_preprocessing`` is on.
 
-Input:  /opt/ml/processing/input/*.csv|*.txt   (CSV with a header row; the label column is "Churn?")
-Output: /opt/ml/processing/{train,validation,test}/<split>.csv   (label first, no header: XGBoost's CSV format)
+Processing job:
+  Input:  /opt/ml/processing/input/*.csv|*.txt   (CSV with a header row; the label column is "Churn?")
+  Output: /opt/ml/processing/{train,validation,test}/<split>.csv   (label first, no header: XGBoost's CSV format)
+  With --serving, also /opt/ml/processing/serving/model.tar.gz: this script under code/ and columns.json (the
+  raw columns it saw, label left out), the model of the scikit-learn container that serves before XGBoost.
 
-The feature order below is the model's input contract: the endpoint expects exactly these columns, in this
-order, as ``text/csv`` (see sample_payloads/). Change it and the sample payloads together.
+Serving (the first container of the registered inference pipeline; model_fn, input_fn, predict_fn, output_fn):
+  a request holds raw records: text/csv rows of the raw columns in columns.json's order (or in the order of a
+  first row naming them all), or application/json, one record {column: value} or a list of them. The answer is
+  text/csv rows of FEATURES, the input XGBoost expects: training and serving run the same ``features``.
+
+Without inference preprocessing, the feature order below is the model's input contract: the endpoint expects
+exactly these columns, in this order, as ``text/csv`` (see sample_payloads/). Change it and the sample payloads
+together.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
+import io
+import json
 import os
+import tarfile
 
 import numpy as np
 import pandas as pd
@@ -29,14 +43,20 @@ FEATURES = NUMERIC + FLAGS
 BASE = "/opt/ml/processing"
 
 
-def transform(frame: pd.DataFrame) -> pd.DataFrame:
-    """The label (1 = churned) followed by FEATURES, all numeric."""
-    out = pd.DataFrame({"label": frame[LABEL].astype(str).str.strip(".").str.lower().eq("true").astype(int)})
+def features(frame: pd.DataFrame) -> pd.DataFrame:
+    """FEATURES of each raw record, all numeric (a missing or unreadable number is 0)."""
+    out = pd.DataFrame(index=frame.index)
     for column in NUMERIC:
         out[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0.0)
     for column in FLAGS:
         out[column] = frame[column].astype(str).str.strip().str.lower().eq("yes").astype(int)
     return out
+
+
+def transform(frame: pd.DataFrame) -> pd.DataFrame:
+    """The label (1 = churned) followed by FEATURES, all numeric."""
+    label = frame[LABEL].astype(str).str.strip(".").str.lower().eq("true").astype(int)
+    return pd.concat([label.rename("label"), features(frame)], axis=1)
 
 
 def split(frame: pd.DataFrame, seed: int = 42, train: float = 0.7, validation: float = 0.15):
@@ -46,18 +66,86 @@ def split(frame: pd.DataFrame, seed: int = 42, train: float = 0.7, validation: f
     return shuffled.iloc[:first], shuffled.iloc[first:second], shuffled.iloc[second:]
 
 
+def package_serving(folder: str, columns: list[str]) -> str:
+    """``folder``/model.tar.gz: columns.json and this script as code/preprocess.py (the layout the scikit-learn
+    container serves with SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code)."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "model.tar.gz")
+    with open(__file__, "rb") as script:
+        members = {"columns.json": json.dumps({"columns": columns}, indent=1).encode(),
+                   "code/preprocess.py": script.read()}
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default=BASE)
+    parser.add_argument("--serving", action="store_true", help="also write serving/model.tar.gz")
     args = parser.parse_args()
     files = sorted(glob.glob(os.path.join(args.base, "input", "**", "*.*"), recursive=True))
     if not files:
         raise SystemExit(f"no input files under {args.base}/input")
-    frame = transform(pd.concat([pd.read_csv(path) for path in files], ignore_index=True))
+    raw = pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
+    frame = transform(raw)
     for name, part in zip(("train", "validation", "test"), split(frame)):
         os.makedirs(os.path.join(args.base, name), exist_ok=True)
         part.to_csv(os.path.join(args.base, name, f"{name}.csv"), header=False, index=False)
         print(f"{name}: {len(part)} rows, churn rate {np.mean(part['label']):.3f}")
+    if args.serving:
+        columns = [str(column) for column in raw.columns if column != LABEL]
+        print("serving package:", package_serving(os.path.join(args.base, "serving"), columns))
+
+
+# ------------------------------------------------------------------------ serving (scikit-learn container)
+def model_fn(model_dir: str) -> list[str]:
+    """The raw columns training saw, in order (what a CSV request's rows hold)."""
+    with open(os.path.join(model_dir, "columns.json"), encoding="utf-8") as file:
+        return json.load(file)["columns"]
+
+
+def input_fn(body, content_type: str):
+    """(kind, rows): CSV rows as lists of strings, or JSON records as dicts."""
+    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "text/csv":
+        return "csv", [row for row in csv.reader(io.StringIO(text)) if row]
+    if media == "application/json":
+        records = json.loads(text)
+        records = [records] if isinstance(records, dict) else records
+        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+            raise ValueError("an application/json request must be a record {column: value} or a list of them")
+        return "json", records
+    raise ValueError(f"unsupported content type {content_type!r}: send text/csv or application/json")
+
+
+def predict_fn(data, columns: list[str]) -> pd.DataFrame:
+    """FEATURES of the request's records (``features``, as in training)."""
+    kind, rows = data
+    if kind == "csv":
+        if rows and sorted(value.strip() for value in rows[0]) == sorted(columns):
+            columns, rows = [value.strip() for value in rows[0]], rows[1:]  # a header row names the columns
+        for number, row in enumerate(rows, start=1):
+            if len(row) != len(columns):
+                raise ValueError(f"CSV row {number} has {len(row)} values; a record has {len(columns)}: "
+                                 + ", ".join(columns))
+        frame = pd.DataFrame(rows, columns=columns)
+    else:
+        frame = pd.DataFrame.from_records(rows)
+    missing = [column for column in FEATURES if column not in frame.columns]
+    if missing:
+        raise ValueError(f"the records lack {', '.join(missing)}")
+    return features(frame)
+
+
+def output_fn(prediction: pd.DataFrame, accept: str):
+    """CSV rows without a header, what the XGBoost container takes next, whatever the caller accepts (the
+    caller's answer is the last container's)."""
+    return prediction.to_csv(header=False, index=False), "text/csv"
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ CONFIG_KEYS = {
     "processing_instance_type": "build.processing_instance_type",
     "training_instance_type": "build.training_instance_type",
     "inference_instance_types": "build.inference_instance_types", "approval": "build.approval",
+    "inference_preprocessing": "build.inference_preprocessing",
 }
 
 

@@ -375,6 +375,10 @@ class VpcConfig(_Strict):
     security_group_ids: list[str] = Field(min_length=1)
 
 
+#: A folder below another: names that do not start with a dot (so no '..'), separated by '/'.
+_FOLDER = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+
+
 class ChecksConfig(_Strict):
     """Post-deploy checks of a stage: smoke (sample payloads succeed) and latency (p95 over N calls)."""
 
@@ -383,6 +387,8 @@ class ChecksConfig(_Strict):
     latency_p95_ms: int = Field(default=1000, json_schema_extra=smoke.LATENCY_P95_MS.schema(),
                                 description="whole milliseconds")
     content_type: str | None = Field(default=None, description="default: from each payload file's extension")
+    payloads: str = Field(default="sample_payloads", pattern=_FOLDER, description="folder of the sample request "
+                          "bodies, relative to the model folder (each file is one request)")
     stream: bool = Field(default=False, description="the endpoint streams its responses: the smoke check calls "
                          "InvokeEndpointWithResponseStream and reads each stream to its end")
 
@@ -685,6 +691,11 @@ class BuildConfig(_Strict):
                                         json_schema_extra={"pattern": f"^{build_spec.INSTANCE_TYPE}$"})
     inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"],
                                                 description="SageMaker real-time inference instance types")
+    inference_preprocessing: bool = Field(
+        default=False, description="register each version as an inference pipeline: preprocess.py serves in a "
+        "scikit-learn container before the model, so callers send raw records (text/csv rows of the raw columns, "
+        "or application/json records); not in modes serverless (serverless variants), async, component or "
+        "multi_model")
 
     @field_validator("schedule")
     @classmethod
@@ -918,7 +929,8 @@ class PlatformConfig(_Strict):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
-                                dev_region=dev.region, group_name=model.group_name)
+                                dev_region=dev.region, group_name=model.group_name,
+                                approved_pipeline=build.inference_preprocessing)
                     if stage.component is not None:
                         self._check_component_host(stage, stage_name)
                     elif stage.multi_model is not None:

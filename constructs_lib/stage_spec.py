@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig, StreamingConfig
 from .batch_rules import check_batch
-from .component_rules import COPIES, ComputeRequirements, check_component_rollout, check_copy_scaling
+from .component_rules import (COPIES, ComputeRequirements, check_component_model, check_component_rollout,
+                              check_copy_scaling)
 from .stream_rules import check_stream
 from .errors import ConfigError, check_sagemaker_name
 from .ops.release_phase import PHASES
@@ -41,14 +42,16 @@ class StageSpec:
     """Mode async's settings (the bucket, a CDK object, is the caller's); None in other modes."""
 
     @classmethod
-    def from_config(cls, stage: StageConfig, *, model_name: str, stage_name: str,
-                    approved_arn: str | None) -> "StageSpec":
-        """The stage's value objects; raises ``ConfigError`` with a path below the stage."""
+    def from_config(cls, stage: StageConfig, *, model_name: str, stage_name: str, approved_arn: str | None,
+                    approved_pipeline: bool = False) -> "StageSpec":
+        """The stage's value objects; raises ``ConfigError`` with a path below the stage. ``approved_pipeline``:
+        the approved versions are inference pipelines (the build's ``inference_preprocessing``)."""
         check_mode(stage)
-        variants = [_variant(v, approved_arn, f"variants[{i}]") for i, v in enumerate(stage.variants)]
+        variants = [_variant(v, approved_arn, f"variants[{i}]", approved_pipeline)
+                    for i, v in enumerate(stage.variants)]
         shadow = None
         if stage.shadow_variant is not None:
-            shadow = ShadowVariant(_variant(stage.shadow_variant, approved_arn, "shadow_variant"),
+            shadow = ShadowVariant(_variant(stage.shadow_variant, approved_arn, "shadow_variant", approved_pipeline),
                                    sampling_percentage=stage.shadow_variant.sampling_percentage)
         capture = None
         if stage.data_capture is not None:
@@ -94,17 +97,22 @@ class StageSpec:
 
 
 def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_account: str, dev_region: str,
-                group_name: str) -> None:
+                group_name: str, approved_pipeline: bool = False) -> None:
     """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
-    rules for mode batch."""
+    rules for mode batch. ``approved_pipeline``: the approved versions are inference pipelines."""
+    placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
     if mode(stage) in ("batch", "component", "multi_model"):
         check_mode(stage)
         if mode(stage) == "component":
-            placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
-            model_source(stage.component.model, placeholder, "component.model")
+            check_component_model("component.model", model_source(
+                stage.component.model, placeholder, "component.model", approved_pipeline=approved_pipeline))
+        elif mode(stage) == "multi_model" and approved_pipeline:
+            raise ConfigError("mode", "must not be multi_model for a model whose build registers inference pipelines "
+                              "(build.inference_preprocessing: a multi-model container loads one artifact per "
+                              "model), got multi_model")
         return
-    placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
-    spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder)
+    spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder,
+                                 approved_pipeline=approved_pipeline)
     vpc = stage.vpc
     spec.check(network_isolation=network_isolation(stage), subnets=len(vpc.subnet_ids) if vpc else 0,
                security_groups=len(vpc.security_group_ids) if vpc else 0)
@@ -389,11 +397,11 @@ def phase_gate(name: str, phase) -> dict:
     return gate
 
 
-def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
+def _source(ref, approved_arn: str | None, path: str, approved_pipeline: bool) -> ModelSource:
     if ref == APPROVED:
         if approved_arn is None:
             raise ConfigError(path, "is 'approved' but no approved model version is known for this model")
-        return ModelSource.from_model_package(approved_arn)
+        return ModelSource.from_model_package(approved_arn, inference_pipeline=approved_pipeline)
     if isinstance(ref, PackageSource):
         return ModelSource.from_model_package(ref.model_package_arn)
     if isinstance(ref, PipelineSource):
@@ -414,17 +422,18 @@ def _source(ref, approved_arn: str | None, path: str) -> ModelSource:
     return ModelSource.from_image(ref.image, model_data_url=ref.model_data_url, environment=ref.environment)
 
 
-def model_source(ref, approved_arn: str | None, path: str) -> ModelSource:
+def model_source(ref, approved_arn: str | None, path: str, *, approved_pipeline: bool = False) -> ModelSource:
     """A config model reference (``approved``, a package, an image, an inference pipeline) as a
-    ``ModelSource``; errors under ``path``."""
+    ``ModelSource``; errors under ``path``. ``approved_pipeline``: the model's versions are inference pipelines
+    (its build's ``inference_preprocessing``)."""
     try:
-        return _source(ref, approved_arn, path)
+        return _source(ref, approved_arn, path, approved_pipeline)
     except ConfigError as error:
         raise error if error.path.startswith(path) else error.under(path) from None
 
 
-def _variant(cfg, approved_arn: str | None, path: str) -> ProductionVariant:
-    model = model_source(cfg.model, approved_arn, f"{path}.model")
+def _variant(cfg, approved_arn: str | None, path: str, approved_pipeline: bool) -> ProductionVariant:
+    model = model_source(cfg.model, approved_arn, f"{path}.model", approved_pipeline=approved_pipeline)
     if cfg.serverless_memory_mb is not None:
         return ProductionVariant.serverless(
             cfg.name, model, memory_size_mb=cfg.serverless_memory_mb,

@@ -38,7 +38,10 @@ def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
         # the model on the multi-model endpoint: the shared host, then the model's release onto it
         *[f"mlops-churn-regional/{part}" for part in (
             "dev", "pipeline", *[f"pipeline/churn-regional-{stage}/{kind}" for stage in ("prod", "test")
-                                 for kind in ("Host", "MultiModel")])]])
+                                 for kind in ("Host", "MultiModel")])],
+        # the inference-pipeline model: endpoints of its own, no release plan
+        *[f"mlops-churn-raw/{part}" for part in (
+            "dev", "pipeline", "pipeline/churn-raw-prod/Endpoint", "pipeline/churn-raw-test/Endpoint")]])
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,8 @@ def test_every_template_meets_the_control_tower_controls_or_says_why_not(assembl
 def test_example_app_has_test_and_prod_endpoint_stacks(templates):
     endpoints = {name: t for name, t in templates.items() if name.endswith("/Endpoint")}
     assert sorted(endpoints) == [f"{PIPELINE}/churn-predictor-prod/Endpoint", f"{PIPELINE}/churn-predictor-test/Endpoint",
+                                 "mlops-churn-raw/pipeline/churn-raw-prod/Endpoint",
+                                 "mlops-churn-raw/pipeline/churn-raw-test/Endpoint",
                                  "mlops-churn-scorer/pipeline/churn-scorer-prod/Endpoint",
                                  "mlops-churn-scorer/pipeline/churn-scorer-test/Endpoint"]
     prod = endpoints[f"{PIPELINE}/churn-predictor-prod/Endpoint"]
@@ -334,3 +339,20 @@ def test_the_multi_model_pipeline_checks_the_target_model_and_the_parameter(temp
     assert ('--target-model \\\\\\"$TARGET_MODEL\\\\\\" --target-parameter \\\\\\"$TARGET_PARAMETER\\\\\\"'
             in pipeline)
     assert '--content-type text/csv --target-model \\\\\\"$TARGET_MODEL\\\\\\"' in pipeline
+
+
+def test_the_inference_pipeline_model_is_built_served_and_checked_as_one(templates):
+    """churn-raw: its build registers two containers, its endpoints serve the approved package (SageMaker builds
+    the pipeline from it), and its test stage is smoke-tested with the raw records callers send."""
+    from build_support import pipeline_definition, steps_by_name
+
+    dev = templates["mlops-churn-raw/dev"]
+    (resource,) = [r for r in dev["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    register = steps_by_name(pipeline_definition(resource))["Register"]["Arguments"]
+    assert [c["ContainerHostname"] for c in register["InferenceSpecification"]["Containers"]] == ["preprocess", "model"]
+    test = templates["mlops-churn-raw/pipeline/churn-raw-test/Endpoint"]
+    (model,) = [r["Properties"] for r in test["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
+    assert model["PrimaryContainer"] == {
+        "ModelPackageName": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-raw/1"}
+    pipeline = json.dumps(templates["mlops-churn-raw/pipeline"])
+    assert "--payloads config/models/churn-predictor/raw_payloads" in pipeline

@@ -142,7 +142,9 @@ def test_construct_errors_name_the_config_file(tmp_path):
     with pytest.raises(ConfigError) as error:
         _build(tmp_path, EXAMPLE, {"mlops-churn-predictor":
                                    "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/2"})
-    assert str(error.value).startswith(f"{tmp_path / 'config' / 'platform.yaml'}: models[0].project_dir: ")
+    assert str(error.value) == (f"{tmp_path / 'config' / 'platform.yaml'}: models[0].stages.test.checks.payloads: "
+                                "the smoke checks need sample payload files in config/models/churn-predictor/"
+                                "sample_payloads/, found none")
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -626,3 +628,37 @@ def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+RAW = "models.6"  # the example's inference-pipeline model (build.inference_preprocessing)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{RAW}.build.inference_preprocessing": "yes"},
+     "models[6].build.inference_preprocessing: input should be a valid boolean, got 'yes'"),
+    ({f"{RAW}.stages.test.mode": "serverless",
+      f"{RAW}.stages.test.variants": [{"name": "main", "serverless_memory_mb": 2048}]},
+     "models[6].stages.test.variants[0].serverless_memory_mb: must not be set on an inference pipeline's variant "
+     "(SageMaker's serverless inference excludes inference pipelines)"),
+    ({f"{RAW}.stages.test.mode": "async", f"{RAW}.stages.test.checks": {"invocations": 4},
+      f"{RAW}.stages.test.alarms": {"max_model_latency_ms": 60000}},
+     "models[6].stages.test.variants[0].model: an asynchronous endpoint serves one container"),
+    ({f"{RAW}.stages.test": {"mode": "component", "component": {"host": "shared", "memory_mb": 1024}}},
+     "models[6].stages.test.component.model: must be a one-container model (an inference component runs one "
+     "container; an inference pipeline cannot be a component)"),
+    ({f"{RAW}.stages.test": {"mode": "multi_model", "multi_model": {"host": "many"}}},
+     "models[6].stages.test.mode: must not be multi_model for a model whose build registers inference pipelines"),
+    ({f"{RAW}.stages.test.checks.payloads": "../elsewhere"},
+     "models[6].stages.test.checks.payloads: string should match pattern"),
+], ids=["not-a-boolean", "serverless", "async", "component", "multi-model", "payloads-outside"])
+def test_an_inference_pipeline_model_is_refused_where_sagemaker_serves_one_container(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_same_stages_are_fine_for_a_one_container_build():
+    """The refusals above come from inference_preprocessing: without it the component stage is accepted."""
+    parse_config(mutate({f"{RAW}.build.inference_preprocessing": False, f"{RAW}.stages.test": {
+        "mode": "component", "component": {"host": "shared", "memory_mb": 1024}}}))

@@ -119,7 +119,8 @@ class ModelDevStack(Stack):
                 metric=build.metric,
                 threshold=build.threshold, processing_instance_type=build.processing_instance_type,
                 training_instance_type=build.training_instance_type,
-                inference_instance_types=build.inference_instance_types, approval=build.approval)
+                inference_instance_types=build.inference_instance_types, approval=build.approval,
+                inference_preprocessing=build.inference_preprocessing)
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
         except ConfigError as error:

@@ -137,7 +137,8 @@ class EndpointStack(Stack):
 
     def _endpoint(self, config: PlatformConfig, model: ModelConfig, stage_name: str, stage: StageConfig,
                   approved: str | None) -> ModelEndpoint:
-        spec = StageSpec.from_config(stage, model_name=model.name, stage_name=stage_name, approved_arn=approved)
+        spec = StageSpec.from_config(stage, model_name=model.name, stage_name=stage_name, approved_arn=approved,
+                                     approved_pipeline=model.build.inference_preprocessing)
         capture = spec.capture
         if capture is not None and stage.data_capture.bucket_name:
             capture = dataclasses.replace(capture, bucket=s3.Bucket.from_bucket_name(
@@ -189,7 +190,8 @@ class BatchStack(Stack):
         settings = stage.batch
         assert settings is not None  # check_mode: required in mode batch
         try:
-            source = model_source(settings.model, approved_version_arn, "batch.model")
+            source = model_source(settings.model, approved_version_arn, "batch.model",
+                                  approved_pipeline=model.build.inference_preprocessing)
             bucket = (s3.Bucket.from_bucket_name(self, "DataBucket", settings.bucket_name)
                       if settings.bucket_name else None)
             self.batch = BatchInference(

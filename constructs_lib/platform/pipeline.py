@@ -151,7 +151,8 @@ class ModelPipelineStack(Stack):
         self.index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         self.config, self.model = config, model
         root = Path(repo_root or Path.cwd())
-        self.payloads_dir = self._payloads_dir(Path(config_dir), root)
+        self.payloads_dirs = {name: self._payloads_dir(Path(config_dir), root, name) for name in STAGES}
+        """The smoke checks' payload folders by stage (relative to the repository root; None without checks)."""
         group = config.pipeline.second_approver_group
         self.delivery = DeliveryPipeline(
             self, "Delivery", pipeline_name=delivery_pipeline_name(config, model),
@@ -214,14 +215,14 @@ class ModelPipelineStack(Stack):
         check_role = iam.Role.from_role_arn(self, f"{stage_name.capitalize()}CheckRole", role_arn, mutable=False)
         if isinstance(stage.stack, BatchStack):
             return ReleaseStage(stage, batch_pipeline_name=stage.stack.pipeline_name_output, check_role=check_role,
-                                batch_payloads_dir=self.payloads_dir if checks is not None else None)
+                                batch_payloads_dir=self.payloads_dirs[stage_name])
         smoke = None
         if checks is not None:
             asynchronous = mode(getattr(self.model.stages, stage_name)) == "async"
             # An async result takes queueing and processing (minutes from zero instances): the default
             # budget, made for real-time calls, applies only when the file sets one.
             budget = None if asynchronous and "latency_p95_ms" not in checks.model_fields_set else checks.latency_p95_ms
-            smoke = SmokeTest(payloads_dir=self.payloads_dir, invocations=checks.invocations,
+            smoke = SmokeTest(payloads_dir=self.payloads_dirs[stage_name], invocations=checks.invocations,
                               latency_p95=None if budget is None else Duration.millis(budget),
                               content_type=checks.content_type, stream=checks.stream, asynchronous=asynchronous)
         if isinstance(stage.stack, MultiModelStack):
@@ -273,18 +274,26 @@ class ModelPipelineStack(Stack):
                                  for p in phases},
             topic=self.delivery.topic)
 
-    def _payloads_dir(self, config_dir: Path, repo_root: Path) -> str:
-        """``<model folder>/sample_payloads`` relative to the repository root; checked now when a stage has
-        smoke checks, since the pipeline would only find it missing after deploying to test."""
-        folder = (config_dir / self.model.folder / "sample_payloads").resolve()
-        path = f"models[{self.index}].project_dir"
+    def _payloads_dir(self, config_dir: Path, repo_root: Path, stage_name: str) -> str | None:
+        """The stage's payload folder (``checks.payloads`` in the model folder) relative to the repository root,
+        None when the stage has no checks; checked now, since the pipeline would only find it missing after
+        deploying to test. The model folder must be inside the repository in any case (the pipeline's synth
+        reads it there)."""
+        model_folder = (config_dir / self.model.folder).resolve()
+        try:
+            model_folder.relative_to(repo_root.resolve())
+        except ValueError:
+            raise ConfigError(f"models[{self.index}].project_dir", "the model folder must be inside the repository "
+                              f"the pipeline builds from ({repo_root}), got {model_folder}") from None
+        checks = getattr(self.model.stages, stage_name).checks
+        if checks is None:
+            return None
+        folder = (model_folder / checks.payloads).resolve()
+        path = f"models[{self.index}].stages.{stage_name}.checks.payloads"
         try:
             relative = folder.relative_to(repo_root.resolve()).as_posix()
-        except ValueError:
-            raise ConfigError(path, f"the model folder must be inside the repository the pipeline builds from "
-                              f"({repo_root}), got {folder.parent}") from None
-        has_checks = any(getattr(self.model.stages, s).checks is not None for s in STAGES)
-        if has_checks and not (folder.is_dir() and any(p.is_file() and not p.name.startswith(".")
-                                                       for p in folder.iterdir())):
+        except ValueError:  # a link out of the repository
+            raise ConfigError(path, f"must be a folder inside the repository ({repo_root}), got {folder}") from None
+        if not (folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir())):
             raise ConfigError(path, f"the smoke checks need sample payload files in {relative}/, found none")
         return relative

@@ -100,7 +100,8 @@ class MultiModelStack(Stack):
         host = config.multi_model_host(settings.host)
         account = getattr(config.accounts, stage_name)
         try:
-            source = model_source(settings.model, approved_version_arn, "multi_model.model")
+            source = model_source(settings.model, approved_version_arn, "multi_model.model",
+                                  approved_pipeline=model.build.inference_preprocessing)
             self.release = MultiModelRelease(
                 self, "Release", host=MultiModelHost.from_attributes(
                     self, "Host", endpoint_name=host.endpoint_name(stage_name), prefix=host.prefix,
@@ -153,7 +154,8 @@ class ComponentStack(Stack):
         try:
             self.component = InferenceComponent(
                 self, "Component", host=ComponentHost.from_endpoint_name(self, "Host", host.endpoint_name(stage_name)),
-                model=model_source(settings.model, approved_version_arn, "component.model"),
+                model=model_source(settings.model, approved_version_arn, "component.model",
+                                   approved_pipeline=model.build.inference_preprocessing),
                 component_name=f"{model.name}-{stage_name}", compute=spec["compute"], copies=spec["copies"],
                 deployment=DeploymentPolicy.from_spec(component_rollout(stage)),
                 rollback_alarms=StageSpec.rollback_alarms(stage),

@@ -454,7 +454,7 @@ def test_missing_sample_payloads_fail_at_synth(tmp_path):
         payload.unlink()
     with pytest.raises(ConfigError) as error:
         _stack(load_config(CONFIG), tmp_path / "config", repo_root=tmp_path)
-    assert str(error.value) == ("models[0].project_dir: the smoke checks need sample payload files in "
+    assert str(error.value) == ("models[0].stages.test.checks.payloads: the smoke checks need sample payload files in "
                                 "config/models/churn-predictor/sample_payloads/, found none")
 
 

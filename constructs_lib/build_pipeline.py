@@ -251,7 +251,10 @@ class ModelBuildPipeline(Construct):
 
 def check_serving_script(path: str, script: Path) -> None:
     """``script`` (a model folder's ``preprocess.py``) can serve in the scikit-learn container: it defines
-    ``model_fn``, without which the container answers no request (its other serving functions have defaults)."""
+    ``model_fn``, without which the container answers no request (its other serving functions have defaults),
+    and names the ``--serving`` option with which the pipeline runs it to write the serving package (a script
+    without it fails the preprocess step; one that takes it but writes no package is not caught here: the
+    version would register with a missing artifact, and its test deployment fail)."""
     import ast
 
     try:
@@ -259,9 +262,11 @@ def check_serving_script(path: str, script: Path) -> None:
     except (SyntaxError, UnicodeDecodeError) as error:
         raise ConfigError(path, f"{script} must be a Python script, got one that does not parse ({error})") from None
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-    if "model_fn" not in defined:
-        raise ConfigError(path, f"is true, so {script} serves before the model and must define model_fn (see the "
-                          "project template's preprocess.py: mlops new-model), got a script without it")
+    options = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value == "--serving"}
+    for needed, present in (("define model_fn", "model_fn" in defined), ("take --serving", bool(options))):
+        if not present:
+            raise ConfigError(path, f"is true, so {script} serves before the model and must {needed} (see the "
+                              "project template's preprocess.py: mlops new-model), got a script that does not")
 
 
 def _hyperparameters(values: Mapping[str, object]) -> tuple[tuple[str, str], ...]:

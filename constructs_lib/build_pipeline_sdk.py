@@ -358,7 +358,9 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     # container's model (under the models prefix, which the test and prod accounts read).
     serving = [s3_output("serving", f"s3://{bucket}/{spec.models_prefix}")] if spec.inference_preprocessing else []
     preprocess = ProcessingStep(name="Preprocess", step_args=processor(sklearn_image, "preprocess").run(
-        inputs=[s3_input("raw", input_data, "input")],
+        # Not under /opt/ml/processing/input: the SDK puts the script in input/code/, and a recursive read of the
+        # data folder would take the script for data.
+        inputs=[s3_input("raw", input_data, "raw")],
         outputs=[s3_output(name) for name in ("train", "validation", "test")] + serving,
         arguments=["--serving"] if serving else None,
         code=spec.preprocess_uri))

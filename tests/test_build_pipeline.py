@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -261,6 +262,9 @@ def test_inference_preprocessing_registers_preprocess_py_serving_before_the_mode
     steps = steps_by_name(construct.definition)
     preprocess = steps["Preprocess"]["Arguments"]
     assert preprocess["AppSpecification"]["ContainerArguments"] == ["--serving"]
+    # The raw data is not mounted above the script (input/code/), which a recursive read would take for data.
+    mounts = {i["InputName"]: i["S3Input"]["LocalPath"] for i in preprocess["ProcessingInputs"]}
+    assert mounts == {"raw": "/opt/ml/processing/raw", "code": "/opt/ml/processing/input/code"}
     serving = next(o for o in preprocess["ProcessingOutputConfig"]["Outputs"] if o["OutputName"] == "serving")
     assert serving["S3Output"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
         f"s3://{BUCKET}/models/fraud", {"Get": "Execution.PipelineExecutionId"}, "serving"]}}
@@ -286,7 +290,9 @@ def test_a_one_container_build_has_no_serving_package(synthesised):
 
 @pytest.mark.parametrize("script, message", [
     ("def main():\n    pass\n", "inference_preprocessing: is true, so {} serves before the model and must define "
-     "model_fn (see the project template's preprocess.py: mlops new-model), got a script without it"),
+     "model_fn (see the project template's preprocess.py: mlops new-model), got a script that does not"),
+    ("def model_fn(model_dir):\n    pass\n", "inference_preprocessing: is true, so {} serves before the model and "
+     "must take --serving"),
     ("def model_fn(:\n", "inference_preprocessing: {} must be a Python script, got one that does not parse"),
 ])
 def test_inference_preprocessing_needs_a_script_that_can_serve(tmp_path, script, message):
@@ -308,8 +314,10 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
 
     raw = (TEMPLATE_DIR / "raw_payloads" / "likely-churner.csv").read_text().splitlines()
     rows = [raw[0] + ",Churn?"] + [f"{raw[1]},{label}" for label in ("True.", "False.", "False.", "True.")]
-    (tmp_path / "input").mkdir()
-    (tmp_path / "input" / "churn.txt").write_text("\n".join(rows) + "\n")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "churn.txt").write_text("\n".join(rows) + "\n")
+    (tmp_path / "input" / "code").mkdir(parents=True)  # where the job has its own script: not data
+    (tmp_path / "input" / "code" / "preprocess.py").write_text("not, a\ncsv, file, at, all\n")
     subprocess.run([sys.executable, str(TEMPLATE_DIR / "preprocess.py"), "--base", str(tmp_path), "--serving"],
                    check=True, capture_output=True)
     model_dir = tmp_path / "model"
@@ -333,10 +341,25 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
     assert serve((TEMPLATE_DIR / "raw_payloads" / "loyal-customer.json").read_bytes(), "application/json") == (
         samples / "loyal-customer.csv").read_text()
     assert serve(raw[1].encode(), "text/csv; charset=utf-8") == (samples / "likely-churner.csv").read_text()
-    with pytest.raises(ValueError, match="CSV row 1 has 3 values; a record has 20: State, Account Length"):
-        serve(b"1,2,3", "text/csv")
-    with pytest.raises(ValueError, match="unsupported content type 'application/x-npy'"):
-        serve(b"", "application/x-npy")
+    header_in_other_case = "\ufeff" + raw[0].upper() + "\n" + raw[1]  # Excel's byte-order mark, upper case
+    assert serve(header_in_other_case.encode(), "text/csv") == (samples / "likely-churner.csv").read_text()
+    # Serving is strict: a request it cannot read fails with what is wrong, never a prediction made from zeros.
+    record = json.loads((TEMPLATE_DIR / "raw_payloads" / "loyal-customer.json").read_text())
+    for body, content_type, message in [
+        (b"1,2,3", "text/csv", "CSV row 1 has 3 values; a record has 20: State, Account Length"),
+        (b"", "application/x-npy", "unsupported content type 'application/x-npy'"),
+        (b"\n\n", "text/csv", "the request holds no record"),
+        (raw[0].encode(), "text/csv", "the request holds a header row and no record"),
+        (raw[0].replace("State", "Region").encode() + b"\n" + raw[1].encode(), "text/csv",
+         "record 1: Account Length must be a number, got 'Account Length'"),  # a header it cannot read
+        (json.dumps([record, {"Account Length": 3}]).encode(), "application/json", "record 2 lacks VMail Message"),
+        (json.dumps(dict(record, **{"Day Mins": "lots"})).encode(), "application/json",
+         "record 1: Day Mins must be a number, got 'lots'"),
+        (json.dumps(dict(record, **{"VMail Plan": "maybe"})).encode(), "application/json",
+         "record 1: VMail Plan must be yes or no, got 'maybe'"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            serve(body, content_type)
 
 
 def test_a_dead_sdk_worker_fails_the_wait_within_seconds(monkeypatch):

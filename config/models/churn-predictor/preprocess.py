@@ -2,7 +2,7 @@
 serve the same transformation in front of the model when the build's ``inference_preprocessing`` is on.
 
 Processing job:
-  Input:  /opt/ml/processing/input/*.csv|*.txt   (CSV with a header row; the label column is "Churn?")
+  Input:  /opt/ml/processing/raw/**/*.csv|*.txt  (CSV with a header row; the label column is "Churn?")
   Output: /opt/ml/processing/{train,validation,test}/<split>.csv   (label first, no header: XGBoost's CSV format)
   With --serving, also /opt/ml/processing/serving/model.tar.gz: this script under code/ and columns.json (the
   raw columns it saw, label left out), the model of the scikit-learn container that serves before XGBoost.
@@ -10,7 +10,10 @@ Processing job:
 Serving (the first container of the registered inference pipeline; model_fn, input_fn, predict_fn, output_fn):
   a request holds raw records: text/csv rows of the raw columns in columns.json's order (or in the order of a
   first row naming them all), or application/json, one record {column: value} or a list of them. The answer is
-  text/csv rows of FEATURES, the input XGBoost expects: training and serving run the same ``features``.
+  text/csv rows of FEATURES, the input XGBoost expects: training and serving run the same ``features``. Serving
+  is strict where training is lenient: a record missing a feature, a number that does not parse or a flag other
+  than yes/no fails the request with a message (the container answers 500: it counts as a model error and a
+  5XX in the endpoint's metrics), instead of a prediction made from zeros.
 
 Without inference preprocessing, the feature order below is the model's input contract: the endpoint expects
 exactly these columns, in this order, as ``text/csv`` (see sample_payloads/). Change it and the sample payloads
@@ -26,6 +29,7 @@ import io
 import json
 import os
 import tarfile
+import time
 
 import numpy as np
 import pandas as pd
@@ -43,13 +47,25 @@ FEATURES = NUMERIC + FLAGS
 BASE = "/opt/ml/processing"
 
 
-def features(frame: pd.DataFrame) -> pd.DataFrame:
-    """FEATURES of each raw record, all numeric (a missing or unreadable number is 0)."""
+def features(frame: pd.DataFrame, strict: bool = False) -> pd.DataFrame:
+    """FEATURES of each raw record, all numeric: a missing or unreadable number is 0, a flag other than "yes" is
+    0. ``strict`` (serving): an unreadable number or a flag other than yes/no raises ``ValueError`` instead."""
     out = pd.DataFrame(index=frame.index)
     for column in NUMERIC:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0.0)
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if strict:
+            given = frame[column].astype(str).str.strip()
+            bad = values.isna() & given.ne("") & frame[column].notna()
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                raise ValueError(f"record {row + 1}: {column} must be a number, got {given.iloc[row][:40]!r}")
+        out[column] = values.fillna(0.0)
     for column in FLAGS:
-        out[column] = frame[column].astype(str).str.strip().str.lower().eq("yes").astype(int)
+        flags = frame[column].astype(str).str.strip().str.lower()
+        if strict and not flags.isin(["yes", "no"]).all():
+            row = int((~flags.isin(["yes", "no"])).to_numpy().argmax())
+            raise ValueError(f"record {row + 1}: {column} must be yes or no, got {flags.iloc[row][:40]!r}")
+        out[column] = flags.eq("yes").astype(int)
     return out
 
 
@@ -77,19 +93,19 @@ def package_serving(folder: str, columns: list[str]) -> str:
     with tarfile.open(path, "w:gz") as archive:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             archive.addfile(info, io.BytesIO(data))
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--base", default=BASE)
+    parser.add_argument("--base", default=BASE, help="the processing folder: reads raw/, writes the splits")
     parser.add_argument("--serving", action="store_true", help="also write serving/model.tar.gz")
     args = parser.parse_args()
-    files = sorted(glob.glob(os.path.join(args.base, "input", "**", "*.*"), recursive=True))
+    files = sorted(glob.glob(os.path.join(args.base, "raw", "**", "*.*"), recursive=True))
     if not files:
-        raise SystemExit(f"no input files under {args.base}/input")
+        raise SystemExit(f"no input files under {args.base}/raw")
     raw = pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
     frame = transform(raw)
     for name, part in zip(("train", "validation", "test"), split(frame)):
@@ -110,36 +126,44 @@ def model_fn(model_dir: str) -> list[str]:
 
 def input_fn(body, content_type: str):
     """(kind, rows): CSV rows as lists of strings, or JSON records as dicts."""
-    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
+    text = body.decode("utf-8-sig") if isinstance(body, (bytes, bytearray)) else str(body).lstrip("\ufeff")
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "text/csv":
-        return "csv", [row for row in csv.reader(io.StringIO(text)) if row]
-    if media == "application/json":
-        records = json.loads(text)
-        records = [records] if isinstance(records, dict) else records
-        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+        rows = [row for row in csv.reader(io.StringIO(text)) if any(value.strip() for value in row)]
+    elif media == "application/json":
+        rows = json.loads(text)
+        rows = [rows] if isinstance(rows, dict) else rows
+        if not isinstance(rows, list) or not all(isinstance(record, dict) for record in rows):
             raise ValueError("an application/json request must be a record {column: value} or a list of them")
-        return "json", records
-    raise ValueError(f"unsupported content type {content_type!r}: send text/csv or application/json")
+    else:
+        raise ValueError(f"unsupported content type {content_type!r}: send text/csv or application/json")
+    if not rows:
+        raise ValueError("the request holds no record")
+    return ("csv" if media == "text/csv" else "json"), rows
 
 
 def predict_fn(data, columns: list[str]) -> pd.DataFrame:
     """FEATURES of the request's records (``features``, as in training)."""
     kind, rows = data
     if kind == "csv":
-        if rows and sorted(value.strip() for value in rows[0]) == sorted(columns):
-            columns, rows = [value.strip() for value in rows[0]], rows[1:]  # a header row names the columns
+        by_name = {column.lower(): column for column in columns}
+        header = [value.strip().lower() for value in rows[0]]
+        if sorted(header) == sorted(by_name):  # a first row naming the columns, in any order and case
+            columns, rows = [by_name[name] for name in header], rows[1:]
+            if not rows:
+                raise ValueError("the request holds a header row and no record")
         for number, row in enumerate(rows, start=1):
             if len(row) != len(columns):
                 raise ValueError(f"CSV row {number} has {len(row)} values; a record has {len(columns)}: "
                                  + ", ".join(columns))
         frame = pd.DataFrame(rows, columns=columns)
     else:
+        for number, record in enumerate(rows, start=1):
+            missing = [column for column in FEATURES if column not in record]
+            if missing:
+                raise ValueError(f"record {number} lacks {', '.join(missing)}")
         frame = pd.DataFrame.from_records(rows)
-    missing = [column for column in FEATURES if column not in frame.columns]
-    if missing:
-        raise ValueError(f"the records lack {', '.join(missing)}")
-    return features(frame)
+    return features(frame, strict=True)
 
 
 def output_fn(prediction: pd.DataFrame, accept: str):

@@ -77,6 +77,10 @@ class PackageSource(_Strict):
     model_package_arn: str = Field(
         description="Versioned model package ARN: arn:aws:sagemaker:REGION:ACCOUNT:model-package/GROUP/VERSION",
     )
+    inference_pipeline: bool | None = Field(
+        default=None, description="the package lists several containers (an inference pipeline); required for a "
+        "version of a group whose build has inference_preprocessing (its versions may be of either kind), else "
+        "default false")
 
     @field_validator("model_package_arn")
     @classmethod
@@ -144,6 +148,16 @@ SingleModelRef = Annotated[
     Discriminator(_model_kind),
     Field(description="'approved' (the version being released), {model_package_arn} or {image, model_data_url}"),
 ]
+
+
+def stage_model_refs(stage: "StageConfig"):
+    """(path below the stage, model reference) of every model a stage names."""
+    for i, variant in enumerate(stage.variants or ()):
+        yield f"variants[{i}].model", variant.model
+    for key in ("shadow_variant", "component", "batch", "multi_model"):
+        section = getattr(stage, key, None)
+        if section is not None:
+            yield f"{key}.model", section.model
 
 
 #: S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit.
@@ -859,6 +873,19 @@ class PlatformConfig(_Strict):
                                   f"({expected}<version>): the release may read only it, and the version number "
                                   f"names the artifact on the host, got {cut(settings.model.model_package_arn)}")
 
+    def _check_pinned_pipelines(self, stage: StageConfig) -> None:
+        """A pinned version of a group whose build registers inference pipelines says which kind it is: the
+        versions registered before ``inference_preprocessing`` was turned on have one container."""
+        pipelines = {m.group_name.lower() for m in self.models if m.build.inference_preprocessing}
+        for path, ref in stage_model_refs(stage):
+            if isinstance(ref, PackageSource) and ref.inference_pipeline is None:
+                group = ref.model_package_arn.split(":model-package/", 1)[-1].rsplit("/", 1)[0]
+                if group.lower() in pipelines:
+                    raise ConfigError(f"{path}.inference_pipeline", f"is required for a version of group {group}, "
+                                      "whose build registers inference pipelines (build.inference_preprocessing): "
+                                      "true for a version with the preprocessing container, false for one "
+                                      "registered before, got none")
+
     def multi_model_host(self, name: str) -> MultiModelHostConfig:
         """The ``multi_model_hosts`` entry called ``name``."""
         return _named(self.multi_model_hosts, name, "multi_model.host", "multi_model_hosts")
@@ -928,6 +955,7 @@ class PlatformConfig(_Strict):
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:
+                    self._check_pinned_pipelines(stage)
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name,
                                 approved_pipeline=build.inference_preprocessing)

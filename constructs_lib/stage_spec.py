@@ -106,10 +106,11 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
         if mode(stage) == "component":
             check_component_model("component.model", model_source(
                 stage.component.model, placeholder, "component.model", approved_pipeline=approved_pipeline))
-        elif mode(stage) == "multi_model" and approved_pipeline:
-            raise ConfigError("mode", "must not be multi_model for a model whose build registers inference pipelines "
-                              "(build.inference_preprocessing: a multi-model container loads one artifact per "
-                              "model), got multi_model")
+        elif mode(stage) == "multi_model" and model_source(stage.multi_model.model, placeholder, "multi_model.model",
+                                                           approved_pipeline=approved_pipeline).is_pipeline:
+            raise ConfigError("multi_model.model", "must be a one-container version (a multi-model container loads "
+                              "one artifact per model), got an inference pipeline (build.inference_preprocessing, "
+                              "or inference_pipeline: true)")
         return
     spec = StageSpec.from_config(stage, model_name=model_name, stage_name=stage_name, approved_arn=placeholder,
                                  approved_pipeline=approved_pipeline)
@@ -403,7 +404,7 @@ def _source(ref, approved_arn: str | None, path: str, approved_pipeline: bool) -
             raise ConfigError(path, "is 'approved' but no approved model version is known for this model")
         return ModelSource.from_model_package(approved_arn, inference_pipeline=approved_pipeline)
     if isinstance(ref, PackageSource):
-        return ModelSource.from_model_package(ref.model_package_arn)
+        return ModelSource.from_model_package(ref.model_package_arn, inference_pipeline=bool(ref.inference_pipeline))
     if isinstance(ref, PipelineSource):
         parts = []
         for i, part in enumerate(ref.containers):

@@ -631,6 +631,7 @@ def test_a_multi_model_stage_is_refused_what_it_cannot_do(changes, message):
 
 
 RAW = "models.6"  # the example's inference-pipeline model (build.inference_preprocessing)
+RAW_VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-raw/1"
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -647,10 +648,24 @@ RAW = "models.6"  # the example's inference-pipeline model (build.inference_prep
      "models[6].stages.test.component.model: must be a one-container model (an inference component runs one "
      "container; an inference pipeline cannot be a component)"),
     ({f"{RAW}.stages.test": {"mode": "multi_model", "multi_model": {"host": "many"}}},
-     "models[6].stages.test.mode: must not be multi_model for a model whose build registers inference pipelines"),
+     "models[6].stages.test.multi_model.model: must be a one-container version (a multi-model container loads one "
+     "artifact per model), got an inference pipeline (build.inference_preprocessing, or inference_pipeline: true)"),
+    # a pinned version of the group says which kind it is; then the same rules apply to it
+    ({f"{RAW}.stages.test.variants.0.model": {"model_package_arn": RAW_VERSION}},
+     "models[6].stages.test.variants[0].model.inference_pipeline: is required for a version of group "
+     "mlops-churn-raw, whose build registers inference pipelines (build.inference_preprocessing): true for a "
+     "version with the preprocessing container, false for one registered before, got none"),
+    ({f"{RAW}.stages.test.mode": "serverless", f"{RAW}.stages.test.variants": [
+        {"name": "main", "serverless_memory_mb": 2048,
+         "model": {"model_package_arn": RAW_VERSION, "inference_pipeline": True}}]},
+     "models[6].stages.test.variants[0].serverless_memory_mb: must not be set on an inference pipeline's variant"),
+    ({"models.0.stages.test.variants.0.model": {"model_package_arn": RAW_VERSION}},
+     "models[0].stages.test.variants[0].model.inference_pipeline: is required for a version of group "
+     "mlops-churn-raw"),
     ({f"{RAW}.stages.test.checks.payloads": "../elsewhere"},
      "models[6].stages.test.checks.payloads: string should match pattern"),
-], ids=["not-a-boolean", "serverless", "async", "component", "multi-model", "payloads-outside"])
+], ids=["not-a-boolean", "serverless", "async", "component", "multi-model", "pinned-unsaid", "pinned-serverless",
+        "pinned-by-another-model", "payloads-outside"])
 def test_an_inference_pipeline_model_is_refused_where_sagemaker_serves_one_container(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))
@@ -658,7 +673,10 @@ def test_an_inference_pipeline_model_is_refused_where_sagemaker_serves_one_conta
     assert "\n" not in str(error.value)
 
 
-def test_the_same_stages_are_fine_for_a_one_container_build():
-    """The refusals above come from inference_preprocessing: without it the component stage is accepted."""
-    parse_config(mutate({f"{RAW}.build.inference_preprocessing": False, f"{RAW}.stages.test": {
-        "mode": "component", "component": {"host": "shared", "memory_mb": 1024}}}))
+def test_the_same_stages_are_fine_for_a_one_container_version():
+    """The refusals above come from the versions' kind: a one-container build, or a pinned version registered
+    before inference_preprocessing was turned on, is accepted in a component stage."""
+    component = {"mode": "component", "component": {"host": "shared", "memory_mb": 1024}}
+    parse_config(mutate({f"{RAW}.build.inference_preprocessing": False, f"{RAW}.stages.test": component}))
+    pinned = {"model_package_arn": RAW_VERSION, "inference_pipeline": False}
+    parse_config(mutate({f"{RAW}.stages.test": dict(component, component=dict(component["component"], model=pinned))}))

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
             "file's models list (manual approval; test: one instance, all-at-once, smoke and latency checks; "
             "prod: two instances, canary with rollback alarms, data capture) and create its model folder "
             "<config dir>/models/NAME/ from the project template (preprocess.py, evaluate.py, "
-            "sample_payloads/, README.md). Existing lines of the config file are kept byte for byte; nothing "
+            "sample_payloads/, raw_payloads/, README.md). Existing lines of the config file are kept byte for byte; nothing "
             "is written unless the result is a valid config. No AWS calls.\n\n"
             f"{CDK_CLI} synth then produces the model's dev and delivery-pipeline stacks; its test and prod endpoint "
             "stacks follow once a version is approved."

@@ -294,6 +294,10 @@ class ModelPipelineStack(Stack):
             relative = folder.relative_to(repo_root.resolve()).as_posix()
         except ValueError:  # a link out of the repository
             raise ConfigError(path, f"must be a folder inside the repository ({repo_root}), got {folder}") from None
-        if not (folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir())):
+        files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
+        if not files:
             raise ConfigError(path, f"the smoke checks need sample payload files in {relative}/, found none")
+        outside = [p.name for p in files if not p.resolve().is_relative_to(repo_root.resolve())]
+        if outside:  # a link out of the repository: the pipeline's checkout would not have it
+            raise ConfigError(path, f"{relative}/{outside[0]} links outside the repository ({repo_root})")
         return relative

@@ -458,6 +458,18 @@ def test_missing_sample_payloads_fail_at_synth(tmp_path):
                                 "config/models/churn-predictor/sample_payloads/, found none")
 
 
+def test_a_payload_linked_from_outside_the_repository_fails_at_synth(tmp_path):
+    """The pipeline's checkout holds the repository only: a payload linked from elsewhere would be missing."""
+    repo = tmp_path / "repo"
+    shutil.copytree(CONFIG.parent / "models", repo / "config" / "models")
+    (tmp_path / "elsewhere.csv").write_text("1,2,3\n")
+    (repo / "config/models/churn-predictor/sample_payloads/linked.csv").symlink_to(tmp_path / "elsewhere.csv")
+    with pytest.raises(ConfigError) as error:
+        _stack(load_config(CONFIG), repo / "config", repo_root=repo)
+    assert str(error.value) == ("models[0].stages.test.checks.payloads: config/models/churn-predictor/sample_payloads/"
+                                f"linked.csv links outside the repository ({repo})")
+
+
 def test_config_outside_the_repository_fails(tmp_path):
     with pytest.raises(ConfigError) as error:
         _stack(load_config(CONFIG), CONFIG.parent, repo_root=tmp_path)

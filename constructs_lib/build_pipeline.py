@@ -261,7 +261,9 @@ def check_serving_script(path: str, script: Path) -> None:
         tree = ast.parse(script.read_text(encoding="utf-8"), filename=str(script))
     except (SyntaxError, UnicodeDecodeError) as error:
         raise ConfigError(path, f"{script} must be a Python script, got one that does not parse ({error})") from None
-    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)} | {
+        target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+        if isinstance(target, ast.Name)}
     options = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value == "--serving"}
     for needed, present in (("define model_fn", "model_fn" in defined), ("take --serving", bool(options))):
         if not present:

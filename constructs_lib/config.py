@@ -401,8 +401,16 @@ class ChecksConfig(_Strict):
     latency_p95_ms: int = Field(default=1000, json_schema_extra=smoke.LATENCY_P95_MS.schema(),
                                 description="whole milliseconds")
     content_type: str | None = Field(default=None, description="default: from each payload file's extension")
-    payloads: str = Field(default="sample_payloads", pattern=_FOLDER, description="folder of the sample request "
-                          "bodies, relative to the model folder (each file is one request)")
+    payloads: str = Field(default="sample_payloads", json_schema_extra={"pattern": _FOLDER}, description="folder of "
+                          "the sample request bodies, relative to the model folder (each file is one request)")
+
+    @field_validator("payloads")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        if not re.fullmatch(_FOLDER, value):
+            raise ValueError("must be a folder inside the model folder (names separated by '/', none starting "
+                             f"with '.'), got {cut(value)}")
+        return value
     stream: bool = Field(default=False, description="the endpoint streams its responses: the smoke check calls "
                          "InvokeEndpointWithResponseStream and reads each stream to its end")
 

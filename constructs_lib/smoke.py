@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError, Limit
@@ -14,13 +15,24 @@ from .errors import ConfigError, Limit
 if TYPE_CHECKING:
     from aws_cdk import Duration
 
-__all__ = ["INVOCATIONS", "LATENCY_P95_MS", "SmokeTest", "check_smoke"]
+__all__ = ["CONTENT_TYPES", "INVOCATIONS", "LATENCY_P95_MS", "SmokeTest", "check_smoke", "content_type_of"]
 
 #: Calls per check: enough for a p95, few enough for the step's 30-minute timeout.
 INVOCATIONS = Limit(1, 1000, whole=True)
 #: The p95 latency budget, in milliseconds.
 LATENCY_P95_MS = Limit(1, None, "ms")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/ -]+$")
+
+
+#: A payload file's ContentType by its extension, when the check gives none.
+CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
+                  ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                  ".png": "image/png"}
+
+
+def content_type_of(path: Path) -> str:
+    """The ContentType a payload file goes with when the check gives none: from its extension."""
+    return CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
 
 @dataclass(frozen=True)

@@ -402,7 +402,10 @@ def _source(ref, approved_arn: str | None, path: str, approved_pipeline: bool) -
     if ref == APPROVED:
         if approved_arn is None:
             raise ConfigError(path, "is 'approved' but no approved model version is known for this model")
-        return ModelSource.from_model_package(approved_arn, inference_pipeline=approved_pipeline)
+        source = ModelSource.from_model_package(approved_arn, inference_pipeline=approved_pipeline)
+        if approved_pipeline:  # errors name the setting that made it a pipeline, not a placeholder version
+            source.description = "the approved version, an inference pipeline (build.inference_preprocessing)"
+        return source
     if isinstance(ref, PackageSource):
         return ModelSource.from_model_package(ref.model_package_arn, inference_pipeline=bool(ref.inference_pipeline))
     if isinstance(ref, PipelineSource):

@@ -306,8 +306,9 @@ class ProductionVariant:
                                   f"{', '.join(map(str, _SERVERLESS_MEMORY))}, got {self.serverless_memory_mb}")
             if self.model.is_pipeline:
                 raise ConfigError(f"{path}.serverless_memory_mb", "must not be set on an inference pipeline's variant "
-                                  "(SageMaker's serverless inference excludes inference pipelines), got "
-                                  f"{self.serverless_memory_mb} for {cut(self.model.description)}")
+                                  "(SageMaker's serverless inference excludes inference pipelines: give "
+                                  f"instance_type), got {self.serverless_memory_mb} for "
+                                  + (self.model.description if self.model.package_pipeline else "an image pipeline"))
             check_whole(f"{path}.serverless_max_concurrency", self.serverless_max_concurrency, 1, 200)
             if self.serverless_provisioned_concurrency is not None:
                 check_whole(f"{path}.serverless_provisioned_concurrency", self.serverless_provisioned_concurrency,

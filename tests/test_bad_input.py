@@ -640,10 +640,13 @@ RAW_VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-chur
     ({f"{RAW}.stages.test.mode": "serverless",
       f"{RAW}.stages.test.variants": [{"name": "main", "serverless_memory_mb": 2048}]},
      "models[6].stages.test.variants[0].serverless_memory_mb: must not be set on an inference pipeline's variant "
-     "(SageMaker's serverless inference excludes inference pipelines)"),
+     "(SageMaker's serverless inference excludes inference pipelines: give instance_type), got 2048 for the "
+     "approved version, an inference pipeline (build.inference_preprocessing)"),
     ({f"{RAW}.stages.test.mode": "async", f"{RAW}.stages.test.checks": {"invocations": 4},
       f"{RAW}.stages.test.alarms": {"max_model_latency_ms": 60000}},
-     "models[6].stages.test.variants[0].model: an asynchronous endpoint serves one container"),
+     "models[6].stages.test.variants[0].model: an asynchronous endpoint serves one container (SageMaker supports no "
+     "inference pipeline with async inference), got the approved version, an inference pipeline "
+     "(build.inference_preprocessing)"),
     ({f"{RAW}.stages.test": {"mode": "component", "component": {"host": "shared", "memory_mb": 1024}}},
      "models[6].stages.test.component.model: must be a one-container model (an inference component runs one "
      "container; an inference pipeline cannot be a component)"),
@@ -663,7 +666,8 @@ RAW_VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-chur
      "models[0].stages.test.variants[0].model.inference_pipeline: is required for a version of group "
      "mlops-churn-raw"),
     ({f"{RAW}.stages.test.checks.payloads": "../elsewhere"},
-     "models[6].stages.test.checks.payloads: string should match pattern"),
+     "models[6].stages.test.checks.payloads: must be a folder inside the model folder (names separated by '/', "
+     "none starting with '.'), got '../elsewhere'"),
 ], ids=["not-a-boolean", "serverless", "async", "component", "multi-model", "pinned-unsaid", "pinned-serverless",
         "pinned-by-another-model", "payloads-outside"])
 def test_an_inference_pipeline_model_is_refused_where_sagemaker_serves_one_container(changes, message):

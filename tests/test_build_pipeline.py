@@ -318,6 +318,9 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
     (tmp_path / "raw" / "churn.txt").write_text("\n".join(rows) + "\n")
     (tmp_path / "input" / "code").mkdir(parents=True)  # where the job has its own script: not data
     (tmp_path / "input" / "code" / "preprocess.py").write_text("not, a\ncsv, file, at, all\n")
+    (tmp_path / "raw" / "notes").mkdir()  # nor is anything but .csv and .txt files under the input prefix
+    (tmp_path / "raw" / "notes" / "README.md").write_text("# notes\n")
+    (tmp_path / "raw" / "manifest.json").write_text('{"a": 1}\n')
     subprocess.run([sys.executable, str(TEMPLATE_DIR / "preprocess.py"), "--base", str(tmp_path), "--serving"],
                    check=True, capture_output=True)
     model_dir = tmp_path / "model"
@@ -343,7 +346,11 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
     assert serve(raw[1].encode(), "text/csv; charset=utf-8") == (samples / "likely-churner.csv").read_text()
     header_in_other_case = "\ufeff" + raw[0].upper() + "\n" + raw[1]  # Excel's byte-order mark, upper case
     assert serve(header_in_other_case.encode(), "text/csv") == (samples / "likely-churner.csv").read_text()
-    # Serving is strict: a request it cannot read fails with what is wrong, never a prediction made from zeros.
+    # An empty value is 0, as in training (preprocess.py fills what is missing with 0).
+    empty = raw[1].split(",")
+    empty[7] = ""
+    assert serve(",".join(empty).encode(), "text/csv").split(",")[2] == "0.0"
+    # Serving is strict: what it cannot read fails the request with what is wrong, never a prediction from zeros.
     record = json.loads((TEMPLATE_DIR / "raw_payloads" / "loyal-customer.json").read_text())
     for body, content_type, message in [
         (b"1,2,3", "text/csv", "CSV row 1 has 3 values; a record has 20: State, Account Length"),
@@ -357,6 +364,8 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
          "record 1: Day Mins must be a number, got 'lots'"),
         (json.dumps(dict(record, **{"VMail Plan": "maybe"})).encode(), "application/json",
          "record 1: VMail Plan must be yes or no, got 'maybe'"),
+        (b"{not json", "application/json", "the application/json request is not JSON: Expecting property name"),
+        ("Zürich".encode("latin-1"), "text/csv", "the request must be UTF-8 text (invalid start byte at byte 1)"),
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             serve(body, content_type)

@@ -20,14 +20,10 @@ from . import output
 from .aws import translate
 from .base import EXIT_ACCESS, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, OpsError, Output, bounded, checked
 from .capture import split_s3_uri
+from ..smoke import content_type_of
 
 #: Seconds between two looks at the pending async results (one HeadObject per pending result and look).
 ASYNC_POLL_SECONDS = 5.0
-
-_CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines", ".csv": "text/csv",
-                  ".txt": "text/plain", ".npy": "application/x-npy", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-                  ".png": "image/png"}
-
 
 def load_payloads(directory: str | Path) -> list[Path]:
     """The payload files of ``directory`` (not hidden, sorted by name); refuses a missing or empty folder."""
@@ -74,7 +70,7 @@ def smoke_test(runtime_client: Any, endpoint_name: str, payloads: list[Path], in
     A failed invocation (model error, 5XX) is counted, not raised; not-found and access-denied errors stop the
     test at once, since every further call would fail the same way.
     """
-    bodies = [(p, p.read_bytes(), content_type or _CONTENT_TYPES.get(p.suffix.lower(), "application/octet-stream"))
+    bodies = [(p, p.read_bytes(), content_type or content_type_of(p))
               for p in payloads]
     latencies: list[float] = []
     first_parts: list[float] = []
@@ -141,7 +137,7 @@ def async_smoke_test(runtime_client: Any, s3_client: Any, endpoint_name: str, in
     for call in range(invocations):
         path = payloads[call % len(payloads)]
         key = f"{prefix + '/' if prefix else ''}smoke-{run_id}/{call:04d}-{path.name}"
-        mime = content_type or _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        mime = content_type or content_type_of(path)
         try:
             s3_client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=mime)
             answer = runtime_client.invoke_endpoint_async(EndpointName=endpoint_name, ContentType=mime,

@@ -28,6 +28,7 @@ from constructs_lib.arns import StackArns
 from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSource, ModelConfig, PlatformConfig,
                                    S3Source, StageConfig)
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
+from constructs_lib.smoke import CONTENT_TYPES, content_type_of
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import RegistryRef
 from constructs_lib.stage_spec import mode, phase_gate
@@ -294,9 +295,18 @@ class ModelPipelineStack(Stack):
             relative = folder.relative_to(repo_root.resolve()).as_posix()
         except ValueError:  # a link out of the repository
             raise ConfigError(path, f"must be a folder inside the repository ({repo_root}), got {folder}") from None
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(path, f"must be a folder of sample payload files, got the file {relative}")
         files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
         if not files:
             raise ConfigError(path, f"the smoke checks need sample payload files in {relative}/, found none")
+        if checks.content_type:  # sent with every file: a file whose extension says otherwise would be misread
+            other = next((p for p in sorted(files) if p.suffix.lower() in CONTENT_TYPES
+                          and content_type_of(p) != checks.content_type.split(";")[0].strip().lower()), None)
+            if other is not None:
+                raise ConfigError(path.replace(".payloads", ".content_type"), f"is sent with every payload, but "
+                                  f"{relative}/{other.name} is {content_type_of(other)}: leave content_type out "
+                                  f"(each file goes with its extension's type), got {checks.content_type!r}")
         outside = [p.name for p in files if not p.resolve().is_relative_to(repo_root.resolve())]
         if outside:  # a link out of the repository: the pipeline's checkout would not have it
             raise ConfigError(path, f"{relative}/{outside[0]} links outside the repository ({repo_root})")

@@ -470,6 +470,23 @@ def test_a_payload_linked_from_outside_the_repository_fails_at_synth(tmp_path):
                                 f"linked.csv links outside the repository ({repo})")
 
 
+@pytest.mark.parametrize("checks, message", [
+    ({"payloads": "raw_payloads", "content_type": "text/csv"},
+     "models[0].stages.test.checks.content_type: is sent with every payload, but config/models/churn-predictor/"
+     "raw_payloads/loyal-customer.json is application/json: leave content_type out (each file goes with its "
+     "extension's type), got 'text/csv'"),
+    ({"payloads": "preprocess.py"},
+     "models[0].stages.test.checks.payloads: must be a folder of sample payload files, got the file "
+     "config/models/churn-predictor/preprocess.py"),
+], ids=["content-type-against-a-file", "a-file"])
+def test_a_payload_folder_the_check_would_misuse_fails_at_synth(checks, message):
+    data = copy.deepcopy(example_data())
+    data["models"][0]["stages"]["test"]["checks"] = checks
+    with pytest.raises(ConfigError) as error:
+        _stack(parse_config(data), CONFIG.parent)
+    assert str(error.value) == message
+
+
 def test_config_outside_the_repository_fails(tmp_path):
     with pytest.raises(ConfigError) as error:
         _stack(load_config(CONFIG), CONFIG.parent, repo_root=tmp_path)

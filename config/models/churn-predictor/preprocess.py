@@ -13,7 +13,7 @@ Serving (the first container of the registered inference pipeline; model_fn, inp
   text/csv rows of FEATURES, the input XGBoost expects: training and serving run the same ``features``. Serving
   is strict where training is lenient: a record missing a feature, a number that does not parse or a flag other
   than yes/no fails the request with a message (the container answers 500: it counts as a model error and a
-  5XX in the endpoint's metrics), instead of a prediction made from zeros.
+  5XX in the endpoint's metrics), instead of being read as 0. An empty value is 0, as in training.
 
 Without inference preprocessing, the feature order below is the model's input contract: the endpoint expects
 exactly these columns, in this order, as ``text/csv`` (see sample_payloads/). Change it and the sample payloads
@@ -103,9 +103,10 @@ def main() -> None:
     parser.add_argument("--base", default=BASE, help="the processing folder: reads raw/, writes the splits")
     parser.add_argument("--serving", action="store_true", help="also write serving/model.tar.gz")
     args = parser.parse_args()
-    files = sorted(glob.glob(os.path.join(args.base, "raw", "**", "*.*"), recursive=True))
+    files = sorted(path for path in glob.glob(os.path.join(args.base, "raw", "**", "*"), recursive=True)
+                   if path.lower().endswith((".csv", ".txt")) and os.path.isfile(path))  # not a README or manifest
     if not files:
-        raise SystemExit(f"no input files under {args.base}/raw")
+        raise SystemExit(f"no .csv or .txt input files under {args.base}/raw")
     raw = pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
     frame = transform(raw)
     for name, part in zip(("train", "validation", "test"), split(frame)):
@@ -126,12 +127,18 @@ def model_fn(model_dir: str) -> list[str]:
 
 def input_fn(body, content_type: str):
     """(kind, rows): CSV rows as lists of strings, or JSON records as dicts."""
-    text = body.decode("utf-8-sig") if isinstance(body, (bytes, bytearray)) else str(body).lstrip("\ufeff")
+    try:
+        text = body.decode("utf-8-sig") if isinstance(body, (bytes, bytearray)) else str(body).lstrip("\ufeff")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"the request must be UTF-8 text ({error.reason} at byte {error.start})") from None
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "text/csv":
         rows = [row for row in csv.reader(io.StringIO(text)) if any(value.strip() for value in row)]
     elif media == "application/json":
-        rows = json.loads(text)
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"the application/json request is not JSON: {error}") from None
         rows = [rows] if isinstance(rows, dict) else rows
         if not isinstance(rows, list) or not all(isinstance(record, dict) for record in rows):
             raise ValueError("an application/json request must be a record {column: value} or a list of them")

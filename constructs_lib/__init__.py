@@ -67,6 +67,10 @@ _EXPORTS = {
     "RoutingStrategy": "component_rules",
     "MultiModelHost": "multi_model",
     "MultiModelRelease": "multi_model",
+    "EdgeModelComponent": "edge",
+    "EdgeFleetDeployment": "edge",
+    "EdgeRollout": "edge_rules",
+    "EdgeAbort": "edge_rules",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

@@ -1,0 +1,249 @@
+"""Edge releases: a model version on a fleet of AWS IoT Greengrass v2 core devices, with the same staged,
+self-aborting rollout an endpoint's guardrail gives.
+
+* ``EdgeModelComponent`` is one version of a Greengrass component that puts a model artifact on the devices
+  (``AWS::GreengrassV2::ComponentVersion``): the artifact (a ``.tar.gz``, what SageMaker Neo writes) is
+  downloaded and unpacked to ``{artifacts:decompressedPath}/model`` at install; it depends on the inference
+  runtime that runs it (by default AWS's DLR runtime component ``variant.DLR``, which runs Neo-compiled
+  models). Versions are immutable: a changed recipe needs a new version, and every version is kept when the
+  stack changes or goes (``RETAIN``), because going back is deploying an earlier one and Greengrass deletes a
+  version's artifacts with it.
+* ``EdgeFleetDeployment`` deploys component versions to a thing group (``AWS::GreengrassV2::Deployment``, an
+  IoT job): devices are notified at a rate that grows as they succeed (``EdgeRollout``), the job is cancelled
+  once too many of them fail (``EdgeAbort``), a device that has not finished within the in-progress timeout
+  (counted from when it starts) has timed out, and a device whose update fails goes back to what it ran
+  (``FailureHandlingPolicy: ROLLBACK``).
+  A deployment replaces the group's previous one, and devices uninstall the components it leaves out: it lists
+  everything the group runs (AWS's ``aws.greengrass.*`` components included). Going back is deploying the
+  previous version by its version string (``components={name: "1.0.6"}``): the earlier version was kept.
+
+What a stack rollback does not do: a deployment cannot be taken back from devices that already took it.
+CloudFormation restoring the previous deployment resource leaves the devices where they are (Greengrass
+deletes a deployment without touching devices), so going back is a new deployment of the previous version,
+never a stack rollback. The rules (limits, waves, worst-case exposure) are ``edge_rules.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from .edge_rules import (IN_PROGRESS_MINUTES, EdgeAbort, EdgeRollout, check_component_name,
+                         check_component_version)
+from .errors import ConfigError, cut
+from .permissions import allow, grant_statements
+from .registry import key_through_s3
+
+__all__ = ["DLR_RUNTIME", "EdgeFleetDeployment", "EdgeModelComponent"]
+
+#: AWS's DLR runtime component (DLR 1.6.0, which runs SageMaker Neo's compiled models), as a dependency.
+DLR_RUNTIME = MappingProxyType({"variant.DLR": "~1.6.0"})
+#: Greengrass platform keys and the values the nucleus reports (``os``, ``architecture``).
+_OSES = ("linux", "windows")
+_ARCHITECTURES = ("amd64", "x86", "aarch64", "arm")
+_THING_GROUP = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
+_ARTIFACT_KEY = re.compile(r"^[^*?\s]+\.tar\.gz$")
+
+
+class EdgeModelComponent(Construct):
+    """One version of a Greengrass v2 component that installs a model artifact (see the module docstring).
+
+    :param component_name: the component (1-128 letters, digits, ``.``, ``-``, ``_``), for example
+        ``com.example.churn.model``.
+    :param component_version: ``major.minor.patch``; a new artifact or recipe needs a new version.
+    :param artifact_bucket: the bucket holding the artifact, in the stack's region (Greengrass takes no
+        artifact from another region).
+    :param artifact_key: the artifact's key, a ``.tar.gz`` never overwritten: Greengrass records its digest
+        when the version is created and devices refuse a download that differs.
+    :param runtime: the components the model needs to run, ``{name: version requirement}``; default
+        ``DLR_RUNTIME``. ``{}`` for a model the devices' own application runs.
+    :param platforms: where the component installs, each ``{"os": ..., "architecture": ...}`` (the latter
+        optional); default every Linux device.
+    :param description: the component's description.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, component_name: str, component_version: str,
+                 artifact_bucket: s3.IBucket, artifact_key: str, runtime: Mapping[str, str] | None = None,
+                 platforms: Sequence[Mapping[str, str]] = ({"os": "linux"},), description: str = "") -> None:
+        super().__init__(scope, id)
+        check_component_name("component_name", component_name)
+        check_component_version("component_version", component_version)
+        if not isinstance(artifact_key, str) or not (Token.is_unresolved(artifact_key)
+                                                     or _ARTIFACT_KEY.match(artifact_key)):
+            raise ConfigError("artifact_key", f"must be the key of a .tar.gz object (no wildcards), got "
+                              f"{cut(artifact_key)}")
+        runtime = dict(DLR_RUNTIME if runtime is None else runtime)
+        for name, requirement in runtime.items():
+            check_component_name(f"runtime[{name!r}]", name, aws_allowed=True)
+            if not isinstance(requirement, str) or not requirement.strip():
+                raise ConfigError(f"runtime[{name!r}]", f"must be a version requirement such as ~1.6.0, got "
+                                  f"{cut(requirement)}")
+        manifests = [_manifest(i, platform) for i, platform in enumerate(_platforms(platforms))]
+        self.component_name, self.component_version = component_name, component_version
+        self.artifact_bucket, self.artifact_key = artifact_bucket, artifact_key
+        # The nucleus saves the artifact under its key's last segment; a key known only at deploy time is the
+        # component's one .tar.gz.
+        file = "{artifacts:path}/" + ("*.tar.gz" if Token.is_unresolved(artifact_key) else artifact_key.rsplit("/", 1)[-1])
+        model = "{artifacts:decompressedPath}/model"
+        recipe = {
+            "RecipeFormatVersion": "2020-01-25",
+            "ComponentName": component_name,
+            "ComponentVersion": component_version,
+            "ComponentDescription": description or f"Model artifact {component_name} {component_version}",
+            "ComponentPublisher": "sagemaker-safe-release",
+            "ComponentDependencies": {name: {"VersionRequirement": requirement, "DependencyType": "HARD"}
+                                      for name, requirement in sorted(runtime.items())},
+            "Manifests": [dict(manifest, Artifacts=[{
+                "URI": f"s3://{artifact_bucket.bucket_name}/{artifact_key}", "Unarchive": "NONE",
+                "Permission": {"Read": "OWNER", "Execute": "NONE"}}], Lifecycle={"Install": {
+                    # Greengrass unpacks only zip files: the .tar.gz is unpacked here, where applications find it.
+                    # The folder is the nucleus's, read-only to the component user: the step runs privileged,
+                    # once per version (Install also runs at every nucleus start), and leaves the files readable.
+                    "Script": f"mkdir -p {model} && tar --no-same-owner -xzf {file} -C {model} && chmod -R a+rX "
+                              f"{model} && touch {model}/.unpacked",
+                    "Skipif": f"exists {model}/.unpacked",
+                    "RequiresPrivilege": True,
+                    "Timeout": 600}}) for manifest in manifests],
+        }
+        if not runtime:
+            del recipe["ComponentDependencies"]
+        stack = Stack.of(self)
+        self.resource = CfnResource(self, "Resource", type="AWS::GreengrassV2::ComponentVersion", properties={
+            "InlineRecipe": stack.to_json_string(recipe)})
+        # Every version outlives the stack and its replacements: going back is deploying an earlier version,
+        # and Greengrass deletes a version's artifacts (devices needing them then fail).
+        self.resource.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.component_arn = self.resource.get_att("Arn").to_string()
+        """The component version's ARN."""
+
+    def grant_artifact_read(self, device_role: iam.IGrantable) -> None:
+        """Let the devices' token exchange role download the artifact, and nothing else: ``s3:GetObject`` on
+        this object, ``s3:GetBucketLocation`` on its bucket and, when the bucket has a key, its decrypt through
+        S3 (Greengrass's default token exchange policy reads no object)."""
+        # The nucleus asks for the bucket's region before it downloads (GetBucketLocation; without it the
+        # download fails with S3_GET_BUCKET_LOCATION_ACCESS_DENIED).
+        statements = [allow(["s3:GetObject"], [self.artifact_bucket.arn_for_objects(self.artifact_key)]),
+                      allow(["s3:GetBucketLocation"], [self.artifact_bucket.bucket_arn])]
+        if self.artifact_bucket.encryption_key is not None:
+            statements.append(key_through_s3(self.artifact_bucket.encryption_key, ["kms:Decrypt"]))
+        grant_statements(device_role, statements)
+
+
+class EdgeFleetDeployment(Construct):
+    """Component versions deployed to one thing group with a staged rollout (see the module docstring).
+
+    :param thing_group_name: the thing group of the stage's devices (1-128 letters, digits, ``:``, ``_``,
+        ``-``), in the stack's account and region.
+    :param components: every component the group runs, ``{name: version}``, or ``EdgeModelComponent`` values:
+        what the deployment leaves out, devices uninstall.
+    :param rollout: how fast devices are notified; default ``EdgeRollout()`` (2 a minute, doubling after each
+        10 successes, at most 100 a minute).
+    :param abort: when the rollout is cancelled; default ``EdgeAbort()`` (more than 10 % of at least 10).
+    :param in_progress_timeout: how long a device may take to finish; 1 minute to 7 days, whole minutes;
+        default 60 minutes.
+    :param rollback_failed_devices: a device whose update fails returns to its previous components (default
+        ``True``; Greengrass's ``FailureHandlingPolicy: ROLLBACK``).
+    :param deployment_name: the deployment's name; default the construct path.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, thing_group_name: str,
+                 components: Mapping[str, str | EdgeModelComponent] | Sequence[EdgeModelComponent],
+                 rollout: EdgeRollout | None = None, abort: EdgeAbort | None = None,
+                 in_progress_timeout: Duration | None = None, rollback_failed_devices: bool = True,
+                 deployment_name: str | None = None) -> None:
+        super().__init__(scope, id)
+        if not isinstance(thing_group_name, str) or not _THING_GROUP.match(thing_group_name):
+            raise ConfigError("thing_group_name", "must be 1-128 letters, digits, ':', '_' or '-' (an IoT thing "
+                              f"group name), got {cut(thing_group_name)}")
+        self.rollout, self.abort = rollout or EdgeRollout(), abort or EdgeAbort()
+        for name, value, kind in (("rollout", self.rollout, EdgeRollout), ("abort", self.abort, EdgeAbort)):
+            if not isinstance(value, kind):
+                raise ConfigError(name, f"must be an {kind.__name__}, got {cut(value)}")
+            value.validate(name)
+        if deployment_name is not None and not (isinstance(deployment_name, str) and 1 <= len(deployment_name) <= 256):
+            raise ConfigError("deployment_name", f"must be 1-256 characters, got {cut(deployment_name)}")
+        timeout = in_progress_timeout or Duration.minutes(60)
+        if not isinstance(timeout, Duration):
+            raise ConfigError("in_progress_timeout", f"must be a Duration (whole minutes), got {cut(timeout)}")
+        seconds = timeout.to_seconds()
+        if seconds % 60:
+            raise ConfigError("in_progress_timeout", f"must be whole minutes (IoT jobs count minutes), got {seconds} s")
+        minutes = int(seconds // 60)
+        IN_PROGRESS_MINUTES.check("in_progress_timeout", minutes)
+        if not isinstance(rollback_failed_devices, bool):
+            raise ConfigError("rollback_failed_devices", f"must be true or false, got {cut(rollback_failed_devices)}")
+        self.in_progress_timeout_minutes = int(minutes)
+        versions = _component_versions(components)
+        stack = Stack.of(self)
+        self.thing_group_arn = stack.format_arn(service="iot", resource="thinggroup", resource_name=thing_group_name)
+        properties = {
+            "TargetArn": self.thing_group_arn,
+            "DeploymentName": deployment_name or "/".join(self.node.path.split("/")[-3:]),
+            "Components": {name: {"ComponentVersion": version} for name, version in versions.items()},
+            "DeploymentPolicies": {
+                "FailureHandlingPolicy": "ROLLBACK" if rollback_failed_devices else "DO_NOTHING",
+                "ComponentUpdatePolicy": {"Action": "NOTIFY_COMPONENTS", "TimeoutInSeconds": 60},
+                "ConfigurationValidationPolicy": {"TimeoutInSeconds": 30}},
+            "IotJobConfiguration": {
+                "JobExecutionsRolloutConfig": self.rollout.to_job_config(),
+                "AbortConfig": self.abort.to_job_config(),
+                "TimeoutConfig": {"InProgressTimeoutInMinutes": self.in_progress_timeout_minutes}},
+        }
+        self.resource = CfnResource(self, "Resource", type="AWS::GreengrassV2::Deployment", properties=properties)
+        for component in (components.values() if isinstance(components, Mapping) else components):
+            if isinstance(component, EdgeModelComponent):
+                self.resource.node.add_dependency(component)
+        self.deployment_id = self.resource.get_att("DeploymentId").to_string()
+        """The deployment's id (``mlops`` reads its IoT job from it)."""
+
+
+def _platforms(platforms: Sequence[Mapping[str, str]]) -> list[dict]:
+    if isinstance(platforms, Mapping) or not isinstance(platforms, Sequence) or not platforms:
+        raise ConfigError("platforms", f"must be a list of {{os, architecture}}, got {cut(platforms)}")
+    return [dict(platform) if isinstance(platform, Mapping) else platform for platform in platforms]
+
+
+def _manifest(index: int, platform) -> dict:
+    path = f"platforms[{index}]"
+    if not isinstance(platform, dict) or not set(platform) <= {"os", "architecture"} or "os" not in platform:
+        raise ConfigError(path, f"must be {{os, architecture}} (architecture optional), got {cut(platform)}")
+    if platform["os"] not in _OSES:
+        raise ConfigError(f"{path}.os", f"must be one of {', '.join(_OSES)}, got {cut(platform['os'])}")
+    if platform["os"] == "windows":
+        raise ConfigError(f"{path}.os", "must be linux: the install step unpacks the model with tar, got 'windows'")
+    if "architecture" in platform and platform["architecture"] not in _ARCHITECTURES:
+        raise ConfigError(f"{path}.architecture", f"must be one of {', '.join(_ARCHITECTURES)}, got "
+                          f"{cut(platform['architecture'])}")
+    return {"Platform": {key: platform[key] for key in ("os", "architecture") if key in platform}}
+
+
+def _component_versions(components) -> dict[str, str]:
+    if isinstance(components, Mapping):
+        items = list(components.items())
+    elif isinstance(components, Sequence) and not isinstance(components, str):
+        items = [(getattr(c, "component_name", None), c) for c in components]
+    else:
+        raise ConfigError("components", f"must map component names to versions, got {cut(components)}")
+    if not items:
+        raise ConfigError("components", "must name at least one component (a deployment without one would "
+                          "uninstall every component of the group), got none")
+    versions: dict[str, str] = {}
+    for name, value in items:
+        if isinstance(value, EdgeModelComponent):
+            if name != value.component_name:
+                raise ConfigError(f"components[{name!r}]", f"is component {value.component_name}, not {name}")
+            version = value.resource.get_att("ComponentVersion").to_string()
+        else:
+            check_component_name(f"components[{name!r}]", name, aws_allowed=True)  # the group's AWS components too
+            check_component_version(f"components[{name!r}]", value)
+            version = value
+        if name in versions:
+            raise ConfigError("components", f"names {name} twice: a deployment runs one version of a component")
+        versions[name] = version
+    return versions

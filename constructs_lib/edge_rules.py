@@ -1,0 +1,232 @@
+"""The rules of an edge release, in plain Python (no aws_cdk, no boto3): a Greengrass v2 deployment to a thing
+group is an IoT job, with a staged rollout and abort criteria. The constructs (``edge.py``) and ``mlops plan``
+use the same value objects, and their limits are botocore's ``greengrassv2`` ``CreateDeployment`` shapes
+(``IoTJobExponentialRolloutRate``, ``IoTJobAbortCriteria``, ``IoTJobTimeoutConfig``).
+
+How a rollout reaches devices, as the plan counts it:
+
+* devices are notified at ``base_rate_per_minute``; each time ``rate_increase_after`` more devices have
+  *succeeded* (or been *notified*, ``count="notified"``) the rate is multiplied by ``increment_factor``, up to
+  ``maximum_per_minute``. Counting successes (the default) means a version that fails on every device never
+  speeds up: it keeps reaching devices at the base rate until the abort;
+* the job is cancelled (queued devices are never updated; those already installing go on) once
+  ``min_executed`` devices have finished and ``threshold_percent`` of them failed in one of ``failure_types``
+  (AWS's pages say "exceeds" and "at least": both are in the documentation);
+* a device that has not finished ``in_progress_timeout_minutes`` after it *started* counts as ``TIMED_OUT``
+  (a device that is offline stays queued and times out never).
+
+``exposed_if_every_device_fails`` counts what a version that fails on every device reaches before the abort:
+every device notified until the ``min_executed``-th failure is known, at the latest one timeout after that
+device was notified (when devices start at once, and timeouts are counted). It is a bound for that case only:
+a version that fails on a share of the devices, below the threshold or above it but with its failures coming
+late (timeouts) while successes come early, can reach the whole fleet first. The abort judges a share, not a
+count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import ConfigError, Limit, check_choice, cut
+
+__all__ = ["ABORT_FAILURE_TYPES", "EdgeAbort", "EdgeRollout", "Wave", "check_component_name",
+           "check_component_version", "IN_PROGRESS_MINUTES", "exposed_if_every_device_fails", "rollout_waves"]
+
+#: ``IoTJobRolloutBaseRatePerMinute`` and ``IoTJobMaxExecutionsPerMin``.
+RATE_PER_MINUTE = Limit(1, 1000, "devices per minute", whole=True)
+#: ``IoTJobRolloutIncrementFactor`` (one digit after the decimal point).
+INCREMENT_FACTOR = Limit(1, 5)
+#: ``IoTJobNumberOfThings`` (CloudFormation's upper bound).
+DEVICES = Limit(1, 2 ** 31 - 1, "devices", whole=True)
+#: ``IoTJobAbortCriteria.thresholdPercentage`` (two digits after the decimal point). Not 100: AWS documents the
+#: share as having to *exceed* the threshold (the IoT guide says "at least"), and no share exceeds 100 %.
+THRESHOLD_PERCENT = Limit(0, 99.99, "percent")
+#: ``IoTJobInProgressTimeoutInMinutes``: "between 1 minute and 7 days (10080 minutes)".
+IN_PROGRESS_MINUTES = Limit(1, 10080, "minutes", whole=True)
+ABORT_FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
+RATE_COUNTS = ("succeeded", "notified")
+
+#: Greengrass component names: letters, digits, dots, hyphens, underscores (the recipe reference), at most 128.
+_COMPONENT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+#: Semantic versions as Greengrass takes them: major.minor.patch, numbers only here (no pre-release tag, so
+#: every version the library makes sorts as its model version does).
+_COMPONENT_VERSION = r"(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})"
+
+
+def _decimals(path: str, value: float, digits: int) -> None:
+    if round(value, digits) != value:
+        raise ConfigError(path, f"may have at most {digits} digit{'s' if digits > 1 else ''} after the decimal "
+                          f"point (IoT jobs round nothing), got {value!r}")
+
+
+@dataclass(frozen=True)
+class EdgeRollout:
+    """How fast a new version reaches a thing group's devices (an IoT job's exponential rollout).
+
+    :param base_rate_per_minute: devices notified per minute at first (1-1000); default 2.
+    :param increment_factor: what the rate is multiplied by at each step (1-5, one decimal); default 2.
+    :param rate_increase_after: devices that must succeed (or be notified) before each increase; default 10.
+    :param count: ``"succeeded"`` (default: a failing version never speeds up) or ``"notified"``.
+    :param maximum_per_minute: the rate's ceiling (1-1000, at least the base rate); default 100.
+    """
+
+    base_rate_per_minute: int = 2
+    increment_factor: float = 2.0
+    rate_increase_after: int = 10
+    count: str = "succeeded"
+    maximum_per_minute: int = 100
+
+    def validate(self, path: str = "rollout") -> None:
+        at = f"{path}." if path else ""
+        RATE_PER_MINUTE.check(f"{at}base_rate_per_minute", self.base_rate_per_minute)
+        INCREMENT_FACTOR.check(f"{at}increment_factor", self.increment_factor)
+        _decimals(f"{at}increment_factor", self.increment_factor, 1)
+        DEVICES.check(f"{at}rate_increase_after", self.rate_increase_after)
+        check_choice(f"{at}count", self.count, RATE_COUNTS)
+        RATE_PER_MINUTE.check(f"{at}maximum_per_minute", self.maximum_per_minute)
+        if self.maximum_per_minute < self.base_rate_per_minute:
+            raise ConfigError(f"{at}maximum_per_minute", f"must be at least base_rate_per_minute "
+                              f"({self.base_rate_per_minute}), got {self.maximum_per_minute}")
+
+    def to_job_config(self) -> dict:
+        """``JobExecutionsRolloutConfig`` (CloudFormation casing)."""
+        criteria = {"succeeded": "NumberOfSucceededThings", "notified": "NumberOfNotifiedThings"}[self.count]
+        return {"ExponentialRate": {"BaseRatePerMinute": self.base_rate_per_minute,
+                                    "IncrementFactor": float(self.increment_factor),
+                                    "RateIncreaseCriteria": {criteria: self.rate_increase_after}},
+                "MaximumPerMinute": self.maximum_per_minute}
+
+
+@dataclass(frozen=True)
+class EdgeAbort:
+    """When the rollout stops: once at least ``min_executed`` devices have finished and more than
+    ``threshold_percent`` of them failed (in one of ``failure_types``), devices not yet notified never get the
+    version (an IoT job's abort criteria, action CANCEL).
+
+    :param threshold_percent: failure share that cancels the rollout (0-100, two decimals); default 10.
+    :param min_executed: devices that must have finished before the share is judged (at least 1); default 10.
+    :param failure_types: which failures count, each a criterion of its own: ``FAILED`` (the deployment
+        failed on the device), ``REJECTED``, ``TIMED_OUT`` or ``ALL``; default ``("ALL",)``.
+    """
+
+    threshold_percent: float = 10.0
+    min_executed: int = 10
+    failure_types: tuple[str, ...] = field(default=("ALL",))
+
+    def validate(self, path: str = "abort") -> None:
+        at = f"{path}." if path else ""
+        THRESHOLD_PERCENT.check(f"{at}threshold_percent", self.threshold_percent)
+        _decimals(f"{at}threshold_percent", self.threshold_percent, 2)
+        DEVICES.check(f"{at}min_executed", self.min_executed)
+        if isinstance(self.failure_types, str) or not self.failure_types:
+            raise ConfigError(f"{at}failure_types", f"must list one or more of {', '.join(ABORT_FAILURE_TYPES)}, "
+                              f"got {cut(self.failure_types)}")
+        for i, kind in enumerate(self.failure_types):
+            check_choice(f"{at}failure_types[{i}]", kind, ABORT_FAILURE_TYPES)
+            if kind in self.failure_types[:i]:
+                raise ConfigError(f"{at}failure_types[{i}]", f"must not repeat a failure type, got {kind} twice")
+        if "ALL" in self.failure_types and len(self.failure_types) > 1:
+            raise ConfigError(f"{at}failure_types", "ALL counts every failure already: give it alone, got "
+                              + ", ".join(self.failure_types))
+
+    def to_job_config(self) -> dict:
+        """``AbortConfig`` (CloudFormation casing)."""
+        return {"CriteriaList": [{"FailureType": kind, "Action": "CANCEL",
+                                  "ThresholdPercentage": float(self.threshold_percent),
+                                  "MinNumberOfExecutedThings": self.min_executed} for kind in self.failure_types]}
+
+
+def check_component_name(path: str, value: object, aws_allowed: bool = False) -> None:
+    """A Greengrass component name; one of this library's own must not take AWS's ``aws.greengrass.`` prefix
+    (``aws_allowed``: a dependency may be one of AWS's components)."""
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(_COMPONENT_NAME, value):
+        raise ConfigError(path, "must be a Greengrass component name: 1-128 letters, digits, '.', '-' or '_', "
+                          f"starting with a letter or digit, got {cut(value)}")
+    if not aws_allowed and value.startswith("aws.greengrass."):
+        raise ConfigError(path, f"must not start with aws.greengrass. (AWS's own components), got {cut(value)}")
+
+
+def check_component_version(path: str, value: object) -> None:
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(_COMPONENT_VERSION, value):
+        raise ConfigError(path, f"must be a version major.minor.patch of whole numbers (for example 1.0.7), got "
+                          f"{cut(value)}")
+
+
+# ------------------------------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Wave:
+    """Devices notified at one rate: from minute ``start`` to ``end`` (fractions of minutes)."""
+
+    rate_per_minute: float
+    devices: int
+    start: float
+    end: float
+
+
+def rollout_waves(devices: int, rollout: EdgeRollout) -> list[Wave]:
+    """The waves that take a healthy version to ``devices`` devices: each device succeeding at once (with
+    ``count="succeeded"`` real devices take their install time between notification and success, so the real
+    rollout is slower, never faster). The last wave holds every device left at the ceiling rate."""
+    DEVICES.check("devices", devices)
+    waves: list[Wave] = []
+    rate, notified, minute = float(rollout.base_rate_per_minute), 0, 0.0
+    while notified < devices:
+        rate = min(rate, float(rollout.maximum_per_minute))
+        last = rate >= rollout.maximum_per_minute or rollout.increment_factor == 1  # the rate grows no more
+        size = devices - notified if last else min(rollout.rate_increase_after, devices - notified)
+        waves.append(Wave(rate, size, minute, minute + size / rate))
+        notified, minute = notified + size, minute + size / rate
+        rate *= rollout.increment_factor
+    return waves
+
+
+def notified_by(minute: float, devices: int, rollout: EdgeRollout, grows: bool = True) -> int:
+    """Devices notified by ``minute`` (``grows=False``: the rate never increases, as for a version that fails
+    on every device when increases count successes)."""
+    if not grows:
+        return min(devices, math.floor(rollout.base_rate_per_minute * minute + 1e-9))
+    total = 0
+    for wave in rollout_waves(devices, rollout):
+        if minute >= wave.end:
+            total += wave.devices
+        else:
+            total += max(0, math.floor((minute - wave.start) * wave.rate_per_minute + 1e-9))
+            break
+    return min(devices, total)
+
+
+def minutes_to_notify(count: int, devices: int, rollout: EdgeRollout, grows: bool = True) -> float:
+    """When the ``count``-th device is notified."""
+    count = min(count, devices)
+    if not grows:
+        return count / rollout.base_rate_per_minute
+    done = 0
+    for wave in rollout_waves(devices, rollout):
+        if done + wave.devices >= count:
+            return wave.start + (count - done) / wave.rate_per_minute
+        done += wave.devices
+    return rollout_waves(devices, rollout)[-1].end
+
+
+def exposed_if_every_device_fails(devices: int, rollout: EdgeRollout, abort: EdgeAbort, timeout_minutes: int) -> int:
+    """Devices a version that fails on every device reaches before the abort (see the module docstring for
+    what this does not bound): every device notified until the ``min_executed``-th failure is known, at the
+    latest ``timeout_minutes`` after that device was notified, devices starting at once. With
+    ``count="succeeded"`` such a version never raises the rate. Unless failures and timeouts both count
+    (``ALL``, or ``FAILED`` with ``TIMED_OUT``), a failure may go uncounted and nothing bounds the exposure:
+    then it is every device."""
+    DEVICES.check("devices", devices)
+    rollout.validate("rollout")
+    abort.validate("abort")
+    IN_PROGRESS_MINUTES.check("timeout_minutes", timeout_minutes)
+    grows = rollout.count == "notified"
+    counted = set(abort.failure_types)
+    if "ALL" not in counted and not {"FAILED", "TIMED_OUT"} <= counted:
+        return devices
+    known = minutes_to_notify(abort.min_executed, devices, rollout, grows) + timeout_minutes
+    return max(min(abort.min_executed, devices), notified_by(known, devices, rollout, grows))

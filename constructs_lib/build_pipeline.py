@@ -4,6 +4,11 @@ preprocess (processing) -> train (built-in XGBoost) -> evaluate (processing, wri
 -> condition (``metrics.<metric>.value`` >= the ``Threshold`` parameter) -> register a model package in the
 group (``PendingManualApproval``, or ``Approved`` with ``approval="automatic"``), else fail with a message.
 
+With ``edge_target``, a ``Compile`` step (a processing job running ``neo_compile.py``: SageMaker Pipelines has no
+compilation step) compiles the trained model with SageMaker Neo for the device or platform, and the version is
+registered with the compiled artifact's location in its customer metadata (``edge-artifact``, ``edge-target``);
+such a model trains with XGBoost 1.3-1, the newest version Neo documents.
+
 With ``inference_preprocessing`` the registered version is an inference pipeline of two containers: the
 preprocess job also packs ``preprocess.py`` (and the raw columns it saw) as the model of a scikit-learn serving
 container that runs before XGBoost, so callers send raw records and serving applies the very code training did.
@@ -35,6 +40,7 @@ from constructs import Construct
 
 from .arns import StackArns
 from .build_spec import check_build_inputs
+from .edge_rules import EdgeTarget
 from .errors import ConfigError, check_sagemaker_name, cut
 from .lazy import lazy_string
 from .nag import acknowledge_wildcards
@@ -87,6 +93,8 @@ class ModelBuildPipeline(Construct):
         in the scikit-learn container before the model (default ``False``: one XGBoost container fed encoded
         features). ``preprocess.py`` must then define ``model_fn`` (and the other serving functions the
         template's does) and write the serving package when run with ``--serving``.
+    :param edge_target: compile each version with SageMaker Neo for this device or platform (``EdgeTarget``)
+        and register the compiled artifact with it; default none.
     :param role: the pipeline's execution role; default: a least-privilege role is created. A given role gets
         the same statements added.
     """
@@ -97,7 +105,7 @@ class ModelBuildPipeline(Construct):
                  training_instance_type: str = "ml.m5.large",
                  inference_instance_types: Sequence[str] = ("ml.m5.large",), approval: str = Approval.MANUAL,
                  hyperparameters: Mapping[str, object] | None = None, inference_preprocessing: bool = False,
-                 role: iam.IRole | None = None) -> None:
+                 edge_target: EdgeTarget | None = None, role: iam.IRole | None = None) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline_name, str) or not _PIPELINE_NAME.match(pipeline_name):
             raise ConfigError("pipeline_name", f"must be 1-256 letters, digits and hyphens, starting and ending "
@@ -116,6 +124,10 @@ class ModelBuildPipeline(Construct):
             raise ConfigError("inference_preprocessing", f"must be true or false, got {cut(inference_preprocessing)}")
         if inference_preprocessing:
             check_serving_script("inference_preprocessing", folder / "preprocess.py")
+        if edge_target is not None:
+            if not isinstance(edge_target, EdgeTarget):
+                raise ConfigError("edge_target", f"must be an EdgeTarget, got {cut(edge_target)}")
+            edge_target.validate("edge_target")
         stack = Stack.of(self)
         env = StackArns.of(stack)
         if Token.is_unresolved(env.region + env.account):
@@ -134,9 +146,15 @@ class ModelBuildPipeline(Construct):
         role_arn = self.role.role_arn
         scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
                                          path=str(folder / name)) for name in REQUIRED_SCRIPTS}
+        if edge_target is not None:  # the library's own script, not the model folder's
+            scripts["neo_compile.py"] = s3_assets.Asset(self, "CompileScript",
+                                                        path=str(Path(__file__).with_name("neo_compile.py")))
         # (bucket, key) of each script, read once (each read is a jsii round trip; the URL is the two joined).
         objects = {name: (asset.s3_bucket_name, asset.s3_object_key) for name, asset in scripts.items()}
-        from .build_pipeline_sdk import DefinitionSpec, framework_images, submit_definition
+        from .build_pipeline_sdk import (XGBOOST_EDGE_VERSION, XGBOOST_VERSION, DefinitionSpec, framework_images,
+                                         submit_definition)
+
+        xgboost_version = XGBOOST_VERSION if edge_target is None else XGBOOST_EDGE_VERSION
 
         bucket_name = artifacts_bucket.bucket_name
         spec = DefinitionSpec(
@@ -153,12 +171,17 @@ class ModelBuildPipeline(Construct):
             approval_status=_APPROVAL_STATUS[approval],
             hyperparameters=_hyperparameters(hyperparameters or DEFAULT_HYPERPARAMETERS),
             inference_preprocessing=inference_preprocessing,
+            edge_target="" if edge_target is None else json.dumps(edge_target.output_config(), sort_keys=True),
+            edge_target_name="" if edge_target is None else edge_target.description,
+            compile_uri="" if edge_target is None else "s3://{}/{}".format(*objects["neo_compile.py"]),
+            xgboost_version=xgboost_version,
         )
         # The definition and the images (for the role's ECR permissions) are produced while the app goes on,
         # in the SDK worker (sdk_worker.prewarm), and read when the template is written (Lazy values);
         # a failure surfaces as a synthesis error (app.py names it: sdk_worker.failures()).
         self._definition = submit_definition(spec)
-        self._images = framework_images(env.region, processing_instance_type)
+        self._images = framework_images(env.region, processing_instance_type, xgboost_version)
+        self.edge_target = edge_target
 
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=pipeline_name, role_arn=role_arn,
@@ -169,7 +192,7 @@ class ModelBuildPipeline(Construct):
                         for i in range(2)]  # scikit-learn's and XGBoost's repositories
         input_bucket, _, input_key = input_data.removeprefix("s3://").partition("/")
         self._grant_execution(env, role_arn, artifacts_bucket, encryption_key, list(objects.values()), input_bucket,
-                              input_key, repositories)
+                              input_key, repositories, compiles=edge_target is not None)
 
     @property
     def definition(self) -> dict:
@@ -189,7 +212,7 @@ class ModelBuildPipeline(Construct):
     # ----------------------------------------------------------------------------------------- permissions
     def _grant_execution(self, env: StackArns, role_arn: str, bucket: s3.IBucket, key: kms.IKey,
                          scripts: Sequence[tuple[str, str]], input_bucket: str, input_key: str,
-                         repositories: Sequence[str]) -> None:
+                         repositories: Sequence[str], compiles: bool = False) -> None:
         """Least privilege for the pipeline and its jobs (one role: the pipeline passes it to its jobs)."""
         role, group = self.role, self.model_package_group_name
         jobs = [env.arn("sagemaker", kind, "pipelines-*") for kind in ("processing-job", "training-job")]
@@ -202,7 +225,12 @@ class ModelBuildPipeline(Construct):
         log_groups = [env.arn("logs", "log-group", f"/aws/sagemaker/{kind}:*", separator=":")
                       for kind in ("ProcessingJobs", "TrainingJobs")]
         by_alias = getattr(key, "alias_name", None) is not None
-        attach_policy(role, "Permissions", [
+        # The Compile step's job starts a Neo compilation named after the execution, which reads the trained
+        # model and writes the compiled one below this model's prefix as this role (passed to SageMaker).
+        compilations = env.arn("sagemaker", "compilation-job", "neo-*")
+        compile_statements = [allow(["sagemaker:CreateCompilationJob", "sagemaker:DescribeCompilationJob",
+                                     "sagemaker:StopCompilationJob", "sagemaker:AddTags"], [compilations])] if compiles else []
+        attach_policy(role, "Permissions", [*compile_statements,
             allow(["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                    "sagemaker:AddTags"], jobs),
@@ -231,6 +259,9 @@ class ModelBuildPipeline(Construct):
         job_reason = ("SageMaker Pipelines names its jobs pipelines-<execution id>-<step>-<suffix> at run time; "
                       "the pattern is limited to pipeline jobs of this account and region.")
         wildcards = {arn: job_reason for arn in jobs}
+        if compiles:
+            wildcards[compilations] = ("The Compile step names its Neo compilation job neo-<pipeline execution id> at "
+                                       "run time; limited to those of this account and region.")
         wildcards.update({
             versions: "Model package versions are numbered by SageMaker at registration; limited to this group.",
             data: "Processing jobs write their outputs under the execution's id below this model's prefix.",

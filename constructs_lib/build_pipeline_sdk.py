@@ -45,6 +45,9 @@ __all__ = ["DefinitionSpec", "framework_images", "import_offline", "submit_defin
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
+#: What a model compiled for the edge trains with: SageMaker Neo documents XGBoost models up to 1.3 ("Supports
+#: 1.3 or earlier", its supported-frameworks tables); the built-in algorithm's 1.3-1 image writes one.
+XGBOOST_EDGE_VERSION = "1.3-1"
 SKLEARN_VERSION = "1.2-1"
 
 #: The scikit-learn serving container's settings for ``preprocess.py`` packed by the Preprocess step as
@@ -81,6 +84,12 @@ class DefinitionSpec:
     inference_preprocessing: bool = False
     """Register an inference pipeline: ``preprocess.py`` serving in the scikit-learn container before the model
     (``SERVING_ENVIRONMENT``), so callers send raw records."""
+    edge_target: str = ""
+    """CreateCompilationJob's target as JSON text (``EdgeTarget.output_config``): compile each version with Neo
+    (``compile_uri`` runs it) and register the compiled artifact with it; "" for none."""
+    edge_target_name: str = ""
+    compile_uri: str = ""
+    xgboost_version: str = XGBOOST_VERSION
 
 
 #: What every placeholder of a template starts with (no real value holds it).
@@ -110,6 +119,7 @@ class _Template:
             data_prefix=ph["data_prefix"], models_prefix=ph["models_prefix"], input_data=ph["input_data"],
             preprocess_uri=_template_uri(spec.preprocess_uri, ph, "preprocess"),
             evaluate_uri=_template_uri(spec.evaluate_uri, ph, "evaluate"),
+            compile_uri=_template_uri(spec.compile_uri, ph, "compile") if spec.compile_uri else "",
             metric=ph["metric"], threshold=_TEMPLATE_THRESHOLD,
             processing_instance_type=ph["processing_instance_type"],
             training_instance_type=ph["training_instance_type"],
@@ -161,7 +171,8 @@ def _copied(spec: DefinitionSpec) -> dict[str, str]:
     values = {field: getattr(spec, field) for field in (
         "pipeline_name", "group_name", "bucket", "role_arn", "kms_key", "data_prefix", "models_prefix",
         "input_data", "metric", "processing_instance_type", "training_instance_type")}
-    for name, uri in (("preprocess", spec.preprocess_uri), ("evaluate", spec.evaluate_uri)):
+    for name, uri in (("preprocess", spec.preprocess_uri), ("evaluate", spec.evaluate_uri),
+                      *((("compile", spec.compile_uri),) if spec.compile_uri else ())):
         bucket, key = _split_s3(uri)
         values[f"{name}_bucket"] = bucket
         if "/" not in key:  # the SDK copies a key's basename too: a key with folders is part of the template key
@@ -183,9 +194,10 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 def _template_key(spec: DefinitionSpec, images: tuple[str, str]) -> tuple:
     """What a template depends on: the values the SDK reads rather than copies."""
-    keys = tuple(key if "/" in key else None for key in (_split_s3(spec.preprocess_uri)[1],
-                                                            _split_s3(spec.evaluate_uri)[1]))
-    return spec.region, spec.approval_status, images, keys, spec.inference_preprocessing
+    uris = (spec.preprocess_uri, spec.evaluate_uri, *((spec.compile_uri,) if spec.compile_uri else ()))
+    keys = tuple(key if "/" in key else None for key in (_split_s3(uri)[1] for uri in uris))
+    return (spec.region, spec.approval_status, images, keys, spec.inference_preprocessing, spec.edge_target,
+            spec.edge_target_name)
 
 
 def substitute(text: str, replacements: dict[str, str]) -> str:
@@ -226,43 +238,43 @@ def submit_definition(spec: DefinitionSpec) -> Future:
     return submit(f"build pipeline {spec.pipeline_name}", _build_offline, spec)
 
 
-def framework_images(region: str, processing_instance_type: str) -> Future:
+def framework_images(region: str, processing_instance_type: str, xgboost_version: str = XGBOOST_VERSION) -> Future:
     """A future of the two container images the definitions of ``region`` use (scikit-learn processing,
-    XGBoost training and serving), looked up once per region and processing instance type, for the execution
-    role's ECR permissions."""
+    XGBoost training and serving), looked up once per region, processing instance type and XGBoost version,
+    for the execution role's ECR permissions."""
     from .sdk_worker import submit
 
-    key = (region, processing_instance_type)
+    key = (region, processing_instance_type, xgboost_version)
     if key not in _FRAMEWORK_IMAGES:
         _FRAMEWORK_IMAGES[key] = submit(f"images for {processing_instance_type} in {region}", _images_offline,
-                                         region, processing_instance_type)
+                                         region, processing_instance_type, xgboost_version)
     return _FRAMEWORK_IMAGES[key]
 
 
-_FRAMEWORK_IMAGES: dict[tuple[str, str], Future] = {}
+_FRAMEWORK_IMAGES: dict[tuple[str, str, str], Future] = {}
 
 
 def _build_offline(spec: DefinitionSpec) -> str:
     with _offline_sdk(spec.region):
-        images = _images(spec.region, spec.processing_instance_type)
+        images = _images(spec.region, spec.processing_instance_type, spec.xgboost_version)
         key = _template_key(spec, images)
         if key not in _TEMPLATES:
             _TEMPLATES[key] = _Template(spec, images)
         return _TEMPLATES[key].fill(spec)
 
 
-def _images_offline(region: str, processing_instance_type: str) -> tuple[str, ...]:
+def _images_offline(region: str, processing_instance_type: str, xgboost_version: str) -> tuple[str, ...]:
     with _offline_sdk(region):
-        return _images(region, processing_instance_type)
+        return _images(region, processing_instance_type, xgboost_version)
 
 
-def _images(region: str, processing_instance_type: str) -> tuple[str, str]:
+def _images(region: str, processing_instance_type: str, xgboost_version: str = XGBOOST_VERSION) -> tuple[str, str]:
     """(scikit-learn image for the processing instance type, XGBoost image)."""
     from sagemaker.core import image_uris
 
     return (_image(image_uris, "sklearn", region, SKLEARN_VERSION, py_version="py3",
                    instance_type=processing_instance_type),
-            _image(image_uris, "xgboost", region, XGBOOST_VERSION))
+            _image(image_uris, "xgboost", region, xgboost_version))
 
 
 # --------------------------------------------------------------------------------------------- offline SDK
@@ -377,6 +389,25 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     train = TrainingStep(name="Train", step_args=trainer.train())
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
+    compile_steps, edge_metadata = [], None
+    if spec.edge_target:
+        # SageMaker Pipelines has no compilation step: a processing job calls CreateCompilationJob and waits
+        # (neo_compile.py). Its report names the compiled artifact, registered with the version below.
+        compiled = PropertyFile(name="EdgeCompilation", output_name="edge", path="compilation.json")
+        models_root = f"s3://{bucket}/{spec.models_prefix}"
+        compile_step = ProcessingStep(name="Compile", property_files=[compiled], step_args=processor(
+            sklearn_image, "compile").run(
+            outputs=[s3_output("edge", models_root)], code=spec.compile_uri,
+            arguments=["--job", Join(on="-", values=["neo", ExecutionVariables.PIPELINE_EXECUTION_ID]),
+                       "--role", role, "--model", model_data,
+                       "--output", Join(on="/", values=[models_root, ExecutionVariables.PIPELINE_EXECUTION_ID,
+                                                        "compiled"]),
+                       "--target", spec.edge_target, "--kms-key", kms_key]))
+        compile_steps = [compile_step]
+        edge_metadata = {"edge-artifact": JsonGet(step_name=compile_step.name, property_file=compiled,
+                                                  json_path="artifact"),
+                         "edge-target": spec.edge_target_name}
+
     report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(name="Evaluate", property_files=[report], step_args=processor(
         xgboost_image, "evaluate").run(
@@ -404,7 +435,7 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     register = ModelStep(name="Register", step_args=builder.register(
         model_package_group_name=spec.group_name, content_types=content_types, response_types=["text/csv"],
         inference_instances=list(spec.inference_instance_types), transform_instances=[spec.processing_instance_type],
-        approval_status=spec.approval_status))
+        approval_status=spec.approval_status, customer_metadata_properties=edge_metadata))
     fail = FailStep(name="MetricBelowThreshold", error_message=Join(on=" ", values=[
         f"The model's {spec.metric}", score, "is below the threshold", threshold, "; no version was registered."]))
     check = ConditionStep(name="CheckMetric", conditions=[ConditionGreaterThanOrEqualTo(left=score, right=threshold)],
@@ -413,7 +444,7 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     # No experiment tracking: by default the SDK adds it in some regions only, and it needs the role to create
     # experiments and trials; the model registry already records every version with its metrics' source.
     pipeline = Pipeline(name=spec.pipeline_name, parameters=[input_data, threshold, processing_type, training_type],
-                        steps=[preprocess, train, evaluate, check], sagemaker_session=session,
+                        steps=[preprocess, train, *compile_steps, evaluate, check], sagemaker_session=session,
                         pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
     return json.dumps(definition, sort_keys=True, separators=(",", ":"))

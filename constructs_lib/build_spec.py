@@ -31,7 +31,7 @@ CONFIG_KEYS = {
     "processing_instance_type": "build.processing_instance_type",
     "training_instance_type": "build.training_instance_type",
     "inference_instance_types": "build.inference_instance_types", "approval": "build.approval",
-    "inference_preprocessing": "build.inference_preprocessing",
+    "inference_preprocessing": "build.inference_preprocessing", "edge_target": "build.edge",
 }
 
 

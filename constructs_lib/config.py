@@ -23,7 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
-from . import batch_rules, build_spec, smoke, stream_rules
+from . import batch_rules, build_spec, edge_rules, smoke, stream_rules
 from .component_rules import ACCELERATORS, COPIES, CPU_CORES, HOST_INSTANCES, MEMORY_MB
 from .ops import gates
 from .schedules import check_schedule
@@ -689,6 +689,22 @@ class RegistryConfig(_Strict):
         return value
 
 
+class EdgeBuildConfig(_Strict):
+    """Compile each version with SageMaker Neo for a device or a platform (``EdgeTarget``)."""
+
+    # The rules are EdgeTarget's (checked with the build); the schema shows the choices.
+    device: str | None = Field(default=None, json_schema_extra={"enum": list(edge_rules.EDGE_DEVICES)},
+                               description="a Neo target device (rasp4b, jetson_nano...); or os and arch")
+    os: Literal["LINUX", "ANDROID"] | None = None
+    arch: Literal["X86_64", "X86", "ARM64", "ARM_EABI", "ARM_EABIHF"] | None = None
+    accelerator: Literal["INTEL_GRAPHICS", "MALI", "NVIDIA", "NNA"] | None = None
+    compiler_options: str | None = Field(default=None, description="Neo's compiler options as JSON text "
+                                         "(required for NVIDIA)")
+
+    def target(self) -> "edge_rules.EdgeTarget":
+        return edge_rules.EdgeTarget(**self.model_dump())
+
+
 class BuildConfig(_Strict):
     """The SageMaker model-build pipeline (dev account)."""
 
@@ -713,6 +729,9 @@ class BuildConfig(_Strict):
                                         json_schema_extra={"pattern": f"^{build_spec.INSTANCE_TYPE}$"})
     inference_instance_types: list[str] = Field(default_factory=lambda: ["ml.m5.large"],
                                                 description="SageMaker real-time inference instance types")
+    edge: EdgeBuildConfig | None = Field(default=None, description="compile each version with SageMaker Neo for "
+                                         "an edge device or platform and register the compiled artifact with it "
+                                         "(the model trains with XGBoost 1.3-1, the newest Neo documents)")
     inference_preprocessing: bool = Field(
         default=False, description="register each version as an inference pipeline: preprocess.py serves in a "
         "scikit-learn container before the model, so callers send raw records (text/csv rows of the raw columns, "
@@ -960,6 +979,11 @@ class PlatformConfig(_Strict):
                     inference_instance_types=build.inference_instance_types, approval=build.approval)
             except ConfigError as error:
                 raise error.under(f"models[{i}]", BUILD_KEYS) from None
+            if build.edge is not None:
+                try:
+                    build.edge.target().validate("")
+                except ConfigError as error:
+                    raise error.under(f"models[{i}].build.edge") from None
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:

@@ -25,12 +25,13 @@ count.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError, Limit, check_choice, cut
 
-__all__ = ["ABORT_FAILURE_TYPES", "EdgeAbort", "EdgeRollout", "Wave", "check_component_name",
+__all__ = ["ABORT_FAILURE_TYPES", "EDGE_DEVICES", "EdgeAbort", "EdgeRollout", "EdgeTarget", "Wave", "check_component_name",
            "check_component_version", "IN_PROGRESS_MINUTES", "exposed_if_every_device_fails", "rollout_waves"]
 
 #: ``IoTJobRolloutBaseRatePerMinute`` and ``IoTJobMaxExecutionsPerMin``.
@@ -155,6 +156,77 @@ def check_component_version(path: str, value: object) -> None:
     if not isinstance(value, str) or not re.fullmatch(_COMPONENT_VERSION, value):
         raise ConfigError(path, f"must be a version major.minor.patch of whole numbers (for example 1.0.7), got "
                           f"{cut(value)}")
+
+
+# ------------------------------------------------------------------------------------------- the Neo target
+#: botocore's ``TargetDevice`` values that are devices (not SageMaker instance families, Lambda or Core ML);
+#: a test pins them to botocore's enum.
+EDGE_DEVICES = ("jetson_tx1", "jetson_tx2", "jetson_nano", "jetson_xavier", "rasp3b", "rasp4b", "imx8qm", "deeplens",
+                "rk3399", "rk3288", "aisage", "sbe_c", "qcs605", "qcs603", "sitara_am57x", "amba_cv2", "amba_cv22",
+                "amba_cv25", "x86_win32", "x86_win64", "jacinto_tda4vm", "imx8mplus")
+#: ``TargetPlatform``: Os, Arch, Accelerator.
+PLATFORM_OS = ("LINUX", "ANDROID")
+PLATFORM_ARCH = ("X86_64", "X86", "ARM64", "ARM_EABI", "ARM_EABIHF")
+PLATFORM_ACCELERATORS = ("INTEL_GRAPHICS", "MALI", "NVIDIA", "NNA")
+
+
+@dataclass(frozen=True)
+class EdgeTarget:
+    """What SageMaker Neo compiles a model version for: a device (``device``, one of ``EDGE_DEVICES``), or a
+    platform (``os`` and ``arch``, optional ``accelerator``). ``compiler_options`` is Neo's JSON text of
+    options, which AWS requires for NVIDIA accelerators."""
+
+    device: str | None = None
+    os: str | None = None
+    arch: str | None = None
+    accelerator: str | None = None
+    compiler_options: str | None = None
+
+    def validate(self, path: str = "edge") -> None:
+        at = f"{path}." if path else ""
+        if (self.device is None) == (self.os is None and self.arch is None):
+            raise ConfigError(f"{at}device", "give a device, or a platform (os and arch), not both or neither, got "
+                              f"device {cut(self.device)}, os {cut(self.os)}, arch {cut(self.arch)}")
+        if self.device is not None:
+            check_choice(f"{at}device", self.device, EDGE_DEVICES)
+            if self.accelerator is not None:
+                raise ConfigError(f"{at}accelerator", f"goes with a platform (os, arch), not a device, got "
+                                  f"{cut(self.accelerator)}")
+        else:
+            check_choice(f"{at}os", self.os, PLATFORM_OS)
+            check_choice(f"{at}arch", self.arch, PLATFORM_ARCH)
+            if self.accelerator is not None:
+                check_choice(f"{at}accelerator", self.accelerator, PLATFORM_ACCELERATORS)
+        if self.compiler_options is not None:
+            if not isinstance(self.compiler_options, str) or not 3 <= len(self.compiler_options) <= 1024:
+                raise ConfigError(f"{at}compiler_options", "must be Neo's options as JSON text of 3-1024 characters "
+                                  f"(for example {{\"mattr\": [\"+neon\"]}}), got {cut(self.compiler_options)}")
+            try:
+                json.loads(self.compiler_options)
+            except ValueError:
+                raise ConfigError(f"{at}compiler_options", f"must be JSON text, got {cut(self.compiler_options)}") \
+                    from None
+        elif self.accelerator == "NVIDIA":
+            raise ConfigError(f"{at}compiler_options", "is required for an NVIDIA accelerator (AWS: gpu-code, trt-ver "
+                              "and cuda-ver, for example {\"gpu-code\": \"sm_72\", \"trt-ver\": \"6.0.1\", "
+                              "\"cuda-ver\": \"10.1\"}), got none")
+
+    def output_config(self) -> dict:
+        """The target part of CreateCompilationJob's ``OutputConfig`` (API casing)."""
+        if self.device is not None:
+            target: dict = {"TargetDevice": self.device}
+        else:
+            target = {"TargetPlatform": {"Os": self.os, "Arch": self.arch,
+                                         **({"Accelerator": self.accelerator} if self.accelerator else {})}}
+        if self.compiler_options is not None:
+            target["CompilerOptions"] = self.compiler_options
+        return target
+
+    @property
+    def description(self) -> str:
+        if self.device is not None:
+            return self.device
+        return "-".join(part.lower() for part in (self.os, self.arch, self.accelerator) if part)
 
 
 # ------------------------------------------------------------------------------------------------- the plan

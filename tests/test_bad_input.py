@@ -684,3 +684,19 @@ def test_the_same_stages_are_fine_for_a_one_container_version():
     parse_config(mutate({f"{RAW}.build.inference_preprocessing": False, f"{RAW}.stages.test": component}))
     pinned = {"model_package_arn": RAW_VERSION, "inference_pipeline": False}
     parse_config(mutate({f"{RAW}.stages.test": dict(component, component=dict(component["component"], model=pinned))}))
+
+
+@pytest.mark.parametrize("edge, message", [
+    ({"device": "rasp4b", "os": "LINUX", "arch": "ARM64"},
+     "models[0].build.edge.device: give a device, or a platform (os and arch), not both or neither"),
+    ({"device": "ml_c5"}, "models[0].build.edge.device: must be one of jetson_tx1, jetson_tx2"),
+    ({"os": "LINUX", "arch": "RISCV"}, "models[0].build.edge.arch: input should be 'X86_64', 'X86', 'ARM64'"),
+    ({"os": "LINUX", "arch": "ARM64", "accelerator": "NVIDIA"},
+     "models[0].build.edge.compiler_options: is required for an NVIDIA accelerator"),
+    ({"device": "rasp4b", "compiler_options": "{nope"}, "models[0].build.edge.compiler_options: must be JSON text"),
+], ids=["device-and-platform", "cloud-device", "arch", "nvidia-options", "options-json"])
+def test_a_bad_edge_target_in_the_config_is_one_line(edge, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({"models.0.build.edge": edge}))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

@@ -371,6 +371,70 @@ def test_the_serving_package_turns_raw_records_into_the_models_own_input(tmp_pat
             serve(body, content_type)
 
 
+def test_an_edge_target_compiles_each_version_with_neo_and_registers_the_artifact():
+    """SageMaker Pipelines has no compilation step: a processing job runs neo_compile.py after training, and the
+    version is registered with the compiled artifact in its metadata; the model trains with XGBoost 1.3-1, the
+    newest Neo documents. The role may start and watch its compilations, and cdk-nag and cfn-lint pass."""
+    from constructs_lib.edge_rules import EdgeTarget
+
+    app = nag_app()
+    stack = cdk.Stack(app, "Edge", env=cdk.Environment(account=DEV, region=REGION))
+    construct = ModelBuildPipeline(stack, "P", **_props(edge_target=EdgeTarget(device="rasp4b")), **_artifacts(stack))
+    template = check_assembly(synth_checked(app))["Edge"]
+    steps = steps_by_name(construct.definition)
+    compile_args = steps["Compile"]["Arguments"]
+    arguments = compile_args["AppSpecification"]["ContainerArguments"]
+    options = dict(zip(arguments[::2], arguments[1::2]))
+    assert options["--job"] == {"Std:Join": {"On": "-", "Values": ["neo", {"Get": "Execution.PipelineExecutionId"}]}}
+    assert options["--model"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert json.loads(options["--target"]) == {"TargetDevice": "rasp4b"}
+    assert options["--output"] == {"Std:Join": {"On": "/", "Values": [
+        f"s3://{BUCKET}/models/fraud", {"Get": "Execution.PipelineExecutionId"}, "compiled"]}}
+    assert steps["Compile"]["PropertyFiles"] == [
+        {"FilePath": "compilation.json", "OutputName": "edge", "PropertyFileName": "EdgeCompilation"}]
+    metadata = steps["Register"]["Arguments"]["CustomerMetadataProperties"]
+    assert metadata == {"edge-artifact": {"Std:JsonGet": {"Path": "artifact", "PropertyFile": {
+        "Get": "Steps.Compile.PropertyFiles.EdgeCompilation"}}}, "edge-target": "rasp4b"}
+    assert steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"].endswith("sagemaker-xgboost:1.3-1")
+    statements = [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    compiling = next(s for s in statements if "sagemaker:CreateCompilationJob" in s["Action"])
+    assert "compilation-job/neo-*" in json.dumps(compiling["Resource"])
+
+
+def test_a_build_without_an_edge_target_compiles_nothing(synthesised):
+    steps = steps_by_name(synthesised[2])
+    assert "Compile" not in steps and "CustomerMetadataProperties" not in steps["Register"]["Arguments"]
+    assert steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"].endswith("sagemaker-xgboost:1.7-1")
+
+
+def test_the_edge_devices_are_botocore_s_target_devices_that_are_devices():
+    import botocore.session
+
+    from constructs_lib.edge_rules import EDGE_DEVICES
+
+    devices = botocore.session.get_session().get_service_model("sagemaker").shape_for("TargetDevice").enum
+    assert sorted(EDGE_DEVICES) == sorted(d for d in devices if not d.startswith("ml_") and d not in ("lambda", "coreml"))
+
+
+@pytest.mark.parametrize("target, message", [
+    ({"device": "ml_m5"}, "edge_target.device: must be one of jetson_tx1,"),
+    ({}, "edge_target.device: give a device, or a platform (os and arch), not both or neither"),
+    ({"os": "LINUX", "arch": "ARM64", "accelerator": "NVIDIA"}, "edge_target.compiler_options: is required for an "
+                                                                 "NVIDIA accelerator"),
+    ({"device": "rasp4b", "accelerator": "MALI"}, "edge_target.accelerator: goes with a platform"),
+    ({"device": "rasp4b", "compiler_options": "{"}, "edge_target.compiler_options: must be Neo's options as JSON "
+                                                    "text of 3-1024 characters"),
+])
+def test_a_bad_edge_target_is_one_line(target, message):
+    from constructs_lib.edge_rules import EdgeTarget
+
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account=DEV, region=REGION))
+    with pytest.raises(ConfigError) as caught:
+        ModelBuildPipeline(stack, "P", **_props(edge_target=EdgeTarget(**target)), **_artifacts(stack))
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
 def test_a_dead_sdk_worker_fails_the_wait_within_seconds(monkeypatch):
     """The OOM killer (here: SIGKILL) takes the worker while it builds: a pool replaces the worker but loses
     the task, so a plain wait would never end. The wait notices the worker is gone and fails, with a line

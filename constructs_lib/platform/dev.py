@@ -120,7 +120,8 @@ class ModelDevStack(Stack):
                 threshold=build.threshold, processing_instance_type=build.processing_instance_type,
                 training_instance_type=build.training_instance_type,
                 inference_instance_types=build.inference_instance_types, approval=build.approval,
-                inference_preprocessing=build.inference_preprocessing)
+                inference_preprocessing=build.inference_preprocessing,
+                edge_target=build.edge.target() if build.edge is not None else None)
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
         except ConfigError as error:

@@ -128,6 +128,10 @@ class ModelBuildPipeline(Construct):
             if not isinstance(edge_target, EdgeTarget):
                 raise ConfigError("edge_target", f"must be an EdgeTarget, got {cut(edge_target)}")
             edge_target.validate("edge_target")
+            if inference_preprocessing:
+                raise ConfigError("edge_target", "cannot go with inference_preprocessing: Neo compiles the model "
+                                  "container alone, which takes encoded features, while the version's callers send "
+                                  "raw records; got both")
         stack = Stack.of(self)
         env = StackArns.of(stack)
         if Token.is_unresolved(env.region + env.account):
@@ -229,7 +233,7 @@ class ModelBuildPipeline(Construct):
         # model and writes the compiled one below this model's prefix as this role (passed to SageMaker).
         compilations = env.arn("sagemaker", "compilation-job", "neo-*")
         compile_statements = [allow(["sagemaker:CreateCompilationJob", "sagemaker:DescribeCompilationJob",
-                                     "sagemaker:StopCompilationJob", "sagemaker:AddTags"], [compilations])] if compiles else []
+                                     "sagemaker:StopCompilationJob"], [compilations])] if compiles else []
         attach_policy(role, "Permissions", [*compile_statements,
             allow(["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
                    "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",

@@ -45,6 +45,9 @@ __all__ = ["DefinitionSpec", "framework_images", "import_offline", "submit_defin
 
 #: Framework images: built-in XGBoost trains and serves; scikit-learn preprocesses.
 XGBOOST_VERSION = "1.7-1"
+#: The Compile step's instance (it only starts a Neo job and waits) and its limit, above neo_compile.py's own wait.
+COMPILE_INSTANCE_TYPE = "ml.t3.medium"
+COMPILE_STEP_SECONDS = 4200
 #: What a model compiled for the edge trains with: SageMaker Neo documents XGBoost models up to 1.3 ("Supports
 #: 1.3 or earlier", its supported-frameworks tables); the built-in algorithm's 1.3-1 image writes one.
 XGBOOST_EDGE_VERSION = "1.3-1"
@@ -361,10 +364,10 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
         return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
             s3_uri=uri, local_path=f"/opt/ml/processing/{name}", s3_upload_mode="EndOfJob"))
 
-    def processor(image: str, job: str):
-        return ScriptProcessor(image_uri=image, command=["python3"], instance_type=processing_type,
+    def processor(image: str, job: str, instance_type=processing_type, **kwargs):
+        return ScriptProcessor(image_uri=image, command=["python3"], instance_type=instance_type,
                                instance_count=1, role=role, sagemaker_session=session,
-                               base_job_name=f"{spec.group_name}-{job}", output_kms_key=kms_key)
+                               base_job_name=f"{spec.group_name}-{job}", output_kms_key=kms_key, **kwargs)
 
     # With inference preprocessing, the job also packs preprocess.py and the raw columns it saw as the serving
     # container's model (under the models prefix, which the test and prod accounts read).
@@ -392,17 +395,19 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     compile_steps, edge_metadata = [], None
     if spec.edge_target:
         # SageMaker Pipelines has no compilation step: a processing job calls CreateCompilationJob and waits
-        # (neo_compile.py). Its report names the compiled artifact, registered with the version below.
+        # (neo_compile.py). Its report names the compiled artifact, registered with the version below. It runs
+        # only for a model that passed the threshold, on the smallest instance (it only waits), bounded.
         compiled = PropertyFile(name="EdgeCompilation", output_name="edge", path="compilation.json")
         models_root = f"s3://{bucket}/{spec.models_prefix}"
         compile_step = ProcessingStep(name="Compile", property_files=[compiled], step_args=processor(
-            sklearn_image, "compile").run(
+            sklearn_image, "compile", instance_type=COMPILE_INSTANCE_TYPE,
+            max_runtime_in_seconds=COMPILE_STEP_SECONDS).run(
             outputs=[s3_output("edge", models_root)], code=spec.compile_uri,
             arguments=["--job", Join(on="-", values=["neo", ExecutionVariables.PIPELINE_EXECUTION_ID]),
                        "--role", role, "--model", model_data,
                        "--output", Join(on="/", values=[models_root, ExecutionVariables.PIPELINE_EXECUTION_ID,
                                                         "compiled"]),
-                       "--target", spec.edge_target, "--kms-key", kms_key]))
+                       "--target", spec.edge_target, "--kms-key", kms_key, "--region", spec.region]))
         compile_steps = [compile_step]
         edge_metadata = {"edge-artifact": JsonGet(step_name=compile_step.name, property_file=compiled,
                                                   json_path="artifact"),
@@ -439,12 +444,12 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     fail = FailStep(name="MetricBelowThreshold", error_message=Join(on=" ", values=[
         f"The model's {spec.metric}", score, "is below the threshold", threshold, "; no version was registered."]))
     check = ConditionStep(name="CheckMetric", conditions=[ConditionGreaterThanOrEqualTo(left=score, right=threshold)],
-                          if_steps=[register], else_steps=[fail])
+                          if_steps=[*compile_steps, register], else_steps=[fail])
 
     # No experiment tracking: by default the SDK adds it in some regions only, and it needs the role to create
     # experiments and trials; the model registry already records every version with its metrics' source.
     pipeline = Pipeline(name=spec.pipeline_name, parameters=[input_data, threshold, processing_type, training_type],
-                        steps=[preprocess, train, *compile_steps, evaluate, check], sagemaker_session=session,
+                        steps=[preprocess, train, evaluate, check], sagemaker_session=session,
                         pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
     return json.dumps(definition, sort_keys=True, separators=(",", ":"))

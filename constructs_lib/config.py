@@ -984,6 +984,10 @@ class PlatformConfig(_Strict):
                     build.edge.target().validate("")
                 except ConfigError as error:
                     raise error.under(f"models[{i}].build.edge") from None
+                if build.inference_preprocessing:
+                    raise ConfigError(f"models[{i}].build.edge", "cannot go with inference_preprocessing: Neo "
+                                      "compiles the model container alone, which takes encoded features, while the "
+                                      "version's callers send raw records; got both")
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:

@@ -159,9 +159,9 @@ def check_component_version(path: str, value: object) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the Neo target
-#: botocore's ``TargetDevice`` values that are devices (not SageMaker instance families, Lambda or Core ML);
-#: a test pins them to botocore's enum.
-EDGE_DEVICES = ("jetson_tx1", "jetson_tx2", "jetson_nano", "jetson_xavier", "rasp3b", "rasp4b", "imx8qm", "deeplens",
+#: botocore's ``TargetDevice`` values that are devices (not SageMaker instance families, Lambda or Core ML, nor
+#: AWS DeepLens, which reached its end of life); a test pins them to botocore's enum.
+EDGE_DEVICES = ("jetson_tx1", "jetson_tx2", "jetson_nano", "jetson_xavier", "rasp3b", "rasp4b", "imx8qm",
                 "rk3399", "rk3288", "aisage", "sbe_c", "qcs605", "qcs603", "sitara_am57x", "amba_cv2", "amba_cv22",
                 "amba_cv25", "x86_win32", "x86_win64", "jacinto_tda4vm", "imx8mplus")
 #: ``TargetPlatform``: Os, Arch, Accelerator.
@@ -197,6 +197,9 @@ class EdgeTarget:
             check_choice(f"{at}arch", self.arch, PLATFORM_ARCH)
             if self.accelerator is not None:
                 check_choice(f"{at}accelerator", self.accelerator, PLATFORM_ACCELERATORS)
+            if self.accelerator == "NVIDIA" and (self.os, self.arch) not in (("LINUX", "X86_64"), ("LINUX", "ARM64")):
+                raise ConfigError(f"{at}arch", "with an NVIDIA accelerator must be X86_64 or ARM64 on LINUX (Neo's "
+                                  f"supported platforms), got {self.os} {self.arch}")
         if self.compiler_options is not None:
             if not isinstance(self.compiler_options, str) or not 3 <= len(self.compiler_options) <= 1024:
                 raise ConfigError(f"{at}compiler_options", "must be Neo's options as JSON text of 3-1024 characters "

@@ -5,8 +5,9 @@ definition schema knows none), so this script runs as a processing job of the pi
 CreateCompilationJob on the trained ``model.tar.gz``, then DescribeCompilationJob until the job ends, and
 writes ``<output>/compilation.json`` (``{"artifact": s3://..., "job": name, "target": ...}``) for the pipeline's
 property file. A failed or stopped compilation fails the step, so no version is registered without its
-compiled artifact. Idempotent: a retried step finds the job it started (the name is the pipeline execution's)
-and waits for it instead of starting another. Bounded: it stops the job and fails after ``--max-wait``.
+compiled artifact. A retried step (same execution) finds the job it started and waits for it, or starts the
+next attempt when that one failed (``compile_model``). Bounded: it stops the job and fails after ``--max-wait``;
+a failure's reason goes to the processing job's failure message.
 
 Only the standard library and boto3 (in every SageMaker framework image).
 """
@@ -20,34 +21,55 @@ import sys
 import time
 
 POLL_SECONDS = 30
+#: Jobs a retried step may start (a name per attempt: a failed job keeps its name).
+MAX_ATTEMPTS = 5
+#: Where SageMaker takes a processing job's failure reason from.
+FAILURE_FILE = "/opt/ml/output/message"
 _ENDED = ("COMPLETED", "FAILED", "STOPPED")
 
 
 def compile_model(sagemaker, *, job: str, role: str, model: str, output: str, framework: str, target: dict,
                   kms_key: str | None, max_runtime: int, max_wait: int, sleep=time.sleep, clock=time.monotonic) -> dict:
-    """Start (or find) the compilation job and wait for it; the described job when it completed."""
+    """Start (or find) the compilation job and wait for it; the described job when it completed.
+
+    A name already taken is a retried step of the same execution: the job found goes on if it compiles this
+    model to this output (anything else is refused); if it already failed or was stopped, the next attempt
+    (``<job>-2``...) starts, so a retried step can succeed."""
     request = {
-        "CompilationJobName": job, "RoleArn": role,
-        "InputConfig": {"S3Uri": model, "Framework": framework},
+        "RoleArn": role, "InputConfig": {"S3Uri": model, "Framework": framework},
         "OutputConfig": dict({"S3OutputLocation": output}, **target, **({"KmsKeyId": kms_key} if kms_key else {})),
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
     }
-    try:
-        sagemaker.create_compilation_job(**request)
-    except sagemaker.exceptions.ResourceInUse:
-        pass  # a retried step: the job it started goes on
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        name = job if attempt == 1 else f"{job}-{attempt}"
+        try:
+            sagemaker.create_compilation_job(CompilationJobName=name, **request)
+            break
+        except sagemaker.exceptions.ResourceInUse:
+            found = sagemaker.describe_compilation_job(CompilationJobName=name)
+            if (found.get("InputConfig", {}).get("S3Uri"), found.get("OutputConfig", {}).get("S3OutputLocation")) \
+                    != (model, output):
+                raise SystemExit(f"compilation job {name} exists and compiles another model "
+                                 f"({found.get('InputConfig', {}).get('S3Uri')}): not this execution's")
+            if found["CompilationJobStatus"] not in ("FAILED", "STOPPED"):
+                break  # this step's own job, started before a retry: wait for it
+    else:
+        raise SystemExit(f"compilation job {job} failed {MAX_ATTEMPTS} times; see DescribeCompilationJob")
     deadline = clock() + max_wait
     while True:
-        described = sagemaker.describe_compilation_job(CompilationJobName=job)
+        described = sagemaker.describe_compilation_job(CompilationJobName=name)
         status = described["CompilationJobStatus"]
         if status in _ENDED:
             break
         if clock() >= deadline:
-            sagemaker.stop_compilation_job(CompilationJobName=job)
-            raise SystemExit(f"compilation job {job} is still {status} after {max_wait} s: stopped it")
+            try:
+                sagemaker.stop_compilation_job(CompilationJobName=name)
+            except sagemaker.exceptions.ClientError:
+                pass  # it ended meanwhile: the step fails all the same, since it was not seen completed
+            raise SystemExit(f"compilation job {name} is still {status} after {max_wait} s: stopped it")
         sleep(POLL_SECONDS)
     if status != "COMPLETED":
-        raise SystemExit(f"compilation job {job} {status}: {described.get('FailureReason') or 'no reason given'}")
+        raise SystemExit(f"compilation job {name} {status}: {described.get('FailureReason') or 'no reason given'}")
     return described
 
 
@@ -63,11 +85,12 @@ def main(argv: list[str] | None = None, sagemaker=None) -> dict:
     parser.add_argument("--max-runtime", type=int, default=900, help="the job's own limit, seconds")
     parser.add_argument("--max-wait", type=int, default=3600, help="seconds this step waits before stopping it")
     parser.add_argument("--report", default="/opt/ml/processing/edge/compilation.json")
+    parser.add_argument("--region", default=None, help="the SageMaker region (default: the container's)")
     args = parser.parse_args(argv)
     if sagemaker is None:
         import boto3
 
-        sagemaker = boto3.client("sagemaker")
+        sagemaker = boto3.client("sagemaker", region_name=args.region)
     target = json.loads(args.target)
     described = compile_model(sagemaker, job=args.job, role=args.role, model=args.model, output=args.output,
                               framework=args.framework, target=target, kms_key=args.kms_key,
@@ -85,7 +108,12 @@ if __name__ == "__main__":
     try:
         main()
     except SystemExit as error:
-        if error.code not in (0, None) and not isinstance(error.code, int):
+        if isinstance(error.code, str):  # a reason: the job's failure message, then a failed exit
             print(error.code, file=sys.stderr)
+            try:
+                with open(FAILURE_FILE, "w", encoding="utf-8") as file:
+                    file.write(error.code[:1000])
+            except OSError:
+                pass
             raise SystemExit(1) from None
         raise

@@ -700,3 +700,10 @@ def test_a_bad_edge_target_in_the_config_is_one_line(edge, message):
         parse_config(mutate({"models.0.build.edge": edge}))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_an_edge_target_cannot_go_with_inference_preprocessing():
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate({f"{RAW}.build.edge": {"device": "rasp4b"}}))
+    assert str(error.value).startswith("models[6].build.edge: cannot go with inference_preprocessing: Neo compiles "
+                                       "the model container alone")

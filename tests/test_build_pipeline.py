@@ -390,6 +390,11 @@ def test_an_edge_target_compiles_each_version_with_neo_and_registers_the_artifac
     assert json.loads(options["--target"]) == {"TargetDevice": "rasp4b"}
     assert options["--output"] == {"Std:Join": {"On": "/", "Values": [
         f"s3://{BUCKET}/models/fraud", {"Get": "Execution.PipelineExecutionId"}, "compiled"]}}
+    assert options["--region"] == REGION
+    assert compile_args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.t3.medium"
+    # Only a model that passed the threshold is compiled, right before it is registered.
+    check = steps["CheckMetric"]["Arguments"]["IfSteps"]
+    assert [s["Name"] for s in check] == ["Compile", "Register"]
     assert steps["Compile"]["PropertyFiles"] == [
         {"FilePath": "compilation.json", "OutputName": "edge", "PropertyFileName": "EdgeCompilation"}]
     metadata = steps["Register"]["Arguments"]["CustomerMetadataProperties"]
@@ -414,7 +419,8 @@ def test_the_edge_devices_are_botocore_s_target_devices_that_are_devices():
     from constructs_lib.edge_rules import EDGE_DEVICES
 
     devices = botocore.session.get_session().get_service_model("sagemaker").shape_for("TargetDevice").enum
-    assert sorted(EDGE_DEVICES) == sorted(d for d in devices if not d.startswith("ml_") and d not in ("lambda", "coreml"))
+    assert sorted(EDGE_DEVICES) == sorted(d for d in devices if not d.startswith("ml_")
+                                          and d not in ("lambda", "coreml", "deeplens"))
 
 
 @pytest.mark.parametrize("target, message", [
@@ -423,6 +429,8 @@ def test_the_edge_devices_are_botocore_s_target_devices_that_are_devices():
     ({"os": "LINUX", "arch": "ARM64", "accelerator": "NVIDIA"}, "edge_target.compiler_options: is required for an "
                                                                  "NVIDIA accelerator"),
     ({"device": "rasp4b", "accelerator": "MALI"}, "edge_target.accelerator: goes with a platform"),
+    ({"os": "ANDROID", "arch": "ARM64", "accelerator": "NVIDIA", "compiler_options": '{"gpu-code": "sm_72"}'},
+     "edge_target.arch: with an NVIDIA accelerator must be X86_64 or ARM64 on LINUX"),
     ({"device": "rasp4b", "compiler_options": "{"}, "edge_target.compiler_options: must be Neo's options as JSON "
                                                     "text of 3-1024 characters"),
 ])

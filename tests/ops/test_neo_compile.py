@@ -44,18 +44,49 @@ def _described(status, **extra):
             "OutputConfig": {"S3OutputLocation": "s3://a/o"}, "FailureReason": "", **extra}
 
 
-def test_a_retried_step_waits_for_the_job_it_started(tmp_path):
+def _compile(client, **overrides):
+    props = dict(job="neo-abc123def456", role=ROLE, model="s3://a/m.tar.gz", output="s3://a/o", framework="XGBOOST",
+                 target={"TargetDevice": "rasp4b"}, kms_key=None, max_runtime=900, max_wait=3600, sleep=lambda s: None)
+    props.update(overrides)
+    return neo_compile.compile_model(client, **props)
+
+
+def test_a_retried_step_waits_for_the_job_it_started():
     client, stubber = _stubbed()
     stubber.add_client_error("create_compilation_job", "ResourceInUse", "already exists")
+    stubber.add_response("describe_compilation_job", _described("INPROGRESS"))  # its own: same model and output
     stubber.add_response("describe_compilation_job", _described("INPROGRESS"))
     stubber.add_response("describe_compilation_job", _described("COMPLETED"))
     slept = []
     with stubber:
-        described = neo_compile.compile_model(client, job="neo-abc123def456", role=ROLE, model="s3://a/m.tar.gz",
-                                              output="s3://a/o", framework="XGBOOST", target={"TargetDevice": "rasp4b"},
-                                              kms_key=None, max_runtime=900, max_wait=3600, sleep=slept.append)
+        described = _compile(client, sleep=slept.append)
     assert described["CompilationJobStatus"] == "COMPLETED" and slept == [neo_compile.POLL_SECONDS]
     stubber.assert_no_pending_responses()
+
+
+def test_a_retried_step_whose_job_failed_starts_the_next_attempt():
+    client, stubber = _stubbed()
+    stubber.add_client_error("create_compilation_job", "ResourceInUse", "already exists")
+    stubber.add_response("describe_compilation_job", _described("FAILED"), {"CompilationJobName": "neo-abc123def456"})
+    stubber.add_response("create_compilation_job", {"CompilationJobArn": "arn:x"}, {
+        "CompilationJobName": "neo-abc123def456-2", "RoleArn": ROLE,
+        "InputConfig": {"S3Uri": "s3://a/m.tar.gz", "Framework": "XGBOOST"},
+        "OutputConfig": {"S3OutputLocation": "s3://a/o", "TargetDevice": "rasp4b"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 900}})
+    stubber.add_response("describe_compilation_job", _described("COMPLETED"), {"CompilationJobName": "neo-abc123def456-2"})
+    with stubber:
+        assert _compile(client)["CompilationJobStatus"] == "COMPLETED"
+    stubber.assert_no_pending_responses()
+
+
+def test_a_job_of_that_name_compiling_another_model_is_refused():
+    client, stubber = _stubbed()
+    stubber.add_client_error("create_compilation_job", "ResourceInUse", "already exists")
+    stubber.add_response("describe_compilation_job", _described(
+        "COMPLETED", InputConfig={"S3Uri": "s3://other/model.tar.gz", "Framework": "XGBOOST"}))
+    with stubber, pytest.raises(SystemExit, match="compilation job neo-abc123def456 exists and compiles another "
+                                                  "model .s3://other/model.tar.gz.: not this execution's"):
+        _compile(client)
 
 
 def test_a_failed_compilation_fails_the_step_with_its_reason():
@@ -77,7 +108,5 @@ def test_a_compilation_that_does_not_end_is_stopped_and_fails_the_step():
     stubber.add_response("stop_compilation_job", {}, {"CompilationJobName": "neo-abc123def456"})
     times = iter([0, 0, 3601])
     with stubber, pytest.raises(SystemExit, match="still INPROGRESS after 3600 s: stopped it"):
-        neo_compile.compile_model(client, job="neo-abc123def456", role=ROLE, model="s3://a/m.tar.gz", output="s3://a/o",
-                                  framework="XGBOOST", target={"TargetDevice": "rasp4b"}, kms_key=None,
-                                  max_runtime=900, max_wait=3600, sleep=lambda s: None, clock=lambda: next(times))
+        _compile(client, clock=lambda: next(times))
     stubber.assert_no_pending_responses()

@@ -227,7 +227,7 @@ class ModelBuildPipeline(Construct):
         partition = env.partition
         input_objects = f"arn:{partition}:s3:::{input_bucket}/{input_key}*"
         log_groups = [env.arn("logs", "log-group", f"/aws/sagemaker/{kind}:*", separator=":")
-                      for kind in ("ProcessingJobs", "TrainingJobs")]
+                      for kind in ("ProcessingJobs", "TrainingJobs", *(("CompilationJobs",) if compiles else ()))]
         by_alias = getattr(key, "alias_name", None) is not None
         # The Compile step's job starts a Neo compilation named after the execution, which reads the trained
         # model and writes the compiled one below this model's prefix as this role (passed to SageMaker).

@@ -227,7 +227,12 @@ def _component_versions(components) -> dict[str, str]:
     if isinstance(components, Mapping):
         items = list(components.items())
     elif isinstance(components, Sequence) and not isinstance(components, str):
-        items = [(getattr(c, "component_name", None), c) for c in components]
+        for i, component in enumerate(components):
+            if not isinstance(component, EdgeModelComponent):
+                raise ConfigError(f"components[{i}]", "must be an EdgeModelComponent; to list other components "
+                                  "(AWS's too), map names to versions or components instead "
+                                  f"({{name: '1.0.6' or component}}), got {cut(component)}")
+        items = [(c.component_name, c) for c in components]
     else:
         raise ConfigError("components", f"must map component names to versions, got {cut(components)}")
     if not items:

@@ -105,7 +105,7 @@ class EdgeAbort:
     ``threshold_percent`` of them failed (in one of ``failure_types``), devices not yet notified never get the
     version (an IoT job's abort criteria, action CANCEL).
 
-    :param threshold_percent: failure share that cancels the rollout (0-100, two decimals); default 10.
+    :param threshold_percent: failure share that cancels the rollout (0-99.99, two decimals); default 10.
     :param min_executed: devices that must have finished before the share is judged (at least 1); default 10.
     :param failure_types: which failures count, each a criterion of its own: ``FAILED`` (the deployment
         failed on the device), ``REJECTED``, ``TIMED_OUT`` or ``ALL``; default ``("ALL",)``.
@@ -205,10 +205,12 @@ class EdgeTarget:
                 raise ConfigError(f"{at}compiler_options", "must be Neo's options as JSON text of 3-1024 characters "
                                   f"(for example {{\"mattr\": [\"+neon\"]}}), got {cut(self.compiler_options)}")
             try:
-                json.loads(self.compiler_options)
+                options = json.loads(self.compiler_options)
             except ValueError:
-                raise ConfigError(f"{at}compiler_options", f"must be JSON text, got {cut(self.compiler_options)}") \
-                    from None
+                options = None
+            if not isinstance(options, dict):
+                raise ConfigError(f"{at}compiler_options", "must be a JSON object as text (for example "
+                                  f"'{{\"mattr\": [\"+neon\"]}}'), got {cut(self.compiler_options)}")
         elif self.accelerator == "NVIDIA":
             raise ConfigError(f"{at}compiler_options", "is required for an NVIDIA accelerator (AWS: gpu-code, trt-ver "
                               "and cuda-ver, for example {\"gpu-code\": \"sm_72\", \"trt-ver\": \"6.0.1\", "
@@ -248,6 +250,7 @@ def rollout_waves(devices: int, rollout: EdgeRollout) -> list[Wave]:
     ``count="succeeded"`` real devices take their install time between notification and success, so the real
     rollout is slower, never faster). The last wave holds every device left at the ceiling rate."""
     DEVICES.check("devices", devices)
+    rollout.validate("rollout")
     waves: list[Wave] = []
     rate, notified, minute = float(rollout.base_rate_per_minute), 0, 0.0
     while notified < devices:

@@ -3,8 +3,8 @@
 SageMaker Pipelines has no compilation step any more (SDK v2's ``CompilationStep`` is gone, and the pipeline
 definition schema knows none), so this script runs as a processing job of the pipeline and calls the API:
 CreateCompilationJob on the trained ``model.tar.gz``, then DescribeCompilationJob until the job ends, and
-writes ``<output>/compilation.json`` (``{"artifact": s3://..., "job": name, "target": ...}``) for the pipeline's
-property file. A failed or stopped compilation fails the step, so no version is registered without its
+writes the report ``--report`` (``{"artifact": s3://..., "job": name, "target": ...}``, by default the step's
+output ``edge/compilation.json``) for the pipeline's property file. A failed or stopped compilation fails the step, so no version is registered without its
 compiled artifact. A retried step (same execution) finds the job it started and waits for it, or starts the
 next attempt when that one failed (``compile_model``). Bounded: it stops the job and fails after ``--max-wait``;
 a failure's reason goes to the processing job's failure message.
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None, sagemaker=None) -> dict:
     described = compile_model(sagemaker, job=args.job, role=args.role, model=args.model, output=args.output,
                               framework=args.framework, target=target, kms_key=args.kms_key,
                               max_runtime=args.max_runtime, max_wait=args.max_wait)
-    report = {"artifact": described["ModelArtifacts"]["S3ModelArtifacts"], "job": args.job,
+    report = {"artifact": described["ModelArtifacts"]["S3ModelArtifacts"], "job": described["CompilationJobName"],
               "target": target.get("TargetDevice") or target.get("TargetPlatform")}
     os.makedirs(os.path.dirname(args.report), exist_ok=True)
     with open(args.report, "w", encoding="utf-8") as file:

@@ -693,7 +693,8 @@ def test_the_same_stages_are_fine_for_a_one_container_version():
     ({"os": "LINUX", "arch": "RISCV"}, "models[0].build.edge.arch: input should be 'X86_64', 'X86', 'ARM64'"),
     ({"os": "LINUX", "arch": "ARM64", "accelerator": "NVIDIA"},
      "models[0].build.edge.compiler_options: is required for an NVIDIA accelerator"),
-    ({"device": "rasp4b", "compiler_options": "{nope"}, "models[0].build.edge.compiler_options: must be JSON text"),
+    ({"device": "rasp4b", "compiler_options": "{nope"}, "models[0].build.edge.compiler_options: must be a JSON "
+                                                         "object as text"),
 ], ids=["device-and-platform", "cloud-device", "arch", "nvidia-options", "options-json"])
 def test_a_bad_edge_target_in_the_config_is_one_line(edge, message):
     with pytest.raises(ConfigError) as error:

@@ -405,6 +405,8 @@ def test_an_edge_target_compiles_each_version_with_neo_and_registers_the_artifac
                   for s in r["Properties"]["PolicyDocument"]["Statement"]]
     compiling = next(s for s in statements if "sagemaker:CreateCompilationJob" in s["Action"])
     assert "compilation-job/neo-*" in json.dumps(compiling["Resource"])
+    logs = next(s for s in statements if "logs:PutLogEvents" in s["Action"])
+    assert "/aws/sagemaker/CompilationJobs:*" in json.dumps(logs["Resource"])  # Neo writes its logs as this role
 
 
 def test_a_build_without_an_edge_target_compiles_nothing(synthesised):
@@ -433,6 +435,8 @@ def test_the_edge_devices_are_botocore_s_target_devices_that_are_devices():
      "edge_target.arch: with an NVIDIA accelerator must be X86_64 or ARM64 on LINUX"),
     ({"device": "rasp4b", "compiler_options": "{"}, "edge_target.compiler_options: must be Neo's options as JSON "
                                                     "text of 3-1024 characters"),
+    ({"device": "rasp4b", "compiler_options": "[1, 2]"}, "edge_target.compiler_options: must be a JSON object as "
+                                                         "text"),
 ])
 def test_a_bad_edge_target_is_one_line(target, message):
     from constructs_lib.edge_rules import EdgeTarget

@@ -133,6 +133,8 @@ def test_abort_limits_are_iot_jobs(abort, message):
     ({"components": {"com.example..x": "1.0.0", "bad name": "1.0.0"}}, "components['bad name']: must be a "
                                                                          "Greengrass component name"),
     ({"rollout": EdgeAbort()}, "rollout: must be an EdgeRollout, got"),
+    ({"components": [{"aws.greengrass.Nucleus": "2.12.0"}]}, "components[0]: must be an EdgeModelComponent; to list "
+                                                            "other components (AWS's too), map names to versions"),
     ({"deployment_name": "x" * 257}, "deployment_name: must be 1-256 characters"),
     ({"in_progress_timeout": Duration.days(8)}, "in_progress_timeout: must be between 1 and 10080 minutes, got 11520"),
     ({"in_progress_timeout": Duration.seconds(90)}, "in_progress_timeout: must be whole minutes (IoT jobs count "
@@ -226,3 +228,8 @@ def test_a_key_known_only_at_deploy_time_unpacks_the_component_s_one_archive():
     _component(stack, artifact_key=CfnParameter(stack, "ArtifactKey").value_as_string)
     (resource,) = Template.from_stack(stack).find_resources("AWS::GreengrassV2::ComponentVersion").values()
     assert "tar --no-same-owner -xzf {artifacts:path}/*.tar.gz" in json.dumps(resource["Properties"]["InlineRecipe"])
+
+
+def test_the_plan_refuses_a_rollout_iot_jobs_would_refuse():
+    with pytest.raises(ConfigError, match=r"^rollout.base_rate_per_minute: must be between 1 and 1000"):
+        rollout_waves(1000, EdgeRollout(base_rate_per_minute=0))

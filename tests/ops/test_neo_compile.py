@@ -75,7 +75,8 @@ def test_a_retried_step_whose_job_failed_starts_the_next_attempt():
         "StoppingCondition": {"MaxRuntimeInSeconds": 900}})
     stubber.add_response("describe_compilation_job", _described("COMPLETED"), {"CompilationJobName": "neo-abc123def456-2"})
     with stubber:
-        assert _compile(client)["CompilationJobStatus"] == "COMPLETED"
+        described = _compile(client)
+    assert (described["CompilationJobStatus"], described["CompilationJobName"]) == ("COMPLETED", "neo-abc123def456")
     stubber.assert_no_pending_responses()
 
 

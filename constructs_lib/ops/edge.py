@@ -8,6 +8,7 @@ queued keep what they run; those that took the version keep it until a deploymen
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import output
@@ -74,6 +75,9 @@ def verdict(facts: dict[str, Any]) -> str:
 
 
 def run(args, ctx) -> Output:
+    if not re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", args.thing_group):
+        raise OpsError(f"--thing-group must be 1-128 letters, digits, ':', '_' or '-' (an IoT thing group name), "
+                       f"got {args.thing_group[:80]!r}", EXIT_USAGE)
     facts = edge_status(ctx, args.thing_group)
     facts["verdict"] = verdict(facts)
     lines = [output.fields([("thing group", facts["thing_group"]), ("release", facts["verdict"])])]

@@ -91,3 +91,9 @@ def test_edge_without_a_command_is_a_usage_error(mlops):
     result = mlops("edge")
     assert (result.code, result.err) == (EXIT_USAGE, "error: mlops edge needs a command: mlops edge status "
                                                      "--thing-group NAME\n")
+
+
+def test_a_thing_group_name_iot_would_refuse_is_a_usage_error(mlops):
+    result = mlops("edge", "status", "--thing-group", "bad name/x")
+    assert (result.code, result.err) == (EXIT_USAGE, "error: --thing-group must be 1-128 letters, digits, ':', '_' "
+                                                     "or '-' (an IoT thing group name), got 'bad name/x'\n")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .errors import ConfigError, Limit, check_choice, cut
 from .instance_types import INFERENCE_INSTANCE_TYPES
 from .rollout import RolloutSpec
-from .variants import MAX_INSTANCES
+from .variants import MAX_INSTANCES, ModelSource
 
 #: botocore ``InferenceComponentComputeResourceRequirements``: at least a quarter core, 128 MB, one accelerator
 #: (the upper bounds are typo guards above any instance's size, not SageMaker's).
@@ -75,8 +75,6 @@ class ComputeRequirements:
 def check_component_model(path: str, model) -> None:
     """An inference component runs one container: a model package registered with several (an inference
     pipeline) or a pipeline of images has no place in one."""
-    from .variants import ModelSource
-
     if not isinstance(model, ModelSource) or model.is_pipeline:
         raise ConfigError(path, "must be a one-container model (an inference component runs one container; "
                           "an inference pipeline cannot be a component), got "

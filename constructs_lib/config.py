@@ -900,10 +900,11 @@ class PlatformConfig(_Strict):
                                   f"({expected}<version>): the release may read only it, and the version number "
                                   f"names the artifact on the host, got {cut(settings.model.model_package_arn)}")
 
-    def _check_pinned_pipelines(self, stage: StageConfig) -> None:
-        """A pinned version of a group whose build registers inference pipelines says which kind it is: the
-        versions registered before ``inference_preprocessing`` was turned on have one container."""
-        pipelines = {m.group_name.lower() for m in self.models if m.build.inference_preprocessing}
+    @staticmethod
+    def _check_pinned_pipelines(stage: StageConfig, pipelines: set[str]) -> None:
+        """A pinned version of a group whose build registers inference pipelines (``pipelines``, lower case) says
+        which kind it is: the versions registered before ``inference_preprocessing`` was turned on have one
+        container."""
         for path, ref in stage_model_refs(stage):
             if isinstance(ref, PackageSource) and ref.inference_pipeline is None:
                 group = ref.model_package_arn.split(":model-package/", 1)[-1].rsplit("/", 1)[0]
@@ -964,6 +965,7 @@ class PlatformConfig(_Strict):
                     raise error.under(f"component_hosts[{i}].{stage_name}") from None
         self._check_multi_model_hosts(hosts)
         groups: dict[str, int] = {}
+        pipeline_groups = {m.group_name.lower() for m in self.models if m.build.inference_preprocessing}
         for i, model in enumerate(self.models):
             if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive
                 raise ConfigError(f"models[{i}].registry.group_name", "model package group names must be unique "
@@ -991,7 +993,7 @@ class PlatformConfig(_Strict):
             for stage_name in ("test", "prod"):
                 stage: StageConfig = getattr(model.stages, stage_name)
                 try:
-                    self._check_pinned_pipelines(stage)
+                    self._check_pinned_pipelines(stage, pipeline_groups)
                     check_stage(stage, model_name=model.name, stage_name=stage_name, dev_account=dev.account_id,
                                 dev_region=dev.region, group_name=model.group_name,
                                 approved_pipeline=build.inference_preprocessing)

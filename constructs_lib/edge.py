@@ -195,10 +195,8 @@ class EdgeFleetDeployment(Construct):
                 "AbortConfig": self.abort.to_job_config(),
                 "TimeoutConfig": {"InProgressTimeoutInMinutes": self.in_progress_timeout_minutes}},
         }
+        # A component given as an EdgeModelComponent is named by GetAtt: the deployment waits for its creation.
         self.resource = CfnResource(self, "Resource", type="AWS::GreengrassV2::Deployment", properties=properties)
-        for component in (components.values() if isinstance(components, Mapping) else components):
-            if isinstance(component, EdgeModelComponent):
-                self.resource.node.add_dependency(component)
         self.deployment_id = self.resource.get_att("DeploymentId").to_string()
         """The deployment's id (``mlops`` reads its IoT job from it)."""
 

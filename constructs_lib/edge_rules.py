@@ -263,32 +263,35 @@ def rollout_waves(devices: int, rollout: EdgeRollout) -> list[Wave]:
     return waves
 
 
-def notified_by(minute: float, devices: int, rollout: EdgeRollout, grows: bool = True) -> int:
-    """Devices notified by ``minute`` (``grows=False``: the rate never increases, as for a version that fails
-    on every device when increases count successes)."""
-    if not grows:
-        return min(devices, math.floor(rollout.base_rate_per_minute * minute + 1e-9))
+def _growing_or_flat(devices: int, rollout: EdgeRollout, grows: bool) -> list[Wave]:
+    """The rollout's waves, or (``grows=False``: the rate never increases, as for a version that fails on every
+    device when increases count successes) one wave at the base rate."""
+    if grows:
+        return rollout_waves(devices, rollout)
+    rate = float(rollout.base_rate_per_minute)
+    return [Wave(rate, devices, 0.0, devices / rate)]
+
+
+def notified_by(minute: float, waves: list[Wave]) -> int:
+    """Devices ``waves`` have notified by ``minute``."""
     total = 0
-    for wave in rollout_waves(devices, rollout):
+    for wave in waves:
         if minute >= wave.end:
             total += wave.devices
         else:
             total += max(0, math.floor((minute - wave.start) * wave.rate_per_minute + 1e-9))
             break
-    return min(devices, total)
+    return total
 
 
-def minutes_to_notify(count: int, devices: int, rollout: EdgeRollout, grows: bool = True) -> float:
-    """When the ``count``-th device is notified."""
-    count = min(count, devices)
-    if not grows:
-        return count / rollout.base_rate_per_minute
+def minutes_to_notify(count: int, waves: list[Wave]) -> float:
+    """When ``waves`` notify their ``count``-th device (the last one's minute when they hold fewer)."""
     done = 0
-    for wave in rollout_waves(devices, rollout):
+    for wave in waves:
         if done + wave.devices >= count:
             return wave.start + (count - done) / wave.rate_per_minute
         done += wave.devices
-    return rollout_waves(devices, rollout)[-1].end
+    return waves[-1].end
 
 
 def exposed_if_every_device_fails(devices: int, rollout: EdgeRollout, abort: EdgeAbort, timeout_minutes: int) -> int:
@@ -302,9 +305,9 @@ def exposed_if_every_device_fails(devices: int, rollout: EdgeRollout, abort: Edg
     rollout.validate("rollout")
     abort.validate("abort")
     IN_PROGRESS_MINUTES.check("timeout_minutes", timeout_minutes)
-    grows = rollout.count == "notified"
     counted = set(abort.failure_types)
     if "ALL" not in counted and not {"FAILED", "TIMED_OUT"} <= counted:
         return devices
-    known = minutes_to_notify(abort.min_executed, devices, rollout, grows) + timeout_minutes
-    return max(min(abort.min_executed, devices), notified_by(known, devices, rollout, grows))
+    waves = _growing_or_flat(devices, rollout, grows=rollout.count == "notified")
+    known = minutes_to_notify(min(abort.min_executed, devices), waves) + timeout_minutes
+    return max(min(abort.min_executed, devices), notified_by(known, waves))

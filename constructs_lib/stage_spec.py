@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import APPROVED, AsyncConfig, ImageSource, PackageSource, PipelineSource, StageConfig, StreamingConfig
+from .config import (APPROVED, AsyncConfig, ImageSource, ModelConfig, PackageSource, PipelineSource, StageConfig,
+                     StreamingConfig)
 from .batch_rules import check_batch
 from .component_rules import (COPIES, ComputeRequirements, check_component_model, check_component_rollout,
                               check_copy_scaling)
@@ -434,6 +435,12 @@ def model_source(ref, approved_arn: str | None, path: str, *, approved_pipeline:
         return _source(ref, approved_arn, path, approved_pipeline)
     except ConfigError as error:
         raise error if error.path.startswith(path) else error.under(path) from None
+
+
+def version_source(model: ModelConfig, ref, approved_arn: str | None, path: str) -> ModelSource:
+    """``model_source`` for a stage of ``model``: its approved versions are inference pipelines when its build
+    registers them (``build.inference_preprocessing``)."""
+    return model_source(ref, approved_arn, path, approved_pipeline=model.build.inference_preprocessing)
 
 
 def _variant(cfg, approved_arn: str | None, path: str, approved_pipeline: bool) -> ProductionVariant:

@@ -60,7 +60,8 @@ class ModelSource:
     inference pipeline of images."""
 
     def __init__(self, container: dict, description: str, ecr_repository: tuple[str, str, str] | None,
-                 model_data: tuple[str, str] | None, parts: Sequence["ModelSource"] = ()) -> None:
+                 model_data: tuple[str, str] | None, parts: Sequence["ModelSource"] = (),
+                 package_pipeline: bool = False) -> None:
         self.container = container
         self.description = description
         #: (account, region, repository) of the image when known at synth.
@@ -70,7 +71,7 @@ class ModelSource:
         #: An inference pipeline's containers, in order (empty for one container).
         self.parts = tuple(parts)
         #: A model package registered with several containers (``from_model_package(inference_pipeline=True)``).
-        self.package_pipeline = False
+        self.package_pipeline = package_pipeline
 
     @classmethod
     def from_containers(cls, containers: Sequence["ModelSource"], *, mode: str = InferenceMode.SERIAL,
@@ -133,10 +134,9 @@ class ModelSource:
                                  if marketplace else "") + f", got {cut(model_package_arn)}")
         if not isinstance(inference_pipeline, bool):
             raise ConfigError("inference_pipeline", f"must be true or false, got {cut(inference_pipeline)}")
-        source = cls({"ModelPackageName": model_package_arn}, model_package_arn
-                     + (" (an inference pipeline)" if inference_pipeline else ""), None, None)
-        source.package_pipeline = inference_pipeline
-        return source
+        return cls({"ModelPackageName": model_package_arn}, model_package_arn
+                   + (" (an inference pipeline)" if inference_pipeline else ""), None, None,
+                   package_pipeline=inference_pipeline)
 
     @classmethod
     def from_image(cls, image_uri: str, *, model_data_url: str | None = None,

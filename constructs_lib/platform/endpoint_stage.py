@@ -24,7 +24,7 @@ from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import StageSpec, config_error, mode, model_source, network_isolation, stream_settings
+from constructs_lib.stage_spec import StageSpec, config_error, mode, network_isolation, stream_settings, version_source
 from constructs_lib.streaming import StreamInference
 
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
@@ -190,8 +190,7 @@ class BatchStack(Stack):
         settings = stage.batch
         assert settings is not None  # check_mode: required in mode batch
         try:
-            source = model_source(settings.model, approved_version_arn, "batch.model",
-                                  approved_pipeline=model.build.inference_preprocessing)
+            source = version_source(model, settings.model, approved_version_arn, "batch.model")
             bucket = (s3.Bucket.from_bucket_name(self, "DataBucket", settings.bucket_name)
                       if settings.bucket_name else None)
             self.batch = BatchInference(

@@ -152,7 +152,8 @@ class ModelPipelineStack(Stack):
         self.index = next(i for i, m in enumerate(config.models) if m.name == model.name)
         self.config, self.model = config, model
         root = Path(repo_root or Path.cwd())
-        self.payloads_dirs = {name: self._payloads_dir(Path(config_dir), root, name) for name in STAGES}
+        model_folder = self._model_folder(Path(config_dir), root)
+        self.payloads_dirs = {name: self._payloads_dir(model_folder, root, name) for name in STAGES}
         """The smoke checks' payload folders by stage (relative to the repository root; None without checks)."""
         group = config.pipeline.second_approver_group
         self.delivery = DeliveryPipeline(
@@ -275,17 +276,20 @@ class ModelPipelineStack(Stack):
                                  for p in phases},
             topic=self.delivery.topic)
 
-    def _payloads_dir(self, config_dir: Path, repo_root: Path, stage_name: str) -> str | None:
-        """The stage's payload folder (``checks.payloads`` in the model folder) relative to the repository root,
-        None when the stage has no checks; checked now, since the pipeline would only find it missing after
-        deploying to test. The model folder must be inside the repository in any case (the pipeline's synth
-        reads it there)."""
+    def _model_folder(self, config_dir: Path, repo_root: Path) -> Path:
+        """The model folder, which must be inside the repository (the pipeline's synth reads it there)."""
         model_folder = (config_dir / self.model.folder).resolve()
         try:
             model_folder.relative_to(repo_root.resolve())
         except ValueError:
             raise ConfigError(f"models[{self.index}].project_dir", "the model folder must be inside the repository "
                               f"the pipeline builds from ({repo_root}), got {model_folder}") from None
+        return model_folder
+
+    def _payloads_dir(self, model_folder: Path, repo_root: Path, stage_name: str) -> str | None:
+        """The stage's payload folder (``checks.payloads`` in the model folder) relative to the repository root,
+        None when the stage has no checks; checked now, since the pipeline would only find it missing after
+        deploying to test."""
         checks = getattr(self.model.stages, stage_name).checks
         if checks is None:
             return None

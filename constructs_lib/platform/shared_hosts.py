@@ -16,8 +16,8 @@ from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.errors import ConfigError
 from constructs_lib.multi_model import MultiModelHost, MultiModelRelease
 from constructs_lib.registry import RegistryRef
-from constructs_lib.stage_spec import (StageSpec, component_rollout, component_settings, config_error, model_source,
-                                       network_isolation)
+from constructs_lib.stage_spec import (StageSpec, component_rollout, component_settings, config_error,
+                                       network_isolation, version_source)
 
 from .stage_roles import stage_of, trusting_the_check_steps
 
@@ -100,8 +100,7 @@ class MultiModelStack(Stack):
         host = config.multi_model_host(settings.host)
         account = getattr(config.accounts, stage_name)
         try:
-            source = model_source(settings.model, approved_version_arn, "multi_model.model",
-                                  approved_pipeline=model.build.inference_preprocessing)
+            source = version_source(model, settings.model, approved_version_arn, "multi_model.model")
             self.release = MultiModelRelease(
                 self, "Release", host=MultiModelHost.from_attributes(
                     self, "Host", endpoint_name=host.endpoint_name(stage_name), prefix=host.prefix,
@@ -154,8 +153,7 @@ class ComponentStack(Stack):
         try:
             self.component = InferenceComponent(
                 self, "Component", host=ComponentHost.from_endpoint_name(self, "Host", host.endpoint_name(stage_name)),
-                model=model_source(settings.model, approved_version_arn, "component.model",
-                                   approved_pipeline=model.build.inference_preprocessing),
+                model=version_source(model, settings.model, approved_version_arn, "component.model"),
                 component_name=f"{model.name}-{stage_name}", compute=spec["compute"], copies=spec["copies"],
                 deployment=DeploymentPolicy.from_spec(component_rollout(stage)),
                 rollback_alarms=StageSpec.rollback_alarms(stage),

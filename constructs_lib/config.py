@@ -154,7 +154,7 @@ def stage_model_refs(stage: "StageConfig"):
     """(path below the stage, model reference) of every model a stage names."""
     for i, variant in enumerate(stage.variants or ()):
         yield f"variants[{i}].model", variant.model
-    for key in ("shadow_variant", "component", "batch", "multi_model"):
+    for key in ("shadow_variant", "component", "batch", "multi_model", "edge"):
         section = getattr(stage, key, None)
         if section is not None:
             yield f"{key}.model", section.model
@@ -610,16 +610,99 @@ class MultiModelTargetConfig(_Strict):
                                                        "{model_package_arn} (its one container's artifact is served)")
 
 
+class EdgeRolloutConfig(_Strict):
+    """Mode edge: how fast a version reaches the thing group's devices (``EdgeRollout``)."""
+
+    # The rules are EdgeRollout's (checked with the stage); the schema shows the limits.
+    base_rate_per_minute: int = Field(default=2, json_schema_extra=edge_rules.RATE_PER_MINUTE.schema(),
+                                      description="devices notified per minute at first")
+    increment_factor: float = Field(default=2.0, json_schema_extra=edge_rules.INCREMENT_FACTOR.schema(),
+                                    description="what the rate is multiplied by at each step (one decimal)")
+    rate_increase_after: int = Field(default=10, json_schema_extra=edge_rules.DEVICES.schema(),
+                                     description="devices that must succeed (or be notified) before each increase")
+    count: Literal["succeeded", "notified"] = Field(default="succeeded", description="succeeded: a version that "
+                                                    "fails everywhere never speeds up")
+    maximum_per_minute: int = Field(default=100, json_schema_extra=edge_rules.RATE_PER_MINUTE.schema())
+
+    def to_rollout(self) -> "edge_rules.EdgeRollout":
+        return edge_rules.EdgeRollout(**self.model_dump())
+
+
+class EdgeAbortConfig(_Strict):
+    """Mode edge: when the rollout is cancelled (``EdgeAbort``)."""
+
+    threshold_percent: float = Field(default=10.0, json_schema_extra=edge_rules.THRESHOLD_PERCENT.schema(),
+                                     description="failure share of the finished devices that cancels the rollout")
+    min_executed: int = Field(default=10, json_schema_extra=edge_rules.DEVICES.schema(),
+                              description="devices that must have finished before the share is judged")
+    failure_types: list[Literal["FAILED", "REJECTED", "TIMED_OUT", "ALL"]] = Field(default_factory=lambda: ["ALL"])
+
+    def to_abort(self) -> "edge_rules.EdgeAbort":
+        return edge_rules.EdgeAbort(self.threshold_percent, self.min_executed, tuple(self.failure_types))
+
+
+class EdgeVerifyConfig(_Strict):
+    """Mode edge: when the delivery pipeline calls the stage's release good (``EdgeGate``)."""
+
+    wait_minutes: int = Field(default=30, json_schema_extra=edge_rules.WAIT_MINUTES.schema(),
+                              description="how long the pipeline watches the devices (the check role's session "
+                              "lasts an hour)")
+    min_succeeded_devices: int | None = Field(default=None, json_schema_extra=edge_rules.DEVICES.schema(),
+                                              description="devices that must succeed; default every device the "
+                                              "deployment targets (offline devices stay queued: then give a number)")
+    max_failed_percent: float = Field(default=0.0, json_schema_extra=edge_rules.FAILED_PERCENT.schema(),
+                                      description="share of the finished devices allowed to fail")
+
+    def to_gate(self) -> "edge_rules.EdgeGate":
+        return edge_rules.EdgeGate(**self.model_dump())
+
+
+#: The role the Greengrass nucleus installer makes for a core device (``--provision true``).
+DEFAULT_DEVICE_ROLE = "GreengrassV2TokenExchangeRole"
+
+
+class EdgeStageConfig(_Strict):
+    """Mode edge: the model on a thing group's AWS IoT Greengrass v2 core devices, compiled by SageMaker Neo in
+    the build (``build.edge``)."""
+
+    thing_group: str = Field(pattern=r"^[a-zA-Z0-9:_-]{1,128}$", description="the stage's devices (an IoT thing "
+                             "group in the stage's account and region)")
+    device_role: str = Field(default=DEFAULT_DEVICE_ROLE, pattern=r"^[\w+=,.@-]{1,64}$",
+                             description="the devices' token exchange role (a name in the stage's account): it may "
+                             "read this model's artifacts and nothing else of the stack's")
+    component_name: str | None = Field(default=None, description="the Greengrass component; default "
+                                       "<project>.<model>")
+    components: dict[str, str] = Field(default_factory=dict, description="every other component the group runs "
+                                       "({name: version}, AWS's too): a deployment replaces the group's previous "
+                                       "one, and devices remove what it leaves out")
+    runtime: dict[str, str] = Field(default_factory=lambda: dict(edge_rules.DLR_RUNTIME), description="components "
+                                    "the model needs ({name: version requirement}); default AWS's DLR runtime "
+                                    "(variant.DLR ~1.6.0); {} when the devices' own application runs the model")
+    model: Literal["approved"] | PackageSource = Field(default=APPROVED, description="approved, or a pinned "
+                                                       "{model_package_arn} built with build.edge")
+    rollout: EdgeRolloutConfig = Field(default_factory=EdgeRolloutConfig)
+    abort: EdgeAbortConfig = Field(default_factory=EdgeAbortConfig)
+    in_progress_timeout_minutes: int = Field(default=60, json_schema_extra=edge_rules.IN_PROGRESS_MINUTES.schema(),
+                                             description="how long a device may take once it started")
+    verify: EdgeVerifyConfig = Field(default_factory=EdgeVerifyConfig)
+    devices: int | None = Field(default=None, json_schema_extra=edge_rules.DEVICES.schema(),
+                                description="the fleet's size, for mlops plan's waves (nothing is deployed from it)")
+
+    def component(self, project: str, model_name: str) -> str:
+        return self.component_name or f"{project}.{model_name}"
+
+
 class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
     endpoint_name: str | None = Field(default=None, description="default: <model name>-<stage>")
-    mode: Literal["realtime", "serverless", "async", "streaming", "batch", "component", "multi_model"] | None = Field(
+    mode: Literal["realtime", "serverless", "async", "streaming", "batch", "component", "multi_model",
+                  "edge"] | None = Field(
         default=None, description="how the stage serves: realtime (instances), serverless (serverless_memory_mb "
         "variants), async (queued through S3, one instance variant), streaming (a real-time endpoint fed from "
         "a Kinesis stream, predictions to another), batch (whole files, no endpoint: the batch section) or "
         "component (an inference component on a shared host: the component section) or multi_model (one model "
-        "of a multi-model host: the multi_model section); "
+        "of a multi-model host: the multi_model section) or edge (Greengrass devices: the edge section); "
         "default: serverless when the variants are, else realtime")
     async_inference: AsyncConfig | None = Field(default=None, description="mode async's settings (defaults when "
                                                 "left out)")
@@ -630,6 +713,7 @@ class StageConfig(_Strict):
                                               "in it)")
     multi_model: MultiModelTargetConfig | None = Field(default=None, description="mode multi_model's settings "
                                                        "(required in it)")
+    edge: EdgeStageConfig | None = Field(default=None, description="mode edge's settings (required in it)")
     variants: list[VariantConfig] = Field(default_factory=list, description="1-10 production variants (every "
                                           "mode but batch)")
     shadow_variant: ShadowConfig | None = None
@@ -884,21 +968,46 @@ class PlatformConfig(_Strict):
 
     def _check_multi_model_target(self, model: "ModelConfig", stage: StageConfig) -> None:
         """A multi_model stage: its host exists; the model's name is a key prefix (lower case); a pinned version
-        is one of the model's own (the release reads only its registry group, and the version number names the
-        artifact's key)."""
+        is one of the model's own (``_check_own_version``)."""
         settings = stage.multi_model
         self.multi_model_host(settings.host)
         if not re.match(r"^[a-z0-9][a-z0-9-]*$", model.name):
             raise ConfigError("mode", "multi_model needs a lower-case model name (it names the model's folder on "
                               f"the host, the start of every TargetModel), got {model.name!r}")
-        if isinstance(settings.model, PackageSource):
+        self._check_own_version(model, settings.model, "multi_model.model", "the artifact on the host")
+
+    def _check_own_version(self, model: "ModelConfig", ref, path: str, named: str) -> None:
+        """A pinned version is one of the model's own: the release reads only its registry group, and the
+        version number names what the release makes (``named``)."""
+        if isinstance(ref, PackageSource):
             dev = self.accounts.dev
             expected = f"arn:aws:sagemaker:{dev.region}:{dev.account_id}:model-package/{model.group_name}/"
-            if not re.match(re.escape(expected).replace("aws", "aws[a-z-]*", 1) + r"\d+$",
-                            settings.model.model_package_arn):
-                raise ConfigError("multi_model.model.model_package_arn", f"must be a version of this model's group "
+            if not re.match(re.escape(expected).replace("aws", "aws[a-z-]*", 1) + r"\d+$", ref.model_package_arn):
+                raise ConfigError(f"{path}.model_package_arn", f"must be a version of this model's group "
                                   f"({expected}<version>): the release may read only it, and the version number "
-                                  f"names the artifact on the host, got {cut(settings.model.model_package_arn)}")
+                                  f"names {named}, got {cut(ref.model_package_arn)}")
+
+    def _check_edge_target(self, model: "ModelConfig", stage: StageConfig, stage_name: str,
+                           groups: dict[tuple[str, str, str], str]) -> None:
+        """An edge stage: the build compiles for the devices (an approved version has an edge artifact only
+        then); a pinned version is the model's own; one model per thing group (a deployment replaces the
+        group's previous one, so two models would remove each other's component)."""
+        settings = stage.edge
+        if settings.model == APPROVED and model.build.edge is None:
+            raise ConfigError("edge", "needs build.edge (the device or platform Neo compiles each version for): "
+                              "without it the approved versions have no compiled artifact, got no build.edge")
+        self._check_own_version(model, settings.model, "edge.model", "the component version (1.0.<version>)")
+        name = settings.component(self.project, model.name)
+        if name in settings.components:
+            raise ConfigError(f"edge.components[{name!r}]", "is this model's own component, which the release "
+                              "deploys: leave it out")
+        account = getattr(self.accounts, stage_name)
+        where = (account.account_id, account.region, settings.thing_group)
+        if where in groups:
+            raise ConfigError("edge.thing_group", f"is {groups[where]}'s too: one model per thing group (a "
+                              "deployment replaces the group's previous one, so each release would remove the "
+                              f"other model's component), got {settings.thing_group!r}")
+        groups[where] = f"model {model.name}"
 
     @staticmethod
     def _check_pinned_pipelines(stage: StageConfig, pipelines: set[str]) -> None:
@@ -965,6 +1074,7 @@ class PlatformConfig(_Strict):
                     raise error.under(f"component_hosts[{i}].{stage_name}") from None
         self._check_multi_model_hosts(hosts)
         groups: dict[str, int] = {}
+        thing_groups: dict[tuple[str, str, str], str] = {}
         pipeline_groups = {m.group_name.lower() for m in self.models if m.build.inference_preprocessing}
         for i, model in enumerate(self.models):
             if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive
@@ -1001,7 +1111,9 @@ class PlatformConfig(_Strict):
                         self._check_component_host(stage, stage_name)
                     elif stage.multi_model is not None:
                         self._check_multi_model_target(model, stage)
-                    elif stage.mode != "batch" and (stage.endpoint_name or f"{model.name}-{stage_name}") in {
+                    elif stage.edge is not None:
+                        self._check_edge_target(model, stage, stage_name, thing_groups)
+                    elif stage.mode not in ("batch", "edge") and (stage.endpoint_name or f"{model.name}-{stage_name}") in {
                             h.endpoint_name(stage_name) for h in [*self.component_hosts, *self.multi_model_hosts]}:
                         raise ConfigError("endpoint_name", "must differ from the component and multi-model hosts' "
                                           "endpoints (<host name>-<stage>), got "

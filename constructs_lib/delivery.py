@@ -35,6 +35,7 @@ from aws_cdk import pipelines
 from constructs import Construct, IConstruct
 
 from .arns import StackArns
+from .edge_rules import EdgeGate
 from .smoke import SmokeTest
 from .errors import ConfigError, check_emails, check_range, check_sagemaker_name
 from .keys import customer_key, restrict_grants_to_aws_services
@@ -88,6 +89,9 @@ class ReleaseStage:
     :param target_model: with ``target_parameter``, instead of ``endpoint_config_name``: the stack outputs naming
         a model released onto the multi-model endpoint ``endpoint_name`` and the SSM parameter that must name it
         after the deploy; the checks invoke that target model.
+    :param edge_deployment: instead of an endpoint's outputs, the stack output naming a Greengrass deployment
+        (``EdgeFleetDeployment``): the check waits for its devices (``mlops edge wait``) as ``edge_gate`` says
+        (default ``EdgeGate()``: every targeted device succeeds within 30 minutes).
     :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
         1-60 minutes (the check role's session lasts one hour); default 30 minutes.
     """
@@ -103,6 +107,8 @@ class ReleaseStage:
     component_model: CfnOutput | None = None
     target_model: CfnOutput | None = None
     target_parameter: CfnOutput | None = None
+    edge_deployment: CfnOutput | None = None
+    edge_gate: EdgeGate | None = None
     verify_timeout: Duration = Duration.minutes(30)
     account: str = field(init=False)
     """The stage's account (read once: each read of a Stage property is a jsii round trip)."""
@@ -136,10 +142,16 @@ class ReleaseStage:
         endpoint = self.endpoint_name is not None and (self.endpoint_config_name is not None
                                                        or self.component_name is not None
                                                        or self.target_model is not None)
-        if endpoint == (self.batch_pipeline_name is not None):
+        if endpoint + (self.batch_pipeline_name is not None) + (self.edge_deployment is not None) != 1:
             raise ConfigError("endpoint_name", "give the endpoint's outputs (endpoint_name and endpoint_config_name, "
-                              "or component_name and component_model) or a batch pipeline's (batch_pipeline_name), "
-                              "not both or neither")
+                              "or component_name and component_model), a batch pipeline's (batch_pipeline_name) or "
+                              "a Greengrass deployment's (edge_deployment), one of them")
+        if self.edge_gate is not None and self.edge_deployment is None:
+            raise ConfigError("edge_gate", "goes with edge_deployment (the deployment it judges)")
+        if self.edge_deployment is not None:
+            if self.smoke_test is not None:
+                raise ConfigError("smoke_test", "does not apply to an edge stage (edge_gate judges its devices)")
+            (self.edge_gate or EdgeGate()).validate("edge_gate")
         if self.batch_pipeline_name is not None and self.smoke_test is not None:
             raise ConfigError("smoke_test", "does not apply to a batch stage (batch_payloads_dir runs its check)")
 
@@ -330,6 +342,13 @@ class DeliveryPipeline(Construct):
                 env_from_cfn_outputs={"PIPELINE_NAME": release.batch_pipeline_name}, role=self._check_step_role(release),
                 role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
                 timeout=_BATCH_CHECK_TIMEOUT, commands=[self.batch_check_command(release.batch_payloads_dir)])]
+        if release.edge_deployment is not None:
+            gate = release.edge_gate or EdgeGate()
+            return [pipelines.CodeBuildStep(
+                "WaitForDevices", input=self.source, install_commands=self._check_install, env=env,
+                env_from_cfn_outputs={"DEPLOYMENT_ID": release.edge_deployment}, role=self._check_step_role(release),
+                role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])],
+                timeout=Duration.minutes(gate.wait_minutes + 20), commands=[self.edge_wait_command(gate)])]
         component = release.component_name is not None
         target = release.target_model is not None
         outputs = ({"ENDPOINT_NAME": release.endpoint_name, "COMPONENT_NAME": release.component_name,
@@ -367,6 +386,14 @@ class DeliveryPipeline(Construct):
         """The batch check step's command: the stage's batch pipeline over the sample files."""
         return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" batch-check "$PIPELINE_NAME" '
                 f"--payloads {shlex.quote(payloads_dir)}")
+
+    @staticmethod
+    def edge_wait_command(gate: EdgeGate) -> str:
+        """The edge wait step's command: watch the stage's deployment until ``gate`` passes or fails it."""
+        return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" edge wait "$DEPLOYMENT_ID" '
+                + " ".join(f"--{flag} {value:g}" for flag, value in (
+                    ("wait-minutes", gate.wait_minutes), ("min-succeeded", gate.min_succeeded_devices),
+                    ("max-failed-percent", gate.max_failed_percent)) if value is not None))
 
     @staticmethod
     def smoke_command(smoke_test: SmokeTest) -> str:

@@ -6,8 +6,12 @@ self-aborting rollout an endpoint's guardrail gives.
   downloaded and unpacked to ``{artifacts:decompressedPath}/model`` at install; it depends on the inference
   runtime that runs it (by default AWS's DLR runtime component ``variant.DLR``, which runs Neo-compiled
   models). Versions are immutable: a changed recipe needs a new version, and every version is kept when the
-  stack changes or goes (``RETAIN``), because going back is deploying an earlier one and Greengrass deletes a
-  version's artifacts with it.
+  stack changes or goes, because going back is deploying an earlier one and Greengrass deletes a version's
+  artifacts with it. The version is made by the stack's release function (``ops/release_check.py``, ``Check:
+  edge``), which takes a version that exists with the same artifact as it is: releasing an earlier model
+  version again (a rollback) finds its component version in place. Given a registered model version
+  (``model_package_arn``), it first copies the version's Neo-compiled artifact (its ``edge-artifact`` customer
+  metadata, ``build.edge``) under ``artifact_key``, a key never reused.
 * ``EdgeFleetDeployment`` deploys component versions to a thing group (``AWS::GreengrassV2::Deployment``, an
   IoT job): devices are notified at a rate that grows as they succeed (``EdgeRollout``), the job is cancelled
   once too many of them fail (``EdgeAbort``), a device that has not finished within the in-progress timeout
@@ -26,24 +30,24 @@ never a stack rollback. The rules (limits, waves, worst-case exposure) are ``edg
 from __future__ import annotations
 
 import re
-from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnResource, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from .edge_rules import (IN_PROGRESS_MINUTES, EdgeAbort, EdgeRollout, check_component_name,
+from .arns import StackArns
+from .endpoint import release_check_function
+from .edge_rules import (DLR_RUNTIME, IN_PROGRESS_MINUTES, EdgeAbort, EdgeRollout, check_component_name,
                          check_component_version)
 from .errors import ConfigError, cut
 from .permissions import allow, grant_statements
 from .registry import key_through_s3
+from .variants import _MODEL_PACKAGE_ARN
 
 __all__ = ["DLR_RUNTIME", "EdgeFleetDeployment", "EdgeModelComponent"]
 
-#: AWS's DLR runtime component (DLR 1.6.0, which runs SageMaker Neo's compiled models), as a dependency.
-DLR_RUNTIME = MappingProxyType({"variant.DLR": "~1.6.0"})
 #: Greengrass platform keys and the values the nucleus reports (``os``, ``architecture``).
 _OSES = ("linux", "windows")
 _ARCHITECTURES = ("amd64", "x86", "aarch64", "arm")
@@ -66,11 +70,18 @@ class EdgeModelComponent(Construct):
     :param platforms: where the component installs, each ``{"os": ..., "architecture": ...}`` (the latter
         optional); default every Linux device.
     :param description: the component's description.
+    :param model_package_arn: a registered model version whose Neo-compiled artifact (customer metadata
+        ``edge-artifact``) is copied to ``artifact_key`` first (the key must then be new to this version: an
+        existing key from another source fails the release); default none (the artifact is there already).
+    :param registry_statements: what reading that version and its artifact takes
+        (``RegistryRef.consumer_read_statements``), for a version in another account.
     """
 
     def __init__(self, scope: Construct, id: str, *, component_name: str, component_version: str,
                  artifact_bucket: s3.IBucket, artifact_key: str, runtime: Mapping[str, str] | None = None,
-                 platforms: Sequence[Mapping[str, str]] = ({"os": "linux"},), description: str = "") -> None:
+                 platforms: Sequence[Mapping[str, str]] = ({"os": "linux"},), description: str = "",
+                 model_package_arn: str | None = None,
+                 registry_statements: tuple[list[dict], dict[str, str]] = ([], {})) -> None:
         super().__init__(scope, id)
         check_component_name("component_name", component_name)
         check_component_version("component_version", component_version)
@@ -85,12 +96,16 @@ class EdgeModelComponent(Construct):
                 raise ConfigError(f"runtime[{name!r}]", f"must be a version requirement such as ~1.6.0, got "
                                   f"{cut(requirement)}")
         manifests = [_manifest(i, platform) for i, platform in enumerate(_platforms(platforms))]
+        if model_package_arn is not None and not _MODEL_PACKAGE_ARN.match(model_package_arn):
+            raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
+                              f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
         self.component_name, self.component_version = component_name, component_version
         self.artifact_bucket, self.artifact_key = artifact_bucket, artifact_key
         # The nucleus saves the artifact under its key's last segment; a key known only at deploy time is the
         # component's one .tar.gz.
         file = "{artifacts:path}/" + ("*.tar.gz" if Token.is_unresolved(artifact_key) else artifact_key.rsplit("/", 1)[-1])
         model = "{artifacts:decompressedPath}/model"
+        artifact_uri = f"s3://{artifact_bucket.bucket_name}/{artifact_key}"
         recipe = {
             "RecipeFormatVersion": "2020-01-25",
             "ComponentName": component_name,
@@ -100,7 +115,7 @@ class EdgeModelComponent(Construct):
             "ComponentDependencies": {name: {"VersionRequirement": requirement, "DependencyType": "HARD"}
                                       for name, requirement in sorted(runtime.items())},
             "Manifests": [dict(manifest, Artifacts=[{
-                "URI": f"s3://{artifact_bucket.bucket_name}/{artifact_key}", "Unarchive": "NONE",
+                "URI": artifact_uri, "Unarchive": "NONE",
                 "Permission": {"Read": "OWNER", "Execute": "NONE"}}], Lifecycle={"Install": {
                     # Greengrass unpacks only zip files: the .tar.gz is unpacked here, where applications find it.
                     # The folder is the nucleus's, read-only to the component user: the step runs privileged,
@@ -114,13 +129,34 @@ class EdgeModelComponent(Construct):
         if not runtime:
             del recipe["ComponentDependencies"]
         stack = Stack.of(self)
-        self.resource = CfnResource(self, "Resource", type="AWS::GreengrassV2::ComponentVersion", properties={
-            "InlineRecipe": stack.to_json_string(recipe)})
-        # Every version outlives the stack and its replacements: going back is deploying an earlier version,
-        # and Greengrass deletes a version's artifacts (devices needing them then fail).
-        self.resource.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.component_arn = self.resource.get_att("Arn").to_string()
+        env = StackArns.of(stack)
+        self.component_arn = env.arn("greengrass", f"components:{component_name}:versions:{component_version}")
         """The component version's ARN."""
+        component = env.arn("greengrass", f"components:{component_name}")
+        statements = [
+            # Greengrass reads the artifact as the caller when it makes the version (its digest).
+            allow(["greengrass:CreateComponentVersion"], [component]),
+            allow(["greengrass:DescribeComponent", "greengrass:GetComponent"], [self.component_arn]),
+            allow(["s3:GetObject"], [artifact_bucket.arn_for_objects(artifact_key)]),
+            allow(["s3:GetBucketLocation"], [artifact_bucket.bucket_arn]),
+        ]
+        properties = {"Check": "edge", "ComponentArn": self.component_arn, "Recipe": stack.to_json_string(recipe)}
+        if model_package_arn is not None:
+            registry, wildcards = registry_statements
+            statements += list(registry) + [
+                # Is the version's artifact there already (a listing of its key, then its metadata), and the copy.
+                allow(["s3:ListBucket"], [artifact_bucket.bucket_arn], {"StringLike": {"s3:prefix": [artifact_key]}}),
+                allow(["s3:PutObject", "s3:AbortMultipartUpload"], [artifact_bucket.arn_for_objects(artifact_key)])]
+            properties |= {"ModelPackageArn": model_package_arn, "Bucket": artifact_bucket.bucket_name,
+                           "Key": artifact_key}
+        else:
+            wildcards = {}
+        if artifact_bucket.encryption_key is not None:
+            statements.append(key_through_s3(artifact_bucket.encryption_key, ["kms:Decrypt", "kms:GenerateDataKey"]))
+        _, token, _ = release_check_function(self, f"component {component_name}", statements, dict(wildcards))
+        # Deleting the resource keeps the version (the handler deletes nothing): going back deploys it again.
+        self.resource = CfnResource(self, "Resource", type="Custom::SageMakerReleaseCheck", properties={
+            "ServiceToken": token, "ServiceTimeout": 960, **properties})
 
     def grant_artifact_read(self, device_role: iam.IGrantable) -> None:
         """Let the devices' token exchange role download the artifact, and nothing else: ``s3:GetObject`` on
@@ -179,7 +215,7 @@ class EdgeFleetDeployment(Construct):
         if not isinstance(rollback_failed_devices, bool):
             raise ConfigError("rollback_failed_devices", f"must be true or false, got {cut(rollback_failed_devices)}")
         self.in_progress_timeout_minutes = int(minutes)
-        versions = _component_versions(components)
+        versions, made = _component_versions(components)
         stack = Stack.of(self)
         self.thing_group_arn = stack.format_arn(service="iot", resource="thinggroup", resource_name=thing_group_name)
         properties = {
@@ -195,8 +231,9 @@ class EdgeFleetDeployment(Construct):
                 "AbortConfig": self.abort.to_job_config(),
                 "TimeoutConfig": {"InProgressTimeoutInMinutes": self.in_progress_timeout_minutes}},
         }
-        # A component given as an EdgeModelComponent is named by GetAtt: the deployment waits for its creation.
         self.resource = CfnResource(self, "Resource", type="AWS::GreengrassV2::Deployment", properties=properties)
+        for component in made:  # the deployment waits until each version it names is made and DEPLOYABLE
+            self.resource.node.add_dependency(component.resource)
         self.deployment_id = self.resource.get_att("DeploymentId").to_string()
         """The deployment's id (``mlops`` reads its IoT job from it)."""
 
@@ -221,7 +258,7 @@ def _manifest(index: int, platform) -> dict:
     return {"Platform": {key: platform[key] for key in ("os", "architecture") if key in platform}}
 
 
-def _component_versions(components) -> dict[str, str]:
+def _component_versions(components) -> tuple[dict[str, str], list[EdgeModelComponent]]:
     if isinstance(components, Mapping):
         items = list(components.items())
     elif isinstance(components, Sequence) and not isinstance(components, str):
@@ -241,7 +278,7 @@ def _component_versions(components) -> dict[str, str]:
         if isinstance(value, EdgeModelComponent):
             if name != value.component_name:
                 raise ConfigError(f"components[{name!r}]", f"is component {value.component_name}, not {name}")
-            version = value.resource.get_att("ComponentVersion").to_string()
+            version = value.component_version
         else:
             check_component_name(f"components[{name!r}]", name, aws_allowed=True)  # the group's AWS components too
             check_component_version(f"components[{name!r}]", value)
@@ -249,4 +286,4 @@ def _component_versions(components) -> dict[str, str]:
         if name in versions:
             raise ConfigError("components", f"names {name} twice: a deployment runs one version of a component")
         versions[name] = version
-    return versions
+    return versions, [value for _, value in items if isinstance(value, EdgeModelComponent)]

@@ -28,12 +28,15 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .errors import ConfigError, Limit, check_choice, cut
 
-__all__ = ["ABORT_FAILURE_TYPES", "EDGE_DEVICES", "EdgeAbort", "EdgeRollout", "EdgeTarget", "Wave", "check_component_name",
+__all__ = ["ABORT_FAILURE_TYPES", "DLR_RUNTIME", "EDGE_DEVICES", "EdgeAbort", "EdgeGate", "EdgeRollout", "EdgeTarget", "Wave", "check_component_name",
            "check_component_version", "IN_PROGRESS_MINUTES", "exposed_if_every_device_fails", "rollout_waves"]
 
+#: AWS's DLR runtime component (DLR 1.6.0, which runs SageMaker Neo's compiled models), as a dependency.
+DLR_RUNTIME = MappingProxyType({"variant.DLR": "~1.6.0"})
 #: ``IoTJobRolloutBaseRatePerMinute`` and ``IoTJobMaxExecutionsPerMin``.
 RATE_PER_MINUTE = Limit(1, 1000, "devices per minute", whole=True)
 #: ``IoTJobRolloutIncrementFactor`` (one digit after the decimal point).
@@ -311,3 +314,67 @@ def exposed_if_every_device_fails(devices: int, rollout: EdgeRollout, abort: Edg
     waves = _growing_or_flat(devices, rollout, grows=rollout.count == "notified")
     known = minutes_to_notify(min(abort.min_executed, devices), waves) + timeout_minutes
     return max(min(abort.min_executed, devices), notified_by(known, waves))
+
+
+# ------------------------------------------------------------------------------------------------- the gate
+#: How long the delivery pipeline's wait step watches a deployment: at most an hour (the check role's session,
+#: assumed once from the pipeline's role, lasts one hour).
+WAIT_MINUTES = Limit(1, 60, "minutes", whole=True)
+FAILED_PERCENT = Limit(0, 100, "percent")
+
+
+@dataclass(frozen=True)
+class EdgeGate:
+    """When the delivery pipeline calls a stage's edge release good (``mlops edge wait``), watching the
+    deployment's IoT job for at most ``wait_minutes``.
+
+    A deployment to a thing group is a *continuous* job: it stays IN_PROGRESS while it is the group's deployment
+    (devices added later get it too), so the gate judges the devices, not the job's status:
+
+    * it fails at once when the job was cancelled (its abort criteria, a person, or a newer deployment), or when
+      more than ``max_failed_percent`` of the devices that finished failed (failed, timed out or rejected);
+    * it passes once ``min_succeeded_devices`` succeeded, or (by default) once every device the job targets
+      has finished, none still queued or installing;
+    * it fails when the wait ends first, saying how many are still queued (offline devices stay queued).
+
+    :param wait_minutes: 1-60 (the check role's session is one hour); default 30.
+    :param min_succeeded_devices: devices that must succeed (at least 1); default every targeted device.
+    :param max_failed_percent: share of finished devices allowed to fail, 0-100; default 0 (any failure fails).
+    """
+
+    wait_minutes: int = 30
+    min_succeeded_devices: int | None = None
+    max_failed_percent: float = 0.0
+
+    def validate(self, path: str = "verify") -> None:
+        at = f"{path}." if path else ""
+        WAIT_MINUTES.check(f"{at}wait_minutes", self.wait_minutes)
+        if self.min_succeeded_devices is not None:
+            DEVICES.check(f"{at}min_succeeded_devices", self.min_succeeded_devices)
+        FAILED_PERCENT.check(f"{at}max_failed_percent", self.max_failed_percent)
+
+    def judge(self, job_status: str, devices: dict[str, int]) -> tuple[str, str]:
+        """``("passed" | "failed" | "waiting", why)`` for a job's status and its device counts (``succeeded``,
+        ``failed``, ``timed out``, ``rejected``, ``in progress``, ``queued``)."""
+        succeeded = devices.get("succeeded", 0)
+        bad = sum(devices.get(key, 0) for key in ("failed", "timed out", "rejected"))
+        pending = devices.get("in progress", 0) + devices.get("queued", 0)
+        targeted = succeeded + bad + pending
+        if job_status in ("CANCELED", "DELETION_IN_PROGRESS"):
+            return "failed", (f"the rollout was cancelled (its abort criteria, a person or a newer deployment) with "
+                              f"{succeeded} device(s) succeeded, {bad} failed and {pending} not finished")
+        finished = succeeded + bad
+        if bad and bad * 100 > self.max_failed_percent * finished:
+            return "failed", (f"{bad} of {finished} finished device(s) failed ({bad * 100 / finished:.4g} %, at most "
+                              f"{self.max_failed_percent:g} % allowed)")
+        if not targeted:
+            return "waiting", "the job targets no device yet (an empty thing group targets none)"
+        counts = f"{succeeded} device(s) succeeded, {bad} failed, {pending} not finished"
+        if self.min_succeeded_devices is None:
+            if not pending:
+                return ("passed", f"every targeted device finished: {counts}") if succeeded else \
+                    ("failed", f"no device succeeded: {counts}")
+            return "waiting", counts
+        if succeeded >= self.min_succeeded_devices:
+            return "passed", f"{counts} ({self.min_succeeded_devices} had to succeed)"
+        return "waiting", f"{counts} ({self.min_succeeded_devices} must succeed)"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import (APPROVED, AsyncConfig, ImageSource, ModelConfig, PackageSource, PipelineSource, StageConfig,
                      StreamingConfig)
+from . import edge_rules
 from .batch_rules import check_batch
 from .component_rules import (COPIES, ComputeRequirements, check_component_model, check_component_rollout,
                               check_copy_scaling)
@@ -102,7 +103,7 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
     """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
     rules for mode batch. ``approved_pipeline``: the approved versions are inference pipelines."""
     placeholder = PLACEHOLDER_VERSION.format(region=dev_region, account=dev_account, group=group_name)
-    if mode(stage) in ("batch", "component", "multi_model"):
+    if mode(stage) in ("batch", "component", "multi_model", "edge"):
         check_mode(stage)
         if mode(stage) == "component":
             check_component_model("component.model", model_source(
@@ -179,7 +180,7 @@ def check_mode(stage: StageConfig) -> None:
                           f"(mode serverless serves from serverless variants), got "
                           f"{stage.variants[serverless[0]].serverless_memory_mb}")
     for section, owner in (("async_inference", "async"), ("streaming", "streaming"), ("batch", "batch"),
-                           ("component", "component"), ("multi_model", "multi_model")):
+                           ("component", "component"), ("multi_model", "multi_model"), ("edge", "edge")):
         if serving != owner and getattr(stage, section) is not None:
             raise ConfigError(section, f"applies to mode {owner} only, got it in mode {serving}")
     if serving == "batch":
@@ -190,6 +191,9 @@ def check_mode(stage: StageConfig) -> None:
         return
     if serving == "multi_model":
         check_multi_model_stage(stage)
+        return
+    if serving == "edge":
+        check_edge_stage(stage)
         return
     if stage.deployment is not None and stage.deployment.size_unit == "copies":
         raise ConfigError("deployment.size_unit", f"copies applies to mode component only (an endpoint's batches "
@@ -317,6 +321,37 @@ def check_multi_model_stage(stage: StageConfig) -> None:
     if stage.checks is not None and stage.checks.stream:
         raise ConfigError("checks.stream", "must be false in mode multi_model (a streamed invocation cannot name "
                           "its target model), got true")
+
+
+#: What an edge stage leaves out: no endpoint; the devices' rollout, abort and the pipeline's gate are the
+#: edge section's.
+_NOT_IN_EDGE = ("endpoint_name", "variants", "shadow_variant", "data_capture", "deployment", "alarms", "vpc",
+                "release", "dashboard", "network_isolation", "checks")
+
+
+def check_edge_stage(stage: StageConfig) -> None:
+    """Mode edge: the ``edge`` section (the IoT job limits of its rollout, abort and timeout, the gate, the
+    component names and versions), and nothing of an endpoint's."""
+    _own_section(stage, "edge", "the thing group of the stage's devices", _NOT_IN_EDGE,
+                 "the model runs on Greengrass devices: edge.rollout, edge.abort and edge.verify are its guardrail "
+                 "and its check")
+    settings = stage.edge
+    try:
+        settings.rollout.to_rollout().validate("rollout")
+        settings.abort.to_abort().validate("abort")
+        edge_rules.IN_PROGRESS_MINUTES.check("in_progress_timeout_minutes", settings.in_progress_timeout_minutes)
+        settings.verify.to_gate().validate("verify")
+        if settings.component_name is not None:
+            edge_rules.check_component_name("component_name", settings.component_name)
+        for name, version in settings.components.items():
+            edge_rules.check_component_name(f"components[{name!r}]", name, aws_allowed=True)
+            edge_rules.check_component_version(f"components[{name!r}]", version)
+        for name, requirement in settings.runtime.items():
+            edge_rules.check_component_name(f"runtime[{name!r}]", name, aws_allowed=True)
+            if not requirement.strip():
+                raise ConfigError(f"runtime[{name!r}]", "must be a version requirement such as ~1.6.0, got ''")
+    except ConfigError as error:
+        raise error.under("edge") from None
 
 
 #: A component's release when the stage gives none: one copy at a time, five minutes' bake after each.

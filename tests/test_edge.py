@@ -45,9 +45,18 @@ def template():
     return check_assembly(synth_checked(app))["Edge"]  # cdk-nag and cfn-lint clean
 
 
+def _release(template):
+    (resource,) = [r for r in template["Resources"].values() if r["Type"] == "Custom::SageMakerReleaseCheck"]
+    return resource["Properties"]
+
+
 def test_the_component_installs_the_artifact_and_depends_on_the_runtime(template):
-    (resource,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::GreengrassV2::ComponentVersion"]
-    recipe = json.loads(resource["Properties"]["InlineRecipe"])
+    props = _release(template)
+    assert props["Check"] == "edge"
+    assert props["ComponentArn"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":greengrass:eu-west-1:"
+                                                       f"333333333333:components:{NAME}:versions:1.0.7"]]}
+    assert "ModelPackageArn" not in props  # the artifact is there already: nothing to copy
+    recipe = json.loads(props["Recipe"])
     assert (recipe["ComponentName"], recipe["ComponentVersion"]) == (NAME, "1.0.7")
     assert recipe["ComponentDependencies"] == {"variant.DLR": {"VersionRequirement": "~1.6.0", "DependencyType": "HARD"}}
     (manifest,) = recipe["Manifests"]
@@ -60,16 +69,32 @@ def test_the_component_installs_the_artifact_and_depends_on_the_runtime(template
         "Script": f"mkdir -p {model} && tar --no-same-owner -xzf {{artifacts:path}}/model.tar.gz -C {model} && "
                   f"chmod -R a+rX {model} && touch {model}/.unpacked",
         "Skipif": f"exists {model}/.unpacked", "RequiresPrivilege": True, "Timeout": 600}
-    # Going back is deploying an earlier version: no version is ever deleted by the stack.
-    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_release_function_may_make_only_this_version(template):
+    (role,) = [r for r in by_type(template, "AWS::IAM::Role").values() if r.get("Description", "").startswith("Release checks")]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    by_action = {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s for s in statements}
+    component = f":greengrass:eu-west-1:333333333333:components:{NAME}"
+    # CreateComponentVersion is authorised on the component (the service authorization reference).
+    assert by_action[("greengrass:CreateComponentVersion",)]["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, component]]}
+    assert by_action[("greengrass:DescribeComponent", "greengrass:GetComponent")]["Resource"] == [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f"{component}:versions:1.0.7"]]}]
+    # Greengrass reads the artifact as the caller (its digest); no write without a version to copy from.
+    assert ("s3:GetObject",) in by_action and ("s3:PutObject", "s3:AbortMultipartUpload") not in by_action
 
 
 def test_the_deployment_rolls_out_in_waves_and_aborts_on_failures(template):
-    (deployment,) = by_type(template, "AWS::GreengrassV2::Deployment").values()
+    (deployment_id, resource), = [(k, r) for k, r in template["Resources"].items()
+                                  if r["Type"] == "AWS::GreengrassV2::Deployment"]
+    deployment = resource["Properties"]
     assert deployment["TargetArn"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
                                                          ":iot:eu-west-1:333333333333:thinggroup/churn-devices-prod"]]}
-    (component_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::GreengrassV2::ComponentVersion"]
-    assert deployment["Components"] == {NAME: {"ComponentVersion": {"Fn::GetAtt": [component_id, "ComponentVersion"]}}}
+    (component_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "Custom::SageMakerReleaseCheck"]
+    # The version by its string, once the release function made it (and found it DEPLOYABLE).
+    assert deployment["Components"] == {NAME: {"ComponentVersion": "1.0.7"}}
+    assert resource["DependsOn"] == [component_id]
     jobs = deployment["IotJobConfiguration"]
     assert jobs["JobExecutionsRolloutConfig"] == {"ExponentialRate": {
         "BaseRatePerMinute": 5, "IncrementFactor": 2, "RateIncreaseCriteria": {"NumberOfSucceededThings": 10}},
@@ -174,8 +199,8 @@ def test_a_model_run_by_the_devices_own_application_needs_no_runtime():
 
     stack = Stack(None, "S", env=ENV)
     _component(stack, runtime={}, platforms=[{"os": "linux", "architecture": "aarch64"}])
-    (resource,) = Template.from_stack(stack).find_resources("AWS::GreengrassV2::ComponentVersion").values()
-    recipe = json.loads(resource["Properties"]["InlineRecipe"])
+    (resource,) = Template.from_stack(stack).find_resources("Custom::SageMakerReleaseCheck").values()
+    recipe = json.loads(resource["Properties"]["Recipe"])
     assert "ComponentDependencies" not in recipe and DLR_RUNTIME == {"variant.DLR": "~1.6.0"}
     assert recipe["Manifests"][0]["Platform"] == {"os": "linux", "architecture": "aarch64"}
 
@@ -226,8 +251,8 @@ def test_a_key_known_only_at_deploy_time_unpacks_the_component_s_one_archive():
 
     stack = Stack(None, "S", env=ENV)
     _component(stack, artifact_key=CfnParameter(stack, "ArtifactKey").value_as_string)
-    (resource,) = Template.from_stack(stack).find_resources("AWS::GreengrassV2::ComponentVersion").values()
-    assert "tar --no-same-owner -xzf {artifacts:path}/*.tar.gz" in json.dumps(resource["Properties"]["InlineRecipe"])
+    (resource,) = Template.from_stack(stack).find_resources("Custom::SageMakerReleaseCheck").values()
+    assert "tar --no-same-owner -xzf {artifacts:path}/*.tar.gz" in json.dumps(resource["Properties"]["Recipe"])
 
 
 def test_the_plan_refuses_a_rollout_iot_jobs_would_refuse():

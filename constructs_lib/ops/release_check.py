@@ -26,6 +26,12 @@ of its own (SageMaker keeps serving a cached model whose artifact was overwritte
 overwritten: an existing key from another source fails the release); deleting it keeps the artifact, so an
 earlier version stays available to go back to.
 
+``EdgeModelComponent`` makes a Greengrass component version (``Check: edge``, with ``ComponentArn`` and
+``Recipe``; with ``ModelPackageArn``, ``Bucket`` and ``Key``, a model version's Neo-compiled artifact, its
+customer metadata ``edge-artifact``, is first copied the same way): the component version is made from the
+recipe, or taken as it is when it exists with the same artifact (releasing an earlier version again: versions
+are immutable, and each is kept on delete, since going back is deploying it again).
+
 It is deployed as the function's inline source, so it imports only the standard library and boto3 (no
 package of this project). The CloudFormation protocol: the event's ``ResourceProperties`` carry ``Check``,
 ``EndpointName``, ``EndpointConfigName`` and, after, ``AlarmNames``; before, ``Variants`` ({name: instance type
@@ -39,6 +45,7 @@ or "serverless"}), ``Guarded`` and ``Asynchronous`` ("true"/"false"); the answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.request
@@ -54,7 +61,7 @@ MAX_REASON = 1000
 POLL_SECONDS = 15
 
 
-SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscaling", "s3")
+SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscaling", "s3", "greengrassv2")
 
 
 def _clients(region: str | None = None) -> dict[str, Any]:
@@ -242,16 +249,35 @@ def stack_rolling_back(cloudformation: Any, stack_id: str) -> bool:
     return bool(stacks) and stacks[0]["StackStatus"].endswith("ROLLBACK_IN_PROGRESS")
 
 
-def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key: str) -> str:
-    """Copy the artifact of model package ``package_arn`` (one container) to ``s3://bucket/key`` unless it is
-    there already from the same source; return a verdict, or raise ``ReleaseCheckFailed``."""
-    containers = (sagemaker.describe_model_package(ModelPackageName=package_arn).get("InferenceSpecification")
-                  or {}).get("Containers", [])
+#: The customer metadata key under which the build registers a version's Neo-compiled artifact (``build.edge``).
+EDGE_ARTIFACT = "edge-artifact"
+
+
+def artifact_source(sagemaker: Any, package_arn: str, kind: str = "container") -> str:
+    """The ``s3://`` artifact of model package ``package_arn``: its one container's model data (``container``,
+    what a multi-model endpoint serves) or its Neo-compiled artifact (``edge``, customer metadata
+    ``edge-artifact``); ``ReleaseCheckFailed`` when it has none."""
+    package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    if kind == "edge":
+        source = str((package.get("CustomerMetadataProperties") or {}).get(EDGE_ARTIFACT, ""))
+        if not (source.startswith("s3://") and source.endswith(".tar.gz")):
+            raise ReleaseCheckFailed(f"{package_arn} has no compiled edge artifact (customer metadata "
+                                     f"{EDGE_ARTIFACT}: an s3:// .tar.gz, what a build with build.edge registers), "
+                                     f"got {source[:200] or 'none'}")
+        return source
+    containers = (package.get("InferenceSpecification") or {}).get("Containers", [])
     if len(containers) != 1 or not str(containers[0].get("ModelDataUrl", "")).startswith("s3://"):
         raise ReleaseCheckFailed(f"{package_arn} has {len(containers)} container(s)"
                                  + ("" if len(containers) != 1 else " and no s3:// model data")
                                  + ": a multi-model endpoint serves one container's model artifact")
-    source = containers[0]["ModelDataUrl"]
+    return containers[0]["ModelDataUrl"]
+
+
+def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key: str,
+                     kind: str = "container") -> str:
+    """Copy the artifact of model package ``package_arn`` (``artifact_source``) to ``s3://bucket/key`` unless it
+    is there already from the same source; return a verdict, or raise ``ReleaseCheckFailed``."""
+    source = artifact_source(sagemaker, package_arn, kind)
     source_bucket, _, source_key = source[len("s3://"):].partition("/")
     # Listing, not HeadObject: a missing key answers 403 to HeadObject for a role that may not list the whole
     # bucket, and this one may list only its own folder.
@@ -261,14 +287,56 @@ def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key
         if existing.get("source") == source:
             return f"s3://{bucket}/{key} holds {package_arn}'s artifact already"
         raise ReleaseCheckFailed(f"s3://{bucket}/{key} exists with another artifact "
-                                 f"({existing.get('source', 'unknown source')}); it is never overwritten, since the "
-                                 "endpoint may serve its cached copy")
+                                 f"({existing.get('source', 'unknown source')}); it is never overwritten, since "
+                                 "what serves it may have a copy (an endpoint's cache, a component's digest)")
     # Managed copy: one CopyObject, or a multipart copy above 8 MiB (models are often larger than CopyObject's
     # 5 GB). The source's tags are not copied (nothing reads them; copying them would need tagging rights).
     s3.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key, ExtraArgs={
         "MetadataDirective": "REPLACE", "TaggingDirective": "REPLACE",
         "Metadata": {"source": source, "model-package": package_arn}})
     return f"copied {package_arn}'s artifact to s3://{bucket}/{key}"
+
+
+#: Greengrass component version states that are still moving.
+COMPONENT_VERSION_MOVING = frozenset({"REQUESTED", "INITIATED"})
+
+
+def _artifact_uris(recipe: dict) -> set[str]:
+    return {artifact.get("URI", "") for manifest in recipe.get("Manifests") or []
+            for artifact in manifest.get("Artifacts") or []}
+
+
+def release_component(greengrass: Any, arn: str, recipe: str, deadline: float, poll_seconds: float = 5,
+                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
+    """Make component version ``arn`` from ``recipe`` (JSON text), or take the one already there when it
+    installs the same artifacts (a release of an earlier version again: versions are immutable and kept);
+    wait until it is DEPLOYABLE. Return a verdict, or raise ``ReleaseCheckFailed``."""
+    wanted = json.loads(recipe)
+    what = f"component {wanted['ComponentName']} {wanted['ComponentVersion']}"
+    try:
+        greengrass.describe_component(arn=arn)
+    except greengrass.exceptions.ResourceNotFoundException:
+        # The token makes a retried call (a lost answer) create the version once.
+        token = hashlib.sha256(recipe.encode()).hexdigest()
+        greengrass.create_component_version(inlineRecipe=recipe.encode(), clientToken=token)
+        verb = "made"
+    else:
+        found = json.loads(greengrass.get_component(arn=arn, recipeOutputFormat="JSON")["recipe"])
+        if _artifact_uris(found) != _artifact_uris(wanted):
+            raise ReleaseCheckFailed(f"{what} exists with other artifacts ({', '.join(sorted(_artifact_uris(found)))}); "
+                                     "versions are immutable: this one is never replaced")
+        verb = "found"
+    def describe() -> dict:
+        described = greengrass.describe_component(arn=arn)
+        return dict(described, state=(described.get("status") or {}).get("componentState", ""))
+
+    described = _settled(describe, "state", COMPONENT_VERSION_MOVING, what, deadline, poll_seconds, clock, sleep)
+    status = described.get("status") or {}
+    if status.get("componentState") != "DEPLOYABLE":
+        errors = "; ".join(f"{k}: {v}" for k, v in (status.get("errors") or {}).items())
+        raise ReleaseCheckFailed(f"{what} is {status.get('componentState')}: {status.get('message', '')}"
+                                 + (f" ({errors})" if errors else ""))
+    return f"{verb} {what}, DEPLOYABLE"
 
 
 def respond(event: dict, status: str, reason: str, physical_id: str, opener: Callable = urllib.request.urlopen) -> None:
@@ -294,6 +362,9 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
     if check == "artifact":
         # One resource per artifact: a new version replaces it, and the old one's Delete keeps its artifact.
         physical_id = f"s3://{props.get('Bucket', '')}/{props.get('Key', '')}"
+    elif check == "edge":
+        # One resource per component version: a new one replaces it, and the old one's Delete keeps it.
+        physical_id = props.get("ComponentArn", "")
     status, reason = "SUCCESS", "nothing to check"
     try:
         if event["RequestType"] != "Delete":
@@ -303,6 +374,12 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
             elif check == "artifact":
                 reason = release_artifact(aws["sagemaker"], aws["s3"], props["ModelPackageArn"], props["Bucket"],
                                           props["Key"])
+            elif check == "edge":
+                remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
+                copied = (release_artifact(aws["sagemaker"], aws["s3"], props["ModelPackageArn"], props["Bucket"],
+                                           props["Key"], kind="edge") + "; ") if props.get("ModelPackageArn") else ""
+                reason = copied + release_component(aws["greengrassv2"], props["ComponentArn"],
+                                                           props["Recipe"], time.monotonic() + max(0, remaining))
             elif check == "component":
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
                 reason = check_component(aws["sagemaker"], aws["cloudwatch"], props["InferenceComponentName"],

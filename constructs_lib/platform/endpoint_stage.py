@@ -27,11 +27,12 @@ from constructs_lib.registry import RegistryRef
 from constructs_lib.stage_spec import StageSpec, config_error, mode, network_isolation, stream_settings, version_source
 from constructs_lib.streaming import StreamInference
 
+from .edge_stage import EdgeStack
 from .release_access import ReleaseAccessStack, grant_endpoint_resources, release_role_name
 from .shared_hosts import ComponentStack, HostStack, MultiModelHostStack, MultiModelStack, host_stack_name
 from .stage_roles import delivery_pipeline_name, release_check_role_name, stage_of, trusting_the_check_steps
 
-__all__ = ["BatchStack", "ComponentStack", "EndpointStack", "EndpointStage", "HostStack", "MultiModelHostStack",
+__all__ = ["BatchStack", "ComponentStack", "EdgeStack", "EndpointStack", "EndpointStage", "HostStack", "MultiModelHostStack",
            "MultiModelStack", "delivery_pipeline_name", "release_check_role_name"]
 
 
@@ -235,9 +236,9 @@ class BatchStack(Stack):
 
 
 class EndpointStage(Stage):
-    """A model's endpoint (or, in mode batch, its batch-inference pipeline) deployed to the test or prod account
-    (one stack: ``Endpoint``, or ``Batch``; in the shared-host modes the host's stack, then ``Component`` or
-    ``MultiModel``)."""
+    """A model's endpoint (or, in mode batch, its batch-inference pipeline; in mode edge, its release to
+    Greengrass devices) deployed to the test or prod account (one stack: ``Endpoint``, ``Batch`` or ``Edge``; in
+    the shared-host modes the host's stack, then ``Component`` or ``MultiModel``)."""
 
     #: Its stacks take the stage's account and region from the config (``stage_roles.stage_of``).
     builds_config_stage = True
@@ -274,8 +275,9 @@ class EndpointStage(Stage):
             "component": (ComponentStack, "Component", f"Inference component of model {model.name} ({stage_name})"),
             "multi_model": (MultiModelStack, "MultiModel",
                             f"Model {model.name} on a multi-model endpoint ({stage_name})"),
+            "edge": (EdgeStack, "Edge", f"Model {model.name} on Greengrass devices ({stage_name})"),
         }.get(serving, (EndpointStack, "Endpoint", f"SageMaker endpoint of model {model.name} ({stage_name})"))
-        self.stack: EndpointStack | BatchStack | ComponentStack | MultiModelStack = kind(
+        self.stack: EndpointStack | BatchStack | ComponentStack | MultiModelStack | EdgeStack = kind(
             self, id_, stack_name=f"{config.project}-{model.name}-{stage_name}-{id_.lower()}", config=config,
             model=model, stage_name=stage_name, approved_version_arn=approved_version_arn, description=description)
         if self.release_access is not None:

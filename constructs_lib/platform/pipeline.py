@@ -36,8 +36,8 @@ from constructs_lib.stage_spec import mode, phase_gate
 if TYPE_CHECKING:
     from constructs_lib.release import ReleaseGates
 
-from .endpoint_stage import (BatchStack, ComponentStack, EndpointStage, MultiModelStack, delivery_pipeline_name,
-                             release_check_role_name)
+from .endpoint_stage import (BatchStack, ComponentStack, EdgeStack, EndpointStage, MultiModelStack,
+                             delivery_pipeline_name, release_check_role_name)
 from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
@@ -74,7 +74,7 @@ def needs_approved_version(model: ModelConfig) -> bool:
         variants = list(stage.variants) + ([stage.shadow_variant] if stage.shadow_variant else [])
         if any(v.model == APPROVED for v in variants) or any(
                 section is not None and section.model == APPROVED
-                for section in (stage.batch, stage.component, stage.multi_model)):
+                for section in (stage.batch, stage.component, stage.multi_model, stage.edge)):
             return True
     return False
 
@@ -199,6 +199,13 @@ class ModelPipelineStack(Stack):
                        "file got a result." if self.releases["test"].batch_payloads_dir else
                        f"is deployed in test's batch pipeline {test.batch.pipeline_name}; the stage has no checks, "
                        "so nothing ran it."))
+        if isinstance(test, EdgeStack):
+            gate = self.model.stages.test.edge.verify
+            return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log) "
+                    f"is on the devices of thing group {self.model.stages.test.edge.thing_group} in test, where "
+                    + ("every targeted device" if gate.min_succeeded_devices is None
+                       else f"at least {gate.min_succeeded_devices} devices")
+                    + f" installed it (`mlops edge status {self.model.name}` shows them).")
         if isinstance(test, MultiModelStack):
             return (f"Release model {self.model.name} to prod? The version this execution resolved (Build step log) "
                     f"is on multi-model endpoint {test.release.host.endpoint_name} in test, named by parameter "
@@ -218,6 +225,9 @@ class ModelPipelineStack(Stack):
         if isinstance(stage.stack, BatchStack):
             return ReleaseStage(stage, batch_pipeline_name=stage.stack.pipeline_name_output, check_role=check_role,
                                 batch_payloads_dir=self.payloads_dirs[stage_name])
+        if isinstance(stage.stack, EdgeStack):
+            return ReleaseStage(stage, edge_deployment=stage.stack.deployment_id_output, check_role=check_role,
+                                edge_gate=getattr(self.model.stages, stage_name).edge.verify.to_gate())
         smoke = None
         if checks is not None:
             asynchronous = mode(getattr(self.model.stages, stage_name)) == "async"

@@ -334,3 +334,139 @@ def test_a_large_model_is_copied_in_parts_with_its_source_recorded(aws_client):
     head = s3.head_object(Bucket="big-models", Key="models/big/v1.tar.gz")
     assert head["ContentLength"] == 9 * 1024 * 1024
     assert head["Metadata"] == {"source": "s3://big-artifacts/models/big/model.tar.gz", "model-package": arn}
+
+
+# --------------------------------------------------------------------------------------------- edge releases
+COMPONENT_ARN = "arn:aws:greengrass:eu-west-1:123456789012:components:mlops.churn-edge:versions:1.0.{}"
+
+
+def _recipe(version: int, bucket: str = "edge") -> str:
+    return json.dumps({"RecipeFormatVersion": "2020-01-25", "ComponentName": "mlops.churn-edge",
+                       "ComponentVersion": f"1.0.{version}", "Manifests": [{"Platform": {"os": "linux"}, "Artifacts": [
+                           {"URI": f"s3://{bucket}/churn-edge/v{version}.tar.gz", "Unarchive": "NONE"}]}]})
+
+
+def _state(state: str, **extra) -> dict:
+    return {"arn": COMPONENT_ARN.format(1), "status": {"componentState": state, **extra}}
+
+
+def _edge_package(sagemaker, artifact: str | None) -> str:
+    try:
+        sagemaker.create_model_package_group(ModelPackageGroupName="churn-edge")
+    except sagemaker.exceptions.ClientError:
+        pass
+    return sagemaker.create_model_package(
+        ModelPackageGroupName="churn-edge", ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={} if artifact is None else {"edge-artifact": artifact, "edge-target": "rasp4b"},
+        InferenceSpecification={"Containers": [{"Image": "x", "ModelDataUrl": "s3://artifacts/m/model.tar.gz"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    )["ModelPackageArn"]
+
+
+def test_an_edge_release_copies_the_compiled_artifact_and_makes_the_component_once(aws_client, cloudformation_url,
+                                                                                      stack_id):
+    """moto's S3 and SageMaker (the version's edge-artifact metadata); Greengrass v2, which moto lacks, stubbed."""
+    import boto3
+
+    url, answers = cloudformation_url
+    s3, sagemaker = aws_client("s3"), aws_client("sagemaker")
+    for bucket in ("artifacts", "edge"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="artifacts", Key="models/churn-edge/neo-1/model.tar.gz", Body=b"compiled")
+    arn = _edge_package(sagemaker, "s3://artifacts/models/churn-edge/neo-1/model.tar.gz")
+    greengrass = boto3.client("greengrassv2", region_name="eu-west-1")
+    stubber = Stubber(greengrass)
+    clients = {"sagemaker": sagemaker, "s3": s3, "cloudformation": aws_client("cloudformation"),
+               "greengrassv2": greengrass}
+
+    def release(recipe: str, request: str = "Create", version: int = 1) -> dict:
+        event = {"RequestType": request, "ResponseURL": url, "StackId": stack_id, "RequestId": "req-4",
+                 "LogicalResourceId": "Component", "ResourceProperties": {
+                     "Check": "edge", "ModelPackageArn": arn, "Bucket": "edge", "Key": f"churn-edge/v{version}.tar.gz",
+                     "ComponentArn": COMPONENT_ARN.format(version), "Recipe": recipe}}
+        with stubber:
+            return release_check.handler(event, _Context(), clients=clients)
+
+    # First release: the artifact is copied, the version made (with an idempotency token) and found DEPLOYABLE.
+    stubber.add_client_error("describe_component", "ResourceNotFoundException", http_status_code=404,
+                             expected_params={"arn": COMPONENT_ARN.format(1)})
+    stubber.add_response("create_component_version", {
+        "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
+        "status": {"componentState": "REQUESTED"}}, {"inlineRecipe": _recipe(1).encode(), "clientToken": __import__(
+            "hashlib").sha256(_recipe(1).encode()).hexdigest()})
+    stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
+    made = release(_recipe(1))
+    assert made == {"Status": "SUCCESS", "Reason": f"copied {arn}'s artifact to s3://edge/churn-edge/v1.tar.gz; "
+                                                   "made component mlops.churn-edge 1.0.1, DEPLOYABLE"}
+    assert answers[-1]["PhysicalResourceId"] == COMPONENT_ARN.format(1)
+    copied = s3.get_object(Bucket="edge", Key="churn-edge/v1.tar.gz")
+    assert copied["Body"].read() == b"compiled"
+    assert copied["Metadata"] == {"source": "s3://artifacts/models/churn-edge/neo-1/model.tar.gz",
+                                  "model-package": arn}
+
+    # Released again (a rollback to it): the artifact and the version are found in place, nothing is made.
+    stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
+    stubber.add_response("get_component", {"recipeOutputFormat": "JSON", "recipe": _recipe(1).encode()},
+                         {"arn": COMPONENT_ARN.format(1), "recipeOutputFormat": "JSON"})
+    stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
+    again = release(_recipe(1), "Update")
+    assert again["Reason"] == (f"s3://edge/churn-edge/v1.tar.gz holds {arn}'s artifact already; found component "
+                               "mlops.churn-edge 1.0.1, DEPLOYABLE")
+
+    # A version that exists with another artifact is never replaced.
+    stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
+    stubber.add_response("get_component", {"recipeOutputFormat": "JSON", "recipe": _recipe(1, "other").encode()},
+                         {"arn": COMPONENT_ARN.format(1), "recipeOutputFormat": "JSON"})
+    refused = release(_recipe(1), "Update")
+    assert refused["Status"] == "FAILED" and refused["Reason"] == (
+        "component mlops.churn-edge 1.0.1 exists with other artifacts (s3://other/churn-edge/v1.tar.gz); versions "
+        "are immutable: this one is never replaced")
+
+    # Greengrass refuses the version (its artifact unreadable): the stack fails with Greengrass's words.
+    stubber.add_client_error("describe_component", "ResourceNotFoundException", http_status_code=404)
+    stubber.add_response("create_component_version", {
+        "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
+        "status": {"componentState": "REQUESTED"}})
+    stubber.add_response("describe_component", _state(
+        "FAILED", message="artifact validation failed",
+        errors={"s3://edge/churn-edge/v1.tar.gz": "Access denied"}))
+    failed = release(_recipe(1), "Update")
+    assert failed["Status"] == "FAILED" and failed["Reason"] == (
+        "component mlops.churn-edge 1.0.1 is FAILED: artifact validation failed (s3://edge/churn-edge/v1.tar.gz: "
+        "Access denied)")
+    stubber.assert_no_pending_responses()
+    # Delete keeps the version and its artifact: going back deploys them again.
+    assert release(_recipe(1), "Delete")["Status"] == "SUCCESS"
+    assert s3.head_object(Bucket="edge", Key="churn-edge/v1.tar.gz")
+
+
+def test_a_version_without_a_compiled_artifact_is_refused_before_anything_is_made(aws_client):
+    s3, sagemaker = aws_client("s3"), aws_client("sagemaker")
+    arn = _edge_package(sagemaker, None)
+    with pytest.raises(release_check.ReleaseCheckFailed) as failure:
+        release_check.release_artifact(sagemaker, s3, arn, "edge", "churn-edge/v9.tar.gz", kind="edge")
+    assert str(failure.value) == (f"{arn} has no compiled edge artifact (customer metadata edge-artifact: an s3:// "
+                                  ".tar.gz, what a build with build.edge registers), got none")
+
+
+def test_a_component_version_being_made_is_waited_for_within_the_deadline():
+    import boto3
+
+    greengrass = boto3.client("greengrassv2", region_name="eu-west-1")
+    now = [0.0]
+    with Stubber(greengrass) as stubber:
+        stubber.add_client_error("describe_component", "ResourceNotFoundException", http_status_code=404)
+        stubber.add_response("create_component_version", {
+            "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
+            "status": {"componentState": "REQUESTED"}})
+        for state in ("REQUESTED", "INITIATED", "DEPLOYABLE"):
+            stubber.add_response("describe_component", _state(state))
+        verdict = release_check.release_component(greengrass, COMPONENT_ARN.format(1), _recipe(1), deadline=60,
+                                                  clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+        assert verdict == "made component mlops.churn-edge 1.0.1, DEPLOYABLE" and now[0] == 10
+        stubber.add_response("describe_component", _state("DEPLOYABLE"))
+        stubber.add_response("get_component", {"recipeOutputFormat": "JSON", "recipe": _recipe(1).encode()})
+        stubber.add_response("describe_component", _state("INITIATED"))
+        with pytest.raises(release_check.ReleaseCheckFailed, match="is still INITIATED; the release check timed out"):
+            release_check.release_component(greengrass, COMPONENT_ARN.format(1), _recipe(1), deadline=now[0] + 1,
+                                            clock=lambda: now[0], sleep=lambda s: None)

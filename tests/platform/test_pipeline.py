@@ -505,6 +505,7 @@ def test_fractional_latency_budget_fails():
 # --------------------------------------------------------------------------------------------- bootstrap policy
 SERVICES = {"SageMaker": "sagemaker", "IAM": "iam", "CloudWatch": "cloudwatch", "KMS": "kms", "S3": "s3",
             "ApplicationAutoScaling": "application-autoscaling", "Lambda": "lambda", "Logs": "logs", "SNS": "sns",
+            "GreengrassV2": "greengrass",
             # the custom resource: CloudFormation invokes its function
             "SageMakerReleaseCheck": "lambda"}
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 _LOG_BUCKETS = r".*AccessLogs[0-9A-F]{8}"
 _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
-_RELEASE_CHECK = r"((Host)?EndpointConfigCheck|ComponentReleaseCheck|Release)(Function|Logs)[0-9A-F]{8}"
+#: The release function's, also an edge stage's (its component, ``Component``).
+_RELEASE_CHECK = r"((Host)?EndpointConfigCheck|ComponentReleaseCheck|Release|Component)(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
 _DATA_BUCKETS = (r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket|HostModelsBucket)"
                  r"[0-9A-F]{8}")
@@ -61,12 +62,12 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
         "CT.CODEBUILD.PR.3 logging: CDK Pipelines' projects log to CloudWatch Logs, CodeBuild's default "
         "when LogsConfig is absent (the rule wants it stated); their roles may write only their own log groups.",
     ("lambda_inside_vpc_check", _RELEASE_CHECK):
-        "CT.LAMBDA.PR.3 VPC: the release check only calls the SageMaker, S3 and CloudFormation APIs and "
-        "CloudFormation's pre-signed response URL; it reads no data, and a VPC would need interface endpoints "
-        "for both in every stage account.",
+        "CT.LAMBDA.PR.3 VPC: the release check only calls the SageMaker, S3, Greengrass and CloudFormation APIs "
+        "and CloudFormation's pre-signed response URL; it copies model artifacts from bucket to bucket without "
+        "reading them, and a VPC would need interface endpoints for each in every stage account.",
     ("cloudwatch_log_group_encrypted_check", _RELEASE_CHECK):
-        "CT.CLOUDWATCH.PR.3 KMS: the release check's log group holds its verdicts (endpoint and config names, "
-        "no payloads), encrypted at rest by CloudWatch Logs; kept 1 year.",
+        "CT.CLOUDWATCH.PR.3 KMS: the release check's log group holds its verdicts (endpoint, config, artifact "
+        "and component names, no payloads), encrypted at rest by CloudWatch Logs; kept 1 year.",
     ("lambda_inside_vpc_check", _RELEASE_PHASES):
         "CT.LAMBDA.PR.3 VPC: the release phases' function only calls AWS APIs (STS, SageMaker, CloudWatch, SNS); "
         "it reads metrics, never payloads, and a VPC would need interface endpoints for each in the pipeline "

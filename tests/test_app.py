@@ -41,7 +41,10 @@ def test_example_app_has_dev_pipeline_test_and_prod_stacks(templates):
                                  for kind in ("Host", "MultiModel")])],
         # the inference-pipeline model: endpoints of its own, no release plan
         *[f"mlops-churn-raw/{part}" for part in (
-            "dev", "pipeline", "pipeline/churn-raw-prod/Endpoint", "pipeline/churn-raw-test/Endpoint")]])
+            "dev", "pipeline", "pipeline/churn-raw-prod/Endpoint", "pipeline/churn-raw-test/Endpoint")],
+        # the edge model: its stages release to Greengrass devices, no endpoint
+        *[f"mlops-churn-edge/{part}" for part in (
+            "dev", "pipeline", "pipeline/churn-edge-prod/Edge", "pipeline/churn-edge-test/Edge")]])
 
 
 @pytest.fixture(scope="module")

@@ -383,8 +383,8 @@ def test_a_direct_invocation_pipeline_cannot_have_smoke_checks():
 SCORER = "models.1.stages.prod"  # the example's asynchronous model
 MODE_CASES = [
     ({f"{SCORER}.mode": "nightly"},
-     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming', 'batch', 'component' "
-     "or 'multi_model', got 'nightly'"),
+     "models[1].stages.prod.mode: input should be 'realtime', 'serverless', 'async', 'streaming', 'batch', 'component', "
+     "'multi_model' or 'edge', got 'nightly'"),
     ({f"{SCORER}.mode": "realtime"},
      "models[1].stages.prod.async_inference: applies to mode async only, got it in mode realtime"),
     ({f"{SCORER}.async_inference.max_concurrent_invocations_per_instance": 0},
@@ -708,3 +708,62 @@ def test_an_edge_target_cannot_go_with_inference_preprocessing():
         parse_config(mutate({f"{RAW}.build.edge": {"device": "rasp4b"}}))
     assert str(error.value).startswith("models[6].build.edge: cannot go with inference_preprocessing: Neo compiles "
                                        "the model container alone")
+
+
+EDGE = "models.7.stages"  # the example's edge model
+_EDGE_PATH = "models[7].stages"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{EDGE}.prod.edge": KeyError}, f"{_EDGE_PATH}.prod.edge: is required in mode edge"),
+    ({f"{EDGE}.prod.edge.thing_group": "churn devices"},
+     f"{_EDGE_PATH}.prod.edge.thing_group: string should match pattern '^[a-zA-Z0-9:_-]{{1,128}}$', got 'churn devices'"),
+    ({f"{EDGE}.prod.edge.rollout.base_rate_per_minute": 0},
+     f"{_EDGE_PATH}.prod.edge.rollout.base_rate_per_minute: must be between 1 and 1000 devices per minute, got 0"),
+    ({f"{EDGE}.prod.edge.rollout.base_rate_per_minute": True},
+     f"{_EDGE_PATH}.prod.edge.rollout.base_rate_per_minute: must be a number, not a boolean, got true"),
+    ({f"{EDGE}.prod.edge.rollout.increment_factor": 1.25},
+     f"{_EDGE_PATH}.prod.edge.rollout.increment_factor: may have at most 1 digit after the decimal point"),
+    ({f"{EDGE}.prod.edge.rollout.maximum_per_minute": 4},
+     f"{_EDGE_PATH}.prod.edge.rollout.maximum_per_minute: must be at least base_rate_per_minute (5), got 4"),
+    ({f"{EDGE}.prod.edge.abort.threshold_percent": 100},
+     f"{_EDGE_PATH}.prod.edge.abort.threshold_percent: must be between 0 and 99.99 percent, got 100"),
+    ({f"{EDGE}.prod.edge.abort.threshold_percent": float("nan")},
+     f"{_EDGE_PATH}.prod.edge.abort.threshold_percent: must be a finite number, got nan"),
+    ({f"{EDGE}.prod.edge.abort.failure_types": ["ALL", "FAILED"]},
+     f"{_EDGE_PATH}.prod.edge.abort.failure_types: ALL counts every failure already"),
+    ({f"{EDGE}.prod.edge.in_progress_timeout_minutes": 10081},
+     f"{_EDGE_PATH}.prod.edge.in_progress_timeout_minutes: must be between 1 and 10080 minutes, got 10081"),
+    ({f"{EDGE}.prod.edge.verify.wait_minutes": 90},
+     f"{_EDGE_PATH}.prod.edge.verify.wait_minutes: must be between 1 and 60 minutes, got 90"),
+    ({f"{EDGE}.prod.edge.verify.max_failed_percent": 101},
+     f"{_EDGE_PATH}.prod.edge.verify.max_failed_percent: must be between 0 and 100 percent, got 101"),
+    ({f"{EDGE}.prod.edge.components": {"aws.greengrass.Nucleus": "2.12"}},
+     f"{_EDGE_PATH}.prod.edge.components['aws.greengrass.Nucleus']: must be a version major.minor.patch"),
+    ({f"{EDGE}.prod.edge.components": {"mlops.churn-edge": "1.0.3"}},
+     f"{_EDGE_PATH}.prod.edge.components['mlops.churn-edge']: is this model's own component"),
+    ({f"{EDGE}.prod.edge.component_name": "aws.greengrass.Model"},
+     f"{_EDGE_PATH}.prod.edge.component_name: must not start with aws.greengrass."),
+    ({f"{EDGE}.prod.edge.device_role": "role/devices"},
+     f"{_EDGE_PATH}.prod.edge.device_role: string should match pattern"),
+    ({f"{EDGE}.prod.deployment": {"type": "all_at_once"}},
+     f"{_EDGE_PATH}.prod.deployment: must be left out in mode edge"),
+    ({f"{EDGE}.test.checks": {"invocations": 5}}, f"{_EDGE_PATH}.test.checks: must be left out in mode edge"),
+    ({f"{EDGE}.prod.edge.model": {
+        "model_package_arn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn-predictor/4"}},
+     f"{_EDGE_PATH}.prod.edge.model.model_package_arn: must be a version of this model's group"),
+    ({"models.7.build.edge": None}, f"{_EDGE_PATH}.test.edge: needs build.edge (the device or platform Neo compiles "
+                                    "each version for)"),
+    ({"models.0.build.edge": {"device": "rasp4b"},
+      "models.0.stages.prod": {"mode": "edge", "edge": {"thing_group": "churn-devices-prod"}}},
+     f"{_EDGE_PATH}.prod.edge.thing_group: is model churn-predictor's too: one model per thing group"),
+    ({f"{EDGE}.prod.edge.rollout": "fast"}, f"{_EDGE_PATH}.prod.edge.rollout: must be a section of key: value"),
+    ({"models.0.stages.test.edge": {"thing_group": "x"}}, "models[0].stages.test.edge: applies to mode edge only"),
+], ids=["no-section", "group", "rate", "rate-bool", "factor", "maximum", "threshold", "nan", "all-and-failed",
+        "timeout", "wait", "failed-percent", "component-version", "own-component", "aws-name", "role", "deployment",
+        "checks", "foreign-version", "no-build-edge", "shared-group", "section-text", "wrong-mode"])
+def test_an_edge_stage_is_refused_what_it_cannot_do(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

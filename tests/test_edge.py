@@ -77,8 +77,8 @@ def test_the_release_function_may_make_only_this_version(template):
     by_action = {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s for s in statements}
     component = f":greengrass:eu-west-1:333333333333:components:{NAME}"
     # CreateComponentVersion is authorised on the component (the service authorization reference).
-    assert by_action[("greengrass:CreateComponentVersion",)]["Resource"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, component]]}
+    assert by_action[("greengrass:CreateComponentVersion",)]["Resource"] == [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, component]]}]
     assert by_action[("greengrass:DescribeComponent", "greengrass:GetComponent")]["Resource"] == [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f"{component}:versions:1.0.7"]]}]
     # Greengrass reads the artifact as the caller (its digest); no write without a version to copy from.

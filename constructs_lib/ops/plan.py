@@ -31,7 +31,8 @@ from typing import Any
 
 from constructs_lib.config import StageConfig, load_config, target_parameter_name
 from constructs_lib.errors import ConfigError
-from .base import EXIT_USAGE, OpsError, Output
+from constructs_lib import edge_rules
+from .base import EXIT_USAGE, OpsError, Output, bounded
 from .output import duration, table
 from .release_phase import PHASES, candidate_instances
 from constructs_lib.rollout import MAX_TIMEOUT_SECONDS, TYPICAL_PROVISIONING_SECONDS, RolloutSpec, Step
@@ -72,6 +73,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", metavar="NAME", help="only this model (default: every model)")
     parser.add_argument("--stage", choices=STAGES, help="only this stage (default: test and prod)")
     parser.add_argument("--chart", metavar="FILE", help="also write a PNG chart of traffic on the new fleet")
+    parser.add_argument("--devices", type=bounded(1, 2 ** 31 - 1, integer=True), metavar="N",
+                        help="an edge stage's fleet size (default: its edge.devices, else 1000)")
     parser.set_defaults(handler=run)
 
 
@@ -169,10 +172,13 @@ def run(args: Any, ctx: Any = None) -> Output:
     except ConfigError as error:
         raise OpsError(str(error), EXIT_USAGE) from None
     stages = [args.stage] if args.stage else list(STAGES)
-    plans, batches = [], []
+    plans, batches, edges = [], [], []
     for model in models:
         for stage_name in stages:
             stage = getattr(model.stages, stage_name)
+            if mode(stage) == "edge":
+                edges.append(plan_edge(model.name, stage_name, stage, getattr(args, "devices", None)))
+                continue
             if mode(stage) == "multi_model":  # no rollout: an artifact under a new name, then the pointer moves
                 check = ("; the delivery pipeline's smoke check invokes the new target model first" if stage.checks
                          is not None else "; no smoke check in this stage")
@@ -192,13 +198,52 @@ def run(args: Any, ctx: Any = None) -> Output:
                 plans.append(plan_stage(model.name, stage_name, stage))
             except ConfigError as error:
                 raise OpsError(f"{args.config}: model {model.name}, stage {stage_name}: {error}", EXIT_USAGE) from None
-    text = "\n\n".join(part for part in (render(plans) if plans else "", "\n".join(batches)) if part)
-    data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans], "batch": batches}
+    text = "\n\n".join(part for part in (render(plans) if plans else "", "\n".join(batches),
+                                          "\n\n".join(e["text"] for e in edges)) if part)
+    data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans], "batch": batches,
+                            "edge": [{k: v for k, v in e.items() if k != "text"} for e in edges]}
     if args.chart:
         write_chart(plans, args.chart)
         data["chart"] = str(args.chart)
         text += f"\n\nchart written to {args.chart}"
     return Output(data=data, text=text)
+
+
+#: The fleet an edge stage is planned for when neither ``--devices`` nor ``edge.devices`` says.
+DEFAULT_DEVICES = 1000
+
+
+def plan_edge(model: str, stage_name: str, stage: StageConfig, devices: int | None = None) -> dict[str, Any]:
+    """An edge stage's rollout in numbers: the waves a healthy version reaches the fleet in, what a version
+    failing on every device reaches before the abort, and the pipeline's gate (``edge_rules``)."""
+    edge = stage.edge
+    assumed = devices is None and edge.devices is None
+    fleet = devices or edge.devices or DEFAULT_DEVICES
+    rollout, abort, gate = edge.rollout.to_rollout(), edge.abort.to_abort(), edge.verify.to_gate()
+    waves = edge_rules.rollout_waves(fleet, rollout)
+    exposed = edge_rules.exposed_if_every_device_fails(fleet, rollout, abort, edge.in_progress_timeout_minutes)
+    counted = ", ".join(abort.failure_types)
+    needed = ("every targeted device" if gate.min_succeeded_devices is None
+              else f"{gate.min_succeeded_devices} devices")
+    lines = [
+        f"{model} / {stage_name}: mode edge, thing group {edge.thing_group}, {fleet} devices"
+        + (" (assumed: set edge.devices or --devices)" if assumed else ""),
+        "  waves (each device succeeding at once; real installs take longer):",
+        *[f"    {w.rate_per_minute:g}/min for {w.devices} devices, minute {w.start:.1f} to {w.end:.1f}" for w in waves],
+        f"  abort: more than {abort.threshold_percent:g} % ({counted}) of at least {abort.min_executed} finished "
+        f"devices cancels the rest; a device has {edge.in_progress_timeout_minutes} min once it started",
+        f"  worst case: a version failing on every device reaches {exposed} of {fleet} devices before the abort "
+        + ("(the rate grows only with successes)" if rollout.count == "succeeded" else
+           "(the rate grows with notifications, failed or not)")
+        + (". A version failing on fewer devices than the threshold is not stopped by it" if exposed < fleet
+           else ": nothing bounds it (see abort.failure_types and rollout.count)"),
+        f"  gate: the pipeline waits up to {gate.wait_minutes} min for {needed} to succeed, at most "
+        f"{gate.max_failed_percent:g} % of the finished ones failed",
+    ]
+    return {"model": model, "stage": stage_name, "thing_group": edge.thing_group, "devices": fleet,
+            "devices_assumed": assumed, "waves": [asdict(w) for w in waves],
+            "minutes_to_reach_all": round(waves[-1].end, 2), "exposed_if_every_device_fails": exposed,
+            "text": "\n".join(lines)}
 
 
 # --------------------------------------------------------------------------------------------- arithmetic

@@ -48,7 +48,7 @@ def test_crlf_files_keep_their_line_endings(platform, capsys):
     assert data.count(b"\r\n") == data.count(b"\n")  # every line, the new ones included
     assert [m.name for m in load_config(platform).models] == ["churn-predictor", "churn-scorer", "churn-nightly",
                                                               "churn-lite", "churn-segment", "churn-regional", "churn-raw",
-                                                              "fraud-detector"]
+                                                              "churn-edge", "fraud-detector"]
 
 
 def test_a_file_size_limit_leaves_the_config_as_it_was(platform):
@@ -75,7 +75,7 @@ def test_two_editors_at_once_both_land(platform):
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
     names = [m["name"] for m in yaml.safe_load(platform.read_text())["models"]]
-    assert sorted(names) == ["churn-lite", "churn-nightly", "churn-predictor", "churn-raw", "churn-regional", "churn-scorer", "churn-segment",
+    assert sorted(names) == ["churn-edge", "churn-lite", "churn-nightly", "churn-predictor", "churn-raw", "churn-regional", "churn-scorer", "churn-segment",
                              "fraud-detector", "upsell-model"]
 
 

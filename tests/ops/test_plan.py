@@ -228,3 +228,34 @@ def test_a_multi_model_target_has_no_rollout_and_says_why(mlops):
         "under a new name, then the target parameter (/mlops/churn-regional/prod/target-model) names it for "
         "callers, all at once; no alarm judges one model "
         "(SageMaker publishes no per-model metrics); no smoke check in this stage"]
+
+
+PLATFORM = ROOT / "config" / "platform.yaml"
+
+
+def test_an_edge_stage_shows_its_device_waves_and_what_a_bad_version_reaches(capsys):
+    """The example's churn-edge in prod: 2000 devices, 5 a minute doubling after each 10 successes up to 100, the
+    abort judging at least 20 devices, a 30-minute in-progress timeout."""
+    code, out, err = run(capsys, "plan", str(PLATFORM), "--model", "churn-edge", "--stage", "prod", "--json")
+    assert code == 0, err
+    (edge,) = json.loads(out)["edge"]
+    assert [(w["rate_per_minute"], w["devices"]) for w in edge["waves"]] == [
+        (5, 10), (10, 10), (20, 10), (40, 10), (80, 10), (100, 1950)]
+    assert edge["minutes_to_reach_all"] == 23.38 and edge["devices"] == 2000 and not edge["devices_assumed"]
+    # A version failing everywhere never speeds the rollout up: 20 devices by minute 4, their failures known at
+    # the latest 30 minutes later, 5 a minute meanwhile.
+    assert edge["exposed_if_every_device_fails"] == 170
+
+
+def test_an_edge_plan_for_another_fleet_size_and_the_gate_in_words(capsys):
+    code, out, _ = run(capsys, "plan", str(PLATFORM), "--model", "churn-edge", "--stage", "test", "--devices", "12")
+    assert code == 0
+    assert out.splitlines()[:4] == [
+        "churn-edge / test: mode edge, thing group churn-devices-test, 12 devices",
+        "  waves (each device succeeding at once; real installs take longer):",
+        "    2/min for 10 devices, minute 0.0 to 5.0",
+        "    4/min for 2 devices, minute 5.0 to 5.5"]
+    assert out.splitlines()[-1] == ("  gate: the pipeline waits up to 20 min for every targeted device to succeed, at "
+                                    "most 0 % of the finished ones failed")
+    code, _, err = run(capsys, "plan", str(PLATFORM), "--model", "churn-edge", "--devices", "0")
+    assert code == 2 and "--devices: must be at least 1" in err

@@ -207,7 +207,7 @@ def test_handler_source_is_self_contained():
                for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert modules <= {"__future__", "json", "time", "urllib", "typing", "boto3", "botocore"}, modules
+    assert modules <= {"__future__", "hashlib", "json", "time", "urllib", "typing", "boto3", "botocore"}, modules
 
 
 COMPONENT = "churn-prod"

@@ -90,7 +90,8 @@ def test_two_synths_give_byte_identical_templates(synthesised, tmp_path):
 def test_stack_names_and_independence(synthesised):
     assert set(synthesised["templates"]) == {PLATFORM, MODEL, "mlops-churn-scorer-dev", "mlops-churn-nightly-dev",
                                                  "mlops-churn-lite-dev", "mlops-churn-segment-dev",
-                                                 "mlops-churn-regional-dev", "mlops-churn-raw-dev"}
+                                                 "mlops-churn-regional-dev", "mlops-churn-raw-dev",
+                                                 "mlops-churn-edge-dev"}
     model = synthesised["assembly"].get_stack_by_name(MODEL)
     assert [d.id for d in model.dependencies if d.id == PLATFORM] == [PLATFORM]
     text = json.dumps(synthesised["templates"][MODEL])

@@ -141,12 +141,18 @@ def _promote_in_file(args: Any) -> Output:
     return Output(data=data, text=f"{summary}\n\n{diff}".rstrip(), warnings=warnings)
 
 
+#: Modes whose stage has no production variants of its own (a batch pipeline, a shared host, devices).
+_NO_VARIANTS = ("batch", "component", "multi_model", "edge")
+
+
 def _find_endpoint(config: Any, endpoint: str, model_name: str | None, stage_name: str | None,
                    path: Path) -> tuple[int, str]:
     known = []
     for index, model in enumerate(config.models):
         for name in STAGES:
             stage = getattr(model.stages, name)
+            if stage.mode in _NO_VARIANTS:  # no production variants of its own to promote into
+                continue
             endpoint_name = stage.endpoint_name or f"{model.name}-{name}"
             known.append(endpoint_name)
             if endpoint_name != endpoint:

@@ -140,3 +140,13 @@ def test_promote_refuses_an_invalid_config(tmp_path, capsys):
     bad.write_text(EXAMPLE.read_text().replace("type: canary", "type: blue"))
     code, _, err = run(capsys, "promote", "churn-predictor-prod", "--config", str(bad))
     assert code == 2 and "deployment.type" in err
+
+
+@pytest.mark.parametrize("endpoint", ["churn-edge-prod", "churn-nightly-prod", "churn-lite-prod"])
+def test_a_stage_without_variants_of_its_own_is_not_an_endpoint_to_promote_in(tmp_path, capsys, endpoint):
+    """The example's edge, batch and component stages: no production variant to promote into (a traceback
+    before this)."""
+    platform = tmp_path / "platform.yaml"
+    platform.write_text((EXAMPLE.parent.parent / "platform.yaml").read_text())
+    code, _, err = run(capsys, "promote", endpoint, "--config", str(platform), "--write")
+    assert code == 3 and f"endpoint {endpoint!r} is not in" in err, err

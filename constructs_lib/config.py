@@ -646,15 +646,13 @@ class EdgeVerifyConfig(_Strict):
 
     wait_minutes: int = Field(default=30, json_schema_extra=edge_rules.WAIT_MINUTES.schema(),
                               description="how long the pipeline watches the devices (the check role's session "
-                              "lasts an hour)")
+                              "lasts an hour, with a margin)")
     min_succeeded_devices: int | None = Field(default=None, json_schema_extra=edge_rules.DEVICES.schema(),
                                               description="devices that must succeed; default every device the "
                                               "deployment targets (offline devices stay queued: then give a number)")
     max_failed_percent: float = Field(default=0.0, json_schema_extra=edge_rules.FAILED_PERCENT.schema(),
-                                      description="share of the finished devices allowed to fail")
-
-    def to_gate(self) -> "edge_rules.EdgeGate":
-        return edge_rules.EdgeGate(**self.model_dump())
+                                      description="share of the finished devices allowed to fail (judged once "
+                                      "abort.min_executed devices finished, or all of them)")
 
 
 #: The role the Greengrass nucleus installer makes for a core device (``--provision true``).
@@ -690,6 +688,10 @@ class EdgeStageConfig(_Strict):
 
     def component(self, project: str, model_name: str) -> str:
         return self.component_name or f"{project}.{model_name}"
+
+    def gate(self) -> "edge_rules.EdgeGate":
+        """The delivery pipeline's gate (``verify``), judging failures on the abort's sample size."""
+        return edge_rules.EdgeGate(**self.verify.model_dump(), min_executed=self.abort.min_executed)
 
 
 class StageConfig(_Strict):
@@ -988,7 +990,7 @@ class PlatformConfig(_Strict):
                                   f"names {named}, got {cut(ref.model_package_arn)}")
 
     def _check_edge_target(self, model: "ModelConfig", stage: StageConfig, stage_name: str,
-                           groups: dict[tuple[str, str, str], str]) -> None:
+                           groups: dict[tuple[str, ...], str]) -> None:
         """An edge stage: the build compiles for the devices (an approved version has an edge artifact only
         then); a pinned version is the model's own; one model per thing group (a deployment replaces the
         group's previous one, so two models would remove each other's component)."""
@@ -998,16 +1000,26 @@ class PlatformConfig(_Strict):
                               "without it the approved versions have no compiled artifact, got no build.edge")
         self._check_own_version(model, settings.model, "edge.model", "the component version (1.0.<version>)")
         name = settings.component(self.project, model.name)
+        edge_rules.check_component_name("edge.component_name", name)
         if name in settings.components:
             raise ConfigError(f"edge.components[{name!r}]", "is this model's own component, which the release "
                               "deploys: leave it out")
+        if settings.devices is not None:
+            for path, value, why in (
+                    ("edge.abort.min_executed", settings.abort.min_executed, "the abort could never judge"),
+                    ("edge.verify.min_succeeded_devices", settings.verify.min_succeeded_devices,
+                     "the pipeline's wait could never pass")):
+                if value is not None and value > settings.devices:
+                    raise ConfigError(path, f"must be at most edge.devices ({settings.devices}: {why}), got {value}")
         account = getattr(self.accounts, stage_name)
-        where = (account.account_id, account.region, settings.thing_group)
-        if where in groups:
-            raise ConfigError("edge.thing_group", f"is {groups[where]}'s too: one model per thing group (a "
-                              "deployment replaces the group's previous one, so each release would remove the "
-                              f"other model's component), got {settings.thing_group!r}")
-        groups[where] = f"model {model.name}"
+        for key, value, what in (("thing_group", settings.thing_group, "thing group (a deployment replaces the "
+                                  "group's previous one, so each release would remove the other model's component)"),
+                                 ("component_name", name, "component (versions 1.0.<version> of two models would "
+                                  "collide)")):
+            where = (account.account_id, account.region, key, value)
+            if where in groups:
+                raise ConfigError(f"edge.{key}", f"is {groups[where]}'s too: one model per {what}, got {value!r}")
+            groups[where] = f"model {model.name}"
 
     @staticmethod
     def _check_pinned_pipelines(stage: StageConfig, pipelines: set[str]) -> None:
@@ -1074,7 +1086,7 @@ class PlatformConfig(_Strict):
                     raise error.under(f"component_hosts[{i}].{stage_name}") from None
         self._check_multi_model_hosts(hosts)
         groups: dict[str, int] = {}
-        thing_groups: dict[tuple[str, str, str], str] = {}
+        thing_groups: dict[tuple[str, ...], str] = {}
         pipeline_groups = {m.group_name.lower() for m in self.models if m.build.inference_preprocessing}
         for i, model in enumerate(self.models):
             if model.group_name.lower() in groups:  # SageMaker group names are case-insensitive

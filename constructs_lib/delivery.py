@@ -165,6 +165,8 @@ class DeliveryPipeline(Construct):
         Approved version the synth step resolves. The synth role may only list and describe that group's
         versions.
     :param app_context: extra ``cdk synth -c key=value`` context (for example ``{"only_model": NAME}``).
+    :param run_context: context taken from the synth step's environment, ``{key: VARIABLE}`` (for example
+        ``{"release_id": "CODEBUILD_BUILD_NUMBER"}``: a value of each run).
     :param install_commands: how the synth step installs the app and the ``mlops`` command from the
         repository; default ``pip install -r requirements.txt``.
     :param check_install_commands: how the check steps install the ``mlops`` command; default: the same as
@@ -189,6 +191,7 @@ class DeliveryPipeline(Construct):
 
     def __init__(self, scope: Construct, id: str, *, pipeline_name: str, source: pipelines.IFileSetProducer,
                  model_package_group_name: str, app_context: Mapping[str, str] | None = None,
+                 run_context: Mapping[str, str] | None = None,
                  install_commands: Sequence[str] = ("pip install -r requirements.txt",),
                  check_install_commands: Sequence[str] | None = None, cdk_cli_version: str = CDK_CLI_VERSION, second_approver_group: iam.IGroup | None = None,
                  notification_emails: Sequence[str] = (), lint_regions: Sequence[str] = (),
@@ -222,7 +225,7 @@ class DeliveryPipeline(Construct):
         self.synth_step = pipelines.CodeBuildStep(
             "Synth", input=source, install_commands=self._install, commands=self.synth_commands(
                 model_package_group_name, app_context or {}, cdk_cli_version,
-                lint_regions=list(lint_regions) or [env.region]),
+                lint_regions=list(lint_regions) or [env.region], run_context=run_context or {}),
             primary_output_directory="cdk.out",
             role_policy_statements=[
                 iam.PolicyStatement(actions=["sagemaker:DescribeModelPackageGroup"], resources=[self._group_arn]),
@@ -256,7 +259,7 @@ class DeliveryPipeline(Construct):
     @staticmethod
     def synth_commands(model_package_group_name: str, app_context: Mapping[str, str],
                        cdk_cli_version: str = CDK_CLI_VERSION, lint_regions: Sequence[str] = ("us-east-1",),
-                       ) -> list[str]:
+                       run_context: Mapping[str, str] | None = None) -> list[str]:
         """The synth step's commands: resolve the newest Approved version into a fresh file, synthesise (with
         cdk-nag), then lint every template with cfn-lint, failing on errors (the app leaves CDK's warn-only
         built-in validator off; this is the gate instead).
@@ -266,7 +269,13 @@ class DeliveryPipeline(Construct):
         stages and deploys nothing. Any other failure (access, throttling) fails the build.
         """
         context = {**app_context, "approved_versions": VERSIONS_FILE}
-        flags = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in context.items())
+        run_context = run_context or {}
+        for key, variable in run_context.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable) or not re.fullmatch(r"[a-z_]+", key):
+                raise ConfigError(f"run_context[{key!r}]", f"must map a context key to an environment variable's "
+                                  f"name, got {variable!r}")
+        flags = " ".join([f"-c {shlex.quote(f'{k}={v}')}" for k, v in context.items()]
+                         + [f'-c {key}="${variable}"' for key, variable in run_context.items()])
         return [
             f"rm -f {VERSIONS_FILE}",
             # The version is also a pipeline variable (what the release phases run): the exit status is
@@ -391,9 +400,11 @@ class DeliveryPipeline(Construct):
     def edge_wait_command(gate: EdgeGate) -> str:
         """The edge wait step's command: watch the stage's deployment until ``gate`` passes or fails it."""
         return ('mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" edge wait "$DEPLOYMENT_ID" '
-                + " ".join(f"--{flag} {value:g}" for flag, value in (
-                    ("wait-minutes", gate.wait_minutes), ("min-succeeded", gate.min_succeeded_devices),
-                    ("max-failed-percent", gate.max_failed_percent)) if value is not None))
+                + " ".join(f"--{flag} {value}" for flag, value in (
+                    ("wait-minutes", int(gate.wait_minutes)),
+                    ("min-succeeded", None if gate.min_succeeded_devices is None else int(gate.min_succeeded_devices)),
+                    ("max-failed-percent", f"{gate.max_failed_percent:.12g}"),
+                    ("min-executed", int(gate.min_executed))) if value is not None))
 
     @staticmethod
     def smoke_command(smoke_test: SmokeTest) -> str:

@@ -99,6 +99,10 @@ class EdgeModelComponent(Construct):
         if model_package_arn is not None and not _MODEL_PACKAGE_ARN.match(model_package_arn):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
+        if model_package_arn is not None and not registry_statements[0]:
+            raise ConfigError("registry_statements", "are required with model_package_arn: the release function "
+                              "describes the version and reads its artifact (RegistryRef.consumer_read_statements()), "
+                              "got none")
         self.component_name, self.component_version = component_name, component_version
         self.artifact_bucket, self.artifact_key = artifact_bucket, artifact_key
         # The nucleus saves the artifact under its key's last segment; a key known only at deploy time is the
@@ -136,7 +140,9 @@ class EdgeModelComponent(Construct):
         statements = [
             # Greengrass reads the artifact as the caller when it makes the version (its digest).
             allow(["greengrass:CreateComponentVersion"], [component]),
-            allow(["greengrass:DescribeComponent", "greengrass:GetComponent"], [self.component_arn]),
+            # A version Greengrass failed to make is deleted and made again (nothing can deploy it).
+            allow(["greengrass:DescribeComponent", "greengrass:GetComponent", "greengrass:DeleteComponent"],
+                  [self.component_arn]),
             allow(["s3:GetObject"], [artifact_bucket.arn_for_objects(artifact_key)]),
             allow(["s3:GetBucketLocation"], [artifact_bucket.bucket_arn]),
         ]

@@ -317,34 +317,38 @@ def exposed_if_every_device_fails(devices: int, rollout: EdgeRollout, abort: Edg
 
 
 # ------------------------------------------------------------------------------------------------- the gate
-#: How long the delivery pipeline's wait step watches a deployment: at most an hour (the check role's session,
-#: assumed once from the pipeline's role, lasts one hour).
-WAIT_MINUTES = Limit(1, 60, "minutes", whole=True)
+#: How long the delivery pipeline's wait step watches a deployment: at most 55 minutes (the check role's session,
+#: assumed once from the pipeline's role, lasts one hour; the last look and the cancellation need a margin).
+WAIT_MINUTES = Limit(1, 55, "minutes", whole=True)
 FAILED_PERCENT = Limit(0, 100, "percent")
 
 
 @dataclass(frozen=True)
 class EdgeGate:
     """When the delivery pipeline calls a stage's edge release good (``mlops edge wait``), watching the
-    deployment's IoT job for at most ``wait_minutes``.
+    deployment's IoT job for at most ``wait_minutes``; a failed gate cancels the deployment (devices not yet
+    reached never get the version).
 
     A deployment to a thing group is a *continuous* job: it stays IN_PROGRESS while it is the group's deployment
     (devices added later get it too), so the gate judges the devices, not the job's status:
 
     * it fails at once when the job was cancelled (its abort criteria, a person, or a newer deployment), or when
-      more than ``max_failed_percent`` of the devices that finished failed (failed, timed out or rejected);
-    * it passes once ``min_succeeded_devices`` succeeded, or (by default) once every device the job targets
-      has finished, none still queued or installing;
+      more than ``max_failed_percent`` of the devices that finished failed (failed, timed out or rejected), once
+      ``min_executed`` devices finished (or all of them did);
+    * it passes once ``min_succeeded_devices`` succeeded, or (by default) once every device the job targets has
+      finished, none still queued or installing, and IoT is no longer rolling out (``processingTargets``);
     * it fails when the wait ends first, saying how many are still queued (offline devices stay queued).
 
-    :param wait_minutes: 1-60 (the check role's session is one hour); default 30.
+    :param wait_minutes: 1-55 (the check role's session is one hour); default 30.
     :param min_succeeded_devices: devices that must succeed (at least 1); default every targeted device.
     :param max_failed_percent: share of finished devices allowed to fail, 0-100; default 0 (any failure fails).
+    :param min_executed: finished devices before the share is judged (the abort's ``min_executed``); default 1.
     """
 
     wait_minutes: int = 30
     min_succeeded_devices: int | None = None
     max_failed_percent: float = 0.0
+    min_executed: int = 1
 
     def validate(self, path: str = "verify") -> None:
         at = f"{path}." if path else ""
@@ -352,10 +356,12 @@ class EdgeGate:
         if self.min_succeeded_devices is not None:
             DEVICES.check(f"{at}min_succeeded_devices", self.min_succeeded_devices)
         FAILED_PERCENT.check(f"{at}max_failed_percent", self.max_failed_percent)
+        DEVICES.check(f"{at}min_executed", self.min_executed)
 
-    def judge(self, job_status: str, devices: dict[str, int]) -> tuple[str, str]:
-        """``("passed" | "failed" | "waiting", why)`` for a job's status and its device counts (``succeeded``,
-        ``failed``, ``timed out``, ``rejected``, ``in progress``, ``queued``)."""
+    def judge(self, job_status: str, devices: dict[str, int], rolling_out: bool = False) -> tuple[str, str]:
+        """``("passed" | "failed" | "waiting", why)`` for a job's status, its device counts (``succeeded``,
+        ``failed``, ``timed out``, ``rejected``, ``in progress``, ``queued``) and whether IoT is still rolling
+        it out to targets (``processingTargets``)."""
         succeeded = devices.get("succeeded", 0)
         bad = sum(devices.get(key, 0) for key in ("failed", "timed out", "rejected"))
         pending = devices.get("in progress", 0) + devices.get("queued", 0)
@@ -364,17 +370,17 @@ class EdgeGate:
             return "failed", (f"the rollout was cancelled (its abort criteria, a person or a newer deployment) with "
                               f"{succeeded} device(s) succeeded, {bad} failed and {pending} not finished")
         finished = succeeded + bad
-        if bad and bad * 100 > self.max_failed_percent * finished:
+        if bad and bad * 100 > self.max_failed_percent * finished and (finished >= self.min_executed or not pending):
             return "failed", (f"{bad} of {finished} finished device(s) failed ({bad * 100 / finished:.4g} %, at most "
                               f"{self.max_failed_percent:g} % allowed)")
         if not targeted:
             return "waiting", "the job targets no device yet (an empty thing group targets none)"
         counts = f"{succeeded} device(s) succeeded, {bad} failed, {pending} not finished"
         if self.min_succeeded_devices is None:
-            if not pending:
+            if not pending and not rolling_out:
                 return ("passed", f"every targeted device finished: {counts}") if succeeded else \
                     ("failed", f"no device succeeded: {counts}")
-            return "waiting", counts
+            return "waiting", counts + (" (IoT is still rolling the job out to the group)" if rolling_out else "")
         if succeeded >= self.min_succeeded_devices:
             return "passed", f"{counts} ({self.min_succeeded_devices} had to succeed)"
         return "waiting", f"{counts} ({self.min_succeeded_devices} must succeed)"

@@ -340,7 +340,7 @@ def check_edge_stage(stage: StageConfig) -> None:
         settings.rollout.to_rollout().validate("rollout")
         settings.abort.to_abort().validate("abort")
         edge_rules.IN_PROGRESS_MINUTES.check("in_progress_timeout_minutes", settings.in_progress_timeout_minutes)
-        settings.verify.to_gate().validate("verify")
+        settings.gate().validate("verify")
         if settings.component_name is not None:
             edge_rules.check_component_name("component_name", settings.component_name)
         for name, version in settings.components.items():

@@ -25,6 +25,9 @@ from constructs_lib.platform.project import ModelProject, project_id
 #: Context: ``true`` builds only what a release deploys (``build_platform(release_only=True)``): the delivery
 #: pipeline's synth step sets it, and installs no SageMaker SDK.
 RELEASE_ONLY = "release_only"
+#: Context: this run of the delivery pipeline (its synth step's build number), so that each run's edge stages
+#: make a deployment of their own (``EdgeStack``): a run after a cancelled one redeploys the same version.
+RELEASE_ID = "release_id"
 
 
 def is_release_only(value: object) -> bool:
@@ -66,7 +69,7 @@ def check_approved_versions(config: PlatformConfig, approved: dict[str, str], pa
 
 def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approved: dict[str, str],
                    only_model: str | None = None, repo_root: Path | None = None,
-                   release_only: bool = False) -> dict[str, ModelProject]:
+                   release_only: bool = False, release_id: str | None = None) -> dict[str, ModelProject]:
     """Add the platform's stacks to ``app``: ``<project>-platform`` (the artifacts bucket and key every model
     shares), ``<project>-catalog`` (the Service Catalog portfolio that makes the model-project template
     launchable from SageMaker Studio) and one ``ModelProject`` per model (only ``only_model``, if given, as
@@ -79,7 +82,7 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
     if release_only:
         return {model.name: ModelProject(app, project_id(config, model), config=config, model=model,
                                          config_dir=config_dir, approved_version_arn=approved.get(model.group_name),
-                                         repo_root=repo_root, dev=False)
+                                         repo_root=repo_root, dev=False, release_id=release_id)
                 for model in models}
     platform = PlatformStack(app, platform_stack_name(config), config=config)
     for line in config_warnings(config):
@@ -87,7 +90,7 @@ def build_platform(app: App, config: PlatformConfig, *, config_dir: Path, approv
     CatalogStack(app, catalog_stack_name(config), config=config)
     return {model.name: ModelProject(app, project_id(config, model), config=config, model=model,
                                      config_dir=config_dir, approved_version_arn=approved.get(model.group_name),
-                                     platform=platform, repo_root=repo_root)
+                                     platform=platform, repo_root=repo_root, release_id=release_id)
             for model in models}
 
 
@@ -97,13 +100,17 @@ def build_app(app: App, root: Path) -> App:
     versions_path = root / str(app.node.try_get_context("approved_versions") or "config/approved-versions.json")
     only_model = app.node.try_get_context("only_model")
     release_only = is_release_only(app.node.try_get_context(RELEASE_ONLY))
+    release_id = app.node.try_get_context(RELEASE_ID)
+    if release_id is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", str(release_id)):
+        raise ConfigError(f"context {RELEASE_ID}", f"must be 1-64 letters, digits or '-' (the delivery pipeline "
+                          f"passes its build number), got {cut(str(release_id))}")
     config = load_config(config_path)
     approved = load_approved_versions(versions_path)
     check_approved_versions(config, approved, versions_path)
     try:
         build_platform(app, config, config_dir=config_path.parent, approved=approved,
                        only_model=str(only_model) if only_model else None, repo_root=root,
-                       release_only=release_only)
+                       release_only=release_only, release_id=str(release_id) if release_id is not None else None)
     except ConfigError as error:
         if error.path.split(".")[0].split("[")[0] in PlatformConfig.model_fields:
             # A construct's rule, re-pathed to the config: name the file as the loader does.

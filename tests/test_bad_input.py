@@ -735,7 +735,7 @@ _EDGE_PATH = "models[7].stages"
     ({f"{EDGE}.prod.edge.in_progress_timeout_minutes": 10081},
      f"{_EDGE_PATH}.prod.edge.in_progress_timeout_minutes: must be between 1 and 10080 minutes, got 10081"),
     ({f"{EDGE}.prod.edge.verify.wait_minutes": 90},
-     f"{_EDGE_PATH}.prod.edge.verify.wait_minutes: must be between 1 and 60 minutes, got 90"),
+     f"{_EDGE_PATH}.prod.edge.verify.wait_minutes: must be between 1 and 55 minutes, got 90"),
     ({f"{EDGE}.prod.edge.verify.max_failed_percent": 101},
      f"{_EDGE_PATH}.prod.edge.verify.max_failed_percent: must be between 0 and 100 percent, got 101"),
     ({f"{EDGE}.prod.edge.components": {"aws.greengrass.Nucleus": "2.12"}},

@@ -79,7 +79,8 @@ def test_the_release_function_may_make_only_this_version(template):
     # CreateComponentVersion is authorised on the component (the service authorization reference).
     assert by_action[("greengrass:CreateComponentVersion",)]["Resource"] == [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, component]]}]
-    assert by_action[("greengrass:DescribeComponent", "greengrass:GetComponent")]["Resource"] == [
+    assert by_action[("greengrass:DescribeComponent", "greengrass:GetComponent", "greengrass:DeleteComponent")][
+        "Resource"] == [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f"{component}:versions:1.0.7"]]}]
     # Greengrass reads the artifact as the caller (its digest); no write without a version to copy from.
     assert ("s3:GetObject",) in by_action and ("s3:PutObject", "s3:AbortMultipartUpload") not in by_action
@@ -258,3 +259,9 @@ def test_a_key_known_only_at_deploy_time_unpacks_the_component_s_one_archive():
 def test_the_plan_refuses_a_rollout_iot_jobs_would_refuse():
     with pytest.raises(ConfigError, match=r"^rollout.base_rate_per_minute: must be between 1 and 1000"):
         rollout_waves(1000, EdgeRollout(base_rate_per_minute=0))
+
+
+def test_a_version_to_copy_needs_what_reading_the_registry_takes():
+    with pytest.raises(ConfigError, match=r"^registry_statements: are required with model_package_arn"):
+        _component(Stack(None, "S", env=ENV),
+                   model_package_arn="arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/7")

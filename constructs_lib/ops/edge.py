@@ -68,6 +68,8 @@ def deployment_facts(ctx, deployment_id: str) -> dict[str, Any]:
         facts["job"] = {
             "id": job_id, "status": job.get("status"), "reason": job.get("reasonCode"), "comment": job.get("comment"),
             "devices": counts, "reached": sum(counts[label] for label in _REACHED),
+            # IoT is still rolling the job out to targets (its documentation: null once it reached them all).
+            "rolling_out": bool(details.get("processingTargets")),
             "rollout": job.get("jobExecutionsRolloutConfig"), "abort": job.get("abortConfig"),
             "timeout": job.get("timeoutConfig"),
         }
@@ -193,16 +195,21 @@ def wait_for_devices(ctx, deployment_id: str, gate: EdgeGate, poll_seconds: floa
         if job is None:
             state, why = "waiting", "Greengrass has not made the deployment's IoT job yet"
         else:
-            state, why = gate.judge(job["status"], job["devices"])
+            state, why = gate.judge(job["status"], job["devices"], rolling_out=job["rolling_out"])
         if state == "waiting" and clock() + poll_seconds > deadline:
             state, why = "failed", f"not done after {gate.wait_minutes} minute(s): {why} (offline devices stay " \
                                    "queued: a stage that may have some sets edge.verify.min_succeeded_devices)"
         if state != "waiting":
             break
         sleep(poll_seconds)
-    facts |= {"state": state, "why": why, "failed_devices": []}
+    facts |= {"state": state, "why": why, "failed_devices": [], "cancelled": False}
     if state == "failed" and job is not None:
         facts["failed_devices"] = _failed_devices(ctx.client("iot"), job["id"])
+    if state == "failed" and facts["deployment"]["status"] == "ACTIVE" and (job or {}).get("status") != "CANCELED":
+        # A failed gate stops the rollout: devices not yet reached never get the version (those that took it
+        # keep it until a deployment of the previous one: mlops rollback).
+        ctx.client("greengrassv2").cancel_deployment(deploymentId=deployment_id)
+        facts["cancelled"] = True
     return facts
 
 
@@ -222,12 +229,16 @@ def run_wait(args, ctx) -> Output:
         raise OpsError(f"DEPLOYMENT_ID must be a Greengrass deployment id (letters, digits, '-'), got "
                        f"{args.deployment_id[:80]!r}", EXIT_USAGE)
     gate = EdgeGate(wait_minutes=int(args.wait_minutes), max_failed_percent=args.max_failed_percent,
-                    min_succeeded_devices=None if args.min_succeeded is None else int(args.min_succeeded))
+                    min_succeeded_devices=None if args.min_succeeded is None else int(args.min_succeeded),
+                    min_executed=int(args.min_executed))
     facts = wait_for_devices(ctx, args.deployment_id, gate, poll_seconds=args.poll_interval)
     deployment = facts["deployment"]
     versions = ", ".join(f"{name} {version}" for name, version in deployment["components"].items())
     text = output.fields([("deployment", f"{deployment['id']} ({versions})"),
-                          ("verdict", f"{facts['state'].upper()}: {facts['why']}")])
+                          ("verdict", f"{facts['state'].upper()}: {facts['why']}")]
+                         + ([("cancelled", "yes: devices not yet reached will not get this version; those that took "
+                                           "it keep it until a deployment of the previous one (mlops rollback)")]
+                            if facts["cancelled"] else []))
     if facts["failed_devices"]:
         text += "\n\n" + output.table(["device", "status"], [(d["device"], d["status"]) for d in facts["failed_devices"]])
         text += ("\n\nEach failed device went back to what it ran (its deployment's failure handling); "
@@ -264,15 +275,19 @@ def register(subparsers) -> None:
         description="Watch a Greengrass deployment's IoT job until its devices pass the gate (every targeted "
                     "device finished, or --min-succeeded succeeded, with at most --max-failed-percent of the "
                     "finished ones failed) or fail it (too many failures, the job cancelled, or the wait over). "
+                    "A failed gate cancels the deployment (devices not yet reached never get the version). "
                     "Exit 1 when it failed, naming up to 10 failed devices.",
         epilog="example:\n  mlops --region eu-west-1 edge wait 4f5e...-deployment-id --wait-minutes 30")
     wait.add_argument("deployment_id", metavar="DEPLOYMENT_ID", help="the stage stack's DeploymentId output")
-    wait.add_argument("--wait-minutes", type=bounded(1, 60, integer=True), default=30, metavar="MINUTES",
-                      help="how long to watch (1-60, default 30)")
+    wait.add_argument("--wait-minutes", type=bounded(1, 55, integer=True), default=30, metavar="MINUTES",
+                      help="how long to watch (1-55, default 30)")
     wait.add_argument("--min-succeeded", type=bounded(1, 2 ** 31 - 1, integer=True), metavar="DEVICES",
                       help="devices that must succeed (default: every targeted device finishes)")
     wait.add_argument("--max-failed-percent", type=bounded(0, 100), default=0.0, metavar="PERCENT",
                       help="share of finished devices allowed to fail (default 0)")
+    wait.add_argument("--min-executed", type=bounded(1, 2 ** 31 - 1, integer=True), default=1, metavar="DEVICES",
+                      help="finished devices before the failure share is judged (default 1; the pipeline passes "
+                           "the abort's min_executed)")
     wait.add_argument("--poll-interval", type=bounded(1, 300), default=30, metavar="SECONDS", help=argparse.SUPPRESS)
     wait.set_defaults(handler=run_wait)
     parser.set_defaults(handler=_no_command)

@@ -219,7 +219,7 @@ def plan_edge(model: str, stage_name: str, stage: StageConfig, devices: int | No
     edge = stage.edge
     assumed = devices is None and edge.devices is None
     fleet = devices or edge.devices or DEFAULT_DEVICES
-    rollout, abort, gate = edge.rollout.to_rollout(), edge.abort.to_abort(), edge.verify.to_gate()
+    rollout, abort, gate = edge.rollout.to_rollout(), edge.abort.to_abort(), edge.gate()
     waves = edge_rules.rollout_waves(fleet, rollout)
     exposed = edge_rules.exposed_if_every_device_fails(fleet, rollout, abort, edge.in_progress_timeout_minutes)
     counted = ", ".join(abort.failure_types)
@@ -236,7 +236,7 @@ def plan_edge(model: str, stage_name: str, stage: StageConfig, devices: int | No
         + ("(the rate grows only with successes)" if rollout.count == "succeeded" else
            "(the rate grows with notifications, failed or not)")
         + (". A version failing on fewer devices than the threshold is not stopped by it" if exposed < fleet
-           else ": nothing bounds it (see abort.failure_types and rollout.count)"),
+           else f": {_unbounded_because(abort, rollout, fleet)}"),
         f"  gate: the pipeline waits up to {gate.wait_minutes} min for {needed} to succeed, at most "
         f"{gate.max_failed_percent:g} % of the finished ones failed",
     ]
@@ -244,6 +244,19 @@ def plan_edge(model: str, stage_name: str, stage: StageConfig, devices: int | No
             "devices_assumed": assumed, "waves": [asdict(w) for w in waves],
             "minutes_to_reach_all": round(waves[-1].end, 2), "exposed_if_every_device_fails": exposed,
             "text": "\n".join(lines)}
+
+
+def _unbounded_because(abort: edge_rules.EdgeAbort, rollout: edge_rules.EdgeRollout, fleet: int) -> str:
+    """Why a version failing everywhere reaches the whole fleet before the abort."""
+    if "ALL" not in abort.failure_types and not {"FAILED", "TIMED_OUT"} <= set(abort.failure_types):
+        return (f"the abort counts only {', '.join(abort.failure_types)}, so a failure of another kind is never "
+                "counted (give ALL)")
+    if abort.min_executed >= fleet:
+        return (f"the abort judges only after {abort.min_executed} devices finished, the whole fleet (lower "
+                "abort.min_executed)")
+    if rollout.count == "notified":
+        return "the rate grows with notifications, failed or not, and reaches the fleet before the abort judges"
+    return "the fleet is notified before the abort's sample has finished (a long in-progress timeout)"
 
 
 # --------------------------------------------------------------------------------------------- arithmetic

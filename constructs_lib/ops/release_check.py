@@ -65,13 +65,26 @@ SERVICES = ("sagemaker", "cloudwatch", "cloudformation", "application-autoscalin
 
 
 def _clients(region: str | None = None) -> dict[str, Any]:
+    return {name: _client(name, region) for name in SERVICES}
+
+
+def _client(name: str, region: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
     # Bounded calls: a hung API must not keep the stack waiting for the custom resource's whole timeout.
     # At most 3 attempts x (5 s connect + 10 s read) = 45 s per call, well inside ANSWER_MARGIN_SECONDS.
     config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
-    return {name: boto3.client(name, region_name=region, config=config) for name in SERVICES}
+    return boto3.client(name, region_name=region, config=config)
+
+
+def _registry(aws: dict[str, Any], package_arn: str, injected: bool) -> Any:
+    """A SageMaker client in the model package's region (the dev account's registry may be in another region
+    than the stage, and SageMaker answers for its own region's ARNs only)."""
+    region = package_arn.split(":")[3] if package_arn.count(":") >= 5 else ""
+    if injected or not region or region == aws["sagemaker"].meta.region_name:
+        return aws["sagemaker"]
+    return _client("sagemaker", region)
 
 
 def _settled(describe: Callable[[], dict], status_key: str, moving: frozenset, what: str, deadline: float,
@@ -301,31 +314,54 @@ def release_artifact(sagemaker: Any, s3: Any, package_arn: str, bucket: str, key
 COMPONENT_VERSION_MOVING = frozenset({"REQUESTED", "INITIATED"})
 
 
-def _artifact_uris(recipe: dict) -> set[str]:
-    return {artifact.get("URI", "") for manifest in recipe.get("Manifests") or []
-            for artifact in manifest.get("Artifacts") or []}
+def _key(mapping: dict, name: str) -> Any:
+    """A recipe key, which Greengrass reads in any case (``URI``, ``Uri``)."""
+    return next((value for key, value in (mapping or {}).items() if key.lower() == name.lower()), None)
 
 
-def release_component(greengrass: Any, arn: str, recipe: str, deadline: float, poll_seconds: float = 5,
-                      clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> str:
+def _installs(recipe: dict) -> dict:
+    """What a recipe puts on the devices: its artifacts and the components it depends on (their versions)."""
+    artifacts = sorted(str(_key(artifact, "URI") or "") for manifest in _key(recipe, "Manifests") or []
+                       for artifact in _key(manifest, "Artifacts") or [])
+    dependencies = {name: _key(spec, "VersionRequirement")
+                    for name, spec in (_key(recipe, "ComponentDependencies") or {}).items()}
+    return {"artifacts": artifacts, "dependencies": dependencies}
+
+
+def _component_state(greengrass: Any, arn: str) -> str | None:
+    try:
+        return (greengrass.describe_component(arn=arn).get("status") or {}).get("componentState", "")
+    except greengrass.exceptions.ResourceNotFoundException:
+        return None
+
+
+def release_component(greengrass: Any, arn: str, recipe: str, deadline: float, request_id: str = "",
+                      poll_seconds: float = 5, clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], None] = time.sleep) -> str:
     """Make component version ``arn`` from ``recipe`` (JSON text), or take the one already there when it
-    installs the same artifacts (a release of an earlier version again: versions are immutable and kept);
-    wait until it is DEPLOYABLE. Return a verdict, or raise ``ReleaseCheckFailed``."""
+    installs the same artifacts and dependencies (a release of an earlier version again: versions are immutable
+    and kept); wait until it is DEPLOYABLE. A version Greengrass failed to make (FAILED: its artifact was not
+    readable then) serves no device: it is deleted and made again. Return a verdict, or raise
+    ``ReleaseCheckFailed``."""
     wanted = json.loads(recipe)
     what = f"component {wanted['ComponentName']} {wanted['ComponentVersion']}"
-    try:
-        greengrass.describe_component(arn=arn)
-    except greengrass.exceptions.ResourceNotFoundException:
-        # The token makes a retried call (a lost answer) create the version once.
-        token = hashlib.sha256(recipe.encode()).hexdigest()
+    state, verb = _component_state(greengrass, arn), "made"
+    if state == "FAILED":
+        greengrass.delete_component(arn=arn)
+        state, verb = None, "made again (the earlier attempt had FAILED)"
+    if state is None:
+        # The token makes a call retried within this request (a lost answer) create the version once; another
+        # request (CloudFormation's retry after a failure) is a new attempt.
+        token = hashlib.sha256(f"{recipe}{request_id}".encode()).hexdigest()
         greengrass.create_component_version(inlineRecipe=recipe.encode(), clientToken=token)
-        verb = "made"
     else:
-        found = json.loads(greengrass.get_component(arn=arn, recipeOutputFormat="JSON")["recipe"])
-        if _artifact_uris(found) != _artifact_uris(wanted):
-            raise ReleaseCheckFailed(f"{what} exists with other artifacts ({', '.join(sorted(_artifact_uris(found)))}); "
-                                     "versions are immutable: this one is never replaced")
+        found = _installs(json.loads(greengrass.get_component(arn=arn, recipeOutputFormat="JSON")["recipe"]))
+        if found != _installs(wanted):
+            raise ReleaseCheckFailed(f"{what} exists and installs {json.dumps(found, sort_keys=True)}, not "
+                                     f"{json.dumps(_installs(wanted), sort_keys=True)}; versions are immutable: it "
+                                     "is never replaced")
         verb = "found"
+
     def describe() -> dict:
         described = greengrass.describe_component(arn=arn)
         return dict(described, state=(described.get("status") or {}).get("componentState", ""))
@@ -335,7 +371,9 @@ def release_component(greengrass: Any, arn: str, recipe: str, deadline: float, p
     if status.get("componentState") != "DEPLOYABLE":
         errors = "; ".join(f"{k}: {v}" for k, v in (status.get("errors") or {}).items())
         raise ReleaseCheckFailed(f"{what} is {status.get('componentState')}: {status.get('message', '')}"
-                                 + (f" ({errors})" if errors else ""))
+                                 + (f" ({errors})" if errors else "")
+                                 + ("; the next release of this version makes it again" if
+                                    status.get("componentState") == "FAILED" else ""))
     return f"{verb} {what}, DEPLOYABLE"
 
 
@@ -372,14 +410,18 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
             if event["RequestType"] == "Update" and stack_rolling_back(aws["cloudformation"], event["StackId"]):
                 reason = "the stack is rolling back: CloudFormation restores the previous config, nothing to check"
             elif check == "artifact":
-                reason = release_artifact(aws["sagemaker"], aws["s3"], props["ModelPackageArn"], props["Bucket"],
-                                          props["Key"])
+                package = props["ModelPackageArn"]
+                reason = release_artifact(_registry(aws, package, clients is not None), aws["s3"], package,
+                                          props["Bucket"], props["Key"])
             elif check == "edge":
-                remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
-                copied = (release_artifact(aws["sagemaker"], aws["s3"], props["ModelPackageArn"], props["Bucket"],
-                                           props["Key"], kind="edge") + "; ") if props.get("ModelPackageArn") else ""
-                reason = copied + release_component(aws["greengrassv2"], props["ComponentArn"],
-                                                           props["Recipe"], time.monotonic() + max(0, remaining))
+                # The deadline counts from now: the copy takes part of the function's time.
+                deadline = time.monotonic() + max(0, context.get_remaining_time_in_millis() / 1000
+                                                  - ANSWER_MARGIN_SECONDS)
+                package = props.get("ModelPackageArn")
+                copied = (release_artifact(_registry(aws, package, clients is not None), aws["s3"], package,
+                                           props["Bucket"], props["Key"], kind="edge") + "; ") if package else ""
+                reason = copied + release_component(aws["greengrassv2"], props["ComponentArn"], props["Recipe"],
+                                                    deadline, request_id=event.get("RequestId", ""))
             elif check == "component":
                 remaining = context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS
                 reason = check_component(aws["sagemaker"], aws["cloudwatch"], props["InferenceComponentName"],

@@ -32,11 +32,14 @@ class EdgeStack(Stack):
     * the devices' token exchange role (``edge.device_role``) may read this model's artifacts, and the
       delivery pipeline's wait step may watch the deployment.
 
+    ``release_id`` (the delivery pipeline's run) names the deployment, so that each run deploys: a run after a
+    cancelled deployment (an abort, a failed wait) releases the same version again.
+
     Outputs: ``ThingGroupName``, ``ComponentName``, ``ComponentVersion`` and ``DeploymentId``.
     """
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
-                 approved_version_arn: str | None, **kwargs) -> None:
+                 approved_version_arn: str | None, release_id: str | None = None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
         index, stage = stage_of(self, scope, config, model, stage_name, "env" in kwargs)
         settings = stage.edge
@@ -64,7 +67,10 @@ class EdgeStack(Stack):
                 components={**settings.components, name: self.component},
                 rollout=settings.rollout.to_rollout(), abort=settings.abort.to_abort(),
                 in_progress_timeout=Duration.minutes(settings.in_progress_timeout_minutes),
-                deployment_name=f"{config.project}-{model.name}-{stage_name}")
+                # Named after the pipeline run: each run is a deployment of its own (all its properties replace it),
+                # so a run after a cancelled one deploys the same version again.
+                deployment_name=f"{config.project}-{model.name}-{stage_name}"
+                                + (f"-run-{release_id}" if release_id else ""))
         except ConfigError as error:
             raise error.under(path) from None
         self._grant_devices(model, settings.device_role)
@@ -94,9 +100,11 @@ class EdgeStack(Stack):
         arns = StackArns.of(self)
         jobs = arns.arn("iot", "job", "*")
         grant_statements(role, [
-            allow(["greengrass:GetDeployment"], [arns.arn("greengrass", f"deployments:{self.deployment.deployment_id}")]),
-            # Greengrass names the job at deploy time (GetDeployment's iotJobId).
-            allow(["iot:DescribeJob", "iot:ListJobExecutionsForJob"], [jobs])])
+            # A failed wait cancels the deployment: devices not yet reached never get the version.
+            allow(["greengrass:GetDeployment", "greengrass:CancelDeployment"],
+                  [arns.arn("greengrass", f"deployments:{self.deployment.deployment_id}")]),
+            # Greengrass names the job at deploy time (GetDeployment's iotJobId), and cancels it as the caller.
+            allow(["iot:DescribeJob", "iot:ListJobExecutionsForJob", "iot:CancelJob"], [jobs])])
         acknowledge_wildcards(role, {jobs: "The deployment's IoT job is named by Greengrass when it is created; "
                                            "the wait step reads the one GetDeployment names."})
         return role

@@ -244,7 +244,7 @@ class EndpointStage(Stage):
     builds_config_stage = True
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig, stage_name: str,
-                 approved_version_arn: str | None, **kwargs) -> None:
+                 approved_version_arn: str | None, release_id: str | None = None, **kwargs) -> None:
         account = getattr(config.accounts, stage_name)
         super().__init__(scope, id, env=Environment(account=account.account_id, region=account.region), **kwargs)
         self.release_access: ReleaseAccessStack | None = None
@@ -279,7 +279,8 @@ class EndpointStage(Stage):
         }.get(serving, (EndpointStack, "Endpoint", f"SageMaker endpoint of model {model.name} ({stage_name})"))
         self.stack: EndpointStack | BatchStack | ComponentStack | MultiModelStack | EdgeStack = kind(
             self, id_, stack_name=f"{config.project}-{model.name}-{stage_name}-{id_.lower()}", config=config,
-            model=model, stage_name=stage_name, approved_version_arn=approved_version_arn, description=description)
+            model=model, stage_name=stage_name, approved_version_arn=approved_version_arn, description=description,
+            **({"release_id": release_id} if kind is EdgeStack else {}))
         if self.release_access is not None:
             self.stack.add_stack_dependency(self.release_access)
         if self.host is not None:

@@ -67,6 +67,11 @@ def pipeline_stack_name(config: PlatformConfig, model: ModelConfig) -> str:
     return f"{config.project}-{model.name}-pipeline"
 
 
+def has_edge_stage(model: ModelConfig) -> bool:
+    """Whether a test or prod stage releases to Greengrass devices (mode edge)."""
+    return any(getattr(model.stages, name).edge is not None for name in STAGES)
+
+
 def needs_approved_version(model: ModelConfig) -> bool:
     """Whether a test or prod variant (or shadow) deploys ``model: approved`` (the version being released)."""
     for stage_name in STAGES:
@@ -139,11 +144,13 @@ class ModelPipelineStack(Stack):
         the smoke test's payloads are ``<model folder>/sample_payloads``.
     :param repo_root: the root of the repository the pipeline builds from (the config must be inside it);
         default: the current directory (where ``cdk synth`` runs).
+    :param release_id: the pipeline run being synthesised (context ``release_id``: its synth step's build
+        number); an edge stage names its deployment after it, so that each run deploys.
     """
 
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig,
                  approved_version_arn: str | None, config_dir: Path | str, repo_root: Path | str | None = None,
-                 **kwargs) -> None:
+                 release_id: str | None = None, **kwargs) -> None:
         dev = config.accounts.dev
         kwargs.setdefault("stack_name", pipeline_stack_name(config, model))
         kwargs.setdefault("description", f"Delivery pipeline of model {model.name} (test, approval, prod)")
@@ -160,6 +167,8 @@ class ModelPipelineStack(Stack):
             self, "Delivery", pipeline_name=delivery_pipeline_name(config, model),
             source=pipeline_source(self, config), model_package_group_name=model.group_name,
             app_context={"only_model": model.name, "release_only": "true"},
+            # Each run's edge deployment is its own (EdgeStack): CodeBuild numbers the synth step's builds.
+            run_context={"release_id": "CODEBUILD_BUILD_NUMBER"} if has_edge_stage(model) else None,
             install_commands=release_install_commands(root) or ("pip install -r requirements.txt",),
             check_install_commands=check_install_commands(root),
             second_approver_group=iam.Group.from_group_name(self, "SecondApprovers", group) if group else None,
@@ -179,7 +188,7 @@ class ModelPipelineStack(Stack):
         for stage_name in STAGES:
             self.stages[stage_name] = EndpointStage(
                 self, f"{model.name}-{stage_name}", config=config, model=model, stage_name=stage_name,
-                approved_version_arn=approved_version_arn)
+                approved_version_arn=approved_version_arn, release_id=release_id)
         # The comment names no version: the pipeline stack must not change with each release, or every
         # release would cost an extra self-mutation round (the version is in the Build step's log).
         self.releases.update({name: self._release(name) for name in STAGES})
@@ -227,7 +236,7 @@ class ModelPipelineStack(Stack):
                                 batch_payloads_dir=self.payloads_dirs[stage_name])
         if isinstance(stage.stack, EdgeStack):
             return ReleaseStage(stage, edge_deployment=stage.stack.deployment_id_output, check_role=check_role,
-                                edge_gate=getattr(self.model.stages, stage_name).edge.verify.to_gate())
+                                edge_gate=getattr(self.model.stages, stage_name).edge.gate())
         smoke = None
         if checks is not None:
             asynchronous = mode(getattr(self.model.stages, stage_name)) == "async"

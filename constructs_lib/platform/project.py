@@ -48,6 +48,7 @@ class ModelProject(Construct):
     :param repo_root: the root of the repository the delivery pipeline builds from; default: the current directory.
     :param dev: build the dev stack too (default); False: only the delivery pipeline stack, what a release
         deploys (its synth then needs no SageMaker SDK).
+    :param release_id: the delivery pipeline run being synthesised (its build number; ``EdgeStack``).
 
     Attributes: ``dev`` (``ModelDevStack``, None with ``dev=False``), ``pipeline`` (``ModelPipelineStack``) and ``stages`` (``{"test":
     EndpointStage, "prod": EndpointStage}``, empty while no version is approved).
@@ -56,11 +57,11 @@ class ModelProject(Construct):
     def __init__(self, scope: Construct, id: str, *, config: PlatformConfig, model: ModelConfig,
                  config_dir: Path | str, approved_version_arn: str | None = None,
                  platform: PlatformStack | None = None, repo_root: Path | str | None = None,
-                 dev: bool = True) -> None:
+                 dev: bool = True, release_id: str | None = None) -> None:
         super().__init__(scope, id)
         self.pipeline = ModelPipelineStack(self, "pipeline", config=config, model=model,
                                            approved_version_arn=approved_version_arn, config_dir=config_dir,
-                                           repo_root=repo_root)
+                                           repo_root=repo_root, release_id=release_id)
         self.dev: ModelDevStack | None = None
         if dev:
             self.dev = ModelDevStack(self, "dev", config=config, model=model, config_dir=config_dir,

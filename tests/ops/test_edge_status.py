@@ -140,7 +140,9 @@ def test_edge_usage_errors_are_one_line(mlops, argv, message):
     assert result.code == EXIT_USAGE and result.err.startswith(f"error: {message}"), result.err
 
 
-def _wait_stubs(stub_client, *jobs, failed=()):
+def _wait_stubs(stub_client, *jobs, failed=(), cancel=False):
+    """The wait's calls: each look (the deployment, its job), then, when it fails, the failed devices and (the
+    deployment still active) the cancellation."""
     greengrass, iot = stub_client("greengrassv2"), stub_client("iot")
     for job in jobs:
         greengrass.add_response("get_deployment", _deployment(), {"deploymentId": DEPLOYMENT})
@@ -149,6 +151,8 @@ def _wait_stubs(stub_client, *jobs, failed=()):
         iot.add_response("list_job_executions_for_job", {"executionSummaries": [
             {"thingArn": f"arn:aws:iot:eu-west-1:123456789012:thing/{name}"} for name, kind in failed if kind == status]},
             {"jobId": JOB, "status": status, "maxResults": 10})
+    if cancel:
+        greengrass.add_response("cancel_deployment", {"message": "cancelled"}, {"deploymentId": DEPLOYMENT})
     return greengrass, iot
 
 
@@ -161,18 +165,33 @@ def test_the_wait_passes_once_every_targeted_device_installed_the_version(mlops,
         in result.out
 
 
-def test_the_wait_fails_on_a_failed_device_and_names_it(mlops, stub_client):
-    _, iot = _wait_stubs(stub_client, _job("IN_PROGRESS", Succeeded=2, Failed=1, Queued=5),
-                         failed=[("pi-17", "FAILED")])
+def test_the_wait_fails_on_a_failed_device_names_it_and_stops_the_rollout(mlops, stub_client):
+    greengrass, iot = _wait_stubs(stub_client, _job("IN_PROGRESS", Succeeded=2, Failed=1, Queued=5),
+                                  failed=[("pi-17", "FAILED")], cancel=True)
     result = mlops("edge", "wait", DEPLOYMENT, "--json")
     assert result.code == EXIT_FAILED, result.err
     facts = json.loads(result.out)
     assert facts["why"] == "1 of 3 finished device(s) failed (33.33 %, at most 0 % allowed)"
     assert facts["failed_devices"] == [{"device": "pi-17", "status": "FAILED"}]
+    # The 5 queued devices never get the version: the deployment was cancelled.
+    assert facts["cancelled"] is True
     iot.assert_no_pending_responses()
+    greengrass.assert_no_pending_responses()
+
+
+def test_the_failure_share_is_judged_on_the_abort_s_sample(mlops, stub_client):
+    """One failure among the first two finished is 50 %, but the gate judges the share only once 20 devices
+    finished (the abort's sample): at 50 finished, one failure is 2 %, within the 2 % allowed."""
+    _wait_stubs(stub_client, _job("IN_PROGRESS", Succeeded=1, Failed=1, Queued=1998),
+                _job("IN_PROGRESS", Succeeded=49, Failed=1, Queued=1950), failed=None)
+    result = mlops("edge", "wait", DEPLOYMENT, "--min-succeeded", "40", "--max-failed-percent", "2",
+                   "--min-executed", "20", "--poll-interval", "1")
+    assert result.code == 0, result.out + result.err
+    assert "PASSED: 49 device(s) succeeded, 1 failed, 1950 not finished (40 had to succeed)" in result.out
 
 
 def test_the_wait_fails_when_the_rollout_was_aborted(mlops, stub_client):
+    # IoT cancelled the job already: nothing more to cancel.
     _wait_stubs(stub_client, _job("CANCELED", Succeeded=30, Failed=2, TimedOut=1, Queued=1967), failed=[])
     result = mlops("edge", "wait", DEPLOYMENT, "--min-succeeded", "20", "--max-failed-percent", "10")
     assert result.code == EXIT_FAILED
@@ -191,13 +210,14 @@ def test_the_wait_gives_up_after_its_minutes_saying_what_is_still_queued(stub_cl
     from constructs_lib.ops.aws import Context
     from constructs_lib.ops.edge import wait_for_devices
 
-    _wait_stubs(stub_client, *[_job("IN_PROGRESS", Succeeded=4, Queued=1)] * 3, failed=[])
+    _wait_stubs(stub_client, *[_job("IN_PROGRESS", Succeeded=4, Queued=1)] * 3, failed=[], cancel=True)
     now = [0.0]
     facts = wait_for_devices(Context(region="eu-west-1"), DEPLOYMENT, EdgeGate(wait_minutes=1), poll_seconds=30,
                              clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
     assert (facts["state"], now[0]) == ("failed", 60)
     assert facts["why"] == ("not done after 1 minute(s): 4 device(s) succeeded, 0 failed, 1 not finished (offline "
                             "devices stay queued: a stage that may have some sets edge.verify.min_succeeded_devices)")
+    assert facts["cancelled"] is True
 
 
 @pytest.mark.parametrize("status, devices, expected", [
@@ -210,3 +230,17 @@ def test_the_wait_gives_up_after_its_minutes_saying_what_is_still_queued(stub_cl
 ])
 def test_the_gate_judges_devices_not_the_continuous_job_s_status(status, devices, expected):
     assert EdgeGate(max_failed_percent=2).judge(status, devices) == expected
+
+
+def test_the_default_gate_waits_while_iot_still_rolls_the_job_out():
+    """Devices the rollout has not reached are not counted yet: while processingTargets is set (botocore: null
+    once the job reached every target), 'every targeted device finished' does not pass."""
+    gate = EdgeGate()
+    assert gate.judge("IN_PROGRESS", {"succeeded": 2}, rolling_out=True) == (
+        "waiting", "2 device(s) succeeded, 0 failed, 0 not finished (IoT is still rolling the job out to the group)")
+    assert gate.judge("IN_PROGRESS", {"succeeded": 2})[0] == "passed"
+    # With a sample size, one early failure waits; once every device finished it is judged whatever the sample.
+    sampled = EdgeGate(max_failed_percent=5, min_executed=20)
+    assert sampled.judge("IN_PROGRESS", {"succeeded": 1, "failed": 1, "queued": 3})[0] == "waiting"
+    assert sampled.judge("IN_PROGRESS", {"succeeded": 4, "failed": 1}) == (
+        "failed", "1 of 5 finished device(s) failed (20 %, at most 5 % allowed)")

@@ -393,7 +393,7 @@ def test_an_edge_release_copies_the_compiled_artifact_and_makes_the_component_on
     stubber.add_response("create_component_version", {
         "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
         "status": {"componentState": "REQUESTED"}}, {"inlineRecipe": _recipe(1).encode(), "clientToken": __import__(
-            "hashlib").sha256(_recipe(1).encode()).hexdigest()})
+            "hashlib").sha256((_recipe(1) + "req-4").encode()).hexdigest()})
     stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
     made = release(_recipe(1))
     assert made == {"Status": "SUCCESS", "Reason": f"copied {arn}'s artifact to s3://edge/churn-edge/v1.tar.gz; "
@@ -413,16 +413,19 @@ def test_an_edge_release_copies_the_compiled_artifact_and_makes_the_component_on
     assert again["Reason"] == (f"s3://edge/churn-edge/v1.tar.gz holds {arn}'s artifact already; found component "
                                "mlops.churn-edge 1.0.1, DEPLOYABLE")
 
-    # A version that exists with another artifact is never replaced.
+    # A version that exists with another artifact is never replaced (Greengrass may spell the key Uri).
+    other = json.loads(_recipe(1, "other"))
+    other["Manifests"][0]["Artifacts"] = [{"Uri": "s3://other/churn-edge/v1.tar.gz", "Digest": "x", "Algorithm": "SHA-256"}]
     stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
-    stubber.add_response("get_component", {"recipeOutputFormat": "JSON", "recipe": _recipe(1, "other").encode()},
+    stubber.add_response("get_component", {"recipeOutputFormat": "JSON", "recipe": json.dumps(other).encode()},
                          {"arn": COMPONENT_ARN.format(1), "recipeOutputFormat": "JSON"})
     refused = release(_recipe(1), "Update")
     assert refused["Status"] == "FAILED" and refused["Reason"] == (
-        "component mlops.churn-edge 1.0.1 exists with other artifacts (s3://other/churn-edge/v1.tar.gz); versions "
-        "are immutable: this one is never replaced")
+        'component mlops.churn-edge 1.0.1 exists and installs {"artifacts": ["s3://other/churn-edge/v1.tar.gz"], '
+        '"dependencies": {}}, not {"artifacts": ["s3://edge/churn-edge/v1.tar.gz"], "dependencies": {}}; versions '
+        "are immutable: it is never replaced")
 
-    # Greengrass refuses the version (its artifact unreadable): the stack fails with Greengrass's words.
+    # Greengrass could not make the version (its artifact unreadable then): the stack fails with its words...
     stubber.add_client_error("describe_component", "ResourceNotFoundException", http_status_code=404)
     stubber.add_response("create_component_version", {
         "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
@@ -433,7 +436,18 @@ def test_an_edge_release_copies_the_compiled_artifact_and_makes_the_component_on
     failed = release(_recipe(1), "Update")
     assert failed["Status"] == "FAILED" and failed["Reason"] == (
         "component mlops.churn-edge 1.0.1 is FAILED: artifact validation failed (s3://edge/churn-edge/v1.tar.gz: "
-        "Access denied)")
+        "Access denied); the next release of this version makes it again")
+    # ...and the next attempt (another CloudFormation request: another token) deletes the failed version and
+    # makes it again, instead of finding it and failing forever.
+    stubber.add_response("describe_component", _state("FAILED"), {"arn": COMPONENT_ARN.format(1)})
+    stubber.add_response("delete_component", {}, {"arn": COMPONENT_ARN.format(1)})
+    stubber.add_response("create_component_version", {
+        "componentName": "mlops.churn-edge", "componentVersion": "1.0.1", "creationTimestamp": 0,
+        "status": {"componentState": "REQUESTED"}}, {"inlineRecipe": _recipe(1).encode(), "clientToken": __import__(
+            "hashlib").sha256((_recipe(1) + "req-4").encode()).hexdigest()})
+    stubber.add_response("describe_component", _state("DEPLOYABLE"), {"arn": COMPONENT_ARN.format(1)})
+    assert release(_recipe(1), "Update")["Reason"].endswith(
+        "made again (the earlier attempt had FAILED) component mlops.churn-edge 1.0.1, DEPLOYABLE")
     stubber.assert_no_pending_responses()
     # Delete keeps the version and its artifact: going back deploys them again.
     assert release(_recipe(1), "Delete")["Status"] == "SUCCESS"
@@ -470,3 +484,13 @@ def test_a_component_version_being_made_is_waited_for_within_the_deadline():
         with pytest.raises(release_check.ReleaseCheckFailed, match="is still INITIATED; the release check timed out"):
             release_check.release_component(greengrass, COMPONENT_ARN.format(1), _recipe(1), deadline=now[0] + 1,
                                             clock=lambda: now[0], sleep=lambda s: None)
+
+
+def test_the_registry_is_read_in_its_own_region(aws_client):
+    """A stage in another region than dev reads the version where it was registered: SageMaker answers for its
+    own region's ARNs only."""
+    here = aws_client("sagemaker")
+    aws = {"sagemaker": here}
+    there = release_check._registry(aws, "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/1", False)
+    assert (here.meta.region_name, there.meta.region_name) == ("eu-west-1", "us-east-1")
+    assert release_check._registry(aws, "arn:aws:sagemaker:eu-west-1:111111111111:model-package/g/1", False) is here

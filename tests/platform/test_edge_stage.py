@@ -114,8 +114,9 @@ def test_the_pipeline_waits_on_the_devices_of_each_stage(templates):
             commands[project["Properties"]["TimeoutInMinutes"]] = command
     prefix = 'mlops --role-arn "$CHECK_ROLE_ARN" --region "$ENDPOINT_REGION" edge wait "$DEPLOYMENT_ID" '
     # The step outlasts the wait by the install's 20 minutes.
-    assert commands == {40: prefix + "--wait-minutes 20 --max-failed-percent 0",
-                        80: prefix + "--wait-minutes 60 --min-succeeded 20 --max-failed-percent 2"}
+    # The failure share is judged on the abort's sample (min_executed), as IoT's abort judges it.
+    assert commands == {40: prefix + "--wait-minutes 20 --max-failed-percent 0 --min-executed 3",
+                        70: prefix + "--wait-minutes 50 --min-succeeded 20 --max-failed-percent 2 --min-executed 20"}
     (approval,) = [a for s in codepipeline["Properties"]["Stages"] for a in s["Actions"] if a["Name"] == "PromoteToProd"]
     assert "thing group churn-devices-test" in approval["Configuration"]["CustomData"]
 
@@ -125,9 +126,10 @@ def test_the_wait_step_may_read_only_this_deployment_and_jobs(templates):
     (policy,) = [r["Properties"] for k, r in _of(template, "AWS::IAM::Policy").items() if k.startswith("ReleaseCheckRole")]
     get, jobs = policy["PolicyDocument"]["Statement"]
     (deployment_id,) = _of(template, "AWS::GreengrassV2::Deployment")
-    assert get["Action"] == "greengrass:GetDeployment"
+    # A failed wait cancels this deployment (and Greengrass its job, as the caller).
+    assert get["Action"] == ["greengrass:GetDeployment", "greengrass:CancelDeployment"]
     assert get["Resource"]["Fn::Join"][1][-1] == {"Fn::GetAtt": [deployment_id, "DeploymentId"]}
-    assert jobs["Action"] == ["iot:DescribeJob", "iot:ListJobExecutionsForJob"]
+    assert jobs["Action"] == ["iot:DescribeJob", "iot:ListJobExecutionsForJob", "iot:CancelJob"]
     assert flat(jobs["Resource"]) == f"arn:aws:iot:eu-west-1:{PROD}:job/*"
 
 
@@ -142,3 +144,84 @@ def test_the_execution_policy_covers_the_edge_stacks(templates):
             assert services.get(service, service.lower()) in allowed, resource["Type"]
     (device_role,) = [s for s in policy["Statement"] if s["Sid"] == "EdgeDeviceRoleReadsTheArtifacts"]
     assert device_role["Resource"] == "arn:aws:iam::*:role/GreengrassV2TokenExchangeRole"
+
+
+def test_each_pipeline_run_is_a_deployment_of_its_own(templates):
+    """The synth step passes its build number: a run after a cancelled deployment (an abort, a failed wait)
+    deploys the same version again, where an unchanged template would leave the cancelled one in place."""
+    pipeline = templates["mlops-churn-edge-pipeline"]
+    (synth,) = [p for p in _of(pipeline, "AWS::CodeBuild::Project").values()
+                if " synth " in p["Properties"]["Source"]["BuildSpec"]]
+    assert '-c release_id=\\"$CODEBUILD_BUILD_NUMBER\\"' in synth["Properties"]["Source"]["BuildSpec"]
+    config = load_config(CONFIG)
+    from aws_cdk import App
+
+    app = App()
+    ModelPipelineStack(app, "edge", config=config, model=config.model("churn-edge"), approved_version_arn=VERSION,
+                       config_dir=CONFIG.parent, repo_root=ROOT, release_id="42")
+    (stage,) = [s.template for s in app.synth().stacks_recursively if s.stack_name == "mlops-churn-edge-prod-edge"]
+    (deployment,) = _of(stage, "AWS::GreengrassV2::Deployment").values()
+    assert deployment["Properties"]["DeploymentName"] == "mlops-churn-edge-prod-run-42"
+    # Only a model with an edge stage: the others' pipelines stay as they were.
+    other = ModelPipelineStack(App(), "p", config=config, model=config.models[0], approved_version_arn=None,
+                               config_dir=CONFIG.parent, repo_root=ROOT)
+    assert "release_id" not in " ".join(other.delivery.synth_commands("g", {}))
+
+
+def test_the_execution_policy_allows_what_cloudformation_s_greengrass_handlers_call():
+    """The Deployment resource's create, update and delete handlers (its CloudFormation schema, as cfn-lint
+    ships it) call Greengrass and IoT as the execution role: every action is allowed by a statement whose
+    resources can match."""
+    import fnmatch
+
+    import cfnlint
+
+    data = Path(cfnlint.__file__).parent / "data" / "schemas"
+    providers = json.loads((data / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((data / "resources" / f"{providers['AWS::GreengrassV2::Deployment']}.json").read_text())
+    policy = json.loads((ROOT / "config" / "cfn-exec-policy.json").read_text())
+    allowed = {}
+    for statement in policy["Statement"]:
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        for action in actions:
+            allowed.setdefault(action, []).extend(resources)
+    needed = {a for handler in ("create", "update", "delete") for a in schema["handlers"][handler]["permissions"]}
+    missing = sorted(a for a in needed if a not in allowed)
+    assert missing == [], missing
+    # Each against the resource it acts on, in the stage's account and region.
+    arns = {"greengrass:GetDeployment": "arn:aws:greengrass:eu-west-1:333333333333:deployments:d-1",
+            "iot:CreateJob": "arn:aws:iot:eu-west-1:333333333333:job/j-1",
+            "iot:DescribeThingGroup": "arn:aws:iot:eu-west-1:333333333333:thinggroup/churn-devices-prod"}
+    for action, arn in arns.items():
+        assert any(fnmatch.fnmatch(arn, pattern) for pattern in allowed[action]), action
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"models.7.stages.prod.edge.devices": 10}, "models[7].stages.prod.edge.abort.min_executed: must be at most "
+                                                "edge.devices (10: the abort could never judge), got 20"),
+    ({"models.7.stages.prod.edge.devices": 30, "models.7.stages.prod.edge.verify.min_succeeded_devices": 40},
+     "models[7].stages.prod.edge.verify.min_succeeded_devices: must be at most edge.devices (30: the pipeline's "
+     "wait could never pass), got 40"),
+    ({"models.0.build.edge": {"device": "rasp4b"}, "models.0.stages.prod": {
+        "mode": "edge", "edge": {"thing_group": "other-devices", "component_name": "mlops.churn-edge"}}},
+     "models[7].stages.prod.edge.component_name: is model churn-predictor's too: one model per component"),
+])
+def test_an_edge_stage_that_could_never_judge_or_collides_is_refused(changes, message):
+    from constructs_lib.config import parse_config
+    from constructs_lib.errors import ConfigError
+    from test_bad_input import mutate
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_a_release_id_that_is_not_a_build_number_is_one_line():
+    from aws_cdk import App
+
+    from constructs_lib.errors import ConfigError
+    from stacks.app import build_app
+
+    with pytest.raises(ConfigError, match=r"^context release_id: must be 1-64 letters, digits or '-'"):
+        build_app(App(context={"release_id": "a b", "only_model": "churn-edge", "release_only": "true"}), ROOT)

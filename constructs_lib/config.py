@@ -1010,7 +1010,10 @@ class PlatformConfig(_Strict):
                     ("edge.verify.min_succeeded_devices", settings.verify.min_succeeded_devices,
                      "the pipeline's wait could never pass")):
                 if value is not None and value > settings.devices:
-                    raise ConfigError(path, f"must be at most edge.devices ({settings.devices}: {why}), got {value}")
+                    default = "" if path.rsplit(".", 1)[-1] in getattr(
+                        settings.abort if ".abort." in path else settings.verify, "model_fields_set") else " (its default)"
+                    raise ConfigError(path, f"must be at most edge.devices ({settings.devices}: {why}), got "
+                                      f"{value}{default}")
         account = getattr(self.accounts, stage_name)
         for key, value, what in (("thing_group", settings.thing_group, "thing group (a deployment replaces the "
                                   "group's previous one, so each release would remove the other model's component)"),

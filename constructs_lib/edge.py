@@ -40,13 +40,13 @@ from constructs import Construct
 from .arns import StackArns
 from .endpoint import release_check_function
 from .edge_rules import (DLR_RUNTIME, IN_PROGRESS_MINUTES, EdgeAbort, EdgeRollout, check_component_name,
-                         check_component_version)
+                         check_component_version, check_version_requirement)
 from .errors import ConfigError, cut
-from .permissions import allow, grant_statements
+from .permissions import allow
 from .registry import key_through_s3
 from .variants import _MODEL_PACKAGE_ARN
 
-__all__ = ["DLR_RUNTIME", "EdgeFleetDeployment", "EdgeModelComponent"]
+__all__ = ["DLR_RUNTIME", "EdgeFleetDeployment", "EdgeModelComponent", "device_policy"]
 
 #: Greengrass platform keys and the values the nucleus reports (``os``, ``architecture``).
 _OSES = ("linux", "windows")
@@ -92,9 +92,7 @@ class EdgeModelComponent(Construct):
         runtime = dict(DLR_RUNTIME if runtime is None else runtime)
         for name, requirement in runtime.items():
             check_component_name(f"runtime[{name!r}]", name, aws_allowed=True)
-            if not isinstance(requirement, str) or not requirement.strip():
-                raise ConfigError(f"runtime[{name!r}]", f"must be a version requirement such as ~1.6.0, got "
-                                  f"{cut(requirement)}")
+            check_version_requirement(f"runtime[{name!r}]", requirement)
         manifests = [_manifest(i, platform) for i, platform in enumerate(_platforms(platforms))]
         if model_package_arn is not None and not _MODEL_PACKAGE_ARN.match(model_package_arn):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
@@ -164,17 +162,21 @@ class EdgeModelComponent(Construct):
         self.resource = CfnResource(self, "Resource", type="Custom::SageMakerReleaseCheck", properties={
             "ServiceToken": token, "ServiceTimeout": 960, **properties})
 
-    def grant_artifact_read(self, device_role: iam.IGrantable) -> None:
+    def grant_artifact_read(self, device_role: iam.IRole) -> iam.Policy:
         """Let the devices' token exchange role download the artifact, and nothing else: ``s3:GetObject`` on
         this object, ``s3:GetBucketLocation`` on its bucket and, when the bucket has a key, its decrypt through
-        S3 (Greengrass's default token exchange policy reads no object)."""
+        S3 (Greengrass's default token exchange policy reads no object). The statements are a policy of their
+        own, named after this component version: the role is usually shared by every model's stacks, and CDK's
+        default policy of an imported role has the same name in each of them (one stack's would replace, or
+        refuse, another's)."""
         # The nucleus asks for the bucket's region before it downloads (GetBucketLocation; without it the
         # download fails with S3_GET_BUCKET_LOCATION_ACCESS_DENIED).
         statements = [allow(["s3:GetObject"], [self.artifact_bucket.arn_for_objects(self.artifact_key)]),
                       allow(["s3:GetBucketLocation"], [self.artifact_bucket.bucket_arn])]
         if self.artifact_bucket.encryption_key is not None:
             statements.append(key_through_s3(self.artifact_bucket.encryption_key, ["kms:Decrypt"]))
-        grant_statements(device_role, statements)
+        return device_policy(self, "ArtifactRead", device_role, f"{self.component_name}-{self.component_version}"
+                             "-artifact-read", statements)
 
 
 class EdgeFleetDeployment(Construct):
@@ -242,6 +244,13 @@ class EdgeFleetDeployment(Construct):
             self.resource.node.add_dependency(component.resource)
         self.deployment_id = self.resource.get_att("DeploymentId").to_string()
         """The deployment's id (``mlops`` reads its IoT job from it)."""
+
+
+def device_policy(scope: Construct, id: str, role: iam.IRole, policy_name: str, statements: list[dict]) -> iam.Policy:
+    """``statements`` as an inline policy of ``role`` named ``policy_name`` (unique per account: the devices'
+    role is shared by every model's stacks)."""
+    return iam.Policy(scope, id, policy_name=policy_name[:128], roles=[role],
+                      statements=[iam.PolicyStatement.from_json(statement) for statement in statements])
 
 
 def _platforms(platforms: Sequence[Mapping[str, str]]) -> list[dict]:

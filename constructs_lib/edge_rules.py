@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 from .errors import ConfigError, Limit, check_choice, cut
 
-__all__ = ["ABORT_FAILURE_TYPES", "DLR_RUNTIME", "EDGE_DEVICES", "EdgeAbort", "EdgeGate", "EdgeRollout", "EdgeTarget", "Wave", "check_component_name",
+__all__ = ["ABORT_FAILURE_TYPES", "DLR_RUNTIME", "check_gate_reachable", "check_version_requirement", "EDGE_DEVICES", "EdgeAbort", "EdgeGate", "EdgeRollout", "EdgeTarget", "Wave", "check_component_name",
            "check_component_version", "IN_PROGRESS_MINUTES", "exposed_if_every_device_fails", "rollout_waves"]
 
 #: AWS's DLR runtime component (DLR 1.6.0, which runs SageMaker Neo's compiled models), as a dependency.
@@ -158,6 +158,23 @@ def check_component_version(path: str, value: object) -> None:
 
     if not isinstance(value, str) or not re.fullmatch(_COMPONENT_VERSION, value):
         raise ConfigError(path, f"must be a version major.minor.patch of whole numbers (for example 1.0.7), got "
+                          f"{cut(value)}")
+
+
+#: Greengrass version requirements (npm-style semantic version ranges): comparators of versions, ranges joined
+#: by ``||``.
+_VERSION = r"\d+(\.(\d+|x|\*)){0,2}"
+_COMPARATOR = rf"((\^|~|[<>]=?|=)?\s*{_VERSION}|\*)"
+_RANGE = rf"({_COMPARATOR}(\s+{_COMPARATOR})*|{_VERSION}\s+-\s+{_VERSION})"
+_REQUIREMENT = rf"\s*{_RANGE}(\s*\|\|\s*{_RANGE})*\s*"
+
+
+def check_version_requirement(path: str, value: object) -> None:
+    """A component dependency's version requirement, such as ``~1.6.0``, ``>=2.0.0 <3.0.0`` or ``^1.2``."""
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(_REQUIREMENT, value):
+        raise ConfigError(path, "must be a version requirement such as ~1.6.0, ^1.2 or >=2.0.0 <3.0.0, got "
                           f"{cut(value)}")
 
 
@@ -384,3 +401,18 @@ class EdgeGate:
         if succeeded >= self.min_succeeded_devices:
             return "passed", f"{counts} ({self.min_succeeded_devices} had to succeed)"
         return "waiting", f"{counts} ({self.min_succeeded_devices} must succeed)"
+
+
+def check_gate_reachable(gate: EdgeGate, rollout: EdgeRollout, devices: int | None) -> None:
+    """The gate's wait outlasts the rollout's notifying the devices it needs (``min_succeeded_devices``, or
+    every device when ``devices`` gives the fleet's size): a wait that ends first can never pass."""
+    needed = gate.min_succeeded_devices if gate.min_succeeded_devices is not None else devices
+    if needed is None:
+        return
+    rollout.validate("rollout")
+    minute = rollout_waves(needed, rollout)[-1].end
+    if minute > gate.wait_minutes:
+        raise ConfigError("verify.wait_minutes", f"must be at least {math.ceil(minute)} minutes: the rollout "
+                          f"notifies device {needed} (the {'min_succeeded_devices' if gate.min_succeeded_devices else 'last of devices'}) "
+                          f"at minute {minute:.1f} at best, so a wait that ends first can never pass; got "
+                          f"{gate.wait_minutes}")

@@ -348,8 +348,10 @@ def check_edge_stage(stage: StageConfig) -> None:
             edge_rules.check_component_version(f"components[{name!r}]", version)
         for name, requirement in settings.runtime.items():
             edge_rules.check_component_name(f"runtime[{name!r}]", name, aws_allowed=True)
-            if not requirement.strip():
-                raise ConfigError(f"runtime[{name!r}]", "must be a version requirement such as ~1.6.0, got ''")
+            edge_rules.check_version_requirement(f"runtime[{name!r}]", requirement)
+        if settings.devices is not None:
+            edge_rules.DEVICES.check("devices", settings.devices)
+        edge_rules.check_gate_reachable(settings.gate(), settings.rollout.to_rollout(), settings.devices)
     except ConfigError as error:
         raise error.under("edge") from None
 

@@ -758,10 +758,20 @@ _EDGE_PATH = "models[7].stages"
       "models.0.stages.prod": {"mode": "edge", "edge": {"thing_group": "churn-devices-prod"}}},
      f"{_EDGE_PATH}.prod.edge.thing_group: is model churn-predictor's too: one model per thing group"),
     ({f"{EDGE}.prod.edge.rollout": "fast"}, f"{_EDGE_PATH}.prod.edge.rollout: must be a section of key: value"),
+    ({f"{EDGE}.prod.edge.verify": {"wait_minutes": 10}},  # every one of 2000 devices, notified by minute 23.4
+     f"{_EDGE_PATH}.prod.edge.verify.wait_minutes: must be at least 24 minutes: the rollout notifies device 2000 "
+     "(the last of devices) at minute 23.4 at best, so a wait that ends first can never pass; got 10"),
+    ({f"{EDGE}.prod.edge.devices": 0}, f"{_EDGE_PATH}.prod.edge.devices: must be between 1 and 2147483647 devices, "
+                                       "got 0"),
+    ({f"{EDGE}.test.edge.devices": 2}, f"{_EDGE_PATH}.test.edge.abort.min_executed: must be at most edge.devices "
+                                       "(2: the abort could never judge), got 3"),
+    ({f"{EDGE}.prod.edge.runtime": {"variant.DLR": "~~1.6"}},
+     f"{_EDGE_PATH}.prod.edge.runtime['variant.DLR']: must be a version requirement such as ~1.6.0"),
     ({"models.0.stages.test.edge": {"thing_group": "x"}}, "models[0].stages.test.edge: applies to mode edge only"),
 ], ids=["no-section", "group", "rate", "rate-bool", "factor", "maximum", "threshold", "nan", "all-and-failed",
         "timeout", "wait", "failed-percent", "component-version", "own-component", "aws-name", "role", "deployment",
-        "checks", "foreign-version", "no-build-edge", "shared-group", "section-text", "wrong-mode"])
+        "checks", "foreign-version", "no-build-edge", "shared-group", "section-text", "unreachable-gate",
+        "no-devices", "sample-above-fleet", "requirement", "wrong-mode"])
 def test_an_edge_stage_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

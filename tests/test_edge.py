@@ -109,6 +109,7 @@ def test_the_deployment_rolls_out_in_waves_and_aborts_on_failures(template):
 
 def test_the_devices_read_only_the_artifact(template):
     (policy,) = by_type(template, "AWS::IAM::Policy").values()
+    assert policy["PolicyName"] == f"{NAME}-1.0.7-artifact-read"  # its own name: other stacks grant the role too
     read, location, decrypt = policy["PolicyDocument"]["Statement"]
     assert (read["Action"], read["Resource"]) == ("s3:GetObject", {"Fn::Join": ["", [
         "arn:", {"Ref": "AWS::Partition"}, f":s3:::{BUCKET}/{KEY}"]]})

@@ -23,7 +23,7 @@ from constructs_lib.edge_rules import EdgeGate
 
 from . import output
 from .aws import translate
-from .base import EXIT_AWS, EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
+from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
 
 _THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 
@@ -136,7 +136,7 @@ def run(args, ctx) -> Output:
         facts["verdict"] = verdict(facts)
         return Output(data=facts, text=_report(facts))
     stages = _edge_stages(args.config, args.model, args.stage)
-    data, texts, failed = [], [], False
+    data, texts, failed = [], [], 0
     for stage_name, component, thing_group, region in stages:
         # Each stage in its own region (its account is the credentials'), unless --region says otherwise.
         stage_ctx = type(ctx)(profile=ctx.profile, region=ctx.region or region, role_arn=ctx.role_arn)
@@ -144,7 +144,7 @@ def run(args, ctx) -> Output:
             facts = edge_status(stage_ctx, thing_group)
         except Exception as error:  # noqa: BLE001 - one stage's error (its account, its rights) is reported there
             problem = translate(error)
-            failed = True
+            failed = failed or problem.exit_code  # the first stage's error says how it failed (access, not found...)
             data.append({"stage": stage_name, "thing_group": thing_group, "error": str(problem)})
             texts.append(f"{stage_name}: thing group {thing_group}: {problem}")
             continue
@@ -156,7 +156,7 @@ def run(args, ctx) -> Output:
         texts.append(f"{stage_name}: model version {facts['model_version'] or 'none'} (component {component} "
                      f"{deployed or 'not deployed'})\n{_report(facts)}")
     return Output(data={"model": args.model, "stages": data}, text="\n\n".join(texts),
-                  exit_code=EXIT_AWS if failed else 0)
+                  exit_code=failed)
 
 
 def _edge_stages(config_path: str, model_name: str, only: str | None) -> list[tuple[str, str, str, str]]:

@@ -203,6 +203,9 @@ def run(args: Any, ctx: Any = None) -> Output:
     data: dict[str, Any] = {"config": str(args.config), "stages": [p.as_dict() for p in plans], "batch": batches,
                             "edge": [{k: v for k, v in e.items() if k != "text"} for e in edges]}
     if args.chart:
+        if not plans:
+            raise OpsError("--chart draws endpoint rollouts, and the selected stages have none (an edge stage's "
+                           "waves are in the text)", EXIT_USAGE)
         write_chart(plans, args.chart)
         data["chart"] = str(args.chart)
         text += f"\n\nchart written to {args.chart}"
@@ -241,7 +244,9 @@ def plan_edge(model: str, stage_name: str, stage: StageConfig, devices: int | No
         f"{gate.max_failed_percent:g} % of the finished ones failed",
     ]
     return {"model": model, "stage": stage_name, "thing_group": edge.thing_group, "devices": fleet,
-            "devices_assumed": assumed, "waves": [asdict(w) for w in waves],
+            "devices_assumed": assumed, "rollout": asdict(rollout), "abort": asdict(abort),
+            "in_progress_timeout_minutes": edge.in_progress_timeout_minutes, "gate": asdict(gate),
+            "waves": [asdict(w) for w in waves],
             "minutes_to_reach_all": round(waves[-1].end, 2), "exposed_if_every_device_fails": exposed,
             "text": "\n".join(lines)}
 

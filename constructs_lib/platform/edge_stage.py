@@ -9,7 +9,7 @@ from constructs import Construct
 from constructs_lib.access_logs import data_bucket
 from constructs_lib.arns import StackArns
 from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig
-from constructs_lib.edge import EdgeFleetDeployment, EdgeModelComponent
+from constructs_lib.edge import EdgeFleetDeployment, EdgeModelComponent, device_policy
 from constructs_lib.errors import ConfigError
 from constructs_lib.keys import customer_key
 from constructs_lib.nag import acknowledge_wildcards
@@ -83,15 +83,17 @@ class EdgeStack(Stack):
 
     def _grant_devices(self, model: ModelConfig, role_name: str) -> None:
         """The devices' token exchange role may download this model's artifacts (every version: a device that
-        rolls back, or joins the group later, fetches the version it is given) and nothing else of the stack."""
+        rolls back, or joins the group later, fetches the version it is given) and nothing else of the stack,
+        through a policy named after this stack (the role is every edge model's)."""
         role = iam.Role.from_role_name(self, "DeviceRole", role_name)
         objects = self.bucket.arn_for_objects(f"{model.name}/*")
-        grant_statements(role, [allow(["s3:GetObject"], [objects]),
-                                # The nucleus asks for the bucket's region before it downloads.
-                                allow(["s3:GetBucketLocation"], [self.bucket.bucket_arn]),
-                                key_through_s3(self.bucket.encryption_key, ["kms:Decrypt"])])
-        acknowledge_wildcards(self, {objects: "The devices download the versions of this model (one key each, "
-                                              "never reused) that their deployments name."})
+        policy = device_policy(self, "DevicePolicy", role, f"{self.stack_name}-artifacts", [
+            allow(["s3:GetObject"], [objects]),
+            # The nucleus asks for the bucket's region before it downloads.
+            allow(["s3:GetBucketLocation"], [self.bucket.bucket_arn]),
+            key_through_s3(self.bucket.encryption_key, ["kms:Decrypt"])])
+        acknowledge_wildcards(policy, {objects: "The devices download the versions of this model (one key each, "
+                                                "never reused) that their deployments name."})
 
     def _check_role(self, config: PlatformConfig, model: ModelConfig, stage_name: str) -> iam.Role:
         """The role the delivery pipeline's wait step assumes: read this deployment and its IoT job."""

@@ -122,8 +122,9 @@ def test_each_edge_stage_is_reported_even_when_one_cannot_be_read(mlops, fleet):
     deployed, _ = fleet
     deployed(_deployment(), _job("IN_PROGRESS", Succeeded=3))
     result = mlops("edge", "status", "churn-edge", "--config", str(CONFIG))
-    # test's group does not exist in this account: its line says so, prod's report follows, the exit says it.
-    assert result.code != 0
+    # test's group does not exist in this account: its line says so, prod's report follows, and the exit code is
+    # that error's (3, not found), as for one thing group.
+    assert result.code == EXIT_NOT_FOUND
     assert result.out.startswith("test: thing group churn-devices-test: not found: DescribeThingGroup:")
     assert "prod: model version none (component mlops.churn-edge not deployed)" in result.out
 

@@ -259,3 +259,6 @@ def test_an_edge_plan_for_another_fleet_size_and_the_gate_in_words(capsys):
                                     "most 0 % of the finished ones failed")
     code, _, err = run(capsys, "plan", str(PLATFORM), "--model", "churn-edge", "--devices", "0")
     assert code == 2 and "--devices: must be at least 1" in err
+    # The chart draws endpoint rollouts: an edge-only plan says so instead of an empty picture.
+    code, _, err = run(capsys, "plan", str(PLATFORM), "--model", "churn-edge", "--chart", "/tmp/never-written.png")
+    assert code == 2 and "--chart draws endpoint rollouts, and the selected stages have none" in err

@@ -92,6 +92,9 @@ def test_the_devices_read_this_model_s_artifacts_and_nothing_else(templates):
     template = templates["mlops-churn-edge-test-edge"]
     (policy,) = [r["Properties"] for r in _of(template, "AWS::IAM::Policy").values()
                  if r["Properties"].get("Roles") == ["GreengrassV2TokenExchangeRole"]]
+    # The role is every edge model's: each stack's policy has a name of its own (CDK's default policy of an
+    # imported role has the same name in every stack, so one model's deploy would replace another's grant).
+    assert policy["PolicyName"] == "mlops-churn-edge-test-edge-artifacts"
     read, location, decrypt = policy["PolicyDocument"]["Statement"]
     assert read["Action"] == "s3:GetObject" and json.dumps(read["Resource"]).endswith('"/churn-edge/*"]]}')
     assert location["Action"] == "s3:GetBucketLocation"

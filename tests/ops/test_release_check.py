@@ -274,13 +274,13 @@ def test_a_component_release_passes_only_on_the_model_just_deployed(aws_client, 
                                     "this stack deployed")
 
 
-def _package(sagemaker, model_data: str) -> str:
+def _package(sagemaker, model_data: str, group: str = "churn-regional", metadata: dict | None = None) -> str:
     try:
-        sagemaker.create_model_package_group(ModelPackageGroupName="churn-regional")
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
     except sagemaker.exceptions.ClientError:
         pass
     return sagemaker.create_model_package(
-        ModelPackageGroupName="churn-regional", ModelApprovalStatus="Approved",
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", CustomerMetadataProperties=metadata or {},
         InferenceSpecification={"Containers": [{"Image": "x", "ModelDataUrl": model_data}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
     )["ModelPackageArn"]
@@ -351,16 +351,9 @@ def _state(state: str, **extra) -> dict:
 
 
 def _edge_package(sagemaker, artifact: str | None) -> str:
-    try:
-        sagemaker.create_model_package_group(ModelPackageGroupName="churn-edge")
-    except sagemaker.exceptions.ClientError:
-        pass
-    return sagemaker.create_model_package(
-        ModelPackageGroupName="churn-edge", ModelApprovalStatus="Approved",
-        CustomerMetadataProperties={} if artifact is None else {"edge-artifact": artifact, "edge-target": "rasp4b"},
-        InferenceSpecification={"Containers": [{"Image": "x", "ModelDataUrl": "s3://artifacts/m/model.tar.gz"}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
-    )["ModelPackageArn"]
+    """A version of an edge build: its compiled artifact in the customer metadata (none: a build without it)."""
+    return _package(sagemaker, "s3://artifacts/m/model.tar.gz", group="churn-edge",
+                    metadata=None if artifact is None else {"edge-artifact": artifact, "edge-target": "rasp4b"})
 
 
 def test_an_edge_release_copies_the_compiled_artifact_and_makes_the_component_once(aws_client, cloudformation_url,

@@ -92,6 +92,9 @@ class DefinitionSpec:
     (``compile_uri`` runs it) and register the compiled artifact with it; "" for none."""
     edge_target_name: str = ""
     compile_uri: str = ""
+    baseline_uri: str = ""
+    """The library's ``drift_baseline.py``: a ``Baseline`` step computes the training split's drift baseline,
+    registered with each version (``DriftCheckBaselines``); "" for none."""
     xgboost_version: str = XGBOOST_VERSION
 
 
@@ -123,6 +126,7 @@ class _Template:
             preprocess_uri=_template_uri(spec.preprocess_uri, ph, "preprocess"),
             evaluate_uri=_template_uri(spec.evaluate_uri, ph, "evaluate"),
             compile_uri=_template_uri(spec.compile_uri, ph, "compile") if spec.compile_uri else "",
+            baseline_uri=_template_uri(spec.baseline_uri, ph, "baseline") if spec.baseline_uri else "",
             metric=ph["metric"], threshold=_TEMPLATE_THRESHOLD,
             processing_instance_type=ph["processing_instance_type"],
             training_instance_type=ph["training_instance_type"],
@@ -174,8 +178,7 @@ def _copied(spec: DefinitionSpec) -> dict[str, str]:
     values = {field: getattr(spec, field) for field in (
         "pipeline_name", "group_name", "bucket", "role_arn", "kms_key", "data_prefix", "models_prefix",
         "input_data", "metric", "processing_instance_type", "training_instance_type")}
-    for name, uri in (("preprocess", spec.preprocess_uri), ("evaluate", spec.evaluate_uri),
-                      *((("compile", spec.compile_uri),) if spec.compile_uri else ())):
+    for name, uri in _script_uris(spec):
         bucket, key = _split_s3(uri)
         values[f"{name}_bucket"] = bucket
         if "/" not in key:  # the SDK copies a key's basename too: a key with folders is part of the template key
@@ -195,9 +198,15 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _script_uris(spec: DefinitionSpec) -> list[tuple[str, str]]:
+    """``(name, s3 URI)`` of each script the definition runs."""
+    return [(name, uri) for name, uri in (("preprocess", spec.preprocess_uri), ("evaluate", spec.evaluate_uri),
+                                          ("compile", spec.compile_uri), ("baseline", spec.baseline_uri)) if uri]
+
+
 def _template_key(spec: DefinitionSpec, images: tuple[str, str]) -> tuple:
     """What a template depends on: the values the SDK reads rather than copies."""
-    uris = (spec.preprocess_uri, spec.evaluate_uri, *((spec.compile_uri,) if spec.compile_uri else ()))
+    uris = [uri for _, uri in _script_uris(spec)]
     keys = tuple(key if "/" in key else None for key in (_split_s3(uri)[1] for uri in uris))
     return (spec.region, spec.approval_status, images, keys, spec.inference_preprocessing, spec.edge_target,
             spec.edge_target_name)
@@ -325,6 +334,8 @@ _SESSIONS: dict[tuple[str, str], object] = {}
 # --------------------------------------------------------------------------------------------- definition
 def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     """The SDK's definition for ``spec`` (JSON text, keys sorted); ``images``: scikit-learn, XGBoost."""
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
     from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
@@ -413,6 +424,22 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
                                                   json_path="artifact"),
                          "edge-target": spec.edge_target_name}
 
+    # The training split's drift baseline (drift_baseline.py), registered with the version below: what its
+    # callers' data is compared with once it serves. Under the models prefix, which the test and prod accounts
+    # read.
+    baseline_steps, baselines = [], None
+    if spec.baseline_uri:
+        baseline_out = s3_output("baseline", f"s3://{bucket}/{spec.models_prefix}")
+        baseline_step = ProcessingStep(name="Baseline", step_args=processor(sklearn_image, "baseline").run(
+            inputs=[s3_input("train", splits["train"].S3Output.S3Uri, "train")], outputs=[baseline_out],
+            code=spec.baseline_uri))
+        baseline_steps = [baseline_step]
+        root = baseline_step.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+        baselines = DriftCheckBaselines(**{
+            f"model_data_{kind}": MetricsSource(content_type="application/json",
+                                                s3_uri=Join(on="/", values=[root, f"{kind}.json"]))
+            for kind in ("statistics", "constraints")})
+
     report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(name="Evaluate", property_files=[report], step_args=processor(
         xgboost_image, "evaluate").run(
@@ -440,7 +467,12 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     register = ModelStep(name="Register", step_args=builder.register(
         model_package_group_name=spec.group_name, content_types=content_types, response_types=["text/csv"],
         inference_instances=list(spec.inference_instance_types), transform_instances=[spec.processing_instance_type],
-        approval_status=spec.approval_status, customer_metadata_properties=edge_metadata))
+        approval_status=spec.approval_status, customer_metadata_properties=edge_metadata,
+        drift_check_baselines=baselines,
+        # The evaluation report (its metrics) as the version's model quality.
+        model_metrics=ModelMetrics(model_statistics=MetricsSource(content_type="application/json", s3_uri=Join(
+            on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+                            "evaluation.json"])))))
     fail = FailStep(name="MetricBelowThreshold", error_message=Join(on=" ", values=[
         f"The model's {spec.metric}", score, "is below the threshold", threshold, "; no version was registered."]))
     check = ConditionStep(name="CheckMetric", conditions=[ConditionGreaterThanOrEqualTo(left=score, right=threshold)],
@@ -449,7 +481,7 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
     # No experiment tracking: by default the SDK adds it in some regions only, and it needs the role to create
     # experiments and trials; the model registry already records every version with its metrics' source.
     pipeline = Pipeline(name=spec.pipeline_name, parameters=[input_data, threshold, processing_type, training_type],
-                        steps=[preprocess, train, evaluate, check], sagemaker_session=session,
+                        steps=[preprocess, *baseline_steps, train, evaluate, check], sagemaker_session=session,
                         pipeline_experiment_config=None)
     definition = json.loads(pipeline.definition())
     return json.dumps(definition, sort_keys=True, separators=(",", ":"))

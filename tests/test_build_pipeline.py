@@ -61,7 +61,8 @@ def synthesised():
 def test_definition_has_preprocess_train_evaluate_condition_register_and_fail(synthesised):
     _, _, definition, _, _ = synthesised
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
-        ("Preprocess", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"), ("CheckMetric", "Condition")]
+        ("Preprocess", "Processing"), ("Baseline", "Processing"), ("Train", "Training"), ("Evaluate", "Processing"),
+        ("CheckMetric", "Condition")]
     steps = steps_by_name(definition)
     assert steps["Register"]["Type"] == "RegisterModel" and steps["MetricBelowThreshold"]["Type"] == "Fail"
     condition = steps["CheckMetric"]["Arguments"]
@@ -98,6 +99,34 @@ def test_registration_declares_approval_and_inference_contract(synthesised):
     container = spec["Containers"][0]
     assert container["Image"] == "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+
+
+def test_each_version_is_registered_with_its_drift_baseline_and_its_evaluation(synthesised):
+    """The Baseline step (the library's drift_baseline.py, on the scikit-learn image) reads the training split
+    and writes statistics.json and constraints.json under the models prefix (which test and prod read); the
+    version carries them as its data-quality drift baselines, and the evaluation report as its model quality."""
+    _, _, definition, _, _ = synthesised
+    steps = steps_by_name(definition)
+    baseline = steps["Baseline"]["Arguments"]
+    (source,) = [i for i in baseline["ProcessingInputs"] if i["InputName"] == "train"]
+    assert source["S3Input"]["S3Uri"] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"}
+    assert source["S3Input"]["LocalPath"] == "/opt/ml/processing/train"
+    (output,) = baseline["ProcessingOutputConfig"]["Outputs"]
+    assert (output["OutputName"], output["S3Output"]["LocalPath"]) == ("baseline", "/opt/ml/processing/baseline")
+    assert output["S3Output"]["S3Uri"]["Std:Join"]["Values"] == [
+        f"s3://{BUCKET}/models/fraud", {"Get": "Execution.PipelineExecutionId"}, "baseline"]
+    assert "sagemaker-scikit-learn" in baseline["AppSpecification"]["ImageUri"]
+    register = steps["Register"]["Arguments"]
+    root = {"Get": "Steps.Baseline.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
+    assert register["DriftCheckBaselines"] == {"ModelDataQuality": {
+        kind: {"ContentType": "application/json",
+               "S3Uri": {"Std:Join": {"On": "/", "Values": [root, f"{name}.json"]}}}
+        for kind, name in (("Statistics", "statistics"), ("Constraints", "constraints"))}}
+    assert register["ModelMetrics"]["ModelQuality"] == {"Statistics": {
+        "ContentType": "application/json", "S3Uri": {"Std:Join": {"On": "/", "Values": [
+            {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+            "evaluation.json"]}}}}
 
 
 def test_outputs_are_encrypted_and_kept_in_the_model_prefixes(synthesised):
@@ -150,12 +179,13 @@ def test_a_definition_filled_in_from_a_template_is_the_sdks_own(synthesised):
         evaluate_uri="s3://assets/e.py", input_data="s3://data/a/", metric="auc", threshold=0.7,
         processing_instance_type="ml.c5.xlarge", training_instance_type="ml.m5.xlarge",
         inference_instance_types=("ml.m5.large",), approval_status="Approved",
-        hyperparameters=(("num_round", "50"),))
+        hyperparameters=(("num_round", "50"),), baseline_uri="s3://assets/b.py")
     second = replace(
         first, pipeline_name="b-build", role_arn=f'arn:aws:iam::{DEV}:role/path/b"q', group_name="b",
         bucket="bucket-b", data_prefix="pipelines/b", models_prefix="models/b",
         kms_key=f"arn:aws:kms:{REGION}:{DEV}:key/b", preprocess_uri="s3://other-assets/x1.py",
-        evaluate_uri="s3://other-assets/y2.py", input_data="s3://data/b\\/zzsdkvalue9z/", metric="f1", threshold=0.825,
+        evaluate_uri="s3://other-assets/y2.py", baseline_uri="s3://other-assets/z3.py",
+        input_data="s3://data/b\\/zzsdkvalue9z/", metric="f1", threshold=0.825,
         training_instance_type="ml.m5.2xlarge", inference_instance_types=("ml.c5.large", "ml.m5.large", "ml.g5.xlarge"),
         hyperparameters=(("eta", "0.2"), ("max_depth", "5"), ("objective", "binary:logistic")))
     templates = len(sdk._TEMPLATES)

@@ -121,7 +121,7 @@ def test_build_pipeline_definition_holds_every_step_and_the_threshold(synthesise
     assert resource["Properties"]["PipelineName"] == "mlops-churn-predictor-build"
     definition = pipeline_definition(resource)
     types = {name: step["Type"] for name, step in steps_by_name(definition).items()}
-    assert types == {"Preprocess": "Processing", "Train": "Training", "Evaluate": "Processing",
+    assert types == {"Preprocess": "Processing", "Baseline": "Processing", "Train": "Training", "Evaluate": "Processing",
                      "CheckMetric": "Condition", "Register": "RegisterModel", "MetricBelowThreshold": "Fail"}
     assert {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.8} in definition["Parameters"]
     register = steps_by_name(definition)["Register"]["Arguments"]

@@ -151,8 +151,8 @@ class ModelBuildPipeline(Construct):
         scripts = {name: s3_assets.Asset(self, name.removesuffix(".py").capitalize() + "Script",
                                          path=str(folder / name)) for name in REQUIRED_SCRIPTS}
         # The library's own scripts, not the model folder's: the drift baseline, and Neo's compilation.
-        scripts["drift_baseline.py"] = s3_assets.Asset(self, "BaselineScript",
-                                                       path=str(Path(__file__).with_name("drift_baseline.py")))
+        scripts["ops/drift.py"] = s3_assets.Asset(self, "BaselineScript",
+                                                  path=str(Path(__file__).parent / "ops" / "drift.py"))
         if edge_target is not None:
             scripts["neo_compile.py"] = s3_assets.Asset(self, "CompileScript",
                                                         path=str(Path(__file__).with_name("neo_compile.py")))
@@ -181,7 +181,7 @@ class ModelBuildPipeline(Construct):
             edge_target="" if edge_target is None else json.dumps(edge_target.output_config(), sort_keys=True),
             edge_target_name="" if edge_target is None else edge_target.description,
             compile_uri="" if edge_target is None else "s3://{}/{}".format(*objects["neo_compile.py"]),
-            baseline_uri="s3://{}/{}".format(*objects["drift_baseline.py"]),
+            baseline_uri="s3://{}/{}".format(*objects["ops/drift.py"]),
             xgboost_version=xgboost_version,
         )
         # The definition and the images (for the role's ECR permissions) are produced while the app goes on,

@@ -93,7 +93,7 @@ class DefinitionSpec:
     edge_target_name: str = ""
     compile_uri: str = ""
     baseline_uri: str = ""
-    """The library's ``drift_baseline.py``: a ``Baseline`` step computes the training split's drift baseline,
+    """The library's ``ops/drift.py``: a ``Baseline`` step computes the training split's drift baseline,
     registered with each version (``DriftCheckBaselines``); "" for none."""
     xgboost_version: str = XGBOOST_VERSION
 
@@ -424,7 +424,7 @@ def _definition(spec: DefinitionSpec, images: tuple[str, str]) -> str:
                                                   json_path="artifact"),
                          "edge-target": spec.edge_target_name}
 
-    # The training split's drift baseline (drift_baseline.py), registered with the version below: what its
+    # The training split's drift baseline (ops/drift.py), registered with the version below: what its
     # callers' data is compared with once it serves. Under the models prefix, which the test and prod accounts
     # read.
     baseline_steps, baselines = [], None

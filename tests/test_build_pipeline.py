@@ -102,7 +102,7 @@ def test_registration_declares_approval_and_inference_contract(synthesised):
 
 
 def test_each_version_is_registered_with_its_drift_baseline_and_its_evaluation(synthesised):
-    """The Baseline step (the library's drift_baseline.py, on the scikit-learn image) reads the training split
+    """The Baseline step (the library's ops/drift.py, on the scikit-learn image) reads the training split
     and writes statistics.json and constraints.json under the models prefix (which test and prod read); the
     version carries them as its data-quality drift baselines, and the evaluation report as its model quality."""
     _, _, definition, _, _ = synthesised

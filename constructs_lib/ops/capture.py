@@ -18,82 +18,16 @@ report says how many were.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections import defaultdict
-from datetime import datetime, timedelta
 from typing import Any
+
+# The capture files' reading is the drift check's too (drift.py, deployed as one self-contained file).
+from .drift import _payload, hour_prefixes, read_records, split_s3_uri  # noqa: F401 - read through this module
 
 #: Upper bound of records read per variant: agreement is a sample statistic and S3 reads cost time.
 DEFAULT_MAX_RECORDS = 5000
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix/`` -> (``bucket``, ``some/prefix``)."""
-    rest = uri.split("://", 1)[1] if "://" in uri else uri
-    bucket, _, prefix = rest.partition("/")
-    return bucket, prefix.strip("/")
-
-
-def hour_prefixes(root: str, endpoint: str, variant: str, start: datetime, end: datetime) -> list[str]:
-    """The hourly capture folders of one variant between ``start`` and ``end`` (UTC)."""
-    base = f"{root}/{endpoint}/{variant}/" if root else f"{endpoint}/{variant}/"
-    hour = start.replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour <= end:
-        prefixes.append(f"{base}{hour:%Y/%m/%d/%H}/")
-        hour += timedelta(hours=1)
-    return prefixes
-
-
-def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime, end: datetime,
-                 limit: int = DEFAULT_MAX_RECORDS) -> list[dict]:
-    """Captured records of ``variant`` in the window (at most ``limit``, counted within the window: the hourly
-    folders' records before ``start`` or after ``end`` are left out); unreadable lines are skipped."""
-    bucket, root = split_s3_uri(uri)
-    records: list[dict] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for prefix in hour_prefixes(root, endpoint, variant, start, end):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
-                for line in body.splitlines():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(record, dict) and _within(record, start, end):
-                        records.append(record)
-                        if len(records) >= limit:
-                            return records
-    return records
-
-
-def _within(record: dict, start: datetime, end: datetime) -> bool:
-    """Whether the record's ``inferenceTime`` falls in the window (the hourly folders also hold the minutes before
-    and after it); a record without a readable time is kept."""
-    text = (record.get("eventMetadata") or {}).get("inferenceTime")
-    try:
-        at = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return True
-    if at.tzinfo is None or start.tzinfo is None:
-        return True
-    return start <= at <= end
-
-
-def _payload(record: dict, side: str) -> str | None:
-    part = (record.get("captureData") or {}).get(side)
-    if not isinstance(part, dict) or part.get("data") is None:
-        return None
-    data = str(part["data"])
-    if str(part.get("encoding", "")).upper() == "BASE64":
-        try:
-            return base64.b64decode(data).decode("utf-8", "replace")
-        except ValueError:
-            return data
-    return data
 
 
 def _numbers(text: str) -> list[float] | None:

@@ -1,0 +1,370 @@
+"""The build pipeline's ``Baseline`` step: what the model's input looked like in training, registered with the
+version as its data-quality drift baseline (``DriftCheckBaselines.ModelDataQuality``).
+
+SageMaker Model Monitor, whose analyzer writes such baselines, is "no longer open to new customers" (its
+documentation's availability notice), so the library computes its own, in a processing job on the
+scikit-learn image (pandas and numpy), from the training split the model was trained on (``train.csv``: no
+header, the label first, then the features in the order callers send them):
+
+* ``statistics.json``: per feature (``f1``, ``f2``... in that order): the count, missing values, mean, standard
+  deviation, minimum and maximum, and its distribution over at most ten bins (the training data's deciles,
+  values seen in training, as edges; a value equal to an edge in the bin it closes; the outer bins
+  open-ended) as proportions;
+* ``constraints.json``: how drift from it is judged: the population stability index (PSI) of each feature's
+  binned distribution against this one, above ``max_psi`` (default 0.2, the usual "significant shift").
+
+The files carry ``"format": "sagemaker-safe-release/drift-baseline"`` and a version, so a monitoring job reads
+only what it understands. Deterministic: the same training data gives the same files, byte for byte.
+
+The drift check (``handler``, an AWS Lambda function run on a schedule in the stage's account, deployed as
+this file's inline source) compares what an endpoint's callers sent in a window (its captured requests) with
+the released version's baseline: each feature's PSI over the baseline's bins, published to CloudWatch
+(``NAMESPACE``: ``FeatureDrift`` per feature, ``MaxFeatureDrift`` and ``DriftViolations``, the features
+above their constraint, once ``MIN_RECORDS`` requests were seen; ``DriftRecords`` always), and a report next to
+the captured data (``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json``).
+
+The file runs alone in both places (no package of this project is installed there): standard library, boto3
+in the function, numpy and pandas in the job (imported there only), and Python 3.8's syntax (the image's
+interpreter may be older than this project's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import bisect
+import json
+import math
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+FORMAT = "sagemaker-safe-release/drift-baseline"
+VERSION = 1
+BINS = 10
+DEFAULT_MAX_PSI = 0.2
+
+
+def feature_statistics(values) -> dict:
+    """One feature's statistics (``values``: a pandas Series of numbers, missing ones as NaN)."""
+    import numpy as np
+
+    present = values.dropna().astype(float).to_numpy()
+    stats = {"count": int(len(values)), "missing": int(len(values) - len(present))}
+    if not len(present):
+        return {**stats, "bins": {"edges": [], "proportions": []}}
+    # Decile edges, each once and each a value seen in training (no interpolation: a flag's edges are 0 and 1,
+    # not a fraction between), so a feature with few distinct values gets fewer bins.
+    edges = sorted({float(x) for x in np.quantile(present, [i / BINS for i in range(1, BINS)],
+                                                  method="inverted_cdf")})
+    counts = [0] * (len(edges) + 1)
+    for value in present:
+        counts[bin_index(edges, float(value))] += 1
+    return {
+        **stats, "mean": _number(present.mean()), "std": _number(present.std()), "min": _number(present.min()),
+        "max": _number(present.max()),
+        # A value equal to an edge falls in the bin that edge closes: (e[i-1], e[i]].
+        "bins": {"edges": [_number(e) for e in edges],
+                 "proportions": [_number(c / len(present)) for c in counts]},
+    }
+
+
+def bin_index(edges: list[float], value: float) -> int:
+    """The bin of ``value``: a value equal to an edge falls in the bin that edge closes, ``(e[i-1], e[i]]``
+    (the baseline and the drift check count with this one rule)."""
+    return bisect.bisect_left(edges, value)
+
+
+def baseline(frame, max_psi: float = DEFAULT_MAX_PSI) -> tuple[dict, dict]:
+    """``(statistics, constraints)`` of the features of a training split (``frame``: no header, the label in
+    the first column)."""
+    features = frame.iloc[:, 1:]
+    statistics = {"format": FORMAT, "version": VERSION, "records": int(len(frame)),
+                  "features": [dict(name=f"f{i}", **feature_statistics(features.iloc[:, i - 1]))
+                               for i in range(1, features.shape[1] + 1)]}
+    constraints = {"format": FORMAT, "version": VERSION, "metric": "psi", "max_psi": max_psi,
+                   "features": [f"f{i}" for i in range(1, features.shape[1] + 1)]}
+    return statistics, constraints
+
+
+def _number(value) -> float:
+    """A finite float rounded to 12 significant digits (the same on every machine's float formatting)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {number}")
+    return float(f"{number:.12g}")
+
+
+# --------------------------------------------------------------------------------------------- the drift check
+NAMESPACE = "SageMakerSafeRelease/Drift"
+DEFAULT_MIN_RECORDS = 100
+#: Requests read per check at most (the function has 15 minutes; a drift statistic needs a sample, not all).
+MAX_RECORDS = 50_000
+#: A bin's share is at least this in the PSI (an empty bin would make it infinite).
+PSI_FLOOR = 1e-4
+#: CloudWatch takes at most 1000 metric values per PutMetricData call.
+_METRICS_PER_CALL = 500
+
+
+def psi(expected: list[float], observed: list[float]) -> float:
+    """The population stability index of ``observed`` shares against ``expected`` ones (the same bins)."""
+    total = 0.0
+    for e, o in zip(expected, observed):
+        e, o = max(e, PSI_FLOOR), max(o, PSI_FLOOR)
+        total += (o - e) * math.log(o / e)
+    return total
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> (``bucket``, ``some/prefix``)."""
+    rest = uri.split("://", 1)[1] if "://" in uri else uri
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix.strip("/")
+
+
+def hour_prefixes(root: str, endpoint: str, variant: str, start: datetime, end: datetime) -> list[str]:
+    """The hourly capture folders of one variant between ``start`` and ``end`` (UTC)."""
+    base = f"{root}/{endpoint}/{variant}/" if root else f"{endpoint}/{variant}/"
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour <= end:
+        prefixes.append(f"{base}{hour:%Y/%m/%d/%H}/")
+        hour += timedelta(hours=1)
+    return prefixes
+
+
+def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime, end: datetime,
+                 limit: int = 5000) -> list[dict]:
+    """Captured records of ``variant`` in the window (at most ``limit``, counted within the window: the hourly
+    folders' records before ``start`` or after ``end`` are left out); unreadable lines are skipped."""
+    bucket, root = split_s3_uri(uri)
+    records: list[dict] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix in hour_prefixes(root, endpoint, variant, start, end):
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
+                for line in body.splitlines():
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(record, dict) and _within(record, start, end):
+                        records.append(record)
+                        if len(records) >= limit:
+                            return records
+    return records
+
+
+def _within(record: dict, start: datetime, end: datetime) -> bool:
+    """Whether the record's ``inferenceTime`` falls in the window (the hourly folders also hold the minutes before
+    and after it); a record without a readable time is kept."""
+    text = (record.get("eventMetadata") or {}).get("inferenceTime")
+    try:
+        at = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if at.tzinfo is None or start.tzinfo is None:
+        return True
+    return start <= at <= end
+
+
+def _payload(record: dict, side: str) -> str | None:
+    part = (record.get("captureData") or {}).get(side)
+    if not isinstance(part, dict) or part.get("data") is None:
+        return None
+    data = str(part["data"])
+    if str(part.get("encoding", "")).upper() == "BASE64":
+        try:
+            return base64.b64decode(data).decode("utf-8", "replace")
+        except ValueError:
+            return data
+    return data
+
+
+def input_rows(record: dict) -> list[list[str]] | None:
+    """The CSV rows of a captured request (a request may hold several), None when it is not CSV."""
+    part = (record.get("captureData") or {}).get("endpointInput") or {}
+    if "csv" not in str(part.get("observedContentType", "text/csv")).lower():
+        return None
+    text = _payload(record, "endpointInput")
+    if text is None:
+        return None
+    return [line.split(",") for line in text.strip().splitlines() if line.strip()]
+
+
+def drift_report(statistics: dict, constraints: dict, records: list[dict], min_records: int) -> dict:
+    """Each feature's PSI over the window's requests against the baseline, the features above the
+    constraint, and the verdict (``drift``, ``ok``, or ``too few requests``)."""
+    features = statistics["features"]
+    values: list[list[float]] = [[] for _ in features]
+    missing, rows, unreadable = [0] * len(features), 0, 0
+    for record in records:
+        parsed = input_rows(record)
+        if parsed is None:
+            unreadable += 1
+            continue
+        for row in parsed:
+            if len(row) != len(features):
+                unreadable += 1
+                continue
+            rows += 1
+            for i, cell in enumerate(row):
+                try:
+                    number = float(cell) if cell.strip() else None
+                except ValueError:
+                    number = None
+                if number is None or not math.isfinite(number):
+                    missing[i] += 1
+                else:
+                    values[i].append(number)
+    limit = float(constraints.get("max_psi", DEFAULT_MAX_PSI))
+    report: dict[str, Any] = {"format": FORMAT, "version": VERSION, "rows": rows, "unreadable": unreadable,
+                              "min_records": min_records, "max_psi": limit, "features": [], "violations": []}
+    for feature, seen, absent in zip(features, values, missing):
+        entry: dict[str, Any] = {"name": feature["name"], "count": len(seen), "missing": absent}
+        edges = feature["bins"]["edges"]
+        if seen and feature["bins"]["proportions"]:
+            counts = [0] * (len(edges) + 1)
+            for number in seen:
+                counts[bin_index(edges, number)] += 1
+            observed = [c / len(seen) for c in counts]
+            entry.update(psi=_number(psi(feature["bins"]["proportions"], observed)),
+                         observed=[_number(share) for share in observed])
+            if entry["psi"] > limit:
+                report["violations"].append(feature["name"])
+        report["features"].append(entry)
+    scored = [f["psi"] for f in report["features"] if "psi" in f]
+    report["max_feature_psi"] = max(scored) if scored else None
+    report["verdict"] = ("too few requests" if rows < min_records else "drift" if report["violations"] else "ok")
+    return report
+
+
+def _baseline_of(sagemaker: Any, s3: Any, package_arn: str) -> tuple[dict, dict]:
+    """The version's registered drift baseline (statistics and constraints), read from where the build wrote it."""
+    quality = ((sagemaker.describe_model_package(ModelPackageName=package_arn).get("DriftCheckBaselines") or {})
+               .get("ModelDataQuality") or {})
+    documents = []
+    for kind in ("Statistics", "Constraints"):
+        uri = (quality.get(kind) or {}).get("S3Uri")
+        if not uri:
+            raise RuntimeError(f"{package_arn} has no drift baseline ({kind}): it was registered before the build "
+                               "computed them; release a version its Baseline step made")
+        bucket, key = split_s3_uri(uri)
+        document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if document.get("format") != FORMAT or document.get("version") != VERSION:
+            raise RuntimeError(f"{uri} is not a baseline this check reads ({FORMAT} version {VERSION})")
+        documents.append(document)
+    return documents[0], documents[1]
+
+
+def _metrics(endpoint: str, report: dict, at: datetime) -> list[dict]:
+    dims = [{"Name": "EndpointName", "Value": endpoint}]
+    data = [{"MetricName": "DriftRecords", "Dimensions": dims, "Value": report["rows"], "Timestamp": at,
+             "Unit": "Count"}]
+    if report["verdict"] != "too few requests":
+        data.append({"MetricName": "DriftViolations", "Dimensions": dims, "Value": len(report["violations"]),
+                     "Timestamp": at, "Unit": "Count"})
+        if report["max_feature_psi"] is not None:
+            data.append({"MetricName": "MaxFeatureDrift", "Dimensions": dims, "Value": report["max_feature_psi"],
+                         "Timestamp": at, "Unit": "None"})
+        data += [{"MetricName": "FeatureDrift", "Dimensions": dims + [{"Name": "Feature", "Value": f["name"]}],
+                  "Value": f["psi"], "Timestamp": at, "Unit": "None"} for f in report["features"] if "psi" in f]
+    return data
+
+
+def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants: list[str], package_arn: str,
+          end: datetime, window_minutes: int, min_records: int) -> dict:
+    """One drift check: read the window's captured requests of ``variants``, compare, publish, report."""
+    s3 = clients["s3"]
+    statistics, constraints = _baseline_of(clients["sagemaker"], s3, package_arn)
+    start = end - timedelta(minutes=window_minutes)
+    records: list[dict] = []
+    for variant in variants:
+        records += read_records(s3, capture_uri, endpoint, variant, start, end, MAX_RECORDS - len(records))
+        if len(records) >= MAX_RECORDS:
+            break
+    report = drift_report(statistics, constraints, records, min_records)
+    report.update(endpoint=endpoint, model_package=package_arn, variants=variants,
+                  window={"start": start.isoformat(), "end": end.isoformat()})
+    metrics = _metrics(endpoint, report, end)
+    for first in range(0, len(metrics), _METRICS_PER_CALL):
+        clients["cloudwatch"].put_metric_data(Namespace=NAMESPACE, MetricData=metrics[first:first + _METRICS_PER_CALL])
+    bucket, root = split_s3_uri(capture_uri)
+    key = report_key(endpoint, end)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=1, sort_keys=True).encode(),
+                  ContentType="application/json")
+    report["report"] = f"s3://{bucket}/{key}"
+    return report
+
+
+def report_key(endpoint: str, end: datetime) -> str:
+    """Where a check's report goes in the capture bucket: ``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json``."""
+    return f"{REPORTS_PREFIX}/{endpoint}/{end:%Y/%m/%d/%H%M}.json"
+
+
+#: The reports' prefix in the capture bucket (next to the captured data's).
+REPORTS_PREFIX = "monitoring"
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and parts[3] else None
+
+
+def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) -> dict:
+    """The Lambda entry point (``index.handler``), run by a schedule: the check for the window ending at the
+    scheduled time (the event's ``time``), settings from the environment."""
+    env = os.environ
+    package = env["MODEL_PACKAGE_ARN"]
+    if clients is None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+        clients = {"s3": boto3.client("s3", config=config), "cloudwatch": boto3.client("cloudwatch", config=config),
+                   # The registry's own region: SageMaker answers for its own region's ARNs only.
+                   "sagemaker": boto3.client("sagemaker", region_name=_region_of(package), config=config)}
+    try:
+        end = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
+    except ValueError:
+        end = datetime.now(timezone.utc)
+    report = check(clients, endpoint=env["ENDPOINT_NAME"], capture_uri=env["CAPTURE_URI"],
+                   variants=env["VARIANTS"].split(","), package_arn=package, end=end,
+                   window_minutes=int(env.get("WINDOW_MINUTES", "60")),
+                   min_records=int(env.get("MIN_RECORDS", str(DEFAULT_MIN_RECORDS))))
+    summary = {key: report[key] for key in ("endpoint", "verdict", "rows", "violations", "max_feature_psi", "report")}
+    print(json.dumps(summary))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A training split's drift baseline (statistics, constraints).")
+    parser.add_argument("--base", default="/opt/ml/processing", help="reads train/*.csv, writes baseline/")
+    parser.add_argument("--max-psi", type=float, default=DEFAULT_MAX_PSI,
+                        help="the PSI above which a feature has drifted (default 0.2)")
+    args = parser.parse_args(argv)
+    if not (math.isfinite(args.max_psi) and args.max_psi > 0):
+        parser.error(f"--max-psi must be a positive number, got {args.max_psi}")
+    import pandas as pd
+
+    folder = os.path.join(args.base, "train")
+    files = sorted(name for name in os.listdir(folder) if name.endswith(".csv"))
+    if not files:
+        raise SystemExit(f"no .csv file in {folder}: the Preprocess step writes train/train.csv")
+    frame = pd.concat([pd.read_csv(os.path.join(folder, name), header=None) for name in files], ignore_index=True)
+    if frame.shape[1] < 2:
+        raise SystemExit(f"{folder}: expected the label and at least one feature per row, got {frame.shape[1]} "
+                         "column(s)")
+    statistics, constraints = baseline(frame, args.max_psi)
+    out = os.path.join(args.base, "baseline")
+    os.makedirs(out, exist_ok=True)
+    for name, document in (("statistics.json", statistics), ("constraints.json", constraints)):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as file:
+            json.dump(document, file, indent=1, sort_keys=True)
+            file.write("\n")
+    print(json.dumps({"records": statistics["records"], "features": len(statistics["features"])}))
+
+
+if __name__ == "__main__":
+    main()

@@ -263,6 +263,8 @@ class ModelEndpoint(_EndpointBase):
                                                                       if async_inference else ""))
 
         # ------------------------------------------------------------------ data capture bucket, role
+        self.data_capture: DataCapture | None = data_capture
+        """The capture settings (prefix, mode), or None."""
         self.data_capture_bucket: s3.IBucket | None = None
         capture: list[dict] = []  # what writing captured data takes
         captured_objects = None
@@ -938,25 +940,37 @@ def release_check_function(scope: Construct, what: str, statements: list[dict],
     L1 resources written from plain Python (a role with its one inline policy, the function, its log group):
     a few jsii calls per stack where the L2 constructs cost three times as many, which a 50-model platform
     (100 endpoint stacks) pays a hundred times."""
+    # Only while CloudFormation rolls this stack back do the checks stand aside.
+    statements = statements + [allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID])]
+    role, function, statements = inline_function(
+        scope, role_description=f"Release checks of {what}", statements=statements, wildcards=wildcards,
+        source=_source("release_check.py"),
+        description=f"Checks releases of {what} before and after the update")
+    return role, function.attr_arn, statements
+
+
+def inline_function(scope: Construct, *, role_description: str, description: str, source: str,
+                    statements: list[dict], wildcards: dict[str, str], timeout: int = 900, memory_size: int | None = None,
+                    environment: dict[str, str] | None = None) -> tuple[iam.CfnRole, lambda_.CfnFunction, list[dict]]:
+    """A Python function deployed as its inline ``source`` (``index.handler``: no asset to publish across
+    accounts), under ``scope``: ``Logs`` (kept a year, retained), ``Role`` (may do ``statements``, whose
+    wildcards ``wildcards`` explain, and write its logs) and ``Function``. Returns the role, the function and
+    the role's statements."""
     log_group = logs.CfnLogGroup(scope, "Logs", retention_in_days=365)
     log_group.apply_removal_policy(RemovalPolicy.RETAIN)
-    statements = statements + [
-        # Only while CloudFormation rolls this stack back do the checks stand aside.
-        allow(["cloudformation:DescribeStacks"], [Aws.STACK_ID]),
-        allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.attr_arn]),
-    ]
+    statements = statements + [allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.attr_arn])]
     role = iam.CfnRole(
-        scope, "Role", description=f"Release checks of {what}",
+        scope, "Role", description=role_description,
         assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
         policies=[_inline_policy(statements)])
     if wildcards:
         acknowledge_wildcards(role, wildcards)
     function = lambda_.CfnFunction(
-        scope, "Function", runtime="python3.14", handler="index.handler", timeout=900, role=role.attr_arn,
-        code={"zipFile": _release_check_source()}, logging_config={"logGroup": log_group.ref},
-        description=f"Checks releases of {what} before and after the update"[:256])
-    return role, function.attr_arn, statements
+        scope, "Function", runtime="python3.14", handler="index.handler", timeout=timeout, role=role.attr_arn,
+        code={"zipFile": source}, logging_config={"logGroup": log_group.ref}, memory_size=memory_size,
+        environment={"variables": environment} if environment else None, description=description[:256])
+    return role, function, statements
 
 
 def _inline_policy(statements: list[dict]) -> dict:
@@ -964,9 +978,9 @@ def _inline_policy(statements: list[dict]) -> dict:
 
 
 @functools.cache
-def _release_check_source() -> str:
-    """The release check handler's source, deployed inline (no asset to publish across accounts)."""
-    return (Path(__file__).parent / "ops" / "release_check.py").read_text(encoding="utf-8")
+def _source(name: str) -> str:
+    """An ``ops/`` module's source, deployed inline (no asset to publish across accounts)."""
+    return (Path(__file__).parent / "ops" / name).read_text(encoding="utf-8")
 
 
 def _to_props(api):

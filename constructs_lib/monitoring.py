@@ -1,0 +1,165 @@
+"""``DriftMonitor``: an endpoint's captured requests compared with the released version's drift baseline on a
+schedule, with CloudWatch alarms when features drift or the check itself fails.
+
+SageMaker Model Monitor is "no longer open to new customers" (the notice on its documentation), so the check is
+the library's own (``ops/drift.py``, the same file that computes each version's baseline in the build): a
+Lambda function, deployed as inline source in the endpoint's stack, run by an EventBridge schedule. Each run
+reads the window's captured requests of the production variants (the shadow's copies would count twice),
+computes each feature's population stability index (PSI) over the version's baseline bins, and publishes:
+
+* ``FeatureDrift`` (per ``EndpointName`` and ``Feature``), ``MaxFeatureDrift`` and ``DriftViolations`` (the
+  features above the version's ``max_psi`` constraint), in ``SageMakerSafeRelease/Drift``, once
+  ``min_records`` requests were seen (thin data judges nothing);
+* ``DriftRecords`` every run; and a report in the capture bucket (``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json``,
+  what ``mlops monitor`` reads).
+
+Two alarms notify the endpoint's alarm topic: ``<endpoint>-data-drift`` (a violation in
+``datapoints_to_alarm`` of ``evaluation_periods`` runs; missing data, as in thin windows, does not breach) and
+``<endpoint>-drift-check-failed`` (the function failed: no baseline, no access, a timeout).
+
+What it needs: data capture of the requests (``capture_mode`` input or both) in CSV, and a released version
+registered with a baseline (the build's ``Baseline`` step).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from .arns import StackArns
+from .endpoint import ModelEndpoint, _source, inline_function
+from .errors import ConfigError, Limit, cut
+from .ops.drift import DEFAULT_MIN_RECORDS, NAMESPACE, REPORTS_PREFIX
+from .permissions import allow
+from .registry import key_through_s3
+from .variants import _MODEL_PACKAGE_ARN
+
+__all__ = ["DriftMonitor", "WINDOW_MINUTES"]
+
+#: The window a run reads, in minutes (5 minutes to a day; the function has 15 minutes to read it).
+WINDOW_MINUTES = Limit(5, 1440, "minutes", whole=True)
+MIN_RECORDS = Limit(1, 50_000, "requests", whole=True)
+PERIODS = Limit(1, 24, "runs", whole=True)
+
+
+class DriftMonitor(Construct):
+    """The scheduled drift check of ``endpoint`` against ``model_package_arn``'s baseline (see the module
+    docstring).
+
+    :param endpoint: a ``ModelEndpoint`` capturing requests (``data_capture`` with capture mode input or both).
+    :param model_package_arn: the released version (its ``DriftCheckBaselines`` are read at each run).
+    :param registry_statements: what reading the version and its baseline takes
+        (``RegistryRef.consumer_read_statements``), for a version in another account.
+    :param window: the requests each run reads, 5 minutes to a day, whole minutes; default one hour. The
+        schedule runs once per window (``rate``), so windows neither overlap nor leave gaps.
+    :param min_records: requests a window needs before it is judged; default 100.
+    :param evaluation_periods: runs the drift alarm looks at; default 2.
+    :param datapoints_to_alarm: runs among them with a violation that raise it; default 2 (two windows in a
+        row: one odd hour is not drift).
+    :param variants: the production variants whose requests are read; default the endpoint's.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, endpoint: ModelEndpoint, model_package_arn: str,
+                 registry_statements: tuple[list[dict], dict[str, str]], window: Duration | None = None,
+                 min_records: int = DEFAULT_MIN_RECORDS, evaluation_periods: int = 2, datapoints_to_alarm: int = 2,
+                 variants: Sequence[str] | None = None) -> None:
+        super().__init__(scope, id)
+        capture, bucket = endpoint.data_capture, endpoint.data_capture_bucket
+        if capture is None or bucket is None:
+            raise ConfigError("endpoint", f"must capture data for a drift check (data_capture), got endpoint "
+                              f"{endpoint.endpoint_name} without")
+        if capture.capture_mode == "output":
+            raise ConfigError("endpoint", "must capture the requests (capture_mode input or both) for a drift check, "
+                              "got output")
+        if not isinstance(model_package_arn, str) or not _MODEL_PACKAGE_ARN.match(model_package_arn):
+            raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
+                              f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
+        window = window or Duration.hours(1)
+        if not isinstance(window, Duration) or window.to_seconds() % 60:
+            raise ConfigError("window", f"must be a Duration of whole minutes, got {cut(window)}")
+        minutes = int(window.to_seconds() // 60)
+        WINDOW_MINUTES.check("window", minutes)
+        MIN_RECORDS.check("min_records", min_records)
+        PERIODS.check("evaluation_periods", evaluation_periods)
+        PERIODS.check("datapoints_to_alarm", datapoints_to_alarm)
+        if datapoints_to_alarm > evaluation_periods:
+            raise ConfigError("datapoints_to_alarm", f"must be at most evaluation_periods ({evaluation_periods}), "
+                              f"got {datapoints_to_alarm}")
+        # CloudWatch: an alarm looks back at most 7 days (and one day with periods under an hour, which 24
+        # windows of at most 59 minutes never exceed).
+        if minutes * evaluation_periods > 10080:
+            raise ConfigError("evaluation_periods", f"must be at most {10080 // minutes} with a {minutes}-minute "
+                              f"window (an alarm looks back at most 7 days), got {evaluation_periods}")
+        names = [v.name for v in endpoint.variants]
+        variants = list(variants) if variants is not None else names
+        unknown = [v for v in variants if v not in names]
+        if not variants or unknown:
+            raise ConfigError("variants", f"must name production variants of {endpoint.endpoint_name} "
+                              f"({', '.join(names)}), got {cut(unknown or variants)}")
+        self.endpoint, self.window_minutes = endpoint, minutes
+        name = endpoint.endpoint_name
+        captured = bucket.arn_for_objects(f"{capture.prefix}/{name}/*")
+        reports = bucket.arn_for_objects(f"{REPORTS_PREFIX}/{name}/*")
+        registry, registry_wildcards = registry_statements
+        statements = list(registry) + [
+            allow(["s3:ListBucket"], [bucket.bucket_arn],
+                  {"StringLike": {"s3:prefix": [f"{capture.prefix}/{name}/{v}/*" for v in variants]}}),
+            allow(["s3:GetObject"], [captured]),
+            allow(["s3:PutObject"], [reports]),
+            allow(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}),
+        ]
+        if bucket.encryption_key is not None:
+            statements.append(key_through_s3(bucket.encryption_key, ["kms:Decrypt", "kms:GenerateDataKey"]))
+        self.capture_uri = f"s3://{bucket.bucket_name}/{capture.prefix}"
+        self.reports_uri = f"s3://{bucket.bucket_name}/{REPORTS_PREFIX}/{name}/"
+        """Where the reports go (``mlops monitor`` reads the newest)."""
+        _, self.function, _ = inline_function(
+            self, role_description=f"Drift check of endpoint {name}", source=_source("drift.py"),
+            description=f"Compares endpoint {name}'s requests with the released version's drift baseline",
+            statements=statements, timeout=900, memory_size=1024,
+            wildcards=dict(registry_wildcards) | {
+                captured: "SageMaker names the captured objects by variant, date and hour under the endpoint's "
+                          "folder.",
+                reports: "One report per run, named after its time, under the endpoint's monitoring folder.",
+                "*": "CloudWatch's PutMetricData has no resource; the condition keeps it to the drift namespace."},
+            environment={"ENDPOINT_NAME": name, "CAPTURE_URI": self.capture_uri, "VARIANTS": ",".join(variants),
+                         "MODEL_PACKAGE_ARN": model_package_arn, "WINDOW_MINUTES": str(minutes),
+                         "MIN_RECORDS": str(min_records)})
+        rule = events.CfnRule(self, "Schedule", schedule_expression=f"rate({minutes} minutes)",
+                              description=f"Drift check of endpoint {name}", targets=[
+                                  events.CfnRule.TargetProperty(arn=self.function.attr_arn, id="DriftCheck")])
+        lambda_.CfnPermission(self, "ScheduleInvokes", action="lambda:InvokeFunction",
+                              function_name=self.function.attr_arn, principal="events.amazonaws.com",
+                              source_arn=rule.attr_arn)
+        period = Duration.minutes(minutes)
+        dims = {"EndpointName": name}
+        self.drift_alarm = cloudwatch.Alarm(
+            self, "DriftAlarm", alarm_name=f"{name}-data-drift",
+            alarm_description=f"Features of endpoint {name}'s requests drifted beyond the released version's "
+                              "baseline (PSI above its max_psi): see `mlops monitor` and the reports",
+            metric=cloudwatch.Metric(namespace=NAMESPACE, metric_name="DriftViolations", dimensions_map=dims,
+                                     statistic="Maximum", period=period),
+            threshold=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        self.check_failed_alarm = cloudwatch.Alarm(
+            self, "CheckFailedAlarm", alarm_name=f"{name}-drift-check-failed",
+            alarm_description=f"The drift check of endpoint {name} failed (see its log group): nothing judges "
+                              "drift until it runs again",
+            metric=cloudwatch.Metric(namespace="AWS/Lambda", metric_name="Errors",
+                                     dimensions_map={"FunctionName": self.function.ref}, statistic="Sum",
+                                     period=period),
+            threshold=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        if endpoint.alarm_topic is not None:
+            from aws_cdk import aws_cloudwatch_actions as actions
+
+            for alarm in (self.drift_alarm, self.check_failed_alarm):
+                alarm.add_alarm_action(actions.SnsAction(endpoint.alarm_topic))
+        self.alarm_arns = [StackArns.of(Stack.of(self)).arn("cloudwatch", "alarm", f"{name}-{kind}", separator=":")
+                           for kind in ("data-drift", "drift-check-failed")]

@@ -23,7 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       model_validator)
 
 from .errors import ConfigError, check_email, check_emails, check_sagemaker_name, cut
-from . import batch_rules, build_spec, edge_rules, smoke, stream_rules
+from . import batch_rules, build_spec, edge_rules, monitoring_rules, smoke, stream_rules
 from .component_rules import ACCELERATORS, COPIES, CPU_CORES, HOST_INSTANCES, MEMORY_MB
 from .ops import gates
 from .schedules import check_schedule
@@ -694,6 +694,21 @@ class EdgeStageConfig(_Strict):
         return edge_rules.EdgeGate(**self.verify.model_dump(), min_executed=self.abort.min_executed)
 
 
+class MonitoringConfig(_Strict):
+    """The drift check (``DriftMonitor``): the endpoint's captured requests against the released version's
+    drift baseline, once per window."""
+
+    # The rules are DriftMonitor's (checked with the stage); the schema shows the limits.
+    window_minutes: int = Field(default=60, json_schema_extra=monitoring_rules.WINDOW_MINUTES.schema(),
+                                description="the requests each run reads (and how often it runs)")
+    min_records: int = Field(default=100, json_schema_extra=monitoring_rules.MIN_RECORDS.schema(),
+                             description="requests a window needs before it is judged")
+    evaluation_periods: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),
+                                    description="runs the drift alarm looks at")
+    datapoints_to_alarm: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),
+                                     description="runs among them with a drifted feature that raise it")
+
+
 class StageConfig(_Strict):
     """One model's endpoint in one stage (test or prod)."""
 
@@ -720,6 +735,9 @@ class StageConfig(_Strict):
                                           "mode but batch)")
     shadow_variant: ShadowConfig | None = None
     data_capture: DataCaptureConfig | None = None
+    monitoring: MonitoringConfig | None = Field(default=None, description="a drift check of the captured "
+                                                "requests against the released version's baseline, with alarms "
+                                                "(modes realtime and streaming; needs data_capture of the input)")
     deployment: DeploymentConfig | None = Field(default=None, description="the endpoint's guardrail (every mode "
                                                 "but batch)")
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)

@@ -33,18 +33,14 @@ from constructs import Construct
 
 from .arns import StackArns
 from .endpoint import ModelEndpoint, _source, inline_function
-from .errors import ConfigError, Limit, cut
+from .errors import ConfigError, cut
+from .monitoring_rules import check_monitoring
 from .ops.drift import DEFAULT_MIN_RECORDS, NAMESPACE, REPORTS_PREFIX
 from .permissions import allow
 from .registry import key_through_s3
 from .variants import _MODEL_PACKAGE_ARN
 
-__all__ = ["DriftMonitor", "WINDOW_MINUTES"]
-
-#: The window a run reads, in minutes (5 minutes to a day; the function has 15 minutes to read it).
-WINDOW_MINUTES = Limit(5, 1440, "minutes", whole=True)
-MIN_RECORDS = Limit(1, 50_000, "requests", whole=True)
-PERIODS = Limit(1, 24, "runs", whole=True)
+__all__ = ["DriftMonitor"]
 
 
 class DriftMonitor(Construct):
@@ -83,18 +79,7 @@ class DriftMonitor(Construct):
         if not isinstance(window, Duration) or window.to_seconds() % 60:
             raise ConfigError("window", f"must be a Duration of whole minutes, got {cut(window)}")
         minutes = int(window.to_seconds() // 60)
-        WINDOW_MINUTES.check("window", minutes)
-        MIN_RECORDS.check("min_records", min_records)
-        PERIODS.check("evaluation_periods", evaluation_periods)
-        PERIODS.check("datapoints_to_alarm", datapoints_to_alarm)
-        if datapoints_to_alarm > evaluation_periods:
-            raise ConfigError("datapoints_to_alarm", f"must be at most evaluation_periods ({evaluation_periods}), "
-                              f"got {datapoints_to_alarm}")
-        # CloudWatch: an alarm looks back at most 7 days (and one day with periods under an hour, which 24
-        # windows of at most 59 minutes never exceed).
-        if minutes * evaluation_periods > 10080:
-            raise ConfigError("evaluation_periods", f"must be at most {10080 // minutes} with a {minutes}-minute "
-                              f"window (an alarm looks back at most 7 days), got {evaluation_periods}")
+        check_monitoring(minutes, min_records, evaluation_periods, datapoints_to_alarm)
         names = [v.name for v in endpoint.variants]
         variants = list(variants) if variants is not None else names
         unknown = [v for v in variants if v not in names]

@@ -17,7 +17,8 @@ from .batch_rules import check_batch
 from .component_rules import (COPIES, ComputeRequirements, check_component_model, check_component_rollout,
                               check_copy_scaling)
 from .stream_rules import check_stream
-from .errors import ConfigError, check_sagemaker_name
+from .errors import ConfigError, check_sagemaker_name, cut
+from .monitoring_rules import check_monitoring
 from .ops.release_phase import PHASES
 from .rollout import CapacitySize, RolloutSpec
 from .variants import (AsyncInference, DataCapture, ModelSource, ProductionVariant, RollbackAlarms, ShadowVariant,
@@ -98,6 +99,34 @@ class StageSpec:
                               asynchronous=self.asynchronous is not None, target_backlog_per_instance=backlog)
 
 
+#: Where a drift check can run: an endpoint of the stage's own, capturing its requests.
+MONITORED_MODES = ("realtime", "streaming")
+
+
+def check_monitoring_stage(stage: StageConfig, approved_pipeline: bool) -> None:
+    """The drift check's settings, its input (captured requests) and the version it compares with (the first
+    production variant's: a registered version with a baseline of the features callers send)."""
+    settings = stage.monitoring
+    try:
+        check_monitoring(settings.window_minutes, settings.min_records, settings.evaluation_periods,
+                         settings.datapoints_to_alarm, window_path="window_minutes")
+    except ConfigError as error:
+        raise error.under("monitoring") from None
+    capture = stage.data_capture
+    if capture is None or capture.capture_mode == "output":
+        raise ConfigError("monitoring", "needs the requests captured (data_capture with capture_mode input or "
+                          f"both): the check reads them, got {'no data_capture' if capture is None else 'output'}")
+    released = stage.variants[0].model if stage.variants else None
+    if not (released == APPROVED or isinstance(released, PackageSource)):
+        raise ConfigError("monitoring", "needs the first variant to serve a registered version (approved, or a "
+                          "model_package_arn): the check compares with that version's drift baseline, got "
+                          f"{cut(released)}")
+    pipeline = approved_pipeline if released == APPROVED else bool(released.inference_pipeline)
+    if pipeline:
+        raise ConfigError("monitoring", "cannot check an inference pipeline's requests: its callers send raw "
+                          "records, and the baseline describes the encoded features the model takes")
+
+
 def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_account: str, dev_region: str,
                 group_name: str, approved_pipeline: bool = False) -> None:
     """``StageSpec.check`` for a config stage, with a placeholder for ``model: approved``; a batch stage's own
@@ -127,6 +156,8 @@ def check_stage(stage: StageConfig, *, model_name: str, stage_name: str, dev_acc
                           "leave checks out of this stage or use mode serial")
     if stage.release is not None:
         check_release(stage, stage_name)
+    if stage.monitoring is not None:
+        check_monitoring_stage(stage, approved_pipeline)
 
 
 #: Step Functions keeps at most 25,000 events per execution; one look at a gate costs about 10 (wait, task,
@@ -170,6 +201,9 @@ def stream_settings(stage: StageConfig) -> dict:
 def check_mode(stage: StageConfig) -> None:
     """The stage's ``mode`` agrees with its variants and sections (what only one mode has)."""
     serving = mode(stage)
+    if stage.monitoring is not None and serving not in MONITORED_MODES:
+        raise ConfigError("monitoring", f"applies to modes {' and '.join(MONITORED_MODES)} (an endpoint of the "
+                          f"stage's own whose requests are captured), got it in mode {serving}")
     serverless = [i for i, v in enumerate(stage.variants) if v.serverless_memory_mb is not None]
     if serving == "serverless" and len(serverless) != len(stage.variants):
         index = next(i for i in range(len(stage.variants)) if i not in serverless)

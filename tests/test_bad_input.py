@@ -777,3 +777,40 @@ def test_an_edge_stage_is_refused_what_it_cannot_do(changes, message):
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+PREDICTOR_PROD = "models.0.stages.prod"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{PREDICTOR_PROD}.monitoring.window_minutes": 2},
+     "models[0].stages.prod.monitoring.window_minutes: must be between 5 and 1440 minutes, got 2"),
+    ({f"{PREDICTOR_PROD}.monitoring.window_minutes": True},
+     "models[0].stages.prod.monitoring.window_minutes: must be a number, not a boolean, got true"),
+    ({f"{PREDICTOR_PROD}.monitoring.datapoints_to_alarm": 3},
+     "models[0].stages.prod.monitoring.datapoints_to_alarm: must be at most evaluation_periods (2), got 3"),
+    ({f"{PREDICTOR_PROD}.monitoring.window_minutes": 1440, f"{PREDICTOR_PROD}.monitoring.evaluation_periods": 8},
+     "models[0].stages.prod.monitoring.evaluation_periods: must be at most 7 with a 1440-minute window"),
+    ({f"{PREDICTOR_PROD}.monitoring.min_records": 0},
+     "models[0].stages.prod.monitoring.min_records: must be between 1 and 50000 requests, got 0"),
+    ({f"{PREDICTOR_PROD}.data_capture.capture_mode": "output"},
+     "models[0].stages.prod.monitoring: needs the requests captured (data_capture with capture_mode input or both)"),
+    ({f"{PREDICTOR_PROD}.data_capture": KeyError, f"{PREDICTOR_PROD}.release.shadow.min_agreement_percent": KeyError,
+      f"{PREDICTOR_PROD}.release.shadow.agreement_tolerance": KeyError,
+      f"{PREDICTOR_PROD}.release.shadow.min_agreement_pairs": KeyError},
+     "models[0].stages.prod.monitoring: needs the requests captured (data_capture with capture_mode input or both): "
+     "the check reads them, got no data_capture"),
+    ({"models.1.stages.prod.monitoring": {}}, "models[1].stages.prod.monitoring: applies to modes realtime and "
+                                               "streaming"),
+    ({f"{RAW}.stages.prod.monitoring": {}}, "models[6].stages.prod.monitoring: cannot check an inference "
+                                             "pipeline's requests"),
+    ({"models.0.stages.test.monitoring": {}, "models.0.stages.test.data_capture": {"sampling_percentage": 5},
+      "models.0.stages.test.variants.0.model": {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/x:1"}},
+     "models[0].stages.test.monitoring: needs the first variant to serve a registered version"),
+], ids=["window", "window-bool", "datapoints", "look-back", "min-records", "output-only", "no-capture", "async",
+        "pipeline", "image"])
+def test_a_drift_check_is_refused_what_it_cannot_do(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)
+    assert "\n" not in str(error.value)

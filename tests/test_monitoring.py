@@ -14,7 +14,7 @@ from constructs_lib.monitoring import DriftMonitor
 from constructs_lib.registry import RegistryRef
 from constructs_lib.variants import DataCapture, ModelSource, ProductionVariant
 from support import check_assembly, nag_app, synth_checked
-from test_components import by_type, flat
+from test_components import by_type
 from test_endpoint import ENV
 
 VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-churn/4"

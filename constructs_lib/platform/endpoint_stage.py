@@ -17,11 +17,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.batch import BatchInference
-from constructs_lib.config import ModelConfig, PlatformConfig, StageConfig
+from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig, StageConfig
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
+from constructs_lib.monitoring import DriftMonitor
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
 from constructs_lib.stage_spec import StageSpec, config_error, mode, network_isolation, stream_settings, version_source
@@ -65,6 +66,9 @@ class EndpointStack(Stack):
                                                      value=self.endpoint.endpoint_config_name)
         if self.endpoint.async_inference is not None:
             self._async_outputs(stage)
+        self.drift: DriftMonitor | None = (self._drift(config, model, stage, approved_version_arn)
+                                           if stage.monitoring is not None else None)
+        """The drift check of the captured requests (``monitoring``)."""
         self.stream: StreamInference | None = self._stream(stage) if mode(stage) == "streaming" else None
         """Mode streaming's stream inference (Kinesis in and out through the endpoint)."""
         if self.endpoint.alarm_topic is not None:
@@ -78,6 +82,21 @@ class EndpointStack(Stack):
             agreement = shadow is not None and shadow.min_agreement_percent is not None
             grant_endpoint_resources(self, self.endpoint, role_name=release_role_name(config, model, stage_name),
                                      capture_prefix=stage.data_capture.prefix if agreement else None)
+
+    def _drift(self, config: PlatformConfig, model: ModelConfig, stage: StageConfig,
+               approved: str | None) -> DriftMonitor:
+        """The drift check against the first variant's version (the released one; check_monitoring_stage)."""
+        released = stage.variants[0].model
+        settings = stage.monitoring
+        drift = DriftMonitor(
+            self, "Drift", endpoint=self.endpoint,
+            model_package_arn=approved if released == APPROVED else released.model_package_arn,
+            registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
+            window=Duration.minutes(settings.window_minutes), min_records=settings.min_records,
+            evaluation_periods=settings.evaluation_periods, datapoints_to_alarm=settings.datapoints_to_alarm)
+        CfnOutput(self, "DriftReports", value=drift.reports_uri,
+                  description="The drift check's reports (mlops monitor reads the newest)")
+        return drift
 
     def _stream(self, stage: StageConfig) -> StreamInference:
         """Kinesis in and out through the endpoint; its alarms notify the endpoint's alarm topic (named after

@@ -505,7 +505,7 @@ def test_fractional_latency_budget_fails():
 # --------------------------------------------------------------------------------------------- bootstrap policy
 SERVICES = {"SageMaker": "sagemaker", "IAM": "iam", "CloudWatch": "cloudwatch", "KMS": "kms", "S3": "s3",
             "ApplicationAutoScaling": "application-autoscaling", "Lambda": "lambda", "Logs": "logs", "SNS": "sns",
-            "GreengrassV2": "greengrass",
+            "GreengrassV2": "greengrass", "Events": "events",
             # the custom resource: CloudFormation invokes its function
             "SageMakerReleaseCheck": "lambda"}
 
@@ -714,3 +714,21 @@ def test_a_batch_stage_deploys_the_approved_version_on_schedule_and_its_check_ro
     assert {"sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:StopPipelineExecution",
             "sagemaker:DescribePipeline", "s3:PutObject", "s3:GetObject", "s3:ListBucket"} <= actions
     assert not any(a.startswith("sagemaker:Invoke") for a in actions)
+
+
+def test_the_prod_endpoint_checks_its_requests_for_drift_against_the_released_version(assembly):
+    """``monitoring`` in the example's prod stage: the drift check of the released (approved) version, its
+    schedule, its alarms and where its reports go."""
+    (prod,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint"]
+    template = prod.template
+    (function,) = [r["Properties"] for r in resources(template, "AWS::Lambda::Function").values()
+                   if r["Properties"].get("Description", "").startswith("Compares endpoint")]
+    assert function["Environment"]["Variables"]["MODEL_PACKAGE_ARN"] == VERSION
+    assert function["Environment"]["Variables"]["VARIANTS"] == "main"
+    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
+    assert rule["ScheduleExpression"] == "rate(60 minutes)"
+    names = {r["Properties"]["AlarmName"] for r in resources(template, "AWS::CloudWatch::Alarm").values()}
+    assert {"churn-predictor-prod-data-drift", "churn-predictor-prod-drift-check-failed"} <= names
+    assert "monitoring/churn-predictor-prod/" in json.dumps(template["Outputs"]["DriftReports"]["Value"])
+    (test,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-test-endpoint"]
+    assert not resources(test.template, "AWS::Events::Rule")  # test has no monitoring section

@@ -1,0 +1,32 @@
+"""The rules of a drift check (``DriftMonitor``), in plain Python (no aws_cdk): the construct and the config
+file check with the same ones."""
+
+from __future__ import annotations
+
+from .errors import ConfigError, Limit
+
+__all__ = ["MIN_RECORDS", "PERIODS", "WINDOW_MINUTES", "check_monitoring"]
+
+#: The window a run reads, in minutes (5 minutes to a day; the function has 15 minutes to read it).
+WINDOW_MINUTES = Limit(5, 1440, "minutes", whole=True)
+MIN_RECORDS = Limit(1, 50_000, "requests", whole=True)
+PERIODS = Limit(1, 24, "runs", whole=True)
+#: How far back a CloudWatch alarm looks at most: 7 days (and one day with periods under an hour, which 24
+#: windows of at most 59 minutes never exceed).
+_LOOK_BACK_MINUTES = 7 * 24 * 60
+
+
+def check_monitoring(window_minutes: int, min_records: int, evaluation_periods: int,
+                     datapoints_to_alarm: int, window_path: str = "window") -> None:
+    """A drift check's settings; errors name ``window_path`` for the window (``window_minutes`` in the config)."""
+    WINDOW_MINUTES.check(window_path, window_minutes)
+    MIN_RECORDS.check("min_records", min_records)
+    PERIODS.check("evaluation_periods", evaluation_periods)
+    PERIODS.check("datapoints_to_alarm", datapoints_to_alarm)
+    if datapoints_to_alarm > evaluation_periods:
+        raise ConfigError("datapoints_to_alarm", f"must be at most evaluation_periods ({evaluation_periods}), "
+                          f"got {datapoints_to_alarm}")
+    if window_minutes * evaluation_periods > _LOOK_BACK_MINUTES:
+        raise ConfigError("evaluation_periods", f"must be at most {_LOOK_BACK_MINUTES // window_minutes} with a "
+                          f"{window_minutes}-minute window (an alarm looks back at most 7 days), got "
+                          f"{evaluation_periods}")

@@ -21,7 +21,7 @@ from .signals import Interrupted
 #: Subcommand modules, in the order ``mlops --help`` lists them.
 COMMAND_MODULES = ["status", "approvals", "resolve", "shift", "rollback", "preflight", "verify", "smoke", "batch_check", "reports",
                    "plan",
-                   "promote", "release", "newmodel", "edge"]
+                   "promote", "release", "newmodel", "edge", "monitor"]
 
 _DESCRIPTION = ("Operate safe SageMaker model releases: endpoint status and rollbacks, approvals, A/B weights, "
                 "reports, rollout plans.")

@@ -25,6 +25,7 @@ _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
 #: The release function's, also an edge stage's (its component, ``Component``).
 _RELEASE_CHECK = r"((Host)?EndpointConfigCheck|ComponentReleaseCheck|Release|Component)(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
+_DRIFT_CHECK = r"Drift(Function|Logs)[0-9A-F]{8}"
 _DATA_BUCKETS = (r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket|HostModelsBucket)"
                  r"[0-9A-F]{8}")
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
@@ -68,6 +69,13 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
     ("cloudwatch_log_group_encrypted_check", _RELEASE_CHECK):
         "CT.CLOUDWATCH.PR.3 KMS: the release check's log group holds its verdicts (endpoint, config, artifact "
         "and component names, no payloads), encrypted at rest by CloudWatch Logs; kept 1 year.",
+    ("lambda_inside_vpc_check", _DRIFT_CHECK):
+        "CT.LAMBDA.PR.3 VPC: the drift check reads captured requests and the version's baseline from S3 and "
+        "publishes CloudWatch metrics; a VPC would need S3, SageMaker and CloudWatch endpoints in every stage "
+        "account, and the function reaches nothing else.",
+    ("cloudwatch_log_group_encrypted_check", _DRIFT_CHECK):
+        "CT.CLOUDWATCH.PR.3 KMS: the drift check's log group holds one summary line per run (endpoint, verdict, "
+        "counts, feature names; no request data), encrypted at rest by CloudWatch Logs; kept 1 year.",
     ("lambda_inside_vpc_check", _RELEASE_PHASES):
         "CT.LAMBDA.PR.3 VPC: the release phases' function only calls AWS APIs (STS, SageMaker, CloudWatch, SNS); "
         "it reads metrics, never payloads, and a VPC would need interface endpoints for each in the pipeline "

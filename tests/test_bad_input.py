@@ -58,7 +58,7 @@ CASES = [
      "'cron(60 3 ? * MON *)'"),
     # a serverless max concurrency of 0 is refused, not replaced by 5
     ({f"{PROD}.variants": [{"name": "main", "serverless_memory_mb": 2048, "serverless_max_concurrency": 0}],
-      f"{PROD}.network_isolation": False, f"{PROD}.data_capture": KeyError,
+      f"{PROD}.network_isolation": False, f"{PROD}.data_capture": KeyError, f"{PROD}.monitoring": KeyError,
       f"{PROD}.deployment": {"type": "all_at_once", "bake_time": 300}},
      "models[0].stages.prod.variants[0].serverless_max_concurrency: must be between 1 and 200, got 0"),
     # a misspelt key is named as given (deployment is optional in the schema now: mode batch has none)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from . import output
 from .base import EXIT_NOT_FOUND, OpsError, Output, bounded

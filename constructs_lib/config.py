@@ -701,8 +701,9 @@ class MonitoringConfig(_Strict):
     # The rules are DriftMonitor's (checked with the stage); the schema shows the limits.
     window_minutes: int = Field(default=60, json_schema_extra=monitoring_rules.WINDOW_MINUTES.schema(),
                                 description="the requests each run reads (and how often it runs)")
-    min_records: int = Field(default=100, json_schema_extra=monitoring_rules.MIN_RECORDS.schema(),
-                             description="requests a window needs before it is judged")
+    min_records: int = Field(default=500, json_schema_extra=monitoring_rules.MIN_RECORDS.schema(),
+                             description="captured rows a window needs before it is judged (below 500, the PSI "
+                             "of unchanged data crosses 0.2 by chance too often)")
     evaluation_periods: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),
                                     description="runs the drift alarm looks at")
     datapoints_to_alarm: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),

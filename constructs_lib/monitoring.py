@@ -4,18 +4,21 @@ schedule, with CloudWatch alarms when features drift or the check itself fails.
 SageMaker Model Monitor is "no longer open to new customers" (the notice on its documentation), so the check is
 the library's own (``ops/drift.py``, the same file that computes each version's baseline in the build): a
 Lambda function, deployed as inline source in the endpoint's stack, run by an EventBridge schedule. Each run
-reads the window's captured requests of the production variants (the shadow's copies would count twice),
+reads the window's captured requests of the production variants (the shadow's copies would count twice; a
+window ends ten minutes before its run, so that SageMaker has written its capture files, and windows follow
+each other without overlap or gap),
 computes each feature's population stability index (PSI) over the version's baseline bins, and publishes:
 
 * ``FeatureDrift`` (per ``EndpointName`` and ``Feature``), ``MaxFeatureDrift`` and ``DriftViolations`` (the
   features above the version's ``max_psi`` constraint), in ``SageMakerSafeRelease/Drift``, once
-  ``min_records`` requests were seen (thin data judges nothing);
+  ``min_records`` rows were read (thin data judges nothing);
 * ``DriftRecords`` every run; and a report in the capture bucket (``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json``,
   what ``mlops monitor`` reads).
 
 Two alarms notify the endpoint's alarm topic: ``<endpoint>-data-drift`` (a violation in
 ``datapoints_to_alarm`` of ``evaluation_periods`` runs; missing data, as in thin windows, does not breach) and
-``<endpoint>-drift-check-failed`` (the function failed: no baseline, no access, a timeout).
+``<endpoint>-drift-check-failed`` (the function failed: no baseline, no access, a timeout, or requests it
+cannot read, such as another column count than the baseline's).
 
 What it needs: data capture of the requests (``capture_mode`` input or both) in CSV, and a released version
 registered with a baseline (the build's ``Baseline`` step).
@@ -53,7 +56,8 @@ class DriftMonitor(Construct):
         (``RegistryRef.consumer_read_statements``), for a version in another account.
     :param window: the requests each run reads, 5 minutes to a day, whole minutes; default one hour. The
         schedule runs once per window (``rate``), so windows neither overlap nor leave gaps.
-    :param min_records: requests a window needs before it is judged; default 100.
+    :param min_records: captured rows a window needs before it is judged; default 500 (below it, a PSI of
+        unchanged data crosses 0.2 by chance too often).
     :param evaluation_periods: runs the drift alarm looks at; default 2.
     :param datapoints_to_alarm: runs among them with a violation that raise it; default 2 (two windows in a
         row: one odd hour is not drift).
@@ -76,6 +80,8 @@ class DriftMonitor(Construct):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
         window = window or Duration.hours(1)
+        if not isinstance(min_records, int) or isinstance(min_records, bool):
+            raise ConfigError("min_records", f"must be a whole number of rows, got {cut(min_records)}")
         if not isinstance(window, Duration) or window.to_seconds() % 60:
             raise ConfigError("window", f"must be a Duration of whole minutes, got {cut(window)}")
         minutes = int(window.to_seconds() // 60)
@@ -88,19 +94,22 @@ class DriftMonitor(Construct):
                               f"({', '.join(names)}), got {cut(unknown or variants)}")
         self.endpoint, self.window_minutes = endpoint, minutes
         name = endpoint.endpoint_name
-        captured = bucket.arn_for_objects(f"{capture.prefix}/{name}/*")
+        prefix = capture.prefix.strip("/")  # as the check lists it
+        captured = bucket.arn_for_objects(f"{prefix}/{name}/*")
         reports = bucket.arn_for_objects(f"{REPORTS_PREFIX}/{name}/*")
         registry, registry_wildcards = registry_statements
         statements = list(registry) + [
             allow(["s3:ListBucket"], [bucket.bucket_arn],
-                  {"StringLike": {"s3:prefix": [f"{capture.prefix}/{name}/{v}/*" for v in variants]}}),
+                  {"StringLike": {"s3:prefix": [f"{prefix}/{name}/{v}/*" for v in variants]}}),
             allow(["s3:GetObject"], [captured]),
             allow(["s3:PutObject"], [reports]),
             allow(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}),
         ]
-        if bucket.encryption_key is not None:
-            statements.append(key_through_s3(bucket.encryption_key, ["kms:Decrypt", "kms:GenerateDataKey"]))
-        self.capture_uri = f"s3://{bucket.bucket_name}/{capture.prefix}"
+        # SageMaker encrypts captured objects with the endpoint's key; reports are written with the bucket's.
+        keys = [k for i, k in enumerate((endpoint.encryption_key, bucket.encryption_key))
+                if k is not None and (i == 0 or k is not endpoint.encryption_key)]
+        statements += [key_through_s3(key, ["kms:Decrypt", "kms:GenerateDataKey"]) for key in keys]
+        self.capture_uri = f"s3://{bucket.bucket_name}/{prefix}"
         self.reports_uri = f"s3://{bucket.bucket_name}/{REPORTS_PREFIX}/{name}/"
         """Where the reports go (``mlops monitor`` reads the newest)."""
         _, self.function, _ = inline_function(

@@ -49,7 +49,7 @@ def test_the_check_runs_once_per_window_with_its_settings(template):
     variables = function["Environment"]["Variables"]
     assert {k: v for k, v in variables.items() if k != "CAPTURE_URI"} == {
         "ENDPOINT_NAME": "churn-prod", "VARIANTS": "main", "MODEL_PACKAGE_ARN": VERSION, "WINDOW_MINUTES": "60",
-        "MIN_RECORDS": "100"}
+        "MIN_RECORDS": "500"}
     (rule,) = by_type(template, "AWS::Events::Rule").values()
     assert rule["ScheduleExpression"] == "rate(60 minutes)"
     (permission,) = by_type(template, "AWS::Lambda::Permission").values()

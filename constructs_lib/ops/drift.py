@@ -55,16 +55,17 @@ def feature_statistics(values) -> dict:
         return {**stats, "bins": {"edges": [], "proportions": []}}
     # Decile edges, each once and each a value seen in training (no interpolation: a flag's edges are 0 and 1,
     # not a fraction between), so a feature with few distinct values gets fewer bins.
-    edges = sorted({float(x) for x in np.quantile(present, [i / BINS for i in range(1, BINS)],
-                                                  method="inverted_cdf")})
-    counts = [0] * (len(edges) + 1)
-    for value in present:
-        counts[bin_index(edges, float(value))] += 1
+    # Counted with the edges as stored (rounded): the check bins with those, so a training value on an edge lands
+    # in the same bin in both (searchsorted left is bin_index's rule).
+    edges = sorted({_number(x) for x in np.quantile(present, [i / BINS for i in range(1, BINS)],
+                                                   method="inverted_cdf")})
+    counts = np.bincount(np.searchsorted(np.array(edges, dtype=float), present, side="left"),
+                         minlength=len(edges) + 1)
     return {
         **stats, "mean": _number(present.mean()), "std": _number(present.std()), "min": _number(present.min()),
         "max": _number(present.max()),
         # A value equal to an edge falls in the bin that edge closes: (e[i-1], e[i]].
-        "bins": {"edges": [_number(e) for e in edges],
+        "bins": {"edges": edges,
                  "proportions": [_number(c / len(present)) for c in counts]},
     }
 
@@ -97,8 +98,15 @@ def _number(value) -> float:
 
 # --------------------------------------------------------------------------------------------- the drift check
 NAMESPACE = "SageMakerSafeRelease/Drift"
-DEFAULT_MIN_RECORDS = 100
-#: Requests read per check at most (the function has 15 minutes; a drift statistic needs a sample, not all).
+#: Rows a window needs before it is judged. With ten bins per feature, the PSI of a sample from unchanged data
+#: is noise of about (bins - 1) / rows: at 100 rows a 0.2 limit is crossed by chance in a large share of
+#: windows (several features, every hour), at 500 hardly ever.
+DEFAULT_MIN_RECORDS = 500
+#: How long after a request SageMaker may still be writing its capture file: a window ends this long before the
+#: run, so that its late records are read by it and not skipped by the next one.
+CAPTURE_LAG_MINUTES = 10
+#: Captured requests read per check at most (the function has 15 minutes; a drift statistic needs a sample, not
+#: all), shared out between the variants and each variant's hourly folders so that no hour is left out.
 MAX_RECORDS = 50_000
 #: A bin's share is at least this in the PSI (an empty bin would make it infinite).
 PSI_FLOOR = 1e-4
@@ -134,25 +142,34 @@ def hour_prefixes(root: str, endpoint: str, variant: str, start: datetime, end: 
 
 
 def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime, end: datetime,
-                 limit: int = 5000) -> list[dict]:
-    """Captured records of ``variant`` in the window (at most ``limit``, counted within the window: the hourly
-    folders' records before ``start`` or after ``end`` are left out); unreadable lines are skipped."""
+                 limit: int = 5000, per_hour: int | None = None) -> list[dict]:
+    """Captured records of ``variant`` in the window (at most ``limit``, and ``per_hour`` from each hourly
+    folder, counted within the window: the hourly folders' records at or before ``start`` or after ``end`` are
+    left out); unreadable lines are skipped."""
     bucket, root = split_s3_uri(uri)
     records: list[dict] = []
-    paginator = s3.get_paginator("list_objects_v2")
     for prefix in hour_prefixes(root, endpoint, variant, start, end):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
-                for line in body.splitlines():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(record, dict) and _within(record, start, end):
-                        records.append(record)
-                        if len(records) >= limit:
-                            return records
+        records += read_records_in(s3, bucket, prefix, start, end, min(per_hour or limit, limit - len(records)))
+        if len(records) >= limit:
+            break
+    return records
+
+
+def read_records_in(s3: Any, bucket: str, prefix: str, start: datetime, end: datetime, limit: int) -> list[dict]:
+    """At most ``limit`` records of one folder in the window."""
+    records: list[dict] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
+            for line in body.splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and _within(record, start, end):
+                    records.append(record)
+                    if len(records) >= limit:
+                        return records
     return records
 
 
@@ -166,7 +183,7 @@ def _within(record: dict, start: datetime, end: datetime) -> bool:
         return True
     if at.tzinfo is None or start.tzinfo is None:
         return True
-    return start <= at <= end
+    return start < at <= end  # windows that follow each other share no record
 
 
 def _payload(record: dict, side: str) -> str | None:
@@ -280,14 +297,15 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
     statistics, constraints = _baseline_of(clients["sagemaker"], s3, package_arn)
     start = end - timedelta(minutes=window_minutes)
     records: list[dict] = []
+    hours = len(hour_prefixes("", endpoint, "", start, end))
     for variant in variants:
-        records += read_records(s3, capture_uri, endpoint, variant, start, end, MAX_RECORDS - len(records))
-        if len(records) >= MAX_RECORDS:
-            break
+        share = MAX_RECORDS // len(variants)
+        records += read_records(s3, capture_uri, endpoint, variant, start, end, share, per_hour=max(1, share // hours))
     report = drift_report(statistics, constraints, records, min_records)
     report.update(endpoint=endpoint, model_package=package_arn, variants=variants,
                   window={"start": start.isoformat(), "end": end.isoformat()})
-    metrics = _metrics(endpoint, report, end)
+    # Stamped at the window's middle: the alarm's periods then hold one check each, whatever the schedule's jitter.
+    metrics = _metrics(endpoint, report, end - timedelta(minutes=window_minutes / 2))
     for first in range(0, len(metrics), _METRICS_PER_CALL):
         clients["cloudwatch"].put_metric_data(Namespace=NAMESPACE, MetricData=metrics[first:first + _METRICS_PER_CALL])
     bucket, root = split_s3_uri(capture_uri)
@@ -295,6 +313,12 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=1, sort_keys=True).encode(),
                   ContentType="application/json")
     report["report"] = f"s3://{bucket}/{key}"
+    if report["unreadable"] and report["unreadable"] >= report["rows"]:
+        # Requests the check cannot read (not CSV, another column count: the model's input changed) must not
+        # look like a quiet hour: the function fails, and its alarm says so.
+        raise RuntimeError(f"{report['unreadable']} captured request(s) or row(s) of {endpoint} could not be read "
+                           f"as CSV rows of the baseline's {len(statistics['features'])} features, against "
+                           f"{report['rows']} read: see {report['report']}")
     return report
 
 
@@ -326,9 +350,10 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
                    # The registry's own region: SageMaker answers for its own region's ARNs only.
                    "sagemaker": boto3.client("sagemaker", region_name=_region_of(package), config=config)}
     try:
-        end = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
+        run = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
     except ValueError:
-        end = datetime.now(timezone.utc)
+        run = datetime.now(timezone.utc)
+    end = run - timedelta(minutes=CAPTURE_LAG_MINUTES)
     report = check(clients, endpoint=env["ENDPOINT_NAME"], capture_uri=env["CAPTURE_URI"],
                    variants=env["VARIANTS"].split(","), package_arn=package, end=end,
                    window_minutes=int(env.get("WINDOW_MINUTES", "60")),

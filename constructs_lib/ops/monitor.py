@@ -62,12 +62,12 @@ def run(args, ctx) -> Output:
     verdict = report.get("verdict", "?")
     headline = {"drift": f"DRIFT: {', '.join(report.get('violations', []))} above PSI {report.get('max_psi')}",
                 "ok": f"OK: no feature above PSI {report.get('max_psi')}",
-                "too few requests": f"NO VERDICT: {report.get('rows')} requests, {report.get('min_records')} needed"
+                "too few requests": f"NO VERDICT: {report.get('rows')} rows read, {report.get('min_records')} needed"
                 }.get(verdict, verdict)
     lines = [output.fields([
         ("endpoint", args.endpoint), ("drift", headline),
         ("window", f"{window.get('start', '?')} to {window.get('end', '?')}"),
-        ("requests", f"{report.get('rows')} read, {report.get('unreadable', 0)} unreadable"),
+        ("rows", f"{report.get('rows')} read, {report.get('unreadable', 0)} unreadable"),
         ("version", report.get("model_package", "?")), ("report", uri)])]
     if scored:
         lines.append(output.table(["feature", "psi", "drifted"], [

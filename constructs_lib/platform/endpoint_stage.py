@@ -66,8 +66,11 @@ class EndpointStack(Stack):
                                                      value=self.endpoint.endpoint_config_name)
         if self.endpoint.async_inference is not None:
             self._async_outputs(stage)
-        self.drift: DriftMonitor | None = (self._drift(config, model, stage, approved_version_arn)
-                                           if stage.monitoring is not None else None)
+        try:
+            self.drift: DriftMonitor | None = (self._drift(config, model, stage, approved_version_arn)
+                                               if stage.monitoring is not None else None)
+        except ConfigError as error:
+            raise error.under(f"models[{index}].stages.{stage_name}.monitoring") from None
         """The drift check of the captured requests (``monitoring``)."""
         self.stream: StreamInference | None = self._stream(stage) if mode(stage) == "streaming" else None
         """Mode streaming's stream inference (Kinesis in and out through the endpoint)."""
@@ -88,8 +91,10 @@ class EndpointStack(Stack):
         """The drift check against the first variant's version (the released one; check_monitoring_stage)."""
         released = stage.variants[0].model
         settings = stage.monitoring
+        # Only the variants that serve the released version: another model's requests have another baseline.
+        same = [v.name for v in stage.variants if v.model == released]
         drift = DriftMonitor(
-            self, "Drift", endpoint=self.endpoint,
+            self, "Drift", endpoint=self.endpoint, variants=same,
             model_package_arn=approved if released == APPROVED else released.model_package_arn,
             registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
             window=Duration.minutes(settings.window_minutes), min_records=settings.min_records,

@@ -180,6 +180,9 @@ def test_too_few_requests_give_no_verdict_metrics(registry):
     clients, arn = registry
     _captured(clients["s3"], "main", [[99, 1]] * 20)
     _captured(clients["s3"], "main", [[0, 0]] * 500, minutes_before_end=90)  # before the window: not read
+    # In the window's first hourly folder but at its start: the previous window's (windows share no record).
+    clients["s3"].put_object(Bucket="capture", Key=f"datacapture/{ENDPOINT}/main/2026/11/30/11/early.jsonl",
+                             Body="\n".join([_capture_line([0, 0], END - timedelta(minutes=60))] * 500).encode())
     report = _check(clients, arn)
     assert (report["verdict"], report["rows"]) == ("too few requests", 20)
     assert _metric(clients["cloudwatch"], "DriftViolations") == []
@@ -191,6 +194,34 @@ def test_rows_that_do_not_fit_the_baseline_are_counted_not_read(registry):
     _captured(clients["s3"], "main", [[1, 0]] * 150 + [[1, 2, 3]] * 7)
     report = _check(clients, arn)
     assert (report["rows"], report["unreadable"]) == (150, 7)
+
+
+def test_requests_the_check_cannot_read_fail_it_instead_of_looking_quiet(registry):
+    """The model's input changed (three columns where the baseline has two): no row is read, and the function
+    fails (its alarm fires) after writing its report, instead of a quiet 'too few requests'."""
+    clients, arn = registry
+    _captured(clients["s3"], "main", [[1, 2, 3]] * 40)
+    with pytest.raises(RuntimeError, match=r"40 captured request\(s\) or row\(s\) of churn-predictor-prod could "
+                                           r"not be read as CSV rows of the baseline's 2 features, against 0 read"):
+        _check(clients, arn)
+    assert clients["s3"].head_object(Bucket="capture", Key=drift.report_key(ENDPOINT, END))
+
+
+def test_training_data_is_no_drift_whatever_its_values():
+    """Values that sit on the bins' edges, fractions included (a scaled feature), land in the same bins in the
+    baseline and in the check: the training rows themselves have a PSI of 0."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    column = rng.normal(0, 1, 2000) / 3.7  # 16 significant digits: the stored edges are rounded to 12
+    column[:300] = 0.1234567890124  # repeated, an edge, and rounded down when stored (0.123456789012)
+    frame = pd.DataFrame({"label": 0, "f": column, "g": rng.integers(0, 4, 2000)})
+    statistics, constraints = drift.baseline(frame)
+    records = [json.loads(_capture_line([repr(float(v)), int(g)], END)) for v, g in zip(column, frame["g"])]
+    report = drift.drift_report(statistics, constraints, records, min_records=100)
+    f, g = report["features"]
+    assert (report["rows"], f["count"], f["missing"]) == (2000, 2000, 0)
+    assert report["verdict"] == "ok" and f["psi"] == g["psi"] == 0
 
 
 def test_a_version_without_a_baseline_fails_the_check_loudly(registry, aws_client):
@@ -213,7 +244,8 @@ def test_the_function_reads_its_settings_and_the_scheduled_time(registry, monkey
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("CAPTURE_URI", CAPTURE)
     monkeypatch.setenv("VARIANTS", "main")
-    summary = drift.handler({"time": "2026-11-30T12:00:00Z"}, None, clients=clients)
+    summary = drift.handler({"time": "2026-11-30T12:10:00Z"}, None, clients=clients)
+    # The window ends CAPTURE_LAG_MINUTES before the run, when SageMaker has written its capture files.
     assert summary["rows"] == 200 and summary["report"].endswith("/2026/11/30/1200.json")
 
 

@@ -60,7 +60,7 @@ def test_an_older_day_is_read_when_today_has_no_report(mlops, endpoint):
     s3, _ = endpoint
     _report(s3, datetime.now(timezone.utc) - timedelta(days=2), "too few requests")
     result = mlops("monitor", ENDPOINT)
-    assert "NO VERDICT: 480 requests, 100 needed" in result.out
+    assert "NO VERDICT: 480 rows read, 100 needed" in result.out
     assert "no drift report" in mlops("monitor", ENDPOINT, "--days", "1").out
 
 

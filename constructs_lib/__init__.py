@@ -71,6 +71,9 @@ _EXPORTS = {
     "EdgeFleetDeployment": "edge",
     "EdgeRollout": "edge_rules",
     "EdgeAbort": "edge_rules",
+    "EdgeGate": "edge_rules",
+    "EdgeTarget": "edge_rules",
+    "DriftMonitor": "monitoring",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

@@ -83,7 +83,8 @@ class DriftMonitor(Construct):
         if not isinstance(min_records, int) or isinstance(min_records, bool):
             raise ConfigError("min_records", f"must be a whole number of rows, got {cut(min_records)}")
         if not isinstance(window, Duration) or window.to_seconds() % 60:
-            raise ConfigError("window", f"must be a Duration of whole minutes, got {cut(window)}")
+            shown = window.to_human_string() if isinstance(window, Duration) else cut(window)
+            raise ConfigError("window", f"must be a Duration of whole minutes, got {shown}")
         minutes = int(window.to_seconds() // 60)
         check_monitoring(minutes, min_records, evaluation_periods, datapoints_to_alarm)
         names = [v.name for v in endpoint.variants]
@@ -124,6 +125,10 @@ class DriftMonitor(Construct):
             environment={"ENDPOINT_NAME": name, "CAPTURE_URI": self.capture_uri, "VARIANTS": ",".join(variants),
                          "MODEL_PACKAGE_ARN": model_package_arn, "WINDOW_MINUTES": str(minutes),
                          "MIN_RECORDS": str(min_records)})
+        # A failed check alarms once; the next window runs anyway (Lambda would retry an asynchronous call twice,
+        # publishing its metrics again each time).
+        lambda_.CfnEventInvokeConfig(self, "NoRetries", function_name=self.function.ref, qualifier="$LATEST",
+                                     maximum_retry_attempts=0)
         rule = events.CfnRule(self, "Schedule", schedule_expression=f"rate({minutes} minutes)",
                               description=f"Drift check of endpoint {name}", targets=[
                                   events.CfnRule.TargetProperty(arn=self.function.attr_arn, id="DriftCheck")])

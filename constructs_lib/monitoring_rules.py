@@ -9,7 +9,7 @@ __all__ = ["MIN_RECORDS", "PERIODS", "WINDOW_MINUTES", "check_monitoring"]
 
 #: The window a run reads, in minutes (5 minutes to a day; the function has 15 minutes to read it).
 WINDOW_MINUTES = Limit(5, 1440, "minutes", whole=True)
-MIN_RECORDS = Limit(1, 50_000, "requests", whole=True)
+MIN_RECORDS = Limit(1, 50_000, "rows", whole=True)
 PERIODS = Limit(1, 24, "runs", whole=True)
 #: How far back a CloudWatch alarm looks at most: 7 days (and one day with periods under an hour, which 24
 #: windows of at most 59 minutes never exceed).

@@ -792,7 +792,7 @@ PREDICTOR_PROD = "models.0.stages.prod"
     ({f"{PREDICTOR_PROD}.monitoring.window_minutes": 1440, f"{PREDICTOR_PROD}.monitoring.evaluation_periods": 8},
      "models[0].stages.prod.monitoring.evaluation_periods: must be at most 7 with a 1440-minute window"),
     ({f"{PREDICTOR_PROD}.monitoring.min_records": 0},
-     "models[0].stages.prod.monitoring.min_records: must be between 1 and 50000 requests, got 0"),
+     "models[0].stages.prod.monitoring.min_records: must be between 1 and 50000 rows, got 0"),
     ({f"{PREDICTOR_PROD}.data_capture.capture_mode": "output"},
      "models[0].stages.prod.monitoring: needs the requests captured (data_capture with capture_mode input or both)"),
     ({f"{PREDICTOR_PROD}.data_capture": KeyError, f"{PREDICTOR_PROD}.release.shadow.min_agreement_percent": KeyError,

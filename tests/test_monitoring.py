@@ -86,8 +86,8 @@ def test_drift_two_windows_in_a_row_and_a_failed_check_raise_alarms(template):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"window": Duration.minutes(2)}, "window: must be between 5 and 1440 minutes, got 2"),
-    ({"window": Duration.seconds(90)}, "window: must be a Duration of whole minutes"),
-    ({"min_records": 0}, "min_records: must be between 1 and 50000 requests, got 0"),
+    ({"window": Duration.seconds(90)}, "window: must be a Duration of whole minutes, got 1 minute 30 seconds"),
+    ({"min_records": 0}, "min_records: must be between 1 and 50000 rows, got 0"),
     ({"evaluation_periods": 2, "datapoints_to_alarm": 3}, "datapoints_to_alarm: must be at most evaluation_periods (2)"),
     ({"window": Duration.days(1), "evaluation_periods": 8}, "evaluation_periods: must be at most 7 with a "
                                                              "1440-minute window (an alarm looks back at most 7 days)"),

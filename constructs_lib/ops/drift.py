@@ -240,14 +240,10 @@ def drift_report(statistics: dict, constraints: dict, records: list[dict], min_r
                               "min_records": min_records, "max_psi": limit, "features": [], "violations": []}
     for feature, seen, absent in zip(features, values, missing):
         entry: dict[str, Any] = {"name": feature["name"], "count": len(seen), "missing": absent}
-        edges = feature["bins"]["edges"]
-        if seen and feature["bins"]["proportions"]:
-            counts = [0] * (len(edges) + 1)
-            for number in seen:
-                counts[bin_index(edges, number)] += 1
-            observed = [c / len(seen) for c in counts]
-            entry.update(psi=_number(psi(feature["bins"]["proportions"], observed)),
-                         observed=[_number(share) for share in observed])
+        if rows:
+            # Missing values are a bin of their own: a feature that goes blank (a broken join upstream) drifts.
+            expected, observed = _with_missing(feature, seen, absent)
+            entry.update(psi=_number(psi(expected, observed)), observed=[_number(share) for share in observed])
             if entry["psi"] > limit:
                 report["violations"].append(feature["name"])
         report["features"].append(entry)
@@ -255,6 +251,19 @@ def drift_report(statistics: dict, constraints: dict, records: list[dict], min_r
     report["max_feature_psi"] = max(scored) if scored else None
     report["verdict"] = ("too few requests" if rows < min_records else "drift" if report["violations"] else "ok")
     return report
+
+
+def _with_missing(feature: dict, seen: list[float], absent: int) -> tuple[list[float], list[float]]:
+    """``(expected, observed)`` shares over the feature's bins and a last bin of missing values."""
+    edges, proportions = feature["bins"]["edges"], feature["bins"]["proportions"]
+    expected_missing = feature["missing"] / feature["count"] if feature.get("count") else 0.0
+    expected = [p * (1 - expected_missing) for p in proportions] + [expected_missing]
+    counts = [0] * (len(edges) + 1)
+    for number in seen:
+        counts[bin_index(edges, number)] += 1
+    total = len(seen) + absent
+    observed = ([c / total for c in counts] if proportions else []) + [absent / total]
+    return expected, observed
 
 
 def _baseline_of(sagemaker: Any, s3: Any, package_arn: str) -> tuple[dict, dict]:

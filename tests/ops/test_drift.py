@@ -169,7 +169,7 @@ def test_a_shifted_feature_is_a_violation_with_its_psi(registry):
     report = _check(clients, arn)
     assert (report["verdict"], report["violations"]) == ("drift", ["f1"])
     f1, f2 = report["features"]
-    assert f1["observed"][-1] == 1.0 and f1["psi"] > 2 and f2["psi"] < 0.01
+    assert f1["observed"][-2:] == [1.0, 0.0] and f1["psi"] > 2 and f2["psi"] < 0.01  # top decile, none missing
     assert _metric(clients["cloudwatch"], "FeatureDrift", Feature="f1") == [f1["psi"]]
     assert _metric(clients["cloudwatch"], "MaxFeatureDrift") == [f1["psi"]]
     assert _metric(clients["cloudwatch"], "DriftViolations") == [1]
@@ -187,6 +187,17 @@ def test_too_few_requests_give_no_verdict_metrics(registry):
     assert (report["verdict"], report["rows"]) == ("too few requests", 20)
     assert _metric(clients["cloudwatch"], "DriftViolations") == []
     assert _metric(clients["cloudwatch"], "DriftRecords") == [20]
+
+
+def test_a_feature_that_goes_blank_drifts(registry):
+    """Missing values are a bin of their own: f2 blank in every request (a broken join upstream) is a
+    violation, not a feature without a score."""
+    clients, arn = registry
+    _captured(clients["s3"], "main", [[i % 100, ""] for i in range(200)])
+    report = _check(clients, arn)
+    f1, f2 = report["features"]
+    assert (report["verdict"], report["violations"]) == ("drift", ["f2"])
+    assert (f2["count"], f2["missing"], f2["observed"][-1]) == (0, 200, 1.0) and f2["psi"] > 5 and f1["psi"] < 0.1
 
 
 def test_rows_that_do_not_fit_the_baseline_are_counted_not_read(registry):

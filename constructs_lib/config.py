@@ -810,6 +810,21 @@ class EdgeBuildConfig(_Strict):
         return edge_rules.EdgeTarget(**self.model_dump())
 
 
+class RetrainOnDriftConfig(_Strict):
+    """Retraining when prod's drift alarm fires (``DriftRetraining``): the build starts, at most once per
+    interval."""
+
+    min_interval_hours: int = Field(default=24, json_schema_extra=monitoring_rules.RETRAIN_INTERVAL_HOURS.schema(),
+                                      description="hours between two retrainings on drift, at least (the alarm "
+                                      "stays in ALARM until the data or the model changes)")
+
+
+def drift_alarm_name(model: "ModelConfig", stage_name: str) -> str:
+    """The drift alarm of a model's stage endpoint (``DriftMonitor``: ``<endpoint>-data-drift``)."""
+    stage = getattr(model.stages, stage_name)
+    return f"{stage.endpoint_name or f'{model.name}-{stage_name}'}-data-drift"
+
+
 class BuildConfig(_Strict):
     """The SageMaker model-build pipeline (dev account)."""
 
@@ -837,6 +852,9 @@ class BuildConfig(_Strict):
     edge: EdgeBuildConfig | None = Field(default=None, description="compile each version with SageMaker Neo for "
                                          "an edge device or platform and register the compiled artifact with it "
                                          "(the model trains with XGBoost 1.3-1, the newest Neo documents)")
+    retrain_on_drift: RetrainOnDriftConfig | None = Field(
+        default=None, description="start the build when prod's drift alarm fires (stages.prod.monitoring), across "
+        "accounts, at most once per min_interval_hours; the version goes through approval and release as any other")
     inference_preprocessing: bool = Field(
         default=False, description="register each version as an inference pipeline: preprocess.py serves in a "
         "scikit-learn container before the model, so callers send raw records (text/csv rows of the raw columns, "
@@ -1125,6 +1143,15 @@ class PlatformConfig(_Strict):
                     inference_instance_types=build.inference_instance_types, approval=build.approval)
             except ConfigError as error:
                 raise error.under(f"models[{i}]", BUILD_KEYS) from None
+            if build.retrain_on_drift is not None:
+                try:
+                    monitoring_rules.RETRAIN_INTERVAL_HOURS.check("min_interval_hours",
+                                                                  build.retrain_on_drift.min_interval_hours)
+                except ConfigError as error:
+                    raise error.under(f"models[{i}].build.retrain_on_drift") from None
+                if model.stages.prod.monitoring is None:
+                    raise ConfigError(f"models[{i}].build.retrain_on_drift", "needs stages.prod.monitoring: prod's "
+                                      "drift alarm is what starts the build, got no monitoring in prod")
             if build.edge is not None:
                 try:
                     build.edge.target().validate("")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from .errors import ConfigError, Limit
 
-__all__ = ["MIN_RECORDS", "PERIODS", "WINDOW_MINUTES", "check_monitoring"]
+__all__ = ["MIN_RECORDS", "PERIODS", "RETRAIN_INTERVAL_HOURS", "WINDOW_MINUTES", "check_monitoring"]
 
 #: The window a run reads, in minutes (5 minutes to a day; the function has 15 minutes to read it).
 WINDOW_MINUTES = Limit(5, 1440, "minutes", whole=True)
 MIN_RECORDS = Limit(1, 50_000, "rows", whole=True)
 PERIODS = Limit(1, 24, "runs", whole=True)
+#: Hours between two retrainings on drift, at least (a drift alarm stays in ALARM until the data or the model
+#: changes: without a bound, every re-evaluation would start another build).
+RETRAIN_INTERVAL_HOURS = Limit(1, 720, "hours", whole=True)
 #: How far back a CloudWatch alarm looks at most: 7 days (and one day with periods under an hour, which 24
 #: windows of at most 59 minutes never exceed).
 _LOOK_BACK_MINUTES = 7 * 24 * 60

@@ -814,3 +814,17 @@ def test_a_drift_check_is_refused_what_it_cannot_do(changes, message):
         parse_config(mutate(changes))
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"models.0.build.retrain_on_drift.min_interval_hours": 0},
+     "models[0].build.retrain_on_drift.min_interval_hours: must be between 1 and 720 hours, got 0"),
+    ({"models.0.build.retrain_on_drift.min_interval_hours": 1.5},
+     "models[0].build.retrain_on_drift.min_interval_hours: must be a whole number, got 1.5"),
+    ({"models.0.stages.prod.monitoring": KeyError},
+     "models[0].build.retrain_on_drift: needs stages.prod.monitoring: prod's drift alarm is what starts the build"),
+], ids=["interval", "fraction", "no-monitoring"])
+def test_retraining_on_drift_is_refused_what_cannot_work(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value).startswith(message), str(error.value)

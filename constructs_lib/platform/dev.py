@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Environment, Stack
+from aws_cdk import Duration, Environment, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_lib.approval import ApprovalTrigger, RetrainingSchedule
+from constructs_lib.retraining import DriftRetraining
 from constructs_lib.arns import StackArns
 from constructs_lib.build_pipeline import ModelBuildPipeline
-from constructs_lib.config import ModelConfig, PlatformConfig
+from constructs_lib.config import ModelConfig, PlatformConfig, drift_alarm_name
 from constructs_lib.build_spec import CONFIG_KEYS as BUILD_KEYS
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import ModelRegistry, PlatformArtifacts, artifacts_bucket_name, artifacts_key_alias
@@ -124,6 +125,12 @@ class ModelDevStack(Stack):
                 edge_target=build.edge.target() if build.edge is not None else None)
             self.retraining = RetrainingSchedule(self, "Retraining", pipeline=self.build_pipeline,
                                                  schedule=build.schedule) if build.schedule else None
+            self.drift_retraining = DriftRetraining(
+                self, "DriftRetraining", pipeline_name=pipeline_name(config, model),
+                source_accounts=[config.accounts.prod.account_id], alarm_names=[drift_alarm_name(model, "prod")],
+                min_interval=Duration.hours(build.retrain_on_drift.min_interval_hours),
+                statement_id=f"{config.project}-{model.name}-drift"[:40]) if build.retrain_on_drift else None
+            """Retraining on prod's drift alarm (``build.retrain_on_drift``)."""
         except ConfigError as error:
             raise error.under(f"models[{index}]", BUILD_KEYS) from None
         self.approval_trigger: ApprovalTrigger | None = None

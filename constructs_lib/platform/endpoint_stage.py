@@ -17,12 +17,13 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.batch import BatchInference
-from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig, StageConfig
+from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig, StageConfig, drift_alarm_name
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
 from constructs_lib.monitoring import DriftMonitor
+from constructs_lib.retraining import DriftAlarmForwarder
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
 from constructs_lib.stage_spec import StageSpec, config_error, mode, network_isolation, stream_settings, version_source
@@ -48,6 +49,7 @@ class EndpointStack(Stack):
                  approved_version_arn: str | None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
         index, stage = stage_of(self, scope, config, model, stage_name, "env" in kwargs)
+        self._stage_name = stage_name
         try:
             self.endpoint = self._endpoint(config, model, stage_name, stage, approved_version_arn)
         except ConfigError as error:
@@ -101,6 +103,10 @@ class EndpointStack(Stack):
             evaluation_periods=settings.evaluation_periods, datapoints_to_alarm=settings.datapoints_to_alarm)
         CfnOutput(self, "DriftReports", value=drift.reports_uri,
                   description="The drift check's reports (mlops monitor reads the newest)")
+        if self._stage_name == "prod" and model.build.retrain_on_drift is not None:
+            dev = config.accounts.dev
+            DriftAlarmForwarder(self, "DriftToDev", alarm_names=[drift_alarm_name(model, "prod")],
+                                dev_account=dev.account_id, dev_region=dev.region)
         return drift
 
     def _stream(self, stage: StageConfig) -> StreamInference:

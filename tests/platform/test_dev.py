@@ -141,7 +141,8 @@ def test_schedule_and_its_role(synthesised):
 
 
 def test_approval_rule_has_exactly_the_approved_pattern(synthesised):
-    [rule] = _resources(synthesised, MODEL, "AWS::Events::Rule")
+    [rule] = [r for r in _resources(synthesised, MODEL, "AWS::Events::Rule")
+              if "aws.sagemaker" in json.dumps(r["Properties"].get("EventPattern", {}))]
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
         "detail": {"ModelPackageGroupName": ["mlops-churn-predictor"], "ModelApprovalStatus": ["Approved"]}}
@@ -183,3 +184,29 @@ def test_config_errors_of_the_build_section(field, value, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     assert str(caught.value) == message
+
+
+def test_prod_s_drift_alarm_starts_the_build_at_most_once_a_day(synthesised):
+    """``build.retrain_on_drift``: the default bus takes alarm state changes from the prod account only; its
+    rule starts the retraining function, which may list and start this build pipeline only."""
+    (policy,) = _resources(synthesised, MODEL, "AWS::Events::EventBusPolicy")
+    statement = policy["Properties"]["Statement"]
+    assert policy["Properties"]["StatementId"] == "mlops-churn-predictor-drift-333333333333"
+    assert statement["Principal"] == {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::333333333333:root"]]}}
+    assert statement["Condition"] == {"StringEquals": {"events:source": "aws.cloudwatch",
+                                                       "events:detail-type": "CloudWatch Alarm State Change"}}
+    rules = [r["Properties"] for r in _resources(synthesised, MODEL, "AWS::Events::Rule")
+             if "alarmName" in json.dumps(r["Properties"].get("EventPattern", {}))]
+    (rule,) = rules
+    assert rule["EventPattern"]["account"] == ["333333333333"]
+    assert rule["EventPattern"]["detail"] == {"alarmName": ["churn-predictor-prod-data-drift"],
+                                              "state": {"value": ["ALARM"]}}
+    (function,) = [r["Properties"] for r in _resources(synthesised, MODEL, "AWS::Lambda::Function")
+                   if r["Properties"].get("Description", "").startswith("Retrains")]
+    assert function["Environment"]["Variables"] == {"PIPELINE_NAME": "mlops-churn-predictor-build",
+                                                    "MIN_INTERVAL_HOURS": "24"}
+    (role,) = [r["Properties"] for r in _resources(synthesised, MODEL, "AWS::IAM::Role")
+               if r["Properties"].get("Description", "").startswith("Starts mlops-churn-predictor-build")]
+    start = role["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert start["Action"] == ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
+    assert json.dumps(start["Resource"]).endswith(':pipeline/mlops-churn-predictor-build"]]}]')

@@ -725,10 +725,30 @@ def test_the_prod_endpoint_checks_its_requests_for_drift_against_the_released_ve
                    if r["Properties"].get("Description", "").startswith("Compares endpoint")]
     assert function["Environment"]["Variables"]["MODEL_PACKAGE_ARN"] == VERSION
     assert function["Environment"]["Variables"]["VARIANTS"] == "main"
-    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()]
+    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+               if "ScheduleExpression" in r["Properties"]]
     assert rule["ScheduleExpression"] == "rate(60 minutes)"
     names = {r["Properties"]["AlarmName"] for r in resources(template, "AWS::CloudWatch::Alarm").values()}
     assert {"churn-predictor-prod-data-drift", "churn-predictor-prod-drift-check-failed"} <= names
     assert "monitoring/churn-predictor-prod/" in json.dumps(template["Outputs"]["DriftReports"]["Value"])
     (test,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-test-endpoint"]
     assert not resources(test.template, "AWS::Events::Rule")  # test has no monitoring section
+
+
+def test_prod_s_drift_alarm_is_sent_to_the_dev_account_to_retrain(assembly):
+    """``build.retrain_on_drift``: prod's drift alarm going into ALARM goes to the dev account's default bus,
+    through a role that may put events there and nowhere else."""
+    (prod,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint"]
+    template = prod.template
+    (forward,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+                  if "EventPattern" in r["Properties"]]
+    assert forward["EventPattern"] == {
+        "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {"alarmName": ["churn-predictor-prod-data-drift"], "state": {"value": ["ALARM"]}}}
+    (target,) = forward["Targets"]
+    bus = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":events:eu-west-1:{DEV}:event-bus/default"]]}
+    assert target["Arn"] == bus
+    (role,) = [r["Properties"] for r in resources(template, "AWS::IAM::Role").values()
+               if r["Properties"].get("Description", "").startswith("Sends this stage's drift alarms")]
+    assert role["Policies"][0]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": [bus]}]

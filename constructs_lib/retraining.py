@@ -1,0 +1,108 @@
+"""Retraining on drift, across accounts: a stage's drift alarm (``DriftMonitor``) starts the model's build
+pipeline in the dev account, at most once per interval.
+
+* ``DriftAlarmForwarder`` (stage account): an EventBridge rule sends the drift alarms' changes into ALARM to
+  the dev account's default event bus, through a role that may put events on that bus only.
+* ``DriftRetraining`` (dev account): the default bus accepts, from the given stage accounts only, CloudWatch
+  alarm state changes (a bus policy statement conditioned on the event's source and detail type); a rule
+  matches those of the named alarms going into ALARM and invokes the retraining function (``ops/retrain.py``),
+  which starts the build unless an execution started within ``min_interval``, names the execution after the
+  alarm and records why in its description. The version it registers goes through the same approval and
+  release path as any other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from .arns import StackArns
+from .endpoint import _inline_policy, _source, inline_function
+from .errors import ConfigError, check_account_ids, cut
+from .monitoring_rules import RETRAIN_INTERVAL_HOURS
+from .permissions import allow
+
+__all__ = ["ALARM_STATE_CHANGE", "DriftAlarmForwarder", "DriftRetraining"]
+
+#: The CloudWatch event of an alarm changing state.
+ALARM_STATE_CHANGE = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+_ALARM_NAME = re.compile(r"^[^:*?]{1,255}$")
+
+
+def _alarm_pattern(alarm_names: Sequence[str]) -> dict:
+    if isinstance(alarm_names, str) or not alarm_names or not all(
+            isinstance(n, str) and _ALARM_NAME.match(n) for n in alarm_names):
+        raise ConfigError("alarm_names", f"must list one or more alarm names, got {cut(alarm_names)}")
+    return {**ALARM_STATE_CHANGE, "detail": {"alarmName": list(alarm_names), "state": {"value": ["ALARM"]}}}
+
+
+class DriftAlarmForwarder(Construct):
+    """The stage account's side: ``alarm_names`` going into ALARM are sent to ``dev_account``'s default bus in
+    ``dev_region``."""
+
+    def __init__(self, scope: Construct, id: str, *, alarm_names: Sequence[str], dev_account: str,
+                 dev_region: str) -> None:
+        super().__init__(scope, id)
+        pattern = _alarm_pattern(alarm_names)
+        check_account_ids("dev_account", [dev_account])
+        env = StackArns.of(Stack.of(self))
+        self.bus_arn = env.arn("events", "event-bus", "default", account=dev_account, region=dev_region)
+        role = iam.CfnRole(
+            self, "Role", description="Sends this stage's drift alarms to the dev account's event bus",
+            assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": env.account}}}]},
+            policies=[_inline_policy([allow(["events:PutEvents"], [self.bus_arn])])])
+        events.CfnRule(self, "Rule", description="Drift alarms into ALARM, to the dev account (retraining)",
+                       event_pattern=pattern, targets=[events.CfnRule.TargetProperty(
+                           arn=self.bus_arn, id="DevEventBus", role_arn=role.attr_arn)])
+
+
+class DriftRetraining(Construct):
+    """The dev account's side: the named drift alarms of ``source_accounts`` start ``pipeline_name``, at most
+    once per ``min_interval`` (default 24 hours; 1 hour to 30 days)."""
+
+    def __init__(self, scope: Construct, id: str, *, pipeline_name: str, source_accounts: Sequence[str],
+                 alarm_names: Sequence[str], min_interval: Duration | None = None, statement_id: str) -> None:
+        super().__init__(scope, id)
+        pattern = _alarm_pattern(alarm_names)
+        accounts = check_account_ids("source_accounts", list(source_accounts))
+        min_interval = min_interval or Duration.hours(24)
+        if not isinstance(min_interval, Duration) or min_interval.to_seconds() % 3600:
+            raise ConfigError("min_interval", "must be a Duration of whole hours, got "
+                              f"{min_interval.to_human_string() if isinstance(min_interval, Duration) else cut(min_interval)}")
+        hours = int(min_interval.to_seconds() // 3600)
+        RETRAIN_INTERVAL_HOURS.check("min_interval", hours)
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,50}", statement_id):
+            raise ConfigError("statement_id", f"must be 1-50 letters, digits, '-' or '_', got {cut(statement_id)}")
+        stack = Stack.of(self)
+        env = StackArns.of(stack)
+        bus = env.arn("events", "event-bus", "default")
+        # The bus takes, from each stage account, alarm state changes and nothing else.
+        for account in accounts:
+            events.CfnEventBusPolicy(
+                self, f"From{account}", event_bus_name="default", statement_id=f"{statement_id}-{account}",
+                statement={"Effect": "Allow", "Principal": {"AWS": f"arn:{env.partition}:iam::{account}:root"},
+                           "Action": "events:PutEvents", "Resource": bus,
+                           "Condition": {"StringEquals": {"events:source": "aws.cloudwatch",
+                                                          "events:detail-type": "CloudWatch Alarm State Change"}}})
+        pipeline_arn = env.arn("sagemaker", "pipeline", pipeline_name.lower())
+        _, self.function, _ = inline_function(
+            self, role_description=f"Starts {pipeline_name} when a drift alarm fires", source=_source("retrain.py"),
+            description=f"Retrains {pipeline_name} on drift, at most once per {hours:g} hours",
+            statements=[allow(["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+                              [pipeline_arn])],
+            wildcards={}, timeout=60,
+            environment={"PIPELINE_NAME": pipeline_name, "MIN_INTERVAL_HOURS": f"{hours:g}"})
+        rule = events.CfnRule(self, "Rule", description=f"Drift alarms of {', '.join(accounts)}: retrain",
+                              event_pattern={**pattern, "account": accounts}, targets=[
+                                  events.CfnRule.TargetProperty(arn=self.function.attr_arn, id="Retrain")])
+        lambda_.CfnPermission(self, "RuleInvokes", action="lambda:InvokeFunction",
+                              function_name=self.function.attr_arn, principal="events.amazonaws.com",
+                              source_arn=rule.attr_arn)

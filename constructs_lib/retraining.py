@@ -90,8 +90,9 @@ class DriftRetraining(Construct):
                 self, f"From{account}", event_bus_name="default", statement_id=f"{statement_id}-{account}",
                 statement={"Effect": "Allow", "Principal": {"AWS": f"arn:{env.partition}:iam::{account}:root"},
                            "Action": "events:PutEvents", "Resource": bus,
-                           "Condition": {"StringEquals": {"events:source": "aws.cloudwatch",
-                                                          "events:detail-type": "CloudWatch Alarm State Change"}}})
+                           # As AWS's cross-account example: events:source is multi-valued, detail-type one value.
+                           "Condition": {"ForAllValues:StringEquals": {"events:source": ["aws.cloudwatch"]},
+                                         "StringEquals": {"events:detail-type": "CloudWatch Alarm State Change"}}})
         pipeline_arn = env.arn("sagemaker", "pipeline", pipeline_name.lower())
         _, self.function, _ = inline_function(
             self, role_description=f"Starts {pipeline_name} when a drift alarm fires", source=_source("retrain.py"),

@@ -193,8 +193,8 @@ def test_prod_s_drift_alarm_starts_the_build_at_most_once_a_day(synthesised):
     statement = policy["Properties"]["Statement"]
     assert policy["Properties"]["StatementId"] == "mlops-churn-predictor-drift-333333333333"
     assert statement["Principal"] == {"AWS": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::333333333333:root"]]}}
-    assert statement["Condition"] == {"StringEquals": {"events:source": "aws.cloudwatch",
-                                                       "events:detail-type": "CloudWatch Alarm State Change"}}
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"events:source": ["aws.cloudwatch"]},
+                                      "StringEquals": {"events:detail-type": "CloudWatch Alarm State Change"}}
     rules = [r["Properties"] for r in _resources(synthesised, MODEL, "AWS::Events::Rule")
              if "alarmName" in json.dumps(r["Properties"].get("EventPattern", {}))]
     (rule,) = rules

@@ -74,6 +74,8 @@ _EXPORTS = {
     "EdgeGate": "edge_rules",
     "EdgeTarget": "edge_rules",
     "DriftMonitor": "monitoring",
+    "DriftRetraining": "retraining",
+    "DriftAlarmForwarder": "retraining",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

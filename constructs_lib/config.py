@@ -1143,15 +1143,6 @@ class PlatformConfig(_Strict):
                     inference_instance_types=build.inference_instance_types, approval=build.approval)
             except ConfigError as error:
                 raise error.under(f"models[{i}]", BUILD_KEYS) from None
-            if build.retrain_on_drift is not None:
-                try:
-                    monitoring_rules.RETRAIN_INTERVAL_HOURS.check("min_interval_hours",
-                                                                  build.retrain_on_drift.min_interval_hours)
-                except ConfigError as error:
-                    raise error.under(f"models[{i}].build.retrain_on_drift") from None
-                if model.stages.prod.monitoring is None:
-                    raise ConfigError(f"models[{i}].build.retrain_on_drift", "needs stages.prod.monitoring: prod's "
-                                      "drift alarm is what starts the build, got no monitoring in prod")
             if build.edge is not None:
                 try:
                     build.edge.target().validate("")
@@ -1187,6 +1178,15 @@ class PlatformConfig(_Strict):
                             raise error.under("checks") from None
                 except ConfigError as error:
                     raise error.under(f"models[{i}].stages.{stage_name}") from None
+            if build.retrain_on_drift is not None:
+                try:
+                    monitoring_rules.RETRAIN_INTERVAL_HOURS.check("min_interval_hours",
+                                                                  build.retrain_on_drift.min_interval_hours)
+                except ConfigError as error:
+                    raise error.under(f"models[{i}].build.retrain_on_drift") from None
+                if model.stages.prod.monitoring is None:
+                    raise ConfigError(f"models[{i}].build.retrain_on_drift", "needs stages.prod.monitoring: prod's "
+                                      "drift alarm is what starts the build, got no monitoring in prod")
         return self
 
 

@@ -26,6 +26,7 @@ _PIPELINE_ARTIFACTS = r"DeliveryPipelineArtifactsBucket[0-9A-F]{8}"
 _RELEASE_CHECK = r"((Host)?EndpointConfigCheck|ComponentReleaseCheck|Release|Component)(Function|Logs)[0-9A-F]{8}"
 _RELEASE_PHASES = r"ReleaseGates(Function|Logs)[0-9A-F]{8}"
 _DRIFT_CHECK = r"Drift(Function|Logs)[0-9A-F]{8}"
+_RETRAINING = r"DriftRetraining(Function|Logs)[0-9A-F]{8}"
 _DATA_BUCKETS = (r"(ArtifactsBucket|EndpointDataCaptureBucket|EndpointAsyncBucket|BatchDataBucket|HostModelsBucket)"
                  r"[0-9A-F]{8}")
 _EVERY_BUCKET = f"({_LOG_BUCKETS}|{_PIPELINE_ARTIFACTS}|{_DATA_BUCKETS})"
@@ -76,6 +77,12 @@ ACKNOWLEDGED: dict[tuple[str, str], str] = {
     ("cloudwatch_log_group_encrypted_check", _DRIFT_CHECK):
         "CT.CLOUDWATCH.PR.3 KMS: the drift check's log group holds one summary line per run (endpoint, verdict, "
         "counts, feature names; no request data), encrypted at rest by CloudWatch Logs; kept 1 year.",
+    ("lambda_inside_vpc_check", _RETRAINING):
+        "CT.LAMBDA.PR.3 VPC: the retraining function only lists and starts one SageMaker pipeline's executions; "
+        "a VPC would need a SageMaker API endpoint in the dev account for two calls a day at most.",
+    ("cloudwatch_log_group_encrypted_check", _RETRAINING):
+        "CT.CLOUDWATCH.PR.3 KMS: the retraining function's log group holds one line per drift alarm (alarm and "
+        "pipeline names, whether a build started), encrypted at rest by CloudWatch Logs; kept 1 year.",
     ("lambda_inside_vpc_check", _RELEASE_PHASES):
         "CT.LAMBDA.PR.3 VPC: the release phases' function only calls AWS APIs (STS, SageMaker, CloudWatch, SNS); "
         "it reads metrics, never payloads, and a VPC would need interface endpoints for each in the pipeline "

@@ -754,7 +754,7 @@ _EDGE_PATH = "models[7].stages"
      f"{_EDGE_PATH}.prod.edge.model.model_package_arn: must be a version of this model's group"),
     ({"models.7.build.edge": None}, f"{_EDGE_PATH}.test.edge: needs build.edge (the device or platform Neo compiles "
                                     "each version for)"),
-    ({"models.0.build.edge": {"device": "rasp4b"},
+    ({"models.0.build.edge": {"device": "rasp4b"}, "models.0.build.retrain_on_drift": KeyError,
       "models.0.stages.prod": {"mode": "edge", "edge": {"thing_group": "churn-devices-prod"}}},
      f"{_EDGE_PATH}.prod.edge.thing_group: is model churn-predictor's too: one model per thing group"),
     ({f"{EDGE}.prod.edge.rollout": "fast"}, f"{_EDGE_PATH}.prod.edge.rollout: must be a section of key: value"),

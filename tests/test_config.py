@@ -123,6 +123,7 @@ def test_a_stage_left_out_is_said_to_deploy_its_default():
 
     data = copy.deepcopy(EXAMPLE)
     del data["models"][0]["stages"]["prod"]
+    del data["models"][0]["build"]["retrain_on_drift"]  # it needs prod's monitoring, which the default has not
     assert implicit_stages(parse_config(data)) == [
         "models[0].stages.prod is not in the file: the default is deployed (two ml.m5.large, canary 10 % with "
         "10-minute waits, data capture at 20 %)"]

@@ -206,7 +206,7 @@ def test_the_execution_policy_allows_what_cloudformation_s_greengrass_handlers_c
     ({"models.7.stages.prod.edge.devices": 30, "models.7.stages.prod.edge.verify.min_succeeded_devices": 40},
      "models[7].stages.prod.edge.verify.min_succeeded_devices: must be at most edge.devices (30: the pipeline's "
      "wait could never pass), got 40"),
-    ({"models.0.build.edge": {"device": "rasp4b"}, "models.0.stages.prod": {
+    ({"models.0.build.edge": {"device": "rasp4b"}, "models.0.build.retrain_on_drift": KeyError, "models.0.stages.prod": {
         "mode": "edge", "edge": {"thing_group": "other-devices", "component_name": "mlops.churn-edge"}}},
      "models[7].stages.prod.edge.component_name: is model churn-predictor's too: one model per component"),
 ])

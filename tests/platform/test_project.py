@@ -74,7 +74,8 @@ def test_the_dev_stack_deploys_after_the_platform_and_exports_nothing(released):
 def test_approval_of_a_version_starts_this_models_delivery_pipeline(released):
     _, project, assembly = released
     template = assembly.get_stack_by_name("mlops-churn-predictor-dev").template
-    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"
+               and "aws.sagemaker" in json.dumps(r["Properties"].get("EventPattern", {}))]
     assert rule["Properties"]["EventPattern"]["detail"]["ModelApprovalStatus"] == ["Approved"]
     assert rule["Properties"]["EventPattern"]["detail"]["ModelPackageGroupName"] == ["mlops-churn-predictor"]
     (target,) = rule["Properties"]["Targets"]

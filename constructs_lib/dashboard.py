@@ -58,11 +58,17 @@ class EndpointDashboard(Construct):
             # Dashboards are global to an account; endpoint names only to a region.
             name = f"{endpoint.endpoint_name}-{stack.region}"
         self.endpoint = endpoint
+        self._drift: tuple[int, list[str]] | None = None
         self._dashboard = cloudwatch.CfnDashboard(
             self, "Resource", dashboard_name=name,
             dashboard_body=lazy_string(lambda: stack.to_json_string(self.body(stack.region))))
         self.dashboard_name: str = name if name is not None else self._dashboard.ref
         """The dashboard's name (a reference when CloudFormation names it)."""
+
+    def add_drift(self, *, window_minutes: int, alarm_arns: list[str]) -> None:
+        """Show the endpoint's drift check (``DriftMonitor``): the largest feature PSI and the features above
+        their limit per window, and the drift alarms' states."""
+        self._drift = (window_minutes, list(alarm_arns))
 
     def body(self, region: str) -> dict:
         """The dashboard's body (CloudWatch's dashboard body structure) for ``region``."""
@@ -122,10 +128,38 @@ class EndpointDashboard(Construct):
                 "width": _WIDTH, "height": _HEIGHT,
                 "properties": {"title": title, "region": region, "view": "timeSeries", "period": 60,
                                "metrics": metrics, "yAxis": {"left": {"label": unit, "showUnits": False}}}})
+        y = 2 + ((len(graphs) + 1) // 2) * _HEIGHT
         alarms = endpoint.rollback_alarm_arns
         if alarms:
             widgets.append({
-                "type": "alarm", "x": 0, "y": 2 + ((len(graphs) + 1) // 2) * _HEIGHT, "width": 2 * _WIDTH, "height": 4,
+                "type": "alarm", "x": 0, "y": y, "width": 2 * _WIDTH, "height": 4,
                 "properties": {"title": "Rollback alarms (any in ALARM stops a guarded deployment and rolls it back)",
                                "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}})
+            y += 4
+        if self._drift is not None:
+            widgets += self._drift_widgets(region, y)
         return {"widgets": widgets}
+
+    def _drift_widgets(self, region: str, y: int) -> list[dict]:
+        from .ops.drift import DEFAULT_MAX_PSI, NAMESPACE as DRIFT
+
+        window, alarms = self._drift
+        dims = ["EndpointName", self.endpoint.endpoint_name]
+        return [{
+            "type": "metric", "x": 0, "y": y, "width": _WIDTH, "height": _HEIGHT,
+            "properties": {"title": "Drift of the requests against the released version's baseline (PSI)",
+                           "region": region, "view": "timeSeries", "period": window * 60, "metrics": [
+                               [DRIFT, "MaxFeatureDrift", *dims, {"stat": "Maximum", "label": "largest feature PSI"}],
+                               [DRIFT, "DriftViolations", *dims, {"stat": "Maximum", "yAxis": "right",
+                                                                   "label": "features above their limit"}]],
+                           "annotations": {"horizontal": [{"value": DEFAULT_MAX_PSI,
+                                                           "label": "the build's default limit"}]},
+                           "yAxis": {"left": {"label": "PSI", "showUnits": False, "min": 0}}}}, {
+            "type": "metric", "x": _WIDTH, "y": y, "width": _WIDTH, "height": _HEIGHT,
+            "properties": {"title": "Rows each drift check read", "region": region, "view": "timeSeries",
+                           "period": window * 60, "metrics": [
+                               [DRIFT, "DriftRecords", *dims, {"stat": "Sum", "label": "rows read"}]],
+                           "yAxis": {"left": {"label": "Count", "showUnits": False, "min": 0}}}}, {
+            "type": "alarm", "x": 0, "y": y + _HEIGHT, "width": 2 * _WIDTH, "height": 3,
+            "properties": {"title": "Drift alarms (data drift two windows in a row; the check failing)",
+                           "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}}]

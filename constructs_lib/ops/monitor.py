@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from . import output
 from .base import EXIT_NOT_FOUND, OpsError, Output, bounded
@@ -28,6 +29,11 @@ def latest_report(ctx, endpoint: str, days: int, now: datetime) -> tuple[str, di
         raise OpsError(f"endpoint {endpoint} captures no data (its config {config_name} has no DataCaptureConfig): "
                        "no drift check runs for it", EXIT_NOT_FOUND)
     bucket, _ = split_s3_uri(capture["DestinationS3Uri"])
+    return newest_report(s3, bucket, endpoint, days, now)
+
+
+def newest_report(s3: Any, bucket: str, endpoint: str, days: int, now: datetime) -> tuple[str, dict] | None:
+    """``(s3 URI, report)`` of the newest report under ``monitoring/<endpoint>/`` in ``bucket``, or None."""
     paginator = s3.get_paginator("list_objects_v2")
     for back in range(days + 1):  # newest day first: one listing per day until a report turns up
         day = now - timedelta(days=back)
@@ -38,6 +44,14 @@ def latest_report(ctx, endpoint: str, days: int, now: datetime) -> tuple[str, di
             key = max(keys)
             return f"s3://{bucket}/{key}", json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     return None
+
+
+def headline(report: dict) -> str:
+    """The report's verdict in one line."""
+    return {"drift": f"DRIFT: {', '.join(report.get('violations', []))} above PSI {report.get('max_psi')}",
+            "ok": f"OK: no feature above PSI {report.get('max_psi')}",
+            "too few requests": f"NO VERDICT: {report.get('rows')} rows read, {report.get('min_records')} needed"
+            }.get(report.get("verdict", "?"), str(report.get("verdict")))
 
 
 def alarm_states(ctx, endpoint: str) -> dict[str, str]:
@@ -60,12 +74,8 @@ def run(args, ctx) -> Output:
     scored = sorted((f for f in report.get("features", []) if "psi" in f), key=lambda f: -f["psi"])
     window = report.get("window") or {}
     verdict = report.get("verdict", "?")
-    headline = {"drift": f"DRIFT: {', '.join(report.get('violations', []))} above PSI {report.get('max_psi')}",
-                "ok": f"OK: no feature above PSI {report.get('max_psi')}",
-                "too few requests": f"NO VERDICT: {report.get('rows')} rows read, {report.get('min_records')} needed"
-                }.get(verdict, verdict)
     lines = [output.fields([
-        ("endpoint", args.endpoint), ("drift", headline),
+        ("endpoint", args.endpoint), ("drift", headline(report)),
         ("window", f"{window.get('start', '?')} to {window.get('end', '?')}"),
         ("rows", f"{report.get('rows')} read, {report.get('unreadable', 0)} unreadable"),
         ("version", report.get("model_package", "?")), ("report", uri)])]
@@ -98,4 +108,4 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-__all__ = ["alarm_states", "latest_report", "register"]
+__all__ = ["alarm_states", "headline", "latest_report", "newest_report", "register"]

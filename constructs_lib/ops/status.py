@@ -300,6 +300,12 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
             components = component_rows(ctx, endpoint_name)
         except botocore.exceptions.ClientError as error:
             components, components_note = [], f"inference components unavailable: {translate(error)}"
+    drift, drift_note = None, ""
+    if (outputs or {}).get(DRIFT_REPORTS_OUTPUT):
+        try:
+            drift = _drift(ctx, endpoint_name, outputs[DRIFT_REPORTS_OUTPUT])
+        except botocore.exceptions.ClientError as error:
+            drift_note = f"drift reports unavailable: {translate(error)}"
     models, models_note = None, ""
     if (outputs or {}).get(MODELS_BUCKET_OUTPUT):
         try:
@@ -333,7 +339,29 @@ def endpoint_status(ctx, endpoint_name: str, stack: str | None = None) -> dict[s
         "components_note": components_note,
         "models": models,
         "models_note": models_note,
+        "drift": drift,
+        "drift_note": drift_note,
     }
+
+
+#: The endpoint stack's output naming where the drift check writes its reports (``DriftMonitor``).
+DRIFT_REPORTS_OUTPUT = "DriftReports"
+
+
+def _drift(ctx, endpoint_name: str, reports_uri: str) -> dict[str, Any]:
+    """The last drift check's verdict (``mlops monitor`` has the rest), looked for over the last week."""
+    from datetime import datetime, timezone
+
+    from .drift import split_s3_uri
+    from .monitor import headline, newest_report
+
+    bucket, _ = split_s3_uri(reports_uri)
+    found = newest_report(ctx.client("s3"), bucket, endpoint_name, 7, datetime.now(timezone.utc))
+    if found is None:
+        return {"verdict": None, "headline": "no report in the last 7 days (has the schedule run?)", "report": None}
+    uri, report = found
+    return {"verdict": report.get("verdict"), "headline": headline(report), "report": uri,
+            "window_end": (report.get("window") or {}).get("end")}
 
 
 def _policy_name(deployment: dict[str, Any]) -> str | None:
@@ -412,6 +440,10 @@ def _endpoint_output(data: dict[str, Any]) -> Output:
         ("deployment policy", data["deployment_policy"]),
         ("last deployment", f"{data['outcome'].upper().replace('_', ' ')}: {data['outcome_detail']}"),
         *dashboard,
+        *([("drift", f"{data['drift']['headline']}" + (f" (window to {data['drift']['window_end']}; mlops "
+                                                         f"monitor {data['endpoint']})" if data["drift"]["report"]
+                                                        else ""))] if data.get("drift") else []),
+        *([("drift", data["drift_note"])] if data.get("drift_note") else []),
     ])
     variants = output.table(
         ["variant", "role", "weight", "traffic %", "instances", "desired"],

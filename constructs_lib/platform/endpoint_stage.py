@@ -103,6 +103,8 @@ class EndpointStack(Stack):
             evaluation_periods=settings.evaluation_periods, datapoints_to_alarm=settings.datapoints_to_alarm)
         CfnOutput(self, "DriftReports", value=drift.reports_uri,
                   description="The drift check's reports (mlops monitor reads the newest)")
+        if self.dashboard is not None:
+            self.dashboard.add_drift(window_minutes=drift.window_minutes, alarm_arns=drift.alarm_arns)
         if self._stage_name == "prod" and model.build.retrain_on_drift is not None:
             dev = config.accounts.dev
             DriftAlarmForwarder(self, "DriftToDev", alarm_names=[drift_alarm_name(model, "prod")],

@@ -125,6 +125,27 @@ def test_the_endpoint_dashboard_is_named_from_its_stack(mlops, aws_client):
     assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["dashboard"] == ENDPOINT
 
 
+def test_the_last_drift_check_is_shown_from_the_stack_s_reports_output(mlops, aws_client):
+    """An endpoint stack with a ``DriftMonitor`` outputs ``DriftReports``; status shows the last verdict."""
+    from datetime import datetime, timedelta, timezone
+
+    from constructs_lib.ops.drift import report_key
+
+    s3 = aws_client("s3")
+    s3.create_bucket(Bucket="capture", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    end = datetime.now(timezone.utc) - timedelta(minutes=20)
+    s3.put_object(Bucket="capture", Key=report_key(ENDPOINT, end), Body=json.dumps({
+        "verdict": "drift", "violations": ["f3"], "max_psi": 0.2, "window": {"end": end.isoformat()}}).encode())
+    create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
+    create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
+                                                       "DriftReports": f"s3://capture/monitoring/{ENDPOINT}/"})
+    result = mlops("status", ENDPOINT, "--stack", STACK)
+    assert result.code == 0, result.err
+    (line,) = [line for line in result.out.splitlines() if line.startswith("drift:")]
+    assert line.split(":", 1)[1].strip().startswith("DRIFT: f3 above PSI 0.2 (window to ")
+    assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["drift"]["verdict"] == "drift"
+
+
 @pytest.mark.parametrize("outputs", [
     # another output names the endpoint too, without a config of its own: the prefix that has one wins
     {"CallerEndpointName": ENDPOINT, "ChurnEndpointName": ENDPOINT, "ChurnEndpointConfigName": NEW_CONFIG},

@@ -752,3 +752,14 @@ def test_prod_s_drift_alarm_is_sent_to_the_dev_account_to_retrain(assembly):
                if r["Properties"].get("Description", "").startswith("Sends this stage's drift alarms")]
     assert role["Policies"][0]["PolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Action": ["events:PutEvents"], "Resource": [bus]}]
+
+
+def test_the_prod_dashboard_shows_the_drift_check(assembly):
+    (prod,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-prod-endpoint"]
+    (dashboard,) = resources(prod.template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for shown in ("MaxFeatureDrift", "DriftViolations", "DriftRecords", "churn-predictor-prod-data-drift",
+                  "churn-predictor-prod-drift-check-failed", "the build's default limit"):
+        assert shown in body, shown
+    (test,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-test-endpoint"]
+    assert "MaxFeatureDrift" not in json.dumps(test.template)  # no monitoring in test

@@ -663,7 +663,7 @@ class EdgeStageConfig(_Strict):
     """Mode edge: the model on a thing group's AWS IoT Greengrass v2 core devices, compiled by SageMaker Neo in
     the build (``build.edge``)."""
 
-    thing_group: str = Field(pattern=r"^[a-zA-Z0-9:_-]{1,128}$", description="the stage's devices (an IoT thing "
+    thing_group: str = Field(pattern=f"^{edge_rules.THING_GROUP.pattern}$", description="the stage's devices (an IoT thing "
                              "group in the stage's account and region)")
     device_role: str = Field(default=DEFAULT_DEVICE_ROLE, pattern=r"^[\w+=,.@-]{1,64}$",
                              description="the devices' token exchange role (a name in the stage's account): it may "

@@ -39,7 +39,7 @@ from constructs import Construct
 
 from .arns import StackArns
 from .endpoint import release_check_function
-from .edge_rules import (DLR_RUNTIME, IN_PROGRESS_MINUTES, EdgeAbort, EdgeRollout, check_component_name,
+from .edge_rules import (DLR_RUNTIME, IN_PROGRESS_MINUTES, THING_GROUP, EdgeAbort, EdgeRollout, check_component_name,
                          check_component_version, check_version_requirement)
 from .errors import ConfigError, cut
 from .permissions import allow
@@ -51,7 +51,6 @@ __all__ = ["DLR_RUNTIME", "EdgeFleetDeployment", "EdgeModelComponent", "device_p
 #: Greengrass platform keys and the values the nucleus reports (``os``, ``architecture``).
 _OSES = ("linux", "windows")
 _ARCHITECTURES = ("amd64", "x86", "aarch64", "arm")
-_THING_GROUP = re.compile(r"^[a-zA-Z0-9:_-]{1,128}$")
 _ARTIFACT_KEY = re.compile(r"^[^*?\s]+\.tar\.gz$")
 
 
@@ -202,7 +201,7 @@ class EdgeFleetDeployment(Construct):
                  in_progress_timeout: Duration | None = None, rollback_failed_devices: bool = True,
                  deployment_name: str | None = None) -> None:
         super().__init__(scope, id)
-        if not isinstance(thing_group_name, str) or not _THING_GROUP.match(thing_group_name):
+        if not isinstance(thing_group_name, str) or not THING_GROUP.fullmatch(thing_group_name):
             raise ConfigError("thing_group_name", "must be 1-128 letters, digits, ':', '_' or '-' (an IoT thing "
                               f"group name), got {cut(thing_group_name)}")
         self.rollout, self.abort = rollout or EdgeRollout(), abort or EdgeAbort()

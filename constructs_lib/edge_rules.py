@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -51,6 +52,8 @@ IN_PROGRESS_MINUTES = Limit(1, 10080, "minutes", whole=True)
 ABORT_FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT", "ALL")
 RATE_COUNTS = ("succeeded", "notified")
 
+#: IoT thing group names (what a Greengrass deployment to a group targets).
+THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 #: Greengrass component names: letters, digits, dots, hyphens, underscores (the recipe reference), at most 128.
 _COMPONENT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 #: Semantic versions as Greengrass takes them: major.minor.patch, numbers only here (no pre-release tag, so
@@ -144,8 +147,6 @@ class EdgeAbort:
 def check_component_name(path: str, value: object, aws_allowed: bool = False) -> None:
     """A Greengrass component name; one of this library's own must not take AWS's ``aws.greengrass.`` prefix
     (``aws_allowed``: a dependency may be one of AWS's components)."""
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(_COMPONENT_NAME, value):
         raise ConfigError(path, "must be a Greengrass component name: 1-128 letters, digits, '.', '-' or '_', "
                           f"starting with a letter or digit, got {cut(value)}")
@@ -154,8 +155,6 @@ def check_component_name(path: str, value: object, aws_allowed: bool = False) ->
 
 
 def check_component_version(path: str, value: object) -> None:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(_COMPONENT_VERSION, value):
         raise ConfigError(path, f"must be a version major.minor.patch of whole numbers (for example 1.0.7), got "
                           f"{cut(value)}")
@@ -171,8 +170,6 @@ _REQUIREMENT = rf"\s*{_RANGE}(\s*\|\|\s*{_RANGE})*\s*"
 
 def check_version_requirement(path: str, value: object) -> None:
     """A component dependency's version requirement, such as ``~1.6.0``, ``>=2.0.0 <3.0.0`` or ``^1.2``."""
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(_REQUIREMENT, value):
         raise ConfigError(path, "must be a version requirement such as ~1.6.0, ^1.2 or >=2.0.0 <3.0.0, got "
                           f"{cut(value)}")

@@ -28,6 +28,7 @@ from aws_cdk import Annotations, Aws, CfnResource, Duration, RemovalPolicy, Stac
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -975,6 +976,17 @@ def inline_function(scope: Construct, *, role_description: str, description: str
 
 def _inline_policy(statements: list[dict]) -> dict:
     return {"policyName": "Permissions", "policyDocument": {"Version": "2012-10-17", "Statement": statements}}
+
+
+def invoked_by_rule(scope: Construct, function: lambda_.CfnFunction, *, rule_id: str, permission_id: str,
+                    target_id: str, **rule) -> events.CfnRule:
+    """An EventBridge rule (``rule``: its schedule or pattern, description) whose target is ``function``, and
+    the permission for EventBridge to invoke it from that rule only."""
+    created = events.CfnRule(scope, rule_id, targets=[events.CfnRule.TargetProperty(arn=function.attr_arn,
+                                                                                    id=target_id)], **rule)
+    lambda_.CfnPermission(scope, permission_id, action="lambda:InvokeFunction", function_name=function.attr_arn,
+                          principal="events.amazonaws.com", source_arn=created.attr_arn)
+    return created
 
 
 @functools.cache

@@ -30,12 +30,11 @@ from typing import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .arns import StackArns
-from .endpoint import ModelEndpoint, _source, inline_function
+from .endpoint import ModelEndpoint, _source, inline_function, invoked_by_rule
 from .errors import ConfigError, cut
 from .monitoring_rules import check_monitoring
 from .ops.drift import DEFAULT_MIN_RECORDS, NAMESPACE, REPORTS_PREFIX
@@ -80,8 +79,6 @@ class DriftMonitor(Construct):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
         window = window or Duration.hours(1)
-        if not isinstance(min_records, int) or isinstance(min_records, bool):
-            raise ConfigError("min_records", f"must be a whole number of rows, got {cut(min_records)}")
         if not isinstance(window, Duration) or window.to_seconds() % 60:
             shown = window.to_human_string() if isinstance(window, Duration) else cut(window)
             raise ConfigError("window", f"must be a Duration of whole minutes, got {shown}")
@@ -129,12 +126,9 @@ class DriftMonitor(Construct):
         # publishing its metrics again each time).
         lambda_.CfnEventInvokeConfig(self, "NoRetries", function_name=self.function.ref, qualifier="$LATEST",
                                      maximum_retry_attempts=0)
-        rule = events.CfnRule(self, "Schedule", schedule_expression=f"rate({minutes} minutes)",
-                              description=f"Drift check of endpoint {name}", targets=[
-                                  events.CfnRule.TargetProperty(arn=self.function.attr_arn, id="DriftCheck")])
-        lambda_.CfnPermission(self, "ScheduleInvokes", action="lambda:InvokeFunction",
-                              function_name=self.function.attr_arn, principal="events.amazonaws.com",
-                              source_arn=rule.attr_arn)
+        invoked_by_rule(self, self.function, rule_id="Schedule", permission_id="ScheduleInvokes",
+                        target_id="DriftCheck", schedule_expression=f"rate({minutes} minutes)",
+                        description=f"Drift check of endpoint {name}")
         period = Duration.minutes(minutes)
         dims = {"EndpointName": name}
         self.drift_alarm = cloudwatch.Alarm(

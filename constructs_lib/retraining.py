@@ -19,11 +19,10 @@ from typing import Sequence
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .arns import StackArns
-from .endpoint import _inline_policy, _source, inline_function
+from .endpoint import _inline_policy, _source, inline_function, invoked_by_rule
 from .errors import ConfigError, check_account_ids, cut
 from .monitoring_rules import RETRAIN_INTERVAL_HOURS
 from .permissions import allow
@@ -101,9 +100,6 @@ class DriftRetraining(Construct):
                               [pipeline_arn])],
             wildcards={}, timeout=60,
             environment={"PIPELINE_NAME": pipeline_name, "MIN_INTERVAL_HOURS": f"{hours:g}"})
-        rule = events.CfnRule(self, "Rule", description=f"Drift alarms of {', '.join(accounts)}: retrain",
-                              event_pattern={**pattern, "account": accounts}, targets=[
-                                  events.CfnRule.TargetProperty(arn=self.function.attr_arn, id="Retrain")])
-        lambda_.CfnPermission(self, "RuleInvokes", action="lambda:InvokeFunction",
-                              function_name=self.function.attr_arn, principal="events.amazonaws.com",
-                              source_arn=rule.attr_arn)
+        invoked_by_rule(self, self.function, rule_id="Rule", permission_id="RuleInvokes", target_id="Retrain",
+                        event_pattern={**pattern, "account": accounts},
+                        description=f"Drift alarms of {', '.join(accounts)}: retrain")

@@ -19,13 +19,12 @@ import re
 import time
 from typing import Any, Callable
 
-from constructs_lib.edge_rules import EdgeGate
+from constructs_lib.edge_rules import THING_GROUP, EdgeGate
 
 from . import output
 from .aws import translate
 from .base import EXIT_FAILED, EXIT_USAGE, OpsError, Output, bounded
 
-_THING_GROUP = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 
 #: ``jobProcessDetails`` counters, as the report names them.
 _COUNTS = (("succeeded", "numberOfSucceededThings"), ("failed", "numberOfFailedThings"),
@@ -120,7 +119,7 @@ def _report(facts: dict[str, Any]) -> str:
 
 
 def _check_group(name: str) -> None:
-    if not _THING_GROUP.fullmatch(name):
+    if not THING_GROUP.fullmatch(name):
         raise OpsError(f"--thing-group must be 1-128 letters, digits, ':', '_' or '-' (an IoT thing group name), "
                        f"got {name[:80]!r}", EXIT_USAGE)
 

@@ -23,6 +23,13 @@ the released version's baseline: each feature's PSI over the baseline's bins, pu
 above their constraint, once ``MIN_RECORDS`` requests were seen; ``DriftRecords`` always), and a report next to
 the captured data (``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json``).
 
+With a quality metric, the same run also judges the model against ground truth: the predictions captured in an
+earlier window (``label_delay_hours`` before the drift window, so that the application had time to label its
+requests) against the labels the application wrote under ``ground-truth/<endpoint>/`` in the capture bucket
+(``GROUND_TRUTH_PREFIX``: Model Monitor's ground-truth format and layout), joined on each request's
+``InferenceId``. It publishes ``ModelQuality`` (per ``EndpointName`` and ``Metric``) once ``min_labels``
+labelled rows were found, and ``LabeledRecords`` always.
+
 The file runs alone in both places (no package of this project is installed there): standard library, boto3
 in the function, numpy and pandas in the job (imported there only), and Python 3.8's syntax (the image's
 interpreter may be older than this project's).
@@ -132,7 +139,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 def hour_prefixes(root: str, endpoint: str, variant: str, start: datetime, end: datetime) -> list[str]:
     """The hourly capture folders of one variant between ``start`` and ``end`` (UTC)."""
-    base = f"{root}/{endpoint}/{variant}/" if root else f"{endpoint}/{variant}/"
+    return hourly_folders("/".join(part for part in (root, endpoint, variant) if part) + "/", start, end)
+
+
+def hourly_folders(base: str, start: datetime, end: datetime) -> list[str]:
+    """``base`` + ``yyyy/mm/dd/HH/`` for each hour from ``start``'s to ``end``'s (UTC): the layout of captured
+    data, and of the ground-truth labels written like it."""
     hour = start.replace(minute=0, second=0, microsecond=0)
     prefixes = []
     while hour <= end:
@@ -158,6 +170,17 @@ def read_records(s3: Any, uri: str, endpoint: str, variant: str, start: datetime
 def read_records_in(s3: Any, bucket: str, prefix: str, start: datetime, end: datetime, limit: int) -> list[dict]:
     """At most ``limit`` records of one folder in the window."""
     records: list[dict] = []
+    for record in json_lines(s3, bucket, prefix):
+        if _within(record, start, end):
+            records.append(record)
+            if len(records) >= limit:
+                break
+    return records
+
+
+def json_lines(s3: Any, bucket: str, prefix: str):
+    """The JSON objects of the files under ``prefix``, one per line, in the keys' order (lines that are not
+    one are skipped)."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8", "replace")
@@ -166,11 +189,8 @@ def read_records_in(s3: Any, bucket: str, prefix: str, start: datetime, end: dat
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(record, dict) and _within(record, start, end):
-                    records.append(record)
-                    if len(records) >= limit:
-                        return records
-    return records
+                if isinstance(record, dict):
+                    yield record
 
 
 def _within(record: dict, start: datetime, end: datetime) -> bool:
@@ -187,7 +207,11 @@ def _within(record: dict, start: datetime, end: datetime) -> bool:
 
 
 def _payload(record: dict, side: str) -> str | None:
-    part = (record.get("captureData") or {}).get(side)
+    return _decoded((record.get("captureData") or {}).get(side))
+
+
+def _decoded(part: Any) -> str | None:
+    """The text of a captured payload or a ground-truth record's ``groundTruthData`` (``data``, ``encoding``)."""
     if not isinstance(part, dict) or part.get("data") is None:
         return None
     data = str(part["data"])
@@ -266,6 +290,118 @@ def _with_missing(feature: dict, seen: list[float], absent: int) -> tuple[list[f
     return expected, observed
 
 
+# ------------------------------------------------------------------------------ model quality, against labels
+#: Where the application writes ground-truth labels, in the capture bucket: ``ground-truth/<endpoint>/`` then
+#: ``yyyy/mm/dd/HH/`` (the hour, UTC, the labels were written), as JSON lines in Model Monitor's documented
+#: ground-truth record format: ``{"groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata":
+#: {"eventId": "<the request's InferenceId>"}, "eventVersion": "0"}``. A request is matched by the
+#: ``InferenceId`` its caller gave ``InvokeEndpoint`` (captured as ``inferenceId``), else by SageMaker's own
+#: ``eventId``; a request of several rows takes as many labels (comma- or line-separated).
+GROUND_TRUTH_PREFIX = "ground-truth"
+#: The quality metrics of a binary classifier scoring probabilities: the build's evaluation report's (the
+#: project template's evaluate.py), with its cutoff. Higher is better for all.
+QUALITY_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+CUTOFF = 0.5
+#: Labelled rows a window needs before it is judged (an AUC over 200 rows varies by about 0.03).
+DEFAULT_MIN_LABELS = 200
+
+
+def classification_metrics(labels: list[float], scores: list[float], cutoff: float = CUTOFF) -> dict:
+    """The quality metrics of probability ``scores`` against 0/1 ``labels``, as the build's evaluate.py computes
+    them; a metric the data leaves undefined (precision with no positive prediction, recall or AUC with one
+    class only) is None: no verdict, rather than a 0 that would raise the alarm."""
+    predicted = [1.0 if score >= cutoff else 0.0 for score in scores]
+    pairs = list(zip(predicted, labels))
+    tp = sum(1 for p, y in pairs if p == 1 and y == 1)
+    fp = sum(1 for p, y in pairs if p == 1 and y == 0)
+    fn = sum(1 for p, y in pairs if p == 0 and y == 1)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = (2 * precision * recall / (precision + recall) if precision + recall else 0.0) \
+        if precision is not None and recall is not None else None
+    return {"accuracy": sum(1 for p, y in pairs if p == y) / len(pairs) if pairs else None,
+            "precision": precision, "recall": recall, "f1": f1, "auc": _auc(labels, scores)}
+
+
+def _auc(labels: list[float], scores: list[float]) -> float | None:
+    """The area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
+    positives = sum(1 for y in labels if y == 1)
+    negatives = len(labels) - positives
+    if not positives or not negatives:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    rank_sum, i = 0.0, 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        rank = (i + j) / 2 + 1
+        rank_sum += rank * sum(1 for k in order[i:j + 1] if labels[k] == 1)
+        i = j + 1
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _numbers(text: str | None) -> list[float] | None:
+    """The comma- or line-separated finite numbers of ``text``, None when any is not one."""
+    if text is None:
+        return None
+    try:
+        values = [float(cell) for line in text.strip().splitlines() for cell in line.split(",") if cell.strip()]
+    except ValueError:
+        return None
+    return values if values and all(math.isfinite(v) for v in values) else None
+
+
+def inference_id(record: dict) -> str | None:
+    """What a captured request's label is written under: its caller's ``InferenceId``, else its ``eventId``."""
+    meta = record.get("eventMetadata") or {}
+    return meta.get("inferenceId") or meta.get("eventId")
+
+
+def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str]) -> tuple[dict, int]:
+    """``({id: labels}, unreadable)``: the ground-truth records of ``folders`` for the ``wanted`` requests (a
+    later record of the same request replaces an earlier one: a correction), and how many of theirs were not
+    0/1 labels."""
+    labels: dict[str, list[float]] = {}
+    unreadable = 0
+    for folder in folders:
+        for record in json_lines(s3, bucket, folder):
+            key = str((record.get("eventMetadata") or {}).get("eventId"))
+            if key not in wanted:
+                continue
+            values = _numbers(_decoded(record.get("groundTruthData")))
+            if values is None or any(v not in (0.0, 1.0) for v in values):
+                unreadable += 1
+                continue
+            labels[key] = values
+    return labels, unreadable
+
+
+def quality_report(records: list[dict], labels: dict, metric: str, threshold: float, min_labels: int) -> dict:
+    """``metric`` over the window's labelled requests (their captured predictions against their labels),
+    against ``threshold``, and the verdict (``ok``, ``below threshold``, ``too few labels``, ``undefined``)."""
+    truth: list[float] = []
+    scores: list[float] = []
+    unlabeled = unreadable = 0
+    for record in records:
+        expected = labels.get(str(inference_id(record)))
+        if expected is None:
+            unlabeled += 1
+            continue
+        predicted = _numbers(_payload(record, "endpointOutput"))
+        if predicted is None or len(predicted) != len(expected):
+            unreadable += 1  # not a probability per row, or not as many labels as predictions
+            continue
+        truth += expected
+        scores += predicted
+    value = classification_metrics(truth, scores)[metric] if truth else None
+    verdict = ("too few labels" if len(truth) < min_labels else "undefined" if value is None
+               else "below threshold" if value < threshold else "ok")
+    return {"metric": metric, "threshold": threshold, "value": None if value is None else _number(value),
+            "labeled": len(truth), "unlabeled": unlabeled, "unreadable": unreadable, "min_labels": min_labels,
+            "verdict": verdict}
+
+
 def _baseline_of(sagemaker: Any, s3: Any, package_arn: str) -> tuple[dict, dict]:
     """The version's registered drift baseline (statistics and constraints), read from where the build wrote it."""
     quality = ((sagemaker.describe_model_package(ModelPackageName=package_arn).get("DriftCheckBaselines") or {})
@@ -296,24 +432,61 @@ def _metrics(endpoint: str, report: dict, at: datetime) -> list[dict]:
                          "Timestamp": at, "Unit": "None"})
         data += [{"MetricName": "FeatureDrift", "Dimensions": dims + [{"Name": "Feature", "Value": f["name"]}],
                   "Value": f["psi"], "Timestamp": at, "Unit": "None"} for f in report["features"] if "psi" in f]
+    quality = report.get("quality")
+    if quality is not None:
+        data.append({"MetricName": "LabeledRecords", "Dimensions": dims, "Value": quality["labeled"],
+                     "Timestamp": at, "Unit": "Count"})
+        if quality["verdict"] in ("ok", "below threshold"):
+            data.append({"MetricName": "ModelQuality", "Timestamp": at, "Unit": "None", "Value": quality["value"],
+                         "Dimensions": dims + [{"Name": "Metric", "Value": quality["metric"]}]})
     return data
 
 
+def _window_records(s3: Any, capture_uri: str, endpoint: str, variants: list[str], start: datetime,
+                    end: datetime) -> list[dict]:
+    """The captured records of ``variants`` in the window, at most ``MAX_RECORDS`` shared between the variants
+    and each variant's hours."""
+    records: list[dict] = []
+    hours = len(hourly_folders("", start, end))
+    share = MAX_RECORDS // len(variants)
+    for variant in variants:
+        records += read_records(s3, capture_uri, endpoint, variant, start, end, share, per_hour=max(1, share // hours))
+    return records
+
+
+def _quality(s3: Any, capture_uri: str, endpoint: str, variants: list[str], end: datetime, window_minutes: int, *,
+             metric: str, threshold: float, label_delay_hours: int, min_labels: int) -> dict:
+    """The model quality of the window ``label_delay_hours`` before the drift check's: its requests have had
+    that long to be labelled; labels are read from the window's first hour to the check's."""
+    window_end = end - timedelta(hours=label_delay_hours)
+    start = window_end - timedelta(minutes=window_minutes)
+    records = _window_records(s3, capture_uri, endpoint, variants, start, window_end)
+    bucket, _ = split_s3_uri(capture_uri)
+    base = f"{GROUND_TRUTH_PREFIX}/{endpoint}/"
+    wanted = {str(inference_id(record)) for record in records if inference_id(record)}
+    labels, unreadable_labels = read_labels(s3, bucket, hourly_folders(base, start, end), wanted)
+    report = quality_report(records, labels, metric, threshold, min_labels)
+    report.update(window={"start": start.isoformat(), "end": window_end.isoformat()},
+                  unreadable_labels=unreadable_labels, labels=f"s3://{bucket}/{base}")
+    return report
+
+
 def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants: list[str], package_arn: str,
-          end: datetime, window_minutes: int, min_records: int) -> dict:
-    """One drift check: read the window's captured requests of ``variants``, compare, publish, report."""
+          end: datetime, window_minutes: int, min_records: int, quality: dict | None = None) -> dict:
+    """One check: read the window's captured requests of ``variants``, compare with the baseline, and, with
+    ``quality`` (``metric``, ``threshold``, ``label_delay_hours``, ``min_labels``), judge the predictions of an
+    earlier window against their labels; publish, report."""
     s3 = clients["s3"]
     statistics, constraints = _baseline_of(clients["sagemaker"], s3, package_arn)
     start = end - timedelta(minutes=window_minutes)
-    records: list[dict] = []
-    hours = len(hour_prefixes("", endpoint, "", start, end))
-    for variant in variants:
-        share = MAX_RECORDS // len(variants)
-        records += read_records(s3, capture_uri, endpoint, variant, start, end, share, per_hour=max(1, share // hours))
-    report = drift_report(statistics, constraints, records, min_records)
+    report = drift_report(statistics, constraints, _window_records(s3, capture_uri, endpoint, variants, start, end),
+                          min_records)
     report.update(endpoint=endpoint, model_package=package_arn, variants=variants,
                   window={"start": start.isoformat(), "end": end.isoformat()})
-    # Stamped at the window's middle: the alarm's periods then hold one check each, whatever the schedule's jitter.
+    if quality is not None:
+        report["quality"] = _quality(s3, capture_uri, endpoint, variants, end, window_minutes, **quality)
+    # Stamped at the window's middle: the alarm's periods then hold one check each, whatever the schedule's jitter
+    # (the quality of an earlier window too: an alarm looks at its latest periods only).
     metrics = _metrics(endpoint, report, end - timedelta(minutes=window_minutes / 2))
     for first in range(0, len(metrics), _METRICS_PER_CALL):
         clients["cloudwatch"].put_metric_data(Namespace=NAMESPACE, MetricData=metrics[first:first + _METRICS_PER_CALL])
@@ -322,12 +495,21 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=1, sort_keys=True).encode(),
                   ContentType="application/json")
     report["report"] = f"s3://{bucket}/{key}"
+    # What the check cannot read must not look like a quiet hour: the function fails, and its alarm says so.
+    problems = []
     if report["unreadable"] and report["unreadable"] >= report["rows"]:
-        # Requests the check cannot read (not CSV, another column count: the model's input changed) must not
-        # look like a quiet hour: the function fails, and its alarm says so.
-        raise RuntimeError(f"{report['unreadable']} captured request(s) or row(s) of {endpoint} could not be read "
-                           f"as CSV rows of the baseline's {len(statistics['features'])} features, against "
-                           f"{report['rows']} read: see {report['report']}")
+        # Not CSV, another column count: the model's input changed.
+        problems.append(f"{report['unreadable']} captured request(s) or row(s) of {endpoint} could not be read as "
+                        f"CSV rows of the baseline's {len(statistics['features'])} features, against "
+                        f"{report['rows']} read")
+    judged = report.get("quality") or {}
+    for kind, count in (("labelled request(s)' predictions", judged.get("unreadable")),
+                        ("ground-truth record(s)", judged.get("unreadable_labels"))):
+        if count and count >= judged["labeled"]:
+            problems.append(f"{count} {kind} of {endpoint} could not be read (a probability per row, as many 0/1 "
+                            f"labels as rows), against {judged['labeled']} labelled row(s) read")
+    if problems:
+        raise RuntimeError("; ".join(problems) + f": see {report['report']}")
     return report
 
 
@@ -363,11 +545,18 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
     except ValueError:
         run = datetime.now(timezone.utc)
     end = run - timedelta(minutes=CAPTURE_LAG_MINUTES)
+    quality = None
+    if env.get("QUALITY_METRIC"):
+        quality = {"metric": env["QUALITY_METRIC"], "threshold": float(env["QUALITY_THRESHOLD"]),
+                   "label_delay_hours": int(env.get("LABEL_DELAY_HOURS", "24")),
+                   "min_labels": int(env.get("MIN_LABELS", str(DEFAULT_MIN_LABELS)))}
     report = check(clients, endpoint=env["ENDPOINT_NAME"], capture_uri=env["CAPTURE_URI"],
                    variants=env["VARIANTS"].split(","), package_arn=package, end=end,
                    window_minutes=int(env.get("WINDOW_MINUTES", "60")),
-                   min_records=int(env.get("MIN_RECORDS", str(DEFAULT_MIN_RECORDS))))
+                   min_records=int(env.get("MIN_RECORDS", str(DEFAULT_MIN_RECORDS))), quality=quality)
     summary = {key: report[key] for key in ("endpoint", "verdict", "rows", "violations", "max_feature_psi", "report")}
+    if quality is not None:
+        summary["quality"] = {key: report["quality"][key] for key in ("metric", "value", "labeled", "verdict")}
     print(json.dumps(summary))
     return summary
 

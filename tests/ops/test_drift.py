@@ -94,14 +94,20 @@ ENDPOINT, CAPTURE = "churn-predictor-prod", "s3://capture/datacapture"
 END = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
-def _capture_line(row: list, at: datetime, encoding: str = "CSV") -> str:
+def _capture_line(row: list, at: datetime, encoding: str = "CSV", output: str | None = None,
+                  event_id: str = "e", inference_id: str | None = None) -> str:
     data = ",".join(str(v) for v in row)
     if encoding == "BASE64":
         data = base64.b64encode(data.encode()).decode()
-    return json.dumps({"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
-                                                         "data": data, "encoding": encoding}},
-                       "eventMetadata": {"eventId": "e", "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                       "eventVersion": "0"})
+    capture = {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": data,
+                                 "encoding": encoding}}
+    if output is not None:
+        capture["endpointOutput"] = {"observedContentType": "text/csv; charset=utf-8", "mode": "OUTPUT",
+                                     "data": output, "encoding": "CSV"}
+    meta = {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if inference_id is not None:
+        meta["inferenceId"] = inference_id
+    return json.dumps({"captureData": capture, "eventMetadata": meta, "eventVersion": "0"})
 
 
 @pytest.fixture
@@ -264,3 +270,117 @@ def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift():
     assert drift.psi([0.5, 0.5], [0.5, 0.5]) == 0
     assert 0 < drift.psi([0.5, 0.5], [0.6, 0.4]) < drift.psi([0.5, 0.5], [0.9, 0.1])
     assert drift.psi([0.5, 0.5, 0.0], [0.5, 0.5, 0.0]) == 0  # empty bins on both sides add nothing
+
+
+# ------------------------------------------------------------------------------ model quality, against labels
+def test_the_quality_metrics_are_the_build_s_evaluation_metrics():
+    """The check computes what the build's evaluate.py (the project template's) computes, on the same rows."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "template_evaluate", Path(drift.__file__).parents[1] / "project_template" / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 400).astype(float)
+    scores = np.round(np.clip(labels * 0.3 + rng.uniform(0, 0.7, 400), 0, 1), 2)  # ties included
+    expected = {name: entry["value"] for name, entry in evaluate.compute_metrics(labels, scores).items()}
+    found = drift.classification_metrics(list(labels), list(scores))
+    assert set(found) == set(drift.QUALITY_METRICS) == set(expected)
+    assert {name: round(value, 6) for name, value in found.items()} == expected
+
+
+def test_a_metric_the_window_leaves_undefined_is_no_verdict():
+    """Labels of one class only: recall and AUC do not exist (evaluate.py would say 0, which would alarm)."""
+    found = drift.classification_metrics([0.0, 0.0, 0.0], [0.2, 0.7, 0.1])
+    assert found["auc"] is None and found["recall"] is None and found["f1"] is None
+    assert found["accuracy"] == pytest.approx(2 / 3) and found["precision"] == 0
+    report = drift.quality_report([], {}, "auc", 0.7, min_labels=1)
+    assert (report["verdict"], report["value"], report["labeled"]) == ("too few labels", None, 0)
+
+
+QUALITY = {"metric": "accuracy", "threshold": 0.8, "label_delay_hours": 24, "min_labels": 10}
+LABELED_AT = END - timedelta(hours=24, minutes=30)  # in the window the quality check judges (24 h earlier)
+
+
+def _predicted(s3, rows: list[tuple[str, str]], at: datetime = LABELED_AT, by: str = "inference") -> None:
+    """Captured requests of main with their predictions: (request id, probability)."""
+    lines = [_capture_line([50, 0], at, output=score, event_id=f"sm-{rid}",
+                           inference_id=rid if by == "inference" else None) for rid, score in rows]
+    s3.put_object(Bucket="capture", Key=f"datacapture/{ENDPOINT}/main/{at:%Y/%m/%d/%H}/predicted-{by}.jsonl",
+                  Body="\n".join(lines).encode())
+
+
+def _labels(s3, labels: dict[str, str], written: datetime = END - timedelta(hours=2), name: str = "labels") -> None:
+    """Ground truth as the application writes it: Model Monitor's record format, the hour it was written."""
+    body = "\n".join(json.dumps({"groundTruthData": {"data": value, "encoding": "CSV"},
+                                 "eventMetadata": {"eventId": rid}, "eventVersion": "0"})
+                     for rid, value in labels.items())
+    s3.put_object(Bucket="capture", Key=f"ground-truth/{ENDPOINT}/{written:%Y/%m/%d/%H}/{name}.jsonl",
+                  Body=body.encode())
+
+
+def test_predictions_are_judged_against_the_labels_written_since(registry):
+    clients, arn = registry
+    s3 = clients["s3"]
+    # 20 labelled requests, 16 right at the 0.5 cutoff rule (accuracy 0.8), 5 never labelled.
+    _predicted(s3, [(f"r{i}", "0.9" if i < 10 else "0.1") for i in range(25)])
+    wrong = {"r8": "0", "r9": "0", "r10": "1", "r11": "1"}
+    _labels(s3, {f"r{i}": "1" for i in range(8)} | wrong | {f"r{i}": "0" for i in range(12, 20)})
+    _labels(s3, {"elsewhere": "1"}, written=END - timedelta(days=3), name="old")  # before the window: not read
+    report = _check(clients, arn, quality=QUALITY)
+    quality = report["quality"]
+    assert (quality["labeled"], quality["unlabeled"], quality["unreadable"]) == (20, 5, 0)
+    assert (quality["value"], quality["verdict"]) == (0.8, "ok")
+    assert quality["window"] == {"start": "2026-11-29T11:00:00+00:00", "end": "2026-11-29T12:00:00+00:00"}
+    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == [0.8]
+    assert _metric(clients["cloudwatch"], "LabeledRecords") == [20]
+    stored = json.loads(s3.get_object(Bucket="capture", Key=drift.report_key(ENDPOINT, END))["Body"].read())
+    assert stored["quality"]["verdict"] == "ok"
+
+
+def test_a_worse_model_is_below_the_threshold_and_requests_match_by_event_id_without_an_inference_id(registry):
+    clients, arn = registry
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(20)], by="event")
+    _labels(clients["s3"], {f"sm-r{i}": "0" if i < 10 else "1" for i in range(20)})  # half wrong
+    quality = _check(clients, arn, quality=QUALITY)["quality"]
+    assert (quality["labeled"], quality["value"], quality["verdict"]) == (20, 0.5, "below threshold")
+    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == [0.5]
+
+
+def test_too_few_labels_publish_no_quality(registry):
+    clients, arn = registry
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(20)])
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(5)})
+    quality = _check(clients, arn, quality=QUALITY)["quality"]
+    assert (quality["labeled"], quality["unlabeled"], quality["verdict"]) == (5, 15, "too few labels")
+    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == []
+    assert _metric(clients["cloudwatch"], "LabeledRecords") == [5]
+
+
+def test_predictions_or_labels_the_check_cannot_read_fail_it(registry):
+    """A model answering JSON where the check expects a probability, or labels that are not 0/1, fail the
+    function (its alarm fires) instead of looking like a window nobody labelled."""
+    clients, arn = registry
+    _predicted(clients["s3"], [(f"r{i}", '{"score": 0.9}') for i in range(12)])
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
+    with pytest.raises(RuntimeError, match=r"12 labelled request\(s\)' predictions of churn-predictor-prod could "
+                                           r"not be read .*against 0 labelled row\(s\) read: see s3://capture/"):
+        _check(clients, arn, quality=QUALITY)
+    _labels(clients["s3"], {f"r{i}": "yes" for i in range(12)}, name="later")
+    with pytest.raises(RuntimeError, match=r"12 ground-truth record\(s\) of churn-predictor-prod"):
+        _check(clients, arn, quality=QUALITY)
+
+
+def test_the_function_judges_quality_when_its_settings_say_so(registry, monkeypatch):
+    clients, arn = registry
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(12)])
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
+    for name, value in {"MODEL_PACKAGE_ARN": arn, "ENDPOINT_NAME": ENDPOINT, "CAPTURE_URI": CAPTURE,
+                        "VARIANTS": "main", "QUALITY_METRIC": "precision", "QUALITY_THRESHOLD": "0.9",
+                        "LABEL_DELAY_HOURS": "24", "MIN_LABELS": "10"}.items():
+        monkeypatch.setenv(name, value)
+    summary = drift.handler({"time": "2026-11-30T12:10:00Z"}, None, clients=clients)
+    assert summary["quality"] == {"metric": "precision", "value": 1.0, "labeled": 12, "verdict": "ok"}

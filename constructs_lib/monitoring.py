@@ -20,29 +20,69 @@ Two alarms notify the endpoint's alarm topic: ``<endpoint>-data-drift`` (a viola
 ``<endpoint>-drift-check-failed`` (the function failed: no baseline, no access, a timeout, or requests it
 cannot read, such as another column count than the baseline's).
 
-What it needs: data capture of the requests (``capture_mode`` input or both) in CSV, and a released version
-registered with a baseline (the build's ``Baseline`` step).
+With ``quality`` (``ModelQualityCheck``), each run also judges the model against ground truth: the predictions
+captured ``label_delay`` before its window against the 0/1 labels the application writes to the capture bucket
+under ``ground-truth/<endpoint>/yyyy/mm/dd/HH/`` (``ground_truth_uri``; Model Monitor's ground-truth record
+format, each request named by the ``InferenceId`` its caller gave ``InvokeEndpoint``), and publishes the metric
+(``ModelQuality``, per ``EndpointName`` and ``Metric``) once ``min_labels`` rows are labelled. A third alarm,
+``<endpoint>-model-quality``, fires when it stays below ``threshold``.
+
+What it needs: data capture of the requests (``capture_mode`` input or both; both for quality) in CSV, and a
+released version registered with a baseline (the build's ``Baseline`` step).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .arns import StackArns
 from .endpoint import ModelEndpoint, _source, inline_function, invoked_by_rule
 from .errors import ConfigError, cut
-from .monitoring_rules import check_monitoring
-from .ops.drift import DEFAULT_MIN_RECORDS, NAMESPACE, REPORTS_PREFIX
+from .nag import acknowledge_wildcards
+from .monitoring_rules import check_monitoring, check_quality
+from .ops.drift import DEFAULT_MIN_LABELS, DEFAULT_MIN_RECORDS, GROUND_TRUTH_PREFIX, NAMESPACE, REPORTS_PREFIX
 from .permissions import allow
 from .registry import key_through_s3
 from .variants import _MODEL_PACKAGE_ARN
 
-__all__ = ["DriftMonitor"]
+__all__ = ["DriftMonitor", "ModelQualityCheck"]
+
+
+@dataclass(frozen=True)
+class ModelQualityCheck:
+    """The model's quality against ground-truth labels, judged by ``DriftMonitor`` at each run.
+
+    :param metric: accuracy, precision, recall, f1 or auc: the build's evaluation metrics of a binary classifier
+        scoring probabilities (a probability of 0.5 or more is the positive class).
+    :param threshold: the metric's lowest acceptable value (0-1): a window below it breaches.
+    :param label_delay: how long after a request its label may still arrive (whole hours, up to 30 days; default
+        24 hours): each run judges the window that long before its own, with the labels written since.
+    :param min_labels: labelled rows a window needs before it is judged; default 200.
+    """
+
+    metric: str
+    threshold: float
+    label_delay: Duration | None = None
+    min_labels: int = DEFAULT_MIN_LABELS
+
+    def settings(self, *, window_minutes: int, retention_days: int | None) -> dict:
+        """The function's settings, checked (``check_quality``)."""
+        delay = self.label_delay if self.label_delay is not None else Duration.hours(24)
+        if not isinstance(delay, Duration) or delay.to_seconds() % 3600:
+            shown = delay.to_human_string() if isinstance(delay, Duration) else cut(delay)
+            raise ConfigError("label_delay", f"must be a Duration of whole hours, got {shown}")
+        hours = int(delay.to_seconds() // 3600)
+        check_quality(self.metric, self.threshold, hours, self.min_labels, window_minutes=window_minutes,
+                      retention_days=retention_days)
+        return {"metric": self.metric, "threshold": self.threshold, "label_delay_hours": hours,
+                "min_labels": self.min_labels}
 
 
 class DriftMonitor(Construct):
@@ -61,12 +101,14 @@ class DriftMonitor(Construct):
     :param datapoints_to_alarm: runs among them with a violation that raise it; default 2 (two windows in a
         row: one odd hour is not drift).
     :param variants: the production variants whose requests are read; default the endpoint's.
+    :param quality: also judge the model against ground-truth labels (``ModelQualityCheck``); needs the
+        responses captured too (capture mode both).
     """
 
     def __init__(self, scope: Construct, id: str, *, endpoint: ModelEndpoint, model_package_arn: str,
                  registry_statements: tuple[list[dict], dict[str, str]], window: Duration | None = None,
                  min_records: int = DEFAULT_MIN_RECORDS, evaluation_periods: int = 2, datapoints_to_alarm: int = 2,
-                 variants: Sequence[str] | None = None) -> None:
+                 variants: Sequence[str] | None = None, quality: ModelQualityCheck | None = None) -> None:
         super().__init__(scope, id)
         capture, bucket = endpoint.data_capture, endpoint.data_capture_bucket
         if capture is None or bucket is None:
@@ -84,6 +126,15 @@ class DriftMonitor(Construct):
             raise ConfigError("window", f"must be a Duration of whole minutes, got {shown}")
         minutes = int(window.to_seconds() // 60)
         check_monitoring(minutes, min_records, evaluation_periods, datapoints_to_alarm)
+        judged = None
+        if quality is not None:
+            if not isinstance(quality, ModelQualityCheck):
+                raise ConfigError("quality", f"must be a ModelQualityCheck, got {cut(quality)}")
+            if capture.capture_mode != "both":
+                raise ConfigError("endpoint", "must capture the responses too (capture_mode both) for a quality "
+                                  f"check, got {capture.capture_mode}")
+            judged = quality.settings(window_minutes=minutes,
+                                      retention_days=capture.retention_days if capture.bucket is None else None)
         names = [v.name for v in endpoint.variants]
         variants = list(variants) if variants is not None else names
         unknown = [v for v in variants if v not in names]
@@ -95,11 +146,12 @@ class DriftMonitor(Construct):
         prefix = capture.prefix.strip("/")  # as the check lists it
         captured = bucket.arn_for_objects(f"{prefix}/{name}/*")
         reports = bucket.arn_for_objects(f"{REPORTS_PREFIX}/{name}/*")
+        self._labels = bucket.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{name}/*")
         registry, registry_wildcards = registry_statements
+        listed = [f"{prefix}/{name}/{v}/*" for v in variants] + ([f"{GROUND_TRUTH_PREFIX}/{name}/*"] if judged else [])
         statements = list(registry) + [
-            allow(["s3:ListBucket"], [bucket.bucket_arn],
-                  {"StringLike": {"s3:prefix": [f"{prefix}/{name}/{v}/*" for v in variants]}}),
-            allow(["s3:GetObject"], [captured]),
+            allow(["s3:ListBucket"], [bucket.bucket_arn], {"StringLike": {"s3:prefix": listed}}),
+            allow(["s3:GetObject"], [captured] + ([self._labels] if judged else [])),
             allow(["s3:PutObject"], [reports]),
             allow(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}),
         ]
@@ -110,6 +162,16 @@ class DriftMonitor(Construct):
         self.capture_uri = f"s3://{bucket.bucket_name}/{prefix}"
         self.reports_uri = f"s3://{bucket.bucket_name}/{REPORTS_PREFIX}/{name}/"
         """Where the reports go (``mlops monitor`` reads the newest)."""
+        self.ground_truth_uri = f"s3://{bucket.bucket_name}/{GROUND_TRUTH_PREFIX}/{name}/"
+        """Where the application writes the labels (``yyyy/mm/dd/HH/<any name>``, JSON lines) with ``quality``."""
+        self.quality = judged
+        environment = {"ENDPOINT_NAME": name, "CAPTURE_URI": self.capture_uri, "VARIANTS": ",".join(variants),
+                       "MODEL_PACKAGE_ARN": model_package_arn, "WINDOW_MINUTES": str(minutes),
+                       "MIN_RECORDS": str(min_records)}
+        if judged:
+            environment |= {"QUALITY_METRIC": judged["metric"], "QUALITY_THRESHOLD": str(judged["threshold"]),
+                            "LABEL_DELAY_HOURS": str(judged["label_delay_hours"]),
+                            "MIN_LABELS": str(judged["min_labels"])}
         _, self.function, _ = inline_function(
             self, role_description=f"Drift check of endpoint {name}", source=_source("drift.py"),
             description=f"Compares endpoint {name}'s requests with the released version's drift baseline",
@@ -118,10 +180,10 @@ class DriftMonitor(Construct):
                 captured: "SageMaker names the captured objects by variant, date and hour under the endpoint's "
                           "folder.",
                 reports: "One report per run, named after its time, under the endpoint's monitoring folder.",
-                "*": "CloudWatch's PutMetricData has no resource; the condition keeps it to the drift namespace."},
-            environment={"ENDPOINT_NAME": name, "CAPTURE_URI": self.capture_uri, "VARIANTS": ",".join(variants),
-                         "MODEL_PACKAGE_ARN": model_package_arn, "WINDOW_MINUTES": str(minutes),
-                         "MIN_RECORDS": str(min_records)})
+                "*": "CloudWatch's PutMetricData has no resource; the condition keeps it to the drift namespace."}
+            | ({self._labels: "The application names its label files by the hour they were written, under the "
+                             "endpoint's ground-truth folder."} if judged else {}),
+            environment=environment)
         # A failed check alarms once; the next window runs anyway (Lambda would retry an asynchronous call twice,
         # publishing its metrics again each time).
         lambda_.CfnEventInvokeConfig(self, "NoRetries", function_name=self.function.ref, qualifier="$LATEST",
@@ -149,10 +211,39 @@ class DriftMonitor(Construct):
                                      period=period),
             threshold=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        self.quality_alarm: cloudwatch.Alarm | None = None
+        """``<endpoint>-model-quality``, with ``quality``: the metric below its threshold."""
+        if judged:
+            self.quality_alarm = cloudwatch.Alarm(
+                self, "QualityAlarm", alarm_name=f"{name}-model-quality",
+                alarm_description=f"Endpoint {name}'s {judged['metric']} against the labels its application wrote "
+                                  f"fell below {judged['threshold']}: see `mlops monitor` and the reports",
+                metric=cloudwatch.Metric(namespace=NAMESPACE, metric_name="ModelQuality",
+                                         dimensions_map=dims | {"Metric": judged["metric"]}, statistic="Minimum",
+                                         period=period),
+                threshold=judged["threshold"], comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        alarms = [a for a in (self.drift_alarm, self.check_failed_alarm, self.quality_alarm) if a is not None]
         if endpoint.alarm_topic is not None:
             from aws_cdk import aws_cloudwatch_actions as actions
 
-            for alarm in (self.drift_alarm, self.check_failed_alarm):
+            for alarm in alarms:
                 alarm.add_alarm_action(actions.SnsAction(endpoint.alarm_topic))
+        kinds = ("data-drift", "drift-check-failed") + (("model-quality",) if judged else ())
         self.alarm_arns = [StackArns.of(Stack.of(self)).arn("cloudwatch", "alarm", f"{name}-{kind}", separator=":")
-                           for kind in ("data-drift", "drift-check-failed")]
+                           for kind in kinds]
+        self._bucket_key = bucket.encryption_key
+
+    def grant_write_labels(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` (the application's role, in this account) write ground-truth labels under
+        ``ground_truth_uri``, encrypted with the bucket's key."""
+        grant = iam.Grant.add_to_principal(grantee=grantee, actions=["s3:PutObject"], resource_arns=[self._labels])
+        if self._bucket_key is not None:
+            grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement.from_json(
+                key_through_s3(self._bucket_key, ["kms:GenerateDataKey", "kms:Decrypt"])))
+        if isinstance(grantee, Construct):
+            acknowledge_wildcards(grantee, {self._labels: "The application names its label files by the hour "
+                                                          "they were written, under the endpoint's ground-truth "
+                                                          "folder."})
+        return grant

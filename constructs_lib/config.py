@@ -694,9 +694,38 @@ class EdgeStageConfig(_Strict):
         return edge_rules.EdgeGate(**self.verify.model_dump(), min_executed=self.abort.min_executed)
 
 
+class QualityConfig(_Strict):
+    """The model's quality against ground truth (``ModelQualityCheck``): the predictions of a window
+    ``label_delay_hours`` back against the 0/1 labels the application wrote under the stack's
+    ``GroundTruthLocation``, each request named by the ``InferenceId`` its caller gave."""
+
+    metric: Literal["accuracy", "precision", "recall", "f1", "auc"] | None = Field(
+        default=None, description="the build's evaluation metric to judge (a probability of 0.5 or more is the "
+        "positive class); default build.metric")
+    threshold: float | None = Field(default=None, json_schema_extra=monitoring_rules.QUALITY_THRESHOLD.schema(),
+                                    description="the metric's lowest acceptable value; default build.threshold")
+    label_delay_hours: int = Field(default=24, json_schema_extra=monitoring_rules.LABEL_DELAY_HOURS.schema(),
+                                   description="how long after a request its label may arrive: each run judges "
+                                   "the window this long before its own")
+    min_labels: int = Field(default=200, json_schema_extra=monitoring_rules.MIN_LABELS.schema(),
+                            description="labelled rows a window needs before it is judged")
+
+    def settings(self, build: "BuildConfig", *, window_minutes: int, retention_days: int | None) -> dict:
+        """The check's settings, the build's metric and threshold for those not given; checked."""
+        metric = self.metric if self.metric is not None else build.metric
+        if self.metric is None and metric not in monitoring_rules.QUALITY_METRICS:
+            raise ConfigError("metric", "must be given: its default, build.metric, must be one of "
+                              f"{', '.join(monitoring_rules.QUALITY_METRICS)}, got {cut(metric)}")
+        threshold = self.threshold if self.threshold is not None else build.threshold
+        monitoring_rules.check_quality(metric, threshold, self.label_delay_hours, self.min_labels,
+                                       window_minutes=window_minutes, retention_days=retention_days)
+        return {"metric": metric, "threshold": threshold, "label_delay_hours": self.label_delay_hours,
+                "min_labels": self.min_labels}
+
+
 class MonitoringConfig(_Strict):
     """The drift check (``DriftMonitor``): the endpoint's captured requests against the released version's
-    drift baseline, once per window."""
+    drift baseline, once per window; with ``quality``, the model's predictions against ground-truth labels."""
 
     # The rules are DriftMonitor's (checked with the stage); the schema shows the limits.
     window_minutes: int = Field(default=60, json_schema_extra=monitoring_rules.WINDOW_MINUTES.schema(),
@@ -707,7 +736,28 @@ class MonitoringConfig(_Strict):
     evaluation_periods: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),
                                     description="runs the drift alarm looks at")
     datapoints_to_alarm: int = Field(default=2, json_schema_extra=monitoring_rules.PERIODS.schema(),
-                                     description="runs among them with a drifted feature that raise it")
+                                     description="runs among them with a drifted feature (or, with quality, the "
+                                     "metric below its threshold) that raise it")
+    quality: QualityConfig | None = Field(default=None, description="also judge the predictions against the "
+                                          "labels the application writes (needs data_capture.capture_mode both)")
+
+    def quality_settings(self, stage: "StageConfig", build: "BuildConfig") -> dict | None:
+        """``quality``'s settings for ``stage`` (checked; errors name ``quality``), None without it."""
+        if self.quality is None:
+            return None
+        capture = stage.data_capture
+        if stage.mode == "streaming":
+            raise ConfigError("quality", "cannot judge mode streaming's predictions: its consumer invokes the "
+                              "endpoint without an InferenceId, so labels have nothing to name their request by")
+        if capture is None or capture.capture_mode != "both":
+            raise ConfigError("quality", "needs the predictions captured with the requests (data_capture."
+                              "capture_mode both), got " + ("no data_capture" if capture is None
+                                                            else capture.capture_mode))
+        try:
+            return self.quality.settings(build, window_minutes=self.window_minutes,
+                                         retention_days=None if capture.bucket_name else capture.retention_days)
+        except ConfigError as error:
+            raise error.under("quality") from None
 
 
 class StageConfig(_Strict):
@@ -819,10 +869,12 @@ class RetrainOnDriftConfig(_Strict):
                                       "stays in ALARM until the data or the model changes)")
 
 
-def drift_alarm_name(model: "ModelConfig", stage_name: str) -> str:
-    """The drift alarm of a model's stage endpoint (``DriftMonitor``: ``<endpoint>-data-drift``)."""
+def retraining_alarm_names(model: "ModelConfig", stage_name: str) -> list[str]:
+    """The alarms of a model's stage endpoint that call for retraining (``DriftMonitor``'s
+    ``<endpoint>-data-drift``, and ``<endpoint>-model-quality`` with a quality check)."""
     stage = getattr(model.stages, stage_name)
-    return f"{stage.endpoint_name or f'{model.name}-{stage_name}'}-data-drift"
+    endpoint = stage.endpoint_name or f"{model.name}-{stage_name}"
+    return [f"{endpoint}-data-drift"] + ([f"{endpoint}-model-quality"] if stage.monitoring.quality else [])
 
 
 class BuildConfig(_Strict):
@@ -1176,6 +1228,11 @@ class PlatformConfig(_Strict):
                             smoke.check_smoke(stage.checks.invocations, stage.checks.latency_p95_ms)
                         except ConfigError as error:
                             raise error.under("checks") from None
+                    if stage.monitoring is not None:
+                        try:
+                            stage.monitoring.quality_settings(stage, build)
+                        except ConfigError as error:
+                            raise error.under("monitoring") from None
                 except ConfigError as error:
                     raise error.under(f"models[{i}].stages.{stage_name}") from None
             if build.retrain_on_drift is not None:

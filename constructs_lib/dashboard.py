@@ -58,17 +58,18 @@ class EndpointDashboard(Construct):
             # Dashboards are global to an account; endpoint names only to a region.
             name = f"{endpoint.endpoint_name}-{stack.region}"
         self.endpoint = endpoint
-        self._drift: tuple[int, list[str]] | None = None
+        self._drift: tuple[int, list[str], dict | None] | None = None
         self._dashboard = cloudwatch.CfnDashboard(
             self, "Resource", dashboard_name=name,
             dashboard_body=lazy_string(lambda: stack.to_json_string(self.body(stack.region))))
         self.dashboard_name: str = name if name is not None else self._dashboard.ref
         """The dashboard's name (a reference when CloudFormation names it)."""
 
-    def add_drift(self, *, window_minutes: int, alarm_arns: list[str]) -> None:
+    def add_drift(self, *, window_minutes: int, alarm_arns: list[str], quality: dict | None = None) -> None:
         """Show the endpoint's drift check (``DriftMonitor``): the largest feature PSI and the features above
-        their limit per window, and the drift alarms' states."""
-        self._drift = (window_minutes, list(alarm_arns))
+        their limit per window, the drift alarms' states, and with ``quality`` (its ``metric`` and
+        ``threshold``) the model's quality against labels."""
+        self._drift = (window_minutes, list(alarm_arns), quality)
 
     def body(self, region: str) -> dict:
         """The dashboard's body (CloudWatch's dashboard body structure) for ``region``."""
@@ -143,9 +144,21 @@ class EndpointDashboard(Construct):
     def _drift_widgets(self, region: str, y: int) -> list[dict]:
         from .ops.drift import DEFAULT_MAX_PSI, NAMESPACE as DRIFT
 
-        window, alarms = self._drift
+        window, alarms, quality = self._drift
         dims = ["EndpointName", self.endpoint.endpoint_name]
-        return [{
+        judged = [] if quality is None else [{
+            "type": "metric", "x": 0, "y": y + _HEIGHT, "width": 2 * _WIDTH, "height": _HEIGHT,
+            "properties": {"title": f"Model quality against the application's labels ({quality['metric']}, of "
+                                    "the requests a label delay back)",
+                           "region": region, "view": "timeSeries", "period": window * 60, "metrics": [
+                               [DRIFT, "ModelQuality", *dims, "Metric", quality["metric"],
+                                {"stat": "Minimum", "label": quality["metric"]}],
+                               [DRIFT, "LabeledRecords", *dims, {"stat": "Sum", "yAxis": "right",
+                                                                 "label": "labelled rows"}]],
+                           "annotations": {"horizontal": [{"value": quality["threshold"], "label": "threshold"}]},
+                           "yAxis": {"left": {"label": quality["metric"], "showUnits": False, "min": 0, "max": 1}}}}]
+        alarms_y = y + _HEIGHT * (2 if judged else 1)
+        return judged + [{
             "type": "metric", "x": 0, "y": y, "width": _WIDTH, "height": _HEIGHT,
             "properties": {"title": "Drift of the requests against the released version's baseline (PSI)",
                            "region": region, "view": "timeSeries", "period": window * 60, "metrics": [
@@ -160,6 +173,7 @@ class EndpointDashboard(Construct):
                            "period": window * 60, "metrics": [
                                [DRIFT, "DriftRecords", *dims, {"stat": "Sum", "label": "rows read"}]],
                            "yAxis": {"left": {"label": "Count", "showUnits": False, "min": 0}}}}, {
-            "type": "alarm", "x": 0, "y": y + _HEIGHT, "width": 2 * _WIDTH, "height": 3,
-            "properties": {"title": "Drift alarms (data drift two windows in a row; the check failing)",
+            "type": "alarm", "x": 0, "y": alarms_y, "width": 2 * _WIDTH, "height": 3,
+            "properties": {"title": "Monitoring alarms (data drift" + (", model quality" if judged else "")
+                                    + "; the check failing)",
                            "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}}]

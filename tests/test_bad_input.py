@@ -816,6 +816,46 @@ def test_a_drift_check_is_refused_what_it_cannot_do(changes, message):
     assert "\n" not in str(error.value)
 
 
+QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({f"{QUALITY}.metric": "rmse"}, "models[0].stages.prod.monitoring.quality.metric: input should be 'accuracy', "
+                                    "'precision', 'recall', 'f1' or 'auc', got 'rmse'"),
+    ({f"{QUALITY}.metric": KeyError, "models.0.build.metric": "loss"},
+     "models[0].stages.prod.monitoring.quality.metric: must be given: its default, build.metric, must be one of "
+     "accuracy, precision, recall, f1, auc, got 'loss'"),
+    ({f"{QUALITY}.threshold": True}, "models[0].stages.prod.monitoring.quality.threshold: must be a number, not a "
+                                     "boolean, got true"),
+    ({f"{QUALITY}.threshold": 1.2}, "models[0].stages.prod.monitoring.quality.threshold: must be between 0 and 1, "
+                                    "got 1.2"),
+    ({f"{QUALITY}.label_delay_hours": 1.5}, "models[0].stages.prod.monitoring.quality.label_delay_hours: must be a "
+                                            "whole number, got 1.5"),
+    ({f"{QUALITY}.label_delay_hours": 721}, "models[0].stages.prod.monitoring.quality.label_delay_hours: must be "
+                                            "between 0 and 720 hours, got 721"),
+    ({f"{PREDICTOR_PROD}.data_capture.retention_days": 3},
+     "models[0].stages.prod.monitoring.quality.label_delay_hours: must leave the judged window within the captured "
+     "data's 3-day retention (data_capture.retention_days), got 72"),
+    ({f"{QUALITY}.min_labels": 0}, "models[0].stages.prod.monitoring.quality.min_labels: must be between 1 and "
+                                   "50000 rows, got 0"),
+    ({f"{PREDICTOR_PROD}.data_capture.capture_mode": "input", f"{PREDICTOR_PROD}.release.shadow.min_agreement_percent":
+      KeyError, f"{PREDICTOR_PROD}.release.shadow.agreement_tolerance": KeyError,
+      f"{PREDICTOR_PROD}.release.shadow.min_agreement_pairs": KeyError},
+     "models[0].stages.prod.monitoring.quality: needs the predictions captured with the requests "
+     "(data_capture.capture_mode both), got input"),
+    ({f"{PREDICTOR_PROD}.mode": "streaming", f"{PREDICTOR_PROD}.release": KeyError,
+      f"{PREDICTOR_PROD}.variants.0.autoscaling": KeyError,
+      f"{PREDICTOR_PROD}.deployment": {"type": "all_at_once", "bake_time": 300}},
+     "models[0].stages.prod.monitoring.quality: cannot judge mode streaming's predictions: its consumer invokes the "
+     "endpoint without an InferenceId, so labels have nothing to name their request by"),
+], ids=["metric", "custom-build-metric", "threshold-bool", "threshold-range", "delay-fraction", "delay-range",
+        "retention", "min-labels", "input-only", "streaming"])
+def test_a_quality_check_is_refused_what_it_cannot_judge(changes, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(mutate(changes))
+    assert str(error.value) == message
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"models.0.build.retrain_on_drift.min_interval_hours": 0},
      "models[0].build.retrain_on_drift.min_interval_hours: must be between 1 and 720 hours, got 0"),

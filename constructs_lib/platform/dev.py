@@ -25,7 +25,7 @@ from constructs_lib.approval import ApprovalTrigger, RetrainingSchedule
 from constructs_lib.retraining import DriftRetraining
 from constructs_lib.arns import StackArns
 from constructs_lib.build_pipeline import ModelBuildPipeline
-from constructs_lib.config import ModelConfig, PlatformConfig, drift_alarm_name
+from constructs_lib.config import ModelConfig, PlatformConfig, retraining_alarm_names
 from constructs_lib.build_spec import CONFIG_KEYS as BUILD_KEYS
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import ModelRegistry, PlatformArtifacts, artifacts_bucket_name, artifacts_key_alias
@@ -127,7 +127,7 @@ class ModelDevStack(Stack):
                                                  schedule=build.schedule) if build.schedule else None
             self.drift_retraining = DriftRetraining(
                 self, "DriftRetraining", pipeline_name=pipeline_name(config, model),
-                source_accounts=[config.accounts.prod.account_id], alarm_names=[drift_alarm_name(model, "prod")],
+                source_accounts=[config.accounts.prod.account_id], alarm_names=retraining_alarm_names(model, "prod"),
                 min_interval=Duration.hours(build.retrain_on_drift.min_interval_hours),
                 statement_id=f"{config.project}-{model.name}-drift"[:40]) if build.retrain_on_drift else None
             """Retraining on prod's drift alarm (``build.retrain_on_drift``)."""

@@ -17,12 +17,12 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.batch import BatchInference
-from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig, StageConfig, drift_alarm_name
+from constructs_lib.config import APPROVED, ModelConfig, PlatformConfig, StageConfig, retraining_alarm_names
 from constructs_lib.dashboard import EndpointDashboard
 from constructs_lib.deployment import DeploymentPolicy
 from constructs_lib.endpoint import ModelEndpoint
 from constructs_lib.errors import ConfigError
-from constructs_lib.monitoring import DriftMonitor
+from constructs_lib.monitoring import DriftMonitor, ModelQualityCheck
 from constructs_lib.retraining import DriftAlarmForwarder
 from constructs_lib.nag import acknowledge_wildcards
 from constructs_lib.registry import RegistryRef
@@ -95,19 +95,29 @@ class EndpointStack(Stack):
         settings = stage.monitoring
         # Only the variants that serve the released version: another model's requests have another baseline.
         same = [v.name for v in stage.variants if v.model == released]
+        judged = settings.quality_settings(stage, model.build)
+        quality = judged and ModelQualityCheck(judged["metric"], judged["threshold"],
+                                               label_delay=Duration.hours(judged["label_delay_hours"]),
+                                               min_labels=judged["min_labels"])
         drift = DriftMonitor(
             self, "Drift", endpoint=self.endpoint, variants=same,
             model_package_arn=approved if released == APPROVED else released.model_package_arn,
             registry_statements=RegistryRef.from_config(config, model).consumer_read_statements(),
             window=Duration.minutes(settings.window_minutes), min_records=settings.min_records,
-            evaluation_periods=settings.evaluation_periods, datapoints_to_alarm=settings.datapoints_to_alarm)
+            evaluation_periods=settings.evaluation_periods, datapoints_to_alarm=settings.datapoints_to_alarm,
+            quality=quality)
         CfnOutput(self, "DriftReports", value=drift.reports_uri,
                   description="The drift check's reports (mlops monitor reads the newest)")
+        if quality:
+            CfnOutput(self, "GroundTruthLocation", value=drift.ground_truth_uri,
+                      description="Write the requests' labels here (yyyy/mm/dd/HH/<name>.jsonl, one JSON record per "
+                                  "request, named by its InferenceId)")
         if self.dashboard is not None:
-            self.dashboard.add_drift(window_minutes=drift.window_minutes, alarm_arns=drift.alarm_arns)
+            self.dashboard.add_drift(window_minutes=drift.window_minutes, alarm_arns=drift.alarm_arns,
+                                     quality=drift.quality)
         if self._stage_name == "prod" and model.build.retrain_on_drift is not None:
             dev = config.accounts.dev
-            DriftAlarmForwarder(self, "DriftToDev", alarm_names=[drift_alarm_name(model, "prod")],
+            DriftAlarmForwarder(self, "DriftToDev", alarm_names=retraining_alarm_names(model, "prod"),
                                 dev_account=dev.account_id, dev_region=dev.region)
         return drift
 

@@ -199,7 +199,8 @@ def test_prod_s_drift_alarm_starts_the_build_at_most_once_a_day(synthesised):
              if "alarmName" in json.dumps(r["Properties"].get("EventPattern", {}))]
     (rule,) = rules
     assert rule["EventPattern"]["account"] == ["333333333333"]
-    assert rule["EventPattern"]["detail"] == {"alarmName": ["churn-predictor-prod-data-drift"],
+    assert rule["EventPattern"]["detail"] == {"alarmName": ["churn-predictor-prod-data-drift",
+                                                            "churn-predictor-prod-model-quality"],
                                               "state": {"value": ["ALARM"]}}
     (function,) = [r["Properties"] for r in _resources(synthesised, MODEL, "AWS::Lambda::Function")
                    if r["Properties"].get("Description", "").startswith("Retrains")]

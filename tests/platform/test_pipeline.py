@@ -729,8 +729,14 @@ def test_the_prod_endpoint_checks_its_requests_for_drift_against_the_released_ve
                if "ScheduleExpression" in r["Properties"]]
     assert rule["ScheduleExpression"] == "rate(60 minutes)"
     names = {r["Properties"]["AlarmName"] for r in resources(template, "AWS::CloudWatch::Alarm").values()}
-    assert {"churn-predictor-prod-data-drift", "churn-predictor-prod-drift-check-failed"} <= names
+    assert {"churn-predictor-prod-data-drift", "churn-predictor-prod-drift-check-failed",
+            "churn-predictor-prod-model-quality"} <= names
     assert "monitoring/churn-predictor-prod/" in json.dumps(template["Outputs"]["DriftReports"]["Value"])
+    # The model's AUC over the requests of three days earlier, against the labels written here.
+    assert "ground-truth/churn-predictor-prod/" in json.dumps(template["Outputs"]["GroundTruthLocation"]["Value"])
+    variables = function["Environment"]["Variables"]
+    assert (variables["QUALITY_METRIC"], variables["QUALITY_THRESHOLD"], variables["LABEL_DELAY_HOURS"]) == (
+        "auc", "0.75", "72")
     (test,) = [s for s in assembly.stacks_recursively if s.stack_name == "mlops-churn-predictor-test-endpoint"]
     assert not resources(test.template, "AWS::Events::Rule")  # test has no monitoring section
 
@@ -744,7 +750,8 @@ def test_prod_s_drift_alarm_is_sent_to_the_dev_account_to_retrain(assembly):
                   if "EventPattern" in r["Properties"]]
     assert forward["EventPattern"] == {
         "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": ["churn-predictor-prod-data-drift"], "state": {"value": ["ALARM"]}}}
+        "detail": {"alarmName": ["churn-predictor-prod-data-drift", "churn-predictor-prod-model-quality"],
+                   "state": {"value": ["ALARM"]}}}
     (target,) = forward["Targets"]
     bus = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":events:eu-west-1:{DEV}:event-bus/default"]]}
     assert target["Arn"] == bus

@@ -3,7 +3,8 @@
 The newest report (``monitoring/<endpoint>/yyyy/mm/dd/HHMM.json`` in the endpoint's capture bucket, found from
 its endpoint config's capture destination), read back over the last ``--days`` days: the verdict (``drift``,
 ``ok`` or ``too few requests``), the window and the requests it read, the features above the version's
-constraint, every feature's PSI (largest first), and the states of the drift alarms.
+constraint, every feature's PSI (largest first), the model's quality against labels when the check judges it
+(the metric, the earlier window it judged and the labelled rows), and the states of the monitoring alarms.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from . import output
 from .base import EXIT_NOT_FOUND, OpsError, Output, bounded
 from .drift import REPORTS_PREFIX, split_s3_uri
 
-#: The alarms DriftMonitor names after the endpoint.
-ALARMS = ("data-drift", "drift-check-failed")
+#: The alarms DriftMonitor names after the endpoint (the last one with a quality check only).
+ALARMS = ("data-drift", "drift-check-failed", "model-quality")
 
 
 def latest_report(ctx, endpoint: str, days: int, now: datetime) -> tuple[str, dict] | None:
@@ -54,6 +55,16 @@ def headline(report: dict) -> str:
             }.get(report.get("verdict", "?"), str(report.get("verdict")))
 
 
+def quality_headline(quality: dict) -> str:
+    """A quality verdict in one line."""
+    metric, value, threshold = quality.get("metric"), quality.get("value"), quality.get("threshold")
+    return {"ok": f"OK: {metric} {value}, threshold {threshold}",
+            "below threshold": f"BELOW THRESHOLD: {metric} {value} < {threshold}",
+            "too few labels": f"NO VERDICT: {quality.get('labeled')} labelled rows, {quality.get('min_labels')} needed",
+            "undefined": f"NO VERDICT: {metric} is undefined on these labels (one class only, or no positive "
+                         "prediction)"}.get(quality.get("verdict", "?"), str(quality.get("verdict")))
+
+
 def alarm_states(ctx, endpoint: str) -> dict[str, str]:
     """The drift alarms' states by name (absent ones left out)."""
     names = [f"{endpoint}-{kind}" for kind in ALARMS]
@@ -79,6 +90,14 @@ def run(args, ctx) -> Output:
         ("window", f"{window.get('start', '?')} to {window.get('end', '?')}"),
         ("rows", f"{report.get('rows')} read, {report.get('unreadable', 0)} unreadable"),
         ("version", report.get("model_package", "?")), ("report", uri)])]
+    quality = report.get("quality")
+    if quality:
+        judged = quality.get("window") or {}
+        lines.append(output.fields([
+            ("quality", quality_headline(quality)),
+            ("judged window", f"{judged.get('start', '?')} to {judged.get('end', '?')}"),
+            ("labels", f"{quality.get('labeled')} labelled rows; {quality.get('unlabeled')} request(s) without a "
+                       f"label, {quality.get('unreadable', 0)} unreadable; from {quality.get('labels', '?')}")]))
     if scored:
         lines.append(output.table(["feature", "psi", "drifted"], [
             (f["name"], f"{f['psi']:.4f}", "yes" if f["name"] in report.get("violations", []) else "")
@@ -87,17 +106,18 @@ def run(args, ctx) -> Output:
         lines.append(output.table(["alarm", "state"], alarms.items()))
     return Output(data={"endpoint": args.endpoint, "report": uri, "verdict": verdict, "alarms": alarms,
                         "violations": report.get("violations", []), "features": scored,
-                        "window": window, "rows": report.get("rows")},
+                        "window": window, "rows": report.get("rows"), "quality": quality},
                   text="\n\n".join(lines))
 
 
 def register(subparsers) -> None:
     """Add ``monitor`` to the ``mlops`` command."""
     parser = subparsers.add_parser(
-        "monitor", help="the endpoint's last drift check: verdict, drifted features, alarms",
+        "monitor", help="the endpoint's last drift check: verdict, drifted features, quality, alarms",
         description="The newest report of the endpoint's drift check (a stage's monitoring section): the verdict, "
                     "the window and the requests it read, the features whose PSI against the released version's "
-                    "baseline is above its constraint, each feature's PSI (largest first), and the drift alarms' "
+                    "baseline is above its constraint, each feature's PSI (largest first), the model's quality "
+                    "against the application's labels (with monitoring.quality), and the monitoring alarms' "
                     "states. Run it with the credentials of the endpoint's account.",
         epilog="example:\n  mlops --profile prod monitor churn-predictor-prod --region eu-west-1")
     parser.add_argument("endpoint", metavar="ENDPOINT", help="the endpoint")
@@ -108,4 +128,4 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-__all__ = ["alarm_states", "headline", "latest_report", "newest_report", "register"]
+__all__ = ["alarm_states", "headline", "latest_report", "newest_report", "quality_headline", "register"]

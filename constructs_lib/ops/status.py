@@ -353,15 +353,17 @@ def _drift(ctx, endpoint_name: str, reports_uri: str) -> dict[str, Any]:
     from datetime import datetime, timezone
 
     from .drift import split_s3_uri
-    from .monitor import headline, newest_report
+    from .monitor import headline, newest_report, quality_headline
 
     bucket, _ = split_s3_uri(reports_uri)
     found = newest_report(ctx.client("s3"), bucket, endpoint_name, 7, datetime.now(timezone.utc))
     if found is None:
         return {"verdict": None, "headline": "no report in the last 7 days (has the schedule run?)", "report": None}
     uri, report = found
+    quality = report.get("quality")
     return {"verdict": report.get("verdict"), "headline": headline(report), "report": uri,
-            "window_end": (report.get("window") or {}).get("end")}
+            "window_end": (report.get("window") or {}).get("end"),
+            "quality": quality_headline(quality) if quality else None}
 
 
 def _policy_name(deployment: dict[str, Any]) -> str | None:
@@ -443,6 +445,7 @@ def _endpoint_output(data: dict[str, Any]) -> Output:
         *([("drift", f"{data['drift']['headline']}" + (f" (window to {data['drift']['window_end']}; mlops "
                                                          f"monitor {data['endpoint']})" if data["drift"]["report"]
                                                         else ""))] if data.get("drift") else []),
+        *([("quality", data["drift"]["quality"])] if (data.get("drift") or {}).get("quality") else []),
         *([("drift", data["drift_note"])] if data.get("drift_note") else []),
     ])
     variants = output.table(

@@ -29,11 +29,13 @@ def endpoint(aws_client):
     return s3, aws_client("cloudwatch")
 
 
-def _report(s3, end: datetime, verdict: str, violations=(), features=()) -> None:
+def _report(s3, end: datetime, verdict: str, violations=(), features=(), quality=None) -> None:
     report = {"verdict": verdict, "violations": list(violations), "max_psi": 0.2, "rows": 480, "unreadable": 2,
               "min_records": 100, "model_package": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/c/4",
               "window": {"start": (end - timedelta(hours=1)).isoformat(), "end": end.isoformat()},
               "features": [{"name": name, "psi": psi} for name, psi in features]}
+    if quality is not None:
+        report["quality"] = quality
     s3.put_object(Bucket="capture", Key=report_key(ENDPOINT, end), Body=json.dumps(report).encode())
 
 
@@ -54,6 +56,26 @@ def test_the_newest_report_names_the_drifted_features_and_the_alarms(mlops, endp
     data = json.loads(mlops("monitor", ENDPOINT, "--json").out)
     assert (data["verdict"], data["violations"], data["rows"]) == ("drift", ["f2"], 480)
     assert data["report"] == f"s3://capture/{report_key(ENDPOINT, now - timedelta(hours=1))}"
+
+
+def test_the_model_s_quality_against_labels_is_shown_with_its_alarm(mlops, endpoint):
+    s3, cloudwatch = endpoint
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    judged = {"start": "2026-11-27T11:00:00+00:00", "end": "2026-11-27T12:00:00+00:00"}
+    _report(s3, now - timedelta(hours=1), "ok", features=[("f1", 0.01)], quality={
+        "metric": "auc", "value": 0.62, "threshold": 0.75, "verdict": "below threshold", "labeled": 640,
+        "unlabeled": 12, "unreadable": 0, "min_labels": 200, "window": judged,
+        "labels": f"s3://capture/ground-truth/{ENDPOINT}/"})
+    cloudwatch.put_metric_alarm(AlarmName=f"{ENDPOINT}-model-quality", MetricName="ModelQuality",
+                                Namespace="SageMakerSafeRelease/Drift", Statistic="Minimum", Period=3600,
+                                EvaluationPeriods=2, Threshold=0.75, ComparisonOperator="LessThanThreshold")
+    result = mlops("monitor", ENDPOINT)
+    assert result.code == 0, result.err
+    assert "quality:       BELOW THRESHOLD: auc 0.62 < 0.75" in result.out
+    assert "judged window: 2026-11-27T11:00:00+00:00 to 2026-11-27T12:00:00+00:00" in result.out
+    assert "640 labelled rows; 12 request(s) without a label, 0 unreadable; from s3://capture/ground-truth/" in result.out
+    assert f"{ENDPOINT}-model-quality" in result.out
+    assert json.loads(mlops("monitor", ENDPOINT, "--json").out)["quality"]["verdict"] == "below threshold"
 
 
 def test_an_older_day_is_read_when_today_has_no_report(mlops, endpoint):

@@ -135,7 +135,8 @@ def test_the_last_drift_check_is_shown_from_the_stack_s_reports_output(mlops, aw
     s3.create_bucket(Bucket="capture", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     end = datetime.now(timezone.utc) - timedelta(minutes=20)
     s3.put_object(Bucket="capture", Key=report_key(ENDPOINT, end), Body=json.dumps({
-        "verdict": "drift", "violations": ["f3"], "max_psi": 0.2, "window": {"end": end.isoformat()}}).encode())
+        "verdict": "drift", "violations": ["f3"], "max_psi": 0.2, "window": {"end": end.isoformat()},
+        "quality": {"metric": "auc", "value": 0.81, "threshold": 0.75, "verdict": "ok"}}).encode())
     create_endpoint(aws_client("sagemaker"), running=NEW_CONFIG)
     create_stack(aws_client("cloudformation"), STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": NEW_CONFIG,
                                                        "DriftReports": f"s3://capture/monitoring/{ENDPOINT}/"})
@@ -143,6 +144,8 @@ def test_the_last_drift_check_is_shown_from_the_stack_s_reports_output(mlops, aw
     assert result.code == 0, result.err
     (line,) = [line for line in result.out.splitlines() if line.startswith("drift:")]
     assert line.split(":", 1)[1].strip().startswith("DRIFT: f3 above PSI 0.2 (window to ")
+    (line,) = [line for line in result.out.splitlines() if line.startswith("quality:")]
+    assert line.split(":", 1)[1].strip() == "OK: auc 0.81, threshold 0.75"
     assert json.loads(mlops("status", ENDPOINT, "--stack", STACK, "--json").out)["drift"]["verdict"] == "drift"
 
 

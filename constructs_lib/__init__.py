@@ -74,6 +74,7 @@ _EXPORTS = {
     "EdgeGate": "edge_rules",
     "EdgeTarget": "edge_rules",
     "DriftMonitor": "monitoring",
+    "ModelQualityCheck": "monitoring",
     "DriftRetraining": "retraining",
     "DriftAlarmForwarder": "retraining",
 }

@@ -77,6 +77,7 @@ _EXPORTS = {
     "ModelQualityCheck": "monitoring",
     "DriftRetraining": "retraining",
     "DriftAlarmForwarder": "retraining",
+    "RetrainingNotice": "retraining",
 }
 
 __all__ = sorted([*_EXPORTS, "use_bundled_node"])

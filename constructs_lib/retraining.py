@@ -9,6 +9,8 @@ pipeline in the dev account, at most once per interval.
   which starts the build unless an execution started within ``min_interval``, names the execution after the
   alarm and records why in its description. The version it registers goes through the same approval and
   release path as any other.
+* ``RetrainingNotice`` (dev account, next to the delivery pipeline): the same forwarded alarms are announced on
+  the pipeline's release topic, so the people who approve releases hear why a new version is coming.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .arns import StackArns
@@ -27,7 +31,7 @@ from .errors import ConfigError, check_account_ids, cut
 from .monitoring_rules import RETRAIN_INTERVAL_HOURS
 from .permissions import allow
 
-__all__ = ["ALARM_STATE_CHANGE", "DriftAlarmForwarder", "DriftRetraining"]
+__all__ = ["ALARM_STATE_CHANGE", "DriftAlarmForwarder", "DriftRetraining", "RetrainingNotice"]
 
 #: The CloudWatch event of an alarm changing state.
 ALARM_STATE_CHANGE = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
@@ -63,6 +67,42 @@ class DriftAlarmForwarder(Construct):
                            arn=self.bus_arn, id="DevEventBus", role_arn=role.attr_arn)])
 
 
+def _interval_hours(min_interval: Duration | None) -> int:
+    """``min_interval`` (default 24 hours) in whole hours, checked."""
+    min_interval = min_interval or Duration.hours(24)
+    if not isinstance(min_interval, Duration) or min_interval.to_seconds() % 3600:
+        raise ConfigError("min_interval", "must be a Duration of whole hours, got "
+                          f"{min_interval.to_human_string() if isinstance(min_interval, Duration) else cut(min_interval)}")
+    hours = int(min_interval.to_seconds() // 3600)
+    RETRAIN_INTERVAL_HOURS.check("min_interval", hours)
+    return hours
+
+
+class RetrainingNotice(Construct):
+    """The dev account's side, for people: the named alarms of ``source_accounts`` going into ALARM (forwarded
+    to this account's default bus by ``DriftAlarmForwarder``, accepted by ``DriftRetraining``'s bus policy) are
+    announced on ``topic`` (the delivery pipeline's release topic), with what happens next."""
+
+    def __init__(self, scope: Construct, id: str, *, topic: sns.ITopic, pipeline_name: str,
+                 source_accounts: Sequence[str], alarm_names: Sequence[str],
+                 min_interval: Duration | None = None) -> None:
+        super().__init__(scope, id)
+        pattern = _alarm_pattern(alarm_names)
+        accounts = check_account_ids("source_accounts", list(source_accounts))
+        hours = _interval_hours(min_interval)
+        field = events.EventField.from_path
+        self.rule = events.Rule(
+            self, "Rule", description=f"Monitoring alarms of {', '.join(accounts)} that retrain: tell the release topic",
+            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
+                                              account=accounts, detail=pattern["detail"]),
+            targets=[targets.SnsTopic(topic, message=events.RuleTargetInput.from_text(
+                f"Alarm {field('$.detail.alarmName')} of account {field('$.account')} went into ALARM: "
+                f"{field('$.detail.state.reason')}. The build pipeline {pipeline_name} starts to retrain the model "
+                f"unless an execution started in the last {hours} hours; the version it registers goes through "
+                "the same approval and release as any other. `mlops monitor` in that account shows what the "
+                "check found."))])
+
+
 class DriftRetraining(Construct):
     """The dev account's side: the named drift alarms of ``source_accounts`` start ``pipeline_name``, at most
     once per ``min_interval`` (default 24 hours; 1 hour to 30 days)."""
@@ -72,12 +112,7 @@ class DriftRetraining(Construct):
         super().__init__(scope, id)
         pattern = _alarm_pattern(alarm_names)
         accounts = check_account_ids("source_accounts", list(source_accounts))
-        min_interval = min_interval or Duration.hours(24)
-        if not isinstance(min_interval, Duration) or min_interval.to_seconds() % 3600:
-            raise ConfigError("min_interval", "must be a Duration of whole hours, got "
-                              f"{min_interval.to_human_string() if isinstance(min_interval, Duration) else cut(min_interval)}")
-        hours = int(min_interval.to_seconds() // 3600)
-        RETRAIN_INTERVAL_HOURS.check("min_interval", hours)
+        hours = _interval_hours(min_interval)
         if not re.fullmatch(r"[a-zA-Z0-9_-]{1,50}", statement_id):
             raise ConfigError("statement_id", f"must be 1-50 letters, digits, '-' or '_', got {cut(statement_id)}")
         stack = Stack.of(self)

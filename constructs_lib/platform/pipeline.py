@@ -26,11 +26,12 @@ from constructs import Construct
 
 from constructs_lib.arns import StackArns
 from constructs_lib.config import (APPROVED, CodeCommitSource, CodeConnectionsSource, ModelConfig, PlatformConfig,
-                                   S3Source, StageConfig)
+                                   S3Source, StageConfig, retraining_alarm_names)
 from constructs_lib.delivery import DeliveryPipeline, ReleaseStage, SmokeTest
 from constructs_lib.smoke import CONTENT_TYPES, content_type_of
 from constructs_lib.errors import ConfigError
 from constructs_lib.registry import RegistryRef
+from constructs_lib.retraining import RetrainingNotice
 from constructs_lib.stage_spec import mode, phase_gate
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 from .endpoint_stage import (BatchStack, ComponentStack, EdgeStack, EndpointStage, MultiModelStack,
                              delivery_pipeline_name, release_check_role_name)
+from .dev import pipeline_name
 from .release_access import release_function_role_name, release_role_name
 
 __all__ = ["ModelPipelineStack", "approval_target", "check_install_commands", "delivery_pipeline_name",
@@ -175,6 +177,14 @@ class ModelPipelineStack(Stack):
             notification_emails=config.pipeline.notification_emails,
             lint_regions=[getattr(config.accounts, a).region for a in ("dev", "test", "prod")],
             source_connection_arn=getattr(config.pipeline.source, "connection_arn", None))
+        self.retraining_notice: RetrainingNotice | None = None
+        """Prod's monitoring alarms that retrain, announced on the release topic (``build.retrain_on_drift`` with
+        ``pipeline.notification_emails``)."""
+        if model.build.retrain_on_drift is not None and self.delivery.topic is not None:
+            self.retraining_notice = RetrainingNotice(
+                self, "RetrainingNotice", topic=self.delivery.topic, pipeline_name=pipeline_name(config, model),
+                source_accounts=[config.accounts.prod.account_id], alarm_names=retraining_alarm_names(model, "prod"),
+                min_interval=Duration.hours(model.build.retrain_on_drift.min_interval_hours))
         self.stages: dict[str, EndpointStage] = {}
         """The endpoint stages ({"test": ..., "prod": ...}); empty while no approved version is known."""
         self.releases: dict[str, ReleaseStage] = {}

@@ -741,6 +741,29 @@ def test_the_prod_endpoint_checks_its_requests_for_drift_against_the_released_ve
     assert not resources(test.template, "AWS::Events::Rule")  # test has no monitoring section
 
 
+def test_prod_s_monitoring_alarms_that_retrain_are_told_on_the_release_topic(assembly):
+    """With notification_emails, the forwarded alarms that start retraining reach the release topic too (a rule on
+    the dev account's default bus, next to the topic): the approvers hear why a new version is coming."""
+    template = assembly.get_stack_by_name("cc-churn-predictor-pipeline").template
+    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+               if "alarmName" in json.dumps(r["Properties"]["EventPattern"])]
+    assert rule["EventPattern"] == {
+        "source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"], "account": [PROD],
+        "detail": {"alarmName": ["churn-predictor-prod-data-drift", "churn-predictor-prod-model-quality"],
+                   "state": {"value": ["ALARM"]}}}
+    (target,) = rule["Targets"]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+    assert target["Arn"] == {"Ref": topic_id}
+    message = target["InputTransformer"]["InputTemplate"]
+    assert "cc-churn-predictor-build starts to retrain the model unless an execution started in the last 24 hours" in message
+    # The topic lets EventBridge publish (its key too), as for the release phases' rule.
+    (policy,) = resources(template, "AWS::SNS::TopicPolicy").values()
+    assert "events.amazonaws.com" in json.dumps(policy["Properties"]["PolicyDocument"])
+    # Without notification_emails there is no topic, and no rule.
+    example = assembly.get_stack_by_name("mlops-churn-predictor-pipeline").template
+    assert not resources(example, "AWS::SNS::Topic") and "alarmName" not in json.dumps(example)
+
+
 def test_prod_s_drift_alarm_is_sent_to_the_dev_account_to_retrain(assembly):
     """``build.retrain_on_drift``: prod's drift alarm going into ALARM goes to the dev account's default bus,
     through a role that may put events there and nowhere else."""

@@ -402,10 +402,10 @@ def quality_report(records: list[dict], labels: dict, metric: str, threshold: fl
             "verdict": verdict}
 
 
-def _baseline_of(sagemaker: Any, s3: Any, package_arn: str) -> tuple[dict, dict]:
-    """The version's registered drift baseline (statistics and constraints), read from where the build wrote it."""
-    quality = ((sagemaker.describe_model_package(ModelPackageName=package_arn).get("DriftCheckBaselines") or {})
-               .get("ModelDataQuality") or {})
+def _baseline_of(package: dict, s3: Any, package_arn: str) -> tuple[dict, dict]:
+    """The version's registered drift baseline (statistics and constraints; ``package``: its description), read
+    from where the build wrote it."""
+    quality = (package.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}
     documents = []
     for kind in ("Statistics", "Constraints"):
         uri = (quality.get(kind) or {}).get("S3Uri")
@@ -418,6 +418,21 @@ def _baseline_of(sagemaker: Any, s3: Any, package_arn: str) -> tuple[dict, dict]
             raise RuntimeError(f"{uri} is not a baseline this check reads ({FORMAT} version {VERSION})")
         documents.append(document)
     return documents[0], documents[1]
+
+
+def _registered_value(package: dict, s3: Any, metric: str) -> float | None:
+    """``metric`` in the version's registered evaluation report (``ModelMetrics.ModelQuality``: the build's test
+    split), shown next to the window's value; None when the report is missing or unreadable (context, not a
+    verdict)."""
+    uri = (((package.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    if not uri:
+        return None
+    try:
+        bucket, key = split_s3_uri(uri)
+        value = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["metrics"][metric]["value"]
+        return _number(value)
+    except Exception:  # noqa: BLE001 - any failure leaves the context out, never the check
+        return None
 
 
 def _metrics(endpoint: str, report: dict, at: datetime) -> list[dict]:
@@ -477,7 +492,8 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
     ``quality`` (``metric``, ``threshold``, ``label_delay_hours``, ``min_labels``), judge the predictions of an
     earlier window against their labels; publish, report."""
     s3 = clients["s3"]
-    statistics, constraints = _baseline_of(clients["sagemaker"], s3, package_arn)
+    package = clients["sagemaker"].describe_model_package(ModelPackageName=package_arn)
+    statistics, constraints = _baseline_of(package, s3, package_arn)
     start = end - timedelta(minutes=window_minutes)
     report = drift_report(statistics, constraints, _window_records(s3, capture_uri, endpoint, variants, start, end),
                           min_records)
@@ -485,6 +501,7 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
                   window={"start": start.isoformat(), "end": end.isoformat()})
     if quality is not None:
         report["quality"] = _quality(s3, capture_uri, endpoint, variants, end, window_minutes, **quality)
+        report["quality"]["registered_value"] = _registered_value(package, s3, quality["metric"])
     # Stamped at the window's middle: the alarm's periods then hold one check each, whatever the schedule's jitter
     # (the quality of an earlier window too: an alarm looks at its latest periods only).
     metrics = _metrics(endpoint, report, end - timedelta(minutes=window_minutes / 2))

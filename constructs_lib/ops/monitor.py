@@ -58,8 +58,10 @@ def headline(report: dict) -> str:
 def quality_headline(quality: dict) -> str:
     """A quality verdict in one line."""
     metric, value, threshold = quality.get("metric"), quality.get("value"), quality.get("threshold")
-    return {"ok": f"OK: {metric} {value}, threshold {threshold}",
-            "below threshold": f"BELOW THRESHOLD: {metric} {value} < {threshold}",
+    built = quality.get("registered_value")
+    context = f" ({built} on the build's test split)" if built is not None else ""
+    return {"ok": f"OK: {metric} {value}, threshold {threshold}{context}",
+            "below threshold": f"BELOW THRESHOLD: {metric} {value} < {threshold}{context}",
             "too few labels": f"NO VERDICT: {quality.get('labeled')} labelled rows, {quality.get('min_labels')} needed",
             "undefined": f"NO VERDICT: {metric} is undefined on these labels (one class only, or no positive "
                          "prediction)"}.get(quality.get("verdict", "?"), str(quality.get("verdict")))

@@ -130,7 +130,12 @@ def registry(aws_client, tmp_path):
         DriftCheckBaselines={"ModelDataQuality": {
             kind: {"ContentType": "application/json",
                    "S3Uri": f"s3://artifacts/models/churn/exec-1/baseline/{kind.lower()}.json"}
-            for kind in ("Statistics", "Constraints")}})["ModelPackageArn"]
+            for kind in ("Statistics", "Constraints")}},
+        ModelMetrics={"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": "s3://artifacts/models/churn/exec-1/evaluation/evaluation.json"}}},
+    )["ModelPackageArn"]
+    s3.put_object(Bucket="artifacts", Key="models/churn/exec-1/evaluation/evaluation.json",
+                  Body=json.dumps({"metrics": {"accuracy": {"value": 0.86}, "auc": {"value": 0.91}}}).encode())
     return {"s3": s3, "sagemaker": sagemaker, "cloudwatch": aws_client("cloudwatch")}, arn
 
 
@@ -334,6 +339,7 @@ def test_predictions_are_judged_against_the_labels_written_since(registry):
     quality = report["quality"]
     assert (quality["labeled"], quality["unlabeled"], quality["unreadable"]) == (20, 5, 0)
     assert (quality["value"], quality["verdict"]) == (0.8, "ok")
+    assert quality["registered_value"] == 0.86  # the build's test split, for context
     assert quality["window"] == {"start": "2026-11-29T11:00:00+00:00", "end": "2026-11-29T12:00:00+00:00"}
     assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == [0.8]
     assert _metric(clients["cloudwatch"], "LabeledRecords") == [20]

@@ -703,7 +703,8 @@ class QualityConfig(_Strict):
         default=None, description="the build's evaluation metric to judge (a probability of 0.5 or more is the "
         "positive class); default build.metric")
     threshold: float | None = Field(default=None, json_schema_extra=monitoring_rules.QUALITY_THRESHOLD.schema(),
-                                    description="the metric's lowest acceptable value; default build.threshold")
+                                    description="the metric's lowest acceptable value, above 0; default build.threshold "
+                                    "(when metric is build.metric)")
     label_delay_hours: int = Field(default=24, json_schema_extra=monitoring_rules.LABEL_DELAY_HOURS.schema(),
                                    description="how long after a request its label may arrive: each run judges "
                                    "the window this long before its own")
@@ -716,6 +717,9 @@ class QualityConfig(_Strict):
         if self.metric is None and metric not in monitoring_rules.QUALITY_METRICS:
             raise ConfigError("metric", "must be given: its default, build.metric, must be one of "
                               f"{', '.join(monitoring_rules.QUALITY_METRICS)}, got {cut(metric)}")
+        if self.threshold is None and metric != build.metric:
+            raise ConfigError("threshold", f"must be given for metric {metric}: its default, build.threshold, is "
+                              f"the bar of build.metric ({build.metric}), got none")
         threshold = self.threshold if self.threshold is not None else build.threshold
         monitoring_rules.check_quality(metric, threshold, self.label_delay_hours, self.min_labels,
                                        window_minutes=window_minutes, retention_days=retention_days)

@@ -174,6 +174,6 @@ class EndpointDashboard(Construct):
                                [DRIFT, "DriftRecords", *dims, {"stat": "Sum", "label": "rows read"}]],
                            "yAxis": {"left": {"label": "Count", "showUnits": False, "min": 0}}}}, {
             "type": "alarm", "x": 0, "y": alarms_y, "width": 2 * _WIDTH, "height": 3,
-            "properties": {"title": "Monitoring alarms (data drift" + (", model quality" if judged else "")
-                                    + "; the check failing)",
+            "properties": {"title": "Monitoring alarms (data drift"
+                                    + (", model quality, labels missing" if judged else "") + "; the check failing)",
                            "alarms": alarms, "sortBy": "stateUpdatedTimestamp"}}]

@@ -77,10 +77,13 @@ class ModelQualityCheck:
         delay = self.label_delay if self.label_delay is not None else Duration.hours(24)
         if not isinstance(delay, Duration) or delay.to_seconds() % 3600:
             shown = delay.to_human_string() if isinstance(delay, Duration) else cut(delay)
-            raise ConfigError("label_delay", f"must be a Duration of whole hours, got {shown}")
+            raise ConfigError("quality.label_delay", f"must be a Duration of whole hours, got {shown}")
         hours = int(delay.to_seconds() // 3600)
-        check_quality(self.metric, self.threshold, hours, self.min_labels, window_minutes=window_minutes,
-                      retention_days=retention_days)
+        try:
+            check_quality(self.metric, self.threshold, hours, self.min_labels, window_minutes=window_minutes,
+                          retention_days=retention_days)
+        except ConfigError as error:
+            raise error.under("quality", {"label_delay_hours": "label_delay"}) from None
         return {"metric": self.metric, "threshold": self.threshold, "label_delay_hours": hours,
                 "min_labels": self.min_labels}
 
@@ -147,12 +150,17 @@ class DriftMonitor(Construct):
         captured = bucket.arn_for_objects(f"{prefix}/{name}/*")
         reports = bucket.arn_for_objects(f"{REPORTS_PREFIX}/{name}/*")
         self._labels = bucket.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{name}/*")
+        # The endpoint's configs and its release phases' trial configs, named after it (ops/release_phase).
+        configs = StackArns.of(Stack.of(self)).arn("sagemaker", "endpoint-config", f"{name[:40].lower()}*")
         registry, registry_wildcards = registry_statements
         listed = [f"{prefix}/{name}/{v}/*" for v in variants] + ([f"{GROUND_TRUTH_PREFIX}/{name}/*"] if judged else [])
         statements = list(registry) + [
             allow(["s3:ListBucket"], [bucket.bucket_arn], {"StringLike": {"s3:prefix": listed}}),
             allow(["s3:GetObject"], [captured] + ([self._labels] if judged else [])),
             allow(["s3:PutObject"], [reports]),
+            *([allow(["sagemaker:DescribeEndpoint"], [endpoint.endpoint_arn]),
+               # Which config serves (since when): its name changes with each release and trial.
+               allow(["sagemaker:DescribeEndpointConfig"], [configs])] if judged else []),
             allow(["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}),
         ]
         # SageMaker encrypts captured objects with the endpoint's key; reports are written with the bucket's.
@@ -182,7 +190,9 @@ class DriftMonitor(Construct):
                 reports: "One report per run, named after its time, under the endpoint's monitoring folder.",
                 "*": "CloudWatch's PutMetricData has no resource; the condition keeps it to the drift namespace."}
             | ({self._labels: "The application names its label files by the hour they were written, under the "
-                             "endpoint's ground-truth folder."} if judged else {}),
+                             "endpoint's ground-truth folder.",
+                configs: "The endpoint's configs are named after it with a content hash, one per release and "
+                         "trial: the check reads which one serves."} if judged else {}),
             environment=environment)
         # A failed check alarms once; the next window runs anyway (Lambda would retry an asynchronous call twice,
         # publishing its metrics again each time).
@@ -204,8 +214,8 @@ class DriftMonitor(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.check_failed_alarm = cloudwatch.Alarm(
             self, "CheckFailedAlarm", alarm_name=f"{name}-drift-check-failed",
-            alarm_description=f"The drift check of endpoint {name} failed (see its log group): nothing judges "
-                              "drift until it runs again",
+            alarm_description=f"The monitoring check of endpoint {name} failed (see its log group and the "
+                              "run's report): this window's drift or quality may not have been judged",
             metric=cloudwatch.Metric(namespace="AWS/Lambda", metric_name="Errors",
                                      dimensions_map={"FunctionName": self.function.ref}, statistic="Sum",
                                      period=period),
@@ -213,7 +223,11 @@ class DriftMonitor(Construct):
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.quality_alarm: cloudwatch.Alarm | None = None
         """``<endpoint>-model-quality``, with ``quality``: the metric below its threshold."""
+        self.labels_missing_alarm: cloudwatch.Alarm | None = None
+        """``<endpoint>-labels-missing``, with ``quality``: windows with requests enough but labels too few."""
         if judged:
+            # An alarm in ALARM stays so while no window is judged (labels late or missing, the windows before a
+            # release): only a judged window clears it. Missing labels have their own alarm.
             self.quality_alarm = cloudwatch.Alarm(
                 self, "QualityAlarm", alarm_name=f"{name}-model-quality",
                 alarm_description=f"Endpoint {name}'s {judged['metric']} against the labels its application wrote "
@@ -223,14 +237,26 @@ class DriftMonitor(Construct):
                                          period=period),
                 threshold=judged["threshold"], comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm,
+                treat_missing_data=cloudwatch.TreatMissingData.IGNORE)
+            self.labels_missing_alarm = cloudwatch.Alarm(
+                self, "LabelsMissingAlarm", alarm_name=f"{name}-labels-missing",
+                alarm_description=f"Endpoint {name}'s application wrote labels for fewer than {judged['min_labels']} "
+                                  f"rows of windows that had {judged['min_labels']} requests or more, "
+                                  f"{judged['label_delay_hours']} hours on: nothing judges the model's quality. Is "
+                                  "the labelling job running, and do callers pass InferenceId?",
+                metric=cloudwatch.Metric(namespace=NAMESPACE, metric_name="LabeledRecords", dimensions_map=dims,
+                                         statistic="Maximum", period=period),
+                threshold=judged["min_labels"], comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-        alarms = [a for a in (self.drift_alarm, self.check_failed_alarm, self.quality_alarm) if a is not None]
+        alarms = [a for a in (self.drift_alarm, self.check_failed_alarm, self.quality_alarm,
+                              self.labels_missing_alarm) if a is not None]
         if endpoint.alarm_topic is not None:
             from aws_cdk import aws_cloudwatch_actions as actions
 
             for alarm in alarms:
                 alarm.add_alarm_action(actions.SnsAction(endpoint.alarm_topic))
-        kinds = ("data-drift", "drift-check-failed") + (("model-quality",) if judged else ())
+        kinds = ("data-drift", "drift-check-failed") + (("model-quality", "labels-missing") if judged else ())
         self.alarm_arns = [StackArns.of(Stack.of(self)).arn("cloudwatch", "alarm", f"{name}-{kind}", separator=":")
                            for kind in kinds]
         self._bucket_key = bucket.encryption_key

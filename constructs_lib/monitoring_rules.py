@@ -16,7 +16,8 @@ PERIODS = Limit(1, 24, "runs", whole=True)
 #: Hours between two retrainings on drift, at least (a drift alarm stays in ALARM until the data or the model
 #: changes: without a bound, every re-evaluation would start another build).
 RETRAIN_INTERVAL_HOURS = Limit(1, 720, "hours", whole=True)
-#: A quality metric's limit (all of them are shares or areas, 0 to 1, higher is better: below it alarms).
+#: A quality metric's limit (all of them are shares or areas, 0 to 1, higher is better: below it alarms;
+#: check_quality refuses 0, which nothing is below).
 QUALITY_THRESHOLD = Limit(0, 1)
 #: How long after a request its label may arrive (the check judges the window this long before its own; up to
 #: 30 days, within the captured data's retention).
@@ -49,8 +50,11 @@ def check_quality(metric: str, threshold: float, label_delay_hours: int, min_lab
     bucket's own rules)."""
     check_choice("metric", metric, QUALITY_METRICS)
     QUALITY_THRESHOLD.check("threshold", threshold)
+    if threshold == 0:
+        raise ConfigError("threshold", "must be above 0 (no value is below 0: the alarm could never fire), got 0")
     LABEL_DELAY_HOURS.check("label_delay_hours", label_delay_hours)
     MIN_LABELS.check("min_labels", min_labels)
     if retention_days is not None and label_delay_hours * 60 + window_minutes > retention_days * 24 * 60:
-        raise ConfigError("label_delay_hours", f"must leave the judged window within the captured data's "
-                          f"{retention_days}-day retention (data_capture.retention_days), got {label_delay_hours}")
+        raise ConfigError("label_delay_hours", f"must leave the judged window ({label_delay_hours} hours back, plus "
+                          f"the {window_minutes}-minute window) within the captured data's {retention_days}-day "
+                          f"retention (data_capture.retention_days), got {label_delay_hours}")

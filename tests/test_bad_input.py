@@ -834,8 +834,13 @@ QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
     ({f"{QUALITY}.label_delay_hours": 721}, "models[0].stages.prod.monitoring.quality.label_delay_hours: must be "
                                             "between 0 and 720 hours, got 721"),
     ({f"{PREDICTOR_PROD}.data_capture.retention_days": 3},
-     "models[0].stages.prod.monitoring.quality.label_delay_hours: must leave the judged window within the captured "
-     "data's 3-day retention (data_capture.retention_days), got 72"),
+     "models[0].stages.prod.monitoring.quality.label_delay_hours: must leave the judged window (72 hours back, plus "
+     "the 60-minute window) within the captured data's 3-day retention (data_capture.retention_days), got 72"),
+    ({f"{QUALITY}.threshold": 0}, "models[0].stages.prod.monitoring.quality.threshold: must be above 0 (no value is "
+                                  "below 0: the alarm could never fire), got 0"),
+    ({f"{QUALITY}.threshold": KeyError}, "models[0].stages.prod.monitoring.quality.threshold: must be given for "
+                                         "metric auc: its default, build.threshold, is the bar of build.metric "
+                                         "(accuracy), got none"),
     ({f"{QUALITY}.min_labels": 0}, "models[0].stages.prod.monitoring.quality.min_labels: must be between 1 and "
                                    "50000 rows, got 0"),
     ({f"{PREDICTOR_PROD}.data_capture.capture_mode": "input", f"{PREDICTOR_PROD}.release.shadow.min_agreement_percent":
@@ -849,7 +854,7 @@ QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
      "models[0].stages.prod.monitoring.quality: cannot judge mode streaming's predictions: its consumer invokes the "
      "endpoint without an InferenceId, so labels have nothing to name their request by"),
 ], ids=["metric", "custom-build-metric", "threshold-bool", "threshold-range", "delay-fraction", "delay-range",
-        "retention", "min-labels", "input-only", "streaming"])
+        "retention", "threshold-zero", "threshold-other-metric", "min-labels", "input-only", "streaming"])
 def test_a_quality_check_is_refused_what_it_cannot_judge(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

@@ -94,11 +94,28 @@ def test_drift_two_windows_in_a_row_and_a_failed_check_raise_alarms(template):
     assert (quality["MetricName"], quality["Statistic"], quality["Threshold"], quality["ComparisonOperator"]) == (
         "ModelQuality", "Minimum", 0.75, "LessThanThreshold")
     assert quality["Dimensions"] == [{"Name": "EndpointName", "Value": "churn-prod"}, {"Name": "Metric", "Value": "auc"}]
+    # Only a judged window moves it: labels late or missing, or the windows before a release, keep its state.
     assert (quality["EvaluationPeriods"], quality["DatapointsToAlarm"], quality["TreatMissingData"]) == (
-        2, 2, "notBreaching")  # too few labels publish no value
-    # All three notify the endpoint's alarm topic.
+        2, 2, "ignore")
+    missing = alarms["churn-prod-labels-missing"]
+    assert (missing["MetricName"], missing["Statistic"], missing["Threshold"], missing["ComparisonOperator"]) == (
+        "LabeledRecords", "Maximum", 200, "LessThanThreshold")
+    assert missing["TreatMissingData"] == "notBreaching"  # thin traffic publishes no count
+    # All four notify the endpoint's alarm topic.
     (topic_id,) = by_type(template, "AWS::SNS::Topic")
-    assert drift["AlarmActions"] == failed["AlarmActions"] == quality["AlarmActions"] == [{"Ref": topic_id}]
+    assert all(alarm["AlarmActions"] == [{"Ref": topic_id}] for alarm in (drift, failed, quality, missing))
+
+
+def test_the_quality_check_asks_which_config_serves_since_when(template):
+    """Windows before the current config held an earlier version's predictions: the check reads the endpoint and
+    its configs (named after it, releases' trials too) and nothing else of SageMaker in the stage."""
+    (role,) = [r for r in by_type(template, "AWS::IAM::Role").values()
+               if r.get("Description", "").startswith("Drift check")]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    describe = {s["Action"][0]: json.dumps(s["Resource"]) for s in statements
+                if s["Action"][0] in ("sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig")}
+    assert describe["sagemaker:DescribeEndpoint"].endswith(':endpoint/churn-prod"]]}]')
+    assert describe["sagemaker:DescribeEndpointConfig"].endswith(':endpoint-config/churn-prod*"]]}]')
 
 
 def test_the_application_may_write_labels_and_nothing_else(template):
@@ -130,15 +147,17 @@ def test_without_quality_nothing_reads_labels():
                                                              "1440-minute window (an alarm looks back at most 7 days)"),
     ({"variants": ["ghost"]}, "variants: must name production variants of churn-prod (main), got ['ghost']"),
     ({"model_package_arn": "mlops-churn/4"}, "model_package_arn: must be a versioned model package ARN"),
-    ({"quality": ModelQualityCheck("rmse", 0.5)}, "metric: must be one of accuracy, precision, recall, f1, auc, "
-                                                  "got 'rmse'"),
-    ({"quality": ModelQualityCheck("auc", 1.5)}, "threshold: must be between 0 and 1, got 1.5"),
-    ({"quality": ModelQualityCheck("auc", True)}, "threshold: must be a finite number, got true"),
+    ({"quality": ModelQualityCheck("rmse", 0.5)}, "quality.metric: must be one of accuracy, precision, recall, f1, "
+                                                  "auc, got 'rmse'"),
+    ({"quality": ModelQualityCheck("auc", 1.5)}, "quality.threshold: must be between 0 and 1, got 1.5"),
+    ({"quality": ModelQualityCheck("auc", 0)}, "quality.threshold: must be above 0 (no value is below 0"),
+    ({"quality": ModelQualityCheck("auc", True)}, "quality.threshold: must be a finite number, got true"),
     ({"quality": ModelQualityCheck("auc", 0.7, label_delay=Duration.minutes(90))},
-     "label_delay: must be a Duration of whole hours, got 1 hour 30 minutes"),
+     "quality.label_delay: must be a Duration of whole hours, got 1 hour 30 minutes"),
     ({"quality": ModelQualityCheck("auc", 0.7, label_delay=Duration.days(31))},
-     "label_delay_hours: must be between 0 and 720 hours, got 744"),
-    ({"quality": ModelQualityCheck("auc", 0.7, min_labels=0)}, "min_labels: must be between 1 and 50000 rows, got 0"),
+     "quality.label_delay: must be between 0 and 720 hours, got 744"),
+    ({"quality": ModelQualityCheck("auc", 0.7, min_labels=0)},
+     "quality.min_labels: must be between 1 and 50000 rows, got 0"),
     ({"quality": {"metric": "auc"}}, "quality: must be a ModelQualityCheck"),
 ])
 def test_limits_are_one_line(overrides, message):
@@ -154,8 +173,9 @@ def test_limits_are_one_line(overrides, message):
     (DataCapture(capture_mode="output"), None, "endpoint: must capture the requests (capture_mode input or both)"),
     (DataCapture(capture_mode="input"), QUALITY, "endpoint: must capture the responses too (capture_mode both) for "
                                                  "a quality check, got input"),
-    (DataCapture(retention_days=2), QUALITY, "label_delay_hours: must leave the judged window within the captured "
-                                             "data's 2-day retention (data_capture.retention_days), got 48"),
+    (DataCapture(retention_days=2), QUALITY, "quality.label_delay: must leave the judged window (48 hours back, "
+                                             "plus the 60-minute window) within the captured data's 2-day retention "
+                                             "(data_capture.retention_days), got 48"),
 ])
 def test_the_check_needs_the_requests_captured(capture, quality, message):
     stack = Stack(None, "S", env=ENV)

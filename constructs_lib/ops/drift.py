@@ -43,6 +43,7 @@ import bisect
 import json
 import math
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -308,19 +309,20 @@ DEFAULT_MIN_LABELS = 200
 
 def classification_metrics(labels: list[float], scores: list[float], cutoff: float = CUTOFF) -> dict:
     """The quality metrics of probability ``scores`` against 0/1 ``labels``, as the build's evaluate.py computes
-    them; a metric the data leaves undefined (precision with no positive prediction, recall or AUC with one
-    class only) is None: no verdict, rather than a 0 that would raise the alarm."""
+    them. A metric the data leaves undefined is None (no verdict, rather than a 0 that would raise the alarm):
+    recall and AUC with one class only, precision and f1 with no positive label and no positive prediction.
+    A model that stopped predicting the positive class has precision and f1 0 when positives exist."""
     predicted = [1.0 if score >= cutoff else 0.0 for score in scores]
     pairs = list(zip(predicted, labels))
     tp = sum(1 for p, y in pairs if p == 1 and y == 1)
     fp = sum(1 for p, y in pairs if p == 1 and y == 0)
     fn = sum(1 for p, y in pairs if p == 0 and y == 1)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    f1 = (2 * precision * recall / (precision + recall) if precision + recall else 0.0) \
-        if precision is not None and recall is not None else None
     return {"accuracy": sum(1 for p, y in pairs if p == y) / len(pairs) if pairs else None,
-            "precision": precision, "recall": recall, "f1": f1, "auc": _auc(labels, scores)}
+            "precision": tp / (tp + fp) if tp + fp else (0.0 if fn else None),
+            "recall": tp / (tp + fn) if tp + fn else None,
+            # 2PR / (P + R), written so that it exists whenever a positive does (evaluate.py's value).
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+            "auc": _auc(labels, scores)}
 
 
 def _auc(labels: list[float], scores: list[float]) -> float | None:
@@ -358,23 +360,55 @@ def inference_id(record: dict) -> str | None:
     return meta.get("inferenceId") or meta.get("eventId")
 
 
-def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str]) -> tuple[dict, int]:
-    """``({id: labels}, unreadable)``: the ground-truth records of ``folders`` for the ``wanted`` requests (a
-    later record of the same request replaces an earlier one: a correction), and how many of theirs were not
-    0/1 labels."""
-    labels: dict[str, list[float]] = {}
-    unreadable = 0
-    for folder in folders:
-        for record in json_lines(s3, bucket, folder):
-            key = str((record.get("eventMetadata") or {}).get("eventId"))
-            if key not in wanted:
+#: Label files read at once (S3 GETs in parallel; boto3's clients are thread-safe).
+_LABEL_READERS = 16
+
+
+def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str],
+                deadline: float | None = None) -> tuple[dict, int, bool]:
+    """``({id: labels}, unreadable, complete)``: the ground-truth records of ``folders`` for the ``wanted``
+    requests (a later file's record of the same request replaces an earlier one: a correction), how many lines
+    were not a ground-truth record of 0/1 labels, and whether every file was read before ``deadline``
+    (``time.monotonic()``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [item["Key"] for folder in folders
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+            for item in page.get("Contents", [])]
+
+    def read(key: str) -> tuple[list[tuple[str, list[float]]], int] | None:
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+        found, unreadable = [], 0
+        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_lines():  # streamed: any file size
+            if not line.strip():
                 continue
+            try:
+                record = json.loads(line)
+                key_of = str(record["eventMetadata"]["eventId"])
+            except (ValueError, TypeError, KeyError):
+                unreadable += 1
+                continue
+            if key_of not in wanted:
+                continue  # another window's request
             values = _numbers(_decoded(record.get("groundTruthData")))
             if values is None or any(v not in (0.0, 1.0) for v in values):
                 unreadable += 1
+            else:
+                found.append((key_of, values))
+        return found, unreadable
+
+    labels: dict[str, list[float]] = {}
+    unreadable, complete = 0, True
+    with ThreadPoolExecutor(max_workers=_LABEL_READERS) as pool:
+        for result in pool.map(read, keys):  # in the keys' order: later files win
+            if result is None:
+                complete = False
                 continue
-            labels[key] = values
-    return labels, unreadable
+            found, bad = result
+            labels.update(found)
+            unreadable += bad
+    return labels, unreadable, complete
 
 
 def quality_report(records: list[dict], labels: dict, metric: str, threshold: float, min_labels: int) -> dict:
@@ -398,8 +432,8 @@ def quality_report(records: list[dict], labels: dict, metric: str, threshold: fl
     verdict = ("too few labels" if len(truth) < min_labels else "undefined" if value is None
                else "below threshold" if value < threshold else "ok")
     return {"metric": metric, "threshold": threshold, "value": None if value is None else _number(value),
-            "labeled": len(truth), "unlabeled": unlabeled, "unreadable": unreadable, "min_labels": min_labels,
-            "verdict": verdict}
+            "requests": len(records), "labeled": len(truth), "unlabeled": unlabeled, "unreadable": unreadable,
+            "min_labels": min_labels, "verdict": verdict}
 
 
 def _baseline_of(package: dict, s3: Any, package_arn: str) -> tuple[dict, dict]:
@@ -447,11 +481,14 @@ def _metrics(endpoint: str, report: dict, at: datetime) -> list[dict]:
                          "Timestamp": at, "Unit": "None"})
         data += [{"MetricName": "FeatureDrift", "Dimensions": dims + [{"Name": "Feature", "Value": f["name"]}],
                   "Value": f["psi"], "Timestamp": at, "Unit": "None"} for f in report["features"] if "psi" in f]
-    quality = report.get("quality")
-    if quality is not None:
+    quality = report.get("quality") or {}
+    if quality.get("verdict") in JUDGED and quality["requests"] >= quality["min_labels"]:
+        # Enough requests that their labels could have been enough: a count under min_labels means labels are
+        # missing (the labels-missing alarm), not that traffic was thin.
         data.append({"MetricName": "LabeledRecords", "Dimensions": dims, "Value": quality["labeled"],
                      "Timestamp": at, "Unit": "Count"})
-        if quality["verdict"] in ("ok", "below threshold"):
+    if quality:
+        if quality.get("verdict") in ("ok", "below threshold"):
             data.append({"MetricName": "ModelQuality", "Timestamp": at, "Unit": "None", "Value": quality["value"],
                          "Dimensions": dims + [{"Name": "Metric", "Value": quality["metric"]}]})
     return data
@@ -469,28 +506,53 @@ def _window_records(s3: Any, capture_uri: str, endpoint: str, variants: list[str
     return records
 
 
-def _quality(s3: Any, capture_uri: str, endpoint: str, variants: list[str], end: datetime, window_minutes: int, *,
-             metric: str, threshold: float, label_delay_hours: int, min_labels: int) -> dict:
+#: The quality verdicts of a window whose labels were all read (``LabeledRecords`` is published with them).
+JUDGED = ("ok", "below threshold", "too few labels", "undefined")
+
+
+def serving_since(sagemaker: Any, endpoint: str) -> datetime:
+    """When the endpoint's current config was made: requests before it were served by an earlier one (an earlier
+    version, after a release)."""
+    config = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    created = sagemaker.describe_endpoint_config(EndpointConfigName=config)["CreationTime"]
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
+def _quality(clients: dict[str, Any], capture_uri: str, endpoint: str, variants: list[str], end: datetime,
+             window_minutes: int, *, metric: str, threshold: float, label_delay_hours: int, min_labels: int,
+             deadline: float | None = None) -> dict:
     """The model quality of the window ``label_delay_hours`` before the drift check's: its requests have had
-    that long to be labelled; labels are read from the window's first hour to the check's."""
+    that long to be labelled; labels are read from the window's first hour to the run's. A window that began
+    before the endpoint's current config was made (within ``label_delay_hours`` of a release) held an earlier
+    version's predictions: it is not judged."""
+    s3 = clients["s3"]
     window_end = end - timedelta(hours=label_delay_hours)
     start = window_end - timedelta(minutes=window_minutes)
-    records = _window_records(s3, capture_uri, endpoint, variants, start, window_end)
     bucket, _ = split_s3_uri(capture_uri)
     base = f"{GROUND_TRUTH_PREFIX}/{endpoint}/"
+    report: dict[str, Any] = {"metric": metric, "threshold": threshold, "value": None, "min_labels": min_labels,
+                              "window": {"start": start.isoformat(), "end": window_end.isoformat()},
+                              "labels": f"s3://{bucket}/{base}"}
+    since = serving_since(clients["endpoint"], endpoint)
+    if since > start:
+        return {**report, "verdict": "previous version", "serving_since": since.isoformat()}
+    records = _window_records(s3, capture_uri, endpoint, variants, start, window_end)
     wanted = {str(inference_id(record)) for record in records if inference_id(record)}
-    labels, unreadable_labels = read_labels(s3, bucket, hourly_folders(base, start, end), wanted)
-    report = quality_report(records, labels, metric, threshold, min_labels)
-    report.update(window={"start": start.isoformat(), "end": window_end.isoformat()},
-                  unreadable_labels=unreadable_labels, labels=f"s3://{bucket}/{base}")
-    return report
+    folders = hourly_folders(base, start, end + timedelta(minutes=CAPTURE_LAG_MINUTES))  # to the run's hour
+    labels, unreadable_labels, complete = read_labels(s3, bucket, folders, wanted, deadline)
+    judged = quality_report(records, labels, metric, threshold, min_labels)
+    if not complete:
+        judged.update(verdict="labels not all read", value=None)
+    return {**report, **judged, "unreadable_labels": unreadable_labels}
 
 
 def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants: list[str], package_arn: str,
-          end: datetime, window_minutes: int, min_records: int, quality: dict | None = None) -> dict:
+          end: datetime, window_minutes: int, min_records: int, quality: dict | None = None,
+          deadline: float | None = None) -> dict:
     """One check: read the window's captured requests of ``variants``, compare with the baseline, and, with
     ``quality`` (``metric``, ``threshold``, ``label_delay_hours``, ``min_labels``), judge the predictions of an
-    earlier window against their labels; publish, report."""
+    earlier window against their labels (reading them until ``deadline``, ``time.monotonic()``); publish,
+    report. A quality check that fails leaves the drift verdict published, then fails the run."""
     s3 = clients["s3"]
     package = clients["sagemaker"].describe_model_package(ModelPackageName=package_arn)
     statistics, constraints = _baseline_of(package, s3, package_arn)
@@ -499,9 +561,16 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
                           min_records)
     report.update(endpoint=endpoint, model_package=package_arn, variants=variants,
                   window={"start": start.isoformat(), "end": end.isoformat()})
+    problems = []
     if quality is not None:
-        report["quality"] = _quality(s3, capture_uri, endpoint, variants, end, window_minutes, **quality)
-        report["quality"]["registered_value"] = _registered_value(package, s3, quality["metric"])
+        try:
+            report["quality"] = _quality(clients, capture_uri, endpoint, variants, end, window_minutes, **quality,
+                                         deadline=deadline)
+            report["quality"]["registered_value"] = _registered_value(package, s3, quality["metric"])
+        except Exception as error:  # noqa: BLE001 - the drift verdict is published all the same
+            report["quality"] = {"metric": quality["metric"], "verdict": "failed",
+                                 "error": f"{type(error).__name__}: {str(error)[:1000]}"}
+            problems.append(f"the quality check failed: {type(error).__name__}: {str(error)[:300]}")
     # Stamped at the window's middle: the alarm's periods then hold one check each, whatever the schedule's jitter
     # (the quality of an earlier window too: an alarm looks at its latest periods only).
     metrics = _metrics(endpoint, report, end - timedelta(minutes=window_minutes / 2))
@@ -513,18 +582,21 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
                   ContentType="application/json")
     report["report"] = f"s3://{bucket}/{key}"
     # What the check cannot read must not look like a quiet hour: the function fails, and its alarm says so.
-    problems = []
     if report["unreadable"] and report["unreadable"] >= report["rows"]:
         # Not CSV, another column count: the model's input changed.
-        problems.append(f"{report['unreadable']} captured request(s) or row(s) of {endpoint} could not be read as "
-                        f"CSV rows of the baseline's {len(statistics['features'])} features, against "
+        problems.insert(0, f"{report['unreadable']} captured request(s) or row(s) of {endpoint} could not be read "
+                        f"as CSV rows of the baseline's {len(statistics['features'])} features, against "
                         f"{report['rows']} read")
     judged = report.get("quality") or {}
     for kind, count in (("labelled request(s)' predictions", judged.get("unreadable")),
-                        ("ground-truth record(s)", judged.get("unreadable_labels"))):
+                        ("ground-truth line(s)", judged.get("unreadable_labels"))):
         if count and count >= judged["labeled"]:
-            problems.append(f"{count} {kind} of {endpoint} could not be read (a probability per row, as many 0/1 "
-                            f"labels as rows), against {judged['labeled']} labelled row(s) read")
+            problems.append(f"{count} {kind} of {endpoint} could not be read (a probability per row; a JSON "
+                            "ground-truth record of as many 0/1 labels as rows), against "
+                            f"{judged['labeled']} labelled row(s) read")
+    if judged.get("verdict") == "labels not all read":
+        problems.append(f"the label files under {judged['labels']} could not all be read in the function's time: "
+                        "write labels in fewer, larger files (one per hour and writer)")
     if problems:
         raise RuntimeError("; ".join(problems) + f": see {report['report']}")
     return report
@@ -556,7 +628,8 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
         config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
         clients = {"s3": boto3.client("s3", config=config), "cloudwatch": boto3.client("cloudwatch", config=config),
                    # The registry's own region: SageMaker answers for its own region's ARNs only.
-                   "sagemaker": boto3.client("sagemaker", region_name=_region_of(package), config=config)}
+                   "sagemaker": boto3.client("sagemaker", region_name=_region_of(package), config=config),
+                   "endpoint": boto3.client("sagemaker", config=config)}
     try:
         run = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
     except ValueError:
@@ -570,10 +643,13 @@ def handler(event: dict, context: Any, clients: dict[str, Any] | None = None) ->
     report = check(clients, endpoint=env["ENDPOINT_NAME"], capture_uri=env["CAPTURE_URI"],
                    variants=env["VARIANTS"].split(","), package_arn=package, end=end,
                    window_minutes=int(env.get("WINDOW_MINUTES", "60")),
-                   min_records=int(env.get("MIN_RECORDS", str(DEFAULT_MIN_RECORDS))), quality=quality)
+                   min_records=int(env.get("MIN_RECORDS", str(DEFAULT_MIN_RECORDS))), quality=quality,
+                   # Labels are read until a minute before the function's own timeout.
+                   deadline=(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 60)
+                   if hasattr(context, "get_remaining_time_in_millis") else None)
     summary = {key: report[key] for key in ("endpoint", "verdict", "rows", "violations", "max_feature_psi", "report")}
     if quality is not None:
-        summary["quality"] = {key: report["quality"][key] for key in ("metric", "value", "labeled", "verdict")}
+        summary["quality"] = {key: report["quality"].get(key) for key in ("metric", "value", "labeled", "verdict")}
     print(json.dumps(summary))
     return summary
 

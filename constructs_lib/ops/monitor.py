@@ -17,8 +17,8 @@ from . import output
 from .base import EXIT_NOT_FOUND, OpsError, Output, bounded
 from .drift import REPORTS_PREFIX, split_s3_uri
 
-#: The alarms DriftMonitor names after the endpoint (the last one with a quality check only).
-ALARMS = ("data-drift", "drift-check-failed", "model-quality")
+#: The alarms DriftMonitor names after the endpoint (the last two with a quality check only).
+ALARMS = ("data-drift", "drift-check-failed", "model-quality", "labels-missing")
 
 
 def latest_report(ctx, endpoint: str, days: int, now: datetime) -> tuple[str, dict] | None:
@@ -63,8 +63,11 @@ def quality_headline(quality: dict) -> str:
     return {"ok": f"OK: {metric} {value}, threshold {threshold}{context}",
             "below threshold": f"BELOW THRESHOLD: {metric} {value} < {threshold}{context}",
             "too few labels": f"NO VERDICT: {quality.get('labeled')} labelled rows, {quality.get('min_labels')} needed",
-            "undefined": f"NO VERDICT: {metric} is undefined on these labels (one class only, or no positive "
-                         "prediction)"}.get(quality.get("verdict", "?"), str(quality.get("verdict")))
+            "undefined": f"NO VERDICT: {metric} is undefined on these labels (one class only)",
+            "previous version": f"NO VERDICT: the judged window began before the current endpoint config served "
+                                f"(since {quality.get('serving_since')}): it held an earlier version's predictions",
+            "labels not all read": "FAILED: the label files could not all be read in the function's time",
+            "failed": f"FAILED: {quality.get('error')}"}.get(quality.get("verdict", "?"), str(quality.get("verdict")))
 
 
 def alarm_states(ctx, endpoint: str) -> dict[str, str]:

@@ -152,10 +152,10 @@ def _check(clients, arn, **kwargs):
     return drift.check(clients, **settings)
 
 
-def _metric(cloudwatch, name: str, **dimensions) -> list[float]:
+def _metric(cloudwatch, name: str, end: datetime = END, **dimensions) -> list[float]:
     dims = [{"Name": "EndpointName", "Value": ENDPOINT}] + [{"Name": k, "Value": v} for k, v in dimensions.items()]
     found = cloudwatch.get_metric_statistics(Namespace=drift.NAMESPACE, MetricName=name, Dimensions=dims,
-                                             StartTime=END - timedelta(hours=1), EndTime=END + timedelta(hours=1),
+                                             StartTime=end - timedelta(hours=1), EndTime=end + timedelta(hours=1),
                                              Period=3600, Statistics=["Maximum"])
     return [point["Maximum"] for point in found["Datapoints"]]
 
@@ -300,14 +300,38 @@ def test_the_quality_metrics_are_the_build_s_evaluation_metrics():
 def test_a_metric_the_window_leaves_undefined_is_no_verdict():
     """Labels of one class only: recall and AUC do not exist (evaluate.py would say 0, which would alarm)."""
     found = drift.classification_metrics([0.0, 0.0, 0.0], [0.2, 0.7, 0.1])
-    assert found["auc"] is None and found["recall"] is None and found["f1"] is None
-    assert found["accuracy"] == pytest.approx(2 / 3) and found["precision"] == 0
+    assert found["auc"] is None and found["recall"] is None
+    assert found["accuracy"] == pytest.approx(2 / 3) and found["precision"] == 0 and found["f1"] == 0
     report = drift.quality_report([], {}, "auc", 0.7, min_labels=1)
     assert (report["verdict"], report["value"], report["labeled"]) == ("too few labels", None, 0)
 
 
+def test_a_model_that_stopped_predicting_the_positive_class_scores_zero():
+    """Churners among the labels, none predicted: precision and f1 are 0, as evaluate.py says, so the alarm
+    can fire (they are undefined only when no positive exists at all)."""
+    found = drift.classification_metrics([1.0, 0.0, 1.0, 0.0, 1.0], [0.1, 0.2, 0.3, 0.1, 0.4])
+    assert (found["precision"], found["recall"], found["f1"]) == (0, 0, 0)
+    assert drift.classification_metrics([0.0, 0.0], [0.1, 0.2])["f1"] is None
+
+
 QUALITY = {"metric": "accuracy", "threshold": 0.8, "label_delay_hours": 24, "min_labels": 10}
-LABELED_AT = END - timedelta(hours=24, minutes=30)  # in the window the quality check judges (24 h earlier)
+#: The quality tests' drift window ends two days from now: the endpoint moto makes now serves the whole judged
+#: window (24 h before), which is what a window long after a release looks like.
+QEND = (datetime.now(timezone.utc) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+LABELED_AT = QEND - timedelta(hours=24, minutes=30)  # in the window the quality check judges (24 h earlier)
+
+
+@pytest.fixture
+def serving(registry):
+    """The registry plus the endpoint whose config the quality check asks about (made now, in moto)."""
+    clients, arn = registry
+    sagemaker = clients["sagemaker"]
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                           PrimaryContainer={"Image": "1.dkr.ecr.eu-west-1.amazonaws.com/x:1"})
+    sagemaker.create_endpoint_config(EndpointConfigName="cfg", ProductionVariants=[{
+        "VariantName": "main", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="cfg")
+    return {**clients, "endpoint": sagemaker}, arn
 
 
 def _predicted(s3, rows: list[tuple[str, str]], at: datetime = LABELED_AT, by: str = "inference") -> None:
@@ -318,75 +342,125 @@ def _predicted(s3, rows: list[tuple[str, str]], at: datetime = LABELED_AT, by: s
                   Body="\n".join(lines).encode())
 
 
-def _labels(s3, labels: dict[str, str], written: datetime = END - timedelta(hours=2), name: str = "labels") -> None:
+def _labels(s3, labels: dict[str, str], written: datetime = QEND - timedelta(hours=2), name: str = "labels",
+            extra: str = "") -> None:
     """Ground truth as the application writes it: Model Monitor's record format, the hour it was written."""
     body = "\n".join(json.dumps({"groundTruthData": {"data": value, "encoding": "CSV"},
                                  "eventMetadata": {"eventId": rid}, "eventVersion": "0"})
-                     for rid, value in labels.items())
+                     for rid, value in labels.items()) + extra
     s3.put_object(Bucket="capture", Key=f"ground-truth/{ENDPOINT}/{written:%Y/%m/%d/%H}/{name}.jsonl",
                   Body=body.encode())
 
 
-def test_predictions_are_judged_against_the_labels_written_since(registry):
-    clients, arn = registry
+def _quality_check(clients, arn, **kwargs):
+    return _check(clients, arn, end=QEND, quality=QUALITY, **kwargs)
+
+
+def test_predictions_are_judged_against_the_labels_written_since(serving):
+    clients, arn = serving
     s3 = clients["s3"]
     # 20 labelled requests, 16 right at the 0.5 cutoff rule (accuracy 0.8), 5 never labelled.
     _predicted(s3, [(f"r{i}", "0.9" if i < 10 else "0.1") for i in range(25)])
     wrong = {"r8": "0", "r9": "0", "r10": "1", "r11": "1"}
     _labels(s3, {f"r{i}": "1" for i in range(8)} | wrong | {f"r{i}": "0" for i in range(12, 20)})
-    _labels(s3, {"elsewhere": "1"}, written=END - timedelta(days=3), name="old")  # before the window: not read
-    report = _check(clients, arn, quality=QUALITY)
+    _labels(s3, {"elsewhere": "1"}, written=QEND - timedelta(days=3), name="old")  # before the window: not read
+    # Written in the run's own hour, after the drift window's end (the run is 10 minutes later): read.
+    _labels(s3, {"r20": "0"}, written=QEND + timedelta(minutes=5), name="late")
+    report = _quality_check(clients, arn)
     quality = report["quality"]
-    assert (quality["labeled"], quality["unlabeled"], quality["unreadable"]) == (20, 5, 0)
-    assert (quality["value"], quality["verdict"]) == (0.8, "ok")
+    assert (quality["labeled"], quality["unlabeled"], quality["unreadable"]) == (21, 4, 0)
+    assert (quality["value"], quality["verdict"]) == (pytest.approx(17 / 21), "ok")
+    assert quality["window"] == {"start": (QEND - timedelta(hours=25)).isoformat(),
+                                 "end": (QEND - timedelta(hours=24)).isoformat()}
     assert quality["registered_value"] == 0.86  # the build's test split, for context
-    assert quality["window"] == {"start": "2026-11-29T11:00:00+00:00", "end": "2026-11-29T12:00:00+00:00"}
-    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == [0.8]
-    assert _metric(clients["cloudwatch"], "LabeledRecords") == [20]
-    stored = json.loads(s3.get_object(Bucket="capture", Key=drift.report_key(ENDPOINT, END))["Body"].read())
-    assert stored["quality"]["verdict"] == "ok"
+    assert _metric(clients["cloudwatch"], "ModelQuality", QEND, Metric="accuracy") == [quality["value"]]
+    assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == [21]
+    stored = json.loads(s3.get_object(Bucket="capture", Key=drift.report_key(ENDPOINT, QEND))["Body"].read())
+    assert stored["quality"]["labeled"] == 21
 
 
-def test_a_worse_model_is_below_the_threshold_and_requests_match_by_event_id_without_an_inference_id(registry):
-    clients, arn = registry
+def test_a_worse_model_is_below_the_threshold_and_requests_match_by_event_id_without_an_inference_id(serving):
+    clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(20)], by="event")
     _labels(clients["s3"], {f"sm-r{i}": "0" if i < 10 else "1" for i in range(20)})  # half wrong
-    quality = _check(clients, arn, quality=QUALITY)["quality"]
+    quality = _quality_check(clients, arn)["quality"]
     assert (quality["labeled"], quality["value"], quality["verdict"]) == (20, 0.5, "below threshold")
-    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == [0.5]
+    assert _metric(clients["cloudwatch"], "ModelQuality", QEND, Metric="accuracy") == [0.5]
 
 
-def test_too_few_labels_publish_no_quality(registry):
-    clients, arn = registry
+def test_too_few_labels_publish_no_quality_and_count_the_labels(serving):
+    """Enough requests, too few labels: no verdict, and LabeledRecords under min_labels (the labels-missing
+    alarm's metric)."""
+    clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(20)])
     _labels(clients["s3"], {f"r{i}": "1" for i in range(5)})
-    quality = _check(clients, arn, quality=QUALITY)["quality"]
+    quality = _quality_check(clients, arn)["quality"]
     assert (quality["labeled"], quality["unlabeled"], quality["verdict"]) == (5, 15, "too few labels")
-    assert _metric(clients["cloudwatch"], "ModelQuality", Metric="accuracy") == []
-    assert _metric(clients["cloudwatch"], "LabeledRecords") == [5]
+    assert _metric(clients["cloudwatch"], "ModelQuality", QEND, Metric="accuracy") == []
+    assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == [5]
 
 
-def test_predictions_or_labels_the_check_cannot_read_fail_it(registry):
-    """A model answering JSON where the check expects a probability, or labels that are not 0/1, fail the
-    function (its alarm fires) instead of looking like a window nobody labelled."""
-    clients, arn = registry
+def test_thin_traffic_is_not_missing_labels(serving):
+    """Fewer requests than min_labels: no count either, so the labels-missing alarm hears nothing."""
+    clients, arn = serving
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(4)])
+    assert _quality_check(clients, arn)["quality"]["verdict"] == "too few labels"
+    assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == []
+
+
+def test_a_window_before_the_release_is_not_blamed_on_the_released_version(serving):
+    """Within label_delay_hours of a release the judged window held the previous version's predictions: no
+    verdict, no metric, and the report says since when the current config serves."""
+    clients, arn = serving
+    soon = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(20)], at=soon - timedelta(hours=24, minutes=30))
+    _labels(clients["s3"], {f"r{i}": "0" for i in range(20)}, written=soon - timedelta(hours=1))
+    quality = _check(clients, arn, end=soon, quality=QUALITY)["quality"]
+    assert quality["verdict"] == "previous version" and "serving_since" in quality
+    assert _metric(clients["cloudwatch"], "ModelQuality", soon, Metric="accuracy") == []
+    assert _metric(clients["cloudwatch"], "LabeledRecords", soon) == []
+
+
+def test_predictions_or_labels_the_check_cannot_read_fail_it(serving):
+    """A model answering JSON where the check expects a probability, or labels that are not 0/1 (or not JSON),
+    fail the function (its alarm fires) instead of looking like a window nobody labelled."""
+    clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", '{"score": 0.9}') for i in range(12)])
     _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
     with pytest.raises(RuntimeError, match=r"12 labelled request\(s\)' predictions of churn-predictor-prod could "
                                            r"not be read .*against 0 labelled row\(s\) read: see s3://capture/"):
-        _check(clients, arn, quality=QUALITY)
-    _labels(clients["s3"], {f"r{i}": "yes" for i in range(12)}, name="later")
-    with pytest.raises(RuntimeError, match=r"12 ground-truth record\(s\) of churn-predictor-prod"):
-        _check(clients, arn, quality=QUALITY)
+        _quality_check(clients, arn)
+    _labels(clients["s3"], {f"r{i}": "yes" for i in range(10)}, name="later", extra="\nnot json\n{}")
+    with pytest.raises(RuntimeError, match=r"12 ground-truth line\(s\) of churn-predictor-prod"):
+        _quality_check(clients, arn)
 
 
-def test_the_function_judges_quality_when_its_settings_say_so(registry, monkeypatch):
+def test_a_failing_quality_check_still_publishes_the_drift_verdict(registry):
+    """No endpoint to ask (a permission missing, say): the drift metrics and report are out, then the run fails."""
     clients, arn = registry
+    _captured(clients["s3"], "main", [[i % 100, 1 if i % 10 < 3 else 0] for i in range(500)])
+    with pytest.raises(RuntimeError, match="the quality check failed: ClientError: .*see s3://capture/"):
+        _check(clients | {"endpoint": clients["sagemaker"]}, arn, quality=QUALITY)
+    assert _metric(clients["cloudwatch"], "DriftViolations") == [0]
+    stored = json.loads(clients["s3"].get_object(Bucket="capture", Key=drift.report_key(ENDPOINT, END))["Body"].read())
+    assert stored["verdict"] == "ok" and stored["quality"]["verdict"] == "failed"
+
+
+def test_labels_not_read_in_the_function_s_time_fail_the_run(serving):
+    clients, arn = serving
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(12)])
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
+    with pytest.raises(RuntimeError, match="could not all be read in the function's time: write labels in fewer"):
+        _quality_check(clients, arn, deadline=0.0)  # long past
+
+
+def test_the_function_judges_quality_when_its_settings_say_so(serving, monkeypatch):
+    clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(12)])
     _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
     for name, value in {"MODEL_PACKAGE_ARN": arn, "ENDPOINT_NAME": ENDPOINT, "CAPTURE_URI": CAPTURE,
                         "VARIANTS": "main", "QUALITY_METRIC": "precision", "QUALITY_THRESHOLD": "0.9",
                         "LABEL_DELAY_HOURS": "24", "MIN_LABELS": "10"}.items():
         monkeypatch.setenv(name, value)
-    summary = drift.handler({"time": "2026-11-30T12:10:00Z"}, None, clients=clients)
+    summary = drift.handler({"time": (QEND + timedelta(minutes=10)).isoformat()}, None, clients=clients)
     assert summary["quality"] == {"metric": "precision", "value": 1.0, "labeled": 12, "verdict": "ok"}

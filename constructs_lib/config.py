@@ -751,8 +751,9 @@ class MonitoringConfig(_Strict):
             return None
         capture = stage.data_capture
         if stage.mode == "streaming":
-            raise ConfigError("quality", "cannot judge mode streaming's predictions: its consumer invokes the "
-                              "endpoint without an InferenceId, so labels have nothing to name their request by")
+            raise ConfigError("quality", "needs mode realtime: mode streaming's consumer invokes the endpoint "
+                              "without an InferenceId, so labels have nothing to name their request by, got mode "
+                              "streaming")
         if capture is None or capture.capture_mode != "both":
             raise ConfigError("quality", "needs the predictions captured with the requests (data_capture."
                               "capture_mode both), got " + ("no data_capture" if capture is None

@@ -4,7 +4,7 @@ file check with the same ones."""
 from __future__ import annotations
 
 from .errors import ConfigError, Limit, check_choice
-from .ops.drift import QUALITY_METRICS
+from .ops.drift import CAPTURE_LAG_MINUTES, QUALITY_METRICS
 
 __all__ = ["LABEL_DELAY_HOURS", "MIN_LABELS", "MIN_RECORDS", "PERIODS", "QUALITY_METRICS", "QUALITY_THRESHOLD",
            "RETRAIN_INTERVAL_HOURS", "WINDOW_MINUTES", "check_monitoring", "check_quality"]
@@ -54,7 +54,9 @@ def check_quality(metric: str, threshold: float, label_delay_hours: int, min_lab
         raise ConfigError("threshold", "must be above 0 (no value is below 0: the alarm could never fire), got 0")
     LABEL_DELAY_HOURS.check("label_delay_hours", label_delay_hours)
     MIN_LABELS.check("min_labels", min_labels)
-    if retention_days is not None and label_delay_hours * 60 + window_minutes > retention_days * 24 * 60:
+    back = label_delay_hours * 60 + window_minutes + CAPTURE_LAG_MINUTES
+    if retention_days is not None and back > retention_days * 24 * 60:
         raise ConfigError("label_delay_hours", f"must leave the judged window ({label_delay_hours} hours back, plus "
-                          f"the {window_minutes}-minute window) within the captured data's {retention_days}-day "
-                          f"retention (data_capture.retention_days), got {label_delay_hours}")
+                          f"the {window_minutes}-minute window and the check's {CAPTURE_LAG_MINUTES}-minute lag) "
+                          f"within the captured data's {retention_days}-day retention (data_capture.retention_days), "
+                          f"got {label_delay_hours}")

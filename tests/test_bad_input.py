@@ -835,7 +835,8 @@ QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
                                             "between 0 and 720 hours, got 721"),
     ({f"{PREDICTOR_PROD}.data_capture.retention_days": 3},
      "models[0].stages.prod.monitoring.quality.label_delay_hours: must leave the judged window (72 hours back, plus "
-     "the 60-minute window) within the captured data's 3-day retention (data_capture.retention_days), got 72"),
+     "the 60-minute window and the check's 10-minute lag) within the captured data's 3-day retention "
+     "(data_capture.retention_days), got 72"),
     ({f"{QUALITY}.threshold": 0}, "models[0].stages.prod.monitoring.quality.threshold: must be above 0 (no value is "
                                   "below 0: the alarm could never fire), got 0"),
     ({f"{QUALITY}.threshold": KeyError}, "models[0].stages.prod.monitoring.quality.threshold: must be given for "
@@ -851,8 +852,8 @@ QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
     ({f"{PREDICTOR_PROD}.mode": "streaming", f"{PREDICTOR_PROD}.release": KeyError,
       f"{PREDICTOR_PROD}.variants.0.autoscaling": KeyError,
       f"{PREDICTOR_PROD}.deployment": {"type": "all_at_once", "bake_time": 300}},
-     "models[0].stages.prod.monitoring.quality: cannot judge mode streaming's predictions: its consumer invokes the "
-     "endpoint without an InferenceId, so labels have nothing to name their request by"),
+     "models[0].stages.prod.monitoring.quality: needs mode realtime: mode streaming's consumer invokes the endpoint "
+     "without an InferenceId, so labels have nothing to name their request by, got mode streaming"),
 ], ids=["metric", "custom-build-metric", "threshold-bool", "threshold-range", "delay-fraction", "delay-range",
         "retention", "threshold-zero", "threshold-other-metric", "min-labels", "input-only", "streaming"])
 def test_a_quality_check_is_refused_what_it_cannot_judge(changes, message):

@@ -174,8 +174,8 @@ def test_limits_are_one_line(overrides, message):
     (DataCapture(capture_mode="input"), QUALITY, "endpoint: must capture the responses too (capture_mode both) for "
                                                  "a quality check, got input"),
     (DataCapture(retention_days=2), QUALITY, "quality.label_delay: must leave the judged window (48 hours back, "
-                                             "plus the 60-minute window) within the captured data's 2-day retention "
-                                             "(data_capture.retention_days), got 48"),
+                                             "plus the 60-minute window and the check's 10-minute lag) within the "
+                                             "captured data's 2-day retention (data_capture.retention_days), got 48"),
 ])
 def test_the_check_needs_the_requests_captured(capture, quality, message):
     stack = Stack(None, "S", env=ENV)

@@ -367,14 +367,16 @@ _LABEL_READERS = 16
 def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str],
                 deadline: float | None = None) -> tuple[dict, int, bool]:
     """``({id: labels}, unreadable, complete)``: the ground-truth records of ``folders`` for the ``wanted``
-    requests (a later file's record of the same request replaces an earlier one: a correction), how many lines
-    were not a ground-truth record of 0/1 labels, and whether every file was read before ``deadline``
-    (``time.monotonic()``)."""
+    requests (a record in a file written later replaces an earlier one of the same request: a correction), how
+    many lines were not a ground-truth record of 0/1 labels, and whether every file was read before
+    ``deadline`` (``time.monotonic()``)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    keys = [item["Key"] for folder in folders
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
-            for item in page.get("Contents", [])]
+    # In the order they were written (then by name): a later file's record is a correction.
+    keys = [item["Key"] for item in sorted(
+        (item for folder in folders
+         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder)
+         for item in page.get("Contents", [])), key=lambda item: (item["LastModified"], item["Key"]))]
 
     def read(key: str) -> tuple[list[tuple[str, list[float]]], int] | None:
         if deadline is not None and time.monotonic() > deadline:
@@ -401,7 +403,7 @@ def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str],
     labels: dict[str, list[float]] = {}
     unreadable, complete = 0, True
     with ThreadPoolExecutor(max_workers=_LABEL_READERS) as pool:
-        for result in pool.map(read, keys):  # in the keys' order: later files win
+        for result in pool.map(read, keys):  # in the order written: later files win
             if result is None:
                 complete = False
                 continue
@@ -411,29 +413,41 @@ def read_labels(s3: Any, bucket: str, folders: list[str], wanted: set[str],
     return labels, unreadable, complete
 
 
-def quality_report(records: list[dict], labels: dict, metric: str, threshold: float, min_labels: int) -> dict:
-    """``metric`` over the window's labelled requests (their captured predictions against their labels),
-    against ``threshold``, and the verdict (``ok``, ``below threshold``, ``too few labels``, ``undefined``)."""
+def quality_report(records: list[dict], labels: dict, metric: str, threshold: float, min_labels: int,
+                   unreadable_labels: int = 0) -> dict:
+    """``metric`` over the window's labelled requests (their captured predictions against their labels), against
+    ``threshold``, and the verdict: ``too few requests`` (the window's rows are fewer than ``min_labels``: thin
+    traffic), ``unreadable`` (predictions or label lines that cannot be read are at least as many as the
+    labelled rows), ``too few labels``, ``undefined`` (the labels leave the metric undefined), ``below
+    threshold`` or ``ok``."""
     truth: list[float] = []
     scores: list[float] = []
-    unlabeled = unreadable = 0
+    rows = unlabeled = unreadable = 0
     for record in records:
+        predicted = _numbers(_payload(record, "endpointOutput"))
+        rows += len(predicted) if predicted else 1
         expected = labels.get(str(inference_id(record)))
         if expected is None:
             unlabeled += 1
             continue
-        predicted = _numbers(_payload(record, "endpointOutput"))
         if predicted is None or len(predicted) != len(expected):
             unreadable += 1  # not a probability per row, or not as many labels as predictions
             continue
         truth += expected
         scores += predicted
     value = classification_metrics(truth, scores)[metric] if truth else None
-    verdict = ("too few labels" if len(truth) < min_labels else "undefined" if value is None
-               else "below threshold" if value < threshold else "ok")
-    return {"metric": metric, "threshold": threshold, "value": None if value is None else _number(value),
-            "requests": len(records), "labeled": len(truth), "unlabeled": unlabeled, "unreadable": unreadable,
-            "min_labels": min_labels, "verdict": verdict}
+    if rows < min_labels:
+        verdict = "too few requests"
+    elif (unreadable or unreadable_labels) and unreadable + unreadable_labels >= len(truth):
+        verdict = "unreadable"
+    else:
+        verdict = ("too few labels" if len(truth) < min_labels else "undefined" if value is None
+                   else "below threshold" if value < threshold else "ok")
+    judged = verdict in ("ok", "below threshold")
+    return {"metric": metric, "threshold": threshold, "value": _number(value) if judged else None,
+            "requests": len(records), "rows": rows, "labeled": len(truth), "unlabeled": unlabeled,
+            "unreadable": unreadable, "unreadable_labels": unreadable_labels, "min_labels": min_labels,
+            "verdict": verdict}
 
 
 def _baseline_of(package: dict, s3: Any, package_arn: str) -> tuple[dict, dict]:
@@ -482,9 +496,7 @@ def _metrics(endpoint: str, report: dict, at: datetime) -> list[dict]:
         data += [{"MetricName": "FeatureDrift", "Dimensions": dims + [{"Name": "Feature", "Value": f["name"]}],
                   "Value": f["psi"], "Timestamp": at, "Unit": "None"} for f in report["features"] if "psi" in f]
     quality = report.get("quality") or {}
-    if quality.get("verdict") in JUDGED and quality["requests"] >= quality["min_labels"]:
-        # Enough requests that their labels could have been enough: a count under min_labels means labels are
-        # missing (the labels-missing alarm), not that traffic was thin.
+    if quality.get("verdict") in JUDGED:
         data.append({"MetricName": "LabeledRecords", "Dimensions": dims, "Value": quality["labeled"],
                      "Timestamp": at, "Unit": "Count"})
     if quality:
@@ -506,7 +518,8 @@ def _window_records(s3: Any, capture_uri: str, endpoint: str, variants: list[str
     return records
 
 
-#: The quality verdicts of a window whose labels were all read (``LabeledRecords`` is published with them).
+#: The quality verdicts of a window with rows enough whose labels were all read and readable: ``LabeledRecords``
+#: is published with them, so a count below ``min_labels`` means labels are missing.
 JUDGED = ("ok", "below threshold", "too few labels", "undefined")
 
 
@@ -540,10 +553,10 @@ def _quality(clients: dict[str, Any], capture_uri: str, endpoint: str, variants:
     wanted = {str(inference_id(record)) for record in records if inference_id(record)}
     folders = hourly_folders(base, start, end + timedelta(minutes=CAPTURE_LAG_MINUTES))  # to the run's hour
     labels, unreadable_labels, complete = read_labels(s3, bucket, folders, wanted, deadline)
-    judged = quality_report(records, labels, metric, threshold, min_labels)
+    judged = quality_report(records, labels, metric, threshold, min_labels, unreadable_labels)
     if not complete:
         judged.update(verdict="labels not all read", value=None)
-    return {**report, **judged, "unreadable_labels": unreadable_labels}
+    return {**report, **judged}
 
 
 def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants: list[str], package_arn: str,
@@ -588,12 +601,11 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
                         f"as CSV rows of the baseline's {len(statistics['features'])} features, against "
                         f"{report['rows']} read")
     judged = report.get("quality") or {}
-    for kind, count in (("labelled request(s)' predictions", judged.get("unreadable")),
-                        ("ground-truth line(s)", judged.get("unreadable_labels"))):
-        if count and count >= judged["labeled"]:
-            problems.append(f"{count} {kind} of {endpoint} could not be read (a probability per row; a JSON "
-                            "ground-truth record of as many 0/1 labels as rows), against "
-                            f"{judged['labeled']} labelled row(s) read")
+    if judged.get("verdict") == "unreadable":
+        problems.append(f"{judged['unreadable']} labelled request(s)' predictions and {judged['unreadable_labels']} "
+                        f"ground-truth line(s) of {endpoint} could not be read (a probability per row; a JSON "
+                        "ground-truth record of as many 0/1 labels as rows), against "
+                        f"{judged['labeled']} labelled row(s) read")
     if judged.get("verdict") == "labels not all read":
         problems.append(f"the label files under {judged['labels']} could not all be read in the function's time: "
                         "write labels in fewer, larger files (one per hour and writer)")

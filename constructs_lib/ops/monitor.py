@@ -62,7 +62,12 @@ def quality_headline(quality: dict) -> str:
     context = f" ({built} on the build's test split)" if built is not None else ""
     return {"ok": f"OK: {metric} {value}, threshold {threshold}{context}",
             "below threshold": f"BELOW THRESHOLD: {metric} {value} < {threshold}{context}",
-            "too few labels": f"NO VERDICT: {quality.get('labeled')} labelled rows, {quality.get('min_labels')} needed",
+            "too few labels": f"NO VERDICT: {quality.get('labeled')} labelled rows of {quality.get('rows')}, "
+                              f"{quality.get('min_labels')} needed (labels missing?)",
+            "too few requests": f"NO VERDICT: {quality.get('rows')} rows requested in the window, "
+                                f"{quality.get('min_labels')} needed to judge",
+            "unreadable": f"FAILED: {quality.get('unreadable')} prediction(s) and {quality.get('unreadable_labels')} "
+                          f"label line(s) could not be read, against {quality.get('labeled')} labelled rows",
             "undefined": f"NO VERDICT: {metric} is undefined on these labels (one class only)",
             "previous version": f"NO VERDICT: the judged window began before the current endpoint config served "
                                 f"(since {quality.get('serving_since')}): it held an earlier version's predictions",
@@ -97,12 +102,14 @@ def run(args, ctx) -> Output:
         ("version", report.get("model_package", "?")), ("report", uri)])]
     quality = report.get("quality")
     if quality:
-        judged = quality.get("window") or {}
+        judged = quality.get("window")
         lines.append(output.fields([
             ("quality", quality_headline(quality)),
-            ("judged window", f"{judged.get('start', '?')} to {judged.get('end', '?')}"),
-            ("labels", f"{quality.get('labeled')} labelled rows; {quality.get('unlabeled')} request(s) without a "
-                       f"label, {quality.get('unreadable', 0)} unreadable; from {quality.get('labels', '?')}")]))
+            *([("judged window", f"{judged.get('start', '?')} to {judged.get('end', '?')}")] if judged else []),
+            *([("labels", f"{quality['labeled']} labelled rows of {quality.get('rows')}; "
+                          f"{quality.get('unlabeled')} request(s) without a label; unreadable: "
+                          f"{quality.get('unreadable', 0)} prediction(s), {quality.get('unreadable_labels', 0)} label "
+                          f"line(s); from {quality.get('labels', '?')}")] if "labeled" in quality else [])]))
     if scored:
         lines.append(output.table(["feature", "psi", "drifted"], [
             (f["name"], f"{f['psi']:.4f}", "yes" if f["name"] in report.get("violations", []) else "")

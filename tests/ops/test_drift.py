@@ -303,7 +303,7 @@ def test_a_metric_the_window_leaves_undefined_is_no_verdict():
     assert found["auc"] is None and found["recall"] is None
     assert found["accuracy"] == pytest.approx(2 / 3) and found["precision"] == 0 and found["f1"] == 0
     report = drift.quality_report([], {}, "auc", 0.7, min_labels=1)
-    assert (report["verdict"], report["value"], report["labeled"]) == ("too few labels", None, 0)
+    assert (report["verdict"], report["value"], report["labeled"]) == ("too few requests", None, 0)
 
 
 def test_a_model_that_stopped_predicting_the_positive_class_scores_zero():
@@ -401,11 +401,32 @@ def test_too_few_labels_publish_no_quality_and_count_the_labels(serving):
 
 
 def test_thin_traffic_is_not_missing_labels(serving):
-    """Fewer requests than min_labels: no count either, so the labels-missing alarm hears nothing."""
+    """Fewer rows than min_labels: its own verdict and no count, so the labels-missing alarm hears nothing."""
     clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(4)])
-    assert _quality_check(clients, arn)["quality"]["verdict"] == "too few labels"
+    assert _quality_check(clients, arn)["quality"]["verdict"] == "too few requests"
     assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == []
+
+
+def test_rows_not_requests_count_towards_min_labels(serving):
+    """Four requests of three rows each are twelve rows: enough to judge (min_labels 10), so their missing
+    labels are counted."""
+    clients, arn = serving
+    _predicted(clients["s3"], [(f"r{i}", "0.9\n0.8\n0.1") for i in range(4)])
+    quality = _quality_check(clients, arn)["quality"]
+    assert (quality["rows"], quality["labeled"], quality["verdict"]) == (12, 0, "too few labels")
+    assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == [0]
+
+
+def test_a_label_written_later_corrects_an_earlier_one_whatever_the_file_names(serving):
+    import time
+
+    clients, arn = serving
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(12)])
+    _labels(clients["s3"], {f"r{i}": "0" for i in range(12)}, name="b-first")
+    time.sleep(1.1)  # S3 stamps LastModified to the second
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(12)}, name="a-correction")
+    assert _quality_check(clients, arn)["quality"]["value"] == 1.0
 
 
 def test_a_window_before_the_release_is_not_blamed_on_the_released_version(serving):
@@ -427,12 +448,27 @@ def test_predictions_or_labels_the_check_cannot_read_fail_it(serving):
     clients, arn = serving
     _predicted(clients["s3"], [(f"r{i}", '{"score": 0.9}') for i in range(12)])
     _labels(clients["s3"], {f"r{i}": "1" for i in range(12)})
-    with pytest.raises(RuntimeError, match=r"12 labelled request\(s\)' predictions of churn-predictor-prod could "
-                                           r"not be read .*against 0 labelled row\(s\) read: see s3://capture/"):
+    with pytest.raises(RuntimeError, match=r"12 labelled request\(s\)' predictions and 0 ground-truth line\(s\) of "
+                                           r"churn-predictor-prod could not be read .*against 0 labelled row\(s\) "
+                                           r"read: see s3://capture/"):
         _quality_check(clients, arn)
-    _labels(clients["s3"], {f"r{i}": "yes" for i in range(10)}, name="later", extra="\nnot json\n{}")
-    with pytest.raises(RuntimeError, match=r"12 ground-truth line\(s\) of churn-predictor-prod"):
+    stored = json.loads(clients["s3"].get_object(Bucket="capture", Key=drift.report_key(ENDPOINT, QEND))["Body"].read())
+    assert stored["quality"]["verdict"] == "unreadable"  # not "too few labels": the labels are there
+    assert _metric(clients["cloudwatch"], "LabeledRecords", QEND) == []  # nor a labels-missing count
+
+
+def test_labels_the_check_cannot_read_fail_it_and_a_few_are_counted(serving):
+    clients, arn = serving
+    _predicted(clients["s3"], [(f"r{i}", "0.9") for i in range(12)])
+    _labels(clients["s3"], {f"r{i}": "yes" for i in range(10)}, extra="\nnot json\n{}")
+    with pytest.raises(RuntimeError, match=r"0 labelled request\(s\)' predictions and 12 ground-truth line\(s\)"):
         _quality_check(clients, arn)
+    # Fewer unreadable lines than labelled rows: judged, and counted in the report (mlops monitor shows them).
+    clients["s3"].delete_object(Bucket="capture", Key=f"ground-truth/{ENDPOINT}/"
+                                f"{QEND - timedelta(hours=2):%Y/%m/%d/%H}/labels.jsonl")
+    _labels(clients["s3"], {f"r{i}": "1" for i in range(12)} | {"r0": "2"})
+    quality = _quality_check(clients, arn)["quality"]
+    assert (quality["verdict"], quality["labeled"], quality["unreadable_labels"]) == ("ok", 11, 1)
 
 
 def test_a_failing_quality_check_still_publishes_the_drift_verdict(registry):

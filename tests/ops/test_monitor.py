@@ -64,7 +64,7 @@ def test_the_model_s_quality_against_labels_is_shown_with_its_alarm(mlops, endpo
     judged = {"start": "2026-11-27T11:00:00+00:00", "end": "2026-11-27T12:00:00+00:00"}
     _report(s3, now - timedelta(hours=1), "ok", features=[("f1", 0.01)], quality={
         "metric": "auc", "value": 0.62, "threshold": 0.75, "registered_value": 0.91, "verdict": "below threshold",
-        "labeled": 640,
+        "labeled": 640, "rows": 700, "unreadable_labels": 3,
         "unlabeled": 12, "unreadable": 0, "min_labels": 200, "window": judged,
         "labels": f"s3://capture/ground-truth/{ENDPOINT}/"})
     cloudwatch.put_metric_alarm(AlarmName=f"{ENDPOINT}-model-quality", MetricName="ModelQuality",
@@ -74,7 +74,8 @@ def test_the_model_s_quality_against_labels_is_shown_with_its_alarm(mlops, endpo
     assert result.code == 0, result.err
     assert "quality:       BELOW THRESHOLD: auc 0.62 < 0.75 (0.91 on the build's test split)" in result.out
     assert "judged window: 2026-11-27T11:00:00+00:00 to 2026-11-27T12:00:00+00:00" in result.out
-    assert "640 labelled rows; 12 request(s) without a label, 0 unreadable; from s3://capture/ground-truth/" in result.out
+    assert ("640 labelled rows of 700; 12 request(s) without a label; unreadable: 0 prediction(s), 3 label "
+            "line(s); from s3://capture/ground-truth/") in result.out
     assert f"{ENDPOINT}-model-quality" in result.out
     assert json.loads(mlops("monitor", ENDPOINT, "--json").out)["quality"]["verdict"] == "below threshold"
 

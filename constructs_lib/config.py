@@ -1307,12 +1307,8 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
                            "config/platform.schema.json)")
     if kind == "value_error":  # our own validators' messages already say what was given
         return ConfigError(path, message)
-    if isinstance(given, bool) and kind in ("int_type", "float_type"):
-        return ConfigError(path, f"must be a number, not a boolean, got {str(given).lower()}")
-    if kind == "int_type" and isinstance(given, float):
-        return ConfigError(path, f"must be a whole number, got {given!r}")
-    if kind == "finite_number":
-        return ConfigError(path, f"must be a finite number, got {given!r}")
+    if kind in _NUMBER_ERRORS:
+        return ConfigError(path, _number_message(kind, given, _field_at(first["loc"])))
     if kind in ("model_type", "dict_type"):  # a section given as a scalar or a list: not pydantic's class name
         return ConfigError(path, f"must be a section of key: value settings (see config/platform.schema.json), got "
                            f"{str(given).lower() if isinstance(given, bool) else cut(given)}")
@@ -1321,6 +1317,59 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
                            f"got {cut(given)}")
     shown = str(given).lower() if isinstance(given, bool) else cut(given)
     return ConfigError(path, f"{message[0].lower()}{message[1:]}, got {shown}")
+
+
+#: pydantic's errors for a value that is not the number a field takes.
+_NUMBER_ERRORS = ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "finite_number")
+
+
+def _number_message(kind: str, given: object, field: Any) -> str:
+    """What a number field takes (whole or not, its range from the field's schema) and what was given."""
+    whole = kind.startswith("int")
+    extra = (field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {})
+    low, high = extra.get("minimum"), extra.get("maximum")
+    taken = ("a whole number" if whole else "a finite number" if kind == "finite_number" else "a number") + (
+        f" between {_number(low)} and {_number(high)}" if low is not None and high is not None
+        else f" of at least {_number(low)}" if low is not None else "")
+    if isinstance(given, bool):
+        return f"must be {taken}, not a boolean, got {str(given).lower()}"
+    if given is None:
+        return f"must be {taken}, got null (an empty value)"
+    if isinstance(given, str):
+        return f"must be {taken}, got the string {cut(given)}" + (
+            " (write it without quotes)" if _is_number(given) else "")
+    return f"must be {taken}, got {given!r}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _field_at(loc: tuple) -> Any:
+    """The pydantic field a validation error's location names (list indexes and union tags skipped), or None."""
+    import typing
+
+    model: Any = PlatformConfig
+    field = None
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            continue  # a union member's tag (model sources, pipeline sources)
+        field = fields[part]
+        model, stack = None, [field.annotation]
+        while stack:
+            annotation = stack.pop()
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                model = annotation
+                break
+            stack.extend(typing.get_args(annotation))
+    return field
 
 
 @functools.cache

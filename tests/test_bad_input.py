@@ -37,18 +37,19 @@ def mutate(changes: dict) -> dict:
 CASES = [
     # booleans are not numbers (`true` used to become a 1 % canary)
     ({f"{PROD}.deployment.canary_size": True},
-     "models[0].stages.prod.deployment.canary_size: must be a number, not a boolean, got true"),
+     "models[0].stages.prod.deployment.canary_size: must be a whole number, not a boolean, got true"),
     ({f"{PROD}.variants.0.weight": False},
      "models[0].stages.prod.variants[0].weight: must be a number, not a boolean, got false"),
     # NaN and infinity are not numbers
     ({f"{PROD}.alarms.max_model_latency_ms": float("nan")},
-     "models[0].stages.prod.alarms.max_model_latency_ms: must be a finite number, got nan"),
+     "models[0].stages.prod.alarms.max_model_latency_ms: must be a finite number between 0.001 and 3600000, got nan"),
     ({f"{PROD}.variants.0.weight": float("inf")},
      "models[0].stages.prod.variants[0].weight: must be a finite number, got inf"),
     ({f"{PROD}.variants.0.initial_instance_count": 2.5},
      "models[0].stages.prod.variants[0].initial_instance_count: must be a whole number, got 2.5"),
     ({f"{PROD}.variants.0.initial_instance_count": "2"},
-     "models[0].stages.prod.variants[0].initial_instance_count: input should be a valid integer, got '2'"),
+     "models[0].stages.prod.variants[0].initial_instance_count: must be a whole number, got the string '2' (write it "
+     "without quotes)"),
     # cron fields have ranges
     ({"models.0.build.schedule": "cron(0 3 ? * MON 2300)"},
      "models[0].build.schedule: cron year must be 1970-2199 (with the field's wildcards), got '2300' in "
@@ -150,7 +151,7 @@ def test_construct_errors_name_the_config_file(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"models.0.registry": {"group_name": "bad_group"}}, "models[0].registry.group_name: must be 1-63 characters"),
     ({f"{PROD}.alarms.evaluation_periods": 2.5}, "models[0].stages.prod.alarms.evaluation_periods: must be a whole "
-     "number, got 2.5"),
+     "number between 1 and 10, got 2.5"),
     ({"models.0.build.schedule": "cron(0 3 ? * 1/2 *)"}, "models[0].build.schedule: cron day-of-week must be 1-7"),
 ], ids=["group-name", "fractional-periods", "dow-increment"])
 def test_more_bad_values(changes, message):
@@ -391,7 +392,8 @@ MODE_CASES = [
      "models[1].stages.prod.async_inference.max_concurrent_invocations_per_instance: must be between 1 and 1000 "
      "requests per instance, got 0"),
     ({f"{SCORER}.async_inference.retention_days": True},
-     "models[1].stages.prod.async_inference.retention_days: must be a number, not a boolean, got true"),
+     "models[1].stages.prod.async_inference.retention_days: must be a whole number between 1 and 3650, not a "
+     "boolean, got true"),
     ({f"{SCORER}.variants": [{"name": "a", "instance_type": "ml.m5.large"}, {"name": "b", "instance_type": "ml.m5.large"}]},
      "models[1].stages.prod.variants: an asynchronous endpoint has exactly one production variant, got 2"),
     ({f"{SCORER}.deployment": {"type": "canary", "canary_size": 10, "wait": 300}},
@@ -407,7 +409,8 @@ MODE_CASES = [
      "models[1].stages.prod.variants[0].autoscaling.target_invocations_per_instance: does not apply to an "
      "asynchronous endpoint (it scales on target_backlog_per_instance), got 100"),
     ({f"{SCORER}.variants.0.autoscaling.target_backlog_per_instance": float("nan")},
-     "models[1].stages.prod.variants[0].autoscaling.target_backlog_per_instance: must be a finite number, got nan"),
+     "models[1].stages.prod.variants[0].autoscaling.target_backlog_per_instance: must be a finite number between "
+     "0.1 and 1000000, got nan"),
     ({f"{SCORER}.release": {"ab": {"metric": "App/Ok", "kind": "rate"}}},
      "models[1].stages.prod.release: must be left out in mode async"),
     ({"models.1.stages.test.checks.stream": True},
@@ -517,7 +520,7 @@ LITE = "models.3.stages"  # the example's first inference component
     ({f"{LITE}.prod.component.memory_mb": 64},
      "models[3].stages.prod.component.memory_mb: must be between 128 and 4194304 MB, got 64"),
     ({f"{LITE}.prod.component.cpu_cores": True},
-     "models[3].stages.prod.component.cpu_cores: must be a number, not a boolean, got true"),
+     "models[3].stages.prod.component.cpu_cores: must be a number between 0.25 and 1024, not a boolean, got true"),
     ({f"{LITE}.prod.component.cpu_cores": 0.1},
      "models[3].stages.prod.component.cpu_cores: must be between 0.25 and 1024 cores, got 0.1"),
     ({f"{LITE}.prod.component.copies": 0}, "models[3].stages.prod.component.copies: must be between 1 and 10000"),
@@ -721,7 +724,8 @@ _EDGE_PATH = "models[7].stages"
     ({f"{EDGE}.prod.edge.rollout.base_rate_per_minute": 0},
      f"{_EDGE_PATH}.prod.edge.rollout.base_rate_per_minute: must be between 1 and 1000 devices per minute, got 0"),
     ({f"{EDGE}.prod.edge.rollout.base_rate_per_minute": True},
-     f"{_EDGE_PATH}.prod.edge.rollout.base_rate_per_minute: must be a number, not a boolean, got true"),
+     f"{_EDGE_PATH}.prod.edge.rollout.base_rate_per_minute: must be a whole number between 1 and 1000, not a "
+     "boolean, got true"),
     ({f"{EDGE}.prod.edge.rollout.increment_factor": 1.25},
      f"{_EDGE_PATH}.prod.edge.rollout.increment_factor: may have at most 1 digit after the decimal point"),
     ({f"{EDGE}.prod.edge.rollout.maximum_per_minute": 4},
@@ -729,7 +733,7 @@ _EDGE_PATH = "models[7].stages"
     ({f"{EDGE}.prod.edge.abort.threshold_percent": 100},
      f"{_EDGE_PATH}.prod.edge.abort.threshold_percent: must be between 0 and 99.99 percent, got 100"),
     ({f"{EDGE}.prod.edge.abort.threshold_percent": float("nan")},
-     f"{_EDGE_PATH}.prod.edge.abort.threshold_percent: must be a finite number, got nan"),
+     f"{_EDGE_PATH}.prod.edge.abort.threshold_percent: must be a finite number between 0 and 99.99, got nan"),
     ({f"{EDGE}.prod.edge.abort.failure_types": ["ALL", "FAILED"]},
      f"{_EDGE_PATH}.prod.edge.abort.failure_types: ALL counts every failure already"),
     ({f"{EDGE}.prod.edge.in_progress_timeout_minutes": 10081},
@@ -786,7 +790,8 @@ PREDICTOR_PROD = "models.0.stages.prod"
     ({f"{PREDICTOR_PROD}.monitoring.window_minutes": 2},
      "models[0].stages.prod.monitoring.window_minutes: must be between 5 and 1440 minutes, got 2"),
     ({f"{PREDICTOR_PROD}.monitoring.window_minutes": True},
-     "models[0].stages.prod.monitoring.window_minutes: must be a number, not a boolean, got true"),
+     "models[0].stages.prod.monitoring.window_minutes: must be a whole number between 5 and 1440, not a boolean, "
+     "got true"),
     ({f"{PREDICTOR_PROD}.monitoring.datapoints_to_alarm": 3},
      "models[0].stages.prod.monitoring.datapoints_to_alarm: must be at most evaluation_periods (2), got 3"),
     ({f"{PREDICTOR_PROD}.monitoring.window_minutes": 1440, f"{PREDICTOR_PROD}.monitoring.evaluation_periods": 8},
@@ -825,12 +830,12 @@ QUALITY = f"{PREDICTOR_PROD}.monitoring.quality"
     ({f"{QUALITY}.metric": KeyError, "models.0.build.metric": "loss"},
      "models[0].stages.prod.monitoring.quality.metric: must be given: its default, build.metric, must be one of "
      "accuracy, precision, recall, f1, auc, got 'loss'"),
-    ({f"{QUALITY}.threshold": True}, "models[0].stages.prod.monitoring.quality.threshold: must be a number, not a "
-                                     "boolean, got true"),
+    ({f"{QUALITY}.threshold": True}, "models[0].stages.prod.monitoring.quality.threshold: must be a number between "
+                                     "0 and 1, not a boolean, got true"),
     ({f"{QUALITY}.threshold": 1.2}, "models[0].stages.prod.monitoring.quality.threshold: must be between 0 and 1, "
                                     "got 1.2"),
     ({f"{QUALITY}.label_delay_hours": 1.5}, "models[0].stages.prod.monitoring.quality.label_delay_hours: must be a "
-                                            "whole number, got 1.5"),
+                                            "whole number between 0 and 720, got 1.5"),
     ({f"{QUALITY}.label_delay_hours": 721}, "models[0].stages.prod.monitoring.quality.label_delay_hours: must be "
                                             "between 0 and 720 hours, got 721"),
     ({f"{PREDICTOR_PROD}.data_capture.retention_days": 3},
@@ -866,7 +871,7 @@ def test_a_quality_check_is_refused_what_it_cannot_judge(changes, message):
     ({"models.0.build.retrain_on_drift.min_interval_hours": 0},
      "models[0].build.retrain_on_drift.min_interval_hours: must be between 1 and 720 hours, got 0"),
     ({"models.0.build.retrain_on_drift.min_interval_hours": 1.5},
-     "models[0].build.retrain_on_drift.min_interval_hours: must be a whole number, got 1.5"),
+     "models[0].build.retrain_on_drift.min_interval_hours: must be a whole number between 1 and 720, got 1.5"),
     ({"models.0.stages.prod.monitoring": KeyError},
      "models[0].build.retrain_on_drift: needs stages.prod.monitoring: prod's drift alarm is what starts the build"),
 ], ids=["interval", "fraction", "no-monitoring"])

@@ -499,7 +499,8 @@ def test_fractional_latency_budget_fails():
     data["models"][0]["stages"]["test"]["checks"]["latency_p95_ms"] = 250.5
     with pytest.raises(ConfigError) as error:
         parse_config(data)
-    assert str(error.value) == "models[0].stages.test.checks.latency_p95_ms: must be a whole number, got 250.5"
+    assert str(error.value) == (
+        "models[0].stages.test.checks.latency_p95_ms: must be a whole number of at least 1, got 250.5")
 
 
 # --------------------------------------------------------------------------------------------- bootstrap policy

@@ -1303,8 +1303,8 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
     if kind == "string_type" and isinstance(given, (int, float)) and not isinstance(given, bool):
         return ConfigError(path, f"must be a string: quote it (YAML read it as the number {_number(given)})")
     if kind == "extra_forbidden":
-        return ConfigError(path, f"is not a known setting{_known_hint(str(first['loc'][-1]))} (see "
-                           "config/platform.schema.json)")
+        return ConfigError(path, f"is not a known setting{_known_hint(str(first['loc'][-1]), first['loc'][:-1])} "
+                           "(see config/platform.schema.json)")
     if kind == "value_error":  # our own validators' messages already say what was given
         return ConfigError(path, message)
     if kind in _NUMBER_ERRORS:
@@ -1400,14 +1400,42 @@ def _sections() -> dict[str, list[str]]:
     return found
 
 
-def _known_hint(key: str) -> str:
-    """``; did you mean 'x'?`` for a misspelt key, or where a key given in the wrong place belongs."""
+def _known_hint(key: str, parent: tuple = ()) -> str:
+    """``; did you mean 'x'?`` for a misspelt key (a key of its own section first), where a key given in the wrong
+    place belongs, or the keys its section takes."""
     sections = _sections()
+    own = _section_keys(parent)
+    close = sorted(name for name in own if key.startswith(name + "_") or name.startswith(key + "_")
+                   or name.endswith("_" + key))[:1] or difflib.get_close_matches(key, own, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
     if key in sections:
         return f" here; {key!r} belongs under " + " or ".join(sorted(sections[key]))
     close = difflib.get_close_matches(key, list(sections), n=1, cutoff=0.75) or sorted(
         name for name in sections if name.startswith(key + "_"))[:1]
-    return f"; did you mean {close[0]!r}?" if close else " (check the spelling)"
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; this section takes {', '.join(own)}" if own else " (check the spelling)"
+
+
+def _section_keys(loc: tuple) -> list[str]:
+    """The keys of the section at ``loc`` (the file's own at ``()``), in the model's order; [] when unknown."""
+    import typing
+
+    if not loc:
+        return list(PlatformConfig.model_fields)
+    field = _field_at(loc)
+    stack, models = ([field.annotation] if field is not None else []), []
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models.append(annotation)
+        else:
+            stack.extend(typing.get_args(annotation))
+    if len(models) > 1:  # a union (sources): the member its tag names, by class name
+        tag = str(loc[-1]).replace("_", "").lower()
+        models = [m for m in models if m.__name__.lower().startswith(tag)]
+    return list(models[0].model_fields) if len(models) == 1 else []
 
 
 def parse_config(data: Any) -> PlatformConfig:

@@ -70,6 +70,14 @@ CASES = [
      "models[0].stages.prod.retry_attempts: is not a known setting here; 'retry_attempts' belongs under streaming"),
     ({f"{PROD}.async": {"max_concurrent_invocations_per_instance": 2}},
      "models[0].stages.prod.async: is not a known setting; did you mean 'async_inference'?"),
+    # a key of its own section first (not bake_time, nor another section's key)
+    ({f"{PROD}.deployment.wait_time": 600}, "models[0].stages.prod.deployment.wait_time: is not a known setting; did "
+                                            "you mean 'wait'?"),
+    # nothing close: the keys the section takes (of the source type given)
+    ({"models.0.build.device": "rasp4b"}, "models[0].build.device: is not a known setting; this section takes "
+                                          "approval, schedule, input_data, metric, threshold,"),
+    ({"pipeline.source.repo": "x"}, "pipeline.source.repo: is not a known setting; this section takes type, "
+                                    "connection_arn, repository, branch"),
     # ...and a left-out one by the mode that needs it
     ({f"{PROD}.deployment": KeyError},
      "models[0].stages.prod.deployment: is required in mode realtime: the endpoint's guardrail"),

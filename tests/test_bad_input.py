@@ -74,8 +74,8 @@ CASES = [
     ({f"{PROD}.deployment.wait_time": 600}, "models[0].stages.prod.deployment.wait_time: is not a known setting; did "
                                             "you mean 'wait'?"),
     # nothing close: the keys the section takes (of the source type given)
-    ({"models.0.build.device": "rasp4b"}, "models[0].build.device: is not a known setting; this section takes "
-                                          "approval, schedule, input_data, metric, threshold,"),
+    ({"models.0.build.gpu": True}, "models[0].build.gpu: is not a known setting; this section takes approval, "
+                                   "schedule, input_data, metric, threshold,"),
     ({"pipeline.source.repo": "x"}, "pipeline.source.repo: is not a known setting; this section takes type, "
                                     "connection_arn, repository, branch"),
     # ...and a left-out one by the mode that needs it

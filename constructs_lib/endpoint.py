@@ -922,7 +922,8 @@ def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | No
     config: dict = {
         "EnableCapture": True,
         "InitialSamplingPercentage": int(capture.sampling_percentage),
-        "DestinationS3Uri": f"s3://{bucket.bucket_name}/{capture.prefix}",
+        # Without a trailing "/": SageMaker adds "/<endpoint>/<variant>/...", and every reader strips it too.
+        "DestinationS3Uri": f"s3://{bucket.bucket_name}/{capture.prefix.rstrip('/')}",
         "CaptureOptions": [{"CaptureMode": mode} for mode in modes],
         "CaptureContentTypeHeader": header,
     }

@@ -755,6 +755,17 @@ def test_access_logs_through_cdk_when_the_app_sets_the_bucket_policy_flag():
     assert_access_logged_without_acls(Template.from_stack(stack))
 
 
+def test_a_capture_prefix_with_a_trailing_slash_is_the_same_folder():
+    """``prefix="captured/"``: the destination has no trailing "/" (SageMaker adds "/<endpoint>/..."), the folder
+    the drift check and the release phases read."""
+    stack = Stack(App(), "Slash", env=ENV)
+    ModelEndpoint(stack, "E", endpoint_name="slash", variants=[instance()],
+                  data_capture=DataCapture(prefix="captured/"))
+    (config,) = Template.from_stack(stack).find_resources("AWS::SageMaker::EndpointConfig").values()
+    destination = json.dumps(config["Properties"]["DataCaptureConfig"]["DestinationS3Uri"])
+    assert destination.endswith('/captured"]]}') and "//" not in destination.replace("s3://", "")
+
+
 def test_a_model_source_names_what_serving_it_takes():
     """``ModelSource.image_repositories`` / ``model_objects``: what the execution role must pull and read for
     that source alone (the endpoint's role takes their union)."""

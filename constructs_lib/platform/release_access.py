@@ -113,7 +113,7 @@ def grant_endpoint_resources(stack: Stack, endpoint: ModelEndpoint, *, role_name
     if capture_prefix is not None:
         bucket = endpoint.data_capture_bucket
         assert bucket is not None
-        folder = f"{capture_prefix}/{endpoint.endpoint_name}/"
+        folder = f"{capture_prefix.strip('/')}/{endpoint.endpoint_name}/"
         objects = bucket.arn_for_objects(f"{folder}*")
         statements += [
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],

@@ -93,7 +93,8 @@ class ReleaseStage:
         (``EdgeFleetDeployment``): the check waits for its devices (``mlops edge wait``) as ``edge_gate`` says
         (default ``EdgeGate()``: every targeted device succeeds within 30 minutes).
     :param verify_timeout: how long verification waits for the endpoint to leave Updating/RollingBack,
-        1-60 minutes (the check role's session lasts one hour); default 30 minutes.
+        1-55 minutes (the check role's session lasts one hour: the last reads need the minutes after the wait,
+        as ``EdgeGate.wait_minutes``); default 30 minutes.
     """
 
     stage: Stage
@@ -124,7 +125,7 @@ class ReleaseStage:
         object.__setattr__(self, "account", account)
         object.__setattr__(self, "region", region)
         object.__setattr__(self, "verify_minutes", self.verify_timeout.to_minutes())
-        check_range("verify_timeout", self.verify_minutes, 1, 60, "minutes")
+        check_range("verify_timeout", self.verify_minutes, 1, 55, "minutes")
         if self.check_role is None:
             raise ConfigError("check_role", "is required: the role the checks assume in the stage's account")
         if (self.component_name is None) != (self.component_model is None):

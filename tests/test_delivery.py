@@ -453,7 +453,7 @@ def test_release_rules():
 
     with pytest.raises(ConfigError) as error:
         release(a, verify_timeout=cdk.Duration.hours(2))
-    assert str(error.value) == "verify_timeout: must be between 1 and 60 minutes, got 120"
+    assert str(error.value) == "verify_timeout: must be between 1 and 55 minutes, got 120"
     with pytest.raises(ConfigError) as error:
         delivery.add_release(test=release(a), prod=release(b))
     assert str(error.value) == ("prod.stage: must deploy to another account or region than the test stage, got "

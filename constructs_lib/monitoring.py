@@ -120,6 +120,9 @@ class DriftMonitor(Construct):
         if capture.capture_mode == "output":
             raise ConfigError("endpoint", "must capture the requests (capture_mode input or both) for a drift check, "
                               "got output")
+        if capture.sampling_percentage == 0:
+            raise ConfigError("endpoint", "must capture some requests (data_capture.sampling_percentage above 0) for "
+                              "a drift check, got 0")
         if not isinstance(model_package_arn, str) or not _MODEL_PACKAGE_ARN.match(model_package_arn):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")

@@ -116,6 +116,9 @@ def check_monitoring_stage(stage: StageConfig, approved_pipeline: bool) -> None:
     if capture is None or capture.capture_mode == "output":
         raise ConfigError("monitoring", "needs the requests captured (data_capture with capture_mode input or "
                           f"both): the check reads them, got {'no data_capture' if capture is None else 'output'}")
+    if capture.sampling_percentage == 0:
+        raise ConfigError("monitoring", "needs data_capture.sampling_percentage above 0: the check reads the "
+                          "captured requests, got 0 (nothing captured)")
     released = stage.variants[0].model if stage.variants else None
     if not (released == APPROVED or isinstance(released, PackageSource)):
         raise ConfigError("monitoring", "needs the first variant to serve a registered version (approved, or a "

@@ -808,6 +808,9 @@ PREDICTOR_PROD = "models.0.stages.prod"
      "models[0].stages.prod.monitoring.min_records: must be between 1 and 50000 rows, got 0"),
     ({f"{PREDICTOR_PROD}.data_capture.capture_mode": "output"},
      "models[0].stages.prod.monitoring: needs the requests captured (data_capture with capture_mode input or both)"),
+    ({f"{PREDICTOR_PROD}.data_capture.sampling_percentage": 0},
+     "models[0].stages.prod.monitoring: needs data_capture.sampling_percentage above 0: the check reads the captured "
+     "requests, got 0 (nothing captured)"),
     ({f"{PREDICTOR_PROD}.data_capture": KeyError, f"{PREDICTOR_PROD}.release.shadow.min_agreement_percent": KeyError,
       f"{PREDICTOR_PROD}.release.shadow.agreement_tolerance": KeyError,
       f"{PREDICTOR_PROD}.release.shadow.min_agreement_pairs": KeyError},
@@ -820,8 +823,8 @@ PREDICTOR_PROD = "models.0.stages.prod"
     ({"models.0.stages.test.monitoring": {}, "models.0.stages.test.data_capture": {"sampling_percentage": 5},
       "models.0.stages.test.variants.0.model": {"image": "1.dkr.ecr.eu-west-1.amazonaws.com/x:1"}},
      "models[0].stages.test.monitoring: needs the first variant to serve a registered version"),
-], ids=["window", "window-bool", "datapoints", "look-back", "min-records", "output-only", "no-capture", "async",
-        "pipeline", "image"])
+], ids=["window", "window-bool", "datapoints", "look-back", "min-records", "output-only", "no-sampling", "no-capture",
+        "async", "pipeline", "image"])
 def test_a_drift_check_is_refused_what_it_cannot_do(changes, message):
     with pytest.raises(ConfigError) as error:
         parse_config(mutate(changes))

@@ -171,6 +171,8 @@ def test_limits_are_one_line(overrides, message):
 @pytest.mark.parametrize("capture, quality, message", [
     (None, None, "endpoint: must capture data for a drift check (data_capture)"),
     (DataCapture(capture_mode="output"), None, "endpoint: must capture the requests (capture_mode input or both)"),
+    (DataCapture(sampling_percentage=0), None, "endpoint: must capture some requests (data_capture."
+                                               "sampling_percentage above 0) for a drift check, got 0"),
     (DataCapture(capture_mode="input"), QUALITY, "endpoint: must capture the responses too (capture_mode both) for "
                                                  "a quality check, got input"),
     (DataCapture(retention_days=2), QUALITY, "quality.label_delay: must leave the judged window (48 hours back, "

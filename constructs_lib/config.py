@@ -1309,6 +1309,8 @@ def format_validation_error(error: ValidationError, root: str = "") -> ConfigErr
         return ConfigError(path, message)
     if kind in _NUMBER_ERRORS:
         return ConfigError(path, _number_message(kind, given, _field_at(first["loc"])))
+    if kind in ("bool_type", "bool_parsing"):
+        return ConfigError(path, f"must be true or false, got {'null' if given is None else cut(given)}")
     if kind in ("model_type", "dict_type"):  # a section given as a scalar or a list: not pydantic's class name
         return ConfigError(path, f"must be a section of key: value settings (see config/platform.schema.json), got "
                            f"{str(given).lower() if isinstance(given, bool) else cut(given)}")

@@ -647,7 +647,7 @@ RAW_VERSION = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-chur
 
 @pytest.mark.parametrize("changes, message", [
     ({f"{RAW}.build.inference_preprocessing": "yes"},
-     "models[6].build.inference_preprocessing: input should be a valid boolean, got 'yes'"),
+     "models[6].build.inference_preprocessing: must be true or false, got 'yes'"),
     ({f"{RAW}.stages.test.mode": "serverless",
       f"{RAW}.stages.test.variants": [{"name": "main", "serverless_memory_mb": 2048}]},
      "models[6].stages.test.variants[0].serverless_memory_mb: must not be set on an inference pipeline's variant "

@@ -271,7 +271,7 @@ class ModelEndpoint(_EndpointBase):
         captured_objects = None
         if data_capture is not None:
             self.data_capture_bucket = data_capture.bucket or self._create_capture_bucket(data_capture)
-            captured_objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.prefix}/*")
+            captured_objects = self.data_capture_bucket.arn_for_objects(f"{data_capture.folder}/*")
             capture.append(allow(["s3:PutObject"], [captured_objects]))
             if self.encryption_key is not None:
                 capture.append(allow(["kms:GenerateDataKey", "kms:Decrypt"], [self.encryption_key.key_arn]))
@@ -922,8 +922,7 @@ def _capture_config(capture: DataCapture, bucket: s3.IBucket, key: kms.IKey | No
     config: dict = {
         "EnableCapture": True,
         "InitialSamplingPercentage": int(capture.sampling_percentage),
-        # Without a trailing "/": SageMaker adds "/<endpoint>/<variant>/...", and every reader strips it too.
-        "DestinationS3Uri": f"s3://{bucket.bucket_name}/{capture.prefix.rstrip('/')}",
+        "DestinationS3Uri": f"s3://{bucket.bucket_name}/{capture.folder}",
         "CaptureOptions": [{"CaptureMode": mode} for mode in modes],
         "CaptureContentTypeHeader": header,
     }

@@ -396,6 +396,12 @@ class DataCapture:
     json_content_types: Sequence[str] = ("application/json",)
     retention_days: int = 90
 
+    @property
+    def folder(self) -> str:
+        """``prefix`` without a leading or trailing '/': the destination SageMaker adds ``/<endpoint>/...`` to,
+        and what every grant and reader of the captured data names."""
+        return self.prefix.strip("/")
+
     def validate(self, path: str) -> None:
         CAPTURE_SAMPLING_PERCENT.check(f"{path}.sampling_percentage", self.sampling_percentage)
         if int(self.sampling_percentage) != self.sampling_percentage:

@@ -86,7 +86,7 @@ class EndpointStack(Stack):
             shadow = stage.release.shadow
             agreement = shadow is not None and shadow.min_agreement_percent is not None
             grant_endpoint_resources(self, self.endpoint, role_name=release_role_name(config, model, stage_name),
-                                     capture_prefix=stage.data_capture.prefix if agreement else None)
+                                     read_capture=agreement)
 
     def _drift(self, config: PlatformConfig, model: ModelConfig, stage: StageConfig,
                approved: str | None) -> DriftMonitor:

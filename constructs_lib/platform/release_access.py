@@ -95,10 +95,10 @@ class ReleaseAccessStack(Stack):
 
 
 def grant_endpoint_resources(stack: Stack, endpoint: ModelEndpoint, *, role_name: str,
-                             capture_prefix: str | None) -> iam.Policy:
+                             read_capture: bool) -> iam.Policy:
     """Attach to the release phases' role (``role_name``, in ``stack``'s account) what needs the endpoint stack's
-    own resources, and tag the endpoint ready for phases. ``capture_prefix``: the data capture prefix, when the
-    shadow gate reads captured predictions."""
+    own resources, and tag the endpoint ready for phases. ``read_capture``: the shadow gate reads captured
+    predictions (the endpoint's data capture folder)."""
     env = StackArns.of(stack)
     statements = [iam.PolicyStatement(actions=["iam:PassRole"], resources=[endpoint.role.role_arn],
                                       conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})]
@@ -110,10 +110,10 @@ def grant_endpoint_resources(stack: Stack, endpoint: ModelEndpoint, *, role_name
             iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[key.key_arn],
                                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
             iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[key.key_arn])]
-    if capture_prefix is not None:
-        bucket = endpoint.data_capture_bucket
-        assert bucket is not None
-        folder = f"{capture_prefix.strip('/')}/{endpoint.endpoint_name}/"
+    if read_capture:
+        bucket, capture = endpoint.data_capture_bucket, endpoint.data_capture
+        assert bucket is not None and capture is not None
+        folder = f"{capture.folder}/{endpoint.endpoint_name}/"
         objects = bucket.arn_for_objects(f"{folder}*")
         statements += [
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
@@ -129,5 +129,5 @@ def grant_endpoint_resources(stack: Stack, endpoint: ModelEndpoint, *, role_name
                         roles=[iam.Role.from_role_name(stack, "ReleasePhasesRole", role_name)])
     if wildcards:
         acknowledge_wildcards(policy, wildcards)
-    endpoint.cfn_endpoint.tags.set_tag(READY_TAG, "phases" + (f" {CAPTURE_GRANTED}" if capture_prefix else ""))
+    endpoint.cfn_endpoint.tags.set_tag(READY_TAG, "phases" + (f" {CAPTURE_GRANTED}" if read_capture else ""))
     return policy

@@ -54,6 +54,17 @@ from .variants import _MODEL_PACKAGE_ARN
 
 __all__ = ["DriftMonitor", "ModelQualityCheck"]
 
+_UNIT_SECONDS = {"minutes": 60, "hours": 3600}
+
+
+def whole_units(path: str, value: object, unit: str) -> int:
+    """``value`` (a ``Duration``) in whole ``unit`` (minutes or hours), or one line naming ``path``."""
+    seconds = _UNIT_SECONDS[unit]
+    if not isinstance(value, Duration) or value.to_seconds() % seconds:
+        shown = value.to_human_string() if isinstance(value, Duration) else cut(value)
+        raise ConfigError(path, f"must be a Duration of whole {unit}, got {shown}")
+    return int(value.to_seconds() // seconds)
+
 
 @dataclass(frozen=True)
 class ModelQualityCheck:
@@ -74,11 +85,8 @@ class ModelQualityCheck:
 
     def settings(self, *, window_minutes: int, retention_days: int | None) -> dict:
         """The function's settings, checked (``check_quality``)."""
-        delay = self.label_delay if self.label_delay is not None else Duration.hours(24)
-        if not isinstance(delay, Duration) or delay.to_seconds() % 3600:
-            shown = delay.to_human_string() if isinstance(delay, Duration) else cut(delay)
-            raise ConfigError("quality.label_delay", f"must be a Duration of whole hours, got {shown}")
-        hours = int(delay.to_seconds() // 3600)
+        hours = whole_units("quality.label_delay",
+                            self.label_delay if self.label_delay is not None else Duration.hours(24), "hours")
         try:
             check_quality(self.metric, self.threshold, hours, self.min_labels, window_minutes=window_minutes,
                           retention_days=retention_days)
@@ -126,11 +134,7 @@ class DriftMonitor(Construct):
         if not isinstance(model_package_arn, str) or not _MODEL_PACKAGE_ARN.match(model_package_arn):
             raise ConfigError("model_package_arn", "must be a versioned model package ARN (arn:aws:sagemaker:REGION:"
                               f"ACCOUNT:model-package/GROUP/VERSION), got {cut(model_package_arn)}")
-        window = window or Duration.hours(1)
-        if not isinstance(window, Duration) or window.to_seconds() % 60:
-            shown = window.to_human_string() if isinstance(window, Duration) else cut(window)
-            raise ConfigError("window", f"must be a Duration of whole minutes, got {shown}")
-        minutes = int(window.to_seconds() // 60)
+        minutes = whole_units("window", window or Duration.hours(1), "minutes")
         check_monitoring(minutes, min_records, evaluation_periods, datapoints_to_alarm)
         judged = None
         if quality is not None:
@@ -149,7 +153,7 @@ class DriftMonitor(Construct):
                               f"({', '.join(names)}), got {cut(unknown or variants)}")
         self.endpoint, self.window_minutes = endpoint, minutes
         name = endpoint.endpoint_name
-        prefix = capture.prefix.strip("/")  # as the check lists it
+        prefix = capture.folder
         captured = bucket.arn_for_objects(f"{prefix}/{name}/*")
         reports = bucket.arn_for_objects(f"{REPORTS_PREFIX}/{name}/*")
         self._labels = bucket.arn_for_objects(f"{GROUND_TRUTH_PREFIX}/{name}/*")

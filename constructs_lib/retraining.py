@@ -28,6 +28,7 @@ from constructs import Construct
 from .arns import StackArns
 from .endpoint import _inline_policy, _source, inline_function, invoked_by_rule
 from .errors import ConfigError, check_account_ids, cut
+from .monitoring import whole_units
 from .monitoring_rules import RETRAIN_INTERVAL_HOURS
 from .permissions import allow
 
@@ -69,11 +70,7 @@ class DriftAlarmForwarder(Construct):
 
 def _interval_hours(min_interval: Duration | None) -> int:
     """``min_interval`` (default 24 hours) in whole hours, checked."""
-    min_interval = min_interval or Duration.hours(24)
-    if not isinstance(min_interval, Duration) or min_interval.to_seconds() % 3600:
-        raise ConfigError("min_interval", "must be a Duration of whole hours, got "
-                          f"{min_interval.to_human_string() if isinstance(min_interval, Duration) else cut(min_interval)}")
-    hours = int(min_interval.to_seconds() // 3600)
+    hours = whole_units("min_interval", min_interval or Duration.hours(24), "hours")
     RETRAIN_INTERVAL_HOURS.check("min_interval", hours)
     return hours
 

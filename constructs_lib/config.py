@@ -1351,10 +1351,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _field_at(loc: tuple) -> Any:
-    """The pydantic field a validation error's location names (list indexes and union tags skipped), or None."""
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections (models) a field's annotation holds: itself, or in a list, Optional or union."""
     import typing
 
+    models, stack = [], [annotation]
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models.append(annotation)
+        else:
+            stack.extend(typing.get_args(annotation))
+    return models
+
+
+def _field_at(loc: tuple) -> Any:
+    """The pydantic field a validation error's location names (list indexes and union tags skipped), or None."""
     model: Any = PlatformConfig
     field = None
     for part in loc:
@@ -1364,21 +1376,13 @@ def _field_at(loc: tuple) -> Any:
         if part not in fields:
             continue  # a union member's tag (model sources, pipeline sources)
         field = fields[part]
-        model, stack = None, [field.annotation]
-        while stack:
-            annotation = stack.pop()
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                model = annotation
-                break
-            stack.extend(typing.get_args(annotation))
+        model = (_models_in(field.annotation) or [None])[0]
     return field
 
 
 @functools.cache
 def _sections() -> dict[str, list[str]]:
     """Every config key, with the sections (parent keys) it belongs to, from the models themselves."""
-    import typing
-
     found: dict[str, list[str]] = {}
     seen: set[type] = set()
 
@@ -1390,13 +1394,8 @@ def _sections() -> dict[str, list[str]]:
             found.setdefault(name, [])
             if section not in found[name]:
                 found[name].append(section)
-            stack = [info.annotation]
-            while stack:
-                annotation = stack.pop()
-                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                    visit(annotation, name)
-                else:
-                    stack.extend(typing.get_args(annotation))
+            for section_model in _models_in(info.annotation):
+                visit(section_model, name)
 
     visit(PlatformConfig, "the file")
     return found
@@ -1422,18 +1421,10 @@ def _known_hint(key: str, parent: tuple = ()) -> str:
 
 def _section_keys(loc: tuple) -> list[str]:
     """The keys of the section at ``loc`` (the file's own at ``()``), in the model's order; [] when unknown."""
-    import typing
-
     if not loc:
         return list(PlatformConfig.model_fields)
     field = _field_at(loc)
-    stack, models = ([field.annotation] if field is not None else []), []
-    while stack:
-        annotation = stack.pop()
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            models.append(annotation)
-        else:
-            stack.extend(typing.get_args(annotation))
+    models = _models_in(field.annotation) if field is not None else []
     if len(models) > 1:  # a union (sources): the member its tag names, by class name
         tag = str(loc[-1]).replace("_", "").lower()
         models = [m for m in models if m.__name__.lower().startswith(tag)]

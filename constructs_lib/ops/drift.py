@@ -550,7 +550,7 @@ def _quality(clients: dict[str, Any], capture_uri: str, endpoint: str, variants:
     if since > start:
         return {**report, "verdict": "previous version", "serving_since": since.isoformat()}
     records = _window_records(s3, capture_uri, endpoint, variants, start, window_end)
-    wanted = {str(inference_id(record)) for record in records if inference_id(record)}
+    wanted = {str(key) for key in map(inference_id, records) if key}
     folders = hourly_folders(base, start, end + timedelta(minutes=CAPTURE_LAG_MINUTES))  # to the run's hour
     labels, unreadable_labels, complete = read_labels(s3, bucket, folders, wanted, deadline)
     judged = quality_report(records, labels, metric, threshold, min_labels, unreadable_labels)
@@ -589,7 +589,7 @@ def check(clients: dict[str, Any], *, endpoint: str, capture_uri: str, variants:
     metrics = _metrics(endpoint, report, end - timedelta(minutes=window_minutes / 2))
     for first in range(0, len(metrics), _METRICS_PER_CALL):
         clients["cloudwatch"].put_metric_data(Namespace=NAMESPACE, MetricData=metrics[first:first + _METRICS_PER_CALL])
-    bucket, root = split_s3_uri(capture_uri)
+    bucket, _ = split_s3_uri(capture_uri)
     key = report_key(endpoint, end)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=1, sort_keys=True).encode(),
                   ContentType="application/json")

@@ -32,7 +32,7 @@ def create_versions(sagemaker, group: str, statuses: list[str]) -> list[str]:
 
 
 def create_endpoint(sagemaker, cloudformation=None, *, running: str = OLD_CONFIG, requested: str | None = None,
-                    tag_stack: bool = True) -> None:
+                    tag_stack: bool = True, endpoint_name: str = ENDPOINT) -> None:
     """An A/B endpoint (champion 90 / challenger 10) running ``running``; with ``cloudformation``, its stack whose
     EndpointConfigName output is ``requested`` (a different name = a release SageMaker rolled back)."""
     sagemaker.create_model(ModelName="churn-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
@@ -43,9 +43,9 @@ def create_endpoint(sagemaker, cloudformation=None, *, running: str = OLD_CONFIG
             {"VariantName": "challenger", "ModelName": "churn-model", "InitialInstanceCount": 1,
              "InstanceType": "ml.m5.large", "InitialVariantWeight": 10}])
     tags = [{"Key": STACK_TAG, "Value": STACK}] if tag_stack else []
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=running, Tags=tags)
+    sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=running, Tags=tags)
     if cloudformation is not None:
-        create_stack(cloudformation, STACK, {"EndpointName": ENDPOINT, "EndpointConfigName": requested or running})
+        create_stack(cloudformation, STACK, {"EndpointName": endpoint_name, "EndpointConfigName": requested or running})
 
 
 def create_stack(cloudformation, name: str, outputs: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from constructs_lib.ops import drift
+from ops_support import create_endpoint
 
 SCRIPT = Path(drift.__file__)
 
@@ -325,13 +326,8 @@ LABELED_AT = QEND - timedelta(hours=24, minutes=30)  # in the window the quality
 def serving(registry):
     """The registry plus the endpoint whose config the quality check asks about (made now, in moto)."""
     clients, arn = registry
-    sagemaker = clients["sagemaker"]
-    sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
-                           PrimaryContainer={"Image": "1.dkr.ecr.eu-west-1.amazonaws.com/x:1"})
-    sagemaker.create_endpoint_config(EndpointConfigName="cfg", ProductionVariants=[{
-        "VariantName": "main", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="cfg")
-    return {**clients, "endpoint": sagemaker}, arn
+    create_endpoint(clients["sagemaker"], tag_stack=False, endpoint_name=ENDPOINT)
+    return {**clients, "endpoint": clients["sagemaker"]}, arn
 
 
 def _predicted(s3, rows: list[tuple[str, str]], at: datetime = LABELED_AT, by: str = "inference") -> None:

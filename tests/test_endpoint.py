@@ -764,6 +764,8 @@ def test_a_capture_prefix_with_a_trailing_slash_is_the_same_folder():
     (config,) = Template.from_stack(stack).find_resources("AWS::SageMaker::EndpointConfig").values()
     destination = json.dumps(config["Properties"]["DataCaptureConfig"]["DestinationS3Uri"])
     assert destination.endswith('/captured"]]}') and "//" not in destination.replace("s3://", "")
+    policies = json.dumps(Template.from_stack(stack).find_resources("AWS::IAM::Policy"))
+    assert '/captured/*"' in policies and "captured//" not in policies  # the execution role writes that folder
 
 
 def test_a_model_source_names_what_serving_it_takes():
